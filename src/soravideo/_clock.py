@@ -1,0 +1,125 @@
+"""Clocks: real time, or simulated time that tests and ``simulated()`` control.
+
+The runner and the fakes read time and sleep only through a :class:`Clock`, so a whole
+generation of many minutes can run in milliseconds, deterministically.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from datetime import datetime, timezone
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.lowlevel
+
+__all__ = ["Clock", "ManualClock", "SystemClock", "VirtualClock", "utc_from_timestamp"]
+
+
+def utc_from_timestamp(seconds: float) -> datetime:
+    """Return an aware UTC datetime for Unix seconds."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What soravideo needs of time: read it, and sleep on it."""
+
+    def time(self) -> float:
+        """Return the current time in Unix seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep this many seconds of this clock's time."""
+        ...
+
+
+def now_utc(clock: Clock) -> datetime:
+    """Return the clock's current time as an aware UTC datetime."""
+    return utc_from_timestamp(clock.time())
+
+
+class SystemClock:
+    """Wall-clock time and real sleeps."""
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class ManualClock:
+    """Time that moves only when told: ``clock.advance(30)`` wakes every sleeper that is due.
+
+    Sleepers must be on one event loop; ``advance`` may be called from that loop's tasks
+    (or synchronously from a test), and it never blocks.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+
+    def time(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), event))
+        await event.wait()
+
+    def next_deadline(self) -> float | None:
+        """Return when the earliest sleeper wakes, or ``None`` when nobody sleeps."""
+        while self._sleepers and self._sleepers[0][2].is_set():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has come."""
+        if seconds < 0:
+            raise ValueError("a clock cannot go back")
+        self.set_time(self._now + seconds)
+
+    def set_time(self, when: float) -> None:
+        """Move time to ``when`` (never backwards) and wake the sleepers that are due."""
+        self._now = max(self._now, when)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, event = heapq.heappop(self._sleepers)
+            event.set()
+
+    def __repr__(self) -> str:
+        return f"ManualClock(time={self._now:.3f})"
+
+
+class VirtualClock(ManualClock):
+    """Simulated time that jumps ahead by itself whenever every task is waiting.
+
+    Run :meth:`run` in a task group next to the code under test (``simulated()`` clients do
+    this for you): each time all tasks are blocked, time skips to the next sleeper's
+    deadline, so minutes of simulated waiting take microseconds and stay deterministic.
+    """
+
+    async def run(self) -> None:
+        """Drive the clock until cancelled."""
+        while True:
+            await anyio.wait_all_tasks_blocked()
+            deadline = self.next_deadline()
+            if deadline is None:
+                # Nothing sleeps on this clock: wait a real moment for work to appear
+                # (a thread finishing, a socket answering) without spinning.
+                await anyio.sleep(0.001)
+                continue
+            self.set_time(deadline)
+            await anyio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(time={self.time():.3f})"

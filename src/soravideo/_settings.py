@@ -1,0 +1,104 @@
+"""Settings: keyword arguments of the facades, one ``Settings`` object, or ``SORAVIDEO_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._errors import FieldError
+from ._validation import raise_if
+
+__all__ = ["Settings"]
+
+
+def _opt_path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """How a client behaves. Every field has a sensible default.
+
+    Args:
+        max_concurrency: Generations in flight at once (the adaptive limit never exceeds it).
+        requests_per_second: Token-bucket cap on provider requests.
+        poll_min_interval: Shortest wait between two status checks of one job (seconds).
+        poll_max_interval: Longest wait between two status checks of one job (seconds).
+        max_retries: Retries of a failed provider request (safe requests only).
+        request_timeout: Timeout of one provider request (seconds).
+        download_dir: When set, completed videos are downloaded here automatically.
+        max_batch_size: Most videos one batch may hold.
+        lease_seconds: How long a worker's claim on a job lasts without renewal.
+    """
+
+    max_concurrency: int = 4
+    requests_per_second: float = 10.0
+    poll_min_interval: float = 1.0
+    poll_max_interval: float = 30.0
+    max_retries: int = 3
+    request_timeout: float = 60.0
+    download_dir: Path | None = attrs.field(default=None, converter=_opt_path)
+    max_batch_size: int = 10
+    lease_seconds: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        errors: list[FieldError] = []
+
+        def positive(name: str, value: float, *, integer: bool = False) -> None:
+            if integer and (isinstance(value, bool) or not isinstance(value, int)):
+                errors.append(FieldError(field=name, message="must be a whole number"))
+            elif not isinstance(value, (int, float)) or value <= 0:
+                errors.append(FieldError(field=name, message="must be positive"))
+
+        positive("max_concurrency", self.max_concurrency, integer=True)
+        positive("requests_per_second", self.requests_per_second)
+        positive("poll_min_interval", self.poll_min_interval)
+        positive("poll_max_interval", self.poll_max_interval)
+        positive("request_timeout", self.request_timeout)
+        positive("max_batch_size", self.max_batch_size, integer=True)
+        positive("lease_seconds", self.lease_seconds)
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            errors.append(FieldError(field="max_retries", message="must be a whole number ≥ 0"))
+        if not errors and self.poll_max_interval < self.poll_min_interval:
+            errors.append(
+                FieldError(field="poll_max_interval", message="must be ≥ poll_min_interval")
+            )
+        raise_if(errors, message="invalid settings")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``SORAVIDEO_<FIELD>`` variables (e.g. ``SORAVIDEO_MAX_CONCURRENCY=8``)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for field in attrs.fields(cls):
+            raw = env.get(f"SORAVIDEO_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if field.name == "download_dir":
+                values[field.name] = raw
+                continue
+            kind = int if field.type in ("int", int) else float
+            try:
+                values[field.name] = kind(raw)
+            except ValueError:
+                errors.append(
+                    FieldError(
+                        field=f"SORAVIDEO_{field.name.upper()}", message=f"not a number: {raw!r}"
+                    )
+                )
+        raise_if(errors, message="invalid environment settings")
+        values.update(overrides)
+        return cls(**values)
+
+    def merge(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (unknown names are a ``TypeError``)."""
+        return attrs.evolve(self, **changes)

@@ -1,0 +1,116 @@
+"""The ledger seam: a small, domain-level protocol every backend implements.
+
+Rules every backend keeps (the contract suite in ``soravideo.testing`` checks them):
+
+- ``add_jobs`` stores a batch and all its jobs atomically: all or nothing.
+- ``update_job`` is a compare-and-set on the job's current status (and lease owner, when
+  given): a mismatch raises :class:`~soravideo.ConflictError` and changes nothing.
+- Terminal statuses are final: a completed, failed or cancelled job may be rewritten
+  (say, to record where its video was downloaded) but never change status again.
+- ``claim_jobs`` hands each unleased (or lease-expired) non-terminal job to one claimer
+  only, urgent before low, then oldest first, and stamps the lease (owner, expiry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .._models import Batch, BatchStatus, Job, JobStatus, Page
+
+__all__ = ["JobRepository"]
+
+
+@runtime_checkable
+class JobRepository(Protocol):
+    """Where jobs and batches live. Every method is async; none is called before ``open``."""
+
+    async def open(self) -> None:
+        """Connect and apply schema migrations. Idempotent; called lazily by the client."""
+        ...
+
+    async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
+        """Store new jobs (and their batch) atomically; ``ConflictError`` on a duplicate id."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job:
+        """Return one job, or raise ``JobNotFoundError``."""
+        ...
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """Return the jobs that exist among these ids, in the order given."""
+        ...
+
+    async def update_job(
+        self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
+    ) -> Job:
+        """Replace a job if it still has ``expected_status`` (and, when given, this lease owner).
+
+        Raises:
+            JobNotFoundError: no such job.
+            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+        """
+        ...
+
+    async def claim_jobs(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        batch_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` non-terminal jobs that nobody holds (or whose lease expired).
+
+        Ordered by priority (urgent first), then ``created_at`` (oldest first). Jobs already
+        leased by ``owner`` itself are not returned again until their lease expires.
+        """
+        ...
+
+    async def renew_lease(
+        self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
+    ) -> list[str]:
+        """Extend ``owner``'s leases; return the ids whose lease it still held."""
+        ...
+
+    async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
+        """Give up ``owner``'s leases on these jobs (others' leases are untouched)."""
+        ...
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        batch_id: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> Page[Job]:
+        """Return one page of jobs, newest first, optionally filtered."""
+        ...
+
+    async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
+        """Count jobs by status (every status present, zero when none)."""
+        ...
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        """Return a batch with its progress derived from its jobs, or ``BatchNotFoundError``."""
+        ...
+
+    async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
+        """Compare-and-set a batch's status and fields; ``ConflictError`` on a mismatch."""
+        ...
+
+    async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
+        """Return one page of batches, newest first, progress included."""
+        ...
+
+    async def ping(self) -> None:
+        """Make one real round trip; raise ``RepositoryError`` when the ledger is unusable."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads. Idempotent."""
+        ...

@@ -1,0 +1,7 @@
+"""Transports: one per provider API, behind the neutral :class:`Transport` protocol."""
+
+from __future__ import annotations
+
+from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+
+__all__ = ["Capabilities", "ContentStream", "ModelInfo", "RemoteJob", "Transport"]

@@ -1,0 +1,162 @@
+"""The provider seam: a provider-neutral protocol every transport implements.
+
+A transport speaks one provider's API. It maps the neutral :class:`CreateVideoRequest`
+onto that API, maps the provider's statuses onto :class:`JobStatus` and its errors onto
+the soravideo error tree (at the boundary, chained with ``from``), and retries only what
+is safe. It never decides a job's fate: the runner does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from .._errors import FieldError
+from .._models import CreateVideoRequest, JobError, JobStatus
+
+__all__ = [
+    "Capabilities",
+    "ContentStream",
+    "ModelInfo",
+    "RemoteJob",
+    "Transport",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ModelInfo:
+    """What one model accepts. ``None`` means "not known: let the provider decide"."""
+
+    name: str
+    durations: tuple[int, ...] | None = None
+    sizes: tuple[str, ...] | None = None
+    default_duration: int | None = None
+    default_size: str | None = None
+    price_per_second_usd: float | None = None
+    accepts_image: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a provider can do, so the core adapts instead of assuming."""
+
+    models: Mapping[str, ModelInfo]
+    default_model: str
+    can_cancel: bool = True
+    can_list: bool = False
+    can_remix: bool = False
+    result_kind: Literal["bytes", "url"] = "bytes"
+    variants: tuple[str, ...] = ("video",)
+    min_poll_interval: float = 0.0
+    allows_unknown_models: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class RemoteJob:
+    """A provider's view of one job, mapped to neutral terms.
+
+    Args:
+        remote_id: The provider's id.
+        status: Mapped status; ``PENDING`` is never used here: queued at the provider is
+            ``PROCESSING`` for us.
+        progress: 0–100.
+        provider_status: The provider's own status word (``queued``, ``THROTTLED`` …).
+        error: Why it failed, when it failed.
+        expires_at: When the result stops being downloadable.
+        cost_usd / cost_credits: What the provider says it costs, if it says.
+        urls: Result URLs by variant, for providers that deliver URLs.
+        poll_after: The provider's hint of when to ask again (seconds), if any.
+        created_at: When the provider created it.
+        raw: The payload as received (never holds secrets).
+    """
+
+    remote_id: str
+    status: JobStatus
+    progress: int = 0
+    provider_status: str = ""
+    error: JobError | None = None
+    expires_at: datetime | None = None
+    cost_usd: float | None = None
+    cost_credits: float | None = None
+    urls: Mapping[str, str] = attrs.field(factory=dict)
+    poll_after: float | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+class ContentStream(Protocol):
+    """An open download: its headers and an async iterator of byte chunks."""
+
+    content_type: str | None
+    content_length: int | None
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks; the whole video is never held in memory."""
+        ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """One provider's API, behind a neutral interface. All I/O methods are async."""
+
+    name: str
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this provider can do."""
+        ...
+
+    def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
+        """Return every provider-specific problem with ``request`` (empty when fine)."""
+        ...
+
+    def estimate_cost(self, request: CreateVideoRequest) -> float | None:
+        """Return the expected price in USD from the price table, or ``None`` if unknown."""
+        ...
+
+    async def submit(self, request: CreateVideoRequest, *, idempotency_key: str) -> RemoteJob:
+        """Create the video at the provider.
+
+        Raises:
+            AmbiguousSubmissionError: the request may have reached the provider (timeout or
+                broken connection after sending); the caller must reconcile, not re-send.
+        """
+        ...
+
+    async def fetch(self, remote_id: str) -> RemoteJob:
+        """Return the provider's current view of one job."""
+        ...
+
+    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
+        """Refresh many jobs, in one request where the provider can list. Missing ids are left out."""
+        ...
+
+    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
+        """Return the newest remote jobs (for reconciling an ambiguous create); ``[]`` if unsupported."""
+        ...
+
+    async def cancel(self, remote_id: str) -> None:
+        """Cancel (or delete) a remote job. A job already gone is not an error."""
+        ...
+
+    def open_content(
+        self, remote_id: str, variant: str = "video"
+    ) -> AbstractAsyncContextManager[ContentStream]:
+        """Open a streamed download of a finished job's content."""
+        ...
+
+    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
+        """Create a new video from a finished one (where ``capabilities.can_remix``)."""
+        ...
+
+    async def ping(self) -> None:
+        """Make one cheap authenticated request; raise a ``ProviderError`` if it fails."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections the transport owns. Idempotent."""
+        ...
