@@ -1,8 +1,72 @@
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+from typing import NoReturn
+
 import pytest
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# -- PostgreSQL: one throwaway server per session, one fresh schema per test ------------------
+
+POSTGRES_DSN_ENV = "SORAVIDEO_TEST_POSTGRES_DSN"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _postgres_unavailable(reason: str) -> NoReturn:
+    # On a laptop without PostgreSQL the tests skip; in CI they must run, so they fail.
+    if _in_ci():
+        pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Yield the DSN of a PostgreSQL database: ``$SORAVIDEO_TEST_POSTGRES_DSN`` or a throwaway."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        _postgres_unavailable(f"{exc} (pip install 'soravideo[postgres]')")
+    from soravideo.testing._postgres_server import PostgresUnavailableError, TemporaryPostgres
+
+    existing = os.environ.get(POSTGRES_DSN_ENV)
+    if existing:
+        yield existing
+        return
+    server = TemporaryPostgres()
+    try:
+        server.start()
+    except PostgresUnavailableError as exc:
+        _postgres_unavailable(str(exc))
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: str) -> Iterator[str]:
+    """Yield a DSN whose ``search_path`` is a new, empty schema, dropped after the test."""
+    import psycopg
+    from psycopg import conninfo, sql
+
+    schema = f"soravideo_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    params = conninfo.conninfo_to_dict(postgres_server)
+    options = f"{params.get('options') or ''} -c search_path={schema}".strip()
+    try:
+        yield conninfo.make_conninfo(postgres_server, options=options)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
