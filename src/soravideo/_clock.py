@@ -65,6 +65,7 @@ class ManualClock:
         self._now = time.time() if start is None else start
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
         self._seq = itertools.count()
+        self._new_sleeper: anyio.Event | None = None
 
     def time(self) -> float:
         return self._now
@@ -75,7 +76,12 @@ class ManualClock:
             return
         event = anyio.Event()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), event))
-        await event.wait()
+        if self._new_sleeper is not None:
+            self._new_sleeper.set()
+        try:
+            await event.wait()
+        finally:
+            event.set()  # a cancelled sleeper leaves no stale deadline behind
 
     def next_deadline(self) -> float | None:
         """Return when the earliest sleeper wakes, or ``None`` when nobody sleeps."""
@@ -114,9 +120,9 @@ class VirtualClock(ManualClock):
             await anyio.wait_all_tasks_blocked()
             deadline = self.next_deadline()
             if deadline is None:
-                # Nothing sleeps on this clock: wait a real moment for work to appear
-                # (a thread finishing, a socket answering) without spinning.
-                await anyio.sleep(0.001)
+                # Nothing sleeps on this clock: time stands still until somebody does.
+                self._new_sleeper = anyio.Event()
+                await self._new_sleeper.wait()
                 continue
             self.set_time(deadline)
             await anyio.lowlevel.checkpoint()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -105,6 +105,14 @@ def _to_any_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(value) if value is not None else {}
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _any_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
 def _to_priority(value: JobPriority | str) -> JobPriority:
     return value if isinstance(value, JobPriority) else JobPriority(value)
 
@@ -201,7 +209,7 @@ class BatchVideoRequest:
         budget_usd: Refuse the batch when its estimated cost is above this.
     """
 
-    videos: Sequence[CreateVideoRequest] = attrs.field(converter=tuple)
+    videos: tuple[CreateVideoRequest, ...] = attrs.field(converter=_any_tuple)
     name: str | None = None
     concurrency: int | None = None
     metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_str_dict, hash=False)
@@ -245,7 +253,7 @@ class Batch:
 
     id: str
     name: str | None = None
-    job_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    job_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
     status: BatchStatus = BatchStatus.PENDING
     progress: BatchProgress = attrs.field(factory=BatchProgress)
     metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_str_dict, hash=False)
@@ -261,7 +269,7 @@ class BatchResult:
     """What ``create_batch`` returns: the new batch's id and its jobs' ids."""
 
     batch_id: str
-    job_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    job_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
     total: int
 
 
@@ -270,7 +278,7 @@ class BatchStatusReport:
     """A batch, every job in it, and its progress."""
 
     batch: Batch
-    jobs: tuple[Job, ...] = attrs.field(converter=tuple)
+    jobs: tuple[Job, ...] = attrs.field(converter=_any_tuple)
     progress: BatchProgress
 
 
@@ -288,7 +296,7 @@ class CancellationSummary:
 class Page(Generic[T]):
     """One page of a listing. ``page`` counts from 1."""
 
-    items: tuple[T, ...] = attrs.field(converter=tuple)
+    items: tuple[T, ...] = attrs.field(converter=_any_tuple)
     page: int
     limit: int
     total: int

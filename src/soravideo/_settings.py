@@ -38,7 +38,7 @@ class Settings:
     max_concurrency: int = 4
     requests_per_second: float = 10.0
     poll_min_interval: float = 1.0
-    poll_max_interval: float = 30.0
+    poll_max_interval: float = 120.0
     max_retries: int = 3
     request_timeout: float = 60.0
     download_dir: Path | None = attrs.field(default=None, converter=_opt_path)

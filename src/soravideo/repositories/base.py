@@ -67,6 +67,11 @@ class JobRepository(Protocol):
 
         Ordered by priority (urgent first), then ``created_at`` (oldest first). Jobs already
         leased by ``owner`` itself are not returned again until their lease expires.
+
+        A *held* job is a ``pending`` job whose batch is still ``pending`` (created, not yet
+        processed): a claim without ``batch_id`` or ``job_ids`` skips it, so a batch's
+        videos are sent only once the batch is processed. With ``batch_id`` (or ``job_ids``)
+        the claim is restricted to those jobs, held or not.
         """
         ...
 

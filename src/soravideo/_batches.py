@@ -1,0 +1,245 @@
+"""The service behind ``client.batches``: many videos, stored whole, processed together."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._clock import now_utc
+from ._errors import (
+    BudgetExceededError,
+    ConflictError,
+    FieldError,
+    JobStateError,
+    ValidationError,
+)
+from ._manifest import read_manifest
+from ._models import (
+    Batch,
+    BatchProgress,
+    BatchResult,
+    BatchStatus,
+    BatchStatusReport,
+    BatchVideoRequest,
+    CancellationSummary,
+    CreateVideoRequest,
+    JobStatus,
+    Page,
+)
+from ._services import check_page, new_id
+from ._validation import check_batch, raise_if
+
+if TYPE_CHECKING:
+    from ._client import AsyncSoraVideo
+
+__all__ = ["AsyncBatchService", "final_status"]
+
+
+def final_status(progress: BatchProgress) -> BatchStatus:
+    """Return the status of a batch whose jobs have all ended (DESIGN.md §3)."""
+    if progress.total and progress.completed == progress.total:
+        return BatchStatus.COMPLETED
+    if progress.completed:
+        return BatchStatus.PARTIAL
+    if progress.total and progress.cancelled == progress.total:
+        return BatchStatus.CANCELLED
+    return BatchStatus.FAILED
+
+
+class AsyncBatchService:
+    """Create, process, watch and cancel batches of videos (``client.batches``)."""
+
+    def __init__(self, client: AsyncSoraVideo) -> None:
+        self._client = client
+
+    def estimate_cost(self, request: CreateVideoRequest | BatchVideoRequest) -> float:
+        """Return the estimated price in USD of one video or a whole batch.
+
+        Raises:
+            ValidationError: the provider has no price for a requested model.
+        """
+        videos = request.videos if isinstance(request, BatchVideoRequest) else [request]
+        total = 0.0
+        unknown: list[FieldError] = []
+        for i, video in enumerate(videos):
+            cost = self._client.transport.estimate_cost(video)
+            if cost is None:
+                path = f"videos[{i}].model" if isinstance(request, BatchVideoRequest) else "model"
+                unknown.append(
+                    FieldError(field=path, message=f"no known price for model {video.model!r}")
+                )
+            else:
+                total += cost
+        raise_if(unknown, message="cannot estimate the cost")
+        return round(total, 6)
+
+    async def create_batch(self, request: BatchVideoRequest) -> BatchResult:
+        """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
+
+        Raises:
+            ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
+            BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
+        """
+        client = self._client
+        errors = check_batch(request, max_batch_size=client.settings.max_batch_size)
+        if not errors:
+            for i, video in enumerate(request.videos):
+                errors.extend(client.transport.validate(video, f"videos[{i}]"))
+        raise_if(errors)
+        if request.budget_usd is not None:
+            estimate = self.estimate_cost(request)
+            if estimate > request.budget_usd:
+                raise BudgetExceededError(estimate, float(request.budget_usd))
+        await client._started()
+        batch_id = new_id("batch")
+        jobs = [client.videos.new_job(video, batch_id=batch_id) for video in request.videos]
+        now = now_utc(client.clock)
+        batch = Batch(
+            id=batch_id,
+            name=request.name,
+            job_ids=[job.id for job in jobs],
+            status=BatchStatus.PENDING,
+            metadata=request.metadata,
+            concurrency=request.concurrency,
+            budget_usd=request.budget_usd,
+            created_at=now,
+            updated_at=now,
+        )
+        await client.repository.add_jobs(jobs, batch=batch)
+        return BatchResult(batch_id=batch_id, job_ids=batch.job_ids, total=len(jobs))
+
+    async def create_batch_from_file(
+        self, path: str | os.PathLike[str], **defaults: Any
+    ) -> BatchResult:
+        """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
+        request field).
+
+        Args:
+            path: A ``.jsonl`` / ``.ndjson`` or ``.csv`` file.
+            **defaults: Request fields for rows that leave them out (``model="sora-2"``),
+                and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
+
+        Raises:
+            ValidationError: naming the row and field of every problem.
+        """
+        batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
+        batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
+        batch_kwargs.setdefault("name", os.path.splitext(os.path.basename(os.fspath(path)))[0])
+        videos = read_manifest(path, defaults, max_rows=self._client.settings.max_batch_size)
+        return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs))
+
+    async def process_batch(
+        self, batch_id: str, concurrency: int | None = None, *, progress: bool = False
+    ) -> Batch:
+        """Run every job of the batch and return the batch once each one has ended.
+
+        Jobs run in parallel within the batch's concurrency and the client's limits; a
+        failing job does not stop the others. Calling it again (after a crash, in another
+        process) carries on with what is left and never re-sends a job that has a remote id.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+        """
+        from ._progress import make_bar
+
+        if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 1):
+            raise ValidationError([FieldError(field="concurrency", message="must be ≥ 1")])
+        client = self._client
+        runner = await client._started()
+        batch = await client.repository.get_batch(batch_id)
+        if batch.status.is_terminal:
+            return batch
+        if batch.status is BatchStatus.PENDING:
+            batch = await self._set_status(batch, BatchStatus.PROCESSING)
+        runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
+        recheck = max(client.settings.poll_min_interval, 1.0)
+        try:
+            with make_bar(enabled=progress, description=batch.name or batch.id) as bar:
+                async with runner.driving():
+                    while True:
+                        changed = runner.events.changed()
+                        batch = await client.repository.get_batch(batch_id)
+                        bar.set(batch.progress.percentage, batch.status.value)
+                        if batch.status.is_terminal:
+                            return batch
+                        if batch.progress.pending == 0:
+                            return await self._finalize(batch)
+                        await runner._sleep_or_wake(recheck, changed)
+        finally:
+            runner.release_batch(batch_id)
+
+    async def _set_status(
+        self, batch: Batch, status: BatchStatus, *, progress: BatchProgress | None = None
+    ) -> Batch:
+        now = now_utc(self._client.clock)
+        changes: dict[str, Any] = {"status": status, "updated_at": now}
+        if status.is_terminal:
+            changes["completed_at"] = now
+        updated = attrs.evolve(batch, **changes)
+        return await self._client.repository.update_batch(updated, expected_status=batch.status)
+
+    async def _finalize(self, batch: Batch) -> Batch:
+        try:
+            return await self._set_status(batch, final_status(batch.progress))
+        except ConflictError:
+            # Another process finalized (or cancelled) it first: theirs stands.
+            return await self._client.repository.get_batch(batch.id)
+
+    async def get_batch_status(self, batch_id: str) -> BatchStatusReport:
+        """Return the batch, every one of its jobs, and its progress.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+        """
+        await self._client._started()
+        batch = await self._client.repository.get_batch(batch_id)
+        jobs = await self._client.repository.get_jobs(batch.job_ids)
+        counts: dict[JobStatus, int] = {}
+        for job in jobs:
+            counts[job.status] = counts.get(job.status, 0) + 1
+        return BatchStatusReport(batch=batch, jobs=jobs, progress=BatchProgress.from_counts(counts))
+
+    async def cancel_batch(self, batch_id: str) -> CancellationSummary:
+        """Cancel every unfinished job of the batch; finished ones are left as they are.
+
+        Pending jobs are cancelled without being sent; in-flight ones are cancelled at the
+        provider. The batch ends ``cancelled``.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+        """
+        client = self._client
+        runner = await client._started()
+        batch = await client.repository.get_batch(batch_id)
+        # The batch is marked first, so a concurrent process_batch cannot finalize it as
+        # "partial" or "failed" while its jobs are being cancelled.
+        while not batch.status.is_terminal:
+            try:
+                batch = await self._set_status(batch, BatchStatus.CANCELLED)
+            except ConflictError:
+                batch = await client.repository.get_batch(batch_id)
+        cancelled = finished = 0
+        for job in await client.repository.get_jobs(batch.job_ids):
+            if job.is_terminal:
+                finished += 1
+                continue
+            try:
+                await runner.cancel(job.id)
+                cancelled += 1
+            except JobStateError:
+                finished += 1
+        runner.events.touch()
+        return CancellationSummary(
+            batch_id=batch_id,
+            cancelled=cancelled,
+            already_finished=finished,
+            total=len(batch.job_ids),
+        )
+
+    async def list_batches(self, page: int = 1, limit: int = 20) -> Page[Batch]:
+        """Return one page of batches, newest first."""
+        check_page(page, limit)
+        await self._client._started()
+        return await self._client.repository.list_batches(page=page, limit=limit)

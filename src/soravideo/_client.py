@@ -1,0 +1,215 @@
+"""AsyncSoraVideo: wires a repository, a transport and the runner together."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._clock import Clock, SystemClock, VirtualClock
+from ._events import Callback, EventBus
+from ._runner import JobRunner
+from ._settings import Settings
+from .repositories.base import JobRepository
+from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from ._batches import AsyncBatchService
+    from ._services import AsyncVideoService
+    from .testing._fake_sora import FakeSora
+
+__all__ = ["AsyncSoraVideo", "default_repository", "default_transport"]
+
+DEFAULT_DB = "soravideo.db"
+
+
+def default_repository() -> JobRepository:
+    """Return the embedded default ledger: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``."""
+    from .repositories.sqlite import SQLiteRepository
+
+    return SQLiteRepository(os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
+
+
+def default_transport() -> Transport:
+    """Return a Sora-protocol transport configured from the environment."""
+    from .transports.sora import SoraTransport
+
+    return SoraTransport()
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    base = settings if settings is not None else Settings()
+    return base.merge(**overrides) if overrides else base
+
+
+class AsyncSoraVideo:
+    """The async client: ``client.videos`` and ``client.batches`` over one ledger and one provider.
+
+    Use it as ``async with AsyncSoraVideo(...) as client:`` to keep the engine running in
+    the background for the whole block. Without ``async with`` it works too: the calls
+    that wait (``wait_for_job``, ``process_batch``, ``run_worker``) drive the engine while
+    they wait. ``aclose()`` is idempotent. The client owns the transport and repository it
+    is given and closes them.
+
+    Args:
+        transport: The provider (default: :class:`~soravideo.transports.SoraTransport` from
+            the environment).
+        repository: The ledger (default: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``).
+        settings: A :class:`Settings`; keyword arguments override its fields.
+        clock: Time source (tests and ``simulated()`` pass a simulated one).
+        **overrides: Any :class:`Settings` field, e.g. ``max_concurrency=8``.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport | None = None,
+        repository: JobRepository | None = None,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        from ._batches import AsyncBatchService
+        from ._services import AsyncVideoService
+
+        self.settings = _settings(settings, overrides)
+        self.transport = transport if transport is not None else default_transport()
+        self.repository = repository if repository is not None else default_repository()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.events = EventBus()
+        self.videos: AsyncVideoService = AsyncVideoService(self)
+        self.batches: AsyncBatchService = AsyncBatchService(self)
+        self.fake: FakeSora | None = None
+        self._worker_id = worker_id
+        self._runner: JobRunner | None = None
+        self._open_lock: anyio.Lock | None = None
+        self._stack: AsyncExitStack | None = None
+        self._closed = False
+        self._started_at = self.clock.time()
+
+    @classmethod
+    def simulated(
+        cls,
+        *,
+        repository: JobRepository | None = None,
+        generation_time: float = 30.0,
+        **kwargs: Any,
+    ) -> AsyncSoraVideo:
+        """Return a client that runs fully offline on FakeSora with simulated time.
+
+        Simulated time jumps ahead whenever every task is waiting, so a 30-second
+        generation finishes in milliseconds. The ledger is in memory unless ``repository``
+        is given. ``client.fake`` is the :class:`~soravideo.testing.FakeSora` behind it
+        (failure prompts, injected faults, request counters).
+
+        Args:
+            repository: A ledger (default: a new :class:`MemoryRepository`).
+            generation_time: Simulated seconds each video takes.
+            **kwargs: Everything the constructor takes except ``transport``.
+        """
+        from ._simulated import simulated_parts
+
+        clock = VirtualClock()
+        fake, transport = simulated_parts(clock, generation_time=generation_time)
+        if repository is None:
+            from .repositories.memory import MemoryRepository
+
+            repository = MemoryRepository()
+        client = cls(transport=transport, repository=repository, clock=clock, **kwargs)
+        client.fake = fake
+        return client
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _started(self) -> JobRunner:
+        """Open the ledger and build the engine on first use; return the runner."""
+        if self._runner is not None:
+            return self._runner
+        if self._closed:
+            raise RuntimeError("this client is closed")
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self._runner is None:
+                await self.repository.open()
+                self._runner = JobRunner(
+                    repository=self.repository,
+                    transport=self.transport,
+                    settings=self.settings,
+                    clock=self.clock,
+                    events=self.events,
+                    owner=self._worker_id,
+                )
+        return self._runner
+
+    async def __aenter__(self) -> AsyncSoraVideo:
+        runner = await self._started()
+        stack = AsyncExitStack()
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        tg.start_soon(runner.run_forever)
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def run_background(self) -> None:
+        """Run the engine until cancelled (the sync client runs this on its portal)."""
+        runner = await self._started()
+        await runner.run_forever()
+
+    async def aclose(self) -> None:
+        """Stop the engine, give back leases, close the transport and the ledger. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+        with anyio.CancelScope(shield=True):
+            if self._runner is not None:
+                # Closing must not fail because the ledger is down.
+                with contextlib.suppress(Exception):
+                    await self._runner.release_all()
+            await self.transport.aclose()
+            await self.repository.aclose()
+
+    # ------------------------------------------------------------------ engine
+
+    def on(self, kind: str, callback: Callback) -> Any:
+        """Call ``callback(event)`` on job events: ``created``, ``submitted``, ``progress``,
+        ``completed``, ``failed``, ``cancelled``, or ``"*"`` for all.
+
+        Returns:
+            A function that unregisters the callback.
+        """
+        return self.events.on(kind, callback)
+
+    async def run_worker(self) -> None:
+        """Claim and drive jobs from the shared ledger until cancelled.
+
+        Any process may create jobs; every worker picks them up. Leases make sure each job
+        is submitted once; a worker that dies leaves its jobs to the others once its leases
+        expire. On cancellation it finishes the step in hand and gives its leases back.
+        """
+        runner = await self._started()
+        runner.worker_mode = True
+        runner.wake()
+        try:
+            async with runner.driving():
+                await anyio.sleep_forever()
+        finally:
+            runner.worker_mode = False
+            with anyio.CancelScope(shield=True):
+                await runner.release_all()

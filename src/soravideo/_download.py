@@ -1,0 +1,60 @@
+"""Streamed, atomic downloads: a temporary file beside the target, checked, then renamed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import anyio
+import attrs
+
+from ._errors import ProviderError
+from .transports.base import Transport
+
+__all__ = ["Downloaded", "download_content"]
+
+
+@attrs.frozen(kw_only=True)
+class Downloaded:
+    """What a download wrote: the final path, its size, its SHA-256 and content type."""
+
+    path: Path
+    bytes: int
+    sha256: str
+    content_type: str | None
+
+
+async def download_content(
+    transport: Transport, remote_id: str, dest: str | os.PathLike[str], *, variant: str = "video"
+) -> Downloaded:
+    """Stream a job's content to ``dest`` atomically and check its length.
+
+    Raises:
+        ProviderError: the provider refused, or sent fewer or more bytes than it announced.
+    """
+    target = Path(dest)
+    await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async with transport.open_content(remote_id, variant) as stream:
+            async with await anyio.open_file(partial, "wb") as out:
+                async for chunk in stream.aiter_bytes():
+                    digest.update(chunk)
+                    size += len(chunk)
+                    await out.write(chunk)
+            expected = stream.content_length
+            content_type = stream.content_type
+        if expected is not None and expected != size:
+            raise ProviderError(
+                f"download of {remote_id} ({variant}) was cut short: {size} of {expected} bytes",
+                provider=transport.name,
+                code="incomplete_download",
+            )
+        await anyio.Path(partial).replace(target)
+    finally:
+        await anyio.Path(partial).unlink(missing_ok=True)
+    return Downloaded(path=target, bytes=size, sha256=digest.hexdigest(), content_type=content_type)

@@ -1,0 +1,273 @@
+"""The services behind ``client.videos`` and ``client.batches``: validate, store, then let the runner work."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import attrs
+
+from ._clock import now_utc
+from ._download import download_content
+from ._errors import FieldError, JobStateError, JobTimeoutError, ValidationError
+from ._models import (
+    CreateVideoRequest,
+    Job,
+    JobStatus,
+    Page,
+    VideoResult,
+)
+from ._runner import REMIX_OF
+from ._validation import check_request, raise_if
+
+if TYPE_CHECKING:
+    from ._client import AsyncSoraVideo
+
+__all__ = ["AsyncVideoService", "check_page", "new_id", "parse_status"]
+
+_VARIANTS_FIELD = "variant"
+
+
+def new_id(prefix: str) -> str:
+    """Return a new, unique, sortable-enough id such as ``job_3f2a…``."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def check_page(page: int, limit: int) -> None:
+    """Raise ``ValidationError`` for a page below 1 or a limit outside 1–1000."""
+    errors = []
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        errors.append(FieldError(field="page", message="must be a whole number ≥ 1"))
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        errors.append(FieldError(field="limit", message="must be a whole number from 1 to 1000"))
+    raise_if(errors)
+
+
+def parse_status(status: JobStatus | str | None) -> JobStatus | None:
+    """Accept a ``JobStatus`` or its value; ``ValidationError`` for anything else."""
+    if status is None or isinstance(status, JobStatus):
+        return status
+    try:
+        return JobStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise ValidationError(
+            [FieldError(field="status", message=f"unknown status {status!r}; use one of {allowed}")]
+        ) from None
+
+
+class AsyncVideoService:
+    """Create, watch, cancel, list and download single videos (``client.videos``)."""
+
+    def __init__(self, client: AsyncSoraVideo) -> None:
+        self._client = client
+
+    def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
+        """Return every neutral and provider-specific problem of ``request``."""
+        errors = check_request(request, path)
+        if not errors:
+            errors = self._client.transport.validate(request, path)
+        return errors
+
+    def new_job(
+        self,
+        request: CreateVideoRequest,
+        *,
+        batch_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Job:
+        """Build (not store) a pending job for a validated request."""
+        now = now_utc(self._client.clock)
+        return Job(
+            id=new_id("job"),
+            status=JobStatus.PENDING,
+            priority=request.priority,
+            request=request,
+            provider=self._client.transport.name,
+            batch_id=batch_id,
+            metadata={**request.metadata, **(metadata or {})},
+            estimated_cost_usd=self._client.transport.estimate_cost(request),
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def create_video(self, request: CreateVideoRequest) -> Job:
+        """Validate and store a new job; the runner sends it as soon as there is room.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            ValidationError: naming every bad field; nothing was stored or sent.
+        """
+        raise_if(self.validate(request))
+        job = self.new_job(request)
+        return await self._store(job)
+
+    async def _store(self, job: Job) -> Job:
+        runner = await self._client._started()
+        await self._client.repository.add_jobs([job])
+        await runner.events.emit("created", job)
+        runner.wake()
+        return job
+
+    async def get_job(self, job_id: str) -> Job:
+        """Return a job as the ledger has it.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+        """
+        await self._client._started()
+        return await self._client.repository.get_job(job_id)
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the public contract names it; measured on the client's clock
+        *,
+        cancel_on_timeout: bool = False,
+        progress: bool = False,
+    ) -> Job:
+        """Wait until the job is completed, failed or cancelled, and return it.
+
+        A failed job is returned, not raised: look at ``job.status`` and ``job.error``.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: A real deadline in seconds (on the client's clock); ``None`` waits as
+                long as it takes.
+            cancel_on_timeout: On expiry, also cancel the job at the provider so that it
+                stops costing money.
+            progress: Show a progress bar (needs the ``progress`` extra).
+
+        Raises:
+            JobTimeoutError: the deadline passed first (also a ``TimeoutError``).
+            JobNotFoundError: no job has this id.
+        """
+        from ._progress import job_progress
+
+        client = self._client
+        runner = await client._started()
+        clock = client.clock
+        deadline = None if timeout is None else clock.time() + timeout
+        recheck = max(client.settings.poll_min_interval, 1.0)
+        with job_progress(enabled=progress, job_id=job_id) as bar:
+            async with runner.driving():
+                while True:
+                    changed = runner.events.changed()
+                    job = await client.repository.get_job(job_id)
+                    bar.update(job)
+                    if job.is_terminal:
+                        return job
+                    wait = recheck
+                    if deadline is not None:
+                        remaining = deadline - clock.time()
+                        if remaining <= 0:
+                            if cancel_on_timeout:
+                                job = await runner.cancel(job_id)
+                            raise JobTimeoutError(
+                                job_id, float(timeout or 0), status=job.status.value
+                            )
+                        wait = min(wait, remaining)
+                    await runner._sleep_or_wake(wait, changed)
+
+    async def get_video_result(self, job_id: str) -> VideoResult:
+        """Return the result of a completed job.
+
+        Raises:
+            JobStateError: the job is not completed.
+        """
+        job = await self.get_job(job_id)
+        if job.status is not JobStatus.COMPLETED or job.result is None:
+            raise JobStateError(job.id, job.status.value, "only a completed job has a result")
+        return job.result
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """Cancel a job: a pending one is never sent; an in-flight one is cancelled at the provider.
+
+        Raises:
+            JobStateError: the job already finished.
+            JobNotFoundError: no job has this id.
+        """
+        runner = await self._client._started()
+        return await runner.cancel(job_id)
+
+    async def list_jobs(
+        self,
+        status: JobStatus | str | None = None,
+        batch_id: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> Page[Job]:
+        """Return one page of jobs, newest first, optionally by status and batch."""
+        check_page(page, limit)
+        await self._client._started()
+        return await self._client.repository.list_jobs(
+            status=parse_status(status), batch_id=batch_id, page=page, limit=limit
+        )
+
+    async def download_video(
+        self, job_id: str, dest: str | os.PathLike[str], variant: str = "video"
+    ) -> Path:
+        """Stream a completed job's content to ``dest`` (atomically) and return the path.
+
+        Args:
+            job_id: A completed job.
+            dest: A file path; a directory puts ``<job id>.<ext>`` inside it.
+            variant: ``"video"``, or another variant the provider offers
+                (``"thumbnail"``, ``"spritesheet"`` for the Sora protocol).
+
+        Raises:
+            JobStateError: the job is not completed.
+            ValidationError: the provider has no such variant.
+        """
+        job = await self.get_job(job_id)
+        if job.status is not JobStatus.COMPLETED or job.remote_id is None:
+            raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
+        variants = self._client.transport.capabilities.variants
+        if variant not in variants:
+            raise ValidationError(
+                [FieldError(field=_VARIANTS_FIELD, message=f"use one of {', '.join(variants)}")]
+            )
+        target = Path(dest)
+        if await anyio.Path(target).is_dir():
+            target = target / f"{job.id}{_EXTENSIONS.get(variant, '.bin')}"
+        got = await download_content(self._client.transport, job.remote_id, target, variant=variant)
+        if variant == "video" and job.result is not None:
+            result = attrs.evolve(
+                job.result,
+                path=str(got.path),
+                bytes=got.bytes,
+                sha256=got.sha256,
+                content_type=got.content_type,
+            )
+            updated = attrs.evolve(job, result=result, updated_at=now_utc(self._client.clock))
+            await self._client.repository.update_job(updated, expected_status=JobStatus.COMPLETED)
+        return got.path
+
+    async def remix_video(self, job_id: str, prompt: str) -> Job:
+        """Create a new job that remixes a completed video with a new prompt.
+
+        Raises:
+            JobStateError: the source job is not completed.
+            ValidationError: the prompt is invalid, or the provider cannot remix.
+        """
+        source = await self.get_job(job_id)
+        if not self._client.transport.capabilities.can_remix:
+            raise ValidationError(
+                [FieldError(field="job_id", message=f"provider {source.provider} cannot remix")]
+            )
+        if source.status is not JobStatus.COMPLETED or source.remote_id is None:
+            raise JobStateError(
+                source.id, source.status.value, "only a completed video can be remixed"
+            )
+        request = attrs.evolve(source.request, prompt=prompt, input_reference=None)
+        raise_if(check_request(request))
+        job = self.new_job(request, metadata={REMIX_OF: source.remote_id})
+        return await self._store(job)
+
+
+_EXTENSIONS = {"video": ".mp4", "thumbnail": ".webp", "spritesheet": ".jpg"}

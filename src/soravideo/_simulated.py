@@ -1,0 +1,35 @@
+"""The parts of a ``simulated()`` client: FakeSora in-process, on simulated time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ._clock import VirtualClock
+
+if TYPE_CHECKING:
+    from .testing._fake_sora import FakeSora
+    from .transports.sora import SoraTransport
+
+__all__ = ["SIMULATED_BASE_URL", "simulated_parts"]
+
+SIMULATED_BASE_URL = "http://fakesora.invalid/v1"
+
+
+def simulated_parts(
+    clock: VirtualClock, *, generation_time: float
+) -> tuple[FakeSora, SoraTransport]:
+    """Return a FakeSora on ``clock`` and a SoraTransport that reaches it without sockets."""
+    from .testing._fake_sora import FakeSora
+    from .transports.sora import SoraTransport
+
+    fake = FakeSora(clock=clock, generation_time=generation_time)
+    http_client = httpx.AsyncClient(transport=fake.http_transport(), base_url=SIMULATED_BASE_URL)
+    transport = SoraTransport(
+        base_url=SIMULATED_BASE_URL,
+        api_key="sk-simulated",
+        http_client=http_client,
+        sleep=clock.sleep,
+    )
+    return fake, transport
