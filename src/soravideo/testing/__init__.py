@@ -1,7 +1,43 @@
-"""Test helpers for soravideo and for code built on it: fakes, clocks and contract suites."""
+"""Test helpers for soravideo and for code built on it: fakes, clocks and contract suites.
+
+The contract suites import pytest, so they load on first use (``from soravideo.testing
+import TransportContract``); the fakes and clocks need nothing beyond soravideo's own
+dependencies.
+"""
 
 from __future__ import annotations
 
-from .._clock import ManualClock, VirtualClock
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ManualClock", "VirtualClock"]
+from .._clock import ManualClock, VirtualClock
+from ._fake_sora import FakeSora
+from ._fakeserver import FakeProvider, Fault, RecordedRequest
+
+if TYPE_CHECKING:
+    from .transport_contract import TransportContract
+
+__all__ = [
+    "FakeProvider",
+    "FakeSora",
+    "Fault",
+    "ManualClock",
+    "RecordedRequest",
+    "TransportContract",
+    "VirtualClock",
+]
+
+# Names that import pytest, loaded only when asked for: name -> module.
+_LAZY = {
+    "TransportContract": ".transport_contract",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

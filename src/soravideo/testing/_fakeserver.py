@@ -1,0 +1,968 @@
+"""Provider-agnostic machinery for fake provider APIs: routing, a request log, faults, serving.
+
+A fake provider (``FakeSora``, later ``FakeRunway`` …) subclasses :class:`FakeServer`, adds
+its routes and its error shape, and gets for free:
+
+- a router over plain requests (method, path, query, headers, body bytes) to plain
+  responses (status, headers, body bytes or an iterable of chunks);
+- a request log (``fake.requests``) with :meth:`FakeServer.count`;
+- fault injection, scripted or by a seeded rate: error statuses with ``Retry-After``,
+  connection resets (before or after the request takes effect), refused connections and
+  slow responses;
+- two ways to serve: in-process as an httpx transport (:meth:`FakeServer.http_transport`,
+  :meth:`FakeServer.sync_http_transport`) and as a real HTTP server on a loopback port
+  (:meth:`FakeServer.serve`, stdlib ``http.server`` in a background thread).
+
+The exchange logic (faults, dispatch, logging) is written once, as a generator that yields
+the delays to wait; each way of serving only decides how to wait and how to fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import logging
+import math
+import random
+import re
+import socket
+import struct
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+import httpx
+
+from .._clock import Clock, ManualClock, SystemClock
+
+__all__ = [
+    "Body",
+    "FakeProvider",
+    "FakeRequest",
+    "FakeResponse",
+    "FakeServer",
+    "Fault",
+    "FaultPlan",
+    "Handler",
+    "RecordedRequest",
+    "Router",
+]
+
+logger = logging.getLogger("soravideo.testing")
+
+Body = bytes | Iterable[bytes]
+"""A response body: all bytes at once, or an iterable of chunks (streamed)."""
+
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
+
+
+def _redact(name: str, value: str) -> str:
+    if name not in _SECRET_HEADERS:
+        return value
+    scheme, _, rest = value.partition(" ")
+    # Keep the auth scheme so a test can still check Bearer against api-key styles.
+    return f"{scheme} <redacted>" if rest else "<redacted>"
+
+
+@attrs.frozen(kw_only=True)
+class FakeRequest:
+    """One request as a fake sees it.
+
+    Args:
+        method: Upper-case HTTP method.
+        path: The path below the fake's prefix (``/videos/abc`` for ``/v1/videos/abc``).
+        query: Query parameters (the last value wins when a name repeats).
+        headers: Header values by lower-case name.
+        body: The raw body.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """Return one header's value, or ``None``."""
+        return self.headers.get(name.lower())
+
+    @property
+    def content_type(self) -> str:
+        """Return the media type without parameters, lower-case (``""`` when absent)."""
+        return (self.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """Parse the body as JSON.
+
+        Raises:
+            ValueError: the body is not JSON.
+        """
+        return json.loads(self.body)
+
+
+@attrs.frozen(kw_only=True)
+class FakeResponse:
+    """What a route answers.
+
+    Args:
+        status: HTTP status code.
+        headers: Response headers.
+        body: Bytes, or an iterable of chunks that is streamed (set ``Content-Length``
+            yourself when you know it; served mode falls back to chunked encoding).
+        tag: What the route did, for the request log (``"created"``, ``"replayed"`` …).
+    """
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: Body = b""
+    tag: str | None = None
+
+    @classmethod
+    def json(
+        cls,
+        status: int,
+        payload: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        tag: str | None = None,
+    ) -> FakeResponse:
+        """Build a JSON response."""
+        return cls(
+            status=status,
+            headers={"content-type": "application/json", **(headers or {})},
+            body=json.dumps(payload).encode(),
+            tag=tag,
+        )
+
+    def with_headers(self, headers: Mapping[str, str]) -> FakeResponse:
+        """Return a copy with these headers added (replacing same-named ones)."""
+        lowered = {k.lower() for k in headers}
+        kept = {k: v for k, v in self.headers.items() if k.lower() not in lowered}
+        return attrs.evolve(self, headers={**kept, **headers})
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One entry of the request log.
+
+    Args:
+        seq: Position in the log, from 0.
+        time: The fake's clock when the request arrived.
+        method / path / query / body: As received (``path`` below the prefix).
+        headers: As received, lower-case names, secrets redacted.
+        route: The route's name, or ``None`` when no route matched.
+        status: The status sent, or ``None`` when no response was sent (reset, refused,
+            timed out).
+        fault: The kind of injected fault that fired (``"status"``, ``"reset"``,
+            ``"refuse"``, ``"delay"``), or ``None``.
+        tag: What the route did (``"created"``, ``"replayed"`` …), if it said.
+        response_headers: Headers sent.
+        response_body: The body sent, when it was not streamed.
+    """
+
+    seq: int
+    time: float
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+    route: str | None
+    status: int | None
+    fault: str | None = None
+    tag: str | None = None
+    response_headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    response_body: bytes | None = attrs.field(default=None, repr=False)
+
+    def json(self) -> Any:
+        """Parse the request body as JSON."""
+        return json.loads(self.body)
+
+    def response_json(self) -> Any:
+        """Parse the response body as JSON.
+
+        Raises:
+            ValueError: the response was streamed, missing or not JSON.
+        """
+        if self.response_body is None:
+            raise ValueError("no buffered response body")
+        return json.loads(self.response_body)
+
+
+@runtime_checkable
+class FakeProvider(Protocol):
+    """The neutral driver interface every fake provider offers to contract suites.
+
+    A test that only knows a transport and "its fake" moves time and provokes failures
+    through these members, whatever the provider.
+    """
+
+    @property
+    def failing_prompt(self) -> str:
+        """Return a prompt whose job the fake fails (moderation or the provider's equivalent)."""
+        ...
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's simulated time forward."""
+        ...
+
+    def advance_until_done(self) -> None:
+        """Move simulated time to when every job still generating has ended."""
+        ...
+
+    def created_count(self) -> int:
+        """Return how many distinct remote jobs exist (idempotent repeats not counted)."""
+        ...
+
+    def reset_next_create(self) -> None:
+        """Make the next create take effect and then lose its answer (a connection reset)."""
+        ...
+
+
+Matcher = str | Callable[[FakeRequest], bool] | None
+
+
+def _matches(match: Matcher, request: FakeRequest) -> bool:
+    if match is None:
+        return True
+    if callable(match):
+        return bool(match(request))
+    method, sep, pattern = match.strip().partition(" ")
+    if not sep:
+        # Only a path pattern: any method.
+        return fnmatch.fnmatchcase(request.path, method)
+    return method.upper() == request.method and fnmatch.fnmatchcase(request.path, pattern.strip())
+
+
+@attrs.define(kw_only=True)
+class Fault:
+    """One injected fault.
+
+    At most one fault fires per request: the first in the plan that matches, is not used
+    up, and (when it has a ``rate``) wins its seeded draw.
+
+    Args:
+        status: Answer with this error status (the fake's own error shape).
+        reset: Drop the connection without an answer (in-process: httpx raises
+            ``RemoteProtocolError``; served: the socket is closed with a TCP reset).
+        refuse: Fail as if the connection could not be made (in-process: httpx
+            ``ConnectError``); the request certainly never took effect. Served mode can
+            only approximate this with a reset before the request takes effect.
+        delay: Seconds to wait before answering (in-process async: on the fake's clock;
+            sync and served: real seconds). May be combined with ``status`` or ``reset``.
+        phase: ``"before"``: the fault hits before the request takes effect. ``"after"``:
+            the request takes effect (a job is created), then the fault replaces the
+            answer: the ambiguous case a client cannot tell apart.
+        retry_after / retry_after_ms: Sent as ``Retry-After`` / ``retry-after-ms`` with
+            a ``status``.
+        message / code: The error's message and code, with a ``status``.
+        match: Which requests: ``"POST /videos"``, ``"GET /videos/*"``, ``"/videos*"``
+            (method optional, path glob below the prefix), a predicate, or ``None`` (all).
+        times: How many times it fires; ``None`` is unlimited.
+        rate: Probability of firing on each matching request (seeded), or ``None``.
+    """
+
+    status: int | None = None
+    reset: bool = False
+    refuse: bool = False
+    delay: float = 0.0
+    phase: Literal["before", "after"] = "before"
+    retry_after: float | None = None
+    retry_after_ms: int | None = None
+    message: str | None = None
+    code: str | None = None
+    match: Matcher = None
+    times: int | None = 1
+    rate: float | None = None
+    fired: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        actions = (self.status is not None) + self.reset + self.refuse
+        if actions > 1:
+            raise ValueError("a fault is one of status, reset or refuse")
+        if actions == 0 and self.delay <= 0:
+            raise ValueError("a fault needs a status, reset, refuse or a delay")
+        if self.refuse and self.phase != "before":
+            raise ValueError("a refused connection cannot happen after the request")
+        if self.phase not in ("before", "after"):
+            raise ValueError("phase is 'before' or 'after'")
+        if self.rate is not None and not 0.0 <= self.rate <= 1.0:
+            raise ValueError("rate is a probability between 0 and 1")
+        if self.delay < 0:
+            raise ValueError("delay cannot be negative")
+
+    @property
+    def kind(self) -> str:
+        """Return ``"status"``, ``"reset"``, ``"refuse"`` or ``"delay"``."""
+        if self.status is not None:
+            return "status"
+        if self.reset:
+            return "reset"
+        if self.refuse:
+            return "refuse"
+        return "delay"
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether it has fired as many times as it may."""
+        return self.times is not None and self.fired >= self.times
+
+
+class FaultPlan:
+    """The faults a fake will inject, in order. Thread-safe through its fake's lock."""
+
+    def __init__(self, lock: threading.RLock, rng: random.Random) -> None:
+        self._lock = lock
+        self._rng = rng
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        """Append a fault to the plan and return it."""
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def pending(self) -> list[Fault]:
+        """Return the faults that can still fire."""
+        with self._lock:
+            return [f for f in self._faults if not f.exhausted]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._faults)
+
+    def __iter__(self) -> Iterator[Fault]:
+        with self._lock:
+            return iter(list(self._faults))
+
+    def draw(self, request: FakeRequest) -> Fault | None:
+        """Return the fault that fires for this request, if any, and count it."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.exhausted or not _matches(fault.match, request):
+                    continue
+                if fault.rate is not None and self._rng.random() >= fault.rate:
+                    continue
+                fault.fired += 1
+                return fault
+        return None
+
+
+Handler = Callable[..., FakeResponse]
+"""A route handler: called with the request and the path parameters as keywords."""
+
+
+@attrs.frozen
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    name: str
+    handler: Handler
+
+
+class Router:
+    """Routes by method and path template (``/videos/{video_id}/content``)."""
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    def add(self, method: str, template: str, handler: Handler, *, name: str) -> None:
+        """Add a route; ``{name}`` in the template matches one path segment."""
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        self._routes.append(_Route(method.upper(), re.compile(f"^{regex}$"), name, handler))
+
+    def resolve(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | bool:
+        """Return the route and its path parameters; else whether the path exists (for 405)."""
+        path_known = False
+        for route in self._routes:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            path_known = True
+            if route.method == method:
+                return route, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+        return path_known
+
+
+@attrs.frozen
+class _Outcome:
+    response: FakeResponse | None = None
+    drop: Literal["reset", "refuse", None] = None
+
+
+class FakeServer:
+    """Base class of the fake provider APIs. Subclasses add routes and an error shape.
+
+    Args:
+        clock: The fake's time. ``None`` picks one on first need: :meth:`serve` picks real
+            time, anything else (``fake.clock``, a transport, a request) picks a
+            :class:`~soravideo.testing.ManualClock` that the test moves.
+        seed: Seeds ids and rate-based faults, so runs repeat.
+        prefix: The path prefix every route lives under (``/v1``).
+    """
+
+    request_id_header: str | None = "x-request-id"
+
+    def __init__(self, *, clock: Clock | None = None, seed: int = 0, prefix: str = "/v1") -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._fault_rng = random.Random(f"{seed}:faults")
+        self.seed = seed
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.router = Router()
+        self.faults = FaultPlan(self._lock, self._fault_rng)
+        self._log: list[RecordedRequest] = []
+
+    # -- time ------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """Return the fake's clock (a ManualClock unless one was given or ``serve()`` chose)."""
+        with self._lock:
+            if self._clock is None:
+                self._clock = ManualClock()
+            return self._clock
+
+    def now(self) -> float:
+        """Return the fake's current time in Unix seconds."""
+        return self.clock.time()
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward (it must be a ManualClock or VirtualClock).
+
+        Raises:
+            TypeError: the fake runs on real time.
+        """
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError(f"this fake runs on {clock!r}: its time cannot be advanced")
+        clock.advance(seconds)
+
+    # -- the request log -------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Return a snapshot of the request log, oldest first."""
+        with self._lock:
+            return list(self._log)
+
+    def count(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        status: int | None = None,
+        route: str | None = None,
+        tag: str | None = None,
+    ) -> int:
+        """Count logged requests that match every given criterion.
+
+        Args:
+            method: ``"POST"``; ``None`` for any.
+            path: A path glob below the prefix (``"/videos"``, ``"/videos/*"``).
+            status: The status sent.
+            route: The route's name.
+            tag: What the route did.
+
+        Returns:
+            The number of matching requests.
+        """
+        with self._lock:
+            return sum(
+                1
+                for r in self._log
+                if (method is None or r.method == method.upper())
+                and (path is None or fnmatch.fnmatchcase(r.path, path))
+                and (status is None or r.status == status)
+                and (route is None or r.route == route)
+                and (tag is None or r.tag == tag)
+            )
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        with self._lock:
+            self._log.clear()
+
+    # -- faults ------------------------------------------------------------------------
+
+    def inject(
+        self,
+        *,
+        status: int | None = None,
+        reset: bool = False,
+        refuse: bool = False,
+        delay: float = 0.0,
+        phase: Literal["before", "after"] = "before",
+        retry_after: float | None = None,
+        retry_after_ms: int | None = None,
+        message: str | None = None,
+        code: str | None = None,
+        match: Matcher = None,
+        times: int | None = None,
+        rate: float | None = None,
+    ) -> Fault:
+        """Add a fault to the plan; see :class:`Fault` for the arguments.
+
+        ``times`` defaults to 1 for a scripted fault and to unlimited when ``rate`` is set.
+
+        Returns:
+            The fault (its ``fired`` counts how often it fired).
+        """
+        if times is None and rate is None:
+            times = 1
+        return self.faults.add(
+            Fault(
+                status=status,
+                reset=reset,
+                refuse=refuse,
+                delay=delay,
+                phase=phase,
+                retry_after=retry_after,
+                retry_after_ms=retry_after_ms,
+                message=message,
+                code=code,
+                match=match,
+                times=times,
+                rate=rate,
+            )
+        )
+
+    # -- hooks for subclasses ------------------------------------------------------
+
+    def error_response(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FakeResponse:
+        """Build an error in the provider's shape. Subclasses override."""
+        return FakeResponse.json(
+            status, {"error": {"message": message, "code": code}}, headers=headers
+        )
+
+    def before_route(self, request: FakeRequest) -> FakeResponse | None:
+        """Answer before routing (authentication …), or return ``None`` to route."""
+        return None
+
+    def new_request_id(self) -> str:
+        """Return a new request id (seeded)."""
+        with self._lock:
+            return f"req_{self._rng.getrandbits(128):032x}"
+
+    # -- the exchange, written once -------------------------------------------------------
+
+    def _strip_prefix(self, path: str) -> str | None:
+        if not self.prefix:
+            return path or "/"
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            return path[len(self.prefix) :] or "/"
+        return None
+
+    def _route_name(self, request: FakeRequest) -> str | None:
+        resolved = self.router.resolve(request.method, request.path)
+        return resolved[0].name if isinstance(resolved, tuple) else None
+
+    def _fault_response(self, fault: Fault) -> FakeResponse:
+        assert fault.status is not None
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers["retry-after"] = str(max(0, math.ceil(fault.retry_after)))
+        if fault.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(fault.retry_after_ms)
+        message = fault.message or f"Injected fault: HTTP {fault.status}."
+        return self.error_response(fault.status, message, code=fault.code, headers=headers)
+
+    def _dispatch(self, request: FakeRequest, full_path: str) -> FakeResponse:
+        with self._lock:
+            early = self.before_route(request)
+            if early is not None:
+                return early
+            resolved = self.router.resolve(request.method, request.path)
+            if isinstance(resolved, tuple):
+                route, params = resolved
+                return route.handler(request, **params)
+        status = 405 if resolved else 404
+        return self.error_response(status, f"Invalid URL ({request.method} {full_path})")
+
+    def _exchange(self, request: FakeRequest, full_path: str) -> Generator[float, None, _Outcome]:
+        """Run one request: yield each delay to wait, return what to send.
+
+        A driver that stops early (``close()``, a client timeout) leaves the log with
+        ``status=None``.
+        """
+        arrived = self.now()
+        fault = self.faults.draw(request)
+        handled: FakeResponse | None = None
+        sent: FakeResponse | None = None
+        try:
+            if fault is not None and fault.phase == "before":
+                if fault.delay:
+                    yield fault.delay
+                if fault.refuse:
+                    return _Outcome(drop="refuse")
+                if fault.reset:
+                    return _Outcome(drop="reset")
+            if fault is not None and fault.phase == "before" and fault.status is not None:
+                response = self._fault_response(fault)
+            else:
+                handled = response = self._dispatch(request, full_path)
+            if fault is not None and fault.phase == "after":
+                if fault.delay:
+                    yield fault.delay
+                if fault.reset:
+                    return _Outcome(drop="reset")
+                if fault.status is not None:
+                    response = self._fault_response(fault)
+            if self.request_id_header is not None:
+                response = response.with_headers({self.request_id_header: self.new_request_id()})
+            sent = response
+            return _Outcome(response=response)
+        finally:
+            # The tag says what the request did even when its answer was lost.
+            self._record(request, arrived, sent, fault, handled.tag if handled else None)
+
+    def _record(
+        self,
+        request: FakeRequest,
+        arrived: float,
+        response: FakeResponse | None,
+        fault: Fault | None,
+        tag: str | None,
+    ) -> None:
+        with self._lock:
+            self._log.append(
+                RecordedRequest(
+                    seq=len(self._log),
+                    time=arrived,
+                    method=request.method,
+                    path=request.path,
+                    query=dict(request.query),
+                    headers={k: _redact(k, v) for k, v in request.headers.items()},
+                    body=request.body,
+                    route=self._route_name(request),
+                    status=response.status if response else None,
+                    fault=fault.kind if fault else None,
+                    tag=tag,
+                    response_headers=dict(response.headers) if response else {},
+                    response_body=(
+                        response.body if response and isinstance(response.body, bytes) else None
+                    ),
+                )
+            )
+
+    def _make_request(
+        self,
+        method: str,
+        raw_path: str,
+        query: Iterable[tuple[str, str]],
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+    ) -> tuple[FakeRequest, str]:
+        path = urllib.parse.unquote(raw_path)
+        inner = self._strip_prefix(path)
+        request = FakeRequest(
+            method=method.upper(),
+            # A path outside the prefix keeps a marker no route matches, so it answers 404.
+            path=inner if inner is not None else "\x00" + path,
+            query=dict(query),
+            headers={k.lower(): v for k, v in headers},
+            body=body,
+        )
+        return request, path
+
+    # -- serving in-process -----------------------------------------------------------
+
+    def http_transport(self) -> httpx.AsyncBaseTransport:
+        """Return an httpx async transport that calls this fake directly (no sockets).
+
+        Delays wait on the fake's clock; a delay longer than the request's read timeout
+        waits the timeout, then raises ``httpx.ReadTimeout`` as a real client would.
+        """
+        _ = self.clock  # settle the clock choice: in-process means simulated time
+        return _AsyncFakeTransport(self)
+
+    def sync_http_transport(self) -> httpx.BaseTransport:
+        """Return an httpx sync transport that calls this fake directly (delays are real sleeps)."""
+        _ = self.clock
+        return _SyncFakeTransport(self)
+
+    # -- serving on loopback -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve the fake on a loopback port in a background thread.
+
+        When the fake was made without a clock and has not picked one yet, serving picks
+        real time, so any HTTP client can use it as is.
+
+        Args:
+            host: The address to bind (keep it loopback).
+            port: The port; 0 picks a free one.
+
+        Yields:
+            The base URL, prefix included (``http://127.0.0.1:PORT/v1``).
+        """
+        with self._lock:
+            if self._clock is None:
+                self._clock = SystemClock()
+        server = _ThreadingServer((host, port), _make_handler(self))
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            daemon=True,
+            name=f"{type(self).__name__}-server",
+        )
+        thread.start()
+        try:
+            bound_host, bound_port = server.server_address[:2]
+            yield f"http://{bound_host!s}:{bound_port}{self.prefix}"
+        finally:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            thread.join()
+
+
+# -- in-process drivers -------------------------------------------------------------------
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, Mapping):
+        value = timeout.get("read")
+        return float(value) if value is not None else None
+    return None
+
+
+def _to_httpx(
+    outcome: _Outcome, request: httpx.Request, stream: Callable[[Iterable[bytes]], Any]
+) -> httpx.Response:
+    if outcome.drop == "refuse":
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    if outcome.drop == "reset":
+        raise httpx.RemoteProtocolError(
+            "Server disconnected without sending a response.", request=request
+        )
+    response = outcome.response
+    assert response is not None
+    if isinstance(response.body, bytes):
+        return httpx.Response(
+            response.status, headers=dict(response.headers), content=response.body
+        )
+    return httpx.Response(
+        response.status, headers=dict(response.headers), stream=stream(response.body)
+    )
+
+
+class _AsyncChunks(httpx.AsyncByteStream):
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> Any:
+        for chunk in self._chunks:
+            yield chunk
+
+
+class _SyncChunks(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+
+
+class _AsyncFakeTransport(httpx.AsyncBaseTransport):
+    def __init__(self, server: FakeServer) -> None:
+        self._server = server
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        fake_request, full_path = self._server._make_request(
+            request.method,
+            request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
+            request.url.params.multi_items(),
+            request.headers.multi_items(),
+            body,
+        )
+        exchange = self._server._exchange(fake_request, full_path)
+        timeout = _read_timeout(request)
+        clock = self._server.clock
+        try:
+            delay = next(exchange)
+            while True:
+                if timeout is not None and delay > timeout:
+                    await clock.sleep(timeout)
+                    exchange.close()
+                    raise httpx.ReadTimeout("The read operation timed out", request=request)
+                await clock.sleep(delay)
+                delay = exchange.send(None)
+        except StopIteration as stop:
+            outcome: _Outcome = stop.value
+        return _to_httpx(outcome, request, _AsyncChunks)
+
+
+class _SyncFakeTransport(httpx.BaseTransport):
+    def __init__(self, server: FakeServer) -> None:
+        self._server = server
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        fake_request, full_path = self._server._make_request(
+            request.method,
+            request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
+            request.url.params.multi_items(),
+            request.headers.multi_items(),
+            body,
+        )
+        exchange = self._server._exchange(fake_request, full_path)
+        timeout = _read_timeout(request)
+        try:
+            delay = next(exchange)
+            while True:
+                if timeout is not None and delay > timeout:
+                    time.sleep(timeout)
+                    exchange.close()
+                    raise httpx.ReadTimeout("The read operation timed out", request=request)
+                time.sleep(delay)
+                delay = exchange.send(None)
+        except StopIteration as stop:
+            outcome: _Outcome = stop.value
+        return _to_httpx(outcome, request, _SyncChunks)
+
+
+# -- the loopback server ------------------------------------------------------------------
+
+
+class _ThreadingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Tests start and stop servers quickly; a lingering TIME_WAIT must not block the port.
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections so their threads finish."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is normal for a fault injector; never print.
+        logger.debug("fake server: error while serving %s", client_address, exc_info=True)
+
+
+def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "soravideo-fake"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug("fake server: " + format, *args)
+
+        def _read_body(self) -> bytes:
+            if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                parts: list[bytes] = []
+                while True:
+                    size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("content-length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _drop(self) -> None:
+            # SO_LINGER with a zero timeout makes close() send a TCP RST: a real reset.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+
+        def _serve(self) -> None:
+            split = urllib.parse.urlsplit(self.path)
+            body = self._read_body()
+            request, full_path = server._make_request(
+                self.command,
+                split.path,
+                urllib.parse.parse_qsl(split.query, keep_blank_values=True),
+                self.headers.items(),
+                body,
+            )
+            exchange = server._exchange(request, full_path)
+            try:
+                delay = next(exchange)
+                while True:
+                    time.sleep(delay)
+                    delay = exchange.send(None)
+            except StopIteration as stop:
+                outcome: _Outcome = stop.value
+            if outcome.drop is not None:
+                self._drop()
+                return
+            response = outcome.response
+            assert response is not None
+            self.send_response(response.status)
+            names = {k.lower() for k in response.headers}
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if isinstance(response.body, bytes):
+                if "content-length" not in names:
+                    self.send_header("content-length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+            elif "content-length" in names:
+                self.end_headers()
+                for chunk in response.body:
+                    self.wfile.write(chunk)
+            else:
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for chunk in response.body:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
+
+        def finish(self) -> None:
+            # After a reset (or a client that hung up) flushing fails: close quietly.
+            for stream in (self.wfile, self.rfile):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
+
+    return _Handler

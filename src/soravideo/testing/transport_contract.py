@@ -1,0 +1,266 @@
+"""The contract every :class:`~soravideo.transports.Transport` must keep, as a pytest suite.
+
+Subclass :class:`TransportContract` in a test module (a name starting with ``Test``) and
+provide two fixtures: ``transport`` (your transport wired to a fake provider, in-process)
+and ``fake`` (that fake, which implements :class:`FakeProvider`)::
+
+    import httpx
+    import pytest
+    from soravideo.testing import FakeSora, TransportContract
+    from soravideo.transports import SoraTransport
+
+    class TestSoraTransport(TransportContract):
+        @pytest.fixture
+        def fake(self):
+            return FakeSora()
+
+        @pytest.fixture
+        async def transport(self, fake):
+            client = httpx.AsyncClient(transport=fake.http_transport(), base_url="http://fake/v1")
+            async with client:
+                transport = SoraTransport(base_url="http://fake/v1", http_client=client)
+                yield transport
+                await transport.aclose()
+
+The tests are async and marked for anyio's pytest plugin (``pytest.mark.anyio``), so the
+project needs ``anyio`` (a soravideo dependency) and an ``anyio_backend`` fixture if it
+wants a backend other than asyncio. This module imports pytest: import it from tests only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from .._errors import AmbiguousSubmissionError, NotFoundError, ProviderError
+from .._models import CreateVideoRequest, JobStatus
+from ..transports.base import RemoteJob, Transport
+from ._fakeserver import FakeProvider
+
+__all__ = ["FakeProvider", "TransportContract"]
+
+_PROMPT = "a red fox running through fresh snow at dawn"
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
+
+
+async def _submit(transport: Transport, prompt: str = _PROMPT) -> RemoteJob:
+    return await transport.submit(CreateVideoRequest(prompt=prompt), idempotency_key=_key())
+
+
+class TransportContract:
+    """What every transport does, checked against its fake. Subclass it; see the module doc.
+
+    Fixtures the subclass provides:
+        transport: A :class:`~soravideo.transports.Transport` talking to ``fake``.
+        fake: The :class:`FakeProvider` behind it, on simulated time.
+    """
+
+    @pytest.mark.anyio
+    async def test_submit_returns_a_processing_job_with_a_remote_id(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        job = await _submit(transport)
+
+        assert isinstance(job, RemoteJob)
+        assert job.remote_id
+        assert job.status is JobStatus.PROCESSING
+        assert 0 <= job.progress < 100
+        assert fake.created_count() == 1
+
+    @pytest.mark.anyio
+    async def test_fetch_shows_processing_then_completed_with_progress_100(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        job = await _submit(transport)
+
+        early = await transport.fetch(job.remote_id)
+        fake.advance_until_done()
+        done = await transport.fetch(job.remote_id)
+
+        assert early.status is JobStatus.PROCESSING
+        assert done.remote_id == job.remote_id
+        assert done.status is JobStatus.COMPLETED
+        assert done.progress == 100
+        assert done.error is None
+
+    @pytest.mark.anyio
+    async def test_a_failing_prompt_ends_failed_with_an_error_code(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        job = await _submit(transport, fake.failing_prompt)
+
+        fake.advance_until_done()
+        failed = await transport.fetch(job.remote_id)
+
+        assert failed.status is JobStatus.FAILED
+        assert failed.error is not None
+        assert failed.error.code
+        assert failed.error.message
+
+    @pytest.mark.anyio
+    async def test_fetch_many_returns_every_requested_job_and_leaves_unknown_ids_out(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        jobs = [await _submit(transport, f"{_PROMPT}, take {n}") for n in range(3)]
+        ids = [job.remote_id for job in jobs]
+
+        found = await transport.fetch_many([*ids, "no-such-remote-job-0000"])
+
+        assert set(found) == set(ids)
+        assert all(found[i].remote_id == i for i in ids)
+
+    @pytest.mark.anyio
+    async def test_fetch_many_of_nothing_is_empty(self, transport: Transport) -> None:
+        assert await transport.fetch_many([]) == {}
+
+    @pytest.mark.anyio
+    async def test_cancel_stops_an_in_flight_job(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        if not transport.capabilities.can_cancel:
+            pytest.skip("this provider cannot cancel")
+        job = await _submit(transport)
+
+        await transport.cancel(job.remote_id)
+        fake.advance_until_done()
+
+        outcome: object
+        try:
+            outcome = (await transport.fetch(job.remote_id)).status
+        except NotFoundError:
+            outcome = "gone"
+        except ProviderError as exc:
+            outcome = "gone" if exc.status_code == 404 else exc
+
+        assert outcome in (JobStatus.CANCELLED, "gone")
+
+    @pytest.mark.anyio
+    async def test_cancel_of_a_job_already_gone_is_not_an_error(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        if not transport.capabilities.can_cancel:
+            pytest.skip("this provider cannot cancel")
+        job = await _submit(transport)
+        await transport.cancel(job.remote_id)
+
+        await transport.cancel(job.remote_id)
+
+    @pytest.mark.anyio
+    async def test_open_content_streams_the_whole_video(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        job = await _submit(transport)
+        fake.advance_until_done()
+
+        async with transport.open_content(job.remote_id) as stream:
+            data = b"".join([chunk async for chunk in stream.aiter_bytes()])
+            content_type = stream.content_type
+            content_length = stream.content_length
+
+        assert data
+        assert content_type is not None
+        assert content_type.startswith("video/")
+        assert content_length == len(data)
+
+    @pytest.mark.anyio
+    async def test_validate_accepts_a_plain_request(self, transport: Transport) -> None:
+        assert transport.validate(CreateVideoRequest(prompt=_PROMPT)) == []
+
+    @pytest.mark.anyio
+    async def test_validate_rejects_a_duration_the_model_cannot_make(
+        self, transport: Transport
+    ) -> None:
+        models = [m for m in transport.capabilities.models.values() if m.durations]
+        if not models:
+            pytest.skip("no model declares its durations")
+        model = models[0]
+        assert model.durations is not None
+        bad = max(model.durations) + 1
+
+        errors = transport.validate(
+            CreateVideoRequest(prompt=_PROMPT, model=model.name, duration=bad), "videos[2]"
+        )
+
+        assert [e.field for e in errors] == ["videos[2].duration"]
+
+    @pytest.mark.anyio
+    async def test_the_same_idempotency_key_makes_one_remote_job(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        key = _key()
+        request = CreateVideoRequest(prompt=_PROMPT)
+
+        first = await transport.submit(request, idempotency_key=key)
+        second = await transport.submit(request, idempotency_key=key)
+
+        assert second.remote_id == first.remote_id
+        assert fake.created_count() == 1
+
+    @pytest.mark.anyio
+    async def test_different_idempotency_keys_make_different_jobs(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        first = await _submit(transport)
+        second = await _submit(transport)
+
+        assert first.remote_id != second.remote_id
+        assert fake.created_count() == 2
+
+    @pytest.mark.anyio
+    async def test_a_create_whose_answer_is_lost_is_ambiguous(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        fake.reset_next_create()
+
+        with pytest.raises(AmbiguousSubmissionError):
+            await _submit(transport)
+
+        assert fake.created_count() == 1  # it did happen: the caller must reconcile
+
+    @pytest.mark.anyio
+    async def test_list_recent_includes_a_new_job(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        if not transport.capabilities.can_list:
+            pytest.skip("this provider cannot list")
+        job = await _submit(transport)
+
+        recent = await transport.list_recent(limit=10)
+
+        assert job.remote_id in [r.remote_id for r in recent]
+
+    @pytest.mark.anyio
+    async def test_remix_of_a_finished_job_makes_a_new_job(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        if not transport.capabilities.can_remix:
+            pytest.skip("this provider cannot remix")
+        source = await _submit(transport)
+        fake.advance_until_done()
+
+        remix = await transport.remix(
+            source.remote_id, "the same, at night", idempotency_key=_key()
+        )
+
+        assert remix.remote_id != source.remote_id
+        assert remix.status is JobStatus.PROCESSING
+        assert fake.created_count() == 2
+
+    @pytest.mark.anyio
+    async def test_ping_succeeds(self, transport: Transport) -> None:
+        await transport.ping()
+
+    @pytest.mark.anyio
+    async def test_aclose_is_idempotent(self, transport: Transport) -> None:
+        await transport.aclose()
+        await transport.aclose()
+
+    @pytest.mark.anyio
+    async def test_it_is_a_transport(self, transport: Transport) -> None:
+        assert isinstance(transport, Transport)
+        assert transport.name
+        assert transport.capabilities.default_model
