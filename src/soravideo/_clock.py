@@ -6,6 +6,7 @@ generation of many minutes can run in milliseconds, deterministically.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import time
@@ -39,6 +40,25 @@ class Clock(Protocol):
 def now_utc(clock: Clock) -> datetime:
     """Return the clock's current time as an aware UTC datetime."""
     return utc_from_timestamp(clock.time())
+
+
+async def _all_tasks_blocked() -> None:
+    """Return once no other task can run.
+
+    On asyncio this watches the loop's ready queue, which answers within a few loop turns;
+    anyio's portable ``wait_all_tasks_blocked`` re-checks only every 0.1 s of real time,
+    which would make simulated minutes cost real seconds.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+        ready = loop._ready  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):
+        await anyio.wait_all_tasks_blocked()
+        return
+    while True:
+        await asyncio.sleep(0)
+        if not ready:
+            return
 
 
 class SystemClock:
@@ -117,7 +137,7 @@ class VirtualClock(ManualClock):
     async def run(self) -> None:
         """Drive the clock until cancelled."""
         while True:
-            await anyio.wait_all_tasks_blocked()
+            await _all_tasks_blocked()
             deadline = self.next_deadline()
             if deadline is None:
                 # Nothing sleeps on this clock: time stands still until somebody does.

@@ -177,12 +177,19 @@ class JobRunner:
         if self._background:
             yield
             return
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.run)
             try:
                 yield
+            except Exception as exc:
+                # Raised after the engine stopped, so callers see their own exception
+                # rather than an ExceptionGroup from this task group.
+                error = exc
             finally:
                 tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
 
     async def run_forever(self) -> None:
         """Run the engine as the client's background task until cancelled."""

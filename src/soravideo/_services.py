@@ -167,7 +167,7 @@ class AsyncVideoService:
                         remaining = deadline - clock.time()
                         if remaining <= 0:
                             if cancel_on_timeout:
-                                job = await runner.cancel(job_id)
+                                await runner.cancel(job_id)
                             raise JobTimeoutError(
                                 job_id, float(timeout or 0), status=job.status.value
                             )
