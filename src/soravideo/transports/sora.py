@@ -1,0 +1,746 @@
+"""The ``/v1/videos`` protocol (OpenAI Sora, Azure OpenAI, OpenAI-compatible gateways) over httpx.
+
+The protocol is ``shared/spec/openai-videos-openapi.yaml``. OpenAI shut its own Sora API
+down on 2026-09-24 and Azure OpenAI retired Sora on 2026-10-15; gateways and
+:class:`soravideo.testing.FakeSora` still serve the protocol, which is what this speaks.
+
+Mapping, in brief:
+
+- statuses: ``queued`` / ``in_progress`` → processing; ``completed``; ``failed`` (with the
+  provider's error code and message); gateway ``cancelled`` → cancelled; ``expired`` →
+  failed with code ``expired``; an unknown status → processing, its word kept in
+  ``provider_status`` (logged once).
+- errors: see :func:`soravideo.transports._http.error_from_response`. A ``404`` for a
+  remote id is a plain :class:`~soravideo.ProviderError` with ``status_code == 404``:
+  the *remote* job is gone, which is not the ledger's :class:`~soravideo.NotFoundError`
+  (that one means "no such job id in soravideo"). :meth:`SoraTransport.cancel` treats it
+  as done and :meth:`SoraTransport.fetch_many` leaves such ids out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from .._clock import utc_from_timestamp
+from .._errors import (
+    AmbiguousSubmissionError,
+    FieldError,
+    ProviderError,
+    ValidationError,
+)
+from .._models import CreateVideoRequest, JobError, JobStatus
+from .._retry import OnRetry, RequestKind, RetryPolicy
+from .._validation import resolve_size
+from ._http import HttpContentStream, HttpSession, TransportStats
+from .base import Capabilities, ModelInfo, RemoteJob
+
+__all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
+
+log = logging.getLogger("soravideo.transports.sora")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "sora-2"
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+_LIST_LIMIT = 100
+_FETCH_CONCURRENCY = 8
+_VARIANTS = ("video", "thumbnail", "spritesheet")
+# Sizes and durations from the spec, plus those the later guides added (16/20 s; 1080p for pro).
+_DURATIONS = (4, 8, 12, 16, 20)
+_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+_PRO_SIZES = (*_SIZES, "1080x1920", "1920x1080")
+
+SORA_MODELS: Mapping[str, ModelInfo] = {
+    # Prices in USD per second of video as OpenAI published them for 720p (pricing page,
+    # October 2025; recorded in shared/PROVIDERS.md on 2026-11-27). Pass ``prices=`` to
+    # SoraTransport for a gateway's own rates.
+    "sora-2": ModelInfo(
+        name="sora-2",
+        durations=_DURATIONS,
+        sizes=_SIZES,
+        default_duration=4,
+        default_size="720x1280",
+        price_per_second_usd=0.10,
+    ),
+    "sora-2-pro": ModelInfo(
+        name="sora-2-pro",
+        durations=_DURATIONS,
+        sizes=_PRO_SIZES,
+        default_duration=4,
+        default_size="720x1280",
+        price_per_second_usd=0.30,
+    ),
+}
+"""The models OpenAI documented for ``/v1/videos``, with their durations, sizes and prices."""
+
+_STATUSES: Mapping[str, JobStatus] = {
+    "queued": JobStatus.PROCESSING,
+    "in_progress": JobStatus.PROCESSING,
+    "completed": JobStatus.COMPLETED,
+    "failed": JobStatus.FAILED,
+    "cancelled": JobStatus.CANCELLED,
+    "canceled": JobStatus.CANCELLED,
+    "expired": JobStatus.FAILED,
+}
+# Failure codes that say the provider broke, not the request: trying again may succeed.
+_RETRYABLE_FAILURES = frozenset(
+    {"internal_error", "server_error", "timeout", "service_unavailable"}
+)
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"GIF8", "image/gif", ".gif"),
+)
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _shutdown_note(base_url: str) -> str:
+    try:
+        host = httpx.URL(base_url).host.lower()
+    except (httpx.InvalidURL, TypeError):
+        return ""
+    if host == "api.openai.com":
+        return (
+            "OpenAI shut the Sora API (/v1/videos) down on 2026-09-24: this endpoint no "
+            "longer serves videos. Point base_url at an OpenAI-compatible gateway that "
+            "serves /v1/videos, or use soravideo.testing.FakeSora"
+        )
+    if host.endswith(".openai.azure.com"):
+        return (
+            "Azure OpenAI retired Sora on 2026-10-15: this endpoint no longer serves "
+            "videos. Point base_url at an OpenAI-compatible gateway that serves /v1/videos"
+        )
+    return ""
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return utc_from_timestamp(float(value))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _poll_after(headers: httpx.Headers) -> float | None:
+    raw = headers.get(POLL_AFTER_HEADER)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip()) / 1000.0
+    except ValueError:
+        return None
+    return max(0.0, value) if value == value and value != float("inf") else None
+
+
+def _progress(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return int(min(100.0, max(0.0, float(value))))
+
+
+def _is_url(reference: str) -> bool:
+    return reference.startswith(("https://", "data:"))
+
+
+def _sniff(content: bytes) -> tuple[str, str]:
+    for signature, content_type, suffix in _IMAGE_SIGNATURES:
+        if content.startswith(signature):
+            return content_type, suffix
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp", ".webp"
+    return "application/octet-stream", ""
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class SoraTransport:
+    """Speak the ``/v1/videos`` protocol: OpenAI-compatible gateways, Azure, or FakeSora.
+
+    The constructor does no I/O. Every create carries an ``Idempotency-Key``; reads and
+    deletes are retried per ``retry_policy``; a create only when it certainly did not
+    happen (otherwise :class:`~soravideo.AmbiguousSubmissionError`).
+
+    Args:
+        base_url: The API root including its version prefix; requests go to
+            ``{base_url}/videos``. Default: ``SORAVIDEO_BASE_URL``, else
+            ``OPENAI_BASE_URL``, else ``https://api.openai.com/v1``.
+        api_key: The key. Default: ``SORAVIDEO_API_KEY``, else ``OPENAI_API_KEY``; may be
+            absent for a keyless gateway or FakeSora.
+        auth_style: ``"bearer"`` (``Authorization: Bearer KEY``) or ``"azure"``
+            (``api-key: KEY``).
+        api_version: Sent as the ``api-version`` query parameter (Azure) when given.
+        http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeSora``'s transport);
+            it is not closed by :meth:`aclose`.
+        timeout: Per-request timeout in seconds (default 60; an injected client's own
+            when ``None``).
+        retry_policy: How requests are retried.
+        max_retries: Shorthand overriding ``retry_policy.max_retries``.
+        sleep: Waits between retries (pass a ``Clock``'s ``sleep``); ``anyio.sleep`` by default.
+        on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
+        prices: USD per second by model name, overriding or adding to the published ones.
+        max_list_pages: Most list pages :meth:`fetch_many` reads before fetching the
+            remaining ids one by one.
+
+    Raises:
+        ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
+    """
+
+    name = "sora"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        auth_style: Literal["bearer", "azure"] = "bearer",
+        api_version: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        on_retry: OnRetry | None = None,
+        prices: Mapping[str, float] | None = None,
+        max_list_pages: int = 5,
+    ) -> None:
+        if auth_style not in ("bearer", "azure"):
+            raise ValidationError(
+                [FieldError(field="auth_style", message="must be 'bearer' or 'azure'")]
+            )
+        resolved_url = base_url or _env("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = resolved_url.rstrip("/")
+        self.auth_style = auth_style
+        self.api_version = api_version
+        self.max_list_pages = max(1, max_list_pages)
+        key = (api_key or "").strip() or _env("SORAVIDEO_API_KEY", "OPENAI_API_KEY")
+        headers: dict[str, str] = {}
+        if key is not None:
+            if auth_style == "azure":
+                headers["api-key"] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
+        self._has_key = key is not None
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            policy = RetryPolicy(
+                max_retries=max_retries,
+                base=policy.base,
+                cap=policy.cap,
+                max_retry_after=policy.max_retry_after,
+                jitter_mode=policy.jitter_mode,
+            )
+        self._session = HttpSession(
+            provider=self.name,
+            headers=headers,
+            params={"api-version": api_version} if api_version else None,
+            secrets=(key,) if key else (),
+            http_client=http_client,
+            timeout=timeout,
+            policy=policy,
+            sleep=sleep or anyio.sleep,
+            on_retry=on_retry,
+            note=_shutdown_note(self.base_url),
+        )
+        models = dict(SORA_MODELS)
+        for model, price in (prices or {}).items():
+            info = models.get(model, ModelInfo(name=model))
+            models[model] = ModelInfo(
+                name=info.name,
+                durations=info.durations,
+                sizes=info.sizes,
+                default_duration=info.default_duration,
+                default_size=info.default_size,
+                price_per_second_usd=price,
+                accepts_image=info.accepts_image,
+            )
+        self._capabilities = Capabilities(
+            models=models,
+            default_model=DEFAULT_MODEL,
+            can_cancel=True,
+            can_list=True,
+            can_remix=True,
+            result_kind="bytes",
+            variants=_VARIANTS,
+            allows_unknown_models=True,
+        )
+        self._list_unsupported = False
+        self._warned_statuses: set[str] = set()
+
+    def __repr__(self) -> str:
+        key = "set" if self._has_key else None
+        return (
+            f"SoraTransport(base_url={self.base_url!r}, auth_style={self.auth_style!r}, "
+            f"api_version={self.api_version!r}, api_key={key})"
+        )
+
+    async def __aenter__(self) -> SoraTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What ``/v1/videos`` can do: Sora's models, cancel (delete), list, remix, bytes."""
+        return self._capabilities
+
+    @property
+    def stats(self) -> TransportStats:
+        """Counters of requests, errors, retries and ``429`` answers so far."""
+        return self._session.stats
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy every request is retried by."""
+        return self._session.policy
+
+    def _url(self, *parts: str) -> str:
+        tail = "".join(f"/{quote(part, safe='')}" for part in parts)
+        return f"{self.base_url}/videos{tail}"
+
+    def _model(self, request: CreateVideoRequest) -> str:
+        return request.model or DEFAULT_MODEL
+
+    @staticmethod
+    def _size(request: CreateVideoRequest) -> str | None:
+        resolved = resolve_size(request)
+        return f"{resolved[0]}x{resolved[1]}" if resolved else None
+
+    def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
+        """Return every problem ``/v1/videos`` would have with ``request``.
+
+        Durations and sizes are checked only for the models this transport knows (a
+        gateway's other models are left to the gateway). An ``input_reference`` must be
+        raw bytes, an existing file, or an ``https://`` / ``data:`` URL.
+
+        Args:
+            request: The request to check (already checked provider-neutrally).
+            path: Prefix for field names (``videos[3]``).
+
+        Returns:
+            The problems, empty when there are none.
+        """
+        prefix = f"{path}." if path else ""
+        errors: list[FieldError] = []
+        info = self._capabilities.models.get(self._model(request))
+        if info is not None:
+            duration = request.duration
+            if (
+                info.durations
+                and isinstance(duration, int)
+                and not isinstance(duration, bool)
+                and duration not in info.durations
+            ):
+                allowed = ", ".join(str(d) for d in info.durations)
+                errors.append(
+                    FieldError(
+                        field=f"{prefix}duration",
+                        message=f"{info.name} makes {allowed} second videos, not {duration}",
+                    )
+                )
+            size = self._size(request)
+            if info.sizes and size is not None and size not in info.sizes:
+                field = "size" if request.size is not None else "resolution"
+                errors.append(
+                    FieldError(
+                        field=f"{prefix}{field}",
+                        message=(f"{info.name} cannot make {size}; sizes: {', '.join(info.sizes)}"),
+                    )
+                )
+        reference = request.input_reference
+        if isinstance(reference, str) and reference.strip():
+            if "://" in reference and not _is_url(reference):
+                errors.append(
+                    FieldError(
+                        field=f"{prefix}input_reference",
+                        message="a URL must be https:// (or a data: URL)",
+                    )
+                )
+            elif not _is_url(reference) and not os.path.isfile(reference):
+                errors.append(
+                    FieldError(field=f"{prefix}input_reference", message="file not found")
+                )
+        return errors
+
+    def estimate_cost(self, request: CreateVideoRequest) -> float | None:
+        """Return the price in USD from the price table, or ``None`` for an unpriced model.
+
+        Args:
+            request: What would be generated (no duration means the model's default).
+
+        Returns:
+            Seconds × USD per second, or ``None``.
+        """
+        info = self._capabilities.models.get(self._model(request))
+        if info is None or info.price_per_second_usd is None:
+            return None
+        seconds = request.duration or info.default_duration or 4
+        return round(seconds * info.price_per_second_usd, 6)
+
+    def _warn_status(self, status: str) -> None:
+        if status not in self._warned_statuses:
+            self._warned_statuses.add(status)
+            log.warning(
+                "sora: unknown video status %r; treating the job as still processing", status
+            )
+
+    def _remote(self, received: Mapping[str, Any], headers: httpx.Headers) -> RemoteJob:
+        # Scrubbed first: the payload ends up in the ledger (raw, error message) and logs.
+        payload: Mapping[str, Any] = self._session.scrub(dict(received))
+        word = str(payload.get("status") or "").strip().lower()
+        status = _STATUSES.get(word)
+        if status is None:
+            self._warn_status(word)
+            status = JobStatus.PROCESSING
+        error: JobError | None = None
+        raw_error = payload.get("error")
+        code = message = None
+        if isinstance(raw_error, Mapping):
+            code = raw_error.get("code") or None
+            message = raw_error.get("message") or None
+        if word == "expired":
+            error = JobError(
+                code="expired",
+                message=str(message or "the video expired at the provider before it was fetched"),
+            )
+        elif status is JobStatus.FAILED:
+            code = str(code or "failed")
+            error = JobError(
+                code=code,
+                message=str(message or "the provider reported the generation failed"),
+                retryable=code in _RETRYABLE_FAILURES,
+            )
+        progress = 100 if status is JobStatus.COMPLETED else _progress(payload.get("progress"))
+        return RemoteJob(
+            remote_id=str(payload["id"]),
+            status=status,
+            progress=progress,
+            provider_status=word,
+            error=error,
+            expires_at=_timestamp(payload.get("expires_at")),
+            poll_after=_poll_after(headers),
+            created_at=_timestamp(payload.get("created_at")),
+            raw=payload,
+        )
+
+    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
+        payload = _json(response)
+        if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
+            return self._remote(payload, response.headers)
+        text = (
+            f"sora: {response.request.method} {response.url.path}: the answer is not a video object"
+        )
+        fields: dict[str, Any] = {
+            "status_code": response.status_code,
+            "request_id": self._session.request_id(response),
+            "body": self._session.scrub(
+                payload if isinstance(payload, Mapping) else response.text[:2000]
+            ),
+            "provider": self.name,
+        }
+        if creating:
+            # A 2xx came back, so the video probably exists, but we cannot tell its id.
+            raise AmbiguousSubmissionError(
+                f"{text} (the create may have happened; reconcile before sending it again)",
+                **fields,
+            )
+        raise ProviderError(text, **fields)
+
+    async def _create(
+        self,
+        url: str,
+        idempotency_key: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        files: Any = None,
+    ) -> RemoteJob:
+        response = await self._session.request(
+            "POST",
+            url,
+            kind=RequestKind.CREATE,
+            headers={"Idempotency-Key": idempotency_key},
+            json_body=json_body,
+            data=data,
+            files=files,
+        )
+        return self._parse(response, creating=True)
+
+    async def _reference_file(self, reference: str | bytes) -> tuple[str, bytes, str]:
+        if isinstance(reference, bytes):
+            content_type, suffix = _sniff(reference)
+            return f"input_reference{suffix}", reference, content_type
+        content = await anyio.Path(reference).read_bytes()
+        guessed = mimetypes.guess_type(reference)[0]
+        content_type = guessed or _sniff(content)[0]
+        return os.path.basename(reference) or "input_reference", content, content_type
+
+    async def submit(self, request: CreateVideoRequest, *, idempotency_key: str) -> RemoteJob:
+        """Create the video: ``POST /videos`` (JSON, or multipart with an image file).
+
+        ``seconds`` goes as a string; ``size`` as ``WIDTHxHEIGHT`` (from ``size``, or
+        ``resolution`` + ``aspect_ratio``); ``provider_options`` are added to the body
+        (the request's own fields win on a clash). An ``https://`` or ``data:`` reference
+        goes as ``{"image_url": ...}`` in JSON; a path or bytes as a multipart file.
+
+        Args:
+            request: What to generate.
+            idempotency_key: Sent as ``Idempotency-Key`` on every attempt.
+
+        Returns:
+            The new remote job.
+
+        Raises:
+            AmbiguousSubmissionError: The create may have happened; reconcile it.
+            ProviderError: The provider refused it (or a subclass: auth, rate limit …).
+        """
+        fields: dict[str, Any] = dict(request.provider_options)
+        fields["prompt"] = request.prompt
+        fields["model"] = self._model(request)
+        if request.duration is not None:
+            fields["seconds"] = str(request.duration)
+        size = self._size(request)
+        if size is not None:
+            fields["size"] = size
+        reference = request.input_reference
+        if reference is None:
+            return await self._create(self._url(), idempotency_key, json_body=fields)
+        if isinstance(reference, str) and _is_url(reference):
+            fields["input_reference"] = {"image_url": reference}
+            return await self._create(self._url(), idempotency_key, json_body=fields)
+        upload = await self._reference_file(reference)
+        form = {key: _form_value(value) for key, value in fields.items()}
+        return await self._create(
+            self._url(), idempotency_key, data=form, files={"input_reference": upload}
+        )
+
+    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
+        """Create a new video from a finished one: ``POST /videos/{id}/remix``.
+
+        Args:
+            remote_id: The finished video's id.
+            prompt: What to change.
+            idempotency_key: Sent as ``Idempotency-Key`` on every attempt.
+
+        Returns:
+            The new remote job (its own id).
+
+        Raises:
+            AmbiguousSubmissionError: The remix may have been created; reconcile it.
+            ProviderError: The provider refused it.
+        """
+        return await self._create(
+            self._url(remote_id, "remix"), idempotency_key, json_body={"prompt": prompt}
+        )
+
+    async def fetch(self, remote_id: str) -> RemoteJob:
+        """Return the provider's current view of one video: ``GET /videos/{id}``.
+
+        Args:
+            remote_id: The provider's id.
+
+        Returns:
+            The mapped remote job (``poll_after`` from ``openai-poll-after-ms``).
+
+        Raises:
+            ProviderError: With ``status_code == 404`` when the provider no longer knows
+                the id; a subclass for auth, rate limit, outage and connection failures.
+        """
+        response = await self._session.request("GET", self._url(remote_id), kind=RequestKind.READ)
+        return self._parse(response)
+
+    async def _list_page(
+        self, *, limit: int, after: str | None, retry: bool = True
+    ) -> tuple[list[RemoteJob], bool, str | None]:
+        params: dict[str, Any] = {"limit": limit, "order": "desc"}
+        if after:
+            params["after"] = after
+        response = await self._session.request(
+            "GET", self._url(), kind=RequestKind.READ, params=params, retry=retry
+        )
+        payload = _json(response)
+        if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
+            raise ProviderError(
+                f"sora: GET {response.url.path}: the answer is not a list of videos",
+                status_code=response.status_code,
+                request_id=self._session.request_id(response),
+                body=self._session.scrub(response.text[:2000]),
+                provider=self.name,
+            )
+        jobs = [
+            self._remote(item, response.headers)
+            for item in payload["data"]
+            if isinstance(item, Mapping) and isinstance(item.get("id"), str) and item["id"]
+        ]
+        last_id = payload.get("last_id")
+        if not isinstance(last_id, str) or not last_id:
+            last_id = jobs[-1].remote_id if jobs else None
+        return jobs, bool(payload.get("has_more")), last_id
+
+    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
+        """Return the newest videos, newest first (``GET /videos?order=desc``, paged).
+
+        Args:
+            limit: How many at most.
+
+        Returns:
+            Up to ``limit`` remote jobs.
+        """
+        found: list[RemoteJob] = []
+        after: str | None = None
+        while len(found) < limit:
+            jobs, has_more, after = await self._list_page(
+                limit=min(_LIST_LIMIT, limit - len(found)), after=after
+            )
+            found.extend(jobs)
+            if not has_more or not jobs or after is None:
+                break
+        return found[:limit]
+
+    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
+        """Refresh many videos: list pages first, then fetch the rest one by one.
+
+        Pages through ``GET /videos?limit=100&order=desc&after=…`` until every id is found,
+        the list ends, or ``max_list_pages`` pages were read; ids still missing are fetched
+        individually. A gateway without a list endpoint (404/405/501) is remembered and
+        only fetched individually from then on.
+
+        Args:
+            remote_ids: The provider's ids (duplicates are fine).
+
+        Returns:
+            The jobs by id; ids the provider does not know (404) are left out.
+
+        Raises:
+            ProviderError: Any other failure of a list or fetch request.
+        """
+        wanted = list(dict.fromkeys(remote_ids))
+        found: dict[str, RemoteJob] = {}
+        if not wanted:
+            return found
+        targets = set(wanted)
+        after: str | None = None
+        pages = 0
+        while not self._list_unsupported and pages < self.max_list_pages:
+            pages += 1
+            try:
+                jobs, has_more, after = await self._list_page(limit=_LIST_LIMIT, after=after)
+            except ProviderError as exc:
+                if exc.status_code not in (404, 405, 501):
+                    raise
+                log.info(
+                    "sora: the list endpoint answered %s; fetching one by one", exc.status_code
+                )
+                self._list_unsupported = True
+                break
+            found.update((job.remote_id, job) for job in jobs if job.remote_id in targets)
+            if len(found) == len(targets) or not has_more or after is None:
+                break
+        missing = [rid for rid in wanted if rid not in found]
+        if missing:
+            found.update(await self._fetch_each(missing))
+        return {rid: found[rid] for rid in wanted if rid in found}
+
+    async def _fetch_each(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
+        found: dict[str, RemoteJob] = {}
+        failures: list[ProviderError] = []
+        limiter = anyio.CapacityLimiter(_FETCH_CONCURRENCY)
+
+        async def one(remote_id: str) -> None:
+            async with limiter:
+                try:
+                    found[remote_id] = await self.fetch(remote_id)
+                except ProviderError as exc:
+                    if exc.status_code != 404:
+                        failures.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for remote_id in remote_ids:
+                group.start_soon(one, remote_id)
+        if failures:
+            raise failures[0]
+        return found
+
+    async def cancel(self, remote_id: str) -> None:
+        """Cancel a video by deleting it (``DELETE /videos/{id}``); one already gone is fine.
+
+        Args:
+            remote_id: The provider's id.
+
+        Raises:
+            ProviderError: The provider refused (other than 404).
+        """
+        try:
+            await self._session.request("DELETE", self._url(remote_id), kind=RequestKind.DELETE)
+        except ProviderError as exc:
+            if exc.status_code != 404:
+                raise
+
+    def open_content(
+        self, remote_id: str, variant: str = "video"
+    ) -> AbstractAsyncContextManager[HttpContentStream]:
+        """Open a streamed download: ``GET /videos/{id}/content?variant=…``.
+
+        Args:
+            remote_id: The finished video's id.
+            variant: ``"video"`` (``video/mp4``), ``"thumbnail"`` or ``"spritesheet"``.
+
+        Returns:
+            An async context manager yielding the stream (``content_type``,
+            ``content_length``, ``aiter_bytes()``).
+
+        Raises:
+            ValidationError: ``variant`` is not one of the three.
+        """
+        if variant not in _VARIANTS:
+            raise ValidationError(
+                [FieldError(field="variant", message=f"must be one of {', '.join(_VARIANTS)}")]
+            )
+        return self._session.stream(
+            "GET", self._url(remote_id, "content"), params={"variant": variant}
+        )
+
+    async def ping(self) -> None:
+        """Make one cheap authenticated request (``GET /videos?limit=1``), without retrying.
+
+        Raises:
+            ProviderError: The provider is unreachable or refuses the key.
+        """
+        await self._list_page(limit=1, after=None, retry=False)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this transport created it. Idempotent."""
+        await self._session.aclose()
