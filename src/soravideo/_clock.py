@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
@@ -16,7 +17,43 @@ from typing import Protocol, runtime_checkable
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "VirtualClock", "utc_from_timestamp"]
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "VirtualClock",
+    "off_loop_work",
+    "utc_from_timestamp",
+]
+
+
+class _OffLoopWork:
+    """Counts work running off the event loop (a ledger's thread) that simulated time must await.
+
+    A task that waits for a thread looks blocked to the loop, yet the thread will answer
+    soon; simulated time must not leap ahead (and expire deadlines) meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any such work is under way."""
+        return self._count > 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+
+
+off_loop_work = _OffLoopWork()
+"""Wrap awaits of thread work in ``with off_loop_work:`` so simulated time waits for it."""
 
 
 def utc_from_timestamp(seconds: float) -> datetime:
@@ -138,6 +175,10 @@ class VirtualClock(ManualClock):
         """Drive the clock until cancelled."""
         while True:
             await _all_tasks_blocked()
+            if off_loop_work.busy:
+                # A thread is about to answer: let real time pass, not simulated time.
+                await anyio.sleep(0.0002)
+                continue
             deadline = self.next_deadline()
             if deadline is None:
                 # Nothing sleeps on this clock: time stands still until somebody does.

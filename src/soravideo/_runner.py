@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from ._clock import Clock, now_utc
+from ._clock import Clock, SystemClock, now_utc
 from ._download import download_content
 from ._errors import (
     AmbiguousSubmissionError,
@@ -107,6 +107,9 @@ class JobRunner:
         self.clock = clock
         self.events = events
         self.owner = owner or _default_owner()
+        # Leases guard against dead processes, so they run on real time even when the
+        # engine runs on simulated time (which may leap minutes while a thread works).
+        self._lease_clock = SystemClock()
         self._limit = AdaptiveLimit(settings.max_concurrency)
         self._bucket = TokenBucket(
             settings.requests_per_second, burst=max(1.0, settings.requests_per_second)
@@ -344,7 +347,7 @@ class JobRunner:
         if room <= 0:
             return
         self._claim_needed = False
-        now = now_utc(self.clock)
+        now = now_utc(self._lease_clock)
         lease = self.settings.lease_seconds
         claimed: list[Job] = []
         # Batches processed here get an even share first, so that two batches run side by
@@ -560,13 +563,16 @@ class JobRunner:
                 await self._cancel_remote(remote.remote_id)
             await self._forget(job.id)
             return
-        self._submitting.pop(job.id, None)
         logger.info("job %s submitted as %s (provider %s)", job.id, remote.remote_id, job.provider)
-        await self._emit("submitted", job)
         if remote.status.is_terminal:
+            self._submitting.pop(job.id, None)
+            await self._emit("submitted", job)
             await self._apply(_Tracked(job=job, observations=[], due=0.0), remote)
         else:
+            # Tracked before it leaves _submitting, so it never stops counting as in flight.
             self._track(job, remote)
+            self._submitting.pop(job.id, None)
+            await self._emit("submitted", job)
 
     async def _read(self, job_id: str) -> Job | None:
         try:
@@ -728,7 +734,7 @@ class JobRunner:
                 self._wake_lease = anyio.Event()
                 await self._wake_lease.wait()
                 continue
-            await self.clock.sleep(interval)
+            await self._lease_clock.sleep(interval)
             ids = self._held_ids()
             if not ids:
                 continue
@@ -737,7 +743,7 @@ class JobRunner:
                     ids,
                     self.owner,
                     lease_seconds=self.settings.lease_seconds,
-                    now=now_utc(self.clock),
+                    now=now_utc(self._lease_clock),
                 )
             )
             for job_id in ids:

@@ -36,14 +36,19 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-def check_page(page: int, limit: int) -> None:
-    """Raise ``ValidationError`` for a page below 1 or a limit outside 1–1000."""
+def page_errors(page: int, limit: int) -> list[FieldError]:
+    """Return the problems of a page below 1 or a limit outside 1–1000."""
     errors = []
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         errors.append(FieldError(field="page", message="must be a whole number ≥ 1"))
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         errors.append(FieldError(field="limit", message="must be a whole number from 1 to 1000"))
-    raise_if(errors)
+    return errors
+
+
+def check_page(page: int, limit: int) -> None:
+    """Raise ``ValidationError`` for a page below 1 or a limit outside 1–1000."""
+    raise_if(page_errors(page, limit))
 
 
 def parse_status(status: JobStatus | str | None) -> JobStatus | None:
@@ -203,10 +208,15 @@ class AsyncVideoService:
         limit: int = 20,
     ) -> Page[Job]:
         """Return one page of jobs, newest first, optionally by status and batch."""
-        check_page(page, limit)
+        errors = page_errors(page, limit)
+        try:
+            parsed = parse_status(status)
+        except ValidationError as exc:
+            errors = [*exc.errors, *errors]
+        raise_if(errors)
         await self._client._started()
         return await self._client.repository.list_jobs(
-            status=parse_status(status), batch_id=batch_id, page=page, limit=limit
+            status=parsed, batch_id=batch_id, page=page, limit=limit
         )
 
     async def download_video(
