@@ -90,7 +90,8 @@ def test_adaptive_limit_halves_but_keeps_what_the_provider_accepts() -> None:
     assert limit.on_rate_limited(in_flight=4) == 4
     assert limit.on_rate_limited(in_flight=4) == 4
     assert limit.on_rate_limited(in_flight=0) == 2
-    assert limit.on_success() == 3
+    assert limit.on_success(in_flight=1) == 2  # not full: nothing learnt
+    assert limit.on_success(in_flight=2) == 3
 
 
 @given(maximum=st.integers(1, 64), events=st.lists(st.tuples(st.booleans(), st.integers(0, 80))))
@@ -99,7 +100,7 @@ def test_adaptive_limit_stays_between_one_and_maximum(
 ) -> None:
     limit = AdaptiveLimit(maximum)
     for limited, in_flight in events:
-        value = limit.on_rate_limited(in_flight) if limited else limit.on_success()
+        value = limit.on_rate_limited(in_flight) if limited else limit.on_success(in_flight)
         assert 1 <= value <= maximum
 
 

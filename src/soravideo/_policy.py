@@ -84,7 +84,7 @@ class AdaptiveLimit:
 
     On a 429 the limit halves, but never below the number of jobs the provider has just
     shown it accepts (``in_flight``): halving below that would leave paid-for capacity idle.
-    Each accepted submission grows it by one, never above ``maximum``.
+    Each accepted submission that fills it grows it by one, never above ``maximum``.
     """
 
     maximum: int
@@ -99,9 +99,13 @@ class AdaptiveLimit:
         self.current = max(1, min(self.maximum, max(self.current // 2, in_flight)))
         return self.current
 
-    def on_success(self) -> int:
-        """Grow by one after an accepted submission; return the new limit."""
-        self.current = min(self.maximum, self.current + 1)
+    def on_success(self, in_flight: int) -> int:
+        """Grow by one after an accepted submission that filled the limit; return the limit.
+
+        A limit that is not reached tells nothing about the provider, so it does not grow.
+        """
+        if in_flight >= self.current:
+            self.current = min(self.maximum, self.current + 1)
         return self.current
 
 

@@ -496,7 +496,7 @@ class JobRunner:
                     self.transport.submit, job.request, idempotency_key=idempotency_key(job.id)
                 )
         except RateLimitError:
-            self._limit.on_rate_limited(self._in_flight() - 1)
+            self._limit.on_rate_limited(len(self._tracked))
             self._submitting.pop(job.id, None)
             self._enqueue(job, at=self._paused_until)
             return
@@ -513,7 +513,8 @@ class JobRunner:
         except ProviderError as exc:
             await self._finish(job, JobStatus.FAILED, error=_job_error(exc, retryable=False))
             return
-        self._limit.on_success()
+        # Jobs the provider has accepted (submissions still on the wire are not proof).
+        self._limit.on_success(len(self._tracked) + 1)
         await self._record_remote(job, remote)
 
     async def _retry_or_fail(self, job: Job, exc: ProviderError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,8 +33,12 @@ _VARIANTS_FIELD = "variant"
 
 
 def new_id(prefix: str) -> str:
-    """Return a new, unique, sortable-enough id such as ``job_3f2a…``."""
-    return f"{prefix}_{uuid.uuid4().hex}"
+    """Return a new unique id such as ``job_0189c3…`` that sorts by creation time.
+
+    Jobs created within one tick of a (simulated) clock share ``created_at``; ids that
+    sort in creation order keep "oldest first" exact among them.
+    """
+    return f"{prefix}_{time.time_ns():016x}{uuid.uuid4().hex[:12]}"
 
 
 def page_errors(page: int, limit: int) -> list[FieldError]:
