@@ -415,7 +415,7 @@ class FakeSora(FakeServer):
             "object": "video",
             "model": video.model,
             "status": status,
-            "progress": self._progress(video, now),
+            "progress": 0 if status == "queued" else self._progress(video, now),
             "created_at": math.floor(video.created),
             "completed_at": math.floor(video.end) if ended else None,
             "expires_at": (
