@@ -94,7 +94,7 @@ class AsyncBatchService:
                 raise BudgetExceededError(estimate, float(request.budget_usd))
         await client._started()
         batch_id = new_id("batch")
-        jobs = [client.videos.new_job(video, batch_id=batch_id) for video in request.videos]
+        jobs = [client.videos._new_job(video, batch_id=batch_id) for video in request.videos]
         now = now_utc(client.clock)
         batch = Batch(
             id=batch_id,

@@ -77,8 +77,17 @@ class EventBus:
             self._changed = None
 
     async def emit(self, kind: EventKind, job: Job) -> None:
-        """Run the callbacks of ``kind`` with a :class:`JobEvent`, then wake waiters."""
-        self.touch()
+        """Run the callbacks of ``kind`` with a :class:`JobEvent`, then wake waiters.
+
+        Waiters wake after the callbacks, so a ``wait_for_job`` that returns has seen every
+        callback of the job's end run to completion.
+        """
+        try:
+            await self._run_callbacks(kind, job)
+        finally:
+            self.touch()
+
+    async def _run_callbacks(self, kind: EventKind, job: Job) -> None:
         callbacks = list(self._callbacks[kind])
         if not callbacks:
             return

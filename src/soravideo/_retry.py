@@ -315,6 +315,9 @@ class RetryPolicy:
             ``Retry-After`` is not waited out here: the error is raised with its
             ``retry_after`` so the runner can schedule the job instead of holding a request.
         jitter_mode: ``"equal"`` or ``"full"`` jitter (see :func:`backoff`).
+        retry_rate_limits: ``False`` raises every ``429`` at once (with its
+            ``retry_after``), for a caller that schedules around rate limits itself (the
+            runner pauses all requests and lowers its concurrency on each one it sees).
     """
 
     max_retries: int = attrs.field(default=3, validator=_whole)
@@ -322,6 +325,7 @@ class RetryPolicy:
     cap: float = attrs.field(default=8.0, validator=_positive)
     max_retry_after: float = attrs.field(default=MAX_RETRY_AFTER, validator=_positive)
     jitter_mode: Literal["equal", "full"] = "equal"
+    retry_rate_limits: bool = True
 
     def decide(self, error: BaseException, *, kind: RequestKind = RequestKind.READ) -> Decision:
         """Classify an attempt's exception for a request of ``kind``.
@@ -339,7 +343,10 @@ class RetryPolicy:
         if outcome is None:
             return Decision.FAIL
         decision = classify(kind, outcome)
-        if decision is Decision.RETRY and getattr(error, "code", None) in _NEVER_RETRIED_CODES:
+        if decision is Decision.RETRY and (
+            getattr(error, "code", None) in _NEVER_RETRIED_CODES
+            or (outcome == 429 and not self.retry_rate_limits)
+        ):
             return Decision.FAIL
         return decision
 

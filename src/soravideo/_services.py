@@ -82,7 +82,7 @@ class AsyncVideoService:
             errors = self._client.transport.validate(request, path)
         return errors
 
-    def new_job(
+    def _new_job(
         self,
         request: CreateVideoRequest,
         *,
@@ -114,7 +114,7 @@ class AsyncVideoService:
             ValidationError: naming every bad field; nothing was stored or sent.
         """
         raise_if(self.validate(request))
-        job = self.new_job(request)
+        job = self._new_job(request)
         return await self._store(job)
 
     async def _store(self, job: Job) -> Job:
@@ -281,7 +281,7 @@ class AsyncVideoService:
             )
         request = attrs.evolve(source.request, prompt=prompt, input_reference=None)
         raise_if(check_request(request))
-        job = self.new_job(request, metadata={REMIX_OF: source.remote_id})
+        job = self._new_job(request, metadata={REMIX_OF: source.remote_id})
         return await self._store(job)
 
 

@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["BatchService", "SoraVideo", "VideoService"]
 
 T = TypeVar("T")
+_RESPONSIVE_WAIT = 0.25
 
 
 class SoraVideo:
@@ -154,7 +156,12 @@ class SoraVideo:
         portal = self._ensure_portal()
         future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
         try:
-            return future.result()
+            while True:
+                # Short waits keep the main thread responsive to Ctrl-C on every platform.
+                try:
+                    return future.result(timeout=_RESPONSIVE_WAIT)
+                except FutureTimeout:
+                    continue
         except KeyboardInterrupt:
             future.cancel()
             raise
