@@ -154,7 +154,6 @@ class AsyncBatchService:
         if batch.status is BatchStatus.PENDING:
             batch = await self._set_status(batch, BatchStatus.PROCESSING)
         runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
-        recheck = max(client.settings.poll_min_interval, 1.0)
         try:
             with make_bar(enabled=progress, description=batch.name or batch.id) as bar:
                 async with runner.driving():
@@ -166,7 +165,7 @@ class AsyncBatchService:
                             return batch
                         if batch.progress.pending == 0:
                             return await self._finalize(batch)
-                        await runner._sleep_or_wake(recheck, changed)
+                        await runner._sleep_or_wake(runner.recheck_interval(), changed)
         finally:
             runner.release_batch(batch_id)
 

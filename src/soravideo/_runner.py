@@ -143,6 +143,22 @@ class JobRunner:
             owner=self.owner,
         )
 
+    def holds(self, job_id: str) -> bool:
+        """Whether this runner is driving the job (so its changes arrive as events)."""
+        return job_id in self._queued or job_id in self._submitting or job_id in self._tracked
+
+    def recheck_interval(self, *job_ids: str) -> float:
+        """How long a waiter may rely on events before reading the ledger again.
+
+        Jobs this runner drives announce every change; a job driven elsewhere (another
+        process, or not yet claimable because a dead worker's lease has not expired) is
+        re-read often, and each re-read asks the runner to try claiming again.
+        """
+        if all(self.holds(job_id) for job_id in job_ids) and job_ids:
+            return self.settings.poll_max_interval
+        self.wake()
+        return max(self.settings.poll_min_interval, 0.5)
+
     def _held_ids(self) -> list[str]:
         return [*self._queued, *self._submitting, *self._tracked]
 
@@ -748,7 +764,8 @@ class JobRunner:
                 )
             )
             for job_id in ids:
-                if job_id not in kept and job_id not in self._submitting:
+                # A job that ended meanwhile gave its lease up; only a live one was lost.
+                if job_id not in kept and self.holds(job_id) and job_id not in self._submitting:
                     logger.warning("lost the lease of job %s; another worker has it", job_id)
                     self._drop_local(job_id)
 

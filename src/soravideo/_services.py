@@ -163,7 +163,6 @@ class AsyncVideoService:
         runner = await client._started()
         clock = client.clock
         deadline = None if timeout is None else clock.time() + timeout
-        recheck = max(client.settings.poll_min_interval, 1.0)
         with job_progress(enabled=progress, job_id=job_id) as bar:
             async with runner.driving():
                 while True:
@@ -172,7 +171,7 @@ class AsyncVideoService:
                     bar.update(job)
                     if job.is_terminal:
                         return job
-                    wait = recheck
+                    wait = runner.recheck_interval(job_id)
                     if deadline is not None:
                         remaining = deadline - clock.time()
                         if remaining <= 0:
