@@ -216,6 +216,16 @@ def test_next_delay_table(
     assert POLICY.next_delay(attempt, error, kind=kind, now=NOW, jitter=1.0) == expected
 
 
+def test_rate_limits_can_be_left_to_the_caller() -> None:
+    policy = RetryPolicy(retry_rate_limits=False)
+    for hint in (None, 1.0):
+        limited = RateLimitError("x", status_code=429, retry_after=hint)
+        assert policy.decide(limited, kind=READ) is FAIL
+        assert policy.next_delay(1, limited, kind=CREATE) is None
+    unavailable = ProviderUnavailableError("x", status_code=503)
+    assert policy.next_delay(1, unavailable, kind=READ, jitter=1.0) == 0.5
+
+
 def test_max_retries_zero_never_retries() -> None:
     policy = RetryPolicy(max_retries=0)
     assert policy.next_delay(1, ProviderUnavailableError("x", status_code=503), jitter=1.0) is None

@@ -542,6 +542,21 @@ async def test_long_retry_after_is_not_waited_out(
 
 
 @pytest.mark.anyio
+async def test_rate_limits_left_to_the_caller_are_raised_at_once(
+    router: respx.MockRouter, sora: SoraTransport, sleeps: Sleeps
+) -> None:
+    sora.retry_policy = RetryPolicy(retry_rate_limits=False)
+    route = router.post("/videos").respond(
+        429, json=error_body("busy"), headers={"retry-after": "4"}
+    )
+    with pytest.raises(RateLimitError) as info:
+        await sora.submit(CreateVideoRequest(prompt="fox"), idempotency_key="k")
+    assert info.value.retry_after == 4.0
+    assert route.call_count == 1
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
 async def test_retries_run_out(make: Maker, router: respx.MockRouter, sleeps: Sleeps) -> None:
     route = router.get("/videos/video_1").respond(502)
     async with make(base_url=BASE, sleep=sleeps, max_retries=3) as transport:
@@ -1094,6 +1109,35 @@ async def test_compressed_content_has_no_length(
     async with sora.open_content("video_1") as stream:
         assert stream.content_length is None
         assert b"".join([c async for c in stream.aiter_bytes()]) == b"x" * 100
+
+
+class BrokenStream(httpx.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"first chunk"
+        raise httpx.ReadError("connection reset mid-download")
+
+
+@pytest.mark.anyio
+async def test_a_download_that_breaks_midway_is_a_connection_error(
+    router: respx.MockRouter, sora: SoraTransport
+) -> None:
+    router.get("/videos/video_1/content").mock(
+        return_value=httpx.Response(
+            200, headers={"content-type": "video/mp4"}, stream=BrokenStream()
+        )
+    )
+    received: list[bytes] = []
+
+    async def download() -> None:
+        async with sora.open_content("video_1") as stream:
+            async for chunk in stream.aiter_bytes():
+                received.append(chunk)
+
+    with pytest.raises(ProviderConnectionError) as info:
+        await download()
+    assert received == [b"first chunk"]
+    assert isinstance(info.value.__cause__, httpx.ReadError)
+    assert not isinstance(info.value, AmbiguousSubmissionError)
 
 
 def test_open_content_rejects_unknown_variants() -> None:

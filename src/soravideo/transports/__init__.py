@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+from .sora import SoraTransport
 
-__all__ = ["Capabilities", "ContentStream", "ModelInfo", "RemoteJob", "Transport"]
+__all__ = ["Capabilities", "ContentStream", "ModelInfo", "RemoteJob", "SoraTransport", "Transport"]

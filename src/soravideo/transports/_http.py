@@ -355,13 +355,8 @@ class HttpSession:
         self._secrets = tuple(secrets)
         self._client = http_client
         self._owns_client = http_client is None
-        self._timeout: httpx.Timeout | Any
-        if timeout is None:
-            self._timeout = httpx.USE_CLIENT_DEFAULT
-        else:
-            self._timeout = (
-                timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-            )
+        # httpx's "use the client's own timeout" marker has no public type.
+        self._timeout: Any = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
         self._sleep = sleep
         self._on_retry = on_retry
         self._describe = describe
@@ -422,11 +417,11 @@ class HttpSession:
         method: str,
         url: str | httpx.URL,
         *,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, str] | None,
-        json_body: Any,
-        data: Mapping[str, Any] | None,
-        files: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
         authorized: bool = True,
     ) -> httpx.Request:
         merged_params = {**self._params, **(params or {})} if authorized else dict(params or {})
@@ -590,28 +585,15 @@ class HttpSession:
         origin = httpx.URL(url)
 
         async def attempt() -> httpx.Response:
-            target = origin
-            request = self._build(
-                method, target, params=params, headers=None, json_body=None, data=None, files=None
-            )
+            request = self._build(method, origin, params=params)
             for _ in range(_MAX_REDIRECTS + 1):
                 response = await self._send(request, RequestKind.READ, stream=True)
                 if not response.is_redirect:
                     return response
-                location = response.headers.get("location", "")
                 await response.aclose()
-                target = request.url.join(location)
-                same = _same_origin(target, origin)
-                request = self._build(
-                    "GET",
-                    target,
-                    params=None,
-                    headers=None,
-                    json_body=None,
-                    data=None,
-                    files=None,
-                    authorized=same,
-                )
+                target = request.url.join(response.headers.get("location", ""))
+                # Credentials go to our own origin only: a presigned URL elsewhere needs none.
+                request = self._build("GET", target, authorized=_same_origin(target, origin))
             raise ProviderError(
                 _with_note(
                     f"{self.provider}: {method} {origin.path}: too many redirects", self.note

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import mimetypes
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import anyio
+import attrs
 import httpx
 
 from .._clock import utc_from_timestamp
@@ -147,11 +149,11 @@ def _poll_after(headers: httpx.Headers) -> float | None:
         value = float(raw.strip()) / 1000.0
     except ValueError:
         return None
-    return max(0.0, value) if value == value and value != float("inf") else None
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 def _progress(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return 0
     return int(min(100.0, max(0.0, float(value))))
 
@@ -255,13 +257,7 @@ class SoraTransport:
         self._has_key = key is not None
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                base=policy.base,
-                cap=policy.cap,
-                max_retry_after=policy.max_retry_after,
-                jitter_mode=policy.jitter_mode,
-            )
+            policy = attrs.evolve(policy, max_retries=max_retries)
         self._session = HttpSession(
             provider=self.name,
             headers=headers,
@@ -277,15 +273,7 @@ class SoraTransport:
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():
             info = models.get(model, ModelInfo(name=model))
-            models[model] = ModelInfo(
-                name=info.name,
-                durations=info.durations,
-                sizes=info.sizes,
-                default_duration=info.default_duration,
-                default_size=info.default_size,
-                price_per_second_usd=price,
-                accepts_image=info.accepts_image,
-            )
+            models[model] = attrs.evolve(info, price_per_second_usd=price)
         self._capabilities = Capabilities(
             models=models,
             default_model=DEFAULT_MODEL,
@@ -324,8 +312,12 @@ class SoraTransport:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        """The policy every request is retried by."""
+        """The policy every request is retried by (settable: it applies to later requests)."""
         return self._session.policy
+
+    @retry_policy.setter
+    def retry_policy(self, policy: RetryPolicy) -> None:
+        self._session.policy = policy
 
     def _url(self, *parts: str) -> str:
         tail = "".join(f"/{quote(part, safe='')}" for part in parts)
