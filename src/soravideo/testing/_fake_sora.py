@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .._clock import Clock, ManualClock
+from .._clock import Clock
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer
 
@@ -254,9 +254,7 @@ class FakeSora(FakeServer):
 
     def advance_until_done(self) -> None:
         """Move the clock to when every job still generating has ended."""
-        clock = self.clock
-        if not isinstance(clock, ManualClock):
-            raise TypeError(f"this fake runs on {clock!r}: its time cannot be advanced")
+        clock = self.manual_clock()
         with self._lock:
             now = clock.time()
             ends = [v.stopped for v in self._videos.values() if v.stopped > now]

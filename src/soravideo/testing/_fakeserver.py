@@ -75,10 +75,13 @@ class FakeRequest:
 
     Args:
         method: Upper-case HTTP method.
-        path: The path below the fake's prefix (``/videos/abc`` for ``/v1/videos/abc``).
+        path: The path below the fake's prefix (``/videos/abc`` for ``/v1/videos/abc``),
+            still percent-encoded; the whole path when it is outside the prefix.
         query: Query parameters (the last value wins when a name repeats).
         headers: Header values by lower-case name.
         body: The raw body.
+        full_path: The path as received, prefix included.
+        in_prefix: Whether the path is under the prefix (no route matches otherwise).
     """
 
     method: str
@@ -86,6 +89,8 @@ class FakeRequest:
     query: Mapping[str, str] = attrs.field(factory=dict)
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = b""
+    full_path: str = ""
+    in_prefix: bool = True
 
     def header(self, name: str) -> str | None:
         """Return one header's value, or ``None``."""
@@ -416,7 +421,9 @@ class FakeServer:
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, prefix: str = "/v1") -> None:
         self._lock = threading.RLock()
         self._clock = clock
+        # Separate streams, so ids do not shift when requests or faults are added.
         self._rng = random.Random(seed)
+        self._request_rng = random.Random(f"{seed}:requests")
         self._fault_rng = random.Random(f"{seed}:faults")
         self.seed = seed
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
@@ -438,8 +445,8 @@ class FakeServer:
         """Return the fake's current time in Unix seconds."""
         return self.clock.time()
 
-    def advance(self, seconds: float) -> None:
-        """Move the fake's clock forward (it must be a ManualClock or VirtualClock).
+    def manual_clock(self) -> ManualClock:
+        """Return the fake's clock as the ManualClock (or VirtualClock) it must be to be moved.
 
         Raises:
             TypeError: the fake runs on real time.
@@ -447,7 +454,15 @@ class FakeServer:
         clock = self.clock
         if not isinstance(clock, ManualClock):
             raise TypeError(f"this fake runs on {clock!r}: its time cannot be advanced")
-        clock.advance(seconds)
+        return clock
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward (it must be a ManualClock or VirtualClock).
+
+        Raises:
+            TypeError: the fake runs on real time.
+        """
+        self.manual_clock().advance(seconds)
 
     # -- the request log -------------------------------------------------------------
 
@@ -561,7 +576,7 @@ class FakeServer:
     def new_request_id(self) -> str:
         """Return a new request id (seeded)."""
         with self._lock:
-            return f"req_{self._rng.getrandbits(128):032x}"
+            return f"req_{self._request_rng.getrandbits(128):032x}"
 
     # -- the exchange, written once -------------------------------------------------------
 
@@ -573,6 +588,8 @@ class FakeServer:
         return None
 
     def _route_name(self, request: FakeRequest) -> str | None:
+        if not request.in_prefix:
+            return None
         resolved = self.router.resolve(request.method, request.path)
         return resolved[0].name if isinstance(resolved, tuple) else None
 
@@ -586,19 +603,19 @@ class FakeServer:
         message = fault.message or f"Injected fault: HTTP {fault.status}."
         return self.error_response(fault.status, message, code=fault.code, headers=headers)
 
-    def _dispatch(self, request: FakeRequest, full_path: str) -> FakeResponse:
+    def _dispatch(self, request: FakeRequest) -> FakeResponse:
         with self._lock:
             early = self.before_route(request)
             if early is not None:
                 return early
-            resolved = self.router.resolve(request.method, request.path)
+            resolved = request.in_prefix and self.router.resolve(request.method, request.path)
             if isinstance(resolved, tuple):
                 route, params = resolved
                 return route.handler(request, **params)
         status = 405 if resolved else 404
-        return self.error_response(status, f"Invalid URL ({request.method} {full_path})")
+        return self.error_response(status, f"Invalid URL ({request.method} {request.full_path})")
 
-    def _exchange(self, request: FakeRequest, full_path: str) -> Generator[float, None, _Outcome]:
+    def _exchange(self, request: FakeRequest) -> Generator[float, None, _Outcome]:
         """Run one request: yield each delay to wait, return what to send.
 
         A driver that stops early (``close()``, a client timeout) leaves the log with
@@ -619,7 +636,7 @@ class FakeServer:
             if fault is not None and fault.phase == "before" and fault.status is not None:
                 response = self._fault_response(fault)
             else:
-                handled = response = self._dispatch(request, full_path)
+                handled = response = self._dispatch(request)
             if fault is not None and fault.phase == "after":
                 if fault.delay:
                     yield fault.delay
@@ -671,18 +688,17 @@ class FakeServer:
         query: Iterable[tuple[str, str]],
         headers: Iterable[tuple[str, str]],
         body: bytes,
-    ) -> tuple[FakeRequest, str]:
-        path = urllib.parse.unquote(raw_path)
-        inner = self._strip_prefix(path)
-        request = FakeRequest(
+    ) -> FakeRequest:
+        inner = self._strip_prefix(raw_path)
+        return FakeRequest(
             method=method.upper(),
-            # A path outside the prefix keeps a marker no route matches, so it answers 404.
-            path=inner if inner is not None else "\x00" + path,
+            path=inner if inner is not None else raw_path,
             query=dict(query),
             headers={k.lower(): v for k, v in headers},
             body=body,
+            full_path=raw_path,
+            in_prefix=inner is not None,
         )
-        return request, path
 
     # -- serving in-process -----------------------------------------------------------
 
@@ -791,14 +807,14 @@ class _AsyncFakeTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        fake_request, full_path = self._server._make_request(
+        fake_request = self._server._make_request(
             request.method,
             request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
             request.url.params.multi_items(),
             request.headers.multi_items(),
             body,
         )
-        exchange = self._server._exchange(fake_request, full_path)
+        exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
         clock = self._server.clock
         try:
@@ -821,14 +837,14 @@ class _SyncFakeTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        fake_request, full_path = self._server._make_request(
+        fake_request = self._server._make_request(
             request.method,
             request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
             request.url.params.multi_items(),
             request.headers.multi_items(),
             body,
         )
-        exchange = self._server._exchange(fake_request, full_path)
+        exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
         try:
             delay = next(exchange)
@@ -915,14 +931,14 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             split = urllib.parse.urlsplit(self.path)
             body = self._read_body()
-            request, full_path = server._make_request(
+            request = server._make_request(
                 self.command,
                 split.path,
                 urllib.parse.parse_qsl(split.query, keep_blank_values=True),
                 self.headers.items(),
                 body,
             )
-            exchange = server._exchange(request, full_path)
+            exchange = server._exchange(request)
             try:
                 delay = next(exchange)
                 while True:
