@@ -162,7 +162,8 @@ class FakeSora(FakeServer):
         queue_time: Seconds a job stays ``queued`` before ``in_progress`` (a job is always
             ``queued`` at the instant it is created).
         progress_curve: Maps the elapsed fraction of the generation (0–1) to a progress
-            percentage (0–100); linear by default. Shown capped at 99 until completion.
+            percentage (0–100); linear by default. Shown as 0 while queued and capped at
+            99 until completion.
         failure_prompts: Case-insensitive substrings that fail moderation: such a job
             ends ``failed`` with error code ``moderation_blocked``.
         failure_at: When a moderated job fails, as a fraction of its generation time.
