@@ -1,0 +1,194 @@
+"""PostgreSQL-only behaviour: migrations, concurrent claims, lease loss, error mapping.
+
+The shared contract suite (tests/contracts) covers everything every backend must do; these
+tests cover what only a server shared by many connections can get wrong.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import anyio
+import attrs
+import psycopg
+import pytest
+
+from soravideo import ConflictError, RepositoryError
+from soravideo._models import CreateVideoRequest, Job, JobPriority, JobStatus
+from soravideo.repositories.postgres import PostgresRepository
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def make_jobs(n: int, *, prefix: str = "job") -> list[Job]:
+    return [
+        Job(
+            id=f"{prefix}-{i:04d}",
+            status=JobStatus.PENDING,
+            request=CreateVideoRequest(prompt=f"video {i}"),
+            provider="fake",
+            priority=JobPriority.HIGH if i % 7 == 0 else JobPriority.NORMAL,
+            created_at=T0 + timedelta(seconds=i),
+            updated_at=T0 + timedelta(seconds=i),
+        )
+        for i in range(n)
+    ]
+
+
+async def schema_rows(dsn: str) -> list[tuple[int]]:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute("SELECT version FROM soravideo_schema_version ORDER BY 1")
+        return await cur.fetchall()
+
+
+async def test_open_migrates_once_and_reopening_is_idempotent(postgres_dsn: str) -> None:
+    async with PostgresRepository(postgres_dsn) as repo:
+        await repo.open()
+        version = await repo.schema_version()
+        await repo.add_jobs(make_jobs(3))
+    async with PostgresRepository(postgres_dsn) as repo:
+        assert await repo.schema_version() == version >= 1
+        assert len((await repo.list_jobs()).items) == 3
+    assert await schema_rows(postgres_dsn) == [(v,) for v in range(1, version + 1)]
+
+
+async def test_repositories_opening_at_once_migrate_exactly_once(postgres_dsn: str) -> None:
+    repos = [PostgresRepository(postgres_dsn, max_size=2) for _ in range(6)]
+    try:
+        async with anyio.create_task_group() as tg:
+            for repo in repos:
+                tg.start_soon(repo.open)
+        versions = {await repo.schema_version() for repo in repos}
+    finally:
+        for repo in repos:
+            await repo.aclose()
+    assert len(versions) == 1
+    assert await schema_rows(postgres_dsn) == [(v,) for v in range(1, versions.pop() + 1)]
+
+
+async def test_a_schema_newer_than_the_code_is_refused(postgres_dsn: str) -> None:
+    async with PostgresRepository(postgres_dsn):
+        pass
+    async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as conn:
+        await conn.execute("INSERT INTO soravideo_schema_version (version) VALUES (999)")
+    with pytest.raises(RepositoryError, match="newer"):
+        await PostgresRepository(postgres_dsn).open()
+
+
+async def test_concurrent_claimers_never_get_the_same_job(postgres_dsn: str) -> None:
+    jobs = make_jobs(300)
+    claimed: list[str] = []
+    async with PostgresRepository(postgres_dsn, max_size=8) as repo:
+        await repo.add_jobs(jobs)
+
+        async def claimer(owner: str) -> None:
+            while batch := await repo.claim_jobs(owner, limit=7, lease_seconds=600, now=T0):
+                claimed.extend(job.id for job in batch)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(8):
+                tg.start_soon(claimer, f"worker-{n}")
+    duplicates = [job_id for job_id, n in Counter(claimed).items() if n > 1]
+    assert duplicates == []
+    assert sorted(claimed) == sorted(job.id for job in jobs)
+
+
+async def test_separate_pools_claim_disjoint_jobs_in_priority_order(postgres_dsn: str) -> None:
+    jobs = make_jobs(40)
+    async with PostgresRepository(postgres_dsn) as a, PostgresRepository(postgres_dsn) as b:
+        await a.add_jobs(jobs)
+        first = await a.claim_jobs("a", limit=10, lease_seconds=60, now=T0)
+        second = await b.claim_jobs("b", limit=10, lease_seconds=60, now=T0)
+    expected = sorted(jobs, key=lambda j: (-j.priority.rank, j.created_at))
+    assert [j.id for j in first + second] == [j.id for j in expected[:20]]
+
+
+async def test_a_lost_lease_turns_every_write_into_a_conflict(postgres_dsn: str) -> None:
+    async with PostgresRepository(postgres_dsn) as repo:
+        await repo.add_jobs(make_jobs(1))
+        (job,) = await repo.claim_jobs("a", limit=1, lease_seconds=30, now=T0)
+        running = attrs.evolve(job, status=JobStatus.PROCESSING, remote_id="video_1")
+        await repo.update_job(running, expected_status=JobStatus.PENDING, lease_owner="a")
+
+        with pytest.raises(ConflictError, match="lease"):
+            await repo.update_job(running, expected_status=JobStatus.PROCESSING, lease_owner="b")
+        # Before expiry nobody else may take it; after expiry "b" takes it over.
+        assert await repo.claim_jobs("b", limit=1, lease_seconds=30, now=T0) == []
+        later = T0 + timedelta(seconds=31)
+        (taken,) = await repo.claim_jobs("b", limit=1, lease_seconds=30, now=later)
+        assert taken == running
+
+        done = attrs.evolve(running, status=JobStatus.COMPLETED)
+        with pytest.raises(ConflictError):
+            await repo.update_job(done, expected_status=JobStatus.PROCESSING, lease_owner="a")
+        assert await repo.renew_lease([job.id], "a", lease_seconds=30, now=later) == []
+        assert await repo.renew_lease([job.id], "b", lease_seconds=30, now=later) == [job.id]
+        await repo.update_job(done, expected_status=JobStatus.PROCESSING, lease_owner="b")
+        assert (await repo.get_job(job.id)).status is JobStatus.COMPLETED
+
+
+async def test_a_dropped_connection_is_a_repository_error_and_the_pool_recovers(
+    postgres_dsn: str,
+) -> None:
+    app = "soravideo-victim"
+    async with PostgresRepository(
+        postgres_dsn, min_size=1, max_size=1, connect_kwargs={"application_name": app}
+    ) as repo:
+        await repo.ping()
+        async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                [app],
+            )
+        with pytest.raises(RepositoryError) as caught:
+            await repo.ping()
+        assert isinstance(caught.value.__cause__, psycopg.Error)
+        await repo.ping()
+
+
+async def test_an_unreachable_server_fails_open_with_the_reason(postgres_dsn: str) -> None:
+    bad = psycopg.conninfo.make_conninfo(postgres_dsn, dbname="no_such_database")
+    repo = PostgresRepository(bad)
+    with pytest.raises(RepositoryError, match="no_such_database") as caught:
+        await repo.open()
+    assert isinstance(caught.value.__cause__, psycopg.Error)
+    with pytest.raises(RepositoryError, match="not open"):
+        await repo.ping()
+
+
+async def test_a_closed_repository_refuses_work(postgres_dsn: str) -> None:
+    repo = PostgresRepository(postgres_dsn)
+    await repo.open()
+    await repo.aclose()
+    await repo.aclose()
+    with pytest.raises(RepositoryError, match="closed"):
+        await repo.get_jobs(["x"])
+    with pytest.raises(RepositoryError, match="closed"):
+        await repo.open()
+
+
+def test_the_repr_never_shows_the_dsn() -> None:
+    repo = PostgresRepository("postgresql://user:s3cret@db.example/ledger")
+    assert "s3cret" not in repr(repo)
+    assert "example" not in repr(repo)
+
+
+def test_importing_soravideo_never_imports_psycopg() -> None:
+    code = (
+        "import sys, soravideo, soravideo.repositories, soravideo.testing\n"
+        "assert not {'psycopg', 'psycopg_pool'} & set(sys.modules), sorted(sys.modules)\n"
+        "assert soravideo.repositories.PostgresRepository.__name__ == 'PostgresRepository'\n"
+        "assert 'psycopg' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(ImportError, match=r"soravideo\[postgres\]"):
+        PostgresRepository("postgresql://localhost/ledger")
