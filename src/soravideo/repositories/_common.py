@@ -1,0 +1,110 @@
+"""Rules every ledger backend shares: paging limits, time keys, compare-and-set verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+from .._errors import ConflictError, FieldError, JobNotFoundError
+from .._models import Job, JobStatus
+from .._validation import raise_if
+
+__all__ = [
+    "MAX_PAGE_LIMIT",
+    "check_lease_seconds",
+    "check_page",
+    "check_update",
+    "counts_by_status",
+    "micros",
+]
+
+MAX_PAGE_LIMIT = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def check_page(page: int, limit: int) -> int:
+    """Validate a page request and return its offset (the number of rows before it).
+
+    Raises:
+        ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+    """
+    errors = []
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        errors.append(FieldError(field="page", message="must be a whole number of at least 1"))
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        errors.append(
+            FieldError(field="limit", message=f"must be a whole number from 1 to {MAX_PAGE_LIMIT}")
+        )
+    raise_if(errors)
+    return (page - 1) * limit
+
+
+def check_lease_seconds(lease_seconds: float) -> None:
+    """Refuse a lease that would expire at once (or never be representable).
+
+    Raises:
+        ValidationError: ``lease_seconds`` is not a positive number.
+    """
+    if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)):
+        ok = False
+    else:
+        ok = 0 < lease_seconds < float("inf")
+    raise_if([] if ok else [FieldError(field="lease_seconds", message="must be positive")])
+
+
+def micros(value: datetime) -> int:
+    """Return a datetime as exact integer microseconds since the epoch (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def counts_by_status(rows: Iterable[tuple[str, int]]) -> dict[JobStatus, int]:
+    """Turn ``(status, count)`` rows into a count for every status (zero when absent)."""
+    counts = dict.fromkeys(JobStatus, 0)
+    for status, count in rows:
+        counts[JobStatus(status)] += int(count)
+    return counts
+
+
+def check_update(
+    job: Job,
+    *,
+    expected_status: JobStatus,
+    lease_owner: str | None,
+    actual: tuple[JobStatus, str | None] | None,
+) -> None:
+    """Decide whether ``update_job`` may replace the stored job.
+
+    Args:
+        job: The new version of the job.
+        expected_status: The status the caller believes the stored job has.
+        lease_owner: The lease owner the caller claims to be, or ``None`` to skip that check.
+        actual: The stored job's status and lease owner, or ``None`` when there is no such job.
+
+    Raises:
+        JobNotFoundError: no such job.
+        ConflictError: the status or the lease owner differs, or a terminal status would change.
+    """
+    if actual is None:
+        raise JobNotFoundError(job.id)
+    status, owner = actual
+    expected = JobStatus(expected_status)
+    if status is not expected:
+        raise ConflictError(job.id, expected=expected.value, actual=status.value)
+    if lease_owner is not None and owner != lease_owner:
+        raise ConflictError(
+            job.id,
+            expected=expected.value,
+            actual=status.value,
+            message=f"job {job.id!r} is leased by {owner!r}, not {lease_owner!r}",
+        )
+    if status.is_terminal and job.status is not status:
+        raise ConflictError(
+            job.id,
+            expected=expected.value,
+            actual=status.value,
+            message=f"job {job.id!r} is {status.value}: a terminal status is final "
+            f"(cannot become {job.status.value})",
+        )

@@ -1,0 +1,378 @@
+"""The in-memory ledger: for tests, notebooks and ``SoraVideo.simulated()``.
+
+It keeps every rule of the contract suite (compare-and-set, final terminal statuses,
+leases, the held batches of a claim), so code tested against it behaves the same on SQLite
+or PostgreSQL. Jobs are kept as the same JSON the SQL backends store: what you get back is
+always a fresh object, never one another caller (or the ledger) still holds, and a job that
+would not survive a real backend's serialisation fails here too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import anyio.lowlevel
+import attrs
+
+from .._converter import dumps, loads
+from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError
+from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from ._common import check_lease_seconds, check_page, check_update, counts_by_status, micros
+
+__all__ = ["MemoryRepository"]
+
+
+@attrs.define
+class _StoredJob:
+    job: Job  # read for its indexed fields only; callers get loads(data)
+    data: str
+    created_us: int
+    lease_owner: str | None = None
+    lease_expires_us: int | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> _StoredJob:
+        return cls(job=job, data=dumps(job), created_us=micros(job.created_at))
+
+    def newest_first(self) -> tuple[int, str]:
+        return (self.created_us, self.job.id)
+
+    def claim_order(self) -> tuple[int, int, str]:
+        return (-self.job.priority.rank, self.created_us, self.job.id)
+
+
+@attrs.define
+class _StoredBatch:
+    batch: Batch
+    data: str
+    created_us: int
+
+    @classmethod
+    def of(cls, batch: Batch) -> _StoredBatch:
+        # Progress is derived from the jobs on every read; a stored copy would only go stale.
+        data = dumps(attrs.evolve(batch, progress=BatchProgress()))
+        return cls(batch=batch, data=data, created_us=micros(batch.created_at))
+
+
+class MemoryRepository:
+    """Keep jobs in this process's memory (gone when it exits).
+
+    Safe to share between tasks and threads: each method holds a lock for a few dict
+    operations and never awaits while holding it. :meth:`aclose` releases nothing and
+    forgets nothing, so a test can still read the ledger after closing the client that
+    used it.
+
+    Example::
+
+        repository = MemoryRepository()
+        async with AsyncSoraVideo(transport=FakeSora(), repository=repository) as client:
+            ...
+        assert (await repository.count_jobs())[JobStatus.COMPLETED] == 1
+    """
+
+    def __init__(self) -> None:
+        # A thread lock, not an anyio one: critical sections never await, and one
+        # repository may serve sync clients whose portals run different event loops.
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _StoredJob] = {}
+        self._batches: dict[str, _StoredBatch] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryRepository({len(self._jobs)} jobs, {len(self._batches)} batches)"
+
+    async def __aenter__(self) -> MemoryRepository:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Do nothing: memory needs no connection. Idempotent."""
+        await anyio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        """Do nothing: the jobs stay readable. Idempotent."""
+        await anyio.lowlevel.checkpoint()
+
+    async def ping(self) -> None:
+        """Succeed: memory is always reachable."""
+        await anyio.lowlevel.checkpoint()
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
+        """Store new jobs (and their batch) at once: all of them or nothing.
+
+        Raises:
+            ConflictError: a job id appears twice, or a job or the batch is already stored.
+            BatchNotFoundError: a job names a batch that is neither stored nor given.
+        """
+        await anyio.lowlevel.checkpoint()
+        stored = [_StoredJob.of(job) for job in jobs]
+        stored_batch = _StoredBatch.of(batch) if batch is not None else None
+        with self._lock:
+            seen: set[str] = set()
+            for job in jobs:
+                if job.id in self._jobs:
+                    raise ConflictError(job.id, message=f"job {job.id!r} is already stored")
+                if job.id in seen:
+                    raise ConflictError(job.id, message=f"job id {job.id!r} is given twice")
+                seen.add(job.id)
+            if batch is not None and batch.id in self._batches:
+                raise ConflictError(batch.id, message=f"batch {batch.id!r} is already stored")
+            known = self._batches.keys() | ({batch.id} if batch is not None else set())
+            for job in jobs:
+                if job.batch_id is not None and job.batch_id not in known:
+                    raise BatchNotFoundError(job.batch_id)
+            if stored_batch is not None:
+                self._batches[stored_batch.batch.id] = stored_batch
+            self._jobs.update((row.job.id, row) for row in stored)
+
+    async def get_job(self, job_id: str) -> Job:
+        """Return one job.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+        """
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            row = self._jobs.get(job_id)
+        if row is None:
+            raise JobNotFoundError(job_id)
+        return loads(row.data, Job)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """Return the jobs that exist among these ids, in the order given."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            rows = [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]
+        return [loads(row.data, Job) for row in rows]
+
+    async def update_job(
+        self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
+    ) -> Job:
+        """Replace a job if it still has ``expected_status`` (and this lease owner, when given).
+
+        A job that becomes terminal gives up its lease.
+
+        Returns:
+            The job as stored.
+
+        Raises:
+            JobNotFoundError: no such job.
+            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+            BatchNotFoundError: the job now names a batch that is not stored.
+        """
+        await anyio.lowlevel.checkpoint()
+        new = _StoredJob.of(job)
+        with self._lock:
+            old = self._jobs.get(job.id)
+            if old is None:
+                raise JobNotFoundError(job.id)
+            actual = (old.job.status, old.lease_owner)
+            check_update(
+                job, expected_status=expected_status, lease_owner=lease_owner, actual=actual
+            )
+            if job.batch_id is not None and job.batch_id not in self._batches:
+                raise BatchNotFoundError(job.batch_id)
+            if not job.status.is_terminal:
+                new.lease_owner, new.lease_expires_us = old.lease_owner, old.lease_expires_us
+            self._jobs[job.id] = new
+        return job
+
+    async def claim_jobs(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        batch_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` unleased (or lease-expired) unfinished jobs to ``owner``.
+
+        Urgent before low, then oldest first. Without ``batch_id`` or ``job_ids``, pending
+        jobs of a batch that is itself still pending are held back.
+
+        Returns:
+            The claimed jobs, in claim order.
+
+        Raises:
+            ValidationError: ``lease_seconds`` is not positive.
+        """
+        check_lease_seconds(lease_seconds)
+        await anyio.lowlevel.checkpoint()
+        if limit < 1 or (job_ids is not None and not job_ids):
+            return []
+        now_us = micros(now)
+        expires_us = now_us + round(lease_seconds * 1_000_000)
+        with self._lock:
+            if job_ids is not None:
+                pool = [self._jobs[job_id] for job_id in set(job_ids) if job_id in self._jobs]
+            else:
+                pool = list(self._jobs.values())
+            candidates = [
+                row
+                for row in pool
+                if not row.job.status.is_terminal
+                and (row.lease_owner is None or (row.lease_expires_us or 0) <= now_us)
+                and (batch_id is None or row.job.batch_id == batch_id)
+                and (batch_id is not None or job_ids is not None or not self._is_held(row.job))
+            ]
+            candidates.sort(key=_StoredJob.claim_order)
+            claimed = candidates[:limit]
+            for row in claimed:
+                row.lease_owner, row.lease_expires_us = owner, expires_us
+        return [loads(row.data, Job) for row in claimed]
+
+    def _is_held(self, job: Job) -> bool:
+        if job.status is not JobStatus.PENDING or job.batch_id is None:
+            return False
+        batch = self._batches.get(job.batch_id)
+        return batch is not None and batch.batch.status is BatchStatus.PENDING
+
+    async def renew_lease(
+        self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
+    ) -> list[str]:
+        """Extend ``owner``'s leases on these jobs to ``now + lease_seconds``.
+
+        Returns:
+            The ids whose lease ``owner`` still held, in the order given.
+
+        Raises:
+            ValidationError: ``lease_seconds`` is not positive.
+        """
+        check_lease_seconds(lease_seconds)
+        await anyio.lowlevel.checkpoint()
+        expires_us = micros(now) + round(lease_seconds * 1_000_000)
+        renewed: list[str] = []
+        with self._lock:
+            for job_id in job_ids:
+                row = self._jobs.get(job_id)
+                if row is not None and row.lease_owner == owner and not row.job.is_terminal:
+                    row.lease_expires_us = expires_us
+                    renewed.append(job_id)
+        return renewed
+
+    async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
+        """Give up ``owner``'s leases on these jobs (others' leases are untouched)."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            for job_id in job_ids:
+                row = self._jobs.get(job_id)
+                if row is not None and row.lease_owner == owner:
+                    row.lease_owner = row.lease_expires_us = None
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        batch_id: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> Page[Job]:
+        """Return one page of jobs, newest first, optionally filtered by status and batch.
+
+        Raises:
+            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        """
+        offset = check_page(page, limit)
+        wanted = JobStatus(status) if status is not None else None
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            rows = [
+                row
+                for row in self._jobs.values()
+                if (wanted is None or row.job.status is wanted)
+                and (batch_id is None or row.job.batch_id == batch_id)
+            ]
+        rows.sort(key=_StoredJob.newest_first, reverse=True)
+        items = [loads(row.data, Job) for row in rows[offset : offset + limit]]
+        return Page.build(items, page=page, limit=limit, total=len(rows))
+
+    async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
+        """Count jobs by status, optionally in one batch (every status present, zero when none)."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            return counts_by_status(
+                (row.job.status.value, 1)
+                for row in self._jobs.values()
+                if batch_id is None or row.job.batch_id == batch_id
+            )
+
+    def _with_progress(self, rows: Sequence[_StoredBatch]) -> list[Batch]:
+        # One pass over the jobs for the whole page of batches.
+        counts: dict[str, dict[JobStatus, int]] = {row.batch.id: {} for row in rows}
+        for job_row in self._jobs.values():
+            batch_id = job_row.job.batch_id
+            if batch_id in counts:
+                status = job_row.job.status
+                counts[batch_id][status] = counts[batch_id].get(status, 0) + 1
+        return [
+            attrs.evolve(
+                loads(row.data, Batch), progress=BatchProgress.from_counts(counts[row.batch.id])
+            )
+            for row in rows
+        ]
+
+    # -- batches ------------------------------------------------------------------------------
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        """Return a batch with its progress derived from its jobs.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+        """
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            row = self._batches.get(batch_id)
+            if row is None:
+                raise BatchNotFoundError(batch_id)
+            return self._with_progress([row])[0]
+
+    async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
+        """Replace a batch if it still has ``expected_status``.
+
+        Returns:
+            The batch as stored, its progress derived from its jobs.
+
+        Raises:
+            BatchNotFoundError: no such batch.
+            ConflictError: the batch's status differs from ``expected_status``.
+        """
+        await anyio.lowlevel.checkpoint()
+        expected = BatchStatus(expected_status)
+        new = _StoredBatch.of(batch)
+        with self._lock:
+            old = self._batches.get(batch.id)
+            if old is None:
+                raise BatchNotFoundError(batch.id)
+            actual = old.batch.status
+            if actual is not expected:
+                raise ConflictError(
+                    batch.id,
+                    expected=expected.value,
+                    actual=actual.value,
+                    message=f"batch {batch.id!r}: expected status {expected}, found {actual}",
+                )
+            self._batches[batch.id] = new
+            return self._with_progress([new])[0]
+
+    async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
+        """Return one page of batches, newest first, each with its progress.
+
+        Raises:
+            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        """
+        offset = check_page(page, limit)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            rows = sorted(
+                self._batches.values(), key=lambda row: (row.created_us, row.batch.id), reverse=True
+            )
+            items = self._with_progress(rows[offset : offset + limit])
+            return Page.build(items, page=page, limit=limit, total=len(rows))

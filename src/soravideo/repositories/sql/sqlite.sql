@@ -1,0 +1,260 @@
+-- SQLite ledger: named queries (sqlite3 :name placeholders) and schema migrations.
+--
+-- Each job is stored whole as JSON text (``data``, written by the one cattrs converter) next
+-- to the columns that queries filter and sort on. Times are integer microseconds since the
+-- epoch (UTC), so they sort and compare exactly. ``migration_N`` blocks run in order, once
+-- each, inside one write transaction; never edit one that shipped: add the next.
+
+-- name: configure
+-- Per connection. WAL lets readers and the one writer work at once; NORMAL is durable
+-- across application crashes in WAL mode and much faster than FULL.
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+
+-- name: create_version_table
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- name: has_version_table
+SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version';
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: record_version
+INSERT INTO schema_version (version) VALUES (:version);
+
+-- name: migration_1
+CREATE TABLE batches (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL,
+    data       TEXT NOT NULL
+);
+CREATE INDEX batches_newest ON batches (created_us, id);
+-- A rowid table: new rows append, and indexes point at a small integer, not the text id.
+CREATE TABLE jobs (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    status           TEXT NOT NULL,
+    priority_rank    INTEGER NOT NULL,
+    batch_id         TEXT REFERENCES batches (id),
+    created_us       INTEGER NOT NULL,
+    updated_us       INTEGER NOT NULL,
+    remote_id        TEXT,
+    lease_owner      TEXT,
+    lease_expires_us INTEGER,
+    data             TEXT NOT NULL
+);
+-- Listings, newest first (indexes scanned backwards).
+CREATE INDEX jobs_newest ON jobs (created_us, id);
+CREATE INDEX jobs_status ON jobs (status, created_us, id);
+CREATE INDEX jobs_batch ON jobs (batch_id, status, created_us, id) WHERE batch_id IS NOT NULL;
+-- The claim walks unfinished jobs in claim order and decides from the index alone.
+CREATE INDEX jobs_claim ON jobs (
+    priority_rank DESC, created_us, id, status, batch_id, lease_owner, lease_expires_us
+) WHERE status IN ('pending', 'processing');
+-- Reconciling with the provider looks jobs up by their remote id.
+CREATE INDEX jobs_remote ON jobs (remote_id) WHERE remote_id IS NOT NULL;
+-- Counts by status, kept by triggers: counting is a lookup at any size, not a scan.
+CREATE TABLE job_totals (
+    status TEXT PRIMARY KEY,
+    n      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE batch_job_totals (
+    batch_id TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, status)
+) WITHOUT ROWID;
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_totals (status, n) VALUES (NEW.status, 1)
+        ON CONFLICT (status) DO UPDATE SET n = n + 1;
+    INSERT INTO batch_job_totals (batch_id, status, n)
+        SELECT NEW.batch_id, NEW.status, 1 WHERE NEW.batch_id IS NOT NULL
+        ON CONFLICT (batch_id, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_totals SET n = n - 1 WHERE status = OLD.status;
+    UPDATE batch_job_totals SET n = n - 1 WHERE batch_id = OLD.batch_id AND status = OLD.status;
+END;
+CREATE TRIGGER jobs_count_update AFTER UPDATE OF status, batch_id ON jobs
+WHEN OLD.status IS NOT NEW.status OR OLD.batch_id IS NOT NEW.batch_id BEGIN
+    UPDATE job_totals SET n = n - 1 WHERE status = OLD.status;
+    UPDATE batch_job_totals SET n = n - 1 WHERE batch_id = OLD.batch_id AND status = OLD.status;
+    INSERT INTO job_totals (status, n) VALUES (NEW.status, 1)
+        ON CONFLICT (status) DO UPDATE SET n = n + 1;
+    INSERT INTO batch_job_totals (batch_id, status, n)
+        SELECT NEW.batch_id, NEW.status, 1 WHERE NEW.batch_id IS NOT NULL
+        ON CONFLICT (batch_id, status) DO UPDATE SET n = n + 1;
+END;
+
+-- name: insert_batch
+INSERT INTO batches (id, status, created_us, updated_us, data)
+VALUES (:id, :status, :created_us, :updated_us, :data);
+
+-- name: insert_job
+INSERT INTO jobs (id, status, priority_rank, batch_id, created_us, updated_us, remote_id, data)
+VALUES (:id, :status, :priority_rank, :batch_id, :created_us, :updated_us, :remote_id, :data);
+
+-- name: existing_job_ids
+SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: existing_batch_ids
+SELECT id FROM batches WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: get_job
+SELECT data FROM jobs WHERE id = :id;
+
+-- name: get_jobs
+SELECT id, data FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: job_state
+SELECT status, lease_owner FROM jobs WHERE id = :id;
+
+-- name: update_job
+-- Compare-and-set: the expected status, the lease owner when given, and a terminal status
+-- never changes. A job that becomes terminal gives up its lease.
+UPDATE jobs
+SET status = :status,
+    priority_rank = :priority_rank,
+    batch_id = :batch_id,
+    created_us = :created_us,
+    updated_us = :updated_us,
+    remote_id = :remote_id,
+    lease_owner = CASE WHEN :terminal THEN NULL ELSE lease_owner END,
+    lease_expires_us = CASE WHEN :terminal THEN NULL ELSE lease_expires_us END,
+    data = :data
+WHERE id = :id
+    AND status = :expected
+    AND (:lease_owner IS NULL OR lease_owner = :lease_owner)
+    AND (status = :status OR status IN ('pending', 'processing'));
+
+-- name: claim_candidates
+-- Skips held jobs: pending jobs of a batch that is itself still pending. INDEXED BY: the
+-- planner would rather look up both statuses in jobs_status and sort every unfinished job.
+SELECT c.id, c.data FROM jobs AS c INDEXED BY jobs_claim
+WHERE c.status IN ('pending', 'processing')
+    AND (c.lease_owner IS NULL OR c.lease_expires_us <= :now)
+    AND NOT (
+        c.status = 'pending' AND c.batch_id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM batches AS b WHERE b.id = c.batch_id AND b.status = 'pending'
+        )
+    )
+ORDER BY c.priority_rank DESC, c.created_us, c.id
+LIMIT :limit;
+
+-- name: claim_candidates_in_batch
+SELECT id, data FROM jobs
+WHERE batch_id = :batch_id
+    AND status IN ('pending', 'processing')
+    AND (lease_owner IS NULL OR lease_expires_us <= :now)
+ORDER BY priority_rank DESC, created_us, id
+LIMIT :limit;
+
+-- name: claim_candidates_by_id
+SELECT id, data FROM jobs
+WHERE id IN (SELECT value FROM json_each(:ids))
+    AND (:batch_id IS NULL OR batch_id = :batch_id)
+    AND status IN ('pending', 'processing')
+    AND (lease_owner IS NULL OR lease_expires_us <= :now)
+ORDER BY priority_rank DESC, created_us, id
+LIMIT :limit;
+
+-- name: stamp_leases
+UPDATE jobs SET lease_owner = :owner, lease_expires_us = :expires_us
+WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: held_leases
+SELECT id FROM jobs
+WHERE id IN (SELECT value FROM json_each(:ids))
+    AND lease_owner = :owner
+    AND status IN ('pending', 'processing');
+
+-- name: extend_leases
+UPDATE jobs SET lease_expires_us = :expires_us
+WHERE id IN (SELECT value FROM json_each(:ids))
+    AND lease_owner = :owner
+    AND status IN ('pending', 'processing');
+
+-- name: release_leases
+UPDATE jobs SET lease_owner = NULL, lease_expires_us = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner;
+
+-- Listings come in one variant per filter, each served by its own index. The inner query
+-- skips the offset inside the index and only the page's rows are read from the table.
+
+-- name: list_jobs
+SELECT data FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs ORDER BY created_us DESC, id DESC LIMIT :limit OFFSET :offset
+)
+ORDER BY created_us DESC, id DESC;
+
+-- name: list_jobs_by_status
+SELECT data FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs WHERE status = :status
+    ORDER BY created_us DESC, id DESC LIMIT :limit OFFSET :offset
+)
+ORDER BY created_us DESC, id DESC;
+
+-- name: list_jobs_by_batch
+SELECT data FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs WHERE batch_id = :batch_id
+    ORDER BY created_us DESC, id DESC LIMIT :limit OFFSET :offset
+)
+ORDER BY created_us DESC, id DESC;
+
+-- name: list_jobs_by_status_and_batch
+SELECT data FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs WHERE batch_id = :batch_id AND status = :status
+    ORDER BY created_us DESC, id DESC LIMIT :limit OFFSET :offset
+)
+ORDER BY created_us DESC, id DESC;
+
+-- name: count_jobs
+SELECT coalesce(sum(n), 0) FROM job_totals;
+
+-- name: count_jobs_by_status
+SELECT coalesce(sum(n), 0) FROM job_totals WHERE status = :status;
+
+-- name: count_jobs_by_batch
+SELECT coalesce(sum(n), 0) FROM batch_job_totals WHERE batch_id = :batch_id;
+
+-- name: count_jobs_by_status_and_batch
+SELECT coalesce(sum(n), 0) FROM batch_job_totals WHERE batch_id = :batch_id AND status = :status;
+
+-- name: group_jobs_by_status
+SELECT status, n FROM job_totals;
+
+-- name: group_batch_jobs_by_status
+SELECT status, n FROM batch_job_totals WHERE batch_id = :batch_id;
+
+-- name: group_batches_jobs_by_status
+SELECT batch_id, status, n FROM batch_job_totals
+WHERE batch_id IN (SELECT value FROM json_each(:ids));
+
+-- name: get_batch
+SELECT data FROM batches WHERE id = :id;
+
+-- name: batch_status
+SELECT status FROM batches WHERE id = :id;
+
+-- name: update_batch
+UPDATE batches
+SET status = :status, created_us = :created_us, updated_us = :updated_us, data = :data
+WHERE id = :id AND status = :expected;
+
+-- name: count_batches
+SELECT count(*) FROM batches;
+
+-- name: list_batches
+SELECT id, data FROM batches
+ORDER BY created_us DESC, id DESC LIMIT :limit OFFSET :offset;
+
+-- name: ping
+SELECT 1;

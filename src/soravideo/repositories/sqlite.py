@@ -1,0 +1,623 @@
+"""The SQLite ledger: durable and embedded, shared by the processes of one machine.
+
+The stdlib ``sqlite3`` driver blocks, so each repository owns one worker thread that owns
+one connection: every statement runs there (the connection never crosses threads) and the
+event loop only waits. Writes that read before they write (claims, lease renewals, adding a
+batch) run in ``BEGIN IMMEDIATE`` transactions, which take SQLite's one write lock up front,
+so two processes sharing the file never hand out the same job. The queries live in
+``sql/sqlite.sql``; schema migrations run when the repository is first used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from .._clock import off_loop_work
+from .._converter import dumps, loads
+from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from ._common import check_lease_seconds, check_page, check_update, counts_by_status, micros
+from ._queries import load_queries, migrations
+
+__all__ = ["SQLiteRepository"]
+
+T = TypeVar("T")
+_Work = Callable[[sqlite3.Connection], T]
+
+
+def _queries() -> Mapping[str, str]:
+    return load_queries("sqlite.sql")
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a block of several statements (migrations, pragmas) into single statements."""
+    statements: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if any(line.strip() and not line.strip().startswith("--") for line in pending.splitlines()):
+        statements.append(pending.strip())
+    return statements
+
+
+def _ids_param(ids: Sequence[str]) -> str:
+    # One JSON array, unpacked by json_each(): any number of ids in one parameter.
+    return json.dumps(list(ids))
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "priority_rank": job.priority.rank,
+        "batch_id": job.batch_id,
+        "created_us": micros(job.created_at),
+        "updated_us": micros(job.updated_at),
+        "remote_id": job.remote_id,
+        "data": dumps(job),
+    }
+
+
+def _batch_row(batch: Batch) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "status": BatchStatus(batch.status).value,
+        "created_us": micros(batch.created_at),
+        "updated_us": micros(batch.updated_at),
+        # Progress is derived from the jobs on every read; a stored copy would only go stale.
+        "data": dumps(attrs.evolve(batch, progress=BatchProgress())),
+    }
+
+
+def _with_progress(data: str, rows: Sequence[tuple[str, int]]) -> Batch:
+    batch = loads(data, Batch)
+    return attrs.evolve(batch, progress=BatchProgress.from_counts(counts_by_status(rows)))
+
+
+def _first_duplicate(ids: Sequence[str]) -> str | None:
+    seen: set[str] = set()
+    for job_id in ids:
+        if job_id in seen:
+            return job_id
+        seen.add(job_id)
+    return None
+
+
+def _error(path: str, exc: BaseException) -> RepositoryError:
+    return RepositoryError(f"SQLite ledger {path}: {exc}")
+
+
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    queries = _queries()
+    try:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; every one below is explicit.
+        # timeout= is SQLite's busy timeout: wait that long for another writer's lock.
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=True
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise _error(path, exc) from exc
+    try:
+        for statement in _statements(queries["configure"]):
+            conn.execute(statement)
+        _migrate(conn, queries)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _error(path, exc) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, queries: Mapping[str, str]) -> None:
+    steps = migrations(queries)
+    latest = steps[-1][0] if steps else 0
+
+    def current_version() -> int:
+        if not conn.execute(queries["has_version_table"]).fetchone()[0]:
+            return 0
+        version = int(conn.execute(queries["schema_version"]).fetchone()[0])
+        if version > latest:
+            raise RepositoryError(
+                f"the ledger's schema is version {version}, newer than this soravideo "
+                f"understands ({latest}): upgrade soravideo"
+            )
+        return version
+
+    # Read first: an up-to-date file (the usual case) needs no write lock to open.
+    if current_version() == latest:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(queries["create_version_table"])
+        current = current_version()  # another process may have migrated meanwhile
+        for version, sql in steps:
+            if version > current:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(queries["record_version"], {"version": version})
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.rollback()
+
+
+class _Worker:
+    """One thread that owns one connection, opened by the first piece of work it runs."""
+
+    def __init__(self, path: str, busy_timeout: float) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soravideo-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    def submit(self, work: _Work[T]) -> Future[T]:
+        return self._executor.submit(self._run, work)
+
+    def _run(self, work: _Work[T]) -> T:
+        if self._conn is None:
+            self._conn = _connect(self._path, self._busy_timeout)
+        conn = self._conn
+        try:
+            return work(conn)
+        except sqlite3.Error as exc:
+            raise _error(self._path, exc) from exc
+        finally:
+            # Whatever went wrong, never leave a transaction (and its lock) behind.
+            if conn.in_transaction:
+                conn.rollback()
+
+    def close(self) -> None:
+        """Close the connection in its own thread, then stop the thread (blocking)."""
+        self._executor.submit(self._close_connection).result()
+        self._executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+class SQLiteRepository:
+    """Keep jobs in a SQLite file: durable, embedded, shared by the processes of one machine.
+
+    The constructor does no I/O: the file (and its folder) is created, and the schema
+    migrated, by :meth:`open` or by the first method called. The connection runs in WAL mode
+    with ``synchronous=NORMAL`` and foreign keys on.
+
+    Args:
+        path: The database file. ``~`` is expanded; missing parent folders are created.
+        busy_timeout: Seconds to wait for another process's write lock before failing.
+
+    Example::
+
+        async with SQLiteRepository("ledger.db") as repository:
+            page = await repository.list_jobs(status=JobStatus.PENDING)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+        text = os.fspath(path)
+        self._path = text if text == ":memory:" else str(Path(text).expanduser())
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._worker is not None else "new"
+        return f"SQLiteRepository({self._path!r}, {state})"
+
+    async def __aenter__(self) -> SQLiteRepository:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _call(self, work: _Work[T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise RepositoryError(f"SQLite ledger {self._path}: the repository is closed")
+            if self._worker is None:
+                self._worker = _Worker(self._path, self._busy_timeout)
+            # Submitted under the lock, so aclose() queues its close after every call that
+            # got in before it.
+            future = self._worker.submit(work)
+        # Counted as off-loop work, so that simulated time does not leap while SQLite works.
+        with off_loop_work:
+            return await anyio.to_thread.run_sync(future.result)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create or open the file and apply pending schema migrations. Idempotent.
+
+        Raises:
+            RepositoryError: the file cannot be opened, is not a SQLite database, or holds a
+                schema newer than this version of soravideo; or the repository is closed.
+        """
+        await self._call(lambda conn: None)
+
+    async def aclose(self) -> None:
+        """Close the connection and stop the worker thread. Idempotent; final."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+            self._closed = True
+        if worker is not None:
+            with off_loop_work:
+                await anyio.to_thread.run_sync(worker.close)
+
+    async def ping(self) -> None:
+        """Run one statement on the connection.
+
+        Raises:
+            RepositoryError: the ledger is unusable.
+        """
+        query = _queries()["ping"]
+        await self._call(lambda conn: conn.execute(query).fetchone())
+
+    async def schema_version(self) -> int:
+        """Return the version of the file's schema (the last migration applied)."""
+        query = _queries()["schema_version"]
+        return int(await self._call(lambda conn: conn.execute(query).fetchone()[0]))
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
+        """Store new jobs (and their batch) in one transaction: all of them or nothing.
+
+        Raises:
+            ConflictError: a job id appears twice, or a job or the batch is already stored.
+            BatchNotFoundError: a job names a batch that is neither stored nor given.
+        """
+        jobs = list(jobs)
+        ids = [job.id for job in jobs]
+        duplicate = _first_duplicate(ids)
+        if duplicate is not None:
+            raise ConflictError(duplicate, message=f"job id {duplicate!r} is given twice")
+        referenced = sorted({job.batch_id for job in jobs if job.batch_id is not None})
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> None:
+            # Serialise before taking the write lock: other processes wait less.
+            rows = [_job_row(job) for job in jobs]
+            batch_row = _batch_row(batch) if batch is not None else None
+            conn.execute("BEGIN IMMEDIATE")
+            if batch_row is not None:
+                try:
+                    conn.execute(q["insert_batch"], batch_row)
+                except sqlite3.IntegrityError as exc:
+                    raise ConflictError(
+                        batch_row["id"], message=f"batch {batch_row['id']!r} is already stored"
+                    ) from exc
+            if referenced:
+                cur = conn.execute(q["existing_batch_ids"], {"ids": _ids_param(referenced)})
+                found = {batch_id for (batch_id,) in cur}
+                missing = [batch_id for batch_id in referenced if batch_id not in found]
+                if missing:
+                    raise BatchNotFoundError(missing[0])
+            try:
+                conn.executemany(q["insert_job"], rows)
+            except sqlite3.IntegrityError as exc:
+                conn.rollback()
+                cur = conn.execute(q["existing_job_ids"], {"ids": _ids_param(ids)})
+                taken = cur.fetchone()
+                job_id = taken[0] if taken else ids[0]
+                raise ConflictError(job_id, message=f"job {job_id!r} is already stored") from exc
+            conn.execute("COMMIT")
+
+        await self._call(work)
+
+    async def get_job(self, job_id: str) -> Job:
+        """Return one job.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+        """
+        query = _queries()["get_job"]
+
+        def work(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(query, {"id": job_id}).fetchone()
+            return loads(row[0], Job) if row else None
+
+        job = await self._call(work)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """Return the jobs that exist among these ids, in the order given."""
+        if not job_ids:
+            return []
+        ids = list(job_ids)
+        query = _queries()["get_jobs"]
+
+        def work(conn: sqlite3.Connection) -> list[Job]:
+            found = dict(conn.execute(query, {"ids": _ids_param(ids)}).fetchall())
+            return [loads(found[job_id], Job) for job_id in ids if job_id in found]
+
+        return await self._call(work)
+
+    async def update_job(
+        self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
+    ) -> Job:
+        """Replace a job if it still has ``expected_status`` (and this lease owner, when given).
+
+        A job that becomes terminal gives up its lease.
+
+        Returns:
+            The job as stored.
+
+        Raises:
+            JobNotFoundError: no such job.
+            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+            BatchNotFoundError: the job now names a batch that is not stored.
+        """
+        expected = JobStatus(expected_status)
+        params = {
+            **_job_row(job),
+            "expected": expected.value,
+            "lease_owner": lease_owner,
+            "terminal": job.status.is_terminal,
+        }
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> None:
+            try:
+                cur = conn.execute(q["update_job"], params)
+            except sqlite3.IntegrityError as exc:
+                raise BatchNotFoundError(job.batch_id or "") from exc
+            if cur.rowcount == 1:
+                return
+            row = conn.execute(q["job_state"], {"id": job.id}).fetchone()
+            actual = (JobStatus(row[0]), row[1]) if row else None
+            check_update(job, expected_status=expected, lease_owner=lease_owner, actual=actual)
+            # Every check passes now, so the job changed between the two statements.
+            raise ConflictError(job.id, message=f"job {job.id!r} changed concurrently")
+
+        await self._call(work)
+        return job
+
+    async def claim_jobs(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        batch_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` unleased (or lease-expired) unfinished jobs to ``owner``.
+
+        Urgent before low, then oldest first. Without ``batch_id`` or ``job_ids``, pending
+        jobs of a batch that is itself still pending are held back.
+
+        Returns:
+            The claimed jobs, in claim order.
+
+        Raises:
+            ValidationError: ``lease_seconds`` is not positive.
+        """
+        check_lease_seconds(lease_seconds)
+        if limit < 1 or (job_ids is not None and not job_ids):
+            return []
+        now_us = micros(now)
+        params: dict[str, Any] = {"now": now_us, "limit": limit, "batch_id": batch_id}
+        if job_ids is not None:
+            name = "claim_candidates_by_id"
+            params["ids"] = _ids_param(job_ids)
+        elif batch_id is not None:
+            name = "claim_candidates_in_batch"
+        else:
+            name = "claim_candidates"
+        stamp = {"owner": owner, "expires_us": now_us + round(lease_seconds * 1_000_000)}
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(q[name], params).fetchall()
+            if rows:
+                ids = [job_id for job_id, _ in rows]
+                conn.execute(q["stamp_leases"], {**stamp, "ids": _ids_param(ids)})
+            conn.execute("COMMIT")
+            return [data for _, data in rows]
+
+        return [loads(data, Job) for data in await self._call(work)]
+
+    async def renew_lease(
+        self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
+    ) -> list[str]:
+        """Extend ``owner``'s leases on these jobs to ``now + lease_seconds``.
+
+        Returns:
+            The ids whose lease ``owner`` still held, in the order given.
+
+        Raises:
+            ValidationError: ``lease_seconds`` is not positive.
+        """
+        check_lease_seconds(lease_seconds)
+        if not job_ids:
+            return []
+        ids = list(job_ids)
+        params = {
+            "ids": _ids_param(ids),
+            "owner": owner,
+            "expires_us": micros(now) + round(lease_seconds * 1_000_000),
+        }
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> set[str]:
+            conn.execute("BEGIN IMMEDIATE")
+            held = {job_id for (job_id,) in conn.execute(q["held_leases"], params)}
+            if held:
+                conn.execute(q["extend_leases"], params)
+            conn.execute("COMMIT")
+            return held
+
+        held = await self._call(work)
+        return [job_id for job_id in ids if job_id in held]
+
+    async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
+        """Give up ``owner``'s leases on these jobs (others' leases are untouched)."""
+        if not job_ids:
+            return
+        params = {"ids": _ids_param(job_ids), "owner": owner}
+        query = _queries()["release_leases"]
+        await self._call(lambda conn: conn.execute(query, params))
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        batch_id: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> Page[Job]:
+        """Return one page of jobs, newest first, optionally filtered by status and batch.
+
+        Raises:
+            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        """
+        offset = check_page(page, limit)
+        params: dict[str, Any] = {
+            "status": JobStatus(status).value if status is not None else None,
+            "batch_id": batch_id,
+            "limit": limit,
+            "offset": offset,
+        }
+        suffix = {
+            (False, False): "",
+            (True, False): "_by_status",
+            (False, True): "_by_batch",
+            (True, True): "_by_status_and_batch",
+        }[(status is not None, batch_id is not None)]
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> tuple[list[Job], int]:
+            # One read transaction: the total and the page come from the same snapshot.
+            conn.execute("BEGIN")
+            (total,) = conn.execute(q[f"count_jobs{suffix}"], params).fetchone()
+            rows = (
+                conn.execute(q[f"list_jobs{suffix}"], params).fetchall() if offset < total else []
+            )
+            conn.execute("COMMIT")
+            return [loads(data, Job) for (data,) in rows], total
+
+        items, total = await self._call(work)
+        return Page.build(items, page=page, limit=limit, total=total)
+
+    async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
+        """Count jobs by status, optionally in one batch (every status present, zero when none)."""
+        q = _queries()
+        if batch_id is None:
+            query, params = q["group_jobs_by_status"], {}
+        else:
+            query, params = q["group_batch_jobs_by_status"], {"batch_id": batch_id}
+        rows = await self._call(lambda conn: conn.execute(query, params).fetchall())
+        return counts_by_status(rows)
+
+    # -- batches ------------------------------------------------------------------------------
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        """Return a batch with its progress derived from its jobs.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+        """
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> Batch | None:
+            conn.execute("BEGIN")
+            row = conn.execute(q["get_batch"], {"id": batch_id}).fetchone()
+            counts = conn.execute(q["group_batch_jobs_by_status"], {"batch_id": batch_id})
+            result = _with_progress(row[0], counts.fetchall()) if row else None
+            conn.execute("COMMIT")
+            return result
+
+        batch = await self._call(work)
+        if batch is None:
+            raise BatchNotFoundError(batch_id)
+        return batch
+
+    async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
+        """Replace a batch if it still has ``expected_status``.
+
+        Returns:
+            The batch as stored, its progress derived from its jobs.
+
+        Raises:
+            BatchNotFoundError: no such batch.
+            ConflictError: the batch's status differs from ``expected_status``.
+        """
+        expected = BatchStatus(expected_status).value
+        params = {**_batch_row(batch), "expected": expected}
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> Batch:
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute(q["update_batch"], params).rowcount != 1:
+                row = conn.execute(q["batch_status"], {"id": batch.id}).fetchone()
+                if row is None:
+                    raise BatchNotFoundError(batch.id)
+                raise ConflictError(
+                    batch.id,
+                    expected=expected,
+                    actual=row[0],
+                    message=f"batch {batch.id!r}: expected status {expected}, found {row[0]}",
+                )
+            counts = conn.execute(q["group_batch_jobs_by_status"], {"batch_id": batch.id})
+            stored = _with_progress(params["data"], counts.fetchall())
+            conn.execute("COMMIT")
+            return stored
+
+        return await self._call(work)
+
+    async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
+        """Return one page of batches, newest first, each with its progress.
+
+        Raises:
+            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        """
+        offset = check_page(page, limit)
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> tuple[list[Batch], int]:
+            conn.execute("BEGIN")
+            (total,) = conn.execute(q["count_batches"]).fetchone()
+            rows = conn.execute(q["list_batches"], {"limit": limit, "offset": offset}).fetchall()
+            counts: dict[str, list[tuple[str, int]]] = {batch_id: [] for batch_id, _ in rows}
+            if rows:
+                ids = _ids_param(list(counts))
+                for batch_id, status, n in conn.execute(
+                    q["group_batches_jobs_by_status"], {"ids": ids}
+                ):
+                    counts[batch_id].append((status, n))
+            conn.execute("COMMIT")
+            return [_with_progress(data, counts[batch_id]) for batch_id, data in rows], total
+
+        items, total = await self._call(work)
+        return Page.build(items, page=page, limit=limit, total=total)

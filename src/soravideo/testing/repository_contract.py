@@ -1,0 +1,716 @@
+"""The ledger contract: one pytest test class every :class:`JobRepository` must pass.
+
+Needs pytest, hypothesis and anyio's pytest plugin (installed with anyio). To check your own
+backend, subclass :class:`RepositoryContract` in a test file and provide a ``repository``
+fixture that yields an **opened, empty** repository (and closes it afterwards)::
+
+    # tests/test_my_repository.py
+    import pytest
+    from soravideo.testing.repository_contract import RepositoryContract
+
+    from my_package import MyRepository
+
+
+    @pytest.fixture
+    def anyio_backend():
+        return "asyncio"
+
+
+    class TestMyRepository(RepositoryContract):
+        @pytest.fixture
+        async def repository(self, tmp_path):
+            repo = MyRepository(tmp_path / "ledger")
+            await repo.open()
+            yield repo
+            await repo.aclose()
+
+        # Optional: a second, independent handle on the same store (another connection,
+        # another pool). Claims made through both at once must never share a job. The
+        # default is the same object twice.
+        @pytest.fixture
+        async def second_repository(self, tmp_path, repository):
+            other = MyRepository(tmp_path / "ledger")
+            await other.open()
+            yield other
+            await other.aclose()
+
+The class name of your subclass must start with ``Test`` so that pytest collects it; this
+module's own name does not, so importing it never collects the suite twice. Every test
+uses fixed, explicit times (``now=``), never the wall clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .._errors import (
+    BatchNotFoundError,
+    ConflictError,
+    JobNotFoundError,
+    ValidationError,
+)
+from .._models import (
+    Batch,
+    BatchProgress,
+    BatchStatus,
+    CreateVideoRequest,
+    Job,
+    JobPriority,
+    JobStatus,
+    VideoResult,
+)
+from ..repositories.base import JobRepository
+from . import strategies as sst
+
+__all__ = ["T0", "RepositoryContract", "make_batch", "make_job"]
+
+T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+"""The fixed "now" the suite's jobs are created around."""
+
+_TERMINAL = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
+_LEASE = 30.0
+
+
+def make_job(
+    job_id: str | None = None,
+    *,
+    status: JobStatus = JobStatus.PENDING,
+    priority: JobPriority = JobPriority.NORMAL,
+    age: float = 0.0,
+    batch_id: str | None = None,
+    **fields: Any,
+) -> Job:
+    """Build a small job created ``age`` seconds after :data:`T0` (a random id by default)."""
+    created = T0 + timedelta(seconds=age)
+    return Job(
+        id=job_id or f"job_{uuid.uuid4().hex}",
+        status=status,
+        request=CreateVideoRequest(prompt="a red fox in the snow", priority=priority),
+        provider="fake",
+        priority=priority,
+        batch_id=batch_id,
+        created_at=created,
+        updated_at=created,
+        **fields,
+    )
+
+
+def make_batch(
+    job_ids: Sequence[str] = (),
+    *,
+    batch_id: str | None = None,
+    status: BatchStatus = BatchStatus.PROCESSING,
+    age: float = 0.0,
+) -> Batch:
+    """Build a batch created ``age`` seconds after :data:`T0` (a random id by default)."""
+    created = T0 + timedelta(seconds=age)
+    return Batch(
+        id=batch_id or f"batch_{uuid.uuid4().hex}",
+        name="contract",
+        job_ids=tuple(job_ids),
+        status=status,
+        created_at=created,
+        updated_at=created,
+    )
+
+
+async def _add_batch(
+    repository: JobRepository,
+    count: int,
+    *,
+    status: BatchStatus = BatchStatus.PROCESSING,
+    age: float = 0.0,
+) -> tuple[Batch, list[Job]]:
+    batch_id = f"batch_{uuid.uuid4().hex}"
+    jobs = [make_job(batch_id=batch_id, age=age + i) for i in range(count)]
+    batch = make_batch([job.id for job in jobs], batch_id=batch_id, status=status, age=age)
+    await repository.add_jobs(jobs, batch=batch)
+    return batch, jobs
+
+
+def _ids(jobs: Sequence[Job]) -> list[str]:
+    return [job.id for job in jobs]
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+class RepositoryContract:
+    """The rules of :class:`~soravideo.repositories.JobRepository`, as tests.
+
+    Subclass it (as ``TestSomething``) and provide the ``repository`` fixture; see the
+    module's docstring. Every test starts from an empty ledger.
+    """
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture
+    def second_repository(self, repository: JobRepository) -> JobRepository:
+        """Another handle on the same store; override to give a truly separate one."""
+        return repository
+
+    # -- round trips -------------------------------------------------------------------------
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        batch=sst.batches(complete=True, job_ids=st.just([])),
+        jobs=st.lists(sst.jobs(complete=True), min_size=1, max_size=3),
+    )
+    async def test_jobs_and_batch_round_trip_with_every_field_set(
+        self, repository: JobRepository, batch: Batch, jobs: list[Job]
+    ) -> None:
+        # Fresh ids: hypothesis replays examples against the same (growing) ledger.
+        batch = attrs.evolve(batch, id=sst.fresh_id("batch"))
+        jobs = [attrs.evolve(job, id=sst.fresh_id(), batch_id=batch.id) for job in jobs]
+        batch = attrs.evolve(batch, job_ids=_ids(jobs))
+        await repository.add_jobs(jobs, batch=batch)
+
+        for job in jobs:
+            assert await repository.get_job(job.id) == job
+        assert await repository.get_jobs(_ids(jobs)) == jobs
+        stored = await repository.get_batch(batch.id)
+        counts = {status: sum(j.status is status for j in jobs) for status in JobStatus}
+        assert stored == attrs.evolve(batch, progress=BatchProgress.from_counts(counts))
+
+    async def test_get_unknown_job_raises(self, repository: JobRepository) -> None:
+        with pytest.raises(JobNotFoundError) as caught:
+            await repository.get_job("job_missing")
+        assert caught.value.job_id == "job_missing"
+
+    async def test_get_unknown_batch_raises(self, repository: JobRepository) -> None:
+        with pytest.raises(BatchNotFoundError) as caught:
+            await repository.get_batch("batch_missing")
+        assert caught.value.batch_id == "batch_missing"
+
+    async def test_get_jobs_keeps_the_order_given_and_skips_unknown_ids(
+        self, repository: JobRepository
+    ) -> None:
+        jobs = [make_job(age=i) for i in range(3)]
+        await repository.add_jobs(jobs)
+        wanted = [jobs[2].id, "job_missing", jobs[0].id]
+        assert _ids(await repository.get_jobs(wanted)) == [jobs[2].id, jobs[0].id]
+        assert await repository.get_jobs([]) == []
+
+    async def test_returned_jobs_are_not_shared_with_the_ledger(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job(metadata={"k": "v"})
+        await repository.add_jobs([job])
+        job.metadata["k"] = "changed after add"
+        first = await repository.get_job(job.id)
+        first.metadata["k"] = "changed after get"
+        first.request.provider_options["x"] = 1
+        again = await repository.get_job(job.id)
+        assert again.metadata == {"k": "v"}
+        assert again.request.provider_options == {}
+
+    # -- adding: all or nothing --------------------------------------------------------------
+
+    async def test_adding_an_existing_job_id_conflicts_and_stores_nothing(
+        self, repository: JobRepository
+    ) -> None:
+        old = make_job()
+        await repository.add_jobs([old])
+        new = make_job()
+        with pytest.raises(ConflictError):
+            await repository.add_jobs([new, make_job(old.id, age=5)])
+        with pytest.raises(JobNotFoundError):
+            await repository.get_job(new.id)
+        assert await repository.get_job(old.id) == old
+
+    async def test_a_duplicate_id_inside_one_batch_stores_nothing_at_all(
+        self, repository: JobRepository
+    ) -> None:
+        batch_id = f"batch_{uuid.uuid4().hex}"
+        first = make_job(batch_id=batch_id)
+        twin = make_job(first.id, batch_id=batch_id, age=1)
+        other = make_job(batch_id=batch_id, age=2)
+        batch = make_batch([first.id, other.id, twin.id], batch_id=batch_id)
+        with pytest.raises(ConflictError) as caught:
+            await repository.add_jobs([first, other, twin], batch=batch)
+        assert caught.value.job_id == first.id
+        with pytest.raises(BatchNotFoundError):
+            await repository.get_batch(batch_id)
+        assert await repository.get_jobs([first.id, other.id]) == []
+        assert sum((await repository.count_jobs()).values()) == 0
+
+    async def test_an_existing_batch_id_conflicts_and_stores_nothing(
+        self, repository: JobRepository
+    ) -> None:
+        batch, _ = await _add_batch(repository, 1)
+        newcomer = make_job(batch_id=batch.id)
+        with pytest.raises(ConflictError):
+            await repository.add_jobs(
+                [newcomer], batch=make_batch([newcomer.id], batch_id=batch.id)
+            )
+        with pytest.raises(JobNotFoundError):
+            await repository.get_job(newcomer.id)
+        assert (await repository.get_batch(batch.id)).progress.total == 1
+
+    async def test_a_job_naming_an_unknown_batch_is_refused(
+        self, repository: JobRepository
+    ) -> None:
+        fine, orphan = make_job(), make_job(batch_id="batch_missing")
+        with pytest.raises(BatchNotFoundError):
+            await repository.add_jobs([fine, orphan])
+        assert await repository.get_jobs([fine.id, orphan.id]) == []
+        await repository.add_jobs([fine])
+        with pytest.raises(BatchNotFoundError):
+            await repository.update_job(
+                attrs.evolve(fine, batch_id="batch_missing"), expected_status=JobStatus.PENDING
+            )
+        assert await repository.get_job(fine.id) == fine
+
+    async def test_jobs_may_join_a_batch_stored_earlier(self, repository: JobRepository) -> None:
+        batch, _ = await _add_batch(repository, 1)
+        late = make_job(batch_id=batch.id, age=10)
+        await repository.add_jobs([late])
+        assert (await repository.get_batch(batch.id)).progress.total == 2
+
+    async def test_adding_nothing_is_allowed(self, repository: JobRepository) -> None:
+        await repository.add_jobs([])
+        batch = make_batch()
+        await repository.add_jobs([], batch=batch)
+        assert (await repository.get_batch(batch.id)).progress == BatchProgress()
+
+    # -- compare-and-set ---------------------------------------------------------------------
+
+    async def test_update_replaces_the_job_when_the_status_matches(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job()
+        await repository.add_jobs([job])
+        sent = attrs.evolve(
+            job, status=JobStatus.PROCESSING, remote_id="video_1", attempts=1, updated_at=_at(5)
+        )
+        assert await repository.update_job(sent, expected_status=JobStatus.PENDING) == sent
+        assert await repository.get_job(job.id) == sent
+
+    async def test_update_with_another_expected_status_conflicts(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job(status=JobStatus.PROCESSING)
+        await repository.add_jobs([job])
+        with pytest.raises(ConflictError) as caught:
+            await repository.update_job(
+                attrs.evolve(job, status=JobStatus.COMPLETED), expected_status=JobStatus.PENDING
+            )
+        assert caught.value.job_id == job.id
+        assert caught.value.expected == "pending"
+        assert caught.value.actual == "processing"
+        assert await repository.get_job(job.id) == job
+
+    async def test_update_of_an_unknown_job_raises_not_found(
+        self, repository: JobRepository
+    ) -> None:
+        with pytest.raises(JobNotFoundError):
+            await repository.update_job(make_job(), expected_status=JobStatus.PENDING)
+
+    async def test_update_checks_the_lease_owner_when_given(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job()
+        await repository.add_jobs([job])
+        await repository.claim_jobs("w1", limit=1, lease_seconds=_LEASE, now=T0)
+        sent = attrs.evolve(job, status=JobStatus.PROCESSING)
+        with pytest.raises(ConflictError):
+            await repository.update_job(sent, expected_status=JobStatus.PENDING, lease_owner="w2")
+        assert (await repository.get_job(job.id)).status is JobStatus.PENDING
+        await repository.update_job(sent, expected_status=JobStatus.PENDING, lease_owner="w1")
+        assert (await repository.get_job(job.id)).status is JobStatus.PROCESSING
+        # The lease survives a non-terminal update: nobody else may claim the job.
+        assert await repository.claim_jobs("w2", limit=1, lease_seconds=_LEASE, now=_at(1)) == []
+
+    async def test_update_with_a_lease_owner_conflicts_when_nobody_holds_the_job(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job()
+        await repository.add_jobs([job])
+        with pytest.raises(ConflictError):
+            await repository.update_job(
+                attrs.evolve(job, progress=5), expected_status=JobStatus.PENDING, lease_owner="w1"
+            )
+
+    @pytest.mark.parametrize("final", _TERMINAL)
+    async def test_a_terminal_status_is_final(
+        self, repository: JobRepository, final: JobStatus
+    ) -> None:
+        job = make_job(status=final, completed_at=_at(9))
+        await repository.add_jobs([job])
+        for status in JobStatus:
+            if status is final:
+                continue
+            with pytest.raises(ConflictError):
+                await repository.update_job(attrs.evolve(job, status=status), expected_status=final)
+        assert await repository.get_job(job.id) == job
+        # A terminal job may still be rewritten, e.g. to record where its video went.
+        noted = attrs.evolve(
+            job, result=VideoResult(remote_id="video_9", path="/tmp/v.mp4"), updated_at=_at(10)
+        )
+        assert await repository.update_job(noted, expected_status=final) == noted
+        assert await repository.get_job(job.id) == noted
+
+    async def test_a_job_that_ends_gives_up_its_lease(self, repository: JobRepository) -> None:
+        job = make_job()
+        await repository.add_jobs([job])
+        await repository.claim_jobs("w1", limit=1, lease_seconds=_LEASE, now=T0)
+        done = attrs.evolve(job, status=JobStatus.COMPLETED, completed_at=_at(2))
+        await repository.update_job(done, expected_status=JobStatus.PENDING, lease_owner="w1")
+        assert await repository.renew_lease([job.id], "w1", lease_seconds=_LEASE, now=_at(3)) == []
+        assert await repository.claim_jobs("w2", limit=1, lease_seconds=_LEASE, now=_at(99)) == []
+
+    # -- claims and leases -------------------------------------------------------------------
+
+    async def test_claims_go_by_priority_then_age(self, repository: JobRepository) -> None:
+        low_old = make_job(priority=JobPriority.LOW, age=0)
+        normal_new = make_job(priority=JobPriority.NORMAL, age=30)
+        normal_old = make_job(priority=JobPriority.NORMAL, age=10)
+        urgent_new = make_job(priority=JobPriority.URGENT, age=40)
+        high = make_job(priority=JobPriority.HIGH, age=20)
+        await repository.add_jobs([low_old, normal_new, normal_old, urgent_new, high])
+        first = await repository.claim_jobs("w1", limit=2, lease_seconds=_LEASE, now=_at(50))
+        assert _ids(first) == [urgent_new.id, high.id]
+        rest = await repository.claim_jobs("w1", limit=10, lease_seconds=_LEASE, now=_at(50))
+        assert _ids(rest) == [normal_old.id, normal_new.id, low_old.id]
+
+    async def test_claims_break_ties_in_age_by_id(self, repository: JobRepository) -> None:
+        jobs = [make_job(f"job_{c}") for c in "cab"]
+        await repository.add_jobs(jobs)
+        claimed = await repository.claim_jobs("w1", limit=3, lease_seconds=_LEASE, now=T0)
+        assert _ids(claimed) == ["job_a", "job_b", "job_c"]
+
+    async def test_claimed_jobs_come_back_as_stored(self, repository: JobRepository) -> None:
+        job = make_job(metadata={"team": "ads"}, remote_id="video_7", status=JobStatus.PROCESSING)
+        await repository.add_jobs([job])
+        assert await repository.claim_jobs("w1", limit=1, lease_seconds=_LEASE, now=T0) == [job]
+
+    async def test_finished_jobs_are_never_claimed(self, repository: JobRepository) -> None:
+        await repository.add_jobs([make_job(status=status) for status in _TERMINAL])
+        assert await repository.claim_jobs("w1", limit=9, lease_seconds=_LEASE, now=T0) == []
+
+    async def test_in_flight_jobs_without_a_lease_are_claimed_to_be_resumed(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job(status=JobStatus.PROCESSING, remote_id="video_1")
+        await repository.add_jobs([job])
+        assert _ids(await repository.claim_jobs("w1", limit=1, lease_seconds=1, now=T0)) == [job.id]
+
+    async def test_a_lease_keeps_a_job_from_every_claimer_until_it_expires(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job()
+        await repository.add_jobs([job])
+        assert _ids(await repository.claim_jobs("w1", limit=5, lease_seconds=_LEASE, now=T0)) == [
+            job.id
+        ]
+        before_expiry = _at(_LEASE - 1)
+        assert await repository.claim_jobs("w2", limit=5, lease_seconds=5, now=before_expiry) == []
+        assert await repository.claim_jobs("w1", limit=5, lease_seconds=5, now=before_expiry) == []
+        after_expiry = _at(_LEASE + 1)
+        taken = await repository.claim_jobs("w2", limit=5, lease_seconds=5, now=after_expiry)
+        assert _ids(taken) == [job.id]
+        # The first owner lost it: its lease can neither be renewed nor used to write.
+        assert await repository.renew_lease([job.id], "w1", lease_seconds=5, now=after_expiry) == []
+        with pytest.raises(ConflictError):
+            await repository.update_job(
+                attrs.evolve(job, status=JobStatus.PROCESSING),
+                expected_status=JobStatus.PENDING,
+                lease_owner="w1",
+            )
+
+    async def test_claims_respect_limit_batch_and_job_ids(self, repository: JobRepository) -> None:
+        batch, members = await _add_batch(repository, 3, age=0)
+        loose = [make_job(age=10 + i) for i in range(3)]
+        await repository.add_jobs(loose)
+        assert await repository.claim_jobs("w", limit=0, lease_seconds=_LEASE, now=T0) == []
+        assert (
+            await repository.claim_jobs("w", limit=5, lease_seconds=_LEASE, now=T0, job_ids=[])
+            == []
+        )
+        in_batch = await repository.claim_jobs(
+            "w", limit=2, lease_seconds=_LEASE, now=_at(20), batch_id=batch.id
+        )
+        assert _ids(in_batch) == _ids(members[:2])
+        again = await repository.claim_jobs(
+            "w", limit=5, lease_seconds=_LEASE, now=_at(20), batch_id=batch.id
+        )
+        assert _ids(again) == [members[2].id]
+        chosen = await repository.claim_jobs(
+            "w",
+            limit=5,
+            lease_seconds=_LEASE,
+            now=_at(20),
+            job_ids=[loose[2].id, members[0].id, loose[0].id, "job_missing"],
+        )
+        # members[0] is already leased; the rest come in claim order.
+        assert _ids(chosen) == [loose[0].id, loose[2].id]
+        remaining = await repository.claim_jobs("w", limit=9, lease_seconds=_LEASE, now=_at(20))
+        assert _ids(remaining) == [loose[1].id]
+
+    async def test_claims_hold_back_the_pending_jobs_of_a_pending_batch(
+        self, repository: JobRepository
+    ) -> None:
+        batch, members = await _add_batch(repository, 2, status=BatchStatus.PENDING)
+        in_flight = make_job(status=JobStatus.PROCESSING, batch_id=batch.id, age=5)
+        loose = make_job(age=10)
+        await repository.add_jobs([in_flight, loose])
+        claimed = await repository.claim_jobs("w", limit=9, lease_seconds=_LEASE, now=_at(20))
+        assert _ids(claimed) == [in_flight.id, loose.id]
+        # Naming the batch (or the jobs) claims them even while the batch is pending.
+        by_id = await repository.claim_jobs(
+            "w", limit=9, lease_seconds=_LEASE, now=_at(20), job_ids=[members[1].id]
+        )
+        assert _ids(by_id) == [members[1].id]
+        await repository.update_batch(
+            attrs.evolve(batch, status=BatchStatus.PROCESSING), expected_status=BatchStatus.PENDING
+        )
+        released = await repository.claim_jobs("w", limit=9, lease_seconds=_LEASE, now=_at(20))
+        assert _ids(released) == [members[0].id]
+
+    async def test_two_claimers_never_get_the_same_job(
+        self, repository: JobRepository, second_repository: JobRepository
+    ) -> None:
+        jobs = [make_job(priority=list(JobPriority)[i % 4], age=i) for i in range(40)]
+        await repository.add_jobs(jobs)
+        claims: list[list[str]] = []
+
+        async def claimer(handle: JobRepository, owner: str) -> None:
+            while batch := await handle.claim_jobs(owner, limit=3, lease_seconds=_LEASE, now=T0):
+                claims.append(_ids(batch))
+
+        async with anyio.create_task_group() as tg:
+            for n in range(3):
+                tg.start_soon(claimer, repository, f"a{n}")
+                tg.start_soon(claimer, second_repository, f"b{n}")
+        claimed = [job_id for batch in claims for job_id in batch]
+        assert sorted(claimed) == sorted(_ids(jobs))
+
+    async def test_renewing_extends_only_the_owners_leases(self, repository: JobRepository) -> None:
+        mine, theirs = make_job(age=0), make_job(age=1)
+        await repository.add_jobs([mine, theirs])
+        await repository.claim_jobs("w1", limit=1, lease_seconds=10, now=T0)
+        await repository.claim_jobs("w2", limit=1, lease_seconds=10, now=T0)
+        renewed = await repository.renew_lease(
+            [theirs.id, mine.id, "job_missing"], "w1", lease_seconds=10, now=_at(8)
+        )
+        assert renewed == [mine.id]
+        # w2's lease ended at T0+10; w1's now ends at T0+18.
+        assert _ids(await repository.claim_jobs("w3", limit=9, lease_seconds=60, now=_at(12))) == [
+            theirs.id
+        ]
+        assert await repository.claim_jobs("w3", limit=9, lease_seconds=5, now=_at(17)) == []
+        assert _ids(await repository.claim_jobs("w3", limit=9, lease_seconds=5, now=_at(19))) == [
+            mine.id
+        ]
+
+    async def test_releasing_frees_only_the_owners_leases(self, repository: JobRepository) -> None:
+        mine, theirs = make_job(age=0), make_job(age=1)
+        await repository.add_jobs([mine, theirs])
+        await repository.claim_jobs("w1", limit=1, lease_seconds=_LEASE, now=T0)
+        await repository.claim_jobs("w2", limit=1, lease_seconds=_LEASE, now=T0)
+        await repository.release_lease([mine.id, theirs.id], "w1")
+        await repository.release_lease([], "w1")
+        assert _ids(await repository.claim_jobs("w3", limit=9, lease_seconds=5, now=_at(1))) == [
+            mine.id
+        ]
+
+    @pytest.mark.parametrize("lease_seconds", [0, -1.5])
+    async def test_a_lease_must_last(self, repository: JobRepository, lease_seconds: float) -> None:
+        await repository.add_jobs([make_job()])
+        with pytest.raises(ValidationError) as caught:
+            await repository.claim_jobs("w", limit=1, lease_seconds=lease_seconds, now=T0)
+        assert caught.value.fields == ("lease_seconds",)
+
+    # -- listings and counts -----------------------------------------------------------------
+
+    async def test_an_empty_ledger_lists_an_empty_page(self, repository: JobRepository) -> None:
+        page = await repository.list_jobs()
+        assert (page.items, page.page, page.limit, page.total, page.pages, page.has_next) == (
+            (),
+            1,
+            20,
+            0,
+            0,
+            False,
+        )
+        assert (await repository.list_batches()).items == ()
+
+    async def test_jobs_are_listed_newest_first_with_ties_by_id(
+        self, repository: JobRepository
+    ) -> None:
+        old, new = make_job(age=0), make_job(age=60)
+        twins = [make_job(f"job_tie_{c}", age=30) for c in "bca"]
+        await repository.add_jobs([old, *twins, new])
+        expected = [new.id, "job_tie_c", "job_tie_b", "job_tie_a", old.id]
+        assert _ids((await repository.list_jobs()).items) == expected
+        pages = [await repository.list_jobs(page=n, limit=2) for n in (1, 2, 3)]
+        assert [job_id for p in pages for job_id in _ids(p.items)] == expected
+        by_status = [
+            await repository.list_jobs(status=JobStatus.PENDING, page=n, limit=2) for n in (1, 2, 3)
+        ]
+        assert [job_id for p in by_status for job_id in _ids(p.items)] == expected
+
+    async def test_pages_cover_every_job_once(self, repository: JobRepository) -> None:
+        jobs = [make_job(age=i) for i in range(5)]
+        await repository.add_jobs(jobs)
+        newest_first = _ids(jobs)[::-1]
+
+        first = await repository.list_jobs(page=1, limit=2)
+        assert _ids(first.items) == newest_first[:2]
+        assert (first.total, first.pages, first.has_next) == (5, 3, True)
+        last = await repository.list_jobs(page=3, limit=2)
+        assert _ids(last.items) == newest_first[4:]
+        assert (last.total, last.pages, last.has_next) == (5, 3, False)
+        singles = [await repository.list_jobs(page=n, limit=1) for n in range(1, 6)]
+        assert [_ids(p.items)[0] for p in singles] == newest_first
+        assert singles[-1].has_next is False
+        past = await repository.list_jobs(page=4, limit=2)
+        assert (past.items, past.page, past.total, past.pages, past.has_next) == (
+            (),
+            4,
+            5,
+            3,
+            False,
+        )
+        whole = await repository.list_jobs(limit=5)
+        assert (_ids(whole.items), whole.pages, whole.has_next) == (newest_first, 1, False)
+
+    async def test_listings_filter_by_status_and_batch(self, repository: JobRepository) -> None:
+        batch, members = await _add_batch(repository, 3, age=0)
+        done = attrs.evolve(members[1], status=JobStatus.COMPLETED)
+        await repository.update_job(done, expected_status=JobStatus.PENDING)
+        loose_done = make_job(status=JobStatus.COMPLETED, age=10)
+        loose = make_job(age=11)
+        await repository.add_jobs([loose_done, loose])
+
+        by_status = await repository.list_jobs(status=JobStatus.COMPLETED)
+        assert _ids(by_status.items) == [loose_done.id, done.id]
+        by_batch = await repository.list_jobs(batch_id=batch.id)
+        assert _ids(by_batch.items) == _ids(members)[::-1]
+        both = await repository.list_jobs(status=JobStatus.PENDING, batch_id=batch.id, limit=1)
+        assert (_ids(both.items), both.total, both.has_next) == ([members[2].id], 2, True)
+        nothing = await repository.list_jobs(status=JobStatus.FAILED, batch_id=batch.id)
+        assert (nothing.items, nothing.total) == ((), 0)
+        assert (await repository.list_jobs(batch_id="batch_missing")).total == 0
+
+    @pytest.mark.parametrize(
+        ("page", "limit", "fields"),
+        [
+            (0, 20, ("page",)),
+            (-1, 20, ("page",)),
+            (1, 0, ("limit",)),
+            (1, 1001, ("limit",)),
+            (0, 0, ("page", "limit")),
+        ],
+    )
+    async def test_listings_refuse_bad_pages(
+        self, repository: JobRepository, page: int, limit: int, fields: tuple[str, ...]
+    ) -> None:
+        with pytest.raises(ValidationError) as caught:
+            await repository.list_jobs(page=page, limit=limit)
+        assert caught.value.fields == fields
+        with pytest.raises(ValidationError) as caught:
+            await repository.list_batches(page=page, limit=limit)
+        assert caught.value.fields == fields
+
+    async def test_the_largest_page_is_allowed(self, repository: JobRepository) -> None:
+        await repository.add_jobs([make_job()])
+        assert (await repository.list_jobs(limit=1000)).total == 1
+
+    async def test_counts_name_every_status(self, repository: JobRepository) -> None:
+        assert await repository.count_jobs() == dict.fromkeys(JobStatus, 0)
+        batch, _ = await _add_batch(repository, 2)
+        await repository.add_jobs(
+            [make_job(status=JobStatus.FAILED), make_job(status=JobStatus.FAILED, age=1)]
+        )
+        expected = dict.fromkeys(JobStatus, 0)
+        assert await repository.count_jobs() == {
+            **expected,
+            JobStatus.PENDING: 2,
+            JobStatus.FAILED: 2,
+        }
+        assert await repository.count_jobs(batch_id=batch.id) == {**expected, JobStatus.PENDING: 2}
+        assert await repository.count_jobs(batch_id="batch_missing") == expected
+
+    # -- batches -----------------------------------------------------------------------------
+
+    async def test_batch_progress_is_derived_from_its_jobs(self, repository: JobRepository) -> None:
+        batch, members = await _add_batch(repository, 3)
+        assert (await repository.get_batch(batch.id)).progress == BatchProgress(
+            total=3, pending=3, percentage=0.0
+        )
+        for job, status in zip(members, [JobStatus.PROCESSING, JobStatus.COMPLETED], strict=False):
+            await repository.update_job(
+                attrs.evolve(job, status=status), expected_status=JobStatus.PENDING
+            )
+        assert (await repository.get_batch(batch.id)).progress == BatchProgress(
+            total=3, completed=1, pending=2, percentage=33.33
+        )
+
+    async def test_update_batch_is_a_compare_and_set(self, repository: JobRepository) -> None:
+        batch, members = await _add_batch(repository, 2, status=BatchStatus.PENDING)
+        await repository.update_job(
+            attrs.evolve(members[0], status=JobStatus.CANCELLED), expected_status=JobStatus.PENDING
+        )
+        running = attrs.evolve(
+            batch, status=BatchStatus.PROCESSING, metadata={"run": "1"}, updated_at=_at(3)
+        )
+        stored = await repository.update_batch(running, expected_status=BatchStatus.PENDING)
+        assert stored == attrs.evolve(
+            running, progress=BatchProgress(total=2, cancelled=1, pending=1, percentage=50.0)
+        )
+        assert await repository.get_batch(batch.id) == stored
+        with pytest.raises(ConflictError) as caught:
+            await repository.update_batch(
+                attrs.evolve(batch, status=BatchStatus.CANCELLED),
+                expected_status=BatchStatus.PENDING,
+            )
+        assert (caught.value.expected, caught.value.actual) == ("pending", "processing")
+        assert await repository.get_batch(batch.id) == stored
+        with pytest.raises(BatchNotFoundError):
+            await repository.update_batch(make_batch(), expected_status=BatchStatus.PROCESSING)
+
+    async def test_batches_are_listed_newest_first_with_progress(
+        self, repository: JobRepository
+    ) -> None:
+        created = [await _add_batch(repository, n + 1, age=n * 10) for n in range(3)]
+        newest_first = [batch.id for batch, _ in reversed(created)]
+        page = await repository.list_batches()
+        assert [batch.id for batch in page.items] == newest_first
+        assert [batch.progress.total for batch in page.items] == [3, 2, 1]
+        second = await repository.list_batches(page=2, limit=2)
+        assert ([b.id for b in second.items], second.total, second.pages, second.has_next) == (
+            newest_first[2:],
+            3,
+            2,
+            False,
+        )
+        assert (await repository.list_batches(page=3, limit=2)).items == ()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def test_ping_succeeds_on_a_working_ledger(self, repository: JobRepository) -> None:
+        await repository.ping()
+
+    async def test_open_and_aclose_are_idempotent(self, repository: JobRepository) -> None:
+        await repository.open()
+        await repository.open()
+        await repository.aclose()
+        await repository.aclose()

@@ -1,0 +1,61 @@
+"""The exported repository contract, run on every built-in ledger backend.
+
+To add a backend, write one async context manager that yields two opened, independent
+handles on one fresh, empty store (the second is used to prove that concurrent claimers
+never share a job), and register it in ``BACKENDS`` (plus any marks in ``BACKEND_MARKS``).
+It may take any pytest fixture through ``request.getfixturevalue``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from soravideo.repositories import JobRepository, MemoryRepository, SQLiteRepository
+from soravideo.testing.repository_contract import RepositoryContract
+
+Handles = tuple[JobRepository, JobRepository]
+Backend = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Handles]]
+
+
+@asynccontextmanager
+async def memory(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
+    repository = MemoryRepository()
+    yield repository, repository
+
+
+@asynccontextmanager
+async def sqlite(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    first = SQLiteRepository(tmp_path / "ledger.db")
+    second = SQLiteRepository(tmp_path / "ledger.db")
+    try:
+        await first.open()
+        await second.open()
+        yield first, second
+    finally:
+        await second.aclose()
+        await first.aclose()
+
+
+BACKENDS: dict[str, Backend] = {"memory": memory, "sqlite": sqlite}
+BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=BACKEND_MARKS.get(name, [])) for name in BACKENDS])
+async def handles(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
+    async with BACKENDS[request.param](request) as pair:
+        yield pair
+
+
+class TestRepositoryContract(RepositoryContract):
+    @pytest.fixture
+    def repository(self, handles: Handles) -> JobRepository:
+        return handles[0]
+
+    @pytest.fixture
+    def second_repository(self, handles: Handles) -> JobRepository:
+        return handles[1]

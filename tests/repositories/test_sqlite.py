@@ -1,0 +1,221 @@
+"""SQLite-only behaviour: files, migrations, pragmas, query plans and error mapping.
+
+Everything every backend must do is in the contract suite (tests/contracts).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import attrs
+import pytest
+
+from soravideo import ConflictError, JobNotFoundError, JobStatus, RepositoryError
+from soravideo.repositories import SQLiteRepository
+from soravideo.repositories._queries import load_queries
+from soravideo.testing.repository_contract import T0, make_batch, make_job
+
+pytestmark = pytest.mark.anyio
+
+
+def plan(db: Path, name: str, params: dict[str, object]) -> str:
+    """Return SQLite's query plan for one named query, as one line of text."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {load_queries('sqlite.sql')[name]}", params)
+        text = " | ".join(row[-1] for row in rows)
+    conn.close()
+    return text
+
+
+async def test_the_constructor_touches_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "folder" / "ledger.db"
+    repository = SQLiteRepository(path)
+    assert not path.parent.exists()
+    await repository.aclose()  # closing an unopened repository is fine
+    repository = SQLiteRepository(path)
+    await repository.ping()  # the first call opens lazily, folders included
+    assert path.exists()
+    await repository.aclose()
+
+
+async def test_jobs_batches_and_leases_survive_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    job = make_job(metadata={"k": "v"})
+    batch = make_batch([job.id], batch_id="batch_1")
+    member = make_job(batch_id="batch_1", age=1)
+    async with SQLiteRepository(path) as repository:
+        await repository.add_jobs([job])
+        await repository.add_jobs([member], batch=batch)
+        await repository.claim_jobs("w1", limit=2, lease_seconds=60, now=T0)
+        done = attrs.evolve(member, status=JobStatus.COMPLETED)
+        await repository.update_job(done, expected_status=JobStatus.PENDING, lease_owner="w1")
+
+    async with SQLiteRepository(path) as reopened:
+        assert await reopened.get_job(job.id) == job
+        assert await reopened.get_job(member.id) == done
+        assert (await reopened.get_batch("batch_1")).progress.completed == 1
+        # The lease was written to the file too: nobody else gets the job before it ends.
+        assert await reopened.claim_jobs("w2", limit=5, lease_seconds=60, now=T0) == []
+        assert await reopened.renew_lease([job.id], "w1", lease_seconds=60, now=T0) == [job.id]
+        assert await reopened.schema_version() == 1
+
+
+async def test_migrations_run_once_and_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    for _ in range(2):
+        async with SQLiteRepository(path) as repository:
+            await repository.ping()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+
+
+async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    async with SQLiteRepository(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (99)")
+    conn.close()
+    repository = SQLiteRepository(path)
+    with pytest.raises(RepositoryError, match="newer"):
+        await repository.open()
+    await repository.aclose()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not a database, just some text" * 200, b"SQLite format 3\x00" + b"\xff" * 4000],
+)
+async def test_a_corrupt_file_raises_repository_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "ledger.db"
+    path.write_bytes(content)
+    repository = SQLiteRepository(path)
+    with pytest.raises(RepositoryError, match="ledger") as caught:
+        await repository.get_job("job_1")
+    assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+    with pytest.raises(RepositoryError):
+        await repository.ping()  # still unusable, and still says so
+    await repository.aclose()
+    assert path.read_bytes() == content  # nothing was "repaired" over the user's file
+
+
+async def test_a_path_that_cannot_be_a_file_raises_repository_error(tmp_path: Path) -> None:
+    repository = SQLiteRepository(tmp_path)  # a directory
+    with pytest.raises(RepositoryError):
+        await repository.open()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    repository = SQLiteRepository(blocker / "ledger.db")
+    with pytest.raises(RepositoryError):
+        await repository.open()
+
+
+async def test_a_locked_file_raises_repository_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    async with SQLiteRepository(path, busy_timeout=0.01) as repository:
+        await repository.ping()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(RepositoryError, match="locked") as caught:
+                await repository.add_jobs([make_job()])
+            assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+            # Reads still work while another process writes (WAL), opening included.
+            assert (await repository.list_jobs()).total == 0
+            async with SQLiteRepository(path, busy_timeout=0.01) as reader:
+                assert (await reader.count_jobs())[JobStatus.PENDING] == 0
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await repository.add_jobs([make_job()])
+
+
+async def test_a_failed_write_leaves_no_transaction_behind(tmp_path: Path) -> None:
+    async with SQLiteRepository(tmp_path / "ledger.db") as repository:
+        job = make_job()
+        await repository.add_jobs([job])
+        with pytest.raises(ConflictError):
+            await repository.add_jobs([make_job(), job])
+        # Had the failed transaction stayed open, this second handle could not write.
+        async with SQLiteRepository(tmp_path / "ledger.db", busy_timeout=0.01) as other:
+            await other.add_jobs([make_job()])
+        assert sum((await repository.count_jobs()).values()) == 2
+
+
+async def test_a_closed_repository_refuses_work(tmp_path: Path) -> None:
+    repository = SQLiteRepository(tmp_path / "ledger.db")
+    await repository.open()
+    await repository.aclose()
+    with pytest.raises(RepositoryError, match="closed"):
+        await repository.get_job("job_1")
+    assert "closed" in repr(repository)
+
+
+async def test_unknown_ids_map_to_not_found(tmp_path: Path) -> None:
+    async with SQLiteRepository(tmp_path / "ledger.db") as repository:
+        with pytest.raises(JobNotFoundError):
+            await repository.update_job(make_job(), expected_status=JobStatus.PENDING)
+
+
+async def test_the_indexes_serve_the_hot_queries(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    async with SQLiteRepository(db) as repository:
+        await repository.ping()
+    page = {"limit": 20, "offset": 40, "status": "pending", "batch_id": "b"}
+    assert "COVERING INDEX jobs_status" in plan(db, "list_jobs_by_status", page)
+    assert "COVERING INDEX jobs_newest" in plan(db, "list_jobs", page)
+    assert "INDEX jobs_batch" in plan(db, "list_jobs_by_status_and_batch", page)
+    # Counts read the trigger-kept totals: a key lookup, never a scan of the jobs.
+    assert "jobs" not in plan(db, "count_jobs_by_status", page).replace("job_totals", "")
+    assert "SEARCH batch_job_totals" in plan(db, "group_batch_jobs_by_status", page)
+    claim = plan(db, "claim_candidates", {"now": 0, "limit": 10})
+    assert "INDEX jobs_claim" in claim
+    assert "TEMP B-TREE" not in claim  # walks the index in claim order, no sort
+
+
+async def test_trigger_kept_totals_match_the_jobs(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    async with SQLiteRepository(db) as repository:
+        first, second = make_batch(batch_id="batch_1"), make_batch(batch_id="batch_2")
+        members = [make_job(batch_id="batch_1", age=i) for i in range(4)]
+        await repository.add_jobs(members, batch=first)
+        await repository.add_jobs([], batch=second)
+        await repository.add_jobs([make_job(status=JobStatus.FAILED, age=9)])
+        steps = [
+            (attrs.evolve(members[0], status=JobStatus.PROCESSING), JobStatus.PENDING),
+            (attrs.evolve(members[0], status=JobStatus.COMPLETED), JobStatus.PROCESSING),
+            (attrs.evolve(members[1], batch_id="batch_2"), JobStatus.PENDING),
+            (
+                attrs.evolve(members[2], batch_id=None, status=JobStatus.CANCELLED),
+                JobStatus.PENDING,
+            ),
+            (attrs.evolve(members[3], progress=50), JobStatus.PENDING),  # no status change
+        ]
+        for job, expected in steps:
+            await repository.update_job(job, expected_status=expected)
+    with sqlite3.connect(db) as conn:
+        totals = dict(conn.execute("SELECT status, n FROM job_totals WHERE n > 0"))
+        truth = dict(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"))
+        batch_totals = set(
+            conn.execute("SELECT batch_id, status, n FROM batch_job_totals WHERE n > 0")
+        )
+        batch_truth = set(
+            conn.execute(
+                "SELECT batch_id, status, count(*) FROM jobs WHERE batch_id IS NOT NULL "
+                "GROUP BY batch_id, status"
+            )
+        )
+    conn.close()
+    assert totals == truth == {"completed": 1, "pending": 2, "cancelled": 1, "failed": 1}
+    assert (
+        batch_totals
+        == batch_truth
+        == {
+            ("batch_1", "completed", 1),
+            ("batch_1", "pending", 1),
+            ("batch_2", "pending", 1),
+        }
+    )
