@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from soravideo.repositories import JobRepository, MemoryRepository, SQLiteRepository
+from soravideo.repositories import (
+    JobRepository,
+    MemoryRepository,
+    PostgresRepository,
+    SQLiteRepository,
+)
 from soravideo.testing.repository_contract import RepositoryContract
 
 Handles = tuple[JobRepository, JobRepository]
@@ -41,8 +46,22 @@ async def sqlite(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
         await first.aclose()
 
 
-BACKENDS: dict[str, Backend] = {"memory": memory, "sqlite": sqlite}
-BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {}
+@asynccontextmanager
+async def postgres(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
+    # A fresh schema on the session's throwaway server (see tests/conftest.py); two pools.
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    first, second = PostgresRepository(dsn), PostgresRepository(dsn)
+    try:
+        await first.open()
+        await second.open()
+        yield first, second
+    finally:
+        await second.aclose()
+        await first.aclose()
+
+
+BACKENDS: dict[str, Backend] = {"memory": memory, "sqlite": sqlite, "postgres": postgres}
+BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {"postgres": [pytest.mark.postgres]}
 
 
 @pytest.fixture(params=[pytest.param(name, marks=BACKEND_MARKS.get(name, [])) for name in BACKENDS])
