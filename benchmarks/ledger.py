@@ -17,6 +17,9 @@ Operations:
 - claim 10: ``claim_jobs(limit=10)`` (select, then stamp the lease, in one write
   transaction), median of 30.
 
+Then the PostgreSQL table of ``benchmarks/ledger_postgres.py`` (claims by 1, 2 and 4 worker
+processes; the same page and counts on the same jobs), on a throwaway server.
+
 Run: ``python benchmarks/ledger.py [--jobs N]``. Exits 1 when a target is missed.
 """
 
@@ -245,7 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\n{args.jobs:,} jobs · SQLite {sqlite3.sqlite_version} · Python "
         f"{sys.version.split()[0]} · {time.perf_counter() - start:.1f} s in all"
     )
-    return 0 if all(ok for *_, ok in results) else 1
+    # PostgreSQL beside it, on the same jobs: see benchmarks/ledger_postgres.py.
+    from ledger_postgres import section
+
+    postgres_ok = section(*make_ledger(args.jobs), page=PAGE, limit=LIMIT)
+    return 0 if all(ok for *_, ok in results) and postgres_ok else 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ or uses ``$SORAVIDEO_BENCH_POSTGRES_DSN``.
   one's end; best of 3 rounds, since other processes share this machine.
 - **page** and **counts**: ledger.py's 100,000 jobs (70% completed) loaded with
   ``add_jobs``, then the same ``list_jobs(status=completed, page=2000, limit=20)`` (total
-  included) and ``count_jobs()``, median of 30.
+  included) and ``count_jobs()``, median of 30, library and raw calls alternating.
 
 The baseline is plain psycopg (sync, one connection) running the very same SQL text from
 ``sql/postgres.sql`` with the same parameters, but without the library's models, converter,
@@ -192,42 +192,44 @@ def load_ledger(dsn: str, batches: Sequence[Batch], jobs: Sequence[Job]) -> floa
 
 
 def page_timings(
-    dsn: str, *, page: int, limit: int, repeat: int = 30
+    dsn: str, *, page: int, limit: int, repeat: int = 30, warmup: int = 5
 ) -> tuple[float, float, float, float]:
-    """Return median milliseconds of (library page, raw page, library counts, raw counts)."""
+    """Return median milliseconds of (library page, raw page, library counts, raw counts).
 
-    async def library() -> tuple[float, float]:
-        async with PostgresRepository(dsn, max_size=1) as repo:
-            pages, counts = [], []
-            for _ in range(repeat + 1):
-                started = time.perf_counter()
-                got = await repo.list_jobs(status=JobStatus.COMPLETED, page=page, limit=limit)
-                pages.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                await repo.count_jobs()
-                counts.append(time.perf_counter() - started)
-            assert len(got.items) == limit, got.total
-            # The first run plans and warms up: leave it out, as ledger.py does.
-            return statistics.median(pages[1:]), statistics.median(counts[1:])
-
+    Library and raw calls alternate, so that both see the same load from the rest of the
+    machine. The first ``warmup`` rounds are left out: psycopg prepares a statement on its
+    fifth run, and until then PostgreSQL plans it every time.
+    """
     params = {"status": "completed", "limit": limit, "offset": (page - 1) * limit}
-    raw_pages, raw_counts = [], []
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for _ in range(repeat + 1):
-            started = time.perf_counter()
-            rows = conn.execute(QUERIES["list_jobs_by_status"], params).fetchall()
-            raw_pages.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            conn.execute(QUERIES["group_jobs_by_status"]).fetchall()
-            raw_counts.append(time.perf_counter() - started)
+    timings: dict[str, list[float]] = {"page": [], "raw page": [], "counts": [], "raw counts": []}
+
+    def timed(name: str, started: float) -> None:
+        timings[name].append((time.perf_counter() - started) * 1000)
+
+    async def run() -> None:
+        async with PostgresRepository(dsn, max_size=1) as repo:
+            with psycopg.connect(dsn, autocommit=True) as raw:
+                for _ in range(warmup + repeat):
+                    started = time.perf_counter()
+                    got = await repo.list_jobs(status=JobStatus.COMPLETED, page=page, limit=limit)
+                    timed("page", started)
+                    started = time.perf_counter()
+                    rows = raw.execute(QUERIES["list_jobs_by_status"], params).fetchall()
+                    timed("raw page", started)
+                    started = time.perf_counter()
+                    await repo.count_jobs()
+                    timed("counts", started)
+                    started = time.perf_counter()
+                    raw.execute(QUERIES["group_jobs_by_status"]).fetchall()
+                    timed("raw counts", started)
+        assert len(got.items) == limit, got.total
         assert len(rows) == limit
-    ours_page, ours_counts = anyio.run(library)
-    return (
-        ours_page * 1000,
-        statistics.median(raw_pages[1:]) * 1000,
-        ours_counts * 1000,
-        statistics.median(raw_counts[1:]) * 1000,
+
+    anyio.run(run)
+    page_ms, raw_page_ms, counts_ms, raw_counts_ms = (
+        statistics.median(values[warmup:]) for values in timings.values()
     )
+    return page_ms, raw_page_ms, counts_ms, raw_counts_ms
 
 
 # -- the table -------------------------------------------------------------------------------
