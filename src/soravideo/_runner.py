@@ -19,7 +19,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,7 +54,9 @@ T = TypeVar("T")
 # Metadata key that marks a job as a remix: the value is the source video's remote id.
 REMIX_OF = "soravideo.remix_of"
 # Matching an ambiguous create against the provider's recent jobs allows for clock skew.
-_RECONCILE_SKEW = 120.0
+_RECONCILE_SKEW = 5.0
+# Remote ids this runner has recorded, so reconciliation never adopts one twice.
+_SEEN_LIMIT = 50_000
 _DOWNLOAD_ATTEMPTS = 3
 
 
@@ -121,6 +122,7 @@ class JobRunner:
         self._seq = 0
         self._submitting: dict[str, Job] = {}
         self._tracked: dict[str, _Tracked] = {}
+        self._seen_remote_ids: dict[str, None] = {}
         self._batch_limits: dict[str, int] = {}
         self._wake_dispatch = anyio.Event()
         self._wake_poll = anyio.Event()
@@ -296,9 +298,12 @@ class JobRunner:
         if new_status.is_terminal and not job.status.is_terminal:
             changes.setdefault("completed_at", now)
         updated = attrs.evolve(job, **changes)
-        return await self.repository.update_job(
-            updated, expected_status=expected, lease_owner=self.owner if guarded else None
-        )
+        # Shielded: a write that started is finished, so a cancelled engine never leaves a
+        # provider answer (a remote id, a final status) unrecorded halfway.
+        with anyio.CancelScope(shield=True):
+            return await self.repository.update_job(
+                updated, expected_status=expected, lease_owner=self.owner if guarded else None
+            )
 
     async def _emit(self, kind: EventKind, job: Job) -> None:
         await self.events.emit(kind, job)
@@ -396,6 +401,8 @@ class JobRunner:
             self._claim_needed = True
 
     def _track(self, job: Job, remote: RemoteJob | None = None) -> None:
+        if job.remote_id is not None:
+            self._remember_remote(job.remote_id)
         now = self.clock.time()
         started = job.started_at.timestamp() if job.started_at else now
         observations = [Observation(at=min(started, now), progress=0)]
@@ -467,15 +474,14 @@ class JobRunner:
             self._claim_needed = True
 
     async def _submit(self, job: Job) -> None:
-        # Shielded: once a create is on the wire, its answer must be recorded even if the
-        # task that drives the engine is cancelled; otherwise a remote id would be lost.
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._submit_once(job)
-            except Exception:
-                logger.exception("unexpected error while submitting job %s", job.id)
-                self._submitting.pop(job.id, None)
-                self._enqueue(job, at=self.clock.time() + self._backoff(job.attempts))
+        # Not shielded: a create cancelled on the wire leaves the job processing without a
+        # remote id, which the next run reconciles (and re-sends with the same key).
+        try:
+            await self._submit_once(job)
+        except Exception:
+            logger.exception("unexpected error while submitting job %s", job.id)
+            self._submitting.pop(job.id, None)
+            self._enqueue(job, at=self.clock.time() + self._backoff(job.attempts))
 
     async def _submit_once(self, job: Job) -> None:
         try:
@@ -542,7 +548,13 @@ class JobRunner:
         self._wake_dispatch.set()
 
     async def _reconcile(self, job: Job) -> RemoteJob | None:
-        """Find the remote job an earlier, unanswered create may have made."""
+        """Find the remote job an earlier, unanswered create may have made.
+
+        Adopts a remote job only when exactly one recent, unclaimed remote job has this
+        job's prompt; anything less certain falls back to re-sending the create with the
+        same ``Idempotency-Key``, which a provider that honours keys answers with the
+        original video instead of a second one.
+        """
         if not self.transport.capabilities.can_list:
             return None
         started = job.started_at.timestamp() if job.started_at else 0.0
@@ -551,19 +563,28 @@ class JobRunner:
         except ProviderError as exc:
             logger.warning("job %s: could not list remote jobs to reconcile: %s", job.id, exc)
             return None
-        known = {t.job.remote_id for t in self._tracked.values()}
-        for remote in sorted(recent, key=lambda r: r.created_at or datetime.min.astimezone()):
-            created = remote.created_at.timestamp() if remote.created_at else started
-            if (
-                remote.remote_id not in known
-                and remote.raw.get("prompt") == job.request.prompt
-                and created >= started - _RECONCILE_SKEW
-            ):
-                logger.info("job %s: reconciled with remote job %s", job.id, remote.remote_id)
-                return remote
-        return None
+        candidates = [
+            remote
+            for remote in recent
+            if remote.remote_id not in self._seen_remote_ids
+            and remote.raw.get("prompt") == job.request.prompt
+            and (
+                remote.created_at is None
+                or remote.created_at.timestamp() >= started - _RECONCILE_SKEW
+            )
+        ]
+        if len(candidates) != 1:
+            return None
+        logger.info("job %s: reconciled with remote job %s", job.id, candidates[0].remote_id)
+        return candidates[0]
+
+    def _remember_remote(self, remote_id: str) -> None:
+        self._seen_remote_ids[remote_id] = None
+        if len(self._seen_remote_ids) > _SEEN_LIMIT:
+            self._seen_remote_ids.pop(next(iter(self._seen_remote_ids)))
 
     async def _record_remote(self, job: Job, remote: RemoteJob) -> None:
+        self._remember_remote(remote.remote_id)
         try:
             job = await self._write(
                 job,
@@ -666,16 +687,15 @@ class JobRunner:
             if exc.status_code == 404 and len(due) == 1:
                 await self._apply_missing(due[0])
             return
-        with anyio.CancelScope(shield=True):
-            for tracked in due:
-                if tracked.job.id not in self._tracked:
-                    continue
-                remote = remotes.get(tracked.job.remote_id or "")
-                if remote is None:
-                    await self._apply_missing(tracked)
-                else:
-                    tracked.failures = 0
-                    await self._apply(tracked, remote)
+        for tracked in due:
+            if tracked.job.id not in self._tracked:
+                continue
+            remote = remotes.get(tracked.job.remote_id or "")
+            if remote is None:
+                await self._apply_missing(tracked)
+            else:
+                tracked.failures = 0
+                await self._apply(tracked, remote)
 
     async def _apply_missing(self, tracked: _Tracked) -> None:
         tracked.failures += 1
