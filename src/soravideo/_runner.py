@@ -301,9 +301,10 @@ class JobRunner:
         # Shielded: a write that started is finished, so a cancelled engine never leaves a
         # provider answer (a remote id, a final status) unrecorded halfway.
         with anyio.CancelScope(shield=True):
-            return await self.repository.update_job(
+            written = await self.repository.update_job(
                 updated, expected_status=expected, lease_owner=self.owner if guarded else None
             )
+        return written
 
     async def _emit(self, kind: EventKind, job: Job) -> None:
         await self.events.emit(kind, job)
