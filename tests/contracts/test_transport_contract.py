@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from soravideo.testing import FakeSora, TransportContract
+from soravideo.testing import FakeRunway, FakeSora, TransportContract
+from soravideo.transports.runway import RunwayTransport
 from soravideo.transports.sora import SoraTransport
 
 BASE_URL = "http://fake-sora.test/v1"
@@ -47,6 +48,27 @@ class TestSoraTransportOnGatewayFakeSora(TransportContract):
                 auth_style="azure",
                 http_client=client,
                 sleep=fake.clock.sleep,
+            )
+            yield transport
+            await transport.aclose()
+
+
+RUNWAY_URL = "http://fake-runway.test"
+RUNWAY_KEY = "key_contract_test_0123456789abcdef"
+
+
+class TestRunwayTransportOnFakeRunway(TransportContract):
+    """No list and no idempotency key at Runway: the transport remembers its own creates."""
+
+    @pytest.fixture
+    def fake(self) -> FakeRunway:
+        return FakeRunway(api_key=RUNWAY_KEY, generation_time=60.0, max_concurrent=2)
+
+    @pytest.fixture
+    async def transport(self, fake: FakeRunway) -> AsyncIterator[RunwayTransport]:
+        async with httpx.AsyncClient(transport=fake.http_transport()) as client:
+            transport = RunwayTransport(
+                base_url=RUNWAY_URL, api_key=RUNWAY_KEY, http_client=client, clock=fake.clock
             )
             yield transport
             await transport.aclose()

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+from .runway import RunwayTransport
 from .sora import SoraTransport
 
-__all__ = ["Capabilities", "ContentStream", "ModelInfo", "RemoteJob", "SoraTransport", "Transport"]
+__all__ = [
+    "Capabilities",
+    "ContentStream",
+    "ModelInfo",
+    "RemoteJob",
+    "RunwayTransport",
+    "SoraTransport",
+    "Transport",
+]

@@ -558,6 +558,7 @@ class HttpSession:
         url: str | httpx.URL,
         *,
         params: Mapping[str, Any] | None = None,
+        authorized: bool = True,
     ) -> AbstractAsyncContextManager[HttpContentStream]:
         """Open a streamed download (opening is retried; the body is streamed once).
 
@@ -568,11 +569,13 @@ class HttpSession:
             method: The HTTP method (``GET``).
             url: The absolute URL.
             params: Extra query parameters.
+            authorized: ``False`` sends no auth headers or session query at all, not even
+                to ``url`` itself (a provider's signed CDN URL).
 
         Returns:
             An async context manager yielding the open :class:`HttpContentStream`.
         """
-        return self._stream(method, url, params=params)
+        return self._stream(method, url, params=params, authorized=authorized)
 
     @asynccontextmanager
     async def _stream(
@@ -581,11 +584,12 @@ class HttpSession:
         url: str | httpx.URL,
         *,
         params: Mapping[str, Any] | None,
+        authorized: bool = True,
     ) -> AsyncIterator[HttpContentStream]:
         origin = httpx.URL(url)
 
         async def attempt() -> httpx.Response:
-            request = self._build(method, origin, params=params)
+            request = self._build(method, origin, params=params, authorized=authorized)
             for _ in range(_MAX_REDIRECTS + 1):
                 response = await self._send(request, RequestKind.READ, stream=True)
                 if not response.is_redirect:
@@ -593,7 +597,9 @@ class HttpSession:
                 await response.aclose()
                 target = request.url.join(response.headers.get("location", ""))
                 # Credentials go to our own origin only: a presigned URL elsewhere needs none.
-                request = self._build("GET", target, authorized=_same_origin(target, origin))
+                request = self._build(
+                    "GET", target, authorized=authorized and _same_origin(target, origin)
+                )
             raise ProviderError(
                 _with_note(
                     f"{self.provider}: {method} {origin.path}: too many redirects", self.note
