@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from ._batches import AsyncBatchService
 from ._client import AsyncSoraVideo
 from ._clock import Clock, ManualClock, SystemClock, VirtualClock
@@ -28,6 +30,18 @@ from ._errors import (
     ValidationError,
 )
 from ._events import JobEvent
+from ._health import (
+    PROMETHEUS_CONTENT_TYPE,
+    CheckResult,
+    HealthReport,
+    JobMetrics,
+    Metrics,
+    ProviderMetrics,
+    ReadinessReport,
+    RunnerMetrics,
+    SpendMetrics,
+    SystemMetrics,
+)
 from ._models import (
     Batch,
     BatchProgress,
@@ -51,7 +65,11 @@ from ._sync import BatchService, SoraVideo, VideoService
 
 __version__ = "0.1.0"
 
+# Silent unless the application configures logging (the library convention).
+logging.getLogger("soravideo").addHandler(logging.NullHandler())
+
 __all__ = [
+    "PROMETHEUS_CONTENT_TYPE",
     "AmbiguousSubmissionError",
     "AsyncBatchService",
     "AsyncSoraVideo",
@@ -67,33 +85,42 @@ __all__ = [
     "BatchVideoRequest",
     "BudgetExceededError",
     "CancellationSummary",
+    "CheckResult",
     "Clock",
     "ConflictError",
     "CreateVideoRequest",
     "FieldError",
+    "HealthReport",
     "Job",
     "JobError",
     "JobEvent",
+    "JobMetrics",
     "JobNotFoundError",
     "JobPriority",
     "JobStateError",
     "JobStatus",
     "JobTimeoutError",
     "ManualClock",
+    "Metrics",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
     "ProviderConnectionError",
     "ProviderError",
+    "ProviderMetrics",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "ReadinessReport",
     "RepositoryError",
+    "RunnerMetrics",
     "RunnerStats",
     "Settings",
     "SoraVideo",
     "SoraVideoError",
+    "SpendMetrics",
     "SystemClock",
+    "SystemMetrics",
     "ValidationError",
     "VideoResult",
     "VideoService",

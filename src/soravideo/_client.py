@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from . import _health
 from ._clock import Clock, SystemClock, VirtualClock
 from ._events import Callback, EventBus
+from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
 from ._runner import JobRunner
 from ._settings import Settings
 from .repositories.base import JobRepository
@@ -195,6 +197,47 @@ class AsyncSoraVideo:
             A function that unregisters the callback.
         """
         return self.events.on(kind, callback)
+
+    # ------------------------------------------------------------------ monitoring
+
+    def health(self) -> HealthReport:
+        """Report that the client is alive (liveness), without any I/O.
+
+        Returns:
+            ``HealthReport(status="ok", timestamp, uptime, version)``.
+        """
+        return _health.health(self)
+
+    async def ready(
+        self,
+        timeout: float = DEFAULT_READY_TIMEOUT,  # noqa: ASYNC109 - each check's own deadline, on real time
+    ) -> ReadinessReport:
+        """Check the ledger and the provider with one real round trip each (readiness).
+
+        Never raises because a dependency is down or hangs: that check is ``unhealthy``
+        with a reason, and ``ready`` is ``False``.
+
+        Args:
+            timeout: Real seconds each check may take (they run at the same time).
+
+        Returns:
+            ``ReadinessReport(ready, checks, timestamp)``.
+
+        Raises:
+            ValidationError: ``timeout`` is not a positive number.
+        """
+        return await _health.ready(self, timeout)
+
+    async def metrics(self) -> Metrics:
+        """Return job counts, provider counters, engine state, spend and system figures.
+
+        Returns:
+            A :class:`Metrics` snapshot (``to_dict()``, ``to_prometheus()``).
+
+        Raises:
+            RepositoryError: The ledger cannot be read.
+        """
+        return await _health.metrics(self)
 
     async def run_worker(self) -> None:
         """Claim and drive jobs from the shared ledger until cancelled.

@@ -28,6 +28,7 @@ from ._batches import AsyncBatchService
 from ._client import AsyncSoraVideo
 from ._clock import Clock
 from ._events import Callback
+from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
 from ._models import (
     Batch,
     BatchResult,
@@ -204,6 +205,18 @@ class SoraVideo:
     def run_worker(self) -> None:
         """Claim and drive jobs from the shared ledger until interrupted."""
         return self._call(self._async.run_worker)
+
+    def health(self) -> HealthReport:
+        """Report that the client is alive, without any I/O (see :meth:`AsyncSoraVideo.health`)."""
+        return self._async.health()
+
+    def ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> ReadinessReport:
+        """Check the ledger and the provider (see :meth:`AsyncSoraVideo.ready`)."""
+        return self._call(self._async.ready, timeout)
+
+    def metrics(self) -> Metrics:
+        """Return a metrics snapshot (see :meth:`AsyncSoraVideo.metrics`)."""
+        return self._call(self._async.metrics)
 
 
 def _close_at_exit(ref: weakref.ReferenceType[SoraVideo]) -> None:

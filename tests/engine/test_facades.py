@@ -47,7 +47,7 @@ def test_sync_and_async_classes_have_the_same_methods(sync_cls: type, async_cls:
         twin = async_methods[RENAMED.get(name, name)]
         assert _signature(method) == _signature(twin), name
         assert not inspect.iscoroutinefunction(method), name
-        if name not in {"on", "validate", "estimate_cost", "simulated"}:
+        if name not in {"on", "validate", "estimate_cost", "simulated", "health"}:
             assert inspect.iscoroutinefunction(twin), name
 
 
