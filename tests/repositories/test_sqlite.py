@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import anyio
 import attrs
 import pytest
 
@@ -219,3 +220,14 @@ async def test_trigger_kept_totals_match_the_jobs(tmp_path: Path) -> None:
             ("batch_2", "pending", 1),
         }
     )
+
+
+async def test_a_cancelled_caller_waits_for_its_statement_to_end(tmp_path: Path) -> None:
+    async with SQLiteRepository(tmp_path / "ledger.db") as repository:
+        job = make_job()
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await repository.add_jobs([job])
+        assert scope.cancelled_caught
+        # The write was neither lost nor left running behind the caller's back.
+        assert await repository.get_job(job.id) == job

@@ -10,6 +10,7 @@ so two processes sharing the file never hand out the same job. The queries live 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
@@ -160,6 +162,20 @@ def _migrate(conn: sqlite3.Connection, queries: Mapping[str, str]) -> None:
             conn.rollback()
 
 
+async def _result(future: Future[T]) -> T:
+    """Wait for the worker's answer; a cancelled caller still waits for the statement to end."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        # Not asyncio (trio): park one of anyio's threads on the future.
+        return await anyio.to_thread.run_sync(future.result)
+    # asyncio: the worker wakes the loop directly; no second thread, no thread-pool token.
+    with anyio.CancelScope(shield=True):
+        await asyncio.wrap_future(future)
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    return future.result()
+
+
 class _Worker:
     """One thread that owns one connection, opened by the first piece of work it runs."""
 
@@ -248,7 +264,7 @@ class SQLiteRepository:
             future = self._worker.submit(work)
         # Counted as off-loop work, so that simulated time does not leap while SQLite works.
         with off_loop_work:
-            return await anyio.to_thread.run_sync(future.result)
+            return await _result(future)
 
     # -- life cycle ---------------------------------------------------------------------------
 

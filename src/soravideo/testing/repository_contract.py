@@ -706,6 +706,9 @@ class RepositoryContract:
 
     # -- life cycle --------------------------------------------------------------------------
 
+    async def test_it_is_a_job_repository(self, repository: JobRepository) -> None:
+        assert isinstance(repository, JobRepository)
+
     async def test_ping_succeeds_on_a_working_ledger(self, repository: JobRepository) -> None:
         await repository.ping()
 
