@@ -67,9 +67,10 @@ class MemoryRepository:
     Example::
 
         repository = MemoryRepository()
-        async with AsyncSoraVideo(transport=FakeSora(), repository=repository) as client:
-            ...
-        assert (await repository.count_jobs())[JobStatus.COMPLETED] == 1
+        async with AsyncSoraVideo.simulated(repository=repository) as client:
+            job = await client.videos.create_video(CreateVideoRequest(prompt="a red fox"))
+            await client.videos.wait_for_job(job.id)
+        assert (await repository.get_job(job.id)).status is JobStatus.COMPLETED
     """
 
     def __init__(self) -> None:
