@@ -155,6 +155,7 @@ def test_to_dict_is_plain_data_that_structures_back() -> None:
     assert data["runner"]["paused_until"] == 1_700_000_100.5
     assert data["timestamp"] == "2023-11-14T22:13:20+00:00"
     assert sv.converter.structure(data, sv.Metrics) == m
+    assert hash(m) == hash(sv.converter.structure(data, sv.Metrics))
 
 
 # -- the engine's numbers, frozen mid-flight ---------------------------------------------------

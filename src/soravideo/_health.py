@@ -212,7 +212,7 @@ class Metrics:
     """
 
     jobs: JobMetrics
-    provider: Mapping[str, ProviderMetrics]
+    provider: Mapping[str, ProviderMetrics] = attrs.field(hash=False)
     runner: RunnerMetrics
     spend: SpendMetrics
     system: SystemMetrics
