@@ -60,6 +60,7 @@ __all__ = [
     "RUNWAY_MODELS",
     "RunwayModel",
     "RunwayTransport",
+    "failure_is_retryable",
 ]
 
 log = logging.getLogger("soravideo.transports.runway")
@@ -78,8 +79,7 @@ OUTPUT_URL_TTL = 24 * 3600.0
 """Output URLs "expire within 24–48 hours": ``expires_at`` assumes the shorter bound."""
 MIN_POLL_INTERVAL = 5.0
 _FETCH_CONCURRENCY = 4
-_URL_CACHE = 10_000
-_MEMO_SIZE = 10_000
+_CACHE_SIZE = 10_000
 _STALE_URL_STATUSES = frozenset({403, 404, 410})
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _RESERVED_OPTIONS = {"model": "model", "promptText": "prompt"}
@@ -366,7 +366,7 @@ def _progress(word: str, value: Any) -> int:
     return int(min(99.0, max(0.0, float(value) * 100.0)))
 
 
-def describe_runway_error(body: Any) -> tuple[str | None, str | None]:
+def _describe_error(body: Any) -> tuple[str | None, str | None]:
     """Return ``(message, code)`` from a Runway error body (``{"error": "…", "issues": […]}``)."""
     message, code = describe_error_body(body)
     issues = body.get("issues") if isinstance(body, Mapping) else None
@@ -466,10 +466,10 @@ class RunwayTransport:
             policy=policy,
             sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
             on_retry=on_retry,
-            describe=describe_runway_error,
+            describe=_describe_error,
             now=self._now,
         )
-        self._specs = dict(RUNWAY_MODELS)
+        self._specs = RUNWAY_MODELS
         self._rate_overrides = dict(credits_per_second or {})
         self._capabilities = Capabilities(
             models={name: self._model_info(spec) for name, spec in self._specs.items()},
@@ -709,8 +709,7 @@ class RunwayTransport:
     def _remember(self, cache: collections.OrderedDict[str, str], key: str, value: str) -> None:
         cache[key] = value
         cache.move_to_end(key)
-        limit = _URL_CACHE if cache is self._outputs else _MEMO_SIZE
-        while len(cache) > limit:
+        while len(cache) > _CACHE_SIZE:
             cache.popitem(last=False)
 
     def _remote(self, received: Mapping[str, Any]) -> RemoteJob:
