@@ -11,6 +11,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from . import _display
+
 __all__ = [
     "Batch",
     "BatchProgress",
@@ -169,7 +171,7 @@ class VideoResult:
     expires_at: datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Job:
     """One video-generation job as the ledger knows it."""
 
@@ -195,6 +197,13 @@ class Job:
     def is_terminal(self) -> bool:
         """Whether the job has ended (completed, failed or cancelled)."""
         return self.status.is_terminal
+
+    def __repr__(self) -> str:
+        return _display.job_repr(self)
+
+    def _repr_html_(self) -> str:
+        """Return an HTML card for Jupyter: status, progress, error, and the video once local."""
+        return _display.job_html(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -247,7 +256,7 @@ class BatchProgress:
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Batch:
     """A stored batch. ``progress`` is derived from its jobs each time it is read."""
 
@@ -263,6 +272,13 @@ class Batch:
     updated_at: datetime
     completed_at: datetime | None = None
 
+    def __repr__(self) -> str:
+        return _display.batch_repr(self)
+
+    def _repr_html_(self) -> str:
+        """Return an HTML card for Jupyter: status and a bar of completed, failed, cancelled."""
+        return _display.batch_html(self)
+
 
 @attrs.frozen(kw_only=True)
 class BatchResult:
@@ -273,13 +289,20 @@ class BatchResult:
     total: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BatchStatusReport:
     """A batch, every job in it, and its progress."""
 
     batch: Batch
     jobs: tuple[Job, ...] = attrs.field(converter=_any_tuple)
     progress: BatchProgress
+
+    def __repr__(self) -> str:
+        return _display.report_repr(self)
+
+    def _repr_html_(self) -> str:
+        """Return an HTML card for Jupyter: the batch, then a table of its jobs."""
+        return _display.report_html(self)
 
 
 @attrs.frozen(kw_only=True)
