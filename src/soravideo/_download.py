@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import attrs
 
+from ._clock import off_loop_work
 from ._errors import ProviderError
 from .transports.base import Transport
 
@@ -35,17 +36,26 @@ async def download_content(
         ProviderError: the provider refused, or sent fewer or more bytes than it announced.
     """
     target = Path(dest)
-    await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
+    # File work runs in threads: counted as off-loop work, so simulated time does not
+    # leap ahead while it runs (the stream itself is not: it may wait on the clock).
+    with off_loop_work:
+        await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     digest = hashlib.sha256()
     size = 0
     try:
         async with transport.open_content(remote_id, variant) as stream:
-            async with await anyio.open_file(partial, "wb") as out:
+            with off_loop_work:
+                out = await anyio.open_file(partial, "wb")
+            try:
                 async for chunk in stream.aiter_bytes():
                     digest.update(chunk)
                     size += len(chunk)
-                    await out.write(chunk)
+                    with off_loop_work:
+                        await out.write(chunk)
+            finally:
+                with off_loop_work, anyio.CancelScope(shield=True):
+                    await out.aclose()
             expected = stream.content_length
             content_type = stream.content_type
         if expected is not None and expected != size:
@@ -54,7 +64,9 @@ async def download_content(
                 provider=transport.name,
                 code="incomplete_download",
             )
-        await anyio.Path(partial).replace(target)
+        with off_loop_work:
+            await anyio.Path(partial).replace(target)
     finally:
-        await anyio.Path(partial).unlink(missing_ok=True)
+        with off_loop_work, anyio.CancelScope(shield=True):
+            await anyio.Path(partial).unlink(missing_ok=True)
     return Downloaded(path=target, bytes=size, sha256=digest.hexdigest(), content_type=content_type)

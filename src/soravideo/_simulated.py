@@ -18,13 +18,18 @@ SIMULATED_BASE_URL = "http://fakesora.invalid/v1"
 
 
 def simulated_parts(
-    clock: VirtualClock, *, generation_time: float
+    clock: VirtualClock, *, generation_time: float, seed: int = 0
 ) -> tuple[FakeSora, SoraTransport]:
-    """Return a FakeSora on ``clock`` and a SoraTransport that reaches it without sockets."""
+    """Return a FakeSora on ``clock`` and a SoraTransport that reaches it without sockets.
+
+    ``seed`` seeds the fake's video ids: simulators that share a ledger one after the
+    other (one per command) need different seeds, or a new video could take the id of
+    one an earlier simulator made.
+    """
     from .testing._fake_sora import FakeSora
     from .transports.sora import SoraTransport
 
-    fake = FakeSora(clock=clock, generation_time=generation_time)
+    fake = FakeSora(clock=clock, generation_time=generation_time, seed=seed)
     http_client = httpx.AsyncClient(transport=fake.http_transport(), base_url=SIMULATED_BASE_URL)
     transport = SoraTransport(
         base_url=SIMULATED_BASE_URL,

@@ -1,0 +1,10 @@
+"""``python -m soravideo``: the command line (also the ``soravideo`` console script)."""
+
+from __future__ import annotations
+
+from ._cli import main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
