@@ -149,12 +149,14 @@ def file_size(size: int | None) -> str:
     """Return a byte count as ``64.5 KiB``, ``-`` for none."""
     if size is None:
         return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:.1f} GiB"
 
 
 def clip(text: str, width: int = _PROMPT_WIDTH) -> str:
@@ -368,7 +370,7 @@ def _add_wait_options(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="with --wait: give up after this long (exit 1; the job goes on)",
+        help="give up waiting after this long (implies --wait; exit 1, the job goes on)",
     )
     parser.add_argument(
         "--cancel-on-timeout",
@@ -551,16 +553,9 @@ def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
 
 def _transport(args: argparse.Namespace) -> Transport:
     if args.provider == "runway":
-        from . import transports
+        from .transports.runway import RunwayTransport
 
-        runway = getattr(transports, "RunwayTransport", None)
-        if runway is None:
-            raise UsageError(
-                "provider 'runway' is not available in this version of soravideo "
-                "(soravideo.transports has no RunwayTransport); use sora or simulated"
-            )
-        transport: Transport = runway(base_url=args.base_url)
-        return transport
+        return RunwayTransport(base_url=args.base_url)
     from .transports.sora import SoraTransport
 
     return SoraTransport(base_url=args.base_url)
@@ -571,12 +566,13 @@ def _client(ctx: _Context, *, must_exist: bool = False, **overrides: Any) -> Asy
     settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
     if ctx.simulated and args.base_url:
         raise UsageError("--base-url does not apply to --provider simulated")
-    if not ctx.simulated:
-        transport = _transport(args)
+    if ctx.simulated:
         repository = _repository(args, must_exist=must_exist)
-        return AsyncSoraVideo(transport=transport, repository=repository, settings=settings)
-    repository = _repository(args, must_exist=must_exist)
-    return simulated_client(repository, seed=secrets.randbits(64), settings=settings)
+        return simulated_client(repository, seed=secrets.randbits(64), settings=settings)
+    transport = _transport(args)
+    return AsyncSoraVideo(
+        transport=transport, repository=_repository(args, must_exist=must_exist), settings=settings
+    )
 
 
 def simulated_client(repository: JobRepository, *, seed: int, **kwargs: Any) -> AsyncSoraVideo:
