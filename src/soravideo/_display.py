@@ -249,6 +249,6 @@ def report_html(report: BatchStatusReport) -> str:
     return (
         f'<div class="soravideo sv-report" style="{_CARD}">'
         f"{_batch_header(report.batch, report.progress)}"
-        f'<table class="sv-jobs" style="border-collapse:collapse;margin-top:6px">{rows}</table>'
+        f'<table class="sv-jobs" style="border-collapse:collapse;margin-top:6px;font-size:inherit">{rows}</table>'
         f"</div>"
     )
