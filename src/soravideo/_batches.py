@@ -84,9 +84,12 @@ class AsyncBatchService:
         """
         client = self._client
         errors = check_batch(request, max_batch_size=client.settings.max_batch_size)
-        if not errors:
-            for i, video in enumerate(request.videos):
-                errors.extend(client.transport.validate(video, f"videos[{i}]"))
+        for i, video in enumerate(request.videos):
+            path = f"videos[{i}]"
+            if isinstance(video, CreateVideoRequest) and not any(
+                e.field.startswith(f"{path}.") for e in errors
+            ):
+                errors.extend(client.transport.validate(video, path))
         raise_if(errors)
         if request.budget_usd is not None:
             estimate = self.estimate_cost(request)

@@ -1,8 +1,9 @@
 """Events: observe jobs without polling the ledger.
 
 ``client.on("completed", callback)`` registers a callback; it receives a :class:`JobEvent`.
-Async callbacks are awaited; plain functions are called in a worker thread, so a slow or
-blocking callback (or one that calls the sync client back) never stalls the engine.
+Async callbacks are awaited; plain functions are called in a worker thread, so a blocking
+callback (or one that calls the sync client back) never blocks the event loop. Keep callbacks
+short: the job's next step waits for them, and a callback must not wait for a job to finish.
 A failing callback is logged and otherwise ignored.
 """
 
@@ -17,6 +18,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
+from ._clock import off_loop_work
 from ._models import Job
 
 __all__ = ["EVENT_KINDS", "EventBus", "EventKind", "JobEvent"]
@@ -36,6 +38,14 @@ class JobEvent:
 
 
 Callback = Callable[[JobEvent], Awaitable[None] | None]
+
+
+def _is_async(callback: Callback) -> bool:
+    """Whether calling ``callback`` returns an awaitable (async functions and objects whose
+    ``__call__`` is async)."""
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - an async __call__ is what we look for
+    )
 
 
 class EventBus:
@@ -94,9 +104,11 @@ class EventBus:
         event = JobEvent(kind=kind, job=job)
         for callback in callbacks:
             try:
-                if inspect.iscoroutinefunction(callback):
-                    await callback(event)
+                if _is_async(callback):
+                    await callback(event)  # type: ignore[misc]
                 else:
-                    await anyio.to_thread.run_sync(callback, event)
+                    # Counted as off-loop work, so simulated time waits for the callback.
+                    with off_loop_work:
+                        await anyio.to_thread.run_sync(callback, event)
             except Exception:
                 logger.exception("event callback %r failed on %s of job %s", callback, kind, job.id)

@@ -10,6 +10,7 @@ worker) and always picks up where it left off.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import math
@@ -123,6 +124,8 @@ class JobRunner:
         self._submitting: dict[str, Job] = {}
         self._tracked: dict[str, _Tracked] = {}
         self._seen_remote_ids: dict[str, None] = {}
+        self._submit_done: dict[str, anyio.Event] = {}
+        self._cancel_requested: set[str] = set()
         self._batch_limits: dict[str, int] = {}
         self._wake_dispatch = anyio.Event()
         self._wake_poll = anyio.Event()
@@ -320,8 +323,11 @@ class JobRunner:
         """Write a terminal status; return ``None`` if someone else changed the job first."""
         try:
             done = await self._write(job, job.status, guarded=guarded, status=status, **changes)
-        except ConflictError:
-            await self._forget(job.id)
+        except (ConflictError, JobNotFoundError):
+            if status is not JobStatus.CANCELLED:
+                await self._changed_elsewhere(job)
+            else:
+                await self._forget(job.id)
             return None
         self._drop_local(job.id)
         logger.info(
@@ -345,6 +351,19 @@ class JobRunner:
         if self._queued.pop(job_id, None) is not None:
             self._queue = [e for e in self._queue if e[3] != job_id]
             heapq.heapify(self._queue)
+
+    async def _changed_elsewhere(self, job: Job) -> None:
+        """Handle a job whose ledger row changed under us: if another process cancelled it,
+        stop its video (a concurrent cancel may even have overwritten its remote id)."""
+        current = await self._read(job.id)
+        if current is not None and current.status is JobStatus.CANCELLED and job.remote_id:
+            await self._cancel_remote(job.remote_id)
+            if current.remote_id is None:
+                with contextlib.suppress(ConflictError, JobNotFoundError):
+                    await self._write(
+                        current, JobStatus.CANCELLED, guarded=False, remote_id=job.remote_id
+                    )
+        await self._forget(job.id)
 
     async def _forget(self, job_id: str) -> None:
         """Stop touching a job whose ledger row changed under us (cancelled, or lease lost)."""
@@ -372,14 +391,18 @@ class JobRunner:
         now = now_utc(self._lease_clock)
         lease = self.settings.lease_seconds
         claimed: list[Job] = []
+
         # Batches processed here get an even share first, so that two batches run side by
         # side instead of the older one taking every slot.
-        batches = list(self._batch_limits.items())
+        def load(batch_id: str) -> int:
+            queued = sum(1 for j in self._queued.values() if j.batch_id == batch_id)
+            return self._in_flight(batch_id) + queued
+
+        batches = sorted(self._batch_limits.items(), key=lambda item: load(item[0]))
         for batch_id, cap in batches:
             share = math.ceil(room / len(batches))
             if cap:
-                local = sum(1 for j in self._queued.values() if j.batch_id == batch_id)
-                share = min(share, cap - self._in_flight(batch_id) - local)
+                share = min(share, cap - load(batch_id))
             share = min(share, room - len(claimed))
             if share > 0:
                 claimed += await self.repository.claim_jobs(
@@ -457,6 +480,7 @@ class JobRunner:
                 await self._idle_wait()
                 continue
             self._submitting[job.id] = job
+            self._submit_done[job.id] = anyio.Event()
             tg.start_soon(self._submit, job)
 
     async def _idle_wait(self) -> None:
@@ -483,6 +507,10 @@ class JobRunner:
             logger.exception("unexpected error while submitting job %s", job.id)
             self._submitting.pop(job.id, None)
             self._enqueue(job, at=self.clock.time() + self._backoff(job.attempts))
+        finally:
+            done = self._submit_done.pop(job.id, None)
+            if done is not None:
+                done.set()
 
     async def _submit_once(self, job: Job) -> None:
         try:
@@ -597,9 +625,16 @@ class JobRunner:
         except (ConflictError, JobNotFoundError):
             # Cancelled (or taken over) while the create was on the wire: stop the video.
             self._submitting.pop(job.id, None)
+            self._cancel_requested.discard(job.id)
             current = await self._read(job.id)
             if current is not None and current.status is JobStatus.CANCELLED:
                 await self._cancel_remote(remote.remote_id)
+                if current.remote_id is None:
+                    # Keep the remote id on record: the provider did make (and stop) it.
+                    with contextlib.suppress(ConflictError, JobNotFoundError):
+                        await self._write(
+                            current, JobStatus.CANCELLED, guarded=False, remote_id=remote.remote_id
+                        )
             await self._forget(job.id)
             return
         logger.info("job %s submitted as %s (provider %s)", job.id, remote.remote_id, job.provider)
@@ -612,6 +647,9 @@ class JobRunner:
             self._track(job, remote)
             self._submitting.pop(job.id, None)
             await self._emit("submitted", job)
+        if job.id in self._cancel_requested:
+            self._cancel_requested.discard(job.id)
+            await self._changed_elsewhere(job)
 
     async def _read(self, job_id: str) -> Job | None:
         try:
@@ -729,7 +767,7 @@ class JobRunner:
                 try:
                     job = await self._write(job, JobStatus.PROCESSING, progress=remote.progress)
                 except (ConflictError, JobNotFoundError):
-                    await self._forget(job.id)
+                    await self._changed_elsewhere(job)
                     return
                 tracked.job = job
                 await self._emit("progress", job)
@@ -792,21 +830,35 @@ class JobRunner:
 
     # ---------------------------------------------------------------- cancel
 
-    async def cancel(self, job_id: str) -> Job:
-        """Cancel a job: pending ones are never sent; in-flight ones are stopped at the provider."""
+    async def _cancel_in_ledger(self, job_id: str) -> tuple[Job, Job]:
+        """Write ``cancelled`` whatever the job's current status; return (before, after)."""
         while True:
             job = await self.repository.get_job(job_id)
             if job.status.is_terminal:
                 raise JobStateError(job.id, job.status.value, "a finished job cannot be cancelled")
-            try:
+            with contextlib.suppress(ConflictError):
                 done = await self._write(job, job.status, guarded=False, status=JobStatus.CANCELLED)
-            except ConflictError:
-                continue
-            break
+                return job, done
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a job: pending ones are never sent; in-flight ones are stopped at the provider."""
+        job, done = await self._cancel_in_ledger(job_id)
+        on_the_wire = self._submit_done.get(job_id)
+        local = self._tracked.get(job_id)
+        remote_id = job.remote_id or (local.job.remote_id if local else None)
+        if remote_id is None and on_the_wire is not None:
+            # A create is on the wire. When it answers, either its ledger write finds the
+            # job cancelled and stops the video itself, or it got in before this write of
+            # ours (which then overwrote its remote id): _record_remote sees the request.
+            self._cancel_requested.add(job_id)
         self._drop_local(job_id)
         logger.info("job %s %s -> cancelled (provider %s)", job.id, job.status.value, job.provider)
-        if job.remote_id is not None:
-            await self._cancel_remote(job.remote_id)
+        if remote_id is not None:
+            await self._cancel_remote(remote_id)
+            if done.remote_id is None:
+                done = await self._write(
+                    done, JobStatus.CANCELLED, guarded=False, remote_id=remote_id
+                )
         await self._emit("cancelled", done)
         self._wake_dispatch.set()
         return done
