@@ -192,6 +192,10 @@ class Job:
     updated_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # Beyond DESIGN.md §1: what the provider itself says (``THROTTLED`` shows back-pressure)
+    # and what it charges in its own unit (Runway credits), when it says.
+    provider_status: str | None = None
+    cost_credits: float | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -528,6 +528,20 @@ class JobRunner:
                 if adopted is not None:
                     await self._record_remote(job, adopted)
                     return
+                caps = self.transport.capabilities
+                if not caps.can_list and not caps.idempotent_creates:
+                    # Re-sending could make a second video; failing is the safe answer.
+                    error = JobError(
+                        code="ambiguous_submission",
+                        message=(
+                            f"the create may or may not have reached {job.provider}, which can "
+                            "neither list jobs nor deduplicate creates; check the provider's "
+                            "dashboard before creating this video again"
+                        ),
+                        retryable=True,
+                    )
+                    await self._finish(job, JobStatus.FAILED, error=error)
+                    return
                 job = await self._write(job, JobStatus.PROCESSING, attempts=job.attempts + 1)
         except (ConflictError, JobNotFoundError):
             await self._forget(job.id)
@@ -547,6 +561,11 @@ class JobRunner:
                     self.transport.submit, job.request, idempotency_key=idempotency_key(job.id)
                 )
         except RateLimitError:
+            logger.info(
+                "job %s: rate limited; sent again after the pause (provider %s)",
+                job.id,
+                job.provider,
+            )
             self._limit.on_rate_limited(len(self._tracked))
             self._submitting.pop(job.id, None)
             self._enqueue(job, at=self._paused_until)
@@ -573,7 +592,16 @@ class JobRunner:
         if job.attempts > self.settings.max_retries:
             await self._finish(job, JobStatus.FAILED, error=_job_error(exc, retryable=True))
             return
-        self._enqueue(job, at=self.clock.time() + self._backoff(job.attempts))
+        delay = self._backoff(job.attempts)
+        logger.info(
+            "job %s: attempt %d failed (%s); retrying in %.1f s (provider %s)",
+            job.id,
+            job.attempts,
+            type(exc).__name__,
+            delay,
+            job.provider,
+        )
+        self._enqueue(job, at=self.clock.time() + delay)
         self._wake_dispatch.set()
 
     async def _reconcile(self, job: Job) -> RemoteJob | None:
@@ -620,6 +648,7 @@ class JobRunner:
                 JobStatus.PROCESSING,
                 remote_id=remote.remote_id,
                 progress=remote.progress,
+                provider_status=remote.provider_status or None,
                 **_cost(remote),
             )
         except (ConflictError, JobNotFoundError):
@@ -747,25 +776,33 @@ class JobRunner:
     async def _apply(self, tracked: _Tracked, remote: RemoteJob) -> None:
         job = tracked.job
         now = self.clock.time()
+        final = {"provider_status": remote.provider_status or None, **_cost(remote)}
         if remote.status is JobStatus.COMPLETED:
             result = await self._result(job, remote)
             await self._finish(
-                job, JobStatus.COMPLETED, progress=100, result=result, error=None, **_cost(remote)
+                job, JobStatus.COMPLETED, progress=100, result=result, error=None, **final
             )
         elif remote.status is JobStatus.FAILED:
             error = remote.error or JobError(code="failed", message="the provider reported failure")
-            await self._finish(job, JobStatus.FAILED, error=error, **_cost(remote))
+            await self._finish(job, JobStatus.FAILED, error=error, **final)
         elif remote.status is JobStatus.CANCELLED:
-            await self._finish(job, JobStatus.CANCELLED, **_cost(remote))
+            await self._finish(job, JobStatus.CANCELLED, **final)
         else:
             tracked.hint = remote.poll_after
             if remote.progress != (
                 tracked.observations[-1].progress if tracked.observations else 0
             ):
                 tracked.observations.append(Observation(at=now, progress=remote.progress))
-            if remote.progress != job.progress:
+            status_word = remote.provider_status or None
+            if remote.progress != job.progress or status_word != job.provider_status:
                 try:
-                    job = await self._write(job, JobStatus.PROCESSING, progress=remote.progress)
+                    job = await self._write(
+                        job,
+                        JobStatus.PROCESSING,
+                        progress=remote.progress,
+                        provider_status=status_word,
+                        **_cost(remote),
+                    )
                 except (ConflictError, JobNotFoundError):
                     await self._changed_elsewhere(job)
                     return
@@ -876,4 +913,10 @@ def _job_error(exc: ProviderError, *, retryable: bool) -> JobError:
 
 
 def _cost(remote: RemoteJob) -> dict[str, Any]:
-    return {"estimated_cost_usd": remote.cost_usd} if remote.cost_usd is not None else {}
+    """The provider's own cost figures, which replace the estimate when it gives them."""
+    changes: dict[str, Any] = {}
+    if remote.cost_usd is not None:
+        changes["estimated_cost_usd"] = remote.cost_usd
+    if remote.cost_credits is not None:
+        changes["cost_credits"] = remote.cost_credits
+    return changes

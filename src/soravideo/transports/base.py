@@ -53,6 +53,10 @@ class Capabilities:
     variants: tuple[str, ...] = ("video",)
     min_poll_interval: float = 0.0
     allows_unknown_models: bool = True
+    # Whether a create re-sent with the same Idempotency-Key returns the original job. When
+    # false (and the provider cannot list), a create whose outcome is unknown is failed
+    # rather than re-sent, so that no video is ever made twice.
+    idempotent_creates: bool = True
 
 
 @attrs.frozen(kw_only=True)

@@ -481,6 +481,7 @@ class RunwayTransport:
             variants=("video",),
             min_poll_interval=MIN_POLL_INTERVAL,
             allows_unknown_models=True,
+            idempotent_creates=False,
         )
         self._outputs: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._submitted: collections.OrderedDict[str, str] = collections.OrderedDict()
