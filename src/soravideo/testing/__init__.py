@@ -15,6 +15,8 @@ from ._fake_sora import FakeSora
 from ._fakeserver import FakeProvider, Fault, RecordedRequest
 
 if TYPE_CHECKING:
+    from ._postgres_server import TemporaryPostgres
+    from .repository_contract import RepositoryContract
     from .transport_contract import TransportContract
 
 __all__ = [
@@ -24,12 +26,16 @@ __all__ = [
     "Fault",
     "ManualClock",
     "RecordedRequest",
+    "RepositoryContract",
+    "TemporaryPostgres",
     "TransportContract",
     "VirtualClock",
 ]
 
 # Names that import pytest, loaded only when asked for: name -> module.
 _LAZY = {
+    "RepositoryContract": ".repository_contract",
+    "TemporaryPostgres": "._postgres_server",
     "TransportContract": ".transport_contract",
 }
 
