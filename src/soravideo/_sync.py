@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
+import signal
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.from_thread
 from anyio.from_thread import BlockingPortal
 
@@ -52,7 +55,10 @@ if TYPE_CHECKING:
 __all__ = ["BatchService", "SoraVideo", "VideoService"]
 
 T = TypeVar("T")
+logger = logging.getLogger("soravideo")
 _RESPONSIVE_WAIT = 0.25
+# How often a worker's main thread looks whether SIGTERM arrived.
+_SIGNAL_WAIT = 0.05
 
 
 class SoraVideo:
@@ -203,8 +209,27 @@ class SoraVideo:
         return self._async.on(kind, callback)
 
     def run_worker(self) -> None:
-        """Claim and drive jobs from the shared ledger until interrupted."""
-        return self._call(self._async.run_worker)
+        """Claim and drive jobs from the shared ledger until SIGTERM or Ctrl-C.
+
+        Called from the main thread, it handles SIGTERM while it runs (and puts the previous
+        handler back afterwards): the worker finishes the step in hand, gives its leases
+        back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``. From
+        another thread, SIGTERM is left to whatever handles it in the program.
+        """
+        portal = self._ensure_portal()
+        future, scope = portal.start_task(_cancellable, self._async.run_worker)
+        stop = _StopFlag()
+        with _sigterm_sets(stop):
+            try:
+                while not stop.requested:
+                    try:
+                        return future.result(timeout=_SIGNAL_WAIT)
+                    except FutureTimeout:
+                        continue
+            except KeyboardInterrupt:
+                _stop_and_wait(portal, scope, future)
+                raise
+            _stop_and_wait(portal, scope, future)
 
     def health(self) -> HealthReport:
         """Report that the client is alive, without any I/O (see :meth:`AsyncSoraVideo.health`)."""
@@ -217,6 +242,49 @@ class SoraVideo:
     def metrics(self) -> Metrics:
         """Return a metrics snapshot (see :meth:`AsyncSoraVideo.metrics`)."""
         return self._call(self._async.metrics)
+
+
+class _StopFlag:
+    # A plain attribute: a signal handler must not take a lock the interrupted code may hold.
+    requested = False
+
+
+@contextmanager
+def _sigterm_sets(stop: _StopFlag) -> Iterator[None]:
+    """Make SIGTERM set ``stop.requested`` for the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        # None: the previous handler was installed from C and cannot be put back as such.
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+async def _cancellable(
+    fn: Callable[[], Awaitable[None]],
+    *,
+    task_status: anyio.abc.TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.CancelScope() as scope:
+        task_status.started(scope)
+        await fn()
+
+
+def _stop_and_wait(portal: BlockingPortal, scope: anyio.CancelScope, future: Future[None]) -> None:
+    """Cancel a worker on the portal and wait until it has given its leases back."""
+    portal.call(scope.cancel)
+    try:
+        future.result()
+    except Exception:
+        # Stopping must not fail (the ledger may be down); the leases then expire instead.
+        logger.warning("worker: could not give every lease back on stopping", exc_info=True)
 
 
 def _close_at_exit(ref: weakref.ReferenceType[SoraVideo]) -> None:

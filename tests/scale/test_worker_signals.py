@@ -1,0 +1,93 @@
+"""``SoraVideo.run_worker()`` stops gracefully on SIGTERM and Ctrl-C (in process, simulated time)."""
+
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from types import FrameType
+
+import anyio
+import pytest
+
+import soravideo as sv
+from soravideo._events import JobEvent
+from soravideo.repositories import MemoryRepository
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals"
+)
+
+
+@pytest.fixture
+def previous_handler() -> Iterator[list[int]]:
+    """Install a SIGTERM handler of the test's own, which run_worker must put back."""
+    calls: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        calls.append(signum)
+
+    original = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield calls
+    finally:
+        signal.signal(signal.SIGTERM, original)
+
+
+def _free_to_claim(repository: MemoryRepository) -> list[str]:
+    async def claim() -> list[str]:
+        now = datetime.now(timezone.utc)
+        jobs = await repository.claim_jobs("another", limit=10, lease_seconds=60, now=now)
+        return [job.id for job in jobs]
+
+    return anyio.run(claim)
+
+
+def _worker_with_jobs(
+    n: int, on_submitted: Callable[[], None]
+) -> tuple[sv.SoraVideo, MemoryRepository, list[str]]:
+    repository = MemoryRepository()
+    # The videos never finish (on simulated time, a shorter one might while we look).
+    client = sv.SoraVideo.simulated(repository=repository, generation_time=1e9)
+    submitted: list[str] = []
+
+    def seen(event: JobEvent) -> None:
+        submitted.append(event.job.id)
+        if len(submitted) == n:
+            on_submitted()
+
+    # Registered first: the engine sends each job as soon as it is created.
+    client.on("submitted", seen)
+    ids = [
+        client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}")).id for i in range(n)
+    ]
+    return client, repository, ids
+
+
+def test_sigterm_stops_run_worker_gives_leases_back_and_restores_the_handler(
+    previous_handler: list[int],
+) -> None:
+    mine = signal.getsignal(signal.SIGTERM)
+    client, repository, ids = _worker_with_jobs(3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    with client:
+        client.run_worker()  # returns: SIGTERM is a request to stop, not an error
+        jobs = [client.videos.get_job(job_id) for job_id in ids]
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert previous_handler == []  # the worker handled that SIGTERM, not the program
+        assert [job.status for job in jobs] == [sv.JobStatus.PROCESSING] * 3
+        assert all(job.remote_id for job in jobs)
+        # Its leases are back before the client closes: another worker may go on at once.
+        assert sorted(_free_to_claim(repository)) == sorted(ids)
+        assert client.fake is not None and client.fake.created_count() == 3
+
+
+def test_ctrl_c_stops_run_worker_gracefully_then_raises(previous_handler: list[int]) -> None:
+    mine = signal.getsignal(signal.SIGTERM)
+    client, repository, ids = _worker_with_jobs(2, _thread.interrupt_main)
+    with client:
+        with pytest.raises(KeyboardInterrupt):
+            client.run_worker()
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert sorted(_free_to_claim(repository)) == sorted(ids)
