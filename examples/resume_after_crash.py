@@ -40,6 +40,7 @@ def connect(base_url: str, ledger: Path) -> sv.SoraVideo:
     )
 
 
+# --8<-- [start:crash]
 def worker(base_url: str, ledger: Path) -> None:
     """Create a batch and process it, announcing each submission (then get killed)."""
     client = connect(base_url, ledger)
@@ -81,6 +82,9 @@ def main() -> None:
     print(f"the provider made {fake.created_count()} videos for 4 jobs")
     assert batch.status is sv.BatchStatus.COMPLETED
     assert fake.created_count() == 4
+
+
+# --8<-- [end:crash]
 
 
 if __name__ == "__main__":
