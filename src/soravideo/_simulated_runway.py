@@ -31,9 +31,7 @@ def simulated_runway_parts(
     from .testing._fake_runway import FakeRunway
     from .transports.runway import RunwayTransport
 
-    fake = FakeRunway(
-        api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, **knobs
-    )
+    fake = FakeRunway(api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, **knobs)
     http_client = httpx.AsyncClient(transport=fake.http_transport())
     transport = RunwayTransport(
         base_url=SIMULATED_RUNWAY_URL,
