@@ -1,11 +1,26 @@
-"""Small shared helpers for the test suite: request factories and fake-server assertions."""
+"""Small shared helpers for the test suite: request factories, fake-server assertions, and the
+crash-and-restart scenario (real processes on a shared SQLite ledger)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import anyio
+
 import soravideo as sv
-from soravideo.testing._fake_sora import FakeSora
+from soravideo.repositories import SQLiteRepository
+from soravideo.testing import FakeSora, RecordedRequest
+
+DURABLE_CHILD = Path(__file__).parent / "engine" / "durable_child.py"
+DURABLE_CHILD_API_KEY = "sk-test"  # the key durable_child.py sends
+
+# The types of the client factories tests/e2e/conftest.py provides.
+ClientFactory = Callable[..., sv.SoraVideo]
+AsyncClientFactory = Callable[..., sv.AsyncSoraVideo]
 
 
 def request(prompt: str = "a red fox in the snow", **fields: Any) -> sv.CreateVideoRequest:
@@ -18,6 +33,95 @@ def requests(n: int, prefix: str = "video", **fields: Any) -> list[sv.CreateVide
     return [request(f"{prefix} {i}", **fields) for i in range(n)]
 
 
+# -- fake-server assertions ---------------------------------------------------------------
+
+
 def assert_created_once(fake: FakeSora, expected: int) -> None:
     """Assert the fake created exactly ``expected`` videos, none of them twice."""
     assert fake.created_count() == expected, f"created {fake.created_count()}, expected {expected}"
+
+
+def logged(fake: FakeSora, method: str, path: str = "/videos") -> list[RecordedRequest]:
+    """Return the logged requests with this method whose path matches ``path`` exactly."""
+    return [r for r in fake.requests if r.method == method and r.path == path]
+
+
+def assert_no_requests(fake: FakeSora) -> None:
+    """Assert nothing reached the fake (a request refused before it was sent)."""
+    seen = [f"{r.method} {r.path}" for r in fake.requests]
+    assert not seen, f"expected no provider request, got {seen}"
+
+
+def assert_distinct_remote_ids(jobs: list[sv.Job]) -> None:
+    """Assert every job has a remote id and no two jobs share one (no double submission)."""
+    ids = [j.remote_id for j in jobs]
+    assert all(ids), f"jobs without a remote id: {[j.id for j in jobs if not j.remote_id]}"
+    assert len(set(ids)) == len(ids), f"remote ids shared between jobs: {ids}"
+
+
+# -- crash and restart: tests/engine/durable_child.py in real processes -------------------
+
+
+def start_child(base_url: str, db: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``durable_child.py BASE_URL DB ARGS…`` (see its docstring for the modes)."""
+    return subprocess.Popen(
+        [sys.executable, str(DURABLE_CHILD), base_url, str(db), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_lines(proc: subprocess.Popen[str], prefix: str, count: int) -> list[str]:
+    """Read the child's output until ``count`` lines start with ``prefix``; return their ids."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            seen.append(line.split()[1])
+            if len(seen) >= count:
+                return seen
+    raise AssertionError(
+        f"child ended before {count} {prefix!r} lines: {proc.stderr.read() if proc.stderr else ''}"
+    )
+
+
+def finish_child(proc: subprocess.Popen[str]) -> None:
+    """Wait for the child to end, and assert it ended well."""
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip().endswith("done"), out + err
+
+
+def read_ledger(db: Path) -> list[sv.Job]:
+    """Return every job in a SQLite ledger, read through the repository (not a client, which
+    would start claiming the jobs)."""
+
+    async def read() -> list[sv.Job]:
+        async with SQLiteRepository(db) as repository:
+            return list((await repository.list_jobs(limit=1000)).items)
+
+    return anyio.run(read)
+
+
+def sigkill_then_resume(fake: FakeSora, base_url: str, db: Path, mode: str, n: int) -> None:
+    """Run ``n`` videos in a child (``mode``: ``create-and-wait`` or ``batch``), SIGKILL it
+    after three submissions, restart it with ``resume``, and assert that every job completed
+    and that the fake created each video exactly once."""
+    first = start_child(base_url, db, mode, str(n))
+    wait_for_lines(first, "submitted", 3)
+    first.kill()  # SIGKILL: no cleanup, leases left behind
+    first.communicate(timeout=10)
+    jobs = read_ledger(db)
+    stored = len(jobs)
+    assert stored >= 3
+    if mode == "batch":
+        assert stored == n  # a batch is stored whole
+    assert any(not j.is_terminal for j in jobs), "the child finished before it was killed"
+
+    second = start_child(base_url, db, "resume")
+    finish_child(second)
+    jobs = read_ledger(db)
+    assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * stored
+    assert_distinct_remote_ids(jobs)
+    assert_created_once(fake, stored)
