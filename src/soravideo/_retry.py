@@ -406,6 +406,18 @@ async def call_with_retries(
     Raises:
         BaseException: The last attempt's exception, unchanged.
     """
+    # Most requests succeed at once: the first attempt runs bare, and only a failure that
+    # the policy retries pays for tenacity's machinery (then numbered from attempt 2).
+    try:
+        return await fn()
+    except Exception as exc:
+        first = policy.next_delay(1, exc, kind=kind, now=now())
+        if first is None:
+            raise
+        if on_retry is not None:
+            on_retry(1, first, exc)
+    await sleep(first)
+
     # One decision per failed attempt, shared by tenacity's retry / stop / wait callbacks.
     pending: float | None = None
 
@@ -416,7 +428,7 @@ async def call_with_retries(
         pending = (
             None
             if error is None
-            else policy.next_delay(state.attempt_number, error, kind=kind, now=now())
+            else policy.next_delay(state.attempt_number + 1, error, kind=kind, now=now())
         )
         return pending is not None
 
@@ -430,7 +442,7 @@ async def call_with_retries(
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if on_retry is not None and error is not None:
-            on_retry(state.attempt_number, pending or 0.0, error)
+            on_retry(state.attempt_number + 1, pending or 0.0, error)
 
     retrying = tenacity.AsyncRetrying(
         sleep=sleep,

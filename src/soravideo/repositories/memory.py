@@ -78,6 +78,9 @@ class MemoryRepository:
         # repository may serve sync clients whose portals run different event loops.
         self._lock = threading.Lock()
         self._jobs: dict[str, _StoredJob] = {}
+        # Ids of unfinished jobs, oldest first: a claim looks at these only, so its cost
+        # follows the work outstanding, not the size of the whole ledger.
+        self._open: dict[str, None] = {}
         self._batches: dict[str, _StoredBatch] = {}
 
     def __repr__(self) -> str:
@@ -131,6 +134,9 @@ class MemoryRepository:
             if stored_batch is not None:
                 self._batches[stored_batch.batch.id] = stored_batch
             self._jobs.update((row.job.id, row) for row in stored)
+            self._open.update(
+                (row.job.id, None) for row in stored if not row.job.status.is_terminal
+            )
 
     async def get_job(self, job_id: str) -> Job:
         """Return one job.
@@ -181,6 +187,8 @@ class MemoryRepository:
                 raise BatchNotFoundError(job.batch_id)
             if not job.status.is_terminal:
                 new.lease_owner, new.lease_expires_us = old.lease_owner, old.lease_expires_us
+            else:
+                self._open.pop(job.id, None)
             self._jobs[job.id] = new
         return job
 
@@ -215,7 +223,7 @@ class MemoryRepository:
             if job_ids is not None:
                 pool = [self._jobs[job_id] for job_id in set(job_ids) if job_id in self._jobs]
             else:
-                pool = list(self._jobs.values())
+                pool = [self._jobs[job_id] for job_id in self._open]
             candidates = [
                 row
                 for row in pool
