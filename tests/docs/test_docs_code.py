@@ -174,7 +174,7 @@ def _check_command(command: str, where: str) -> None:
         missing = set(words[1:]) - _make_targets()
         assert not missing, f"{where}: no make target {missing}"
     elif words[:2] == ["pip", "install"]:
-        for extra in re.findall(r"soravideo\[([\w,-]+)\]", command):
+        for extra in re.findall(r"(?:soravideo|\.)\[([\w,-]+)\]", command):
             missing = set(extra.split(",")) - _extras()
             assert not missing, f"{where}: no extra {missing} in pyproject.toml"
     elif program == "python" and words[1].startswith("examples/"):
@@ -183,3 +183,26 @@ def _check_command(command: str, where: str) -> None:
         assert (ROOT / "src" / "soravideo" / "__main__.py").is_file()
     else:
         assert program in ("mkdocs", "pytest"), f"{where}: what checks `{command}`?"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "make no-such-target",
+        "pip install 'soravideo[no-such-extra]'",
+        "python examples/no_such_example.py",
+        "curl https://example.com",
+    ],
+)
+def test_a_command_nothing_backs_is_refused(command: str) -> None:
+    with pytest.raises(AssertionError):
+        _check_command(command, "here")
+
+
+def test_a_snippet_of_a_file_the_suite_does_not_run_is_refused() -> None:
+    with pytest.raises(AssertionError, match="include only files the suite runs"):
+        _check_snippet(Block("page.md", 1, "python", None, '--8<-- "src/soravideo/_models.py"'))
+    with pytest.raises(AssertionError, match="no section"):
+        _check_snippet(
+            Block("page.md", 1, "python", None, '--8<-- "examples/quickstart_sync.py:x"')
+        )
