@@ -16,8 +16,7 @@ import pytest
 
 import soravideo as sv
 from soravideo.repositories import JobRepository
-from soravideo.testing import TransportContract
-from soravideo.testing.repository_contract import RepositoryContract
+from soravideo.testing import RepositoryContract, TransportContract
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
