@@ -167,7 +167,9 @@ class AsyncBatchService:
                         if batch.status.is_terminal:
                             return batch
                         if batch.progress.pending == 0:
-                            return await self._finalize(batch)
+                            batch = await self._finalize(batch)
+                            bar.set(batch.progress.percentage, batch.status.value)
+                            return batch
                         await runner._sleep_or_wake(runner.recheck_interval(), changed)
         finally:
             runner.release_batch(batch_id)

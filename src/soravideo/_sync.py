@@ -16,8 +16,8 @@ import signal
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent import futures
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -163,12 +163,12 @@ class SoraVideo:
         portal = self._ensure_portal()
         future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
         try:
-            while True:
-                # Short waits keep the main thread responsive to Ctrl-C on every platform.
-                try:
-                    return future.result(timeout=_RESPONSIVE_WAIT)
-                except FutureTimeout:
-                    continue
+            # Short waits keep the main thread responsive to Ctrl-C on every platform.
+            # (Not future.result(timeout=...): its TimeoutError would also catch the call's
+            # own JobTimeoutError, a TimeoutError too.)
+            while not futures.wait([future], timeout=_RESPONSIVE_WAIT)[0]:
+                pass
+            return future.result()
         except KeyboardInterrupt:
             future.cancel()
             raise
@@ -222,10 +222,8 @@ class SoraVideo:
         with _sigterm_sets(stop):
             try:
                 while not stop.requested:
-                    try:
-                        return future.result(timeout=_SIGNAL_WAIT)
-                    except FutureTimeout:
-                        continue
+                    if futures.wait([future], timeout=_SIGNAL_WAIT)[0]:
+                        return future.result()
             except KeyboardInterrupt:
                 _stop_and_wait(portal, scope, future)
                 raise

@@ -171,3 +171,11 @@ async def test_concurrent_waits_share_one_engine() -> None:
     assert client.fake.peak_concurrency() <= 2
     assert_created_once(client.fake, 5)
     await client.aclose()
+
+
+def test_a_sync_wait_past_its_deadline_raises() -> None:
+    # JobTimeoutError is a TimeoutError: the sync bridge must hand it over, not swallow it.
+    with sv.SoraVideo.simulated(generation_time=300) as client:
+        job = client.videos.create_video(request())
+        with pytest.raises(sv.JobTimeoutError):
+            client.videos.wait_for_job(job.id, timeout=60)
