@@ -216,10 +216,11 @@ class SoraVideo:
         back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``. From
         another thread, SIGTERM is left to whatever handles it in the program.
         """
-        portal = self._ensure_portal()
-        future, scope = portal.start_task(_cancellable, self._async.run_worker)
         stop = _StopFlag()
+        # Installed first, so a SIGTERM while the engine starts up is a request to stop too.
         with _sigterm_sets(stop):
+            portal = self._ensure_portal()
+            future, scope = portal.start_task(_cancellable, self._async.run_worker)
             try:
                 while not stop.requested:
                     if futures.wait([future], timeout=_SIGNAL_WAIT)[0]:

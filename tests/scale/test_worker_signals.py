@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from types import FrameType
 
 import anyio
@@ -14,7 +15,7 @@ import pytest
 
 import soravideo as sv
 from soravideo._events import JobEvent
-from soravideo.repositories import MemoryRepository
+from soravideo.repositories import SQLiteRepository
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals"
@@ -36,21 +37,38 @@ def previous_handler() -> Iterator[list[int]]:
         signal.signal(signal.SIGTERM, original)
 
 
-def _free_to_claim(repository: MemoryRepository) -> list[str]:
+def _free_to_claim(db: Path) -> list[str]:
     async def claim() -> list[str]:
-        now = datetime.now(timezone.utc)
-        jobs = await repository.claim_jobs("another", limit=10, lease_seconds=60, now=now)
-        return [job.id for job in jobs]
+        async with SQLiteRepository(db) as repository:
+            now = datetime.now(timezone.utc)
+            jobs = await repository.claim_jobs("another", limit=10, lease_seconds=60, now=now)
+            return sorted(job.id for job in jobs)
 
     return anyio.run(claim)
 
 
-def _worker_with_jobs(
-    n: int, on_submitted: Callable[[], None]
-) -> tuple[sv.SoraVideo, MemoryRepository, list[str]]:
-    repository = MemoryRepository()
+def _store(db: Path, n: int) -> list[str]:
+    """Store pending jobs through a client that runs no engine (nothing is sent yet)."""
+
+    async def store() -> list[str]:
+        client = sv.AsyncSoraVideo.simulated(repository=SQLiteRepository(db))
+        try:
+            return sorted(
+                [
+                    (await client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}"))).id
+                    for i in range(n)
+                ]
+            )
+        finally:
+            await client.aclose()
+
+    return anyio.run(store)
+
+
+def _worker(db: Path, n: int, on_submitted: Callable[[], None]) -> sv.SoraVideo:
+    """Return a worker client that calls ``on_submitted`` once it has sent ``n`` jobs."""
     # The videos never finish (on simulated time, a shorter one might while we look).
-    client = sv.SoraVideo.simulated(repository=repository, generation_time=1e9)
+    client = sv.SoraVideo.simulated(repository=SQLiteRepository(db), generation_time=1e9)
     submitted: list[str] = []
 
     def seen(event: JobEvent) -> None:
@@ -58,36 +76,42 @@ def _worker_with_jobs(
         if len(submitted) == n:
             on_submitted()
 
-    # Registered first: the engine sends each job as soon as it is created.
     client.on("submitted", seen)
-    ids = [
-        client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}")).id for i in range(n)
-    ]
-    return client, repository, ids
+    return client
 
 
 def test_sigterm_stops_run_worker_gives_leases_back_and_restores_the_handler(
-    previous_handler: list[int],
+    previous_handler: list[int], tmp_path: Path
 ) -> None:
+    db = tmp_path / "ledger.db"
+    ids = _store(db, 3)
     mine = signal.getsignal(signal.SIGTERM)
-    client, repository, ids = _worker_with_jobs(3, lambda: os.kill(os.getpid(), signal.SIGTERM))
-    with client:
+    client = _worker(db, 3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
         client.run_worker()  # returns: SIGTERM is a request to stop, not an error
-        jobs = [client.videos.get_job(job_id) for job_id in ids]
         assert signal.getsignal(signal.SIGTERM) is mine
         assert previous_handler == []  # the worker handled that SIGTERM, not the program
+        jobs = [client.videos.get_job(job_id) for job_id in ids]
         assert [job.status for job in jobs] == [sv.JobStatus.PROCESSING] * 3
         assert all(job.remote_id for job in jobs)
         # Its leases are back before the client closes: another worker may go on at once.
-        assert sorted(_free_to_claim(repository)) == sorted(ids)
+        assert _free_to_claim(db) == ids
         assert client.fake is not None and client.fake.created_count() == 3
+    finally:
+        client.close()
 
 
-def test_ctrl_c_stops_run_worker_gracefully_then_raises(previous_handler: list[int]) -> None:
+def test_ctrl_c_stops_run_worker_gracefully_then_raises(
+    previous_handler: list[int], tmp_path: Path
+) -> None:
+    db = tmp_path / "ledger.db"
+    ids = _store(db, 2)
     mine = signal.getsignal(signal.SIGTERM)
-    client, repository, ids = _worker_with_jobs(2, _thread.interrupt_main)
-    with client:
+    client = _worker(db, 2, _thread.interrupt_main)
+    try:
         with pytest.raises(KeyboardInterrupt):
             client.run_worker()
         assert signal.getsignal(signal.SIGTERM) is mine
-        assert sorted(_free_to_claim(repository)) == sorted(ids)
+        assert _free_to_claim(db) == ids
+    finally:
+        client.close()

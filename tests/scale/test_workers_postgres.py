@@ -265,9 +265,9 @@ def test_four_workers_run_200_jobs_each_created_once(
 def test_a_killed_workers_jobs_are_taken_over_after_its_lease_expires(
     fleet_for: Callable[[FakeSora], tuple[FakeSora, Fleet]],
 ) -> None:
-    fake, fleet = fleet_for(FakeSora(api_key=API_KEY, generation_time=0.5))
+    fake, fleet = fleet_for(FakeSora(api_key=API_KEY, generation_time=0.4))
     ids = anyio.run(
-        _create_jobs, fleet.base_url, fleet.dsn, [f"a heron number {i}" for i in range(24)]
+        _create_jobs, fleet.base_url, fleet.dsn, [f"a heron number {i}" for i in range(16)]
     )
     fleet.start("victim", concurrency=8)
     fleet.start("survivor", concurrency=8)
@@ -294,17 +294,17 @@ def test_a_batch_run_by_several_processes_ends_with_correct_progress(
     fleet_for: Callable[[FakeSora], tuple[FakeSora, Fleet]],
 ) -> None:
     fake, fleet = fleet_for(FakeSora(api_key=API_KEY, generation_time=0.3))
-    created = anyio.run(_create_batch, fleet.base_url, fleet.dsn, 24)
+    created = anyio.run(_create_batch, fleet.base_url, fleet.dsn, 18)
     # Workers wait while the batch is pending; process_batch starts it and takes part.
-    fleet.start("worker-a", concurrency=6)
-    fleet.start("worker-b", concurrency=6)
+    fleet.start("worker-a", concurrency=4)
+    fleet.start("worker-b", concurrency=4)
     fleet.start("batcher", 3, "process-batch", created.batch_id)
     fleet.wait_for(lambda f: bool(f.said("batch", "batcher")), "process_batch returned")
     assert fleet.said("batch", "batcher") == [["completed", "100.0"]]
     fleet.terminate("worker-a", "worker-b")
 
     jobs = _jobs(fleet.dsn)
-    _assert_all_completed_once(fake, jobs, fleet, 24)
+    _assert_all_completed_once(fake, jobs, fleet, 18)
     finishers = {name for name in fleet.procs if fleet.ids("completed", name)}
     assert finishers == {"worker-a", "worker-b", "batcher"}
 
@@ -320,7 +320,7 @@ def test_a_batch_run_by_several_processes_ends_with_correct_progress(
 
     status = anyio.run(report)
     assert status.batch.status is sv.BatchStatus.COMPLETED
-    assert status.progress.completed == status.progress.total == 24
+    assert status.progress.completed == status.progress.total == 18
     assert status.progress.percentage == 100
     assert status.batch.progress.percentage == 100
 
