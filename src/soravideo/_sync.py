@@ -98,6 +98,8 @@ class SoraVideo:
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._background: Future[None] | None = None
+        # Running run_worker calls, so that close() from another thread can stop them.
+        self._workers: dict[Future[None], anyio.CancelScope] = {}
         self._closed = False
 
     @classmethod
@@ -186,6 +188,11 @@ class SoraVideo:
         try:
             if self._background is not None:
                 self._background.cancel()
+            with self._lock:
+                workers = list(self._workers.items())
+            for future, scope in workers:
+                # Before aclose, so each worker gives its leases back while the ledger is open.
+                _stop_and_wait(portal, scope, future)
             portal.call(self._async.aclose)
         finally:
             cm.__exit__(None, None, None)
@@ -214,13 +221,16 @@ class SoraVideo:
         Called from the main thread, it handles SIGTERM while it runs (and puts the previous
         handler back afterwards): the worker finishes the step in hand, gives its leases
         back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``. From
-        another thread, SIGTERM is left to whatever handles it in the program.
+        another thread, SIGTERM is left to whatever handles it in the program; ``close()``
+        (from any thread) stops the worker the same way, and it returns.
         """
         stop = _StopFlag()
         # Installed first, so a SIGTERM while the engine starts up is a request to stop too.
         with _sigterm_sets(stop):
             portal = self._ensure_portal()
             future, scope = portal.start_task(_cancellable, self._async.run_worker)
+            with self._lock:
+                self._workers[future] = scope
             try:
                 while not stop.requested:
                     if futures.wait([future], timeout=_SIGNAL_WAIT)[0]:
@@ -228,6 +238,9 @@ class SoraVideo:
             except KeyboardInterrupt:
                 _stop_and_wait(portal, scope, future)
                 raise
+            finally:
+                with self._lock:
+                    self._workers.pop(future, None)
             _stop_and_wait(portal, scope, future)
 
     def health(self) -> HealthReport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,9 @@ import pytest
 import soravideo as sv
 from soravideo._events import JobEvent
 from soravideo.repositories import SQLiteRepository
+
+# Only a bound for a broken run: the tests wait for events, never for time.
+DEADLINE = 30.0
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals"
@@ -115,3 +119,25 @@ def test_ctrl_c_stops_run_worker_gracefully_then_raises(
         assert _free_to_claim(db) == ids
     finally:
         client.close()
+
+
+def test_from_another_thread_signals_are_left_alone_and_close_stops_the_worker(
+    previous_handler: list[int], tmp_path: Path
+) -> None:
+    db = tmp_path / "ledger.db"
+    ids = _store(db, 2)
+    mine = signal.getsignal(signal.SIGTERM)
+    sent = threading.Event()
+    client = _worker(db, 2, sent.set)
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(client.run_worker()))
+    thread.start()
+    try:
+        assert sent.wait(timeout=DEADLINE)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        client.close()
+        thread.join(timeout=DEADLINE)
+    assert not thread.is_alive()
+    assert outcome == [None]  # close() stopped it; it returned
+    assert _free_to_claim(db) == ids
