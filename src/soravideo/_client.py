@@ -255,4 +255,5 @@ class AsyncSoraVideo:
         finally:
             runner.worker_mode = False
             with anyio.CancelScope(shield=True):
+                await runner.settle_submissions(self.settings.lease_seconds / 3)
                 await runner.release_all()

@@ -250,6 +250,13 @@ class JobRunner:
             except Exception:
                 logger.warning("could not release leases of %d queued jobs", len(ids))
 
+    async def settle_submissions(self, seconds: float) -> None:
+        """Wait (real time, at most ``seconds``) until creates on the wire are recorded, so a
+        stopping worker does not give away a job whose remote id is about to arrive."""
+        with anyio.move_on_after(seconds):
+            for done in list(self._submit_done.values()):
+                await done.wait()
+
     async def release_all(self) -> None:
         """Give back every lease this runner holds (on shutdown)."""
         ids = self._held_ids()
@@ -484,19 +491,21 @@ class JobRunner:
             tg.start_soon(self._submit, job)
 
     async def _idle_wait(self) -> None:
-        waits: list[float] = []
         now = self.clock.time()
         retry = [t for t in self._retry_at.values() if t > now]
-        if retry:
-            waits.append(min(retry) - now)
         if self.worker_mode:
-            waits.append(max(self.settings.poll_min_interval, 1.0))
-        if not waits:
-            await self._wake_dispatch.wait()
-            return
-        await self._sleep_or_wake(min(waits), self._wake_dispatch)
-        if self.worker_mode:
+            # Other processes create jobs in real time: look for them on a real-time tick
+            # (on simulated time an idle worker would otherwise spin through its ticks).
+            tick = max(self.settings.poll_min_interval, 1.0)
+            if retry:
+                await self._sleep_or_wake(min(min(retry) - now, tick), self._wake_dispatch)
+            else:
+                await self._sleep_or_wake(tick, self._wake_dispatch, clock=self._lease_clock)
             self._claim_needed = True
+        elif retry:
+            await self._sleep_or_wake(min(retry) - now, self._wake_dispatch)
+        else:
+            await self._wake_dispatch.wait()
 
     async def _submit(self, job: Job) -> None:
         # Not shielded: a create cancelled on the wire leaves the job processing without a
@@ -723,11 +732,13 @@ class JobRunner:
             due = [t for t in self._tracked.values() if t.due <= now + floor / 2]
             await self._refresh(due)
 
-    async def _sleep_or_wake(self, seconds: float, event: anyio.Event) -> None:
+    async def _sleep_or_wake(
+        self, seconds: float, event: anyio.Event, clock: Clock | None = None
+    ) -> None:
         async with anyio.create_task_group() as tg:
 
             async def sleeper() -> None:
-                await self.clock.sleep(seconds)
+                await (clock or self.clock).sleep(seconds)
                 tg.cancel_scope.cancel()
 
             async def waker() -> None:
