@@ -58,6 +58,7 @@ from ._models import (
     Page,
     VideoResult,
 )
+from ._retry import RetryPolicy
 from ._runner import RunnerStats
 from ._services import AsyncVideoService
 from ._settings import Settings
@@ -113,6 +114,7 @@ __all__ = [
     "RateLimitError",
     "ReadinessReport",
     "RepositoryError",
+    "RetryPolicy",
     "RunnerMetrics",
     "RunnerStats",
     "Settings",
