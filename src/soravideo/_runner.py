@@ -17,7 +17,6 @@ import math
 import os
 import socket
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -910,12 +909,6 @@ class JobRunner:
         await self._emit("cancelled", done)
         self._wake_dispatch.set()
         return done
-
-    def counts(self) -> Counter[str]:
-        """Count local jobs by where they are in the engine (for debugging and metrics)."""
-        return Counter(
-            queued=len(self._queued), submitting=len(self._submitting), tracked=len(self._tracked)
-        )
 
 
 def _job_error(exc: ProviderError, *, retryable: bool) -> JobError:
