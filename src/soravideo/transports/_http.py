@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import attrs
@@ -642,3 +642,39 @@ class HttpSession:
         # An injected client stays usable by its owner: we only drop our reference to it.
         if client is not None and self._owns_client:
             await client.aclose()
+
+
+_T = TypeVar("_T", bound="HttpTransport")
+
+
+class HttpTransport:
+    """What every httpx-based transport shares: counters, the retry policy, ``async with``.
+
+    Subclasses set ``self._session`` (an :class:`HttpSession`) and define ``aclose``.
+    """
+
+    _session: HttpSession
+
+    async def aclose(self) -> None:
+        """Close connections the transport owns. Idempotent."""
+        raise NotImplementedError
+
+    async def __aenter__(self: _T) -> _T:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def stats(self) -> TransportStats:
+        """Counters of requests, errors, retries and ``429`` answers so far."""
+        return self._session.stats
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy every request is retried by (settable: it applies to later requests)."""
+        return self._session.policy
+
+    @retry_policy.setter
+    def retry_policy(self, policy: RetryPolicy) -> None:
+        self._session.policy = policy

@@ -49,7 +49,12 @@ from .._errors import AmbiguousSubmissionError, FieldError, ProviderError, Valid
 from .._models import CreateVideoRequest, JobError, JobStatus
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import resolve_size
-from ._http import HttpContentStream, HttpSession, TransportStats, describe_error_body
+from ._http import (
+    HttpContentStream,
+    HttpSession,
+    HttpTransport,
+    describe_error_body,
+)
 from .base import Capabilities, ModelInfo, RemoteJob
 
 __all__ = [
@@ -391,7 +396,7 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-class RunwayTransport:
+class RunwayTransport(HttpTransport):
     """Speak the Runway API: text-to-video and image-to-video tasks, cancel, URL results.
 
     The constructor does no I/O. Reads and deletes are retried per ``retry_policy``; a
@@ -513,30 +518,10 @@ class RunwayTransport:
             f"api_key={key})"
         )
 
-    async def __aenter__(self) -> RunwayTransport:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     @property
     def capabilities(self) -> Capabilities:
         """What Runway can do: its models, cancel, URL results, a 5 s minimum poll interval."""
         return self._capabilities
-
-    @property
-    def stats(self) -> TransportStats:
-        """Counters of requests, errors, retries and ``429`` answers so far."""
-        return self._session.stats
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The policy every request is retried by (settable: it applies to later requests)."""
-        return self._session.policy
-
-    @retry_policy.setter
-    def retry_policy(self, policy: RetryPolicy) -> None:
-        self._session.policy = policy
 
     def _url(self, *parts: str) -> str:
         return self.base_url + "/v1/" + "/".join(quote(part, safe="") for part in parts)

@@ -44,7 +44,7 @@ from .._errors import (
 from .._models import CreateVideoRequest, JobError, JobStatus
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import resolve_size
-from ._http import HttpContentStream, HttpSession, TransportStats
+from ._http import HttpContentStream, HttpSession, HttpTransport
 from .base import Capabilities, ModelInfo, RemoteJob
 
 __all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
@@ -188,7 +188,7 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-class SoraTransport:
+class SoraTransport(HttpTransport):
     """Speak the ``/v1/videos`` protocol: OpenAI-compatible gateways, Azure, or FakeSora.
 
     The constructor does no I/O. Every create carries an ``Idempotency-Key``; reads and
@@ -294,30 +294,10 @@ class SoraTransport:
             f"api_version={self.api_version!r}, api_key={key})"
         )
 
-    async def __aenter__(self) -> SoraTransport:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     @property
     def capabilities(self) -> Capabilities:
         """What ``/v1/videos`` can do: Sora's models, cancel (delete), list, remix, bytes."""
         return self._capabilities
-
-    @property
-    def stats(self) -> TransportStats:
-        """Counters of requests, errors, retries and ``429`` answers so far."""
-        return self._session.stats
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The policy every request is retried by (settable: it applies to later requests)."""
-        return self._session.policy
-
-    @retry_policy.setter
-    def retry_policy(self, policy: RetryPolicy) -> None:
-        self._session.policy = policy
 
     def _url(self, *parts: str) -> str:
         tail = "".join(f"/{quote(part, safe='')}" for part in parts)
