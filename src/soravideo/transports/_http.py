@@ -41,6 +41,7 @@ from .._retry import (
     failure_of,
     parse_retry_after,
 )
+from .base import RemoteJob
 
 __all__ = [
     "USER_AGENT",
@@ -654,6 +655,34 @@ class HttpTransport:
     """
 
     _session: HttpSession
+    # How many single-job reads ``_fetch_each`` keeps in flight at once.
+    fetch_concurrency: int = 8
+
+    async def fetch(self, remote_id: str) -> RemoteJob:
+        """Return the provider's current view of one job."""
+        raise NotImplementedError
+
+    async def _fetch_each(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
+        """Fetch jobs one request each, a few at a time; jobs the provider no longer knows
+        (404) are left out, any other failure is raised."""
+        found: dict[str, RemoteJob] = {}
+        failures: list[ProviderError] = []
+        limiter = anyio.CapacityLimiter(self.fetch_concurrency)
+
+        async def one(remote_id: str) -> None:
+            async with limiter:
+                try:
+                    found[remote_id] = await self.fetch(remote_id)
+                except ProviderError as exc:
+                    if exc.status_code != 404:
+                        failures.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for remote_id in remote_ids:
+                group.start_soon(one, remote_id)
+        if failures:
+            raise failures[0]
+        return found
 
     async def aclose(self) -> None:
         """Close connections the transport owns. Idempotent."""

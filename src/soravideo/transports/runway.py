@@ -83,7 +83,6 @@ MAX_URL_LENGTH = 2048
 OUTPUT_URL_TTL = 24 * 3600.0
 """Output URLs "expire within 24–48 hours": ``expires_at`` assumes the shorter bound."""
 MIN_POLL_INTERVAL = 5.0
-_FETCH_CONCURRENCY = 4
 _CACHE_SIZE = 10_000
 _STALE_URL_STATUSES = frozenset({403, 404, 410})
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -429,6 +428,9 @@ class RunwayTransport(HttpTransport):
     """
 
     name = "runway"
+
+    # No list endpoint: refreshes are single reads, kept few at once (rate limits).
+    fetch_concurrency = 4
 
     def __init__(
         self,
@@ -892,23 +894,7 @@ class RunwayTransport(HttpTransport):
             ProviderError: Any other failure.
         """
         wanted = list(dict.fromkeys(remote_ids))
-        found: dict[str, RemoteJob] = {}
-        failures: list[ProviderError] = []
-        limiter = anyio.CapacityLimiter(_FETCH_CONCURRENCY)
-
-        async def one(remote_id: str) -> None:
-            async with limiter:
-                try:
-                    found[remote_id] = await self.fetch(remote_id)
-                except ProviderError as exc:
-                    if exc.status_code != 404:
-                        failures.append(exc)
-
-        async with anyio.create_task_group() as group:
-            for remote_id in wanted:
-                group.start_soon(one, remote_id)
-        if failures:
-            raise failures[0]
+        found = await self._fetch_each(wanted)
         return {rid: found[rid] for rid in wanted if rid in found}
 
     async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:

@@ -55,7 +55,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "sora-2"
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 _LIST_LIMIT = 100
-_FETCH_CONCURRENCY = 8
 _VARIANTS = ("video", "thumbnail", "spritesheet")
 # Sizes and durations from the spec, plus those the later guides added (16/20 s; 1080p for pro).
 _DURATIONS = (4, 8, 12, 16, 20)
@@ -645,26 +644,6 @@ class SoraTransport(HttpTransport):
         if missing:
             found.update(await self._fetch_each(missing))
         return {rid: found[rid] for rid in wanted if rid in found}
-
-    async def _fetch_each(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
-        found: dict[str, RemoteJob] = {}
-        failures: list[ProviderError] = []
-        limiter = anyio.CapacityLimiter(_FETCH_CONCURRENCY)
-
-        async def one(remote_id: str) -> None:
-            async with limiter:
-                try:
-                    found[remote_id] = await self.fetch(remote_id)
-                except ProviderError as exc:
-                    if exc.status_code != 404:
-                        failures.append(exc)
-
-        async with anyio.create_task_group() as group:
-            for remote_id in remote_ids:
-                group.start_soon(one, remote_id)
-        if failures:
-            raise failures[0]
-        return found
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel a video by deleting it (``DELETE /videos/{id}``); one already gone is fine.
