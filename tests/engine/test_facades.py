@@ -182,3 +182,23 @@ def test_a_sync_call_hands_over_a_timeout_error() -> None:
 
     with sv.SoraVideo.simulated() as client, pytest.raises(sv.JobTimeoutError):
         client._call(deadline_passed)
+
+
+def test_a_client_left_open_is_closed_at_interpreter_exit(tmp_path: Path) -> None:
+    # No close(): the atexit hook must stop the engine thread and close the ledger, so the
+    # interpreter exits promptly and the SQLite file is left consistent.
+    db = tmp_path / "l.db"
+    code = (
+        "import soravideo as sv\n"
+        "from soravideo.repositories import SQLiteRepository\n"
+        f"client = sv.SoraVideo.simulated(repository=SQLiteRepository({str(db)!r}))\n"
+        "job = client.videos.create_video(sv.CreateVideoRequest(prompt='left open'))\n"
+        "print(client.videos.wait_for_job(job.id).status.value)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "completed"
+    assert not (tmp_path / "l.db-wal").exists() or (tmp_path / "l.db-wal").stat().st_size == 0
