@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import runpy
 import socket
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -223,3 +225,120 @@ def test_saving_videos_does_not_let_simulated_time_leap(cli: Any, tmp_path: Path
         ended = datetime.fromisoformat(job["completed_at"])
         assert (ended - started).total_seconds() < 40, job["id"]
         assert Path(job["result"]["path"]).is_file()
+
+
+# -- whole commands, each call a fresh client on the same ledger file --------------------------
+
+
+def test_demo_runs_offline_and_ends_with_a_partial_batch(cli: Any, tmp_path: Path) -> None:
+    result = cli("demo", simulated=False)
+    assert result.code == EXIT_OK, result.err
+    out = result.out
+    assert "partial — 5 of 6 completed, 1 failed, 0 cancelled (100% finished)" in out
+    assert "moderation_blocked" in out
+    assert "estimated cost: $" in out
+    assert "status requests:" in out and "polling every second would have made" in out
+    # The five singles, each in the summary table with its priority.
+    for priority in ("low", "normal", "high", "urgent"):
+        assert f"  {priority} " in out
+    assert len(list((tmp_path / "demo-output" / "videos").glob("*.mp4"))) == 10
+    assert (tmp_path / "demo-output" / "ledger.db").is_file()
+    assert "Traceback" not in result.err
+
+
+def test_simulated_create_wait_out_list_cancel_and_download(cli: Any, tmp_path: Path) -> None:
+    made = cli("--json", "create", "a red fox", "--duration", "8", "--wait", "--out", "fox.mp4")
+    assert made.code == EXIT_OK, made.err
+    fox = made.json()
+    assert fox["status"] == "completed" and fox["progress"] == 100
+    assert (tmp_path / "fox.mp4").stat().st_size == fox["result"]["bytes"] > 0
+    assert "completed" in made.err  # the live progress lines
+
+    stored = cli("create", "a cat", "--priority", "high", "--json")
+    assert stored.code == EXIT_OK, stored.err
+    cat = stored.json()
+    assert cat["status"] == "pending" and cat["priority"] == "high"
+
+    cancelled = cli("cancel", cat["id"])
+    assert cancelled.code == EXIT_OK, cancelled.err
+    assert f"{cat['id']}  cancelled" in cancelled.out
+
+    listed = cli("list", "--json")
+    assert listed.code == EXIT_OK, listed.err
+    page = listed.json()
+    assert page["total"] == 2
+    assert {job["id"]: job["status"] for job in page["items"]} == {
+        fox["id"]: "completed",
+        cat["id"]: "cancelled",
+    }
+
+    # The simulator that made the fox is gone; the saved file is copied instead.
+    copied = cli("download", fox["id"], "--out", "copy.mp4")
+    assert copied.code == EXIT_OK, copied.err
+    assert (tmp_path / "copy.mp4").read_bytes() == (tmp_path / "fox.mp4").read_bytes()
+
+
+def test_batch_from_a_csv_with_json_output(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "prompts.csv").write_text(
+        "prompt,duration,priority\n"
+        "a dog on a skateboard,4,high\n"
+        "a scene that should fail-moderation,8,\n"
+        "a bird over the sea,,low\n",
+        encoding="utf-8",
+    )
+    result = cli("--json", "batch", "prompts.csv", "--concurrency", "2", "--out-dir", "videos")
+    assert result.code == EXIT_FAILED, result.err  # partial is not completed
+    report = result.json()
+    assert report["batch"]["status"] == "partial"
+    assert report["batch"]["name"] == "prompts"
+    progress = report["progress"]
+    assert (progress["total"], progress["completed"], progress["failed"]) == (3, 2, 1)
+    assert progress["percentage"] == 100.0
+    by_prompt = {job["request"]["prompt"]: job for job in report["jobs"]}
+    failed = by_prompt["a scene that should fail-moderation"]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "moderation_blocked"
+    for prompt in ("a dog on a skateboard", "a bird over the sea"):
+        path = Path(by_prompt[prompt]["result"]["path"])
+        assert path.parent == tmp_path / "videos" and path.is_file()
+    assert by_prompt["a dog on a skateboard"]["priority"] == "high"
+    assert "submitted" in result.err  # live progress lines
+
+
+def test_validation_error_exits_2_naming_every_field(cli: Any) -> None:
+    result = cli("create", " ", "--duration", "-3", "--size", "big", "--resolution", "9000p")
+    assert result.code == EXIT_USAGE
+    line = result.error_line()
+    for field in ("prompt", "duration", "size", "resolution"):
+        assert field in line
+    assert "Traceback" not in result.err
+    assert result.out == ""
+
+
+def test_unreachable_provider_exits_3_and_stores_nothing(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-cli-test-secret-0123456789"
+    monkeypatch.setenv("SORAVIDEO_API_KEY", secret)
+    port = _closed_port()  # closed now: connections are refused
+    result = cli(
+        "--provider", "sora", "--base-url", f"http://127.0.0.1:{port}/v1", "--db", "ledger.db",
+        "create", "a fox", "--wait",
+        simulated=False,
+    )  # fmt: skip
+    assert result.code == EXIT_UNREACHABLE
+    line = result.error_line()
+    assert "cannot reach" in line and f"127.0.0.1:{port}" in line
+    assert secret not in result.out + result.err
+    assert not (tmp_path / "ledger.db").exists()
+
+
+def test_python_dash_m_soravideo_runs_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same module test_cli.py starts as ``python -m soravideo``, run here so it is measured.
+    monkeypatch.setattr("sys.argv", ["soravideo", "--help"])
+    monkeypatch.delitem(sys.modules, "soravideo.__main__", raising=False)  # else runpy warns
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("soravideo", run_name="__main__", alter_sys=True)
+    assert exited.value.code == EXIT_OK
+    assert "exit codes:" in capsys.readouterr().out

@@ -19,7 +19,7 @@ from soravideo.transports import SoraTransport
 
 API_KEY = "sk-e2e-test-key"
 # Real time: keep generations short and polling tight, so a scenario takes well under a second.
-GENERATION_TIME = 0.4
+GENERATION_TIME = 0.15
 FAST = {"poll_min_interval": 0.05, "poll_max_interval": 0.25, "request_timeout": 5.0}
 
 

@@ -14,7 +14,7 @@ from soravideo.testing import FakeSora
 @pytest.fixture
 def fake() -> FakeSora:
     # The child sends its own key; generations long enough to kill it mid-batch.
-    return FakeSora(api_key=DURABLE_CHILD_API_KEY, generation_time=0.6)
+    return FakeSora(api_key=DURABLE_CHILD_API_KEY, generation_time=0.3)
 
 
 def test_batch_killed_with_sigkill_then_restarted_finishes_with_no_duplicate(

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def served() -> Iterator[tuple[FakeSora, str]]:
     # Real time: the children are separate processes. Generation is short.
-    fake = FakeSora(api_key=DURABLE_CHILD_API_KEY, generation_time=0.6)
+    fake = FakeSora(api_key=DURABLE_CHILD_API_KEY, generation_time=0.3)
     with fake.serve() as base_url:
         yield fake, base_url
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import jsonschema
-import openai
 import pytest
 
 from soravideo.testing import FakeSora
@@ -255,6 +254,10 @@ async def test_gateway_statuses_validate_only_with_the_documented_additions(
 def test_the_official_openai_client_runs_unchanged_against_the_served_fake(
     openapi: OpenApi,
 ) -> None:
+    # Imported here: the official client takes half a second to import, paid by every
+    # pytest-xdist worker at collection if imported at the top.
+    import openai
+
     # Real time: openai's create_and_poll sleeps for real. The fake asks it to poll every
     # 20 ms and finishes in 0.2 s, so the whole test stays well under a second.
     fake = FakeSora(api_key=KEY, generation_time=0.2, poll_after_ms=20)

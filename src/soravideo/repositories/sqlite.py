@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -177,16 +178,51 @@ async def _result(future: Future[T]) -> T:
 
 
 class _Worker:
-    """One thread that owns one connection, opened by the first piece of work it runs."""
+    """One thread that owns one connection, opened by the first piece of work it runs.
+
+    Its own daemon thread, not a ``ThreadPoolExecutor``: at interpreter exit the executors
+    refuse new work before ``atexit`` hooks run, so a client closed by its ``atexit`` hook
+    could neither give its leases back nor close (and checkpoint) the file.
+    """
 
     def __init__(self, path: str, busy_timeout: float) -> None:
         self._path = path
         self._busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soravideo-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def submit(self, work: _Work[T]) -> Future[T]:
-        return self._executor.submit(self._run, work)
+        return self._put(lambda: self._run(work))
+
+    def _put(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the SQLite worker is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="soravideo-sqlite", daemon=True
+                )
+                self._thread.start()
+            self._queue.put((future, fn))
+        return future
+
+    def _serve(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the caller, as an executor would
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
     def _run(self, work: _Work[T]) -> T:
         if self._conn is None:
@@ -203,8 +239,17 @@ class _Worker:
 
     def close(self) -> None:
         """Close the connection in its own thread, then stop the thread (blocking)."""
-        self._executor.submit(self._close_connection).result()
-        self._executor.shutdown(wait=True)
+        with self._lock:
+            thread = self._thread
+            if self._stopped or thread is None:
+                self._stopped = True
+                return
+        closed = self._put(self._close_connection)  # after the work already queued
+        with self._lock:
+            self._stopped = True
+            self._queue.put(None)
+        closed.result()
+        thread.join()
 
     def _close_connection(self) -> None:
         if self._conn is not None:
