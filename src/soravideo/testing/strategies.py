@@ -17,6 +17,7 @@ to a strategy for it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -72,16 +73,19 @@ _OFFSETS = (
 )
 
 
+@functools.cache  # one strategy per arguments: hypothesis analyses each new one afresh
 def texts(*, min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
     """Draw text any ledger can store: no NUL, no lone surrogates."""
     alphabet = st.characters(codec="utf-8", exclude_characters="\x00")
     return st.text(alphabet, min_size=min_size, max_size=max_size)
 
 
+@functools.cache
 def _non_blank(max_size: int = 40) -> st.SearchStrategy[str]:
     return texts(min_size=1, max_size=max_size).filter(lambda s: bool(s.strip()))
 
 
+@functools.cache
 def identifiers(prefix: str = "job") -> st.SearchStrategy[str]:
     """Draw unique-looking ids such as ``job_3f2a…`` (random, so rarely equal)."""
     return st.uuids().map(lambda u: f"{prefix}_{u.hex}")
@@ -92,6 +96,7 @@ def fresh_id(prefix: str = "job") -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+@functools.cache
 def aware_datetimes(
     *,
     min_value: datetime = datetime(2000, 1, 1),
@@ -103,6 +108,7 @@ def aware_datetimes(
     return st.datetimes(min_value=min_value, max_value=max_value, timezones=zones)
 
 
+@functools.cache
 def json_values(*, max_leaves: int = 8) -> st.SearchStrategy[Any]:
     """Draw JSON values: null, booleans, safe integers, finite floats, text, lists, objects."""
     scalars = (
@@ -122,8 +128,25 @@ def json_values(*, max_leaves: int = 8) -> st.SearchStrategy[Any]:
     )
 
 
-def _str_maps() -> st.SearchStrategy[dict[str, str]]:
-    return st.dictionaries(texts(max_size=12), texts(max_size=24), max_size=3)
+@functools.cache
+def _str_maps(nonempty: bool = False) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(
+        texts(max_size=12), texts(max_size=24), min_size=int(nonempty), max_size=3
+    )
+
+
+@functools.cache
+def _options(nonempty: bool) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(texts(max_size=12), json_values(), min_size=int(nonempty), max_size=3)
+
+
+_LATER = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3))
+_RESOLUTION = st.sampled_from(sorted(RESOLUTIONS))
+_ASPECT = st.sampled_from(ASPECT_RATIOS)
+_PIXELS = st.integers(16, 4096)
+_REFERENCES = st.binary(min_size=1, max_size=48) | _non_blank(40)
+_MODEL_NAMES = st.sampled_from(["sora-2", "sora-2-pro"]) | _non_blank(20)
+_PROVIDER_NAMES = st.sampled_from(["sora", "fake", "runway"]) | _non_blank(12)
 
 
 def _maybe(strategy: st.SearchStrategy[T], complete: bool) -> st.SearchStrategy[T | None]:
@@ -133,15 +156,13 @@ def _maybe(strategy: st.SearchStrategy[T], complete: bool) -> st.SearchStrategy[
 @st.composite
 def _sizes(draw: st.DrawFn, complete: bool) -> tuple[str | None, str | None, str | None]:
     # (resolution, aspect_ratio, size) in one of the shapes check_request accepts.
-    resolution = st.sampled_from(sorted(RESOLUTIONS))
-    aspect = st.sampled_from(ASPECT_RATIOS)
     shape = draw(st.sampled_from(["all"] if complete else ["none", "pair", "size", "all"]))
     if shape == "none":
         return None, None, None
     if shape == "size":
-        width, height = draw(st.integers(16, 4096)), draw(st.integers(16, 4096))
+        width, height = draw(_PIXELS), draw(_PIXELS)
         return None, None, f"{width}x{height}"
-    r, a = draw(resolution), draw(aspect)
+    r, a = draw(_RESOLUTION), draw(_ASPECT)
     if shape == "pair":
         return r, a, None
     size = resolve_size(CreateVideoRequest(prompt="-", resolution=r, aspect_ratio=a))
@@ -155,23 +176,21 @@ def create_video_requests(
 ) -> CreateVideoRequest:
     """Draw valid requests; with ``complete=True`` every optional field is set."""
     resolution, aspect_ratio, size = draw(_sizes(complete))
-    reference = st.binary(min_size=1, max_size=48) | _non_blank(40)
     return CreateVideoRequest(
         prompt=draw(_non_blank(max_prompt)),
-        model=draw(_maybe(st.sampled_from(["sora-2", "sora-2-pro"]) | _non_blank(20), complete)),
+        model=draw(_maybe(_MODEL_NAMES, complete)),
         duration=draw(_maybe(st.integers(min_value=1, max_value=60), complete)),
         resolution=resolution,
         aspect_ratio=aspect_ratio,
         size=size,
-        input_reference=draw(_maybe(reference, complete)),
+        input_reference=draw(_maybe(_REFERENCES, complete)),
         priority=draw(st.sampled_from(JobPriority)),
-        metadata=draw(_str_maps().filter(bool) if complete else _str_maps()),
-        provider_options=draw(
-            st.dictionaries(texts(max_size=12), json_values(), min_size=int(complete), max_size=3)
-        ),
+        metadata=draw(_str_maps(complete)),
+        provider_options=draw(_options(complete)),
     )
 
 
+@functools.cache
 def job_errors() -> st.SearchStrategy[JobError]:
     """Draw job errors."""
     return st.builds(
@@ -216,7 +235,6 @@ def jobs(
         ids: Job ids to draw from (default: random ``job_…`` ids).
     """
     created = draw(created_at if created_at is not None else aware_datetimes())
-    later = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3))
     request = draw(create_video_requests(complete=complete))
     if batch_id is None:
         batch_id = identifiers("batch") if complete else st.none()
@@ -224,7 +242,7 @@ def jobs(
         id=draw(ids if ids is not None else identifiers("job")),
         status=draw(status if status is not None else st.sampled_from(JobStatus)),
         request=request,
-        provider=draw(st.sampled_from(["sora", "fake", "runway"]) | _non_blank(12)),
+        provider=draw(_PROVIDER_NAMES),
         priority=request.priority,
         remote_id=draw(_maybe(identifiers("video"), complete)),
         progress=draw(st.integers(min_value=0, max_value=100)),
@@ -232,14 +250,14 @@ def jobs(
         error=draw(_maybe(job_errors(), complete)),
         result=draw(_maybe(video_results(complete=complete), complete)),
         batch_id=draw(batch_id),
-        metadata=draw(_str_maps().filter(bool) if complete else _str_maps()),
+        metadata=draw(_str_maps(complete)),
         estimated_cost_usd=draw(
             _maybe(st.floats(min_value=0, max_value=1e4, allow_nan=False), complete)
         ),
         created_at=created,
-        updated_at=created + draw(later),
-        started_at=draw(_maybe(st.just(created + draw(later)), complete)),
-        completed_at=draw(_maybe(st.just(created + draw(later)), complete)),
+        updated_at=created + draw(_LATER),
+        started_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
+        completed_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
     )
 
 
@@ -263,7 +281,6 @@ def batches(
     Progress is drawn too; a ledger derives its own on read, so compare it apart.
     """
     created = draw(aware_datetimes())
-    later = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3))
     ids = job_ids if job_ids is not None else st.lists(identifiers("job"), max_size=5)
     return Batch(
         id=draw(identifiers("batch")),
@@ -271,12 +288,12 @@ def batches(
         job_ids=draw(ids),
         status=draw(status if status is not None else st.sampled_from(BatchStatus)),
         progress=draw(batch_progress()),
-        metadata=draw(_str_maps().filter(bool) if complete else _str_maps()),
+        metadata=draw(_str_maps(complete)),
         concurrency=draw(_maybe(st.integers(min_value=1, max_value=64), complete)),
         budget_usd=draw(_maybe(st.floats(min_value=0, max_value=1e5, allow_nan=False), complete)),
         created_at=created,
-        updated_at=created + draw(later),
-        completed_at=draw(_maybe(st.just(created + draw(later)), complete)),
+        updated_at=created + draw(_LATER),
+        completed_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
     )
 
 
