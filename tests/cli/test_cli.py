@@ -1,7 +1,8 @@
-"""The ``soravideo`` command line through its real entry point, in subprocesses.
+"""The ``soravideo`` command line through its real entry points, in subprocesses.
 
-Each subprocess costs an interpreter start, so only what needs a process of its own is
-here: the entry point itself and a worker stopped by a real SIGTERM. Every other command
+Each subprocess costs an interpreter start, so here are the entry points themselves
+(``python -m soravideo`` and the console script, making and listing a video on one ledger
+file) and a worker stopped by a real SIGTERM. Every other command
 (``python -m soravideo`` is a one-line wrapper around ``main()``) runs in
 test_cli_inprocess.py, each call a fresh client on the same ledger file, as separate
 processes would be.
@@ -81,6 +82,29 @@ def test_help_lists_every_command_and_the_exit_codes(tmp_path: Path) -> None:
     assert "exit codes:" in result.stdout
     for code in ("0 ", "1 ", "2 ", "3 "):
         assert f"\n  {code}" in result.stdout
+
+
+def test_create_wait_and_list_through_both_entry_points(tmp_path: Path) -> None:
+    # ``python -m soravideo`` makes a video; the ``soravideo`` console script, a separate
+    # process on the same ledger file, lists it. (Every other command: test_cli_inprocess.py.)
+    sim = ("--provider", "simulated", "--db", "ledger.db", "--json")
+    made = soravideo(*sim, "create", "a red fox", "--wait", "--out", "fox.mp4", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    fox = json.loads(made.stdout)
+    assert fox["status"] == "completed"
+    assert (tmp_path / "fox.mp4").stat().st_size == fox["result"]["bytes"] > 0
+
+    script = Path(sys.executable).with_name("soravideo")
+    listed = subprocess.run(
+        [str(script), *sim, "list"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [job["id"] for job in json.loads(listed.stdout)["items"]] == [fox["id"]]
 
 
 def _lines(stream: Any) -> queue.Queue[str | None]:
