@@ -18,8 +18,9 @@ The gates may write bytecode caches (``__pycache__``, ignored by git) even where
 compiles the package and pytest rewrites every test module again, which cost a fifth of the
 suite's time. A pytest run that collects no test (exit 5) fails. Nothing is retried: a test
 that fails once fails the gate. Extra arguments go to the main pytest run
-(``python scripts/check.py -k sqlite``). Set ``SORAVIDEO_SUITE_BUDGET`` (seconds) to also
-fail when the main test run takes longer.
+(``python scripts/check.py -k sqlite``). The main test run fails the gates when it takes
+longer than ``SUITE_BUDGET`` seconds; ``SORAVIDEO_SUITE_BUDGET`` changes that (``0``: no
+limit, for a slow or busy machine).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ PY = sys.executable
 LINT_PATHS = ["src", "tests", "benchmarks", "examples", "scripts"]
 COVERAGE_JSON = ROOT / "coverage.json"
 E2E = "tests/e2e"
-SUITE_BUDGET_NOTE = 60.0  # seconds on a 2-core machine (the README's promise)
+SUITE_BUDGET = 60.0  # seconds for the main test run on a 2-core machine (issue 9's gate)
 MAX_WORKERS = 4  # each xdist worker starts its own throwaway PostgreSQL server
 
 
@@ -121,11 +122,11 @@ def main() -> int:
     print(f"  test suite (pytest, with coverage): {suite:.1f} s", flush=True)
     print(f"  e2e again in random order:          {times[gates[-1][0]]:.1f} s", flush=True)
     print(f"  all gates:                          {total:.1f} s", flush=True)
-    budget = os.environ.get("SORAVIDEO_SUITE_BUDGET")
-    limit = float(budget) if budget else SUITE_BUDGET_NOTE
-    if suite > limit:
-        print(f"  the test suite took longer than {limit:.0f} s", flush=True)
-        if budget:
+    limit = float(os.environ.get("SORAVIDEO_SUITE_BUDGET") or SUITE_BUDGET)
+    if limit > 0:
+        verdict = "over" if suite > limit else "within"
+        print(f"  suite budget:                       {limit:.0f} s ({verdict})", flush=True)
+        if suite > limit:
             failures.append(f"suite time ({suite:.1f} s > {limit:.0f} s)")
     if failures:
         print(f"\nFAILED gates: {', '.join(failures)}", flush=True)
