@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -54,19 +54,25 @@ def postgres_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def postgres_dsn(postgres_server: str) -> Iterator[str]:
-    """Yield a DSN whose ``search_path`` is a new, empty schema, dropped after the test."""
+@pytest.fixture(scope="session")
+def postgres_admin(postgres_server: str) -> Iterator[Any]:
+    """One autocommit connection for the whole session, to make and drop test schemas."""
     import psycopg
+
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        yield admin
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: str, postgres_admin: Any) -> Iterator[str]:
+    """Yield a DSN whose ``search_path`` is a new, empty schema, dropped after the test."""
     from psycopg import conninfo, sql
 
     schema = f"soravideo_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    postgres_admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     params = conninfo.conninfo_to_dict(postgres_server)
     options = f"{params.get('options') or ''} -c search_path={schema}".strip()
     try:
         yield conninfo.make_conninfo(postgres_server, options=options)
     finally:
-        with psycopg.connect(postgres_server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        postgres_admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
