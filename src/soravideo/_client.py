@@ -253,7 +253,7 @@ class AsyncSoraVideo:
             async with runner.driving():
                 await anyio.sleep_forever()
         finally:
-            runner.worker_mode = False
+            runner.stop_worker()
             with anyio.CancelScope(shield=True):
                 await runner.settle_submissions(self.settings.lease_seconds / 3)
                 await runner.release_all()

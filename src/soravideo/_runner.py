@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from ._clock import Clock, SystemClock, now_utc
@@ -130,6 +131,8 @@ class JobRunner:
         self._wake_poll = anyio.Event()
         self._wake_lease = anyio.Event()
         self._claim_needed = True
+        # Held by a claim and by release_all, so that a release sees every lease a claim took.
+        self._claim_lock = anyio.Lock()
         self._run_lock = anyio.Lock()
         self._background = False
         self.worker_mode = False
@@ -256,14 +259,24 @@ class JobRunner:
             for done in list(self._submit_done.values()):
                 await done.wait()
 
+    def stop_worker(self) -> None:
+        """Leave worker mode: look for new work again only when a caller asks (``wake``;
+        a waiter's re-reads ask too, so nobody waits on a job left unclaimed here)."""
+        self.worker_mode = False
+        self._claim_needed = False
+
     async def release_all(self) -> None:
-        """Give back every lease this runner holds (on shutdown)."""
-        ids = self._held_ids()
-        self._queue.clear()
-        self._queued.clear()
-        self._tracked.clear()
-        if ids:
-            await self.repository.release_lease(ids, self.owner)
+        """Give back every lease this runner holds (on shutdown).
+
+        Waits for a claim on the wire first, so the leases it takes are given back too.
+        """
+        async with self._claim_lock:
+            ids = self._held_ids()
+            self._queue.clear()
+            self._queued.clear()
+            self._tracked.clear()
+            if ids:
+                await self.repository.release_lease(ids, self.owner)
 
     # ---------------------------------------------------------------- gate
 
@@ -390,6 +403,18 @@ class JobRunner:
         self._wake_lease.set()
 
     async def _claim(self) -> None:
+        # Shielded like a write: the ledger may have leased jobs to us even if we stop
+        # listening, and a lease nobody here knows of is given back by nobody.
+        async with self._claim_lock:
+            with anyio.CancelScope(shield=True):
+                await self._claim_now()
+        # An engine cancelled meanwhile stops here, before it sends any of what it claimed.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def _claim_now(self) -> None:
+        if not (self._claim_needed or self.worker_mode):
+            return  # a worker stopped while this claim waited for the lock
+        for_worker = self.worker_mode
         room = self._limit.current - self._in_flight() - len(self._queued)
         if room <= 0:
             return
@@ -418,6 +443,11 @@ class JobRunner:
             claimed += await self.repository.claim_jobs(
                 self.owner, limit=room - len(claimed), lease_seconds=lease, now=now
             )
+        if for_worker and not self.worker_mode and not self._claim_needed:
+            # The worker stopped while this claim was on the wire: give the jobs back.
+            if claimed:
+                await self.repository.release_lease([job.id for job in claimed], self.owner)
+            return
         for job in claimed:
             if job.id in self._queued or job.id in self._submitting or job.id in self._tracked:
                 continue
@@ -500,7 +530,8 @@ class JobRunner:
                 await self._sleep_or_wake(min(min(retry) - now, tick), self._wake_dispatch)
             else:
                 await self._sleep_or_wake(tick, self._wake_dispatch, clock=self._lease_clock)
-            self._claim_needed = True
+            # Only while still a worker: a stopped one must not take its leases back.
+            self._claim_needed = self._claim_needed or self.worker_mode
         elif retry:
             await self._sleep_or_wake(min(retry) - now, self._wake_dispatch)
         else:
