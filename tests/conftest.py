@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -11,6 +12,21 @@ import pytest
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Make SIGINT raise ``KeyboardInterrupt`` for the test, as in an interactive program.
+
+    A process started in the background of a non-interactive shell (as some CI runners start
+    jobs) inherits SIGINT ignored; ``_thread.interrupt_main()`` then does nothing, and a
+    test that waits for its Ctrl-C would hang instead of failing.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- PostgreSQL: one throwaway server per session, one fresh schema per test ------------------

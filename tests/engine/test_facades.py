@@ -98,6 +98,7 @@ def test_the_sync_client_works_inside_a_running_event_loop() -> None:
     assert done.status is sv.JobStatus.COMPLETED
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_cancels_the_blocking_call() -> None:
     # Clocks that nobody advances: the wait could only end by interruption.
     _, transport = simulated_parts(sv.VirtualClock(), generation_time=30)

@@ -105,6 +105,7 @@ def test_sigterm_stops_run_worker_gives_leases_back_and_restores_the_handler(
         client.close()
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_stops_run_worker_gracefully_then_raises(
     previous_handler: list[int], tmp_path: Path
 ) -> None:
