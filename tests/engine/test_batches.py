@@ -35,8 +35,9 @@ async def test_create_batch_stores_batch_and_jobs(client: sv.AsyncSoraVideo, siz
         j.status is sv.JobStatus.PENDING and j.batch_id == created.batch_id for j in report.jobs
     )
     assert report.progress == sv.BatchProgress(total=size, pending=size)
-    # Jobs of a new batch are not sent until the batch is processed.
-    await anyio.sleep(0.01)
+    # Jobs of a new batch are not sent until the batch is processed, however long it waits
+    # (ten simulated minutes, on the client's clock: no wall-clock sleep).
+    await client.clock.sleep(600)
     assert client.fake is not None
     assert client.fake.created_count() == 0
 
