@@ -1,15 +1,18 @@
 """Every script in ``examples/`` runs offline, in a subprocess, and does what it says.
 
-The scripts start all at once (one module-scoped fixture) and each test waits for its own,
-so the slowest example, not their sum, sets the time this file takes.
+The scripts start all at once and one test waits for each in turn, so the slowest example,
+not their sum, sets the time this takes. One test, not one per script: pytest-xdist may
+give a module's tests to different workers, and each would start every script.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -39,29 +42,6 @@ class Run:
         return found
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
-    # No provider settings from the developer's shell: the examples must need none.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORAVIDEO_", "OPENAI_"))}
-    started: dict[str, Run] = {}
-    for name in SCRIPTS:
-        workdir = tmp_path_factory.mktemp(name)
-        process = subprocess.Popen(
-            [sys.executable, "-W", "error", str(EXAMPLES / f"{name}.py")],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started[name] = Run(workdir, process)
-    yield started
-    for run in started.values():
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.communicate()
-
-
 def test_the_examples_are_the_documented_ones() -> None:
     mine = {
         "batch_from_csv",
@@ -74,39 +54,70 @@ def test_the_examples_are_the_documented_ones() -> None:
     assert mine <= set(SCRIPTS)
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
-def test_every_example_runs_offline(runs: dict[str, Run], name: str) -> None:
-    runs[name].finish()
+def _start(name: str, workdir: Path) -> Run:
+    # No provider settings from the developer's shell: the examples must need none.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORAVIDEO_", "OPENAI_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-W", "error", str(EXAMPLES / f"{name}.py")],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Its own process group: an example's own children (resume_after_crash starts a
+        # worker) hold its pipes too, and must go with it if the test stops early.
+        start_new_session=True,
+    )
+    return Run(workdir, process)
 
 
-def test_quickstart_sync(runs: dict[str, Run]) -> None:
-    out = runs["quickstart_sync"].finish()
+def test_every_example_runs_offline_and_does_what_it_says(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    runs = {name: _start(name, tmp_path_factory.mktemp(name)) for name in SCRIPTS}
+    failures: dict[str, str] = {}
+    try:
+        for name, run in runs.items():
+            try:
+                out = run.finish()
+                check = CHECKS.get(name)
+                if check is not None:
+                    check(run, out)
+            except (AssertionError, subprocess.TimeoutExpired) as exc:
+                failures[name] = str(exc)
+    finally:
+        for run in runs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.process.pid, signal.SIGKILL)  # whatever is left of its group
+            run.process.communicate()
+    assert not failures, "\n\n".join(f"examples/{n}.py: {why}" for n, why in failures.items())
 
+
+# -- what each example must show (every other script must only exit cleanly) ------------------
+
+
+def check_quickstart_sync(run: Run, out: str) -> None:
     assert "completed 100%" in out
     assert "'three shorts' completed 3/3 done: 3 completed>" in out
-    [video] = runs["quickstart_sync"].videos("demo-output/quickstart")
+    [video] = run.videos("demo-output/quickstart")
     assert video.name == "fox.mp4"
 
 
-def test_quickstart_async(runs: dict[str, Run]) -> None:
-    out = runs["quickstart_async"].finish()
-
+def check_quickstart_async(run: Run, out: str) -> None:
     assert out.count("event: completed") == 3
     assert "3 videos completed" in out
-    assert len(runs["quickstart_async"].videos("demo-output/quickstart-async")) == 3
+    assert len(run.videos("demo-output/quickstart-async")) == 3
 
 
-def test_batch_from_csv(runs: dict[str, Run]) -> None:
-    out = runs["batch_from_csv"].finish()
-
+def check_batch_from_csv(run: Run, out: str) -> None:
     assert "4 videos from prompts.csv" in out
     assert "'prompts' completed, 4 jobs: 4 completed>" in out
     assert "estimated cost: $2.40" in out
-    assert len(runs["batch_from_csv"].videos("demo-output/batch")) == 4
+    assert len(run.videos("demo-output/batch")) == 4
 
 
-def test_resume_after_crash_finishes_the_batch_without_a_duplicate(runs: dict[str, Run]) -> None:
-    out = runs["resume_after_crash"].finish()
+def check_resume_after_crash(run: Run, out: str) -> None:
+    # It finishes the batch without a duplicate.
 
     assert "worker killed with 2 videos generating" in out
     after_crash = out.split("the ledger after the crash:")[1].split("resumed:")[0]
@@ -119,8 +130,8 @@ def test_resume_after_crash_finishes_the_batch_without_a_duplicate(runs: dict[st
     assert "the provider made 4 videos for 4 jobs" in out
 
 
-def test_custom_repository_keeps_the_job_in_its_file(runs: dict[str, Run]) -> None:
-    out = runs["custom_repository"].finish()
+def check_custom_repository(run: Run, out: str) -> None:
+    # It keeps the job in its file.
 
     first, second = out.splitlines()[:2]
     assert first == second
@@ -128,10 +139,20 @@ def test_custom_repository_keeps_the_job_in_its_file(runs: dict[str, Run]) -> No
     assert out.rstrip().endswith("ledger.json holds 1 job(s)")
 
 
-def test_custom_transport_runs_a_batch_on_acme(runs: dict[str, Run]) -> None:
-    out = runs["custom_transport"].finish()
+def check_custom_transport(run: Run, out: str) -> None:
+    # It runs a batch on Acme.
 
     assert "partial 2/2 done: 1 completed, 1 failed>" in out
     assert "error=content_policy" in out
     assert "Acme made 2 clips" in out
-    assert len(runs["custom_transport"].videos("demo-output/custom-transport")) == 1
+    assert len(run.videos("demo-output/custom-transport")) == 1
+
+
+CHECKS: dict[str, Callable[[Run, str], None]] = {
+    "quickstart_sync": check_quickstart_sync,
+    "quickstart_async": check_quickstart_async,
+    "batch_from_csv": check_batch_from_csv,
+    "resume_after_crash": check_resume_after_crash,
+    "custom_repository": check_custom_repository,
+    "custom_transport": check_custom_transport,
+}
