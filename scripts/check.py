@@ -3,7 +3,9 @@
 Gates, in order (each runs even when an earlier one failed):
 
 1. ``ruff check`` and ``ruff format --check`` on src, tests, benchmarks, examples, scripts;
-2. ``mypy --strict src``;
+2. ``mypy --strict src``, then ``scripts/warm_caches.py`` (bytecode and Hypothesis's
+   Unicode tables: what any machine has after its first run, filled before the suite is
+   timed);
 3. the whole test suite once, with branch coverage of the package (``.coverage``) and
    the ten slowest tests, spread over one pytest-xdist worker per core (at most
    ``MAX_WORKERS``; ``SORAVIDEO_TEST_WORKERS=1`` runs it in one process, in file order);
@@ -69,12 +71,14 @@ def main() -> int:
     COVERAGE_JSON.unlink(missing_ok=True)
     n = workers()
     spread = ["-n", str(n), "--dist", "worksteal"] if n > 1 else []
+    suite_gate = f"pytest ({n} worker{'s' if n > 1 else ''})"
     gates: list[tuple[str, list[str]]] = [
         ("ruff check", [PY, "-m", "ruff", "check", *paths]),
         ("ruff format", [PY, "-m", "ruff", "format", "--check", *paths]),
         ("mypy --strict", [PY, "-m", "mypy", "--strict", "src"]),
+        ("warm caches", [PY, "scripts/warm_caches.py"]),
         (
-            f"pytest ({n} worker{'s' if n > 1 else ''})",
+            suite_gate,
             [
                 PY,
                 "-m",
@@ -116,7 +120,7 @@ def main() -> int:
         if code != 0:
             failures.append(title)
 
-    suite = times[gates[3][0]]
+    suite = times[suite_gate]
     total = time.perf_counter() - started
     print("\n=== times", flush=True)
     print(f"  test suite (pytest, with coverage): {suite:.1f} s", flush=True)
