@@ -765,18 +765,26 @@ class JobRunner:
     async def _sleep_or_wake(
         self, seconds: float, event: anyio.Event, clock: Clock | None = None
     ) -> None:
+        """Return after ``seconds`` of the clock's time, or as soon as ``event`` is set."""
+        clock = clock or self.clock
+        if event.is_set():
+            await anyio.lowlevel.checkpoint()
+            return
+        if isinstance(clock, SystemClock):
+            # Real time: the event loop's own timer, no helper task (the engine waits
+            # here between almost every step).
+            with anyio.move_on_after(max(0.0, seconds)):
+                await event.wait()
+            return
         async with anyio.create_task_group() as tg:
 
             async def sleeper() -> None:
-                await (clock or self.clock).sleep(seconds)
-                tg.cancel_scope.cancel()
-
-            async def waker() -> None:
-                await event.wait()
+                await clock.sleep(seconds)
                 tg.cancel_scope.cancel()
 
             tg.start_soon(sleeper)
-            tg.start_soon(waker)
+            await event.wait()
+            tg.cancel_scope.cancel()
 
     async def _refresh(self, due: list[_Tracked]) -> None:
         ids = [t.job.remote_id for t in due if t.job.remote_id]
