@@ -34,7 +34,7 @@ DOCS = ROOT / "docs"
 
 # Pages whose code is run by other tests (their owners'), not here.
 ELSEWHERE = {
-    "docs/cli.md": "tests/cli (the commands, in subprocesses)",
+    "docs/cli.md": "tests/cli (every command through main(), the entry points in subprocesses)",
     "docs/runway.md": "the Runway transport's tests (needs a Runway account for its first block)",
     "docs/health.md": "the health tests (its blocks need Starlette or Flask)",
 }
