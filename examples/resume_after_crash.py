@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import soravideo as sv
@@ -44,7 +45,13 @@ def connect(base_url: str, ledger: Path) -> sv.SoraVideo:
 def worker(base_url: str, ledger: Path) -> None:
     """Create a batch and process it, announcing each submission (then get killed)."""
     client = connect(base_url, ledger)
-    client.on("submitted", lambda event: print("submitted", event.job.id, flush=True))
+    announce = threading.Lock()  # callbacks run in worker threads, maybe several at once
+
+    def submitted(event: sv.JobEvent) -> None:
+        with announce:
+            print("submitted", event.job.id, flush=True)
+
+    client.on("submitted", submitted)
     with client:
         videos = [sv.CreateVideoRequest(prompt=f"a crane taking off, take {i}") for i in range(4)]
         created = client.batches.create_batch(sv.BatchVideoRequest(videos=videos, concurrency=2))

@@ -9,10 +9,19 @@ Prints "submitted <job id>" for each submission, so the parent can kill it mid-r
 from __future__ import annotations
 
 import sys
+import threading
 
 import soravideo as sv
 from soravideo.repositories import SQLiteRepository
 from soravideo.transports.sora import SoraTransport
+
+_print_lock = threading.Lock()
+
+
+def say(*words: object) -> None:
+    with _print_lock:
+        sys.stdout.write(" ".join(str(word) for word in words) + "\n")
+        sys.stdout.flush()
 
 
 def main() -> None:
@@ -27,7 +36,9 @@ def main() -> None:
         max_concurrency=3,
         max_batch_size=100,
     )
-    client.on("submitted", lambda event: print("submitted", event.job.id, flush=True))
+    # Plain callbacks run in worker threads, several at once: one locked write per line, or
+    # two announcements could interleave into one garbled line.
+    client.on("submitted", lambda event: say("submitted", event.job.id))
     with client:
         if mode == "create-and-wait":
             ids = [
@@ -41,7 +52,7 @@ def main() -> None:
             created = client.batches.create_batch(
                 sv.BatchVideoRequest(videos=videos, concurrency=3)
             )
-            print("batch", created.batch_id, flush=True)
+            say("batch", created.batch_id)
             client.batches.process_batch(created.batch_id)
         elif mode == "resume":
             for batch in client.batches.list_batches(limit=100).items:
@@ -50,7 +61,7 @@ def main() -> None:
             for status in (sv.JobStatus.PENDING, sv.JobStatus.PROCESSING):
                 for job in client.videos.list_jobs(status=status, limit=1000).items:
                     client.videos.wait_for_job(job.id)
-        print("done", flush=True)
+        say("done")
 
 
 if __name__ == "__main__":
