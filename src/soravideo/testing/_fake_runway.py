@@ -203,17 +203,6 @@ class FakeRunway(FakeServer):
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 
-    @property
-    def failing_prompt(self) -> str:
-        """Return a prompt that fails content moderation.
-
-        Raises:
-            ValueError: ``failure_prompts`` is empty.
-        """
-        if not self.failure_prompts:
-            raise ValueError("this FakeRunway has no failure_prompts")
-        return f"a scene that should {self.failure_prompts[0]}"
-
     def advance_until_done(self) -> None:
         """Move the clock to when every task not yet ended (throttled ones too) has ended."""
         clock = self.manual_clock()
@@ -562,7 +551,7 @@ class FakeRunway(FakeServer):
             created=now,
             duration=max(0.0, float(generation)),
             seconds=seconds,
-            fails=any(p.lower() in prompt for p in self.failure_prompts),
+            fails=self._fails(prompt),
             failure_at=self.failure_at,
             credits=float(rate * seconds),
         )

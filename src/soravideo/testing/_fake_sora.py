@@ -242,17 +242,6 @@ class FakeSora(FakeServer):
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 
-    @property
-    def failing_prompt(self) -> str:
-        """Return a prompt that fails moderation.
-
-        Raises:
-            ValueError: ``failure_prompts`` is empty.
-        """
-        if not self.failure_prompts:
-            raise ValueError("this FakeSora has no failure_prompts")
-        return f"a scene that should {self.failure_prompts[0]}"
-
     def advance_until_done(self) -> None:
         """Move the clock to when every job still generating has ended."""
         clock = self.manual_clock()
@@ -483,7 +472,7 @@ class FakeSora(FakeServer):
             params=params,
             created=now,
             duration=max(0.0, float(duration)),
-            fails=any(p.lower() in prompt for p in self.failure_prompts),
+            fails=self._fails(prompt),
             failure_at=self.failure_at,
             idempotency_key=request.header("idempotency-key"),
         )

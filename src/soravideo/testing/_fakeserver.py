@@ -417,6 +417,8 @@ class FakeServer:
     """
 
     request_id_header: str | None = "x-request-id"
+    # Case-insensitive substrings of a prompt that make its generation fail (subclasses set it).
+    failure_prompts: tuple[str, ...] = ()
 
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, prefix: str = "/v1") -> None:
         self._lock = threading.RLock()
@@ -430,6 +432,23 @@ class FakeServer:
         self.router = Router()
         self.faults = FaultPlan(self._lock, self._fault_rng)
         self._log: list[RecordedRequest] = []
+
+    # -- failures by prompt ------------------------------------------------------------
+
+    @property
+    def failing_prompt(self) -> str:
+        """Return a prompt that fails moderation.
+
+        Raises:
+            ValueError: ``failure_prompts`` is empty.
+        """
+        if not self.failure_prompts:
+            raise ValueError(f"this {type(self).__name__} has no failure_prompts")
+        return f"a scene that should {self.failure_prompts[0]}"
+
+    def _fails(self, prompt: str) -> bool:
+        """Whether a (lower-cased) prompt contains one of ``failure_prompts``."""
+        return any(p.lower() in prompt for p in self.failure_prompts)
 
     # -- time ------------------------------------------------------------------------
 
