@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import attrs
@@ -655,8 +655,37 @@ class HttpTransport:
     """
 
     _session: HttpSession
+    name: str
     # How many single-job reads ``_fetch_each`` keeps in flight at once.
     fetch_concurrency: int = 8
+
+    def _unexpected_answer(
+        self, response: httpx.Response, payload: object, what: str, *, creating: bool
+    ) -> NoReturn:
+        """Raise for a 2xx whose body is not the job object expected (``what``).
+
+        Raises:
+            AmbiguousSubmissionError: on a create, which may have happened all the same.
+            ProviderError: otherwise.
+        """
+        text = (
+            f"{self.name}: {response.request.method} {response.url.path}: the answer is not {what}"
+        )
+        fields: dict[str, Any] = {
+            "status_code": response.status_code,
+            "request_id": self._session.request_id(response),
+            "body": self._session.scrub(
+                payload if isinstance(payload, Mapping) else response.text[:2000]
+            ),
+            "provider": self.name,
+        }
+        if creating:
+            # A 2xx came back, so the job probably exists, but we cannot tell its id.
+            raise AmbiguousSubmissionError(
+                f"{text} (the create may have happened; reconcile before sending it again)",
+                **fields,
+            )
+        raise ProviderError(text, **fields)
 
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the provider's current view of one job."""

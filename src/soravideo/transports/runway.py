@@ -45,7 +45,7 @@ import attrs
 import httpx
 
 from .._clock import Clock, utc_from_timestamp
-from .._errors import AmbiguousSubmissionError, FieldError, ProviderError, ValidationError
+from .._errors import FieldError, ProviderError, ValidationError
 from .._models import CreateVideoRequest, JobError, JobStatus
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import resolve_size
@@ -760,22 +760,7 @@ class RunwayTransport(HttpTransport):
                 created_at=utc_from_timestamp(self._now()),
                 raw=self._session.scrub(dict(payload)),
             )
-        text = f"runway: {response.request.method} {response.url.path}: the answer is not a task"
-        fields: dict[str, Any] = {
-            "status_code": response.status_code,
-            "request_id": self._session.request_id(response),
-            "body": self._session.scrub(
-                payload if isinstance(payload, Mapping) else response.text[:2000]
-            ),
-            "provider": self.name,
-        }
-        if creating:
-            # A 2xx came back, so the task probably exists, but we cannot tell its id.
-            raise AmbiguousSubmissionError(
-                f"{text} (the create may have happened; reconcile before sending it again)",
-                **fields,
-            )
-        raise ProviderError(text, **fields)
+        self._unexpected_answer(response, payload, "a task", creating=creating)
 
     # ------------------------------------------------------------------ requests
 

@@ -36,7 +36,6 @@ import httpx
 
 from .._clock import utc_from_timestamp
 from .._errors import (
-    AmbiguousSubmissionError,
     FieldError,
     ProviderError,
     ValidationError,
@@ -431,24 +430,7 @@ class SoraTransport(HttpTransport):
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
             return self._remote(payload, response.headers)
-        text = (
-            f"sora: {response.request.method} {response.url.path}: the answer is not a video object"
-        )
-        fields: dict[str, Any] = {
-            "status_code": response.status_code,
-            "request_id": self._session.request_id(response),
-            "body": self._session.scrub(
-                payload if isinstance(payload, Mapping) else response.text[:2000]
-            ),
-            "provider": self.name,
-        }
-        if creating:
-            # A 2xx came back, so the video probably exists, but we cannot tell its id.
-            raise AmbiguousSubmissionError(
-                f"{text} (the create may have happened; reconcile before sending it again)",
-                **fields,
-            )
-        raise ProviderError(text, **fields)
+        self._unexpected_answer(response, payload, "a video object", creating=creating)
 
     async def _create(
         self,
