@@ -26,7 +26,7 @@ import hmac
 import ipaddress
 import math
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -41,7 +41,7 @@ from ..transports.runway import (
     RunwayModel,
 )
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 
 __all__ = ["FakeRunway"]
 
@@ -203,38 +203,23 @@ class FakeRunway(FakeServer):
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 
-    def advance_until_done(self) -> None:
-        """Move the clock to when every task not yet ended (throttled ones too) has ended."""
-        clock = self.manual_clock()
-        with self._lock:
-            now = clock.time()
-            spans = self._spans()
-            ends = [span[1] for span in spans.values() if span is not None and span[1] > now]
-        if ends:
-            clock.set_time(max(ends))
+    def _records(self) -> Iterable[_Task]:
+        return self._tasks.values()
+
+    def _end_times(self, now: float) -> list[float]:
+        # Throttled tasks too: each ends when its slot frees and its generation is done.
+        spans = self._spans()
+        return [span[1] for span in spans.values() if span is not None and span[1] > now]
 
     def reset_next_create(self) -> None:
         """Let the next create take effect, then reset its connection (an ambiguous create)."""
         self.inject(reset=True, phase="after", match="POST /v1/*_to_video", times=1)
-
-    def created_count(self) -> int:
-        """Return how many tasks were created."""
-        with self._lock:
-            return len(self._tasks)
 
     # -- counters and views for assertions ----------------------------------------------
 
     def status_request_count(self) -> int:
         """Return how many task reads (``GET /v1/tasks/{id}``) arrived."""
         return self.count(route="task")
-
-    def delete_count(self) -> int:
-        """Return how many ``DELETE /v1/tasks/{id}`` requests arrived."""
-        return self.count(route="delete")
-
-    def rate_limited_count(self) -> int:
-        """Return how many 429 answers were sent (only injected ones: Runway throttles instead)."""
-        return self.count(status=429)
 
     def download_count(self, status: int | None = None) -> int:
         """Return how many output-URL downloads arrived (with this answer status, if given)."""
@@ -257,14 +242,7 @@ class FakeRunway(FakeServer):
                 group.append((start, 1))
                 if stop <= now:
                     group.append((stop, -1))
-        peak = 0
-        for group in events.values():
-            current = 0
-            # At equal times an end sorts before a start: a slot freed can be reused at once.
-            for _, delta in sorted(group):
-                current += delta
-                peak = max(peak, current)
-        return peak
+        return max((peak_overlap(group) for group in events.values()), default=0)
 
     def throttled_ids(self) -> list[str]:
         """Return the ids of tasks that waited ``THROTTLED`` for a slot (or wait still)."""
@@ -276,16 +254,6 @@ class FakeRunway(FakeServer):
                 if span is None or span[0] > task.created:
                     waited.append(task.id)
             return waited
-
-    def cancelled_ids(self) -> list[str]:
-        """Return the ids of tasks cancelled by a ``DELETE`` before they ended."""
-        with self._lock:
-            return [t.id for t in self._tasks.values() if t.cancelled_at is not None]
-
-    def deleted_ids(self) -> list[str]:
-        """Return the ids of tasks that are gone (deleted, or cancelled unless ``cancelled_visible``)."""
-        with self._lock:
-            return [t.id for t in self._tasks.values() if t.deleted_at is not None]
 
     def task(self, task_id: str) -> dict[str, Any]:
         """Return a task as ``GET /v1/tasks/{id}`` would show it now, without logging a request.

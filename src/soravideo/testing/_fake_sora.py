@@ -15,14 +15,14 @@ from __future__ import annotations
 import hmac
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from .._clock import Clock
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 
 __all__ = ["FakeSora"]
 
@@ -242,23 +242,15 @@ class FakeSora(FakeServer):
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 
-    def advance_until_done(self) -> None:
-        """Move the clock to when every job still generating has ended."""
-        clock = self.manual_clock()
-        with self._lock:
-            now = clock.time()
-            ends = [v.stopped for v in self._videos.values() if v.stopped > now]
-        if ends:
-            clock.set_time(max(ends))
+    def _records(self) -> Iterable[_Video]:
+        return self._videos.values()
+
+    def _end_times(self, now: float) -> list[float]:
+        return [v.stopped for v in self._videos.values() if v.stopped > now]
 
     def reset_next_create(self) -> None:
         """Let the next create take effect, then reset its connection (an ambiguous create)."""
         self.inject(reset=True, phase="after", match="POST /videos", times=1)
-
-    def created_count(self) -> int:
-        """Return how many distinct jobs were created (remixes included; replays not)."""
-        with self._lock:
-            return len(self._videos)
 
     # -- counters for assertions ------------------------------------------------------------
 
@@ -270,14 +262,6 @@ class FakeSora(FakeServer):
         """Return how many status requests arrived (retrieves of one job plus list calls)."""
         return self.count(route="retrieve") + self.count(route="list")
 
-    def delete_count(self) -> int:
-        """Return how many delete requests arrived."""
-        return self.count(route="delete")
-
-    def rate_limited_count(self) -> int:
-        """Return how many 429 answers were sent (injected or from ``max_concurrent``)."""
-        return self.count(status=429)
-
     def peak_concurrency(self) -> int:
         """Return the most jobs that were generating at the same moment, so far."""
         now = self.now()
@@ -287,22 +271,7 @@ class FakeSora(FakeServer):
                 events.append((video.created, 1))
                 if video.stopped <= now:
                     events.append((video.stopped, -1))
-        peak = current = 0
-        # At equal times an end sorts before a start: a slot freed can be reused at once.
-        for _, delta in sorted(events):
-            current += delta
-            peak = max(peak, current)
-        return peak
-
-    def cancelled_ids(self) -> list[str]:
-        """Return the ids of jobs cancelled by a delete while they were generating."""
-        with self._lock:
-            return [v.id for v in self._videos.values() if v.cancelled_at is not None]
-
-    def deleted_ids(self) -> list[str]:
-        """Return the ids of jobs that are gone (deleted, or cancelled without gateway statuses)."""
-        with self._lock:
-            return [v.id for v in self._videos.values() if v.deleted_at is not None]
+        return peak_overlap(events)
 
     def video(self, video_id: str) -> dict[str, Any]:
         """Return a job as the API would show it now (deleted ones too), without logging a request.

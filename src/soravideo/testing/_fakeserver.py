@@ -405,6 +405,16 @@ class _Outcome:
     drop: Literal["reset", "refuse", None] = None
 
 
+def peak_overlap(events: Iterable[tuple[float, int]]) -> int:
+    """Return the most intervals open at once, from ``(time, +1)`` starts and ``(time, -1)``
+    ends; at equal times an end counts first (a slot freed can be reused at once)."""
+    peak = current = 0
+    for _, delta in sorted(events):
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
 class FakeServer:
     """Base class of the fake provider APIs. Subclasses add routes and an error shape.
 
@@ -449,6 +459,50 @@ class FakeServer:
     def _fails(self, prompt: str) -> bool:
         """Whether a (lower-cased) prompt contains one of ``failure_prompts``."""
         return any(p.lower() in prompt for p in self.failure_prompts)
+
+    # -- the jobs a subclass holds, and what every fake counts of them ------------------
+
+    def _records(self) -> Iterable[Any]:
+        """Every job the fake holds (each with ``id``, ``cancelled_at``, ``deleted_at``).
+
+        Called with the lock held.
+        """
+        raise NotImplementedError
+
+    def _end_times(self, now: float) -> list[float]:
+        """When each job not yet ended at ``now`` will end (called with the lock held)."""
+        raise NotImplementedError
+
+    def advance_until_done(self) -> None:
+        """Move the clock to when every job not yet ended has ended."""
+        clock = self.manual_clock()
+        with self._lock:
+            ends = self._end_times(clock.time())
+        if ends:
+            clock.set_time(max(ends))
+
+    def created_count(self) -> int:
+        """Return how many distinct jobs were created (idempotent replays not counted)."""
+        with self._lock:
+            return sum(1 for _ in self._records())
+
+    def cancelled_ids(self) -> list[str]:
+        """Return the ids of jobs cancelled (by a delete) before they ended."""
+        with self._lock:
+            return [r.id for r in self._records() if r.cancelled_at is not None]
+
+    def deleted_ids(self) -> list[str]:
+        """Return the ids of jobs that are gone (deleted, or cancelled where that hides them)."""
+        with self._lock:
+            return [r.id for r in self._records() if r.deleted_at is not None]
+
+    def delete_count(self) -> int:
+        """Return how many delete requests arrived."""
+        return self.count(route="delete")
+
+    def rate_limited_count(self) -> int:
+        """Return how many 429 answers were sent (injected or the fake's own)."""
+        return self.count(status=429)
 
     # -- time ------------------------------------------------------------------------
 
