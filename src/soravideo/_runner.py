@@ -402,7 +402,13 @@ class JobRunner:
         )
         self._wake_lease.set()
 
+    def _claim_room(self) -> int:
+        """How many more jobs this runner may take on now."""
+        return self._limit.current - self._in_flight() - len(self._queued)
+
     async def _claim(self) -> None:
+        if self._claim_room() <= 0:
+            return  # the common case in a busy loop: no lock, no ledger
         # Shielded like a write: the ledger may have leased jobs to us even if we stop
         # listening, and a lease nobody here knows of is given back by nobody.
         async with self._claim_lock:
@@ -415,7 +421,7 @@ class JobRunner:
         if not (self._claim_needed or self.worker_mode):
             return  # a worker stopped while this claim waited for the lock
         for_worker = self.worker_mode
-        room = self._limit.current - self._in_flight() - len(self._queued)
+        room = self._claim_room()
         if room <= 0:
             return
         self._claim_needed = False
