@@ -13,7 +13,12 @@ import anyio
 
 import soravideo as sv
 from soravideo.repositories import SQLiteRepository
-from soravideo.testing import FakeSora, RecordedRequest, check_exactly_once
+from soravideo.testing import (
+    FakeSora,
+    RecordedRequest,
+    check_exactly_once,
+    check_ledger_exactly_once,
+)
 
 DURABLE_CHILD = Path(__file__).parent / "engine" / "durable_child.py"
 DURABLE_CHILD_API_KEY = "sk-test"  # the key durable_child.py sends
@@ -57,6 +62,12 @@ def assert_distinct_remote_ids(jobs: list[sv.Job]) -> None:
     ids = [j.remote_id for j in jobs]
     assert all(ids), f"jobs without a remote id: {[j.id for j in jobs if not j.remote_id]}"
     assert len(set(ids)) == len(ids), f"remote ids shared between jobs: {ids}"
+
+
+async def assert_exactly_once(client: sv.AsyncSoraVideo, *, settled: bool = True) -> None:
+    """Assert the exactly-once invariant between a simulated client's fake and its ledger."""
+    assert client.fake is not None
+    await check_ledger_exactly_once(client.fake, client.repository, settled=settled)
 
 
 # -- crash and restart: tests/engine/durable_child.py in real processes -------------------
