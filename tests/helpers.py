@@ -13,7 +13,12 @@ import anyio
 
 import soravideo as sv
 from soravideo.repositories import SQLiteRepository
-from soravideo.testing import FakeSora, RecordedRequest
+from soravideo.testing import (
+    FakeSora,
+    RecordedRequest,
+    check_exactly_once,
+    check_ledger_exactly_once,
+)
 
 DURABLE_CHILD = Path(__file__).parent / "engine" / "durable_child.py"
 DURABLE_CHILD_API_KEY = "sk-test"  # the key durable_child.py sends
@@ -59,6 +64,12 @@ def assert_distinct_remote_ids(jobs: list[sv.Job]) -> None:
     assert len(set(ids)) == len(ids), f"remote ids shared between jobs: {ids}"
 
 
+async def assert_exactly_once(client: sv.AsyncSoraVideo, *, settled: bool = True) -> None:
+    """Assert the exactly-once invariant between a simulated client's fake and its ledger."""
+    assert client.fake is not None
+    await check_ledger_exactly_once(client.fake, client.repository, settled=settled)
+
+
 # -- crash and restart: tests/engine/durable_child.py in real processes -------------------
 
 
@@ -99,7 +110,14 @@ def read_ledger(db: Path) -> list[sv.Job]:
 
     async def read() -> list[sv.Job]:
         async with SQLiteRepository(db) as repository:
-            return list((await repository.list_jobs(limit=1000)).items)
+            jobs: list[sv.Job] = []
+            page = 1
+            while True:
+                found = await repository.list_jobs(page=page, limit=1000)
+                jobs.extend(found.items)
+                if not found.has_next:
+                    return jobs
+                page += 1
 
     return anyio.run(read)
 
@@ -118,6 +136,8 @@ def sigkill_then_resume(fake: FakeSora, base_url: str, db: Path, mode: str, n: i
     if mode == "batch":
         assert stored == n  # a batch is stored whole
     assert any(not j.is_terminal for j in jobs), "the child finished before it was killed"
+    # Killed mid-run: jobs in flight, but nothing lost or owned twice.
+    check_exactly_once(fake, jobs, settled=False)
 
     second = start_child(base_url, db, "resume")
     finish_child(second)
@@ -125,3 +145,4 @@ def sigkill_then_resume(fake: FakeSora, base_url: str, db: Path, mode: str, n: i
     assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * stored
     assert_distinct_remote_ids(jobs)
     assert_created_once(fake, stored)
+    check_exactly_once(fake, jobs)

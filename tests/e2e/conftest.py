@@ -1,10 +1,16 @@
 """Fixtures for the end-to-end scenarios: FakeSora served on a loopback port (real time), a
 SQLite ledger in a temporary directory, and factories of clients that use only the public API.
+
+Every scenario ends with the exactly-once invariant (``soravideo.testing.check_exactly_once``)
+between the fake and the ledger, run in the test's own call so that a violation fails the
+scenario itself. A scenario that deliberately leaves jobs unfinished says so with
+``@pytest.mark.exactly_once(settled=False)``; the marker's keywords go to the check.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +18,45 @@ import attrs
 import pytest
 
 import soravideo as sv
-from helpers import AsyncClientFactory, ClientFactory
+from helpers import AsyncClientFactory, ClientFactory, read_ledger
 from soravideo.repositories import SQLiteRepository
-from soravideo.testing import FakeSora
+from soravideo.testing import FakeSora, check_exactly_once
 from soravideo.transports import SoraTransport
 
 API_KEY = "sk-e2e-test-key"
 # Real time: keep generations short and polling tight, so a scenario takes well under a second.
 GENERATION_TIME = 0.15
 FAST = {"poll_min_interval": 0.05, "poll_max_interval": 0.25, "request_timeout": 5.0}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "exactly_once(**kwargs): keywords for the exactly-once check that ends every e2e "
+        "scenario (settled=False when jobs are deliberately left unfinished)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _exactly_once_parts(fake: FakeSora, ledger_path: Path) -> None:
+    """Make every scenario's fake and ledger reachable by the check that ends it."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """After a scenario passes, assert the exactly-once invariant on its fake and ledger."""
+    result = yield
+    funcargs = getattr(item, "funcargs", {})
+    fake, ledger = funcargs.get("fake"), funcargs.get("ledger_path")
+    if isinstance(fake, FakeSora) and isinstance(ledger, Path):
+        marker = item.get_closest_marker("exactly_once")
+        jobs: list[sv.Job] = []
+        if ledger.exists():
+            # In a thread: an async scenario's event loop may still be current in this one.
+            with ThreadPoolExecutor(1) as pool:
+                jobs = pool.submit(read_ledger, ledger).result()
+        check_exactly_once(fake, jobs, **(marker.kwargs if marker else {}))
+    return result
 
 
 @pytest.fixture

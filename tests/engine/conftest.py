@@ -8,6 +8,7 @@ import pytest
 
 import soravideo as sv
 from soravideo.repositories import MemoryRepository, SQLiteRepository
+from soravideo.testing import check_ledger_exactly_once
 
 LEDGERS = ["memory", "sqlite"]
 
@@ -26,6 +27,13 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
 
 @pytest.fixture
 async def client(ledger: Callable[[], Any]) -> AsyncIterator[sv.AsyncSoraVideo]:
-    """A simulated async client (FakeSora, simulated time) on each built-in ledger."""
+    """A simulated async client (FakeSora, simulated time) on each built-in ledger.
+
+    Once the test has closed it, the ledger and the fake must still match exactly once
+    (jobs may be left unfinished: many tests stop mid-run on purpose).
+    """
     async with sv.AsyncSoraVideo.simulated(repository=ledger(), generation_time=60) as c:
         yield c
+    assert c.fake is not None
+    async with ledger() as repository:
+        await check_ledger_exactly_once(c.fake, repository, settled=False)

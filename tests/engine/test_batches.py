@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 import soravideo as sv
-from helpers import assert_created_once, request, requests
+from helpers import assert_created_once, assert_exactly_once, request, requests
+from soravideo.testing import check_exactly_once
 
 pytestmark = pytest.mark.anyio
 
@@ -77,6 +78,7 @@ async def test_process_batch_runs_in_parallel_within_its_concurrency(
     assert client.fake is not None
     assert client.fake.peak_concurrency() == 3
     assert_created_once(client.fake, 8)
+    await assert_exactly_once(client)
 
 
 async def test_concurrency_argument_overrides_the_batch(client: sv.AsyncSoraVideo) -> None:
@@ -98,6 +100,7 @@ async def test_partial_failure_keeps_going(client: sv.AsyncSoraVideo) -> None:
     assert len(failed) == 1
     assert failed[0].error is not None
     assert failed[0].error.code == "moderation_blocked"
+    await assert_exactly_once(client)
 
 
 async def test_all_failing_is_failed(client: sv.AsyncSoraVideo) -> None:
@@ -107,6 +110,7 @@ async def test_all_failing_is_failed(client: sv.AsyncSoraVideo) -> None:
     done = await client.batches.process_batch(created.batch_id)
     assert done.status is sv.BatchStatus.FAILED
     assert done.progress.failed == 3
+    await assert_exactly_once(client)
 
 
 async def test_processing_a_finished_batch_again_changes_nothing(client: sv.AsyncSoraVideo) -> None:
@@ -116,6 +120,7 @@ async def test_processing_a_finished_batch_again_changes_nothing(client: sv.Asyn
     assert again.status is first.status is sv.BatchStatus.COMPLETED
     assert client.fake is not None
     assert_created_once(client.fake, 3)
+    await assert_exactly_once(client)
 
 
 async def test_progress_is_monotonic_while_running(client: sv.AsyncSoraVideo) -> None:
@@ -178,6 +183,7 @@ async def test_cancel_batch_mid_run(client: sv.AsyncSoraVideo) -> None:
     in_flight = [j for j in report.jobs if j.status is sv.JobStatus.CANCELLED and j.remote_id]
     assert sorted(client.fake.deleted_ids()) == sorted(j.remote_id for j in in_flight)
     assert client.fake.created_count() == 2 + len(in_flight)
+    await assert_exactly_once(client)
 
 
 async def test_two_batches_share_the_global_concurrency_fairly(ledger: Any) -> None:
@@ -201,6 +207,7 @@ async def test_two_batches_share_the_global_concurrency_fairly(ledger: Any) -> N
         assert ends[0] is not None
         assert ends[1] is not None
         assert abs((ends[0] - ends[1]).total_seconds()) <= 60
+        await assert_exactly_once(client)
 
 
 async def test_budget_refuses_before_storing(client: sv.AsyncSoraVideo) -> None:
@@ -295,3 +302,4 @@ def test_sync_batch_life_cycle(tmp_path: Path) -> None:
         assert client.batches.list_batches().total == 1
         summary = client.batches.cancel_batch(created.batch_id)
         assert (summary.cancelled, summary.already_finished) == (0, 4)
+        check_exactly_once(client.fake, client.videos.list_jobs(limit=100).items)

@@ -21,7 +21,7 @@ from helpers import (
     start_child,
     wait_for_lines,
 )
-from soravideo.testing import FakeSora
+from soravideo.testing import FakeSora, check_exactly_once
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +54,4 @@ def test_two_processes_sharing_one_ledger_never_double_submit(
     jobs = read_ledger(db)
     assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * 12
     assert_created_once(fake, 12)
+    check_exactly_once(fake, jobs)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import soravideo as sv
-from helpers import assert_created_once, request
+from helpers import assert_created_once, assert_exactly_once, request
 
 pytestmark = pytest.mark.anyio
 
@@ -157,6 +157,7 @@ async def test_cancel_pending_is_never_sent(ledger: object) -> None:
         assert client.fake is not None
         assert_created_once(client.fake, 1)
         assert client.fake.deleted_ids() == []
+        await assert_exactly_once(client)
 
 
 async def test_cancel_in_flight_deletes_at_provider_and_terminal_is_final(
@@ -172,6 +173,7 @@ async def test_cancel_in_flight_deletes_at_provider_and_terminal_is_final(
     assert (await client.videos.wait_for_job(job.id)).status is sv.JobStatus.CANCELLED
     with pytest.raises(sv.JobStateError):
         await client.videos.cancel_job(job.id)
+    await assert_exactly_once(client)
 
 
 async def test_list_jobs_filters_and_pages(client: sv.AsyncSoraVideo) -> None:
@@ -204,6 +206,7 @@ async def test_remix_creates_a_new_job_from_a_finished_one(client: sv.AsyncSoraV
     assert done.status is sv.JobStatus.COMPLETED
     assert client.fake is not None
     assert client.fake.video(done.remote_id or "")["remixed_from_video_id"] == source.remote_id
+    await assert_exactly_once(client)
 
 
 async def test_download_dir_downloads_on_completion(ledger: object, tmp_path: Path) -> None:
@@ -211,6 +214,7 @@ async def test_download_dir_downloads_on_completion(ledger: object, tmp_path: Pa
     async with sv.AsyncSoraVideo.simulated(repository=ledger(), download_dir=out) as client:  # type: ignore[operator]
         job = await client.videos.create_video(request())
         done = await client.videos.wait_for_job(job.id)
+        await assert_exactly_once(client)
     assert done.result is not None
     assert done.result.path == str(out / f"{job.id}.mp4")
     data = (out / f"{job.id}.mp4").read_bytes()
@@ -227,6 +231,7 @@ async def test_authentication_error_fails_the_job_without_retry(ledger: object) 
         assert done.status is sv.JobStatus.FAILED
         assert done.error is not None and done.error.retryable is False
         assert client.fake.count("POST", "/videos") == 1
+        await assert_exactly_once(client)
 
 
 async def test_server_errors_on_create_are_retried_then_succeed(ledger: object) -> None:
@@ -237,6 +242,7 @@ async def test_server_errors_on_create_are_retried_then_succeed(ledger: object) 
         done = await client.videos.wait_for_job(job.id)
         assert done.status is sv.JobStatus.COMPLETED
         assert_created_once(client.fake, 1)
+        await assert_exactly_once(client)
 
 
 async def test_an_ambiguous_create_is_reconciled_not_resent(ledger: object) -> None:
@@ -248,3 +254,4 @@ async def test_an_ambiguous_create_is_reconciled_not_resent(ledger: object) -> N
         done = await client.videos.wait_for_job(job.id)
         assert done.status is sv.JobStatus.COMPLETED
         assert_created_once(client.fake, 1)
+        await assert_exactly_once(client)

@@ -10,6 +10,7 @@ from helpers import request, requests
 from soravideo._clock import VirtualClock
 from soravideo._simulated_runway import simulated_runway_parts
 from soravideo.repositories import MemoryRepository
+from soravideo.testing import check_ledger_exactly_once
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +43,8 @@ async def test_throttled_tasks_show_in_the_job_and_credits_are_recorded() -> Non
     assert all(j.cost_credits is not None and j.cost_credits > 0 for j in done)
     # The provider's own cost replaced the estimate: credits at $0.01.
     assert all(j.estimated_cost_usd == pytest.approx(j.cost_credits * 0.01) for j in done)
+    assert client.fake is not None
+    await check_ledger_exactly_once(client.fake, client.repository)
 
 
 async def test_an_unknowable_create_on_a_provider_without_keys_or_lists_fails_safely() -> None:
@@ -56,3 +59,10 @@ async def test_an_unknowable_create_on_a_provider_without_keys_or_lists_fails_sa
         assert done.error.retryable is True
         # One create reached the fake; it was never sent a second time.
         assert client.fake.count("POST") == 1
+        # The price of failing safely: Runway can neither replay a create nor list tasks, so
+        # the video made by the lost create is paid for and owned by no job. The check sees
+        # exactly that, and nothing else.
+        with pytest.raises(AssertionError) as caught:
+            await check_ledger_exactly_once(client.fake, client.repository)
+        (violation,) = str(caught.value).splitlines()[1:]
+        assert violation.strip().startswith("- orphan: video ")

@@ -13,6 +13,7 @@ from .._clock import ManualClock, VirtualClock
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeProvider, Fault, RecordedRequest
+from ._invariants import check_exactly_once, check_ledger_exactly_once
 
 if TYPE_CHECKING:
     from ._postgres_server import TemporaryPostgres
@@ -30,6 +31,8 @@ __all__ = [
     "TemporaryPostgres",
     "TransportContract",
     "VirtualClock",
+    "check_exactly_once",
+    "check_ledger_exactly_once",
 ]
 
 # Names that import pytest, loaded only when asked for: name -> module.

@@ -276,6 +276,15 @@ class FakeRunway(FakeServer):
         with self._lock:
             return dict(self._tasks[task_id].params)
 
+    def estimated_credits(self, task_id: str) -> float:
+        """Return the credits the task was estimated at when created (its ``estimatedCost``).
+
+        Raises:
+            KeyError: no task ever had this id.
+        """
+        with self._lock:
+            return self._tasks[task_id].credits
+
     def expire_urls(self) -> int:
         """Make every output URL signed so far expire now; return how many were valid."""
         now = self.now()

@@ -486,6 +486,19 @@ class FakeServer:
         with self._lock:
             return sum(1 for _ in self._records())
 
+    def created_ids(self) -> list[str]:
+        """Return the ids of every job created, oldest first (idempotent replays not counted)."""
+        with self._lock:
+            return [r.id for r in self._records()]
+
+    def create_params(self, video_id: str) -> dict[str, Any]:
+        """Return what a job was created with, as the fake read it. Subclasses override.
+
+        Raises:
+            KeyError: no job ever had this id.
+        """
+        raise NotImplementedError
+
     def cancelled_ids(self) -> list[str]:
         """Return the ids of jobs cancelled (by a delete) before they ended."""
         with self._lock:
