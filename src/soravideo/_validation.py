@@ -19,8 +19,10 @@ __all__ = [
     "check_batch",
     "check_request",
     "check_storable",
+    "option_overrides",
     "raise_if",
     "resolve_size",
+    "sendable_options",
     "unsendable",
 ]
 
@@ -142,6 +144,49 @@ def check_storable(jobs: Iterable[Job], batch: Batch | None = None) -> list[Fiel
         errors.extend(unsendable(batch.name, "batch.name"))
         errors.extend(unsendable(batch.metadata, "batch.metadata"))
     return errors
+
+
+def option_overrides(
+    options: Any, own_fields: Mapping[str, str], path: str = ""
+) -> list[FieldError]:
+    """Name each ``provider_options`` key that a request field of its own already sends.
+
+    Such keys are refused rather than priced: the estimate, the budget and the ledger's
+    ``estimated_cost_usd`` come from the request's fields, which are what is sent.
+
+    Args:
+        options: The request's ``provider_options``.
+        own_fields: The provider's body key → the request field that sets it
+            (``{"seconds": "duration"}``).
+        path: Prefix for field names (``videos[3]``).
+
+    Returns:
+        One problem per such key, ``provider_options.<key>``.
+    """
+    p = f"{path}." if path else ""
+    if not isinstance(options, Mapping):
+        return []
+    return [
+        FieldError(
+            field=f"{p}provider_options.{key}",
+            message=(
+                f"is set from the request's {field} (what the estimate and budget price); "
+                f"set {field} instead"
+            ),
+        )
+        for key, field in own_fields.items()
+        if key in options
+    ]
+
+
+def sendable_options(options: Mapping[str, Any], own_fields: Mapping[str, str]) -> dict[str, Any]:
+    """Return ``provider_options`` without the keys the request's own fields set.
+
+    Validation refuses those keys; dropping them too when building a body keeps what is
+    sent equal to what was priced for a job stored without that validation (by an older
+    version, or added to the ledger directly).
+    """
+    return {key: value for key, value in options.items() if key not in own_fields}
 
 
 def _parse_size(size: str) -> tuple[int, int] | None:
