@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import soravideo as sv
 from helpers import assert_no_requests, request
-from soravideo._validation import unsendable
+from soravideo._validation import check_request, unsendable
+from soravideo.testing import strategies as sst
 
 pytestmark = pytest.mark.anyio
 
@@ -177,3 +180,31 @@ async def test_deeply_nested_options_are_refused_not_a_crash() -> None:
     problems = unsendable(options, "provider_options")
     assert len(problems) == 1
     assert problems[0].field.startswith("provider_options.a.a")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        st.characters(codec="utf-8")
+        | st.integers(0xD800, 0xDFFF).map(chr)  # hypothesis draws no surrogates itself
+        | st.just("\x00"),
+        max_size=12,
+    )
+)
+def test_text_is_sendable_exactly_when_utf8_encodes_it_and_it_holds_no_nul(text: str) -> None:
+    try:
+        text.encode("utf-8")
+        encodable = "\x00" not in text
+    except UnicodeEncodeError:
+        encodable = False
+    assert (unsendable(text, "prompt") == []) is encodable
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=sst.json_values(), request=sst.create_video_requests(complete=True))
+def test_what_the_shared_strategies_draw_is_sendable(
+    value: Any, request: sv.CreateVideoRequest
+) -> None:
+    assert unsendable(value, "v") == []
+    json.dumps(value, allow_nan=False).encode("utf-8")
+    assert check_request(request) == []
