@@ -129,7 +129,9 @@ class AsyncBatchService:
         """
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
         batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
-        batch_kwargs.setdefault("name", os.path.splitext(os.path.basename(os.fspath(path)))[0])
+        stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+        # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
+        batch_kwargs.setdefault("name", stem.encode("utf-8", "replace").decode("utf-8"))
         videos = read_manifest(path, defaults, max_rows=self._client.settings.max_batch_size)
         return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs))
 

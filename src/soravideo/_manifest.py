@@ -1,8 +1,15 @@
-"""Batch manifests: JSONL or CSV, one video a row, with row numbers in every error."""
+"""Batch manifests: JSONL or CSV, one video a row, with row numbers in every error.
+
+A CSV row is a record as the ``csv`` module reads it (a quoted cell may hold newlines,
+quotes and commas); a JSONL row is a line ending at ``\n``. Characters that other
+line-splitting rules break on (``\x0c``, ``\x1c``, U+2028 …) are part of a cell or a
+JSON string, never a row break.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -58,30 +65,70 @@ def _coerce(row: Mapping[str, Any], where: str, errors: list[FieldError]) -> dic
     return values
 
 
+def _read_text(path: Path) -> str:
+    # newline="": no newline translation, so a \r inside a quoted CSV cell stays a \r.
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            return file.read()
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            [
+                FieldError(
+                    field="path",
+                    message=f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[int, Mapping[str, Any]]]:
+    rows: list[tuple[int, Mapping[str, Any]]] = []
+    errors: list[FieldError] = []
+    # Lines end at \n alone (a \r before it is JSON whitespace). Never str.splitlines():
+    # it also splits on \x0b, \x0c, \x1c-\x1e, \x85, U+2028 and U+2029, which valid JSON
+    # holds raw inside strings, and would make one row two.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(FieldError(field=f"row {number}", message=f"invalid JSON: {exc.msg}"))
+            continue
+        if not isinstance(data, dict):
+            errors.append(FieldError(field=f"row {number}", message="must be a JSON object"))
+            continue
+        rows.append((number, data))
+    raise_if(errors, message=f"invalid manifest {path.name}")
+    return rows
+
+
+def _csv_rows(text: str) -> list[tuple[int, Mapping[str, Any]]]:
+    # The csv module splits records by its own rules: a quoted newline stays in its cell,
+    # and \x0c, \x1c or U+2028 in a cell are just characters. Row numbers count records,
+    # the header as row 1 and blank lines included, as a spreadsheet shows them.
+    records = csv.reader(io.StringIO(text, newline=""))
+    header = next(records, None)
+    if header is None:
+        return []
+    rows: list[tuple[int, Mapping[str, Any]]] = []
+    for number, record in enumerate(records, start=2):
+        if not record:
+            continue
+        # A short record leaves its last fields out, as csv.DictReader would.
+        row: dict[Any, Any] = dict(zip(header, record, strict=False))
+        if len(record) > len(header):
+            row[None] = record[len(header) :]  # reported as "more cells than the header"
+        rows.append((number, row))
+    return rows
+
+
 def _rows(path: Path) -> list[tuple[int, Mapping[str, Any]]]:
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8-sig")
     if suffix in (".jsonl", ".ndjson"):
-        rows: list[tuple[int, Mapping[str, Any]]] = []
-        errors: list[FieldError] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append(FieldError(field=f"row {number}", message=f"invalid JSON: {exc.msg}"))
-                continue
-            if not isinstance(data, dict):
-                errors.append(FieldError(field=f"row {number}", message="must be a JSON object"))
-                continue
-            rows.append((number, data))
-        raise_if(errors, message=f"invalid manifest {path.name}")
-        return rows
+        return _jsonl_rows(path, _read_text(path))
     if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        # Row numbers count the header as row 1, as a spreadsheet shows them.
-        return [(number, row) for number, row in enumerate(reader, start=2)]
+        return _csv_rows(_read_text(path))
     raise ValidationError(
         [FieldError(field="path", message=f"unknown manifest type {suffix!r}; use .jsonl or .csv")]
     )
@@ -92,9 +139,12 @@ def read_manifest(
 ) -> list[CreateVideoRequest]:
     """Read a manifest into requests, applying ``defaults`` to fields a row leaves out.
 
+    Rows are CSV records (the header is row 1, as a spreadsheet counts them) or JSONL
+    lines (split on ``\n`` only), so row ``N`` in an error is the file's record or line.
+
     Raises:
-        ValidationError: every problem, named ``row N: field``; or a file too large for
-            ``max_rows`` with a hint to raise ``max_batch_size``.
+        ValidationError: every problem, named ``row N: field``; a file that is not UTF-8;
+            or a file too large for ``max_rows`` with a hint to raise ``max_batch_size``.
     """
     file = Path(path)
     if not file.is_file():

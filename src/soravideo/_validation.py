@@ -7,8 +7,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from ._errors import FieldError, ValidationError
-from ._models import BatchVideoRequest, CreateVideoRequest, JobPriority
+from ._models import Batch, BatchVideoRequest, CreateVideoRequest, Job, JobPriority
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -16,8 +18,12 @@ __all__ = [
     "RESOLUTIONS",
     "check_batch",
     "check_request",
+    "check_storable",
+    "option_overrides",
     "raise_if",
     "resolve_size",
+    "sendable_options",
+    "unsendable",
 ]
 
 MAX_PROMPT_LENGTH = 32_000
@@ -33,6 +39,12 @@ RESOLUTIONS: dict[str, int] = {
 }
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21", "4:5", "5:4")
 _SIZE = re.compile(r"^([1-9][0-9]{1,4})x([1-9][0-9]{1,4})$")
+# Code points no UTF-8 encoder or PostgreSQL text column takes: lone surrogates (JSON
+# "\ud83d", or the "\udcff" Python makes of a byte a non-UTF-8 argument or file name holds)
+# and NUL.
+_UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
+_MAX_DEPTH = 64
+_JSON_KINDS = "text, numbers, true/false, null, lists and objects with text keys"
 _DEFAULT_RESOLUTION = "720p"
 _DEFAULT_ASPECT = "16:9"
 
@@ -42,6 +54,139 @@ def raise_if(errors: Iterable[FieldError], *, message: str | None = None) -> Non
     collected = list(errors)
     if collected:
         raise ValidationError(collected, message=message)
+
+
+def _text_problem(text: str) -> str | None:
+    found = _UNENCODABLE.search(text)
+    if found is None:
+        return None
+    # The message names the code point, never the text: it must print where the text cannot.
+    point = f"U+{ord(found[0]):04X}"
+    if found[0] == "\x00":
+        return f"contains a NUL character ({point}), which cannot be stored"
+    return (
+        f"contains a lone surrogate ({point}), which is not valid Unicode and cannot be sent "
+        "(text decoded with the wrong encoding, or half of an emoji)"
+    )
+
+
+def _key_path(path: str, key: Any) -> str:
+    if isinstance(key, str) and _UNENCODABLE.search(key) is None:
+        return f"{path}.{key}" if path else key
+    # !a shows a bad key as an escape (['\udcff']), so the field name itself prints.
+    return f"{path}[{key!a}]"
+
+
+def unsendable(value: Any, path: str, *, _depth: int = 0) -> list[FieldError]:
+    """Return a problem for every part of ``value`` that JSON and UTF-8 cannot carry.
+
+    What can be sent and stored: text without lone surrogates or NUL, ``None``, booleans,
+    integers, finite floats, and lists, tuples and mappings with text keys of those, nested
+    at most 64 deep. NaN and ±infinity, bytes, sets and other objects cannot.
+
+    Args:
+        value: A request field's value (``provider_options``, ``metadata``, a prompt …).
+        path: Its field name; nested parts are named ``path.key`` and ``path[i]``.
+
+    Returns:
+        The problems, empty when ``value`` can be sent as it is.
+    """
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return [] if problem is None else [FieldError(field=path, message=problem)]
+    if value is None or isinstance(value, (bool, int)):
+        return []
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return []
+        return [FieldError(field=path, message=f"must be a finite number, not {value!r}")]
+    if isinstance(value, (Mapping, list, tuple)) and _depth >= _MAX_DEPTH:
+        return [FieldError(field=path, message=f"is nested more than {_MAX_DEPTH} levels deep")]
+    errors: list[FieldError] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = _key_path(path, key)
+            if not isinstance(key, str):
+                errors.append(FieldError(field=where, message="keys must be text"))
+                continue
+            problem = _text_problem(key)
+            if problem is not None:
+                errors.append(FieldError(field=where, message=f"key {problem}"))
+                continue
+            errors.extend(unsendable(item, where, _depth=_depth + 1))
+        return errors
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            errors.extend(unsendable(item, f"{path}[{i}]", _depth=_depth + 1))
+        return errors
+    return [
+        FieldError(
+            field=path,
+            message=f"a {type(value).__name__} cannot be sent as JSON; use {_JSON_KINDS}",
+        )
+    ]
+
+
+def check_storable(jobs: Iterable[Job], batch: Batch | None = None) -> list[FieldError]:
+    """Return what JSON and UTF-8 cannot carry in new jobs and their batch (``jobs[i].…``).
+
+    The ledger's own line, for callers that add jobs without the services' validation:
+    every backend refuses these before writing, so no ledger holds a job that cannot be sent.
+    """
+    errors: list[FieldError] = []
+    for i, job in enumerate(jobs):
+        for field in attrs.fields(CreateVideoRequest):
+            value = getattr(job.request, field.name)
+            if not isinstance(value, bytes):  # an image's bytes are stored as base64
+                errors.extend(unsendable(value, f"jobs[{i}].request.{field.name}"))
+        errors.extend(unsendable(job.metadata, f"jobs[{i}].metadata"))
+    if batch is not None:
+        errors.extend(unsendable(batch.name, "batch.name"))
+        errors.extend(unsendable(batch.metadata, "batch.metadata"))
+    return errors
+
+
+def option_overrides(
+    options: Any, own_fields: Mapping[str, str], path: str = ""
+) -> list[FieldError]:
+    """Name each ``provider_options`` key that a request field of its own already sends.
+
+    Such keys are refused rather than priced: the estimate, the budget and the ledger's
+    ``estimated_cost_usd`` come from the request's fields, which are what is sent.
+
+    Args:
+        options: The request's ``provider_options``.
+        own_fields: The provider's body key → the request field that sets it
+            (``{"seconds": "duration"}``).
+        path: Prefix for field names (``videos[3]``).
+
+    Returns:
+        One problem per such key, ``provider_options.<key>``.
+    """
+    p = f"{path}." if path else ""
+    if not isinstance(options, Mapping):
+        return []
+    return [
+        FieldError(
+            field=f"{p}provider_options.{key}",
+            message=(
+                f"is set from the request's {field} (what the estimate and budget price); "
+                f"set {field} instead"
+            ),
+        )
+        for key, field in own_fields.items()
+        if key in options
+    ]
+
+
+def sendable_options(options: Mapping[str, Any], own_fields: Mapping[str, str]) -> dict[str, Any]:
+    """Return ``provider_options`` without the keys the request's own fields set.
+
+    Validation refuses those keys; dropping them too when building a body keeps what is
+    sent equal to what was priced for a job stored without that validation (by an older
+    version, or added to the ledger directly).
+    """
+    return {key: value for key, value in options.items() if key not in own_fields}
 
 
 def _parse_size(size: str) -> tuple[int, int] | None:
@@ -84,15 +229,25 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
     def bad(name: str, message: str) -> None:
         errors.append(FieldError(field=f"{p}{name}", message=message))
 
+    # Text that cannot be encoded is named once, and its field's other checks are skipped.
+    unencodable = set()
+    for name in ("prompt", "model", "resolution", "aspect_ratio", "size", "input_reference"):
+        value = getattr(request, name)
+        problem = _text_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            unencodable.add(name)
+            bad(name, problem)
     prompt = request.prompt
     if not isinstance(prompt, str):
         bad("prompt", "must be a string")
     elif not prompt.strip():
         bad("prompt", "must not be empty")
-    elif len(prompt) > MAX_PROMPT_LENGTH:
+    elif len(prompt) > MAX_PROMPT_LENGTH and "prompt" not in unencodable:
         bad("prompt", f"must be at most {MAX_PROMPT_LENGTH} characters (got {len(prompt)})")
-    if request.model is not None and (
-        not isinstance(request.model, str) or not request.model.strip()
+    if (
+        request.model is not None
+        and "model" not in unencodable
+        and (not isinstance(request.model, str) or not request.model.strip())
     ):
         bad("model", "must be a non-empty string")
     duration = request.duration
@@ -101,13 +256,21 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
             bad("duration", "must be a whole number of seconds")
         elif duration <= 0:
             bad("duration", "must be positive")
-    if request.resolution is not None and (
-        not isinstance(request.resolution, str) or request.resolution.lower() not in RESOLUTIONS
+    if (
+        request.resolution is not None
+        and "resolution" not in unencodable
+        and (
+            not isinstance(request.resolution, str) or request.resolution.lower() not in RESOLUTIONS
+        )
     ):
         bad("resolution", f"unknown resolution; use one of {', '.join(RESOLUTIONS)}")
-    if request.aspect_ratio is not None and request.aspect_ratio not in ASPECT_RATIOS:
+    if (
+        request.aspect_ratio is not None
+        and "aspect_ratio" not in unencodable
+        and request.aspect_ratio not in ASPECT_RATIOS
+    ):
         bad("aspect_ratio", f"unknown aspect ratio; use one of {', '.join(ASPECT_RATIOS)}")
-    if request.size is not None:
+    if request.size is not None and "size" not in unencodable:
         parsed = _parse_size(request.size) if isinstance(request.size, str) else None
         if parsed is None:
             bad("size", "must look like WIDTHxHEIGHT, e.g. 1280x720")
@@ -124,7 +287,7 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
                     "give size or resolution + aspect_ratio",
                 )
     ref = request.input_reference
-    if ref is not None:
+    if ref is not None and "input_reference" not in unencodable:
         if isinstance(ref, bytes):
             if not ref:
                 bad("input_reference", "must not be empty")
@@ -134,8 +297,12 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
         bad("priority", "must be a JobPriority")
     if not _is_str_map(request.metadata):
         bad("metadata", "must map strings to strings")
+    else:
+        errors.extend(unsendable(request.metadata, f"{p}metadata"))
     if not isinstance(request.provider_options, Mapping):
         bad("provider_options", "must be a mapping")
+    else:
+        errors.extend(unsendable(request.provider_options, f"{p}provider_options"))
     return errors
 
 
@@ -161,14 +328,23 @@ def check_batch(request: Any, *, max_batch_size: int) -> list[FieldError]:
         errors.extend(check_request(video, f"videos[{i}]"))
     if request.name is not None and not isinstance(request.name, str):
         errors.append(FieldError(field="name", message="must be a string"))
+    elif request.name is not None:
+        errors.extend(unsendable(request.name, "name"))
     conc = request.concurrency
     if conc is not None and (isinstance(conc, bool) or not isinstance(conc, int) or conc < 1):
         errors.append(FieldError(field="concurrency", message="must be a positive whole number"))
     if not _is_str_map(request.metadata):
         errors.append(FieldError(field="metadata", message="must map strings to strings"))
+    else:
+        errors.extend(unsendable(request.metadata, "metadata"))
     budget = request.budget_usd
+    # NaN would compare as "within budget" with any estimate: refused, as is infinity.
     if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0
+        isinstance(budget, bool)
+        or not isinstance(budget, (int, float))
+        or not 0 <= budget < math.inf
     ):
-        errors.append(FieldError(field="budget_usd", message="must be a non-negative number"))
+        errors.append(
+            FieldError(field="budget_usd", message="must be a finite, non-negative number")
+        )
     return errors

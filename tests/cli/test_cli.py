@@ -84,6 +84,23 @@ def test_help_lists_every_command_and_the_exit_codes(tmp_path: Path) -> None:
         assert f"\n  {code}" in result.stdout
 
 
+def test_a_non_utf8_prompt_argument_is_refused_not_stored(tmp_path: Path) -> None:
+    # The real argv path: the operating system hands Python the byte 0xff, which is not
+    # UTF-8; Python keeps it as the lone surrogate U+DCFF.
+    sim = [b"--provider", b"simulated", b"--db", b"ledger.db"]
+    made = subprocess.run(
+        [sys.executable.encode(), b"-m", b"soravideo", *sim, b"create", b"a fox \xff"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        timeout=DEADLINE,
+    )
+    assert made.returncode == 2, made.stderr
+    err = made.stderr.decode("utf-8")
+    assert err.startswith("error: ") and "prompt" in err and "lone surrogate" in err
+    assert not (tmp_path / "ledger.db").exists()  # refused before the ledger was opened
+
+
 def test_create_wait_and_list_through_both_entry_points(tmp_path: Path) -> None:
     # ``python -m soravideo`` makes a video; the ``soravideo`` console script, a separate
     # process on the same ledger file, lists it. (Every other command: test_cli_inprocess.py.)

@@ -314,6 +314,31 @@ def test_validation_error_exits_2_naming_every_field(cli: Any) -> None:
     assert result.out == ""
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        # What Python makes of a non-UTF-8 argument (the byte 0xff): a lone surrogate.
+        ("create", "a fox \udcff"),
+        ("create", "a fox", "--model", "sora-\udcff"),
+        ("--json", "create", "a fox \udcff"),
+    ],
+)
+def test_undecodable_arguments_are_a_validation_error_and_store_nothing(
+    cli: Any, args: tuple[str, ...]
+) -> None:
+    result = cli(*args)
+    assert result.code == EXIT_USAGE
+    line = result.error_line()
+    assert "lone surrogate" in line
+    assert "prompt" in line or "model" in line
+    if "--json" in args:
+        assert result.json()["error"]["fields"][0]["field"] in ("prompt", "model")
+    else:
+        assert result.out == ""
+    # Refused before the ledger was even opened.
+    assert not Path("ledger.db").exists()
+
+
 def test_unreachable_provider_exits_3_and_stores_nothing(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

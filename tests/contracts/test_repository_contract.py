@@ -12,15 +12,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import attrs
 import pytest
 
+import soravideo as sv
 from soravideo.repositories import (
     JobRepository,
     MemoryRepository,
     PostgresRepository,
     SQLiteRepository,
 )
-from soravideo.testing.repository_contract import RepositoryContract
+from soravideo.testing.repository_contract import RepositoryContract, make_batch, make_job
 
 Handles = tuple[JobRepository, JobRepository]
 Backend = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Handles]]
@@ -78,3 +80,31 @@ class TestRepositoryContract(RepositoryContract):
     @pytest.fixture
     def second_repository(self, handles: Handles) -> JobRepository:
         return handles[1]
+
+    @pytest.mark.anyio
+    async def test_new_jobs_that_cannot_be_sent_are_refused_whole(
+        self, repository: JobRepository
+    ) -> None:
+        # The services validate first; the ledger keeps its own line for direct callers,
+        # so no backend (PostgreSQL refuses lone surrogates at the driver) holds such a job.
+        good = make_job()
+        bad = make_job()
+        bad = attrs.evolve(
+            bad,
+            request=attrs.evolve(
+                bad.request, prompt="a fox \udcff", provider_options={"x": [float("nan")]}
+            ),
+        )
+        batch = attrs.evolve(make_batch([good.id, bad.id]), name="ads \ud83d")
+        with pytest.raises(sv.ValidationError) as info:
+            await repository.add_jobs(
+                [attrs.evolve(good, batch_id=batch.id), attrs.evolve(bad, batch_id=batch.id)],
+                batch=batch,
+            )
+        assert set(info.value.fields) == {
+            "jobs[1].request.prompt",
+            "jobs[1].request.provider_options.x[0]",
+            "batch.name",
+        }
+        assert (await repository.list_jobs()).total == 0
+        assert (await repository.list_batches()).total == 0

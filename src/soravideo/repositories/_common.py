@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from .._errors import ConflictError, FieldError, JobNotFoundError
-from .._models import Job, JobStatus
-from .._validation import raise_if
+from .._models import Batch, Job, JobStatus
+from .._validation import check_storable, raise_if
 
 __all__ = [
     "MAX_PAGE_LIMIT",
     "check_lease_seconds",
+    "check_new",
     "check_page",
     "check_update",
     "counts_by_status",
@@ -38,6 +39,15 @@ def check_page(page: int, limit: int) -> int:
         )
     raise_if(errors)
     return (page - 1) * limit
+
+
+def check_new(jobs: Iterable[Job], batch: Batch | None = None) -> None:
+    """Refuse new jobs (and their batch) holding what JSON and UTF-8 cannot carry.
+
+    Raises:
+        ValidationError: naming each such field (``jobs[0].request.prompt``); nothing stored.
+    """
+    raise_if(check_storable(jobs, batch), message="cannot be stored")
 
 
 def check_lease_seconds(lease_seconds: float) -> None:

@@ -31,7 +31,11 @@ class JobRepository(Protocol):
         ...
 
     async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
-        """Store new jobs (and their batch) atomically; ``ConflictError`` on a duplicate id."""
+        """Store new jobs (and their batch) atomically; ``ConflictError`` on a duplicate id.
+
+        ``ValidationError`` (nothing stored) for a job holding what JSON and UTF-8 cannot
+        carry: ``soravideo._validation.check_storable`` names each such field.
+        """
         ...
 
     async def get_job(self, job_id: str) -> Job:

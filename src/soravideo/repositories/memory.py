@@ -19,7 +19,14 @@ import attrs
 from .._converter import dumps, loads
 from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError
 from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from ._common import check_lease_seconds, check_page, check_update, counts_by_status, micros
+from ._common import (
+    check_lease_seconds,
+    check_new,
+    check_page,
+    check_update,
+    counts_by_status,
+    micros,
+)
 
 __all__ = ["MemoryRepository"]
 
@@ -113,7 +120,10 @@ class MemoryRepository:
         Raises:
             ConflictError: a job id appears twice, or a job or the batch is already stored.
             BatchNotFoundError: a job names a batch that is neither stored nor given.
+            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
+                surrogates, NaN …); nothing stored.
         """
+        check_new(jobs, batch)
         await anyio.lowlevel.checkpoint()
         stored = [_StoredJob.of(job) for job in jobs]
         stored_batch = _StoredBatch.of(batch) if batch is not None else None

@@ -26,7 +26,7 @@ import attrs
 from .._converter import dumps, loads
 from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
 from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from ._common import check_lease_seconds, check_page, check_update, counts_by_status
+from ._common import check_lease_seconds, check_new, check_page, check_update, counts_by_status
 from ._queries import load_queries, migrations
 from .base import JobRepository
 
@@ -224,7 +224,10 @@ class PostgresRepository:
         Raises:
             ConflictError: a job id appears twice, or a job or the batch is already stored.
             BatchNotFoundError: a job names a batch that is neither stored nor given.
+            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
+                surrogates, NaN …); nothing stored.
         """
+        check_new(jobs, batch)
         jobs = list(jobs)
         ids = [job.id for job in jobs]
         duplicate = next((job_id for job_id, n in Counter(ids).items() if n > 1), None)

@@ -31,7 +31,14 @@ from .._clock import off_loop_work
 from .._converter import dumps, loads
 from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
 from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from ._common import check_lease_seconds, check_page, check_update, counts_by_status, micros
+from ._common import (
+    check_lease_seconds,
+    check_new,
+    check_page,
+    check_update,
+    counts_by_status,
+    micros,
+)
 from ._queries import load_queries, migrations
 
 __all__ = ["SQLiteRepository"]
@@ -353,7 +360,10 @@ class SQLiteRepository:
         Raises:
             ConflictError: a job id appears twice, or a job or the batch is already stored.
             BatchNotFoundError: a job names a batch that is neither stored nor given.
+            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
+                surrogates, NaN …); nothing stored.
         """
+        check_new(jobs, batch)
         jobs = list(jobs)
         ids = [job.id for job in jobs]
         duplicate = _first_duplicate(ids)

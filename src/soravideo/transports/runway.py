@@ -48,7 +48,7 @@ from .._clock import Clock, utc_from_timestamp
 from .._errors import FieldError, ProviderError, ValidationError
 from .._models import CreateVideoRequest, JobError, JobStatus
 from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import resolve_size
+from .._validation import option_overrides, resolve_size, sendable_options
 from ._http import (
     HttpContentStream,
     HttpSession,
@@ -86,7 +86,14 @@ MIN_POLL_INTERVAL = 5.0
 _CACHE_SIZE = 10_000
 _STALE_URL_STATUSES = frozenset({403, 404, 410})
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
-_RESERVED_OPTIONS = {"model": "model", "promptText": "prompt"}
+# Body keys the request's own fields set: refused in provider_options (the price depends on
+# model and duration; see option_overrides) and never taken from them.
+_RESERVED_OPTIONS: Mapping[str, str] = {
+    "model": "model",
+    "promptText": "prompt",
+    "duration": "duration",
+    "ratio": "size (or resolution + aspect_ratio)",
+}
 _LANDSCAPE = "1280:720"
 
 
@@ -556,10 +563,7 @@ class RunwayTransport(HttpTransport):
     ) -> tuple[str | None, FieldError | None]:
         """Return the ``ratio`` to send (``None``: send none), or why there is none."""
         requested = self._requested_ratio(request)
-        option = request.provider_options.get("ratio")
         if requested is None:
-            if option is not None:
-                return (str(option), None) if isinstance(option, str) else (None, None)
             return (spec.default_ratio if spec is not None else None), None
         field, ratio = requested
         if spec is None:
@@ -596,7 +600,8 @@ class RunwayTransport(HttpTransport):
         that shape), whether the model takes text alone or an image, and the prompt's
         length. For every model: the image (a PNG, JPEG or WebP file or bytes that fit in
         a 5 MB data URI, or an ``https://`` URL on a domain name), and
-        ``provider_options`` that clash with the request's own fields.
+        ``provider_options`` that set what the request's own fields set (``model``,
+        ``promptText``, ``duration``, ``ratio``: the estimate prices the request's fields).
 
         Args:
             request: The request to check (already checked provider-neutrally).
@@ -612,15 +617,9 @@ class RunwayTransport(HttpTransport):
             errors.append(FieldError(field=f"{prefix}{field}", message=message))
 
         options = request.provider_options
-        for key, field in _RESERVED_OPTIONS.items():
-            if key in options:
-                bad(f"provider_options.{key}", f"set the request's {field} instead")
+        errors.extend(option_overrides(options, _RESERVED_OPTIONS, path))
         if request.input_reference is not None and "promptImage" in options:
             bad("provider_options.promptImage", "give input_reference or promptImage, not both")
-        if request.duration is not None and "duration" in options:
-            bad("provider_options.duration", "the request's duration already sets it")
-        if self._requested_ratio(request) is not None and "ratio" in options:
-            bad("provider_options.ratio", "the request's size already sets it")
         reference = request.input_reference
         if reference is not None:
             problem = _reference_problem(reference)
@@ -634,17 +633,16 @@ class RunwayTransport(HttpTransport):
             bad("input_reference", f"{spec.name} makes videos from text only")
         elif not with_image and not spec.text_ratios:
             bad("input_reference", f"{spec.name} makes videos from an image only: give one")
-        duration = request.duration if request.duration is not None else options.get("duration")
+        duration = request.duration
         is_int = isinstance(duration, int) and not isinstance(duration, bool)
         if is_int and duration not in spec.durations:
-            field = "duration" if request.duration is not None else "provider_options.duration"
-            bad(field, f"{spec.name} makes {_spans(spec.durations)} second videos, not {duration}")
-        ratio, ratio_error = self._ratio(request, spec)
+            bad(
+                "duration",
+                f"{spec.name} makes {_spans(spec.durations)} second videos, not {duration}",
+            )
+        _, ratio_error = self._ratio(request, spec)
         if ratio_error is not None:
             errors.append(attrs.evolve(ratio_error, field=f"{prefix}{ratio_error.field}"))
-        elif "ratio" in options and ratio not in spec.ratios(with_image=with_image):
-            allowed = ", ".join(spec.ratios(with_image=with_image))
-            bad("provider_options.ratio", f"{spec.name} takes ratio {allowed}, not {ratio!r}")
         if spec.max_prompt is not None and _utf16_length(request.prompt) > spec.max_prompt:
             bad(
                 "prompt",
@@ -668,9 +666,7 @@ class RunwayTransport(HttpTransport):
         model = self._model(request)
         rate = self._rate(model, audio=request.provider_options.get("audio") is not False)
         spec = self._specs.get(model)
-        option = request.provider_options.get("duration")
-        seconds = request.duration or (option if isinstance(option, int) else None)
-        seconds = seconds or (spec.default_duration if spec is not None else None)
+        seconds = request.duration or (spec.default_duration if spec is not None else None)
         if not seconds or rate is None:
             return None
         return float(seconds * rate)
@@ -788,7 +784,7 @@ class RunwayTransport(HttpTransport):
     async def _body(self, request: CreateVideoRequest) -> tuple[str, dict[str, Any]]:
         model = self._model(request)
         spec = self._specs.get(model)
-        body: dict[str, Any] = dict(request.provider_options)
+        body = sendable_options(request.provider_options, _RESERVED_OPTIONS)
         body["model"] = model
         body["promptText"] = request.prompt
         ratio, problem = self._ratio(request, spec)
@@ -798,7 +794,7 @@ class RunwayTransport(HttpTransport):
             body["ratio"] = ratio
         if request.duration is not None:
             body["duration"] = request.duration
-        elif "duration" not in body and spec is not None:
+        elif spec is not None:
             body["duration"] = spec.default_duration
         if request.input_reference is not None:
             body["promptImage"] = await self._prompt_image(request.input_reference)
@@ -809,9 +805,9 @@ class RunwayTransport(HttpTransport):
         """Create a task: ``POST /v1/text_to_video``, or ``/v1/image_to_video`` with an image.
 
         A path or bytes ``input_reference`` is sent as a ``data:`` URI; a URL as given.
-        Unless the request names them, ``ratio`` is the model's default (or
-        ``provider_options["ratio"]``) and ``duration`` the model's default. Other
-        ``provider_options`` are added to the body unchanged.
+        Unless the request names them, ``ratio`` and ``duration`` are the model's
+        defaults. ``provider_options`` are added to the body unchanged, except the keys the
+        request's own fields set (``validate`` refuses those).
 
         Args:
             request: What to generate.

@@ -42,7 +42,7 @@ from .._errors import (
 )
 from .._models import CreateVideoRequest, JobError, JobStatus
 from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import resolve_size
+from .._validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
 from .base import Capabilities, ModelInfo, RemoteJob
 
@@ -59,6 +59,15 @@ _VARIANTS = ("video", "thumbnail", "spritesheet")
 _DURATIONS = (4, 8, 12, 16, 20)
 _SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 _PRO_SIZES = (*_SIZES, "1080x1920", "1920x1080")
+# Body keys the request's own fields set: refused in provider_options (the price depends on
+# seconds and model; see option_overrides) and never taken from them.
+_OWN_FIELDS: Mapping[str, str] = {
+    "prompt": "prompt",
+    "model": "model",
+    "seconds": "duration",
+    "size": "size (or resolution + aspect_ratio)",
+    "input_reference": "input_reference",
+}
 
 SORA_MODELS: Mapping[str, ModelInfo] = {
     # Prices in USD per second of video as OpenAI published them for 720p (pricing page,
@@ -314,7 +323,9 @@ class SoraTransport(HttpTransport):
 
         Durations and sizes are checked only for the models this transport knows (a
         gateway's other models are left to the gateway). An ``input_reference`` must be
-        raw bytes, an existing file, or an ``https://`` / ``data:`` URL.
+        raw bytes, an existing file, or an ``https://`` / ``data:`` URL. ``provider_options``
+        may not set ``prompt``, ``model``, ``seconds``, ``size`` or ``input_reference``:
+        the request's own fields do, and the estimate prices those.
 
         Args:
             request: The request to check (already checked provider-neutrally).
@@ -324,7 +335,7 @@ class SoraTransport(HttpTransport):
             The problems, empty when there are none.
         """
         prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
+        errors = option_overrides(request.provider_options, _OWN_FIELDS, path)
         info = self._capabilities.models.get(self._model(request))
         if info is not None:
             duration = request.duration
@@ -465,8 +476,8 @@ class SoraTransport(HttpTransport):
         """Create the video: ``POST /videos`` (JSON, or multipart with an image file).
 
         ``seconds`` goes as a string; ``size`` as ``WIDTHxHEIGHT`` (from ``size``, or
-        ``resolution`` + ``aspect_ratio``); ``provider_options`` are added to the body
-        (the request's own fields win on a clash). An ``https://`` or ``data:`` reference
+        ``resolution`` + ``aspect_ratio``); ``provider_options`` are added to the body,
+        except the keys the request's own fields set (``validate`` refuses those). An ``https://`` or ``data:`` reference
         goes as ``{"image_url": ...}`` in JSON; a path or bytes as a multipart file.
 
         Args:
@@ -480,7 +491,7 @@ class SoraTransport(HttpTransport):
             AmbiguousSubmissionError: The create may have happened; reconcile it.
             ProviderError: The provider refused it (or a subclass: auth, rate limit …).
         """
-        fields: dict[str, Any] = dict(request.provider_options)
+        fields = sendable_options(request.provider_options, _OWN_FIELDS)
         fields["prompt"] = request.prompt
         fields["model"] = self._model(request)
         if request.duration is not None:
