@@ -27,6 +27,7 @@ __all__ = [
     "JobPriority",
     "JobStatus",
     "Page",
+    "ResumeSummary",
     "VideoResult",
 ]
 
@@ -196,6 +197,9 @@ class Job:
     # and what it charges in its own unit (Runway credits), when it says.
     provider_status: str | None = None
     cost_credits: float | None = None
+    # Where the engine saves the video once it completes (the creating client's
+    # ``download_dir``, the CLI's ``--out-dir``), so a process that resumes the job saves it there too.
+    download_dir: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -317,6 +321,19 @@ class CancellationSummary:
     cancelled: int
     already_finished: int
     total: int
+
+
+@attrs.frozen(kw_only=True)
+class ResumeSummary:
+    """What ``client.resume()`` saw through.
+
+    Args:
+        jobs: The unfinished jobs it found (those of the batches included).
+        batches: The unfinished batches it processed and finalized.
+    """
+
+    jobs: int
+    batches: int
 
 
 @attrs.frozen(kw_only=True)

@@ -42,6 +42,7 @@ from ._models import (
     Job,
     JobStatus,
     Page,
+    ResumeSummary,
     VideoResult,
 )
 from ._services import AsyncVideoService
@@ -254,6 +255,11 @@ class SoraVideo:
     def metrics(self) -> Metrics:
         """Return a metrics snapshot (see :meth:`AsyncSoraVideo.metrics`)."""
         return self._call(self._async.metrics)
+
+    def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
+        """See every unfinished batch and job of the ledger through (see
+        :meth:`AsyncSoraVideo.resume`)."""
+        return self._call(self._async.resume, download_dir=download_dir)
 
 
 class _StopFlag:

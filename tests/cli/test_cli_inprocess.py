@@ -123,6 +123,17 @@ def test_list_filters_and_pages(cli: Any) -> None:
     assert bad.code == EXIT_USAGE and "limit" in bad.error_line()
 
 
+def test_resume_out_dir_downloads_what_had_nowhere_to_go(cli: Any, tmp_path: Path) -> None:
+    ids = [cli("--json", "create", prompt).json()["id"] for prompt in ("a kite", "a dune")]
+    resumed = cli("--json", "resume", "--out-dir", "videos")
+    assert resumed.code == EXIT_OK, resumed.err
+    paths = {job["id"]: job["result"]["path"] for job in resumed.json()["jobs"]}
+    assert paths == {job_id: str(tmp_path / "videos" / f"{job_id}.mp4") for job_id in ids}
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == sorted(
+        f"{job_id}.mp4" for job_id in ids
+    )
+
+
 def test_resume_and_status_wait_see_stored_jobs_through(cli: Any) -> None:
     good = cli("--json", "create", "a lighthouse").json()["id"]
     bad = cli("--json", "create", "a scene that should fail-moderation").json()["id"]
