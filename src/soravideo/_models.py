@@ -279,6 +279,8 @@ class Batch:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None
+    key: str | None = None
+    """The idempotency key given to ``create_batch(key=)``: unique across the ledger."""
 
     def __repr__(self) -> str:
         return _display.batch_repr(self)

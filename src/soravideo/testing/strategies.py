@@ -297,6 +297,7 @@ def batches(
         created_at=created,
         updated_at=created + draw(_LATER),
         completed_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
+        key=draw(_maybe(identifiers("key"), complete)),
     )
 
 
