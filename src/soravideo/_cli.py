@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -453,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
         "create a batch from a JSONL or CSV manifest and process it",
         "One video a row: a prompt plus any request field (duration, model, size,\n"
         "priority, metadata.KEY …). Prints a line per job event, then a summary.\n"
+        "The same command run again (after a crash, Ctrl-C) carries on with the batch it\n"
+        "made, sending nothing twice: the batch's key is a hash of the manifest's bytes\n"
+        "and the options given here (--new: a new batch each time).\n"
         "Exit 0 when every video completed, 1 when the batch ended partial or failed.",
     )
     p.add_argument("file", metavar="FILE", help="a .jsonl/.ndjson or .csv manifest")
@@ -465,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-batch-size", type=int, metavar="N", help="allow batches this large (default 10)"
     )
     p.add_argument("--name", help="the batch's name (default: the file's name)")
+    p.add_argument(
+        "--new",
+        action="store_true",
+        help="make a new batch even if this manifest ran before with these options",
+    )
     _add_request_options(p, defaults_for="defaults for rows that leave them out")
 
     p = command(
@@ -888,6 +897,16 @@ def _gone(ctx: _Context, job: Job) -> str:
     return f"job {job.id}: the provider no longer has this video{when}"
 
 
+def _manifest_key(manifest: Path, options: dict[str, Any]) -> str:
+    """Return the batch key of a manifest run with these options: its bytes and the options,
+    hashed, so the same command run again carries on with the batch it made."""
+    digest = hashlib.sha256(manifest.read_bytes())
+    # The name is the file's unless given: two copies of one manifest are two batches.
+    named = {"name": manifest.stem, **options}
+    digest.update(json.dumps(named, sort_keys=True, default=str).encode())
+    return f"manifest-{digest.hexdigest()}"
+
+
 def _manifest(name: str) -> Path:
     path = Path(name)
     if not path.is_file():
@@ -910,9 +929,17 @@ async def _cmd_batch(ctx: _Context) -> int:
             ("name", args.name),
         )
         defaults.update((key, value) for key, value in batch_fields if value is not None)
+        key = None if args.new else _manifest_key(manifest, defaults)
         await _preflight(client)
-        created = await client.batches.create_batch_from_file(manifest, **defaults)
-        ctx.note(f"batch {created.batch_id}: {created.total} video(s) from {manifest.name}")
+        created = await client.batches.create_batch_from_file(manifest, key=key, **defaults)
+        status = (await client.batches.get_batch_status(created.batch_id)).batch.status
+        if status is BatchStatus.PENDING:
+            ctx.note(f"batch {created.batch_id}: {created.total} video(s) from {manifest.name}")
+        else:
+            ctx.note(
+                f"carrying on with batch {created.batch_id} ({status.value}), made from this "
+                "manifest and these options before (--new for another batch)"
+            )
         _watch(ctx, client)
         async with client:
             await client.batches.process_batch(created.batch_id)

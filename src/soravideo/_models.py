@@ -281,6 +281,9 @@ class Batch:
     completed_at: datetime | None = None
     key: str | None = None
     """The idempotency key given to ``create_batch(key=)``: unique across the ledger."""
+    request_sha256: str | None = None
+    """The fingerprint of the request a keyed batch was made from (``create_batch(key=)``
+    compares it, to refuse another request under the same key)."""
 
     def __repr__(self) -> str:
         return _display.batch_repr(self)

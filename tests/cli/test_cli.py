@@ -26,6 +26,7 @@ import anyio
 import pytest
 
 import soravideo as sv
+from helpers import read_ledger
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora
 from soravideo.transports import SoraTransport
@@ -201,19 +202,13 @@ def test_worker_runs_jobs_created_by_another_process_and_stops_on_sigterm(
     assert claimable == [slow_id]
 
 
-def _ledger_jobs(db: Path) -> list[sv.Job]:
-    async def read() -> list[sv.Job]:
-        async with SQLiteRepository(db) as repository:
-            return list((await repository.list_jobs(limit=1000)).items)
-
-    return anyio.run(read)
-
-
-def test_batch_killed_midway_then_resume_downloads_every_video_to_its_out_dir(
-    tmp_path: Path,
+@pytest.mark.parametrize("again", ["resume", "batch"])
+def test_batch_killed_midway_then_run_again_makes_and_saves_every_video_once(
+    tmp_path: Path, again: str
 ) -> None:
     # W2-1 item 13: `batch --out-dir out` killed at 3 of 10, then `resume` (with no
     # --out-dir): every video completes and lands in out, where the batch meant it to.
+    # Item 5: the same `batch` command run again carries on with its batch (no new jobs).
     (tmp_path / "prompts.csv").write_text(
         "prompt\n" + "".join(f"a paper boat take {i}\n" for i in range(10))
     )
@@ -243,9 +238,11 @@ def test_batch_killed_midway_then_resume_downloads_every_video_to_its_out_dir(
                 first.kill()  # SIGKILL: no clean-up, leases left behind
                 first.wait()
         assert 3 <= len(list((tmp_path / "out").iterdir())) < 10
-        resumed = soravideo(*common, "resume", cwd=tmp_path, env=env)
+        resumed = soravideo(
+            *common, *(batch if again == "batch" else ["resume"]), cwd=tmp_path, env=env
+        )
     assert resumed.returncode == 0, resumed.stderr
-    jobs = _ledger_jobs(db)
+    jobs = read_ledger(db)
     assert [job.status for job in jobs] == [sv.JobStatus.COMPLETED] * 10
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{job.id}.mp4" for job in jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 import soravideo as sv
 from helpers import assert_created_once, requests
-from soravideo.repositories import SQLiteRepository
+from soravideo.repositories import MemoryRepository, SQLiteRepository
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +108,99 @@ def test_the_sync_client_resumes_too(tmp_path: Path) -> None:
             sv.BatchStatus.COMPLETED
         )
     assert len(files(out)) == 2
+
+
+# -- batch keys: the same batch script run again picks its batch up -------------------------
+
+
+async def test_a_known_key_returns_the_same_batch_and_stores_and_sends_nothing(
+    client: sv.AsyncSoraVideo,
+) -> None:
+    request = batch(4, name="ads", concurrency=2)
+    created = await client.batches.create_batch(request, key="ads-2026-12")
+    again = await client.batches.create_batch(request, key="ads-2026-12")
+    assert again == created
+    assert (await client.videos.list_jobs()).total == 4
+    assert (await client.batches.list_batches()).total == 1
+    assert (await client.batches.get_batch_status(created.batch_id)).batch.key == "ads-2026-12"
+    done = await client.batches.process_batch(again.batch_id)
+    assert done.status is sv.BatchStatus.COMPLETED
+    # Once it has ended too: still that batch, nothing new.
+    assert await client.batches.create_batch(request, key="ads-2026-12") == created
+    assert client.fake is not None
+    assert_created_once(client.fake, 4)
+
+
+async def test_a_different_request_under_a_known_key_is_a_conflict(
+    client: sv.AsyncSoraVideo,
+) -> None:
+    await client.batches.create_batch(batch(2, name="ads"), key="ads-2026-12")
+    for other in (batch(3, name="ads"), batch(2, name="ads", concurrency=1), batch(2)):
+        with pytest.raises(sv.ConflictError, match="ads-2026-12"):
+            await client.batches.create_batch(other, key="ads-2026-12")
+    assert (await client.videos.list_jobs()).total == 2
+    # Another key is another batch.
+    await client.batches.create_batch(batch(3, name="ads"), key="ads-2027-01")
+    assert (await client.batches.list_batches()).total == 2
+
+
+async def test_a_blank_key_is_refused(client: sv.AsyncSoraVideo) -> None:
+    with pytest.raises(sv.ValidationError) as info:
+        await client.batches.create_batch(batch(1), key=" ")
+    assert info.value.fields == ("key",)
+
+
+class _RaceLedger(MemoryRepository):
+    """A ledger where a rival stores its batch right after our first look for the key."""
+
+    rival: Callable[[], Awaitable[None]] | None = None
+
+    async def get_batch_by_key(self, key: str) -> sv.Batch | None:
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            await rival()
+            return None  # what we saw: the key was free when we looked
+        return await super().get_batch_by_key(key)
+
+
+@pytest.mark.parametrize("same", [True, False])
+async def test_the_loser_of_a_race_for_a_key_returns_the_winners_batch(same: bool) -> None:
+    ledger = _RaceLedger()
+    winner = sv.AsyncSoraVideo.simulated(repository=ledger)
+    loser = sv.AsyncSoraVideo.simulated(repository=ledger)
+    won: list[sv.BatchResult] = []
+
+    async def win() -> None:
+        won.append(await winner.batches.create_batch(batch(3), key="k"))
+
+    ledger.rival = win
+    try:
+        if same:
+            assert await loser.batches.create_batch(batch(3), key="k") == won[0]
+        else:
+            with pytest.raises(sv.ConflictError, match="'k'"):
+                await loser.batches.create_batch(batch(2), key="k")
+        assert won and (await winner.videos.list_jobs()).total == 3
+        assert (await winner.batches.list_batches()).total == 1
+    finally:
+        await loser.aclose()
+        await winner.aclose()
+
+
+async def test_a_keyed_batch_created_again_after_a_crash_carries_on(tmp_path: Path) -> None:
+    db, manifest = tmp_path / "ledger.db", tmp_path / "prompts.csv"
+    manifest.write_text("prompt\n" + "".join(f"a paper boat take {i}\n" for i in range(4)))
+    first = simulated(db)
+    created = await first.batches.create_batch_from_file(manifest, key="boats", concurrency=2)
+    await first.aclose()  # killed before it processed anything
+
+    async with simulated(db) as second:
+        again = await second.batches.create_batch_from_file(manifest, key="boats", concurrency=2)
+        assert again == created
+        done = await second.batches.process_batch(again.batch_id)
+        assert done.status is sv.BatchStatus.COMPLETED
+        assert (await second.videos.list_jobs()).total == 4
+        assert second.fake is not None
+        assert_created_once(second.fake, 4)
+        with pytest.raises(sv.ConflictError):
+            await second.batches.create_batch_from_file(manifest, key="boats", concurrency=3)

@@ -148,6 +148,7 @@ _ASPECT = st.sampled_from(ASPECT_RATIOS)
 _PIXELS = st.integers(16, 4096)
 _REFERENCES = st.binary(min_size=1, max_size=48) | _non_blank(40)
 _MODEL_NAMES = st.sampled_from(["sora-2", "sora-2-pro"]) | _non_blank(20)
+_SHA256 = st.text("0123456789abcdef", min_size=64, max_size=64)
 _PROVIDER_NAMES = st.sampled_from(["sora", "fake", "runway"]) | _non_blank(12)
 
 
@@ -298,6 +299,7 @@ def batches(
         updated_at=created + draw(_LATER),
         completed_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
         key=draw(_maybe(identifiers("key"), complete)),
+        request_sha256=draw(_maybe(_SHA256, complete)),
     )
 
 
