@@ -255,8 +255,8 @@ class AsyncSoraVideo:
         completes it.
 
         Args:
-            download_dir: Also save here each resumed job that completes with no directory
-                of its own.
+            download_dir: Also save here each resumed job that completes without being
+                saved (it has no directory of its own, or saving there failed).
 
         Returns:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the

@@ -198,7 +198,8 @@ class Job:
     provider_status: str | None = None
     cost_credits: float | None = None
     # Where the engine saves the video once it completes (the creating client's
-    # ``download_dir``, the CLI's ``--out-dir``), so a process that resumes the job saves it there too.
+    # ``download_dir``, the CLI's ``--out-dir``): a process that resumes the job saves it
+    # there too.
     download_dir: str | None = None
 
     @property

@@ -204,3 +204,22 @@ async def test_a_keyed_batch_created_again_after_a_crash_carries_on(tmp_path: Pa
         assert_created_once(second.fake, 4)
         with pytest.raises(sv.ConflictError):
             await second.batches.create_batch_from_file(manifest, key="boats", concurrency=3)
+
+
+async def test_a_download_that_fails_on_resume_leaves_the_job_completed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, out = tmp_path / "ledger.db", tmp_path / "out"
+    first = simulated(db)
+    created = await first.batches.create_batch(batch(1))
+    await first.aclose()
+
+    async with simulated(db) as second:
+        assert second.fake is not None
+        # Only the content fails (404: the provider no longer has it); polling works.
+        second.fake.inject(status=404, match="GET /videos/*/content*", times=None, rate=1.0)
+        assert await second.resume(download_dir=out) == sv.ResumeSummary(jobs=1, batches=1)
+        job = await second.videos.get_job(created.job_ids[0])
+    assert job.status is sv.JobStatus.COMPLETED and job.result is not None
+    assert job.result.path is None and files(out) == []
+    assert "could not download" in caplog.text
