@@ -135,8 +135,14 @@ class JSONFileRepository:
     async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[sv.JobStatus, int]:
         return await self._memory.count_jobs(batch_id=batch_id)
 
+    async def find_job_by_remote_id(self, provider: str, remote_id: str) -> sv.Job | None:
+        return await self._memory.find_job_by_remote_id(provider, remote_id)
+
     async def get_batch(self, batch_id: str) -> sv.Batch:
         return await self._memory.get_batch(batch_id)
+
+    async def get_batch_by_key(self, key: str) -> sv.Batch | None:
+        return await self._memory.get_batch_by_key(key)
 
     async def list_batches(self, *, page: int = 1, limit: int = 20) -> sv.Page[sv.Batch]:
         return await self._memory.list_batches(page=page, limit=limit)

@@ -6,9 +6,11 @@
    Every transition is written to the ledger before the next provider call, and a video's
    remote id the moment the provider returns it.
 3. Once two videos are generating, the worker is killed with SIGKILL: no clean-up at all.
-4. A new client opens the same ledger and processes the batch again: the two in-flight
-   videos are polled by their remote id (never created again), the two pending ones are
-   sent, and the batch completes. The provider made exactly four videos.
+4. A new client opens the same ledger and calls ``resume()``, which sees every unfinished
+   batch and job through: the two in-flight videos are polled by their remote id (never
+   created again), the two pending ones are sent, and the batch completes. The provider
+   made exactly four videos. (Running ``worker`` itself again would do the same: its batch
+   has a key, so ``create_batch`` gives back the batch of the first run.)
 
 Run it from the repository root: ``python examples/resume_after_crash.py`` (a few seconds:
 the dead worker's leases have to expire first). The ledger is ``demo-output/resume/ledger.db``.
@@ -54,7 +56,9 @@ def worker(base_url: str, ledger: Path) -> None:
     client.on("submitted", submitted)
     with client:
         videos = [sv.CreateVideoRequest(prompt=f"a crane taking off, take {i}") for i in range(4)]
-        created = client.batches.create_batch(sv.BatchVideoRequest(videos=videos, concurrency=2))
+        request = sv.BatchVideoRequest(videos=videos, concurrency=2)
+        # Run again, this very code carries on with the same batch: the key names it.
+        created = client.batches.create_batch(request, key="cranes-take-off")
         client.batches.process_batch(created.batch_id)
 
 
@@ -84,8 +88,10 @@ def main() -> None:
             print("the ledger after the crash:")
             for job in client.batches.get_batch_status(batch.id).jobs:
                 print(f"  {job}  remote id {job.remote_id}")
-            batch = client.batches.process_batch(batch.id)
-            print(f"resumed: {batch}")
+            summary = client.resume()  # every unfinished batch and job, seen through
+            print(f"resumed: {summary}")
+            batch = client.batches.get_batch_status(batch.id).batch
+            print(f"the batch: {batch}")
     print(f"the provider made {fake.created_count()} videos for 4 jobs")
     assert batch.status is sv.BatchStatus.COMPLETED
     assert fake.created_count() == 4

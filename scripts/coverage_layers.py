@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, float, tuple[str, ...]]] = [
         (
             "_services.py",
             "_batches.py",
+            "_resume.py",
             "_client.py",
             "_sync.py",
             "_runner.py",

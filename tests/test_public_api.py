@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
+
+import attrs
+import pytest
 
 import soravideo as sv
 import soravideo.repositories
@@ -62,6 +66,21 @@ def test_all_is_sorted_and_complete() -> None:
     assert set(sv.__all__) >= DESIGN_NAMES
     for name in sv.__all__:
         assert hasattr(sv, name), name
+
+
+def test_resume_summary_is_public_frozen_and_keyword_only() -> None:
+    # DESIGN.md §6: ``summary = await client.resume()`` → ResumeSummary(jobs, batches).
+    assert "ResumeSummary" in sv.__all__
+    summary = sv.ResumeSummary(jobs=3, batches=1)
+    assert (summary.jobs, summary.batches) == (3, 1)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        summary.jobs = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        sv.ResumeSummary(3, 1)  # type: ignore[misc]
+    for cls in (sv.AsyncSoraVideo, sv.SoraVideo):
+        assert inspect.signature(cls.resume).parameters["download_dir"].kind is (
+            inspect.Parameter.KEYWORD_ONLY
+        )
 
 
 def test_seam_modules_export_their_implementations() -> None:

@@ -56,6 +56,7 @@ from ._models import (
     JobPriority,
     JobStatus,
     Page,
+    ResumeSummary,
     VideoResult,
 )
 from ._retry import RetryPolicy
@@ -114,6 +115,7 @@ __all__ = [
     "RateLimitError",
     "ReadinessReport",
     "RepositoryError",
+    "ResumeSummary",
     "RetryPolicy",
     "RunnerMetrics",
     "RunnerStats",

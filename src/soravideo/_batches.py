@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._clock import now_utc
+from ._converter import dumps
 from ._errors import (
     BudgetExceededError,
     ConflictError,
@@ -34,7 +36,23 @@ from ._validation import check_batch, raise_if
 if TYPE_CHECKING:
     from ._client import AsyncSoraVideo
 
-__all__ = ["AsyncBatchService", "final_status"]
+__all__ = ["AsyncBatchService", "final_status", "request_sha256"]
+
+
+def request_sha256(request: BatchVideoRequest) -> str:
+    """Return the fingerprint of a batch request: the SHA-256 of its canonical JSON."""
+    return hashlib.sha256(dumps(request).encode()).hexdigest()
+
+
+def _same_batch(batch: Batch, key: str, fingerprint: str) -> BatchResult:
+    """Return the stored batch of ``key`` if it was made from the request ``fingerprint``."""
+    if batch.request_sha256 not in (None, fingerprint):
+        raise ConflictError(
+            batch.id,
+            message=f"batch key {key!r} is taken by batch {batch.id!r}, made from another "
+            "request; use another key for a new batch",
+        )
+    return BatchResult(batch_id=batch.id, job_ids=batch.job_ids, total=len(batch.job_ids))
 
 
 def final_status(progress: BatchProgress) -> BatchStatus:
@@ -75,15 +93,31 @@ class AsyncBatchService:
         raise_if(unknown, message="cannot estimate the cost")
         return round(total, 6)
 
-    async def create_batch(self, request: BatchVideoRequest) -> BatchResult:
+    async def create_batch(
+        self, request: BatchVideoRequest, *, key: str | None = None
+    ) -> BatchResult:
         """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
+
+        With a ``key``, creating is idempotent: the same script run again (after a crash,
+        say) gets the batch it created the first time, with the same batch id and job ids,
+        and nothing new is stored or sent; :meth:`process_batch` then carries on where it
+        stopped. The ledger keeps a fingerprint of the request (a SHA-256 of its canonical
+        JSON), so a different request under a known key is refused rather than mistaken
+        for it. Two processes racing with one key end up with the same batch.
+
+        Args:
+            request: The videos and the batch's options.
+            key: Your name for this batch, unique in the ledger (``"ads-2026-12"``).
 
         Raises:
             ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
+            ConflictError: another request was stored under ``key``; nothing stored.
         """
         client = self._client
         errors = check_batch(request, max_batch_size=client.settings.max_batch_size)
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            errors.append(FieldError(field="key", message="must be a non-blank string"))
         for i, video in enumerate(request.videos):
             path = f"videos[{i}]"
             if isinstance(video, CreateVideoRequest) and not any(
@@ -96,6 +130,11 @@ class AsyncBatchService:
             if estimate > request.budget_usd:
                 raise BudgetExceededError(estimate, float(request.budget_usd))
         await client._started()
+        fingerprint = request_sha256(request)
+        if key is not None:
+            existing = await client.repository.get_batch_by_key(key)
+            if existing is not None:
+                return _same_batch(existing, key, fingerprint)
         batch_id = new_id("batch")
         jobs = [client.videos._new_job(video, batch_id=batch_id) for video in request.videos]
         now = now_utc(client.clock)
@@ -109,23 +148,35 @@ class AsyncBatchService:
             budget_usd=request.budget_usd,
             created_at=now,
             updated_at=now,
+            key=key,
+            request_sha256=fingerprint if key is not None else None,
         )
-        await client.repository.add_jobs(jobs, batch=batch)
+        try:
+            await client.repository.add_jobs(jobs, batch=batch)
+        except ConflictError:
+            # Another process stored a batch under this key since we looked: theirs stands.
+            winner = None if key is None else await client.repository.get_batch_by_key(key)
+            if winner is None or key is None:
+                raise
+            return _same_batch(winner, key, fingerprint)
         return BatchResult(batch_id=batch_id, job_ids=batch.job_ids, total=len(jobs))
 
     async def create_batch_from_file(
-        self, path: str | os.PathLike[str], **defaults: Any
+        self, path: str | os.PathLike[str], *, key: str | None = None, **defaults: Any
     ) -> BatchResult:
         """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
         request field).
 
         Args:
             path: A ``.jsonl`` / ``.ndjson`` or ``.csv`` file.
+            key: Make creating idempotent, as with :meth:`create_batch`: the same manifest
+                and defaults under the same key give back the batch made the first time.
             **defaults: Request fields for rows that leave them out (``model="sora-2"``),
                 and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
 
         Raises:
             ValidationError: naming the row and field of every problem.
+            ConflictError: another request was stored under ``key``.
         """
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
         batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
@@ -133,7 +184,7 @@ class AsyncBatchService:
         # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
         batch_kwargs.setdefault("name", stem.encode("utf-8", "replace").decode("utf-8"))
         videos = read_manifest(path, defaults, max_rows=self._client.settings.max_batch_size)
-        return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs))
+        return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs), key=key)
 
     async def process_batch(
         self, batch_id: str, concurrency: int | None = None, *, progress: bool = False

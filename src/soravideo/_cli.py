@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -45,7 +46,6 @@ from ._errors import (
 )
 from ._events import JobEvent
 from ._models import (
-    Batch,
     BatchStatus,
     BatchStatusReport,
     CreateVideoRequest,
@@ -54,6 +54,7 @@ from ._models import (
     JobStatus,
     Page,
 )
+from ._resume import find_unfinished
 from ._settings import Settings
 from ._simulated import simulated_parts
 from ._validation import raise_if
@@ -453,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
         "create a batch from a JSONL or CSV manifest and process it",
         "One video a row: a prompt plus any request field (duration, model, size,\n"
         "priority, metadata.KEY …). Prints a line per job event, then a summary.\n"
+        "The same command run again (after a crash, Ctrl-C) carries on with the batch it\n"
+        "made, sending nothing twice: the batch's key is a hash of the manifest's bytes\n"
+        "and the options given here (--new: a new batch each time).\n"
         "Exit 0 when every video completed, 1 when the batch ended partial or failed.",
     )
     p.add_argument("file", metavar="FILE", help="a .jsonl/.ndjson or .csv manifest")
@@ -465,13 +469,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-batch-size", type=int, metavar="N", help="allow batches this large (default 10)"
     )
     p.add_argument("--name", help="the batch's name (default: the file's name)")
+    p.add_argument(
+        "--new",
+        action="store_true",
+        help="make a new batch even if this manifest ran before with these options",
+    )
     _add_request_options(p, defaults_for="defaults for rows that leave them out")
 
-    command(
+    p = command(
         "resume",
         "see every unfinished batch and job of the ledger through",
         "Processes each pending or processing batch and waits for every other unfinished\n"
-        "job: what a crashed or interrupted command left behind. Exit 0 when all completed.",
+        "job: what a crashed or interrupted command left behind. A job created to be\n"
+        "downloaded (batch --out-dir, SORAVIDEO_DOWNLOAD_DIR) is saved where it was meant\n"
+        "to be. Exit 0 when all completed.",
+    )
+    p.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="also download here each resumed video that has no directory of its own",
     )
     command(
         "health",
@@ -616,17 +632,6 @@ async def _all_jobs(client: AsyncSoraVideo, status: JobStatus) -> list[Job]:
         jobs.extend(got.items)
         if not got.has_next:
             return jobs
-        page += 1
-
-
-async def _all_batches(client: AsyncSoraVideo) -> list[Batch]:
-    batches: list[Batch] = []
-    page = 1
-    while True:
-        got = await client.batches.list_batches(page=page, limit=_PAGE_SIZE)
-        batches.extend(got.items)
-        if not got.has_next:
-            return batches
         page += 1
 
 
@@ -892,6 +897,16 @@ def _gone(ctx: _Context, job: Job) -> str:
     return f"job {job.id}: the provider no longer has this video{when}"
 
 
+def _manifest_key(manifest: Path, options: dict[str, Any]) -> str:
+    """Return the batch key of a manifest run with these options: its bytes and the options,
+    hashed, so the same command run again carries on with the batch it made."""
+    digest = hashlib.sha256(manifest.read_bytes())
+    # The name is the file's unless given: two copies of one manifest are two batches.
+    named = {"name": manifest.stem, **options}
+    digest.update(json.dumps(named, sort_keys=True, default=str).encode())
+    return f"manifest-{digest.hexdigest()}"
+
+
 def _manifest(name: str) -> Path:
     path = Path(name)
     if not path.is_file():
@@ -914,9 +929,17 @@ async def _cmd_batch(ctx: _Context) -> int:
             ("name", args.name),
         )
         defaults.update((key, value) for key, value in batch_fields if value is not None)
+        key = None if args.new else _manifest_key(manifest, defaults)
         await _preflight(client)
-        created = await client.batches.create_batch_from_file(manifest, **defaults)
-        ctx.note(f"batch {created.batch_id}: {created.total} video(s) from {manifest.name}")
+        created = await client.batches.create_batch_from_file(manifest, key=key, **defaults)
+        status = (await client.batches.get_batch_status(created.batch_id)).batch.status
+        if status is BatchStatus.PENDING:
+            ctx.note(f"batch {created.batch_id}: {created.total} video(s) from {manifest.name}")
+        else:
+            ctx.note(
+                f"carrying on with batch {created.batch_id} ({status.value}), made from this "
+                "manifest and these options before (--new for another batch)"
+            )
         _watch(ctx, client)
         async with client:
             await client.batches.process_batch(created.batch_id)
@@ -947,36 +970,24 @@ def _print_batch(ctx: _Context, report: BatchStatusReport) -> None:
 
 
 async def _cmd_resume(ctx: _Context) -> int:
+    out_dir = _absolute(ctx.args.out_dir) if ctx.args.out_dir else None
     client = _client(ctx, must_exist=True)
     try:
         # Read before the engine starts: the work is what was unfinished at this moment.
-        batches = [b for b in await _all_batches(client) if not b.status.is_terminal]
-        in_batches = {b.id for b in batches}
-        loose = [
-            job
-            for status in (JobStatus.PENDING, JobStatus.PROCESSING)
-            for job in await _all_jobs(client, status)
-            if job.batch_id not in in_batches
-        ]
-        if not batches and not loose:
+        work = await find_unfinished(client)
+        if not work.batches and not work.jobs:
             ctx.document({"batches": [], "jobs": []})
             ctx.line(f"nothing to resume: every job in {_db(ctx.args)} has ended")
             return EXIT_OK
-        ctx.note(f"resuming {len(loose)} job(s) and {len(batches)} batch(es)")
+        ctx.note(f"resuming {len(work.loose)} job(s) and {len(work.batches)} batch(es)")
         await _preflight(client)
         _watch(ctx, client)
-        reports: list[BatchStatusReport] = []
-        async with client:
-
-            async def process(batch_id: str) -> None:
-                await client.batches.process_batch(batch_id)
-                reports.append(await client.batches.get_batch_status(batch_id))
-
-            async with anyio.create_task_group() as tg:
-                for batch in batches:
-                    tg.start_soon(process, batch.id)
-                jobs = await _wait_all(client, (job.id for job in loose))
-            await _settle_simulated(ctx, client)
+        # Not in ``async with client``: resume() lists its work before it drives the engine,
+        # so a job ending meanwhile is still its own (and downloaded with --out-dir).
+        await client.resume(download_dir=out_dir)
+        await _settle_simulated(ctx, client)
+        reports = [await client.batches.get_batch_status(b.id) for b in work.batches]
+        jobs = [await client.videos.get_job(job.id) for job in work.loose]
     finally:
         await client.aclose()
     ctx.document({"batches": reports, "jobs": jobs})

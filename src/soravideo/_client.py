@@ -14,6 +14,7 @@ from . import _health
 from ._clock import Clock, SystemClock, VirtualClock
 from ._events import Callback, EventBus
 from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
+from ._models import ResumeSummary
 from ._runner import JobRunner
 from ._settings import Settings
 from .repositories.base import JobRepository
@@ -238,6 +239,34 @@ class AsyncSoraVideo:
             RepositoryError: The ledger cannot be read.
         """
         return await _health.metrics(self)
+
+    async def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
+        """See every unfinished batch and job of the ledger through: what a crashed or
+        interrupted process left behind (``soravideo resume`` from a terminal).
+
+        Batches still pending or processing are processed, as :meth:`process_batch
+        <AsyncBatchService.process_batch>` does, and finalized; every other unfinished job is
+        waited for. Nothing is created again: jobs in flight are polled by their remote id,
+        pending ones are sent once. It waits until each one has ended (a failed job is not
+        an error: see the ledger); cancelling the call stops the wait, not the jobs.
+
+        A job created to be downloaded (its client's ``download_dir``, the CLI's
+        ``--out-dir``) is saved in its own directory when it completes, whichever process
+        completes it.
+
+        Args:
+            download_dir: Also save here each resumed job that completes without being
+                saved (it has no directory of its own, or saving there failed).
+
+        Returns:
+            ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
+            batches included) and the batches it processed; zeros when nothing was left.
+        """
+        from ._resume import find_unfinished, see_through
+
+        work = await find_unfinished(self)
+        await see_through(self, work, download_dir=download_dir)
+        return ResumeSummary(jobs=len(work.jobs), batches=len(work.batches))
 
     async def run_worker(self) -> None:
         """Claim and drive jobs from the shared ledger until cancelled.

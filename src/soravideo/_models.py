@@ -27,6 +27,7 @@ __all__ = [
     "JobPriority",
     "JobStatus",
     "Page",
+    "ResumeSummary",
     "VideoResult",
 ]
 
@@ -196,6 +197,10 @@ class Job:
     # and what it charges in its own unit (Runway credits), when it says.
     provider_status: str | None = None
     cost_credits: float | None = None
+    # Where the engine saves the video once it completes (the creating client's
+    # ``download_dir``, the CLI's ``--out-dir``): a process that resumes the job saves it
+    # there too.
+    download_dir: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -275,6 +280,11 @@ class Batch:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None
+    key: str | None = None
+    """The idempotency key given to ``create_batch(key=)``: unique across the ledger."""
+    request_sha256: str | None = None
+    """The fingerprint of the request a keyed batch was made from (``create_batch(key=)``
+    compares it, to refuse another request under the same key)."""
 
     def __repr__(self) -> str:
         return _display.batch_repr(self)
@@ -317,6 +327,19 @@ class CancellationSummary:
     cancelled: int
     already_finished: int
     total: int
+
+
+@attrs.frozen(kw_only=True)
+class ResumeSummary:
+    """What ``client.resume()`` saw through.
+
+    Args:
+        jobs: The unfinished jobs it found (those of the batches included).
+        batches: The unfinished batches it processed and finalized.
+    """
+
+    jobs: int
+    batches: int
 
 
 @attrs.frozen(kw_only=True)

@@ -871,7 +871,8 @@ class JobRunner:
             url=remote.urls.get("video"),
             expires_at=remote.expires_at,
         )
-        directory = self.settings.download_dir
+        # The job's own directory first: it may have been created by another process.
+        directory = job.download_dir or self.settings.download_dir
         if directory is None:
             return result
         dest = Path(directory) / f"{job.id}.mp4"

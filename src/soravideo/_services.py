@@ -91,6 +91,7 @@ class AsyncVideoService:
     ) -> Job:
         """Build (not store) a pending job for a validated request."""
         now = now_utc(self._client.clock)
+        download_dir = self._client.settings.download_dir
         return Job(
             id=new_id("job"),
             status=JobStatus.PENDING,
@@ -102,6 +103,7 @@ class AsyncVideoService:
             estimated_cost_usd=self._client.transport.estimate_cost(request),
             created_at=now,
             updated_at=now,
+            download_dir=os.fspath(download_dir) if download_dir is not None else None,
         )
 
     async def create_video(self, request: CreateVideoRequest) -> Job:

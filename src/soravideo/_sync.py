@@ -42,6 +42,7 @@ from ._models import (
     Job,
     JobStatus,
     Page,
+    ResumeSummary,
     VideoResult,
 )
 from ._services import AsyncVideoService
@@ -255,6 +256,11 @@ class SoraVideo:
         """Return a metrics snapshot (see :meth:`AsyncSoraVideo.metrics`)."""
         return self._call(self._async.metrics)
 
+    def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
+        """See every unfinished batch and job of the ledger through (see
+        :meth:`AsyncSoraVideo.resume`)."""
+        return self._call(self._async.resume, download_dir=download_dir)
+
 
 class _StopFlag:
     # A plain attribute: a signal handler must not take a lock the interrupted code may hold.
@@ -381,13 +387,16 @@ class BatchService:
         """Return the estimated price in USD of a video or a batch."""
         return self._inner.estimate_cost(request)
 
-    def create_batch(self, request: BatchVideoRequest) -> BatchResult:
-        """Validate and store a batch and its jobs atomically."""
-        return self._client._call(self._inner.create_batch, request)
+    def create_batch(self, request: BatchVideoRequest, *, key: str | None = None) -> BatchResult:
+        """Validate and store a batch and its jobs atomically; a known ``key`` gives back its
+        batch (see :meth:`AsyncBatchService.create_batch`)."""
+        return self._client._call(self._inner.create_batch, request, key=key)
 
-    def create_batch_from_file(self, path: str | os.PathLike[str], **defaults: Any) -> BatchResult:
-        """Create a batch from a JSONL or CSV manifest."""
-        return self._client._call(self._inner.create_batch_from_file, path, **defaults)
+    def create_batch_from_file(
+        self, path: str | os.PathLike[str], *, key: str | None = None, **defaults: Any
+    ) -> BatchResult:
+        """Create a batch from a JSONL or CSV manifest (a known ``key`` gives back its batch)."""
+        return self._client._call(self._inner.create_batch_from_file, path, key=key, **defaults)
 
     def process_batch(
         self, batch_id: str, concurrency: int | None = None, *, progress: bool = False

@@ -26,6 +26,7 @@ import anyio
 import pytest
 
 import soravideo as sv
+from helpers import read_ledger
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora
 from soravideo.transports import SoraTransport
@@ -216,3 +217,51 @@ def test_worker_runs_jobs_created_by_another_process_and_stops_on_sigterm(
     assert done.status is sv.JobStatus.COMPLETED
     assert running.status is sv.JobStatus.PROCESSING and running.remote_id is not None
     assert claimable == [slow_id]
+
+
+@pytest.mark.parametrize("again", ["resume", "batch"])
+def test_batch_killed_midway_then_run_again_makes_and_saves_every_video_once(
+    tmp_path: Path, again: str
+) -> None:
+    # W2-1 item 13: `batch --out-dir out` killed at 3 of 10, then `resume` (with no
+    # --out-dir): every video completes and lands in out, where the batch meant it to.
+    # Item 5: the same `batch` command run again carries on with its batch (no new jobs).
+    (tmp_path / "prompts.csv").write_text(
+        "prompt\n" + "".join(f"a paper boat take {i}\n" for i in range(10))
+    )
+    fake = FakeSora(generation_time=0.4)
+    db = tmp_path / "ledger.db"
+    env = _env(SORAVIDEO_POLL_MIN_INTERVAL="0.05", SORAVIDEO_LEASE_SECONDS="1")
+    with fake.serve() as base_url:
+        common = ("--db", str(db), "--base-url", base_url)
+        batch = ("batch", "prompts.csv", "--out-dir", "out", "--concurrency", "2")
+        with subprocess.Popen(
+            [sys.executable, "-m", "soravideo", *common, *batch],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as first:
+            try:
+                lines = _lines(first.stderr)
+                downloaded, seen = 0, []
+                while downloaded < 3:
+                    line = lines.get(timeout=DEADLINE)
+                    assert line is not None, f"the batch ended before it was killed: {seen}"
+                    seen.append(line)
+                    downloaded += "downloaded" in line
+            finally:
+                first.kill()  # SIGKILL: no clean-up, leases left behind
+                first.wait()
+        assert 3 <= len(list((tmp_path / "out").iterdir())) < 10
+        resumed = soravideo(
+            *common, *(batch if again == "batch" else ["resume"]), cwd=tmp_path, env=env
+        )
+    assert resumed.returncode == 0, resumed.stderr
+    jobs = read_ledger(db)
+    assert [job.status for job in jobs] == [sv.JobStatus.COMPLETED] * 10
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{job.id}.mp4" for job in jobs
+    )
+    assert fake.created_count() == 10

@@ -123,6 +123,41 @@ def test_list_filters_and_pages(cli: Any) -> None:
     assert bad.code == EXIT_USAGE and "limit" in bad.error_line()
 
 
+def test_batch_run_again_carries_on_with_its_batch_unless_new(cli: Any, tmp_path: Path) -> None:
+    # W2-1 item 5: the key comes from the manifest's bytes and the options given with it.
+    manifest = tmp_path / "prompts.csv"
+    manifest.write_text("prompt\na kite\na dune\n")
+
+    def batch_id(*args: str) -> str:
+        run = cli("--json", "batch", "prompts.csv", *args)
+        assert run.code == EXIT_OK, run.err
+        return str(run.json()["batch"]["id"])
+
+    def jobs() -> int:
+        return int(cli("--json", "list").json()["total"])
+
+    first = batch_id()
+    assert batch_id() == first and jobs() == 2
+    assert "carrying on with batch" in cli("batch", "prompts.csv").err
+    assert batch_id("--new") != first and jobs() == 4
+    other = batch_id("--concurrency", "1")  # other options: another batch
+    assert other != first and jobs() == 6
+    assert batch_id("--concurrency", "1") == other and jobs() == 6
+    manifest.write_text("prompt\na kite\na dune\na reef\n")  # another manifest
+    assert batch_id() not in (first, other) and jobs() == 9
+
+
+def test_resume_out_dir_downloads_what_had_nowhere_to_go(cli: Any, tmp_path: Path) -> None:
+    ids = [cli("--json", "create", prompt).json()["id"] for prompt in ("a kite", "a dune")]
+    resumed = cli("--json", "resume", "--out-dir", "videos")
+    assert resumed.code == EXIT_OK, resumed.err
+    paths = {job["id"]: job["result"]["path"] for job in resumed.json()["jobs"]}
+    assert paths == {job_id: str(tmp_path / "videos" / f"{job_id}.mp4") for job_id in ids}
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == sorted(
+        f"{job_id}.mp4" for job_id in ids
+    )
+
+
 def test_resume_and_status_wait_see_stored_jobs_through(cli: Any) -> None:
     good = cli("--json", "create", "a lighthouse").json()["id"]
     bad = cli("--json", "create", "a scene that should fail-moderation").json()["id"]

@@ -1,7 +1,9 @@
 """A child process for the durability tests: drives jobs in a shared SQLite ledger.
 
-Usage: python durable_child.py BASE_URL DB MODE [N]
+Usage: python durable_child.py BASE_URL DB MODE [N | MANIFEST]
   create-and-wait N   create N jobs (or a batch of N with MODE batch), then wait for all
+  script MANIFEST     the natural batch script: create the batch from the manifest under a
+                      key, then process it (run again, it carries on with the same batch)
   resume              wait for every unfinished job in the ledger
 Prints "submitted <job id>" for each submission, so the parent can kill it mid-run.
 """
@@ -26,7 +28,7 @@ def say(*words: object) -> None:
 
 def main() -> None:
     base_url, db, mode = sys.argv[1:4]
-    n = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    arg = sys.argv[4] if len(sys.argv) > 4 else "0"
     client = sv.SoraVideo(
         transport=SoraTransport(base_url=base_url, api_key="sk-test"),
         repository=SQLiteRepository(db),
@@ -43,15 +45,19 @@ def main() -> None:
         if mode == "create-and-wait":
             ids = [
                 client.videos.create_video(sv.CreateVideoRequest(prompt=f"durable {i}")).id
-                for i in range(n)
+                for i in range(int(arg))
             ]
             for job_id in ids:
                 client.videos.wait_for_job(job_id)
         elif mode == "batch":
-            videos = [sv.CreateVideoRequest(prompt=f"batch video {i}") for i in range(n)]
+            videos = [sv.CreateVideoRequest(prompt=f"batch video {i}") for i in range(int(arg))]
             created = client.batches.create_batch(
                 sv.BatchVideoRequest(videos=videos, concurrency=3)
             )
+            say("batch", created.batch_id)
+            client.batches.process_batch(created.batch_id)
+        elif mode == "script":
+            created = client.batches.create_batch_from_file(arg, key="boats", concurrency=2)
             say("batch", created.batch_id)
             client.batches.process_batch(created.batch_id)
         elif mode == "resume":

@@ -15,6 +15,7 @@ import soravideo as sv
 from helpers import (
     DURABLE_CHILD_API_KEY,
     assert_created_once,
+    assert_distinct_remote_ids,
     finish_child,
     read_ledger,
     sigkill_then_resume,
@@ -54,4 +55,29 @@ def test_two_processes_sharing_one_ledger_never_double_submit(
     jobs = read_ledger(db)
     assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * 12
     assert_created_once(fake, 12)
+    check_exactly_once(fake, jobs)
+
+
+def test_the_same_batch_script_run_again_after_sigkill_makes_each_video_once(
+    served: tuple[FakeSora, str], tmp_path: Path
+) -> None:
+    # W2-1 item 5: create_batch_from_file(path, key=...) then process_batch, killed after
+    # two submissions and run again as it is: the same batch carries on.
+    fake, base_url = served
+    db, manifest = tmp_path / "ledger.db", tmp_path / "prompts.csv"
+    manifest.write_text("prompt\n" + "".join(f"a paper boat take {i}\n" for i in range(4)))
+    first = start_child(base_url, db, "script", str(manifest))
+    wait_for_lines(first, "submitted", 2)
+    first.kill()  # SIGKILL: no cleanup, leases left behind
+    first.communicate(timeout=10)
+    jobs = read_ledger(db)
+    assert len(jobs) == 4
+    assert any(not j.is_terminal for j in jobs), "the child finished before it was killed"
+
+    second = start_child(base_url, db, "script", str(manifest))
+    finish_child(second)
+    jobs = read_ledger(db)
+    assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * 4
+    assert_distinct_remote_ids(jobs)
+    assert_created_once(fake, 4)
     check_exactly_once(fake, jobs)

@@ -17,7 +17,9 @@ import psycopg
 import pytest
 
 from soravideo import ConflictError, RepositoryError
+from soravideo._converter import dumps
 from soravideo._models import CreateVideoRequest, Job, JobPriority, JobStatus
+from soravideo.repositories._queries import load_queries
 from soravideo.repositories.postgres import PostgresRepository
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -69,6 +71,35 @@ async def test_repositories_opening_at_once_migrate_exactly_once(postgres_dsn: s
             await repo.aclose()
     assert len(versions) == 1
     assert await schema_rows(postgres_dsn) == [(v,) for v in range(1, versions.pop() + 1)]
+
+
+async def test_migration_2_keeps_a_duplicated_remote_video_with_its_first_job(
+    postgres_dsn: str,
+) -> None:
+    # Before migration 2, reconciliation could give a second job another job's video.
+    first, adopted, elsewhere = (
+        attrs.evolve(job, status=JobStatus.COMPLETED, remote_id="video_1")
+        for job in make_jobs(3, prefix="old")
+    )
+    elsewhere = attrs.evolve(elsewhere, provider="other")
+    queries = load_queries("postgres.sql")
+    async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as conn:
+        await conn.execute(queries["create_version_table"])
+        await conn.execute(queries["migration_1"])
+        await conn.execute(queries["record_version"], {"version": 1})
+        for job in (adopted, first, elsewhere):  # row order must not matter: age does
+            await conn.execute(
+                "INSERT INTO soravideo_jobs (id, status, priority_rank, created_at, updated_at,"
+                " data) VALUES (%s, %s, 0, %s, %s, %s)",
+                (job.id, job.status.value, job.created_at, job.updated_at, dumps(job)),
+            )
+    async with PostgresRepository(postgres_dsn) as repo:
+        assert await repo.schema_version() >= 2
+        assert await repo.find_job_by_remote_id("fake", "video_1") == first
+        assert await repo.find_job_by_remote_id("other", "video_1") == elsewhere
+        assert await repo.get_job(adopted.id) == adopted  # the document is untouched
+        with pytest.raises(ConflictError, match=first.id):
+            await repo.add_jobs([attrs.evolve(make_jobs(1, prefix="new")[0], remote_id="video_1")])
 
 
 async def test_a_schema_newer_than_the_code_is_refused(postgres_dsn: str) -> None:

@@ -12,12 +12,15 @@ import anyio
 import attrs
 import pytest
 
-from soravideo import ConflictError, JobNotFoundError, JobStatus, RepositoryError
+from soravideo import ConflictError, Job, JobNotFoundError, JobStatus, RepositoryError
+from soravideo._converter import dumps
 from soravideo.repositories import SQLiteRepository
-from soravideo.repositories._queries import load_queries
+from soravideo.repositories._queries import load_queries, migrations
 from soravideo.testing.repository_contract import T0, make_batch, make_job
 
 pytestmark = pytest.mark.anyio
+
+LATEST = migrations(load_queries("sqlite.sql"))[-1][0]
 
 
 def plan(db: Path, name: str, params: dict[str, object]) -> str:
@@ -59,7 +62,7 @@ async def test_jobs_batches_and_leases_survive_reopening_the_file(tmp_path: Path
         # The lease was written to the file too: nobody else gets the job before it ends.
         assert await reopened.claim_jobs("w2", limit=5, lease_seconds=60, now=T0) == []
         assert await reopened.renew_lease([job.id], "w1", lease_seconds=60, now=T0) == [job.id]
-        assert await reopened.schema_version() == 1
+        assert await reopened.schema_version() == LATEST
 
 
 async def test_migrations_run_once_and_the_file_is_in_wal_mode(tmp_path: Path) -> None:
@@ -68,9 +71,58 @@ async def test_migrations_run_once_and_the_file_is_in_wal_mode(tmp_path: Path) -
         async with SQLiteRepository(path) as repository:
             await repository.ping()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+        assert versions == [(v,) for v in range(1, LATEST + 1)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
+
+
+def write_version_1_ledger(path: Path, jobs: list[Job]) -> None:
+    """Write a ledger as soravideo wrote it before migration 2 (no owner rule, no keys)."""
+    queries = load_queries("sqlite.sql")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(queries["create_version_table"] + ";" + queries["migration_1"])
+        conn.execute(queries["record_version"], {"version": 1})
+        conn.executemany(
+            "INSERT INTO jobs (id, status, priority_rank, created_us, updated_us, remote_id, data)"
+            " VALUES (?, ?, 0, ?, ?, ?, ?)",
+            [
+                (job.id, job.status.value, i, i, job.remote_id, dumps(job))
+                for i, job in enumerate(jobs)
+            ],
+        )
+    conn.close()
+
+
+async def test_migration_2_keeps_a_duplicated_remote_video_with_its_first_job(
+    tmp_path: Path,
+) -> None:
+    # Before migration 2, reconciliation could give a second job another job's video.
+    path = tmp_path / "ledger.db"
+    first = make_job("job_a", status=JobStatus.COMPLETED, remote_id="video_1")
+    adopted = make_job("job_b", status=JobStatus.COMPLETED, remote_id="video_1", age=1)
+    elsewhere = make_job("job_c", status=JobStatus.PROCESSING, remote_id="video_1", age=2)
+    elsewhere = attrs.evolve(elsewhere, provider="other")
+    write_version_1_ledger(path, [first, adopted, elsewhere])
+
+    async with SQLiteRepository(path) as repository:
+        assert await repository.schema_version() == LATEST
+        assert await repository.find_job_by_remote_id("fake", "video_1") == first
+        assert await repository.find_job_by_remote_id("other", "video_1") == elsewhere
+        # The later job's document is untouched: what was recorded is still readable.
+        assert await repository.get_job(adopted.id) == adopted
+        assert (await repository.count_jobs())[JobStatus.COMPLETED] == 2
+        # From now on the ledger refuses a second owner.
+        with pytest.raises(ConflictError, match="job_a"):
+            await repository.add_jobs([make_job(remote_id="video_1", age=3)])
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT id, provider, remote_id FROM jobs ORDER BY seq").fetchall()
+    conn.close()
+    assert rows == [
+        ("job_a", "fake", "video_1"),
+        ("job_b", "fake", None),
+        ("job_c", "other", "video_1"),
+    ]
 
 
 async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:

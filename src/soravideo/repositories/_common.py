@@ -16,7 +16,9 @@ __all__ = [
     "check_page",
     "check_update",
     "counts_by_status",
+    "key_taken",
     "micros",
+    "remote_id_taken",
 ]
 
 MAX_PAGE_LIMIT = 1000
@@ -118,3 +120,22 @@ def check_update(
             message=f"job {job.id!r} is {status.value}: a terminal status is final "
             f"(cannot become {job.status.value})",
         )
+
+
+def remote_id_taken(job: Job, owner: str | None) -> ConflictError:
+    """The error for a job given a remote video that another job (``owner``) already holds."""
+    holder = f"job {owner!r}" if owner else "another job"
+    return ConflictError(
+        job.id,
+        message=f"job {job.id!r}: remote video {job.remote_id!r} of {job.provider} "
+        f"already belongs to {holder}",
+    )
+
+
+def key_taken(batch: Batch, owner: str | None) -> ConflictError:
+    """The error for a batch whose idempotency key another batch (``owner``) already has."""
+    holder = f"batch {owner!r}" if owner else "another batch"
+    return ConflictError(
+        batch.id,
+        message=f"batch key {batch.key!r} is already taken by {holder}",
+    )

@@ -7,6 +7,13 @@ Rules every backend keeps (the contract suite in ``soravideo.testing`` checks th
   given): a mismatch raises :class:`~soravideo.ConflictError` and changes nothing.
 - Terminal statuses are final: a completed, failed or cancelled job may be rewritten
   (say, to record where its video was downloaded) but never change status again.
+- A batch's ``key`` (when set) is unique across the ledger: ``add_jobs`` with a batch whose
+  key another batch holds raises :class:`~soravideo.ConflictError` naming the key, and
+  stores nothing, even when two processes race (the ledger's unique index decides).
+- A remote video belongs to one job at most: no two jobs share a ``(provider, remote_id)``
+  pair. ``add_jobs`` or ``update_job`` that would give a second job a remote id another
+  job holds raises :class:`~soravideo.ConflictError` naming the remote id and its owner,
+  and changes nothing.
 - ``claim_jobs`` hands each unleased (or lease-expired) non-terminal job to one claimer
   only, urgent before low, then oldest first, and stamps the lease (owner, expiry).
 """
@@ -31,10 +38,16 @@ class JobRepository(Protocol):
         ...
 
     async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
-        """Store new jobs (and their batch) atomically; ``ConflictError`` on a duplicate id.
+        """Store new jobs (and their batch) atomically: all of them or nothing.
 
-        ``ValidationError`` (nothing stored) for a job holding what JSON and UTF-8 cannot
-        carry: ``soravideo._validation.check_storable`` names each such field.
+        Raises:
+            ConflictError: a job id appears twice or is already stored; the batch's id is
+                already stored; another batch already has the batch's ``key`` (the message
+                names the key); or a job's ``(provider, remote_id)`` belongs to another job
+                (the message names the remote id and its owner).
+            BatchNotFoundError: a job names a batch that is neither stored nor given.
+            ValidationError: a job holds what JSON and UTF-8 cannot carry (nothing
+                stored; ``soravideo._validation.check_storable`` names each such field).
         """
         ...
 
@@ -53,8 +66,14 @@ class JobRepository(Protocol):
 
         Raises:
             JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+            ConflictError: the status (or lease owner) differs, a terminal status would
+                change, or the job's ``(provider, remote_id)`` belongs to another job (the
+                message names the remote id and its owner). Nothing is changed.
         """
+        ...
+
+    async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
+        """Return the job that owns this provider's remote video, or ``None`` when none does."""
         ...
 
     async def claim_jobs(
@@ -108,8 +127,17 @@ class JobRepository(Protocol):
         """Return a batch with its progress derived from its jobs, or ``BatchNotFoundError``."""
         ...
 
+    async def get_batch_by_key(self, key: str) -> Batch | None:
+        """Return the batch stored with this idempotency ``key`` (progress included), or ``None``."""
+        ...
+
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
-        """Compare-and-set a batch's status and fields; ``ConflictError`` on a mismatch."""
+        """Compare-and-set a batch's status and fields; ``ConflictError`` on a mismatch.
+
+        Raises:
+            BatchNotFoundError: no such batch.
+            ConflictError: the status differs, or the batch's ``key`` belongs to another batch.
+        """
         ...
 
     async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:

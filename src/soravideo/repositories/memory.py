@@ -25,7 +25,9 @@ from ._common import (
     check_page,
     check_update,
     counts_by_status,
+    key_taken,
     micros,
+    remote_id_taken,
 )
 
 __all__ = ["MemoryRepository"]
@@ -89,6 +91,9 @@ class MemoryRepository:
         # follows the work outstanding, not the size of the whole ledger.
         self._open: dict[str, None] = {}
         self._batches: dict[str, _StoredBatch] = {}
+        # The ledger's unique indexes: (provider, remote id) -> job id, batch key -> batch id.
+        self._remote: dict[tuple[str, str], str] = {}
+        self._keys: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"MemoryRepository({len(self._jobs)} jobs, {len(self._batches)} batches)"
@@ -118,7 +123,8 @@ class MemoryRepository:
         """Store new jobs (and their batch) at once: all of them or nothing.
 
         Raises:
-            ConflictError: a job id appears twice, or a job or the batch is already stored.
+            ConflictError: a job id appears twice, or a job or the batch is already stored;
+                another batch has the batch's key; or another job has a job's remote id.
             BatchNotFoundError: a job names a batch that is neither stored nor given.
             ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
                 surrogates, NaN …); nothing stored.
@@ -141,8 +147,21 @@ class MemoryRepository:
             for job in jobs:
                 if job.batch_id is not None and job.batch_id not in known:
                     raise BatchNotFoundError(job.batch_id)
+            if batch is not None and batch.key is not None and batch.key in self._keys:
+                raise key_taken(batch, self._keys[batch.key])
+            remotes: dict[tuple[str, str], str] = {}
+            for job in jobs:
+                if job.remote_id is not None:
+                    pair = (job.provider, job.remote_id)
+                    owner = self._remote.get(pair) or remotes.get(pair)
+                    if owner is not None:
+                        raise remote_id_taken(job, owner)
+                    remotes[pair] = job.id
             if stored_batch is not None:
                 self._batches[stored_batch.batch.id] = stored_batch
+                if batch is not None and batch.key is not None:
+                    self._keys[batch.key] = batch.id
+            self._remote.update(remotes)
             self._jobs.update((row.job.id, row) for row in stored)
             self._open.update(
                 (row.job.id, None) for row in stored if not row.job.status.is_terminal
@@ -180,7 +199,8 @@ class MemoryRepository:
 
         Raises:
             JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+            ConflictError: the status (or lease owner) differs, a terminal status would change,
+                or another job has this job's remote id.
             BatchNotFoundError: the job now names a batch that is not stored.
         """
         await anyio.lowlevel.checkpoint()
@@ -195,12 +215,29 @@ class MemoryRepository:
             )
             if job.batch_id is not None and job.batch_id not in self._batches:
                 raise BatchNotFoundError(job.batch_id)
+            pair = (job.provider, job.remote_id) if job.remote_id is not None else None
+            if pair is not None and self._remote.get(pair, job.id) != job.id:
+                raise remote_id_taken(job, self._remote[pair])
+            if old.job.remote_id is not None:
+                old_pair = (old.job.provider, old.job.remote_id)
+                if old_pair != pair and self._remote.get(old_pair) == job.id:
+                    del self._remote[old_pair]
+            if pair is not None:
+                self._remote[pair] = job.id
             if not job.status.is_terminal:
                 new.lease_owner, new.lease_expires_us = old.lease_owner, old.lease_expires_us
             else:
                 self._open.pop(job.id, None)
             self._jobs[job.id] = new
         return job
+
+    async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
+        """Return the job that owns this provider's remote video, or ``None`` when none does."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            job_id = self._remote.get((provider, remote_id))
+            row = self._jobs.get(job_id) if job_id is not None else None
+        return loads(row.data, Job) if row is not None else None
 
     async def claim_jobs(
         self,
@@ -353,6 +390,14 @@ class MemoryRepository:
                 raise BatchNotFoundError(batch_id)
             return self._with_progress([row])[0]
 
+    async def get_batch_by_key(self, key: str) -> Batch | None:
+        """Return the batch stored with this idempotency key (progress included), or ``None``."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            batch_id = self._keys.get(key)
+            row = self._batches.get(batch_id) if batch_id is not None else None
+            return self._with_progress([row])[0] if row is not None else None
+
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
         """Replace a batch if it still has ``expected_status``.
 
@@ -361,7 +406,8 @@ class MemoryRepository:
 
         Raises:
             BatchNotFoundError: no such batch.
-            ConflictError: the batch's status differs from ``expected_status``.
+            ConflictError: the batch's status differs from ``expected_status``, or another
+                batch has its key.
         """
         await anyio.lowlevel.checkpoint()
         expected = BatchStatus(expected_status)
@@ -378,6 +424,12 @@ class MemoryRepository:
                     actual=actual.value,
                     message=f"batch {batch.id!r}: expected status {expected}, found {actual}",
                 )
+            if batch.key is not None and self._keys.get(batch.key, batch.id) != batch.id:
+                raise key_taken(batch, self._keys[batch.key])
+            if old.batch.key is not None and old.batch.key != batch.key:
+                del self._keys[old.batch.key]
+            if batch.key is not None:
+                self._keys[batch.key] = batch.id
             self._batches[batch.id] = new
             return self._with_progress([new])[0]
 

@@ -26,7 +26,15 @@ import attrs
 from .._converter import dumps, loads
 from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
 from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from ._common import check_lease_seconds, check_new, check_page, check_update, counts_by_status
+from ._common import (
+    check_lease_seconds,
+    check_new,
+    check_page,
+    check_update,
+    counts_by_status,
+    key_taken,
+    remote_id_taken,
+)
 from ._queries import load_queries, migrations
 from .base import JobRepository
 
@@ -192,6 +200,32 @@ class PostgresRepository:
         row = await cur.fetchone()
         return int(row[0]) if row is not None else 0
 
+    async def _remote_owner(self, conn: AsyncConnection[Any], job: Job) -> str | None:
+        params = {"provider": job.provider, "remote_id": job.remote_id}
+        cur = await conn.execute(self._queries["find_job_by_remote_id"], params)
+        row = await cur.fetchone()
+        return str(row[0]) if row is not None else None
+
+    async def _key_owner(self, conn: AsyncConnection[Any], key: str | None) -> str | None:
+        cur = await conn.execute(self._queries["get_batch_by_key"], {"key": key})
+        row = await cur.fetchone()
+        return str(row[0]) if row is not None else None
+
+    async def _remote_id_conflict(
+        self, conn: AsyncConnection[Any], jobs: Sequence[Job]
+    ) -> ConflictError:
+        """Name the first job whose remote video is taken, by the ledger or by a job before it."""
+        given: dict[tuple[str, str], str] = {}
+        for job in jobs:
+            if job.remote_id is None:
+                continue
+            owner = await self._remote_owner(conn, job) or given.get((job.provider, job.remote_id))
+            if owner is not None:
+                return remote_id_taken(job, owner)
+            given[(job.provider, job.remote_id)] = job.id
+        # Another process took it and let it go again between the two statements.
+        return remote_id_taken(jobs[0], None)
+
     async def ping(self) -> None:
         """Make one round trip to the server.
 
@@ -222,7 +256,8 @@ class PostgresRepository:
         """Store new jobs (and their batch) in one transaction: all of them or nothing.
 
         Raises:
-            ConflictError: a job id appears twice, or a job or the batch is already stored.
+            ConflictError: a job id appears twice, or a job or the batch is already stored;
+                another batch has the batch's key; or another job has a job's remote id.
             BatchNotFoundError: a job names a batch that is neither stored nor given.
             ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
                 surrogates, NaN …); nothing stored.
@@ -242,6 +277,8 @@ class PostgresRepository:
             "batch_ids": [job.batch_id for job in jobs],
             "created_ats": [_utc(job.created_at) for job in jobs],
             "updated_ats": [_utc(job.updated_at) for job in jobs],
+            "providers": [job.provider for job in jobs],
+            "remote_ids": [job.remote_id for job in jobs],
             "datas": [dumps(job) for job in jobs],
         }
         errors = self._psycopg.errors
@@ -261,7 +298,12 @@ class PostgresRepository:
                     if jobs:
                         await conn.execute(self._queries["insert_jobs"], rows)
             except errors.UniqueViolation as exc:
-                if batch is not None and exc.diag.constraint_name == "soravideo_batches_pkey":
+                constraint = exc.diag.constraint_name
+                if batch is not None and constraint == "soravideo_batches_key":
+                    raise key_taken(batch, await self._key_owner(conn, batch.key)) from exc
+                if constraint == "soravideo_jobs_remote":
+                    raise await self._remote_id_conflict(conn, jobs) from exc
+                if batch is not None and constraint == "soravideo_batches_pkey":
                     raise ConflictError(
                         batch.id, message=f"batch {batch.id!r} is already stored"
                     ) from exc
@@ -305,7 +347,8 @@ class PostgresRepository:
 
         Raises:
             JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+            ConflictError: the status (or lease owner) differs, a terminal status would change,
+                or another job has this job's remote id.
             BatchNotFoundError: the job now names a batch that is not stored.
         """
         params = {
@@ -315,6 +358,8 @@ class PostgresRepository:
             "batch_id": job.batch_id,
             "created_at": _utc(job.created_at),
             "updated_at": _utc(job.updated_at),
+            "provider": job.provider,
+            "remote_id": job.remote_id,
             "data": dumps(job),
             "expected": JobStatus(expected_status).value,
             "owner": lease_owner,
@@ -325,6 +370,8 @@ class PostgresRepository:
                 cur = await conn.execute(self._queries["update_job"], params)
             except self._psycopg.errors.ForeignKeyViolation as exc:
                 raise BatchNotFoundError(job.batch_id or "") from exc
+            except self._psycopg.errors.UniqueViolation as exc:
+                raise remote_id_taken(job, await self._remote_owner(conn, job)) from exc
             if cur.rowcount == 1:
                 return job
             cur = await conn.execute(self._queries["job_state"], {"id": job.id})
@@ -333,6 +380,14 @@ class PostgresRepository:
         check_update(job, expected_status=expected_status, lease_owner=lease_owner, actual=actual)
         # The row changed between the write and the read: the write still lost the race.
         raise ConflictError(job.id, message=f"job {job.id!r} changed while it was being updated")
+
+    async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
+        """Return the job that owns this provider's remote video, or ``None`` when none does."""
+        params = {"provider": provider, "remote_id": remote_id}
+        async with self._connection() as conn:
+            cur = await conn.execute(self._queries["find_job_by_remote_id"], params)
+            row = await cur.fetchone()
+        return loads(row[1], Job) if row is not None else None
 
     async def claim_jobs(
         self,
@@ -463,6 +518,15 @@ class PostgresRepository:
             raise BatchNotFoundError(batch_id)
         return _batch_with_progress(rows[0][0], ((s, n) for _, s, n in rows))
 
+    async def get_batch_by_key(self, key: str) -> Batch | None:
+        """Return the batch stored with this idempotency key (progress included), or ``None``."""
+        async with self._connection() as conn:
+            cur = await conn.execute(self._queries["get_batch_by_key"], {"key": key})
+            rows = await cur.fetchall()
+        if not rows:
+            return None
+        return _batch_with_progress(rows[0][1], ((s, n) for _, _, s, n in rows))
+
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
         """Replace a batch if it still has ``expected_status``.
 
@@ -471,12 +535,16 @@ class PostgresRepository:
 
         Raises:
             BatchNotFoundError: no such batch.
-            ConflictError: the batch's status differs from ``expected_status``.
+            ConflictError: the batch's status differs from ``expected_status``, or another
+                batch has its key.
         """
         expected = BatchStatus(expected_status).value
         params = {**_batch_params(batch), "expected": expected}
         async with self._connection() as conn:
-            cur = await conn.execute(self._queries["update_batch"], params)
+            try:
+                cur = await conn.execute(self._queries["update_batch"], params)
+            except self._psycopg.errors.UniqueViolation as exc:
+                raise key_taken(batch, await self._key_owner(conn, batch.key)) from exc
             rows = await cur.fetchall()
             if rows:
                 return _batch_with_progress(rows[0][0], ((s, n) for _, s, n in rows))
@@ -511,6 +579,7 @@ def _batch_params(batch: Batch) -> dict[str, Any]:
         "status": BatchStatus(batch.status).value,
         "created_at": _utc(batch.created_at),
         "updated_at": _utc(batch.updated_at),
+        "key": batch.key,
         # Progress is derived from the jobs on every read; a stored copy would only go stale.
         "data": dumps(attrs.evolve(batch, progress=BatchProgress())),
     }

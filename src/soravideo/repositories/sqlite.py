@@ -37,7 +37,9 @@ from ._common import (
     check_page,
     check_update,
     counts_by_status,
+    key_taken,
     micros,
+    remote_id_taken,
 )
 from ._queries import load_queries, migrations
 
@@ -78,6 +80,7 @@ def _job_row(job: Job) -> dict[str, Any]:
         "batch_id": job.batch_id,
         "created_us": micros(job.created_at),
         "updated_us": micros(job.updated_at),
+        "provider": job.provider,
         "remote_id": job.remote_id,
         "data": dumps(job),
     }
@@ -89,6 +92,7 @@ def _batch_row(batch: Batch) -> dict[str, Any]:
         "status": BatchStatus(batch.status).value,
         "created_us": micros(batch.created_at),
         "updated_us": micros(batch.updated_at),
+        "key": batch.key,
         # Progress is derived from the jobs on every read; a stored copy would only go stale.
         "data": dumps(attrs.evolve(batch, progress=BatchProgress())),
     }
@@ -106,6 +110,37 @@ def _first_duplicate(ids: Sequence[str]) -> str | None:
             return job_id
         seen.add(job_id)
     return None
+
+
+def _violates(exc: sqlite3.IntegrityError, columns: str) -> bool:
+    # SQLite names the columns of the unique index a row broke: "UNIQUE constraint failed:
+    # jobs.provider, jobs.remote_id". (No error code tells the indexes of one table apart.)
+    return str(exc).startswith("UNIQUE constraint failed") and str(exc).endswith(columns)
+
+
+def _remote_owner(conn: sqlite3.Connection, job: Job) -> str | None:
+    params = {"provider": job.provider, "remote_id": job.remote_id}
+    row = conn.execute(_queries()["find_job_by_remote_id"], params).fetchone()
+    return str(row[0]) if row else None
+
+
+def _key_owner(conn: sqlite3.Connection, key: str | None) -> str | None:
+    row = conn.execute(_queries()["get_batch_by_key"], {"key": key}).fetchone()
+    return str(row[0]) if row else None
+
+
+def _remote_id_conflict(conn: sqlite3.Connection, jobs: Sequence[Job]) -> ConflictError:
+    """Name the first job whose remote video is taken, by the ledger or by a job before it."""
+    given: dict[tuple[str, str], str] = {}
+    for job in jobs:
+        if job.remote_id is None:
+            continue
+        owner = _remote_owner(conn, job) or given.get((job.provider, job.remote_id))
+        if owner is not None:
+            return remote_id_taken(job, owner)
+        given[(job.provider, job.remote_id)] = job.id
+    # Another process took it and let it go again between the two statements.
+    return remote_id_taken(jobs[0], None)
 
 
 def _error(path: str, exc: BaseException) -> RepositoryError:
@@ -358,7 +393,8 @@ class SQLiteRepository:
         """Store new jobs (and their batch) in one transaction: all of them or nothing.
 
         Raises:
-            ConflictError: a job id appears twice, or a job or the batch is already stored.
+            ConflictError: a job id appears twice, or a job or the batch is already stored;
+                another batch has the batch's key; or another job has a job's remote id.
             BatchNotFoundError: a job names a batch that is neither stored nor given.
             ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
                 surrogates, NaN …); nothing stored.
@@ -381,6 +417,9 @@ class SQLiteRepository:
                 try:
                     conn.execute(q["insert_batch"], batch_row)
                 except sqlite3.IntegrityError as exc:
+                    if batch is not None and _violates(exc, "batches.key"):
+                        conn.rollback()
+                        raise key_taken(batch, _key_owner(conn, batch.key)) from exc
                     raise ConflictError(
                         batch_row["id"], message=f"batch {batch_row['id']!r} is already stored"
                     ) from exc
@@ -394,6 +433,8 @@ class SQLiteRepository:
                 conn.executemany(q["insert_job"], rows)
             except sqlite3.IntegrityError as exc:
                 conn.rollback()
+                if _violates(exc, "jobs.remote_id"):
+                    raise _remote_id_conflict(conn, jobs) from exc
                 cur = conn.execute(q["existing_job_ids"], {"ids": _ids_param(ids)})
                 taken = cur.fetchone()
                 job_id = taken[0] if taken else ids[0]
@@ -444,7 +485,8 @@ class SQLiteRepository:
 
         Raises:
             JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, or a terminal status would change.
+            ConflictError: the status (or lease owner) differs, a terminal status would change,
+                or another job has this job's remote id.
             BatchNotFoundError: the job now names a batch that is not stored.
         """
         expected = JobStatus(expected_status)
@@ -460,6 +502,8 @@ class SQLiteRepository:
             try:
                 cur = conn.execute(q["update_job"], params)
             except sqlite3.IntegrityError as exc:
+                if _violates(exc, "jobs.remote_id"):
+                    raise remote_id_taken(job, _remote_owner(conn, job)) from exc
                 raise BatchNotFoundError(job.batch_id or "") from exc
             if cur.rowcount == 1:
                 return
@@ -471,6 +515,17 @@ class SQLiteRepository:
 
         await self._call(work)
         return job
+
+    async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
+        """Return the job that owns this provider's remote video, or ``None`` when none does."""
+        query = _queries()["find_job_by_remote_id"]
+        params = {"provider": provider, "remote_id": remote_id}
+
+        def work(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(query, params).fetchone()
+            return loads(row[1], Job) if row else None
+
+        return await self._call(work)
 
     async def claim_jobs(
         self,
@@ -634,6 +689,22 @@ class SQLiteRepository:
             raise BatchNotFoundError(batch_id)
         return batch
 
+    async def get_batch_by_key(self, key: str) -> Batch | None:
+        """Return the batch stored with this idempotency key (progress included), or ``None``."""
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> Batch | None:
+            conn.execute("BEGIN")
+            row = conn.execute(q["get_batch_by_key"], {"key": key}).fetchone()
+            result = None
+            if row is not None:
+                counts = conn.execute(q["group_batch_jobs_by_status"], {"batch_id": row[0]})
+                result = _with_progress(row[1], counts.fetchall())
+            conn.execute("COMMIT")
+            return result
+
+        return await self._call(work)
+
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
         """Replace a batch if it still has ``expected_status``.
 
@@ -642,7 +713,8 @@ class SQLiteRepository:
 
         Raises:
             BatchNotFoundError: no such batch.
-            ConflictError: the batch's status differs from ``expected_status``.
+            ConflictError: the batch's status differs from ``expected_status``, or another
+                batch has its key.
         """
         expected = BatchStatus(expected_status).value
         params = {**_batch_row(batch), "expected": expected}
@@ -650,7 +722,11 @@ class SQLiteRepository:
 
         def work(conn: sqlite3.Connection) -> Batch:
             conn.execute("BEGIN IMMEDIATE")
-            if conn.execute(q["update_batch"], params).rowcount != 1:
+            try:
+                cur = conn.execute(q["update_batch"], params)
+            except sqlite3.IntegrityError as exc:
+                raise key_taken(batch, _key_owner(conn, batch.key)) from exc
+            if cur.rowcount != 1:
                 row = conn.execute(q["batch_status"], {"id": batch.id}).fetchone()
                 if row is None:
                     raise BatchNotFoundError(batch.id)

@@ -110,6 +110,7 @@ def make_batch(
     batch_id: str | None = None,
     status: BatchStatus = BatchStatus.PROCESSING,
     age: float = 0.0,
+    key: str | None = None,
 ) -> Batch:
     """Build a batch created ``age`` seconds after :data:`T0` (a random id by default)."""
     created = T0 + timedelta(seconds=age)
@@ -120,6 +121,7 @@ def make_batch(
         status=status,
         created_at=created,
         updated_at=created,
+        key=key,
     )
 
 
@@ -176,9 +178,13 @@ class RepositoryContract:
     async def test_jobs_and_batch_round_trip_with_every_field_set(
         self, repository: JobRepository, batch: Batch, jobs: list[Job]
     ) -> None:
-        # Fresh ids: hypothesis replays examples against the same (growing) ledger.
-        batch = attrs.evolve(batch, id=sst.fresh_id("batch"))
-        jobs = [attrs.evolve(job, id=sst.fresh_id(), batch_id=batch.id) for job in jobs]
+        # Fresh ids (and keys, and remote ids, unique in a ledger too): hypothesis replays
+        # examples against the same (growing) ledger.
+        batch = attrs.evolve(batch, id=sst.fresh_id("batch"), key=sst.fresh_id("key"))
+        jobs = [
+            attrs.evolve(job, id=sst.fresh_id(), batch_id=batch.id, remote_id=sst.fresh_id("video"))
+            for job in jobs
+        ]
         batch = attrs.evolve(batch, job_ids=_ids(jobs))
         await repository.add_jobs(jobs, batch=batch)
 
@@ -289,6 +295,152 @@ class RepositoryContract:
         batch = make_batch()
         await repository.add_jobs([], batch=batch)
         assert (await repository.get_batch(batch.id)).progress == BatchProgress()
+
+    # -- batch keys: one batch per key --------------------------------------------------------
+
+    async def test_a_batch_is_found_by_its_key_with_its_progress(
+        self, repository: JobRepository
+    ) -> None:
+        key = sst.fresh_id("key")
+        job = make_job()
+        batch = make_batch([job.id], key=key)
+        await repository.add_jobs([attrs.evolve(job, batch_id=batch.id)], batch=batch)
+        await repository.add_jobs([], batch=make_batch())  # a batch without a key
+
+        found = await repository.get_batch_by_key(key)
+        assert found == await repository.get_batch(batch.id)
+        assert found is not None
+        assert found.key == key
+        assert found.progress.total == 1
+        assert await repository.get_batch_by_key("key_missing") is None
+
+    async def test_a_taken_batch_key_conflicts_and_stores_nothing(
+        self, repository: JobRepository
+    ) -> None:
+        key = sst.fresh_id("key")
+        first = make_batch(key=key)
+        await repository.add_jobs([], batch=first)
+        second = make_batch(key=key, age=1)
+        newcomer = make_job(batch_id=second.id)
+        with pytest.raises(ConflictError, match=key):
+            await repository.add_jobs([newcomer], batch=second)
+        with pytest.raises(BatchNotFoundError):
+            await repository.get_batch(second.id)
+        assert await repository.get_jobs([newcomer.id]) == []
+        assert (await repository.get_batch_by_key(key)) == await repository.get_batch(first.id)
+
+    async def test_batches_racing_for_one_key_store_one(
+        self, repository: JobRepository, second_repository: JobRepository
+    ) -> None:
+        key = sst.fresh_id("key")
+        outcomes: list[str] = []
+
+        async def add(handle: JobRepository) -> None:
+            batch = make_batch(key=key)
+            jobs = [make_job(batch_id=batch.id, age=i) for i in range(3)]
+            try:
+                await handle.add_jobs(jobs, batch=attrs.evolve(batch, job_ids=_ids(jobs)))
+            except ConflictError:
+                outcomes.append("conflict")
+            else:
+                outcomes.append(batch.id)
+
+        async with anyio.create_task_group() as tg:
+            for handle in [repository, second_repository] * 2:
+                tg.start_soon(add, handle)
+        winners = [outcome for outcome in outcomes if outcome != "conflict"]
+        assert len(winners) == 1
+        assert outcomes.count("conflict") == 3
+        stored = await repository.get_batch_by_key(key)
+        assert stored is not None
+        assert stored.id == winners[0]
+        assert sum((await repository.count_jobs()).values()) == 3
+
+    async def test_update_batch_cannot_take_another_batchs_key(
+        self, repository: JobRepository
+    ) -> None:
+        key = sst.fresh_id("key")
+        await repository.add_jobs([], batch=make_batch(key=key))
+        other = make_batch()
+        await repository.add_jobs([], batch=other)
+        with pytest.raises(ConflictError, match=key):
+            await repository.update_batch(
+                attrs.evolve(other, key=key), expected_status=other.status
+            )
+        assert (await repository.get_batch(other.id)).key is None
+
+    # -- one owner per remote video ---------------------------------------------------------
+
+    async def test_a_job_is_found_by_its_provider_and_remote_id(
+        self, repository: JobRepository
+    ) -> None:
+        job = make_job(remote_id="video_1")
+        await repository.add_jobs([job, make_job()])
+        assert await repository.find_job_by_remote_id("fake", "video_1") == job
+        assert await repository.find_job_by_remote_id("other", "video_1") is None
+        assert await repository.find_job_by_remote_id("fake", "video_missing") is None
+
+        later = make_job(age=1)
+        await repository.add_jobs([later])
+        submitted = attrs.evolve(later, status=JobStatus.PROCESSING, remote_id="video_2")
+        await repository.update_job(submitted, expected_status=JobStatus.PENDING)
+        assert await repository.find_job_by_remote_id("fake", "video_2") == submitted
+
+    async def test_a_remote_id_another_job_owns_is_refused_on_update(
+        self, repository: JobRepository
+    ) -> None:
+        owner = make_job(status=JobStatus.COMPLETED, remote_id="video_1")
+        other = make_job(status=JobStatus.PROCESSING, age=1)
+        await repository.add_jobs([owner, other])
+        adopted = attrs.evolve(other, status=JobStatus.COMPLETED, remote_id="video_1")
+        with pytest.raises(ConflictError, match="video_1") as caught:
+            await repository.update_job(adopted, expected_status=JobStatus.PROCESSING)
+        assert owner.id in str(caught.value)
+        assert await repository.get_job(other.id) == other
+        assert await repository.find_job_by_remote_id("fake", "video_1") == owner
+        # The owner may be rewritten with its own remote id; another provider's id is apart.
+        await repository.update_job(
+            attrs.evolve(owner, progress=100), expected_status=JobStatus.COMPLETED
+        )
+        elsewhere = attrs.evolve(other, provider="other", remote_id="video_1")
+        await repository.update_job(elsewhere, expected_status=JobStatus.PROCESSING)
+        assert await repository.find_job_by_remote_id("other", "video_1") == elsewhere
+
+    async def test_a_remote_id_given_up_may_be_taken(self, repository: JobRepository) -> None:
+        first = make_job(status=JobStatus.PROCESSING, remote_id="video_1")
+        second = make_job(status=JobStatus.PROCESSING, age=1)
+        await repository.add_jobs([first, second])
+        await repository.update_job(
+            attrs.evolve(first, remote_id="video_2"), expected_status=JobStatus.PROCESSING
+        )
+        taken = attrs.evolve(second, remote_id="video_1")
+        await repository.update_job(taken, expected_status=JobStatus.PROCESSING)
+        assert await repository.find_job_by_remote_id("fake", "video_1") == taken
+
+    async def test_a_remote_id_another_job_owns_is_refused_on_add(
+        self, repository: JobRepository
+    ) -> None:
+        owner = make_job(remote_id="video_1", status=JobStatus.PROCESSING)
+        await repository.add_jobs([owner])
+        fine, copy = make_job(age=1), make_job(remote_id="video_1", age=2)
+        batch = make_batch([fine.id, copy.id])
+        members = [attrs.evolve(job, batch_id=batch.id) for job in (fine, copy)]
+        with pytest.raises(ConflictError, match="video_1") as caught:
+            await repository.add_jobs(members, batch=batch)
+        assert owner.id in str(caught.value)
+        assert await repository.get_jobs([fine.id, copy.id]) == []
+        with pytest.raises(BatchNotFoundError):
+            await repository.get_batch(batch.id)
+        assert await repository.find_job_by_remote_id("fake", "video_1") == owner
+
+    async def test_two_new_jobs_with_one_remote_id_store_nothing(
+        self, repository: JobRepository
+    ) -> None:
+        first, twin = make_job(remote_id="video_1"), make_job(remote_id="video_1", age=1)
+        with pytest.raises(ConflictError, match="video_1"):
+            await repository.add_jobs([first, twin])
+        assert await repository.get_jobs([first.id, twin.id]) == []
+        assert await repository.find_job_by_remote_id("fake", "video_1") is None
 
     # -- compare-and-set ---------------------------------------------------------------------
 

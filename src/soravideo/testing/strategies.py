@@ -39,6 +39,7 @@ from .._models import (
     JobPriority,
     JobStatus,
     Page,
+    ResumeSummary,
     VideoResult,
 )
 from .._validation import ASPECT_RATIOS, RESOLUTIONS, resolve_size
@@ -59,6 +60,7 @@ __all__ = [
     "jobs",
     "json_values",
     "pages",
+    "resume_summaries",
     "texts",
     "video_results",
 ]
@@ -146,6 +148,7 @@ _ASPECT = st.sampled_from(ASPECT_RATIOS)
 _PIXELS = st.integers(16, 4096)
 _REFERENCES = st.binary(min_size=1, max_size=48) | _non_blank(40)
 _MODEL_NAMES = st.sampled_from(["sora-2", "sora-2-pro"]) | _non_blank(20)
+_SHA256 = st.text("0123456789abcdef", min_size=64, max_size=64)
 _PROVIDER_NAMES = st.sampled_from(["sora", "fake", "runway"]) | _non_blank(12)
 
 
@@ -258,6 +261,7 @@ def jobs(
         updated_at=created + draw(_LATER),
         started_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
         completed_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
+        download_dir=draw(_maybe(_non_blank(30), complete)),
     )
 
 
@@ -294,6 +298,8 @@ def batches(
         created_at=created,
         updated_at=created + draw(_LATER),
         completed_at=draw(_maybe(st.just(created + draw(_LATER)), complete)),
+        key=draw(_maybe(identifiers("key"), complete)),
+        request_sha256=draw(_maybe(_SHA256, complete)),
     )
 
 
@@ -337,6 +343,12 @@ def cancellation_summaries(draw: st.DrawFn) -> CancellationSummary:
     )
 
 
+def resume_summaries() -> st.SearchStrategy[ResumeSummary]:
+    """Draw what ``client.resume()`` returns."""
+    counts = st.integers(min_value=0, max_value=1000)
+    return st.builds(ResumeSummary, jobs=counts, batches=counts)
+
+
 @st.composite
 def pages(draw: st.DrawFn, items: st.SearchStrategy[T]) -> Page[T]:
     """Draw a page of ``items`` (``pages`` and ``has_next`` derived from its total)."""
@@ -358,6 +370,7 @@ MODELS: Mapping[type, st.SearchStrategy[Any]] = {
     Job: jobs(batch_id=st.none() | identifiers("batch")),
     JobError: job_errors(),
     Page: pages(jobs()),
+    ResumeSummary: resume_summaries(),
     VideoResult: video_results(),
 }
 """A strategy for every model class (``Page`` draws pages of jobs)."""

@@ -55,17 +55,47 @@ CREATE INDEX soravideo_jobs_status_count ON soravideo_jobs (status);
 CREATE INDEX soravideo_jobs_batch ON soravideo_jobs (batch_id, created_at DESC, id DESC)
     WHERE batch_id IS NOT NULL;
 
+-- name: migration_2
+-- Batch keys: create_batch(key=) stores its idempotency key here; one batch per key.
+ALTER TABLE soravideo_batches ADD COLUMN key text COLLATE "C";
+CREATE UNIQUE INDEX soravideo_batches_key ON soravideo_batches (key) WHERE key IS NOT NULL;
+-- One owner per remote video: a (provider, remote id) pair belongs to one job at most.
+ALTER TABLE soravideo_jobs ADD COLUMN provider text COLLATE "C";
+ALTER TABLE soravideo_jobs ADD COLUMN remote_id text COLLATE "C";
+UPDATE soravideo_jobs
+SET provider = data::jsonb ->> 'provider', remote_id = data::jsonb ->> 'remote_id';
+-- Ledgers written before this rule may hold two jobs with one remote video (reconciliation
+-- could adopt another job's video). The first job (the oldest: created_at, then id) keeps
+-- it; the later ones lose the indexed column only, so the unique index can be built. Their
+-- JSON documents are left as they were: nothing the user recorded is rewritten.
+UPDATE soravideo_jobs AS j SET remote_id = NULL
+WHERE j.remote_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM soravideo_jobs AS first
+    WHERE first.provider = j.provider
+        AND first.remote_id = j.remote_id
+        AND (first.created_at, first.id) < (j.created_at, j.id)
+);
+CREATE UNIQUE INDEX soravideo_jobs_remote ON soravideo_jobs (provider, remote_id)
+    WHERE remote_id IS NOT NULL;
+
 -- name: insert_batch
-INSERT INTO soravideo_batches (id, status, created_at, updated_at, data)
-VALUES (%(id)s, %(status)s, %(created_at)s, %(updated_at)s, %(data)s);
+INSERT INTO soravideo_batches (id, status, created_at, updated_at, key, data)
+VALUES (%(id)s, %(status)s, %(created_at)s, %(updated_at)s, %(key)s, %(data)s);
 
 -- name: insert_jobs
 -- One statement for any number of jobs: each parameter is an array, one element per job.
-INSERT INTO soravideo_jobs (id, status, priority_rank, batch_id, created_at, updated_at, data)
+INSERT INTO soravideo_jobs (
+    id, status, priority_rank, batch_id, created_at, updated_at, provider, remote_id, data
+)
 SELECT * FROM unnest(
     %(ids)b::text[], %(statuses)b::text[], %(ranks)b::smallint[], %(batch_ids)b::text[],
-    %(created_ats)b::timestamptz[], %(updated_ats)b::timestamptz[], %(datas)b::text[]
+    %(created_ats)b::timestamptz[], %(updated_ats)b::timestamptz[], %(providers)b::text[],
+    %(remote_ids)b::text[], %(datas)b::text[]
 );
+
+-- name: find_job_by_remote_id
+SELECT id, data FROM soravideo_jobs
+WHERE provider = %(provider)s AND remote_id = %(remote_id)s;
 
 -- name: existing_batch_ids
 SELECT id FROM soravideo_batches WHERE id = ANY(%(ids)s::text[]);
@@ -89,6 +119,8 @@ SET status = %(status)s,
     batch_id = %(batch_id)s,
     created_at = %(created_at)s,
     updated_at = %(updated_at)s,
+    provider = %(provider)s,
+    remote_id = %(remote_id)s,
     lease_owner = CASE WHEN %(terminal)s THEN NULL ELSE lease_owner END,
     lease_expires_at = CASE WHEN %(terminal)s THEN NULL ELSE lease_expires_at END,
     data = %(data)s
@@ -228,6 +260,15 @@ LEFT JOIN LATERAL (
 ) AS c ON true
 WHERE b.id = %(id)s;
 
+-- name: get_batch_by_key
+SELECT b.id, b.data, c.status, c.n
+FROM soravideo_batches AS b
+LEFT JOIN LATERAL (
+    SELECT j.status, count(*) AS n FROM soravideo_jobs AS j
+    WHERE j.batch_id = b.id GROUP BY j.status
+) AS c ON true
+WHERE b.key = %(key)s;
+
 -- name: batch_status
 SELECT status FROM soravideo_batches WHERE id = %(id)s;
 
@@ -235,7 +276,7 @@ SELECT status FROM soravideo_batches WHERE id = %(id)s;
 WITH updated AS (
     UPDATE soravideo_batches
     SET status = %(status)s, created_at = %(created_at)s, updated_at = %(updated_at)s,
-        data = %(data)s
+        key = %(key)s, data = %(data)s
     WHERE id = %(id)s AND status = %(expected)s
     RETURNING id, data
 )

@@ -97,13 +97,46 @@ WHEN OLD.status IS NOT NEW.status OR OLD.batch_id IS NOT NEW.batch_id BEGIN
         ON CONFLICT (batch_id, status) DO UPDATE SET n = n + 1;
 END;
 
+-- name: migration_2
+-- Batch keys: create_batch(key=) stores its idempotency key here; one batch per key.
+ALTER TABLE batches ADD COLUMN key TEXT;
+CREATE UNIQUE INDEX batches_key ON batches (key) WHERE key IS NOT NULL;
+-- One owner per remote video: a (provider, remote id) pair belongs to one job at most.
+ALTER TABLE jobs ADD COLUMN provider TEXT;
+UPDATE jobs SET provider = json_extract(data, '$.provider');
+-- Ledgers written before this rule may hold two jobs with one remote video (reconciliation
+-- could adopt another job's video). The first job (lowest seq: the oldest row) keeps it;
+-- the later ones lose the indexed column only, so the unique index can be built. Their
+-- JSON documents are left as they were: nothing the user recorded is rewritten.
+UPDATE jobs SET remote_id = NULL
+WHERE remote_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM jobs AS first
+    WHERE first.provider = jobs.provider
+        AND first.remote_id = jobs.remote_id
+        AND first.seq < jobs.seq
+);
+-- Replaces the plain remote-id index: lookups always name the provider too.
+DROP INDEX jobs_remote;
+CREATE UNIQUE INDEX jobs_remote ON jobs (provider, remote_id) WHERE remote_id IS NOT NULL;
+
 -- name: insert_batch
-INSERT INTO batches (id, status, created_us, updated_us, data)
-VALUES (:id, :status, :created_us, :updated_us, :data);
+INSERT INTO batches (id, status, created_us, updated_us, key, data)
+VALUES (:id, :status, :created_us, :updated_us, :key, :data);
 
 -- name: insert_job
-INSERT INTO jobs (id, status, priority_rank, batch_id, created_us, updated_us, remote_id, data)
-VALUES (:id, :status, :priority_rank, :batch_id, :created_us, :updated_us, :remote_id, :data);
+INSERT INTO jobs (
+    id, status, priority_rank, batch_id, created_us, updated_us, provider, remote_id, data
+)
+VALUES (
+    :id, :status, :priority_rank, :batch_id, :created_us, :updated_us, :provider, :remote_id,
+    :data
+);
+
+-- name: find_job_by_remote_id
+SELECT id, data FROM jobs WHERE provider = :provider AND remote_id = :remote_id;
+
+-- name: get_batch_by_key
+SELECT id, data FROM batches WHERE key = :key;
 
 -- name: existing_job_ids
 SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
@@ -129,6 +162,7 @@ SET status = :status,
     batch_id = :batch_id,
     created_us = :created_us,
     updated_us = :updated_us,
+    provider = :provider,
     remote_id = :remote_id,
     lease_owner = CASE WHEN :terminal THEN NULL ELSE lease_owner END,
     lease_expires_us = CASE WHEN :terminal THEN NULL ELSE lease_expires_us END,
@@ -249,7 +283,8 @@ SELECT status FROM batches WHERE id = :id;
 
 -- name: update_batch
 UPDATE batches
-SET status = :status, created_us = :created_us, updated_us = :updated_us, data = :data
+SET status = :status, created_us = :created_us, updated_us = :updated_us, key = :key,
+    data = :data
 WHERE id = :id AND status = :expected;
 
 -- name: count_batches

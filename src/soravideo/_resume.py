@@ -1,0 +1,106 @@
+"""``client.resume()``: see every unfinished batch and job of the ledger through.
+
+What a crashed or interrupted process left behind: batches still ``pending`` or
+``processing`` are processed (and so finalized), and every other unfinished job is waited
+for. Nothing is re-created: the engine polls in-flight jobs by their remote id and sends
+pending ones once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+import attrs
+
+from ._errors import ProviderError
+from ._models import Batch, Job, JobStatus, Page
+
+if TYPE_CHECKING:
+    from ._client import AsyncSoraVideo
+
+__all__ = ["Unfinished", "find_unfinished", "see_through"]
+
+T = TypeVar("T")
+logger = logging.getLogger("soravideo")
+_PAGE_SIZE = 1000
+
+
+@attrs.frozen(kw_only=True)
+class Unfinished:
+    """The unfinished work of a ledger at one moment."""
+
+    batches: tuple[Batch, ...]
+    # Every unfinished job, those of the batches included.
+    jobs: tuple[Job, ...]
+
+    @property
+    def loose(self) -> tuple[Job, ...]:
+        """The unfinished jobs that none of ``batches`` sees through."""
+        ids = {batch.id for batch in self.batches}
+        return tuple(job for job in self.jobs if job.batch_id not in ids)
+
+
+async def _every(read: Callable[[int], Awaitable[Page[T]]]) -> list[T]:
+    items: list[T] = []
+    page = 1
+    while True:
+        got = await read(page)
+        items.extend(got.items)
+        if not got.has_next:
+            return items
+        page += 1
+
+
+async def find_unfinished(client: AsyncSoraVideo) -> Unfinished:
+    """Return every batch not yet ended and every job not yet ended, as the ledger has them."""
+    batches = await _every(functools.partial(client.batches.list_batches, limit=_PAGE_SIZE))
+    jobs: dict[str, Job] = {}
+    for status in (JobStatus.PENDING, JobStatus.PROCESSING):
+        read = functools.partial(client.videos.list_jobs, status, None, limit=_PAGE_SIZE)
+        # By id: a job that moved on between the two reads is listed once.
+        jobs.update((job.id, job) for job in await _every(read))
+    return Unfinished(
+        batches=tuple(b for b in batches if not b.status.is_terminal),
+        jobs=tuple(jobs.values()),
+    )
+
+
+async def see_through(
+    client: AsyncSoraVideo,
+    work: Unfinished,
+    *,
+    download_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Process ``work``'s batches and wait for its other jobs, all at once, until each ended.
+
+    With ``download_dir``, each job of ``work`` that completed without being saved (it was
+    created with no download directory of its own) is downloaded there.
+    """
+
+    async def process(batch_id: str) -> None:
+        await client.batches.process_batch(batch_id)
+
+    async def wait(job_id: str) -> None:
+        await client.videos.wait_for_job(job_id)
+
+    async with anyio.create_task_group() as tg:
+        for batch in work.batches:
+            tg.start_soon(process, batch.id)
+        for job in work.loose:
+            tg.start_soon(wait, job.id)
+    if download_dir is None or not work.jobs:
+        return
+    await anyio.Path(download_dir).mkdir(parents=True, exist_ok=True)
+    for job in await client.repository.get_jobs([job.id for job in work.jobs]):
+        if job.status is not JobStatus.COMPLETED or (job.result is not None and job.result.path):
+            continue
+        try:
+            await client.videos.download_video(job.id, download_dir)
+        except (ProviderError, OSError) as exc:
+            # As the engine does with a download that fails: the job stays completed.
+            logger.warning("job %s: could not download into %s: %s", job.id, download_dir, exc)
