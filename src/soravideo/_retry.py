@@ -10,7 +10,13 @@ server (a connect error) or the server answered that it did not act on it (``408
 ``409``, ``429``, ``503``). Any other failure of a create after its bytes left the
 machine (a timeout, a broken connection, a ``500``/``502``/``504``) is *ambiguous*: the
 video may exist. Such a create is never retried; it surfaces as
-:class:`~soravideo.AmbiguousSubmissionError` and the runner reconciles it.
+:class:`~soravideo.AmbiguousSubmissionError` and the runner reconciles it. A create that
+certainly did not happen (:func:`create_never_happened`) is sent again as it is, by the
+policy and by the runner alike.
+
+A server-requested wait counts for at most :attr:`RetryPolicy.retry_after_cap` (a client's
+``max_retry_after``): :class:`RetryAfterCap` caps it and warns once, so one absurd
+``Retry-After`` cannot stall every request for a day.
 """
 
 from __future__ import annotations
