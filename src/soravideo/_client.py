@@ -44,6 +44,21 @@ def default_transport() -> Transport:
     return SoraTransport()
 
 
+def _hand_settings(transport: Transport, settings: Settings) -> None:
+    """Give the transport the settings it acts on itself (``request_timeout``, ``max_retry_after``).
+
+    Transports are built before a client's settings exist; every httpx transport gets
+    them here (``HttpTransport.use_settings``), once, when the client is made. Other
+    transports act on no client setting themselves.
+    """
+    from .transports._http import HttpTransport
+
+    if isinstance(transport, HttpTransport):
+        transport.use_settings(
+            request_timeout=settings.request_timeout, max_retry_after=settings.max_retry_after
+        )
+
+
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     base = settings if settings is not None else Settings()
     return base.merge(**overrides) if overrides else base
@@ -60,7 +75,9 @@ class AsyncSoraVideo:
 
     Args:
         transport: The provider (default: :class:`~soravideo.transports.SoraTransport` from
-            the environment).
+            the environment). An httpx transport is given this client's
+            ``request_timeout`` (unless it was built with its own ``timeout=``) and
+            ``max_retry_after`` (see ``HttpTransport.use_settings``).
         repository: The ledger (default: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``).
         settings: A :class:`Settings`; keyword arguments override its fields.
         clock: Time source (tests and ``simulated()`` pass a simulated one).
@@ -82,6 +99,7 @@ class AsyncSoraVideo:
 
         self.settings = _settings(settings, overrides)
         self.transport = transport if transport is not None else default_transport()
+        _hand_settings(self.transport, self.settings)
         self.repository = repository if repository is not None else default_repository()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.events = EventBus()

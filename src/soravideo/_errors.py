@@ -195,7 +195,12 @@ class PermissionDeniedError(ProviderError):
 
 
 class RateLimitError(ProviderError):
-    """The provider said slow down (429). ``retry_after`` is its hint in seconds, if any."""
+    """The provider said slow down (429). ``retry_after`` is its hint in seconds, if any.
+
+    From the built-in transports the hint is capped at the retry policy's
+    ``retry_after_cap`` (a client's ``max_retry_after``, 300 s by default): an absurd
+    ``Retry-After`` never reaches the caller as is.
+    """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after

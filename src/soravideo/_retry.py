@@ -10,13 +10,20 @@ server (a connect error) or the server answered that it did not act on it (``408
 ``409``, ``429``, ``503``). Any other failure of a create after its bytes left the
 machine (a timeout, a broken connection, a ``500``/``502``/``504``) is *ambiguous*: the
 video may exist. Such a create is never retried; it surfaces as
-:class:`~soravideo.AmbiguousSubmissionError` and the runner reconciles it.
+:class:`~soravideo.AmbiguousSubmissionError` and the runner reconciles it. A create that
+certainly did not happen (:func:`create_never_happened`) is sent again as it is, by the
+policy and by the runner alike.
+
+A server-requested wait counts for at most :attr:`RetryPolicy.retry_after_cap` (a client's
+``max_retry_after``): :class:`RetryAfterCap` caps it and warns once, so one absurd
+``Retry-After`` cannot stall every request for a day.
 """
 
 from __future__ import annotations
 
 import email.utils
 import enum
+import logging
 import math
 import random
 import time
@@ -31,14 +38,17 @@ import tenacity
 from ._errors import AmbiguousSubmissionError, ProviderConnectionError, ProviderTimeoutError
 
 __all__ = [
+    "DEFAULT_RETRY_AFTER_CAP",
     "Decision",
     "Failure",
     "OnRetry",
     "RequestKind",
+    "RetryAfterCap",
     "RetryPolicy",
     "backoff",
     "call_with_retries",
     "classify",
+    "create_never_happened",
     "failure_of",
     "outcome_of",
     "parse_retry_after",
@@ -50,8 +60,12 @@ T = TypeVar("T")
 OnRetry = Callable[[int, float, BaseException], None]
 """A hook called before each retry with ``(attempt, delay, error)``; ``attempt`` is the one that failed."""
 
+log = logging.getLogger("soravideo")
+
 MAX_RETRY_AFTER = 120.0
 """Longest server-requested wait a request retry sits through (the official client's limit)."""
+DEFAULT_RETRY_AFTER_CAP = 300.0
+"""The most any ``Retry-After`` counts for (``Settings.max_retry_after``'s default)."""
 
 _RETRY_AFTER_CEILING = 86_400.0
 _STATUS_RETRIED = frozenset({408, 409, 429})
@@ -189,6 +203,66 @@ def classify(kind: RequestKind, outcome: Outcome) -> Decision:
     return Decision.FAIL
 
 
+def create_never_happened(error: BaseException) -> bool:
+    """Whether a create that raised ``error`` certainly did not happen.
+
+    True for a failure before any byte could reach the server (connect error, connect or
+    pool timeout) and for answers that say "not done" (``408``, ``409``, ``429``,
+    ``503``): exactly the creates :func:`classify` retries. Sending such a create again
+    cannot make a second video; any other failed create may have happened.
+
+    Args:
+        error: The exception a create raised (an httpx one or a mapped soravideo one).
+
+    Returns:
+        ``True`` only when the create certainly made nothing.
+    """
+    if isinstance(error, AmbiguousSubmissionError):
+        return False
+    outcome = outcome_of(error)
+    return outcome is not None and classify(RequestKind.CREATE, outcome) is Decision.RETRY
+
+
+class RetryAfterCap:
+    """Cap server-requested waits at a limit, logging one warning the first time it bites.
+
+    A provider (or a proxy in front of it) may send ``Retry-After: 1000000000`` or a date
+    years away; honoured as is, one such answer would stop every request for that long.
+    One warning per owner (a transport's session, a runner) says it happened without
+    flooding the log with one line per request.
+
+    Args:
+        who: Names the owner in the warning (e.g. ``"sora"``).
+    """
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.warned = False
+
+    def __call__(self, seconds: float | None, cap: float) -> float | None:
+        """Return ``seconds`` capped at ``cap`` (``None`` stays ``None``).
+
+        Args:
+            seconds: The server's requested wait.
+            cap: The most it may count for (``Settings.max_retry_after``).
+
+        Returns:
+            ``min(seconds, cap)``.
+        """
+        if seconds is None or seconds <= cap:
+            return seconds
+        if not self.warned:
+            self.warned = True
+            log.warning(
+                "%s: the provider asked to wait %.0f s (Retry-After); waiting %.0f s instead "
+                "(max_retry_after; this warning is shown once)",
+                self.who,
+                seconds,
+                cap,
+            )
+        return cap
+
+
 def backoff(
     attempt: int,
     *,
@@ -314,6 +388,11 @@ class RetryPolicy:
         max_retry_after: Longest server-requested wait honoured in place; a longer
             ``Retry-After`` is not waited out here: the error is raised with its
             ``retry_after`` so the runner can schedule the job instead of holding a request.
+        retry_after_cap: The most any ``Retry-After`` (seconds, ``retry-after-ms`` or an
+            HTTP date) counts for, here and in the ``retry_after`` of the
+            :class:`~soravideo.RateLimitError` a transport raises: a longer one is taken
+            as this, with one warning per transport. A client sets it to its
+            ``Settings.max_retry_after`` (see ``HttpTransport.use_settings``).
         jitter_mode: ``"equal"`` or ``"full"`` jitter (see :func:`backoff`).
         retry_rate_limits: ``False`` raises every ``429`` at once (with its
             ``retry_after``), for a caller that schedules around rate limits itself (the
@@ -324,6 +403,7 @@ class RetryPolicy:
     base: float = attrs.field(default=0.5, validator=_positive)
     cap: float = attrs.field(default=8.0, validator=_positive)
     max_retry_after: float = attrs.field(default=MAX_RETRY_AFTER, validator=_positive)
+    retry_after_cap: float = attrs.field(default=DEFAULT_RETRY_AFTER_CAP, validator=_positive)
     jitter_mode: Literal["equal", "full"] = "equal"
     retry_rate_limits: bool = True
 
@@ -369,14 +449,16 @@ class RetryPolicy:
             jitter: The jitter fraction (random when ``None``).
 
         Returns:
-            Seconds to wait: the server's ``Retry-After`` when it sent one (up to
-            ``max_retry_after``), else the jittered backoff. ``None`` when the error is not
-            retryable, the retries are spent, or the server asked for a longer wait.
+            Seconds to wait: the server's ``Retry-After`` when it sent one (capped at
+            ``retry_after_cap``, then honoured up to ``max_retry_after``), else the
+            jittered backoff. ``None`` when the error is not retryable, the retries are
+            spent, or the server asked for a longer wait.
         """
         if attempt > self.max_retries or self.decide(error, kind=kind) is not Decision.RETRY:
             return None
         hint = retry_after_of(error, time.time() if now is None else now)
         if hint is not None:
+            hint = min(hint, self.retry_after_cap)
             return hint if hint <= self.max_retry_after else None
         return backoff(attempt, base=self.base, cap=self.cap, jitter=jitter, mode=self.jitter_mode)
 

@@ -43,6 +43,7 @@ from ._errors import (
 from ._events import EventBus, EventKind
 from ._models import Job, JobError, JobStatus, VideoResult
 from ._policy import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
+from ._retry import RetryAfterCap, create_never_happened
 from ._settings import Settings
 from .repositories.base import JobRepository
 from .transports.base import RemoteJob, Transport
@@ -117,6 +118,11 @@ class JobRunner:
             settings.requests_per_second, burst=max(1.0, settings.requests_per_second)
         )
         self._paused_until = 0.0
+        self._cap_retry_after = RetryAfterCap("engine")
+        # Jobs whose last create certainly did not happen (refused, 429, 503): sent again
+        # as they are, with no reconciliation (which would fail them on a provider that
+        # can neither list nor deduplicate).
+        self._unsent: set[str] = set()
         self._queue: list[tuple[int, float, int, str]] = []
         self._queued: dict[str, Job] = {}
         self._retry_at: dict[str, float] = {}
@@ -293,7 +299,9 @@ class JobRunner:
             return
 
     def _pause(self, retry_after: float | None) -> None:
+        """Hold every request for the provider's ``Retry-After`` (capped at ``max_retry_after``)."""
         delay = retry_after if retry_after is not None else self.settings.poll_min_interval
+        delay = self._cap_retry_after(delay, self.settings.max_retry_after) or 0.0
         self._paused_until = max(self._paused_until, self.clock.time() + delay)
         logger.info("provider rate limit: pausing requests for %.1f s", delay)
 
@@ -367,6 +375,7 @@ class JobRunner:
         self._tracked.pop(job_id, None)
         self._submitting.pop(job_id, None)
         self._retry_at.pop(job_id, None)
+        self._unsent.discard(job_id)
         if self._queued.pop(job_id, None) is not None:
             self._queue = [e for e in self._queue if e[3] != job_id]
             heapq.heapify(self._queue)
@@ -568,6 +577,9 @@ class JobRunner:
                     attempts=job.attempts + 1,
                 )
                 logger.info("job %s pending -> processing (provider %s)", job.id, job.provider)
+            elif job.id in self._unsent:
+                self._unsent.discard(job.id)
+                job = await self._write(job, JobStatus.PROCESSING, attempts=job.attempts + 1)
             else:
                 adopted = await self._reconcile(job)
                 if adopted is not None:
@@ -611,6 +623,7 @@ class JobRunner:
                 job.id,
                 job.provider,
             )
+            self._unsent.add(job.id)
             self._limit.on_rate_limited(len(self._tracked))
             self._submitting.pop(job.id, None)
             self._enqueue(job, at=self._paused_until)
@@ -634,6 +647,8 @@ class JobRunner:
 
     async def _retry_or_fail(self, job: Job, exc: ProviderError) -> None:
         self._submitting.pop(job.id, None)
+        if create_never_happened(exc):
+            self._unsent.add(job.id)
         if job.attempts > self.settings.max_retries:
             await self._finish(job, JobStatus.FAILED, error=_job_error(exc, retryable=True))
             return

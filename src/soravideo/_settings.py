@@ -29,7 +29,11 @@ class Settings:
         poll_min_interval: Shortest wait between two status checks of one job (seconds).
         poll_max_interval: Longest wait between two status checks of one job (seconds).
         max_retries: Retries of a failed provider request (safe requests only).
-        request_timeout: Timeout of one provider request (seconds).
+        request_timeout: Timeout of one provider request (seconds): connect, send, each read
+            and waiting for a pooled connection. Applied to every request of an httpx
+            transport (an injected ``httpx.AsyncClient`` included) unless the transport was
+            built with its own ``timeout=``. A create that times out after sending is
+            ambiguous: the runner reconciles it, never re-sends it blindly.
         download_dir: When set, completed videos are downloaded here automatically.
         max_batch_size: Most videos one batch may hold.
         lease_seconds: How long a worker's claim on a job lasts without renewal.
@@ -37,7 +41,10 @@ class Settings:
             creates already on the wire to be answered and recorded (seconds, real time).
             A create still unanswered after it leaves its job resumable, never failed.
         max_retry_after: Longest pause a provider's ``Retry-After`` may impose (seconds);
-            a longer one is capped to this, with one warning.
+            a longer one (seconds, ``retry-after-ms`` or an HTTP date) is capped to this,
+            with one warning: in the runner's shared pause, and in an httpx transport's
+            retry policy (``RetryPolicy.retry_after_cap``), so the ``retry_after`` of a
+            :class:`~soravideo.RateLimitError` it raises is capped too.
     """
 
     max_concurrency: int = 4

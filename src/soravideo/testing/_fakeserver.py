@@ -257,7 +257,10 @@ class Fault:
             ``RemoteProtocolError``; served: the socket is closed with a TCP reset).
         refuse: Fail as if the connection could not be made (in-process: httpx
             ``ConnectError``); the request certainly never took effect. Served mode can
-            only approximate this with a reset before the request takes effect.
+            only approximate this with a reset before the request takes effect, which a
+            client cannot tell from a reset after it (so a create is ambiguous there); to
+            refuse real connections on loopback, serve on a port only after the client
+            has tried it (``serve(port=...)``).
         delay: Seconds to wait before answering (in-process async: on the fake's clock;
             sync and served: real seconds). May be combined with ``status`` or ``reset``.
         phase: ``"before"``: the fault hits before the request takes effect. ``"after"``:

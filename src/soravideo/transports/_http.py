@@ -5,6 +5,18 @@ runs the retry policy (:mod:`soravideo._retry`), counts what happened in
 :class:`TransportStats`, and maps every failure onto the soravideo error tree once,
 chained with ``from``. Secrets given to it are scrubbed from every message and body it
 puts into an exception or a log line.
+
+What a failure means for a create: one before any byte could reach the server (connect
+error or refused connection, DNS failure, connect or pool timeout) is a
+:class:`~soravideo.ProviderConnectionError` (or its timeout subclass), retried by the
+policy like any safe request; one after the request may have arrived (read or write
+timeout, a broken connection, an unreadable answer) is an
+:class:`~soravideo.AmbiguousSubmissionError`, never re-sent here.
+
+Every request carries the session's timeout (``timeout=`` on the request, so it holds for
+an injected ``httpx.AsyncClient`` too), and every ``Retry-After`` is capped at the policy's
+``retry_after_cap``; a client sets both from its settings through
+:meth:`HttpTransport.use_settings`.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from .._retry import (
     Failure,
     OnRetry,
     RequestKind,
+    RetryAfterCap,
     RetryPolicy,
     call_with_retries,
     classify,
@@ -322,7 +335,7 @@ class HttpSession:
         http_client: An ``httpx.AsyncClient`` to use; not closed by :meth:`aclose`. When
             ``None``, one is created on first use and closed by :meth:`aclose`.
         timeout: Per-request timeout in seconds; ``None`` keeps an injected client's own
-            (or 60 s for the session's own client).
+            (or 60 s for the session's own client) until :meth:`use_timeout` sets one.
         policy: The retry policy.
         sleep: Waits between retries.
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
@@ -358,6 +371,8 @@ class HttpSession:
         self._owns_client = http_client is None
         # httpx's "use the client's own timeout" marker has no public type.
         self._timeout: Any = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+        self._timeout_given = timeout is not None
+        self._cap_retry_after = RetryAfterCap(provider)
         self._sleep = sleep
         self._on_retry = on_retry
         self._describe = describe
@@ -366,6 +381,18 @@ class HttpSession:
 
     def __repr__(self) -> str:
         return f"HttpSession(provider={self.provider!r}, owns_client={self._owns_client})"
+
+    def use_timeout(self, seconds: float) -> None:
+        """Time every later request out after ``seconds``, unless a timeout was given.
+
+        Applied per request (connect, read, write and pool), so it holds for an injected
+        client as for the session's own. A timeout given to the constructor wins.
+
+        Args:
+            seconds: The timeout, e.g. ``Settings.request_timeout``.
+        """
+        if not self._timeout_given:
+            self._timeout = httpx.Timeout(seconds)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -388,8 +415,12 @@ class HttpSession:
         return request_id_of(response, self._secrets)
 
     def map_response(self, response: httpx.Response, kind: RequestKind) -> ProviderError:
-        """Return the soravideo error for an error answer (see :func:`error_from_response`)."""
-        return error_from_response(
+        """Return the soravideo error for an error answer (see :func:`error_from_response`).
+
+        A :class:`RateLimitError`'s ``retry_after`` is capped at the policy's
+        ``retry_after_cap`` (one warning per session the first time that bites).
+        """
+        error = error_from_response(
             response,
             kind=kind,
             provider=self.provider,
@@ -398,6 +429,11 @@ class HttpSession:
             describe=self._describe,
             now=self._now(),
         )
+        if isinstance(error, RateLimitError):
+            error.retry_after = self._cap_retry_after(
+                error.retry_after, self.policy.retry_after_cap
+            )
+        return error
 
     def map_exception(
         self, error: BaseException, kind: RequestKind, method: str, path: str
@@ -736,3 +772,21 @@ class HttpTransport:
     @retry_policy.setter
     def retry_policy(self, policy: RetryPolicy) -> None:
         self._session.policy = policy
+
+    def use_settings(self, *, request_timeout: float, max_retry_after: float) -> None:
+        """Adopt a client's settings; the client calls this when it is given the transport.
+
+        A transport is built before any client settings exist, so the client hands them
+        over: ``request_timeout`` bounds every later request (create, status, list,
+        cancel, content download), applied per request so it holds for an injected
+        ``httpx.AsyncClient`` too, unless the transport was built with its own
+        ``timeout=``, which wins; ``max_retry_after`` becomes the retry policy's
+        ``retry_after_cap``, the most any ``Retry-After`` counts for.
+
+        Args:
+            request_timeout: Seconds one request may take (``Settings.request_timeout``).
+            max_retry_after: Seconds a ``Retry-After`` may impose at most
+                (``Settings.max_retry_after``).
+        """
+        self._session.use_timeout(request_timeout)
+        self.retry_policy = attrs.evolve(self.retry_policy, retry_after_cap=max_retry_after)

@@ -419,8 +419,9 @@ class RunwayTransport(HttpTransport):
         api_version: Sent as ``X-Runway-Version``.
         http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeRunway``'s transport);
             it is not closed by :meth:`aclose`.
-        timeout: Per-request timeout in seconds (default 60; an injected client's own when
-            ``None``).
+        timeout: Per-request timeout in seconds. When ``None``: a client's
+            ``request_timeout`` once the transport is given to one, else 60 s (an injected
+            client's own timeout).
         retry_policy: How requests are retried.
         max_retries: Shorthand overriding ``retry_policy.max_retries``.
         clock: Time for ``expires_at`` estimates and retry waits (simulated time in tests).
