@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
+import anyio.abc
 import attrs
 
 from ._errors import ProviderError
@@ -82,17 +83,25 @@ async def see_through(
     created with no download directory of its own) is downloaded there.
     """
 
-    async def process(batch_id: str) -> None:
-        await client.batches.process_batch(batch_id)
+    errors: list[Exception] = []
 
-    async def wait(job_id: str) -> None:
-        await client.videos.wait_for_job(job_id)
+    async def guarded(
+        step: Callable[[str], Awaitable[object]], item_id: str, tg: anyio.abc.TaskGroup
+    ) -> None:
+        # The first error stops the others and is raised as it is, not in an ExceptionGroup.
+        try:
+            await step(item_id)
+        except Exception as exc:
+            errors.append(exc)
+            tg.cancel_scope.cancel()
 
     async with anyio.create_task_group() as tg:
         for batch in work.batches:
-            tg.start_soon(process, batch.id)
+            tg.start_soon(guarded, client.batches.process_batch, batch.id, tg)
         for job in work.loose:
-            tg.start_soon(wait, job.id)
+            tg.start_soon(guarded, client.videos.wait_for_job, job.id, tg)
+    if errors:
+        raise errors[0]
     if download_dir is None or not work.jobs:
         return
     await anyio.Path(download_dir).mkdir(parents=True, exist_ok=True)

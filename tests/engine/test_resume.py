@@ -223,3 +223,23 @@ async def test_a_download_that_fails_on_resume_leaves_the_job_completed(
     assert job.status is sv.JobStatus.COMPLETED and job.result is not None
     assert job.result.path is None and files(out) == []
     assert "could not download" in caplog.text
+
+
+async def test_an_error_while_resuming_is_raised_as_itself(tmp_path: Path) -> None:
+    # Not wrapped in an ExceptionGroup from the tasks resume() runs side by side.
+    db = tmp_path / "ledger.db"
+    first = simulated(db)
+    created = await first.batches.create_batch(batch(2))
+    await first.videos.create_video(sv.CreateVideoRequest(prompt="a lone heron"))
+    await first.aclose()
+
+    class Broken(SQLiteRepository):
+        async def get_batch(self, batch_id: str) -> sv.Batch:
+            raise sv.RepositoryError(f"cannot read batch {batch_id}")
+
+    second = sv.AsyncSoraVideo.simulated(repository=Broken(db), generation_time=60)
+    try:
+        with pytest.raises(sv.RepositoryError, match=created.batch_id):
+            await second.resume()
+    finally:
+        await second.aclose()
