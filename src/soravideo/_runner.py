@@ -667,14 +667,17 @@ class JobRunner:
     async def _reconcile(self, job: Job) -> RemoteJob | None:
         """Find the remote job an earlier, unanswered create may have made.
 
-        Adopts a remote job only when exactly one recent, unclaimed remote job has this
-        job's prompt; anything less certain falls back to re-sending the create with the
-        same ``Idempotency-Key``, which a provider that honours keys answers with the
-        original video instead of a second one.
+        Adopts a remote job only when exactly one recent remote job has this job's prompt,
+        was created after the job's first attempt (``started_at``, less a small clock skew)
+        and belongs to no other job in the ledger (any process's, not only this runner's);
+        anything less certain falls back to re-sending the create with the same
+        ``Idempotency-Key``, which a provider that honours keys answers with the original
+        video instead of a second one.
         """
-        if not self.transport.capabilities.can_list:
+        if not self.transport.capabilities.can_list or job.started_at is None:
+            # Without the time of the first attempt, no remote job can be proven to be ours.
             return None
-        started = job.started_at.timestamp() if job.started_at else 0.0
+        started = job.started_at.timestamp()
         try:
             recent = await self._call(self.transport.list_recent, limit=100)
         except ProviderError as exc:
@@ -685,11 +688,16 @@ class JobRunner:
             for remote in recent
             if remote.remote_id not in self._seen_remote_ids
             and remote.raw.get("prompt") == job.request.prompt
-            and (
-                remote.created_at is None
-                or remote.created_at.timestamp() >= started - _RECONCILE_SKEW
-            )
+            and remote.created_at is not None
+            and remote.created_at.timestamp() >= started - _RECONCILE_SKEW
         ]
+        # Another process's job may own one (a second client on the same ledger).
+        unowned = []
+        for remote in candidates:
+            owner = await self.repository.find_job_by_remote_id(job.provider, remote.remote_id)
+            if owner is None or owner.id == job.id:
+                unowned.append(remote)
+        candidates = unowned
         if len(candidates) != 1:
             return None
         logger.info("job %s: reconciled with remote job %s", job.id, candidates[0].remote_id)
@@ -712,6 +720,8 @@ class JobRunner:
                 **_cost(remote),
             )
         except (ConflictError, JobNotFoundError):
+            if await self._owned_elsewhere(job, remote):
+                return
             # Cancelled (or taken over) while the create was on the wire: stop the video.
             self._submitting.pop(job.id, None)
             self._cancel_requested.discard(job.id)
@@ -739,6 +749,42 @@ class JobRunner:
         if job.id in self._cancel_requested:
             self._cancel_requested.discard(job.id)
             await self._changed_elsewhere(job)
+
+    async def _owned_elsewhere(self, job: Job, remote: RemoteJob) -> bool:
+        """Handle a remote id the ledger refused because another job owns it.
+
+        Another process recorded (or adopted) that video between our reconciliation and our
+        write. The job itself is untouched in the ledger and still ours: it is neither lost
+        nor failed, but queued again to reconcile (now seeing the owner) and, failing that,
+        to re-send its create with the same ``Idempotency-Key``. A provider that answers
+        every re-send with a video another job owns fails the job after ``max_retries``.
+        """
+        current = await self._read(job.id)
+        if current is None or current.status is not job.status or current.remote_id is not None:
+            return False
+        owner = await self.repository.find_job_by_remote_id(job.provider, remote.remote_id)
+        if owner is None or owner.id == job.id:
+            return False
+        self._submitting.pop(job.id, None)
+        logger.warning(
+            "job %s: remote job %s belongs to job %s; reconciling again (provider %s)",
+            job.id,
+            remote.remote_id,
+            owner.id,
+            job.provider,
+        )
+        if job.attempts > self.settings.max_retries:
+            error = JobError(
+                code="remote_id_taken",
+                message=f"{job.provider} answered with video {remote.remote_id!r}, which "
+                f"belongs to job {owner.id!r}; check the provider before creating it again",
+                retryable=True,
+            )
+            await self._finish(job, JobStatus.FAILED, error=error)
+        else:
+            self._enqueue(job, at=self.clock.time() + self._backoff(job.attempts))
+            self._wake_dispatch.set()
+        return True
 
     async def _read(self, job_id: str) -> Job | None:
         try:
