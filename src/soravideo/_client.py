@@ -172,7 +172,12 @@ class AsyncSoraVideo:
         await runner.run_forever()
 
     async def aclose(self) -> None:
-        """Stop the engine, give back leases, close the transport and the ledger. Idempotent."""
+        """Stop the engine, give back leases, close the transport and the ledger. Idempotent.
+
+        Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
+        time) and their answers recorded, so a video the provider made is never lost; a
+        create still unanswered then leaves its job resumable (processing), never failed.
+        """
         if self._closed:
             return
         self._closed = True
@@ -181,6 +186,9 @@ class AsyncSoraVideo:
             await stack.aclose()
         with anyio.CancelScope(shield=True):
             if self._runner is not None:
+                # An engine driven elsewhere (the sync client's portal task, another
+                # task's wait) may still have creates on the wire: not before they answer.
+                await self._runner.settle_submissions(self.settings.close_timeout)
                 # Closing must not fail because the ledger is down.
                 with contextlib.suppress(Exception):
                     await self._runner.release_all()
@@ -255,5 +263,5 @@ class AsyncSoraVideo:
         finally:
             runner.stop_worker()
             with anyio.CancelScope(shield=True):
-                await runner.settle_submissions(self.settings.lease_seconds / 3)
+                await runner.settle_submissions(self.settings.close_timeout)
                 await runner.release_all()

@@ -593,9 +593,14 @@ class JobRunner:
         except Exception as exc:
             await self._unexpected_error(self._submitting.pop(job.id, job), exc)
         finally:
-            done = self._submit_done.pop(job.id, None)
-            if done is not None:
-                done.set()
+            self._answered(job.id)
+
+    def _answered(self, job_id: str) -> None:
+        """Tell a cancel or a close waiting for this job's create that it is over (before
+        any callback of the job runs, which may itself cancel the job)."""
+        done = self._submit_done.pop(job_id, None)
+        if done is not None:
+            done.set()
 
     async def _unexpected_error(self, job: Job, exc: Exception) -> None:
         """Retry a create that failed with a bug-like error (not a provider's answer) a few
@@ -858,12 +863,14 @@ class JobRunner:
         logger.info("job %s submitted as %s (provider %s)", job.id, remote.remote_id, job.provider)
         if remote.status.is_terminal:
             self._submitting.pop(job.id, None)
+            self._answered(job.id)
             await self._emit("submitted", job)
             await self._apply(_Tracked(job=job, observations=[], due=0.0), remote)
         else:
             # Tracked before it leaves _submitting, so it never stops counting as in flight.
             self._track(job, remote)
             self._submitting.pop(job.id, None)
+            self._answered(job.id)
             await self._emit("submitted", job)
 
     async def _write_remote(self, job: Job, changes: dict[str, Any]) -> Job:

@@ -97,6 +97,33 @@ async def test_cancel_job_with_its_create_on_the_wire_keeps_other_jobs_waiting(
     assert fake.created_count() <= 2
 
 
+# -- 2. closing while creates wait to be sent (on the wire: tests/e2e/test_closing.py) ------
+
+
+async def test_closing_hands_back_a_create_not_yet_sent_as_pending() -> None:
+    clock = sv.ManualClock()  # nobody moves it: the second create waits for a token forever
+    fake, transport = simulated_parts(clock, generation_time=600)  # type: ignore[arg-type]
+    repository = MemoryRepository()
+    client = sv.AsyncSoraVideo(
+        transport=transport, repository=repository, clock=clock, requests_per_second=0.01
+    )
+    async with client:
+        jobs = [await client.videos.create_video(r) for r in requests(2)]
+        while fake.created_count() < 1:
+            await anyio.wait_all_tasks_blocked()
+        await anyio.wait_all_tasks_blocked()
+    stored = {job.id: await repository.get_job(job.id) for job in jobs}
+    sent = [j for j in stored.values() if j.remote_id is not None]
+    unsent = [j for j in stored.values() if j.remote_id is None]
+    assert len(sent) == len(unsent) == 1
+    assert sent[0].status is sv.JobStatus.PROCESSING
+    # Never sent, so not an ambiguous create: pending again, as if never picked up.
+    assert unsent[0].status is sv.JobStatus.PENDING
+    assert unsent[0].attempts == 0
+    assert unsent[0].started_at is None
+    assert fake.created_count() == 1
+
+
 # -- 3. the ledger refuses the write of a create's answer ---------------------------------
 
 
@@ -270,3 +297,20 @@ async def test_a_worker_takes_over_within_the_lease_and_polls_at_once() -> None:
     stored = await repository.get_job(job.id)
     assert stored.progress == 50
     assert fake.created_count() == 1
+
+
+async def test_a_callback_may_cancel_the_job_it_is_told_was_submitted(
+    client: sv.AsyncSoraVideo,
+) -> None:
+    cancelled: list[sv.Job] = []
+
+    async def cancel(event: Any) -> None:
+        cancelled.append(await client.videos.cancel_job(event.job.id))
+
+    client.on("submitted", cancel)
+    job = await client.videos.create_video(request())
+    done = await client.videos.wait_for_job(job.id, timeout=3600)
+    assert done.status is sv.JobStatus.CANCELLED
+    assert [j.id for j in cancelled] == [job.id]
+    assert client.fake is not None
+    assert client.fake.cancelled_ids() == [done.remote_id]
