@@ -8,6 +8,7 @@ remote id not recorded is a video billed and lost.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,17 +49,23 @@ def _settings(runway_url: str, ledger: Path, **settings: Any) -> dict[str, Any]:
     }
 
 
-def _slow_creates(runway: FakeRunway, delay: float = SLOW_ANSWER) -> None:
-    runway.inject(delay=delay, phase="after", match="POST /v1/*", rate=1.0)
+def _slow_creates(runway: FakeRunway, delay: float = SLOW_ANSWER) -> threading.Event:
+    """Answer every create ``delay`` seconds after making its task; return an event set
+    when a create arrives (the fake's server thread sets it)."""
+    arrived = threading.Event()
+
+    def match(req: Any) -> bool:
+        if req.method != "POST":
+            return False
+        arrived.set()
+        return True
+
+    runway.inject(delay=delay, phase="after", match=match, rate=1.0)
+    return arrived
 
 
 def _video() -> sv.CreateVideoRequest:
     return request(model="gen4.5", duration=5)
-
-
-async def _wait_until_created(runway: FakeRunway) -> None:
-    while runway.created_count() < 1:
-        await anyio.sleep(0.005)
 
 
 def _task_ids(runway: FakeRunway) -> list[str]:
@@ -70,10 +77,10 @@ async def test_aclose_records_the_answer_of_a_create_on_the_wire(
     runway: FakeRunway, runway_url: str, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.db"
-    _slow_creates(runway)
+    arrived = _slow_creates(runway)
     async with sv.AsyncSoraVideo(**_settings(runway_url, ledger)) as client:
         job = await client.videos.create_video(_video())
-        await _wait_until_created(runway)
+        assert await anyio.to_thread.run_sync(arrived.wait, 10)
     async with SQLiteRepository(ledger) as repository:
         stored = await repository.get_job(job.id)
     assert stored.status is sv.JobStatus.PROCESSING
@@ -85,10 +92,10 @@ def test_sync_close_records_the_answer_of_a_create_on_the_wire(
     runway: FakeRunway, runway_url: str, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.db"
-    _slow_creates(runway)
+    arrived = _slow_creates(runway)
     client = sv.SoraVideo(**_settings(runway_url, ledger))
     job = client.videos.create_video(_video())
-    anyio.run(_wait_until_created, runway)
+    assert arrived.wait(10)
     client.close()
     [stored] = read_ledger(ledger)
     assert stored.id == job.id
@@ -102,10 +109,10 @@ async def test_a_create_unanswered_past_close_timeout_leaves_the_job_resumable(
     runway: FakeRunway, runway_url: str, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.db"
-    _slow_creates(runway, delay=2.0)
+    arrived = _slow_creates(runway, delay=2.0)
     async with sv.AsyncSoraVideo(**_settings(runway_url, ledger, close_timeout=0.05)) as client:
         job = await client.videos.create_video(_video())
-        await _wait_until_created(runway)
+        assert await anyio.to_thread.run_sync(arrived.wait, 10)
     async with SQLiteRepository(ledger) as repository:
         stored = await repository.get_job(job.id)
         # Not failed, and its lease given back: the next run (any process) picks it up.
