@@ -56,6 +56,8 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 from _common import Row, markdown_table, median
+from _takeover_child import API_KEY as TAKEOVER_KEY
+from _takeover_child import CONCURRENCY as TAKEOVER_CONCURRENCY
 
 import soravideo as sv
 from soravideo.repositories import JobRepository, MemoryRepository, SQLiteRepository
@@ -526,10 +528,8 @@ def wait_for_submissions(proc: subprocess.Popen[str], count: int) -> None:
 
 def sigkill_mid_run(base_url: str, db: Path, n: int) -> float:
     """Run the first worker until its slots are full, SIGKILL it; return when it died."""
-    from _takeover_child import CONCURRENCY
-
     first = takeover_child(base_url, db, "start", n)
-    wait_for_submissions(first, CONCURRENCY)
+    wait_for_submissions(first, TAKEOVER_CONCURRENCY)
     first.kill()  # SIGKILL: its leases stay behind until they expire
     killed_at = time.time()
     first.communicate(timeout=30)
@@ -549,9 +549,7 @@ async def ledger_jobs(db: Path) -> list[sv.Job]:
 
 
 async def takeover_row(n: int) -> Row:
-    from _takeover_child import API_KEY, CONCURRENCY
-
-    fake = FakeSora(api_key=API_KEY, generation_time=TAKEOVER_T, seed=SEED)
+    fake = FakeSora(api_key=TAKEOVER_KEY, generation_time=TAKEOVER_T, seed=SEED)
     with tempfile.TemporaryDirectory() as tmp, fake.serve() as base_url:
         db = Path(tmp) / "takeover.db"
         killed_at = await anyio.to_thread.run_sync(sigkill_mid_run, base_url, db, n)
