@@ -252,7 +252,8 @@ class AsyncSoraVideo:
 
         Any process may create jobs; every worker picks them up. Leases make sure each job
         is submitted once; a worker that dies leaves its jobs to the others once its leases
-        expire. On cancellation it finishes the step in hand and gives its leases back.
+        expire. On cancellation it finishes the step in hand, waits up to ``close_timeout``
+        for creates on the wire to be answered and recorded, and gives its leases back.
         """
         runner = await self._started()
         runner.worker_mode = True
