@@ -128,7 +128,9 @@ def main() -> int:
     print(f"  all gates:                          {total:.1f} s", flush=True)
     limit = float(os.environ.get("SORAVIDEO_SUITE_BUDGET") or SUITE_BUDGET)
     if limit > 0:
-        verdict = "over: not a failure, but look at the slowest tests" if suite > limit else "within"
+        verdict = (
+            "over: not a failure, but look at the slowest tests" if suite > limit else "within"
+        )
         print(f"  suite aim:                          {limit:.0f} s ({verdict})", flush=True)
     if failures:
         print(f"\nFAILED gates: {', '.join(failures)}", flush=True)
