@@ -23,6 +23,12 @@ Every row is measured in this run, next to its baseline (or its bound):
    Target ≤ 1.3 ×.
 4. Batches. A batch of 10 and a batch of 200 (``max_batch_size`` raised) at concurrency 5:
    makespan against ``ceil(N / 5) × T``. Target ≤ 1.1 ×.
+5. Takeover. Real processes on a shared SQLite ledger and FakeSora on loopback (real
+   time): a worker sends four 1-second videos of ten, is SIGKILLed, and a second process
+   starts at once. Measured: from the kill to the moment the survivor knows the last of
+   the dead worker's videos ended (they end before its leases expire, so this is when it
+   took each one over and looked at it), against ``lease_seconds`` (2 s) plus one poll
+   interval. Target ≤ that bound, each video created once.
 
 Simulated time (rows 1, 2 and 4) is FakeSora's clock, a VirtualClock that leaps whenever
 every task waits, so minutes of generation take milliseconds and repeat exactly.
@@ -38,6 +44,7 @@ import math
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +56,8 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 from _common import Row, markdown_table, median
+from _takeover_child import API_KEY as TAKEOVER_KEY
+from _takeover_child import CONCURRENCY as TAKEOVER_CONCURRENCY
 
 import soravideo as sv
 from soravideo.repositories import JobRepository, MemoryRepository, SQLiteRepository
@@ -67,6 +76,10 @@ FLEET_SERVER_LIMIT = 4
 FLEET_CONCURRENCY = (8, 16)
 BATCH_T = 60.0
 BATCH_CONCURRENCY = 5
+TAKEOVER_T = 1.0  # shorter than the lease: done before the survivor may take it over
+TAKEOVER_LEASE = 2.0
+TAKEOVER_POLL = 0.5
+TAKEOVER_CHILD = Path(__file__).resolve().parent / "_takeover_child.py"
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,7 @@ class Sizes:
     sqlite_jobs: int
     sqlite_repeats: int
     batches: tuple[int, int]
+    takeover: int
 
 
 FULL = Sizes(
@@ -88,6 +102,7 @@ FULL = Sizes(
     sqlite_jobs=100,
     sqlite_repeats=3,
     batches=(10, 200),
+    takeover=10,
 )
 QUICK = Sizes(
     videos_per_t=1,
@@ -97,6 +112,7 @@ QUICK = Sizes(
     sqlite_jobs=3,
     sqlite_repeats=1,
     batches=(10, 20),
+    takeover=6,
 )
 
 # The library's settings, as a user would pass them (anything not named is the default).
@@ -487,6 +503,79 @@ async def batch_row(n: int) -> Row:
     )
 
 
+# ------------------------------------------------------------------------------ 5. takeover
+
+
+def takeover_child(base_url: str, db: Path, mode: str, n: int) -> subprocess.Popen[str]:
+    args = [base_url, str(db), mode, str(n), str(TAKEOVER_LEASE), str(TAKEOVER_POLL)]
+    return subprocess.Popen(
+        [sys.executable, str(TAKEOVER_CHILD), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_submissions(proc: subprocess.Popen[str], count: int) -> None:
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("submitted")
+        if seen >= count:
+            return
+    raise RuntimeError(f"the worker ended early: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def sigkill_mid_run(base_url: str, db: Path, n: int) -> float:
+    """Run the first worker until its slots are full, SIGKILL it; return when it died."""
+    first = takeover_child(base_url, db, "start", n)
+    wait_for_submissions(first, TAKEOVER_CONCURRENCY)
+    first.kill()  # SIGKILL: its leases stay behind until they expire
+    killed_at = time.time()
+    first.communicate(timeout=30)
+    return killed_at
+
+
+def survive(base_url: str, db: Path, n: int) -> None:
+    second = takeover_child(base_url, db, "resume", n)
+    out, err = second.communicate(timeout=120)
+    if second.returncode != 0 or not out.strip().endswith("done"):
+        raise RuntimeError(f"the survivor failed: {err}")
+
+
+async def ledger_jobs(db: Path) -> list[sv.Job]:
+    async with SQLiteRepository(db) as repository:
+        return list((await repository.list_jobs(limit=1000)).items)
+
+
+async def takeover_row(n: int) -> Row:
+    fake = FakeSora(api_key=TAKEOVER_KEY, generation_time=TAKEOVER_T, seed=SEED)
+    with tempfile.TemporaryDirectory() as tmp, fake.serve() as base_url:
+        db = Path(tmp) / "takeover.db"
+        killed_at = await anyio.to_thread.run_sync(sigkill_mid_run, base_url, db, n)
+        orphans = {
+            job.id
+            for job in await ledger_jobs(db)
+            if job.status is sv.JobStatus.PROCESSING and job.remote_id is not None
+        }
+        await anyio.to_thread.run_sync(survive, base_url, db, n)
+        jobs = await ledger_jobs(db)
+    # The videos of the dead worker ended before its leases expired: the survivor knows
+    # each one ended once it has taken the job over and looked at it.
+    taken = max(completed_ts(job) - killed_at for job in jobs if job.id in orphans)
+    bound = TAKEOVER_LEASE + TAKEOVER_POLL
+    done = sum(job.status is sv.JobStatus.COMPLETED for job in jobs)
+    return Row(
+        f"takeover after SIGKILL, lease {TAKEOVER_LEASE:g} s: {len(orphans)} videos in "
+        f"flight of {n}",
+        f"{taken:,.2f} s ({done}/{n} completed, {fake.created_count()} created)",
+        f"{bound:g} s (lease + poll interval)",
+        taken / bound,
+        "≤ bound, each video once",
+        taken <= bound and done == fake.created_count() == n,
+    )
+
+
 # ---------------------------------------------------------------------------------- main
 
 
@@ -515,6 +604,7 @@ async def run(sizes: Sizes) -> list[Row]:
         )
     for n in sizes.batches:
         rows.append(await batch_row(n))
+    rows.append(await takeover_row(sizes.takeover))
     return rows
 
 
@@ -547,6 +637,11 @@ def settings_note(sizes: Sizes) -> str:
             f"- batches: BatchVideoRequest(concurrency={BATCH_CONCURRENCY}), T = {BATCH_T:g} s, "
             "client max_concurrency 8, max_batch_size raised to the batch size, memory "
             "ledger; makespan = last job.completed_at − first POST /videos.",
+            f"- takeover: two processes (benchmarks/_takeover_child.py, sync client, SQLite "
+            f"WAL ledger) on FakeSora served on loopback, T = {TAKEOVER_T:g} s; "
+            f"lease_seconds={TAKEOVER_LEASE:g}, poll_min_interval={TAKEOVER_POLL:g} s, "
+            f"max_concurrency 4; the survivor starts right after the SIGKILL; times are "
+            "job.completed_at of the dead worker's jobs in flight − the parent's clock at the kill.",
         ]
     )
 

@@ -262,31 +262,36 @@ class AsyncBatchService:
         """Cancel every unfinished job of the batch; finished ones are left as they are.
 
         Pending jobs are cancelled without being sent; in-flight ones are cancelled at the
-        provider. The batch ends ``cancelled``.
+        provider. When it returns, nothing more is sent for the batch, and creates that were
+        on the wire have been answered, recorded and their videos stopped. The batch ends
+        ``cancelled``.
 
         Raises:
             BatchNotFoundError: no batch has this id.
         """
         client = self._client
         runner = await client._started()
-        batch = await client.repository.get_batch(batch_id)
-        # The batch is marked first, so a concurrent process_batch cannot finalize it as
-        # "partial" or "failed" while its jobs are being cancelled.
-        while not batch.status.is_terminal:
-            try:
-                batch = await self._set_status(batch, BatchStatus.CANCELLED)
-            except ConflictError:
-                batch = await client.repository.get_batch(batch_id)
-        cancelled = finished = 0
-        for job in await client.repository.get_jobs(batch.job_ids):
-            if job.is_terminal:
-                finished += 1
-                continue
-            try:
-                await runner.cancel(job.id)
-                cancelled += 1
-            except JobStateError:
-                finished += 1
+        # Nothing more of the batch is sent from here on, even while the jobs before it in
+        # the loop below are being cancelled.
+        with runner.cancelling_batch(batch_id):
+            batch = await client.repository.get_batch(batch_id)
+            # The batch is marked first, so a concurrent process_batch cannot finalize it as
+            # "partial" or "failed" while its jobs are being cancelled.
+            while not batch.status.is_terminal:
+                try:
+                    batch = await self._set_status(batch, BatchStatus.CANCELLED)
+                except ConflictError:
+                    batch = await client.repository.get_batch(batch_id)
+            cancelled = finished = 0
+            for job in await client.repository.get_jobs(batch.job_ids):
+                if job.is_terminal:
+                    finished += 1
+                    continue
+                try:
+                    await runner.cancel(job.id)
+                    cancelled += 1
+                except JobStateError:
+                    finished += 1
         runner.events.touch()
         return CancellationSummary(
             batch_id=batch_id,

@@ -191,7 +191,12 @@ class AsyncSoraVideo:
         await runner.run_forever()
 
     async def aclose(self) -> None:
-        """Stop the engine, give back leases, close the transport and the ledger. Idempotent."""
+        """Stop the engine, give back leases, close the transport and the ledger. Idempotent.
+
+        Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
+        time) and their answers recorded, so a video the provider made is never lost; a
+        create still unanswered then leaves its job resumable (processing), never failed.
+        """
         if self._closed:
             return
         self._closed = True
@@ -200,6 +205,9 @@ class AsyncSoraVideo:
             await stack.aclose()
         with anyio.CancelScope(shield=True):
             if self._runner is not None:
+                # An engine driven elsewhere (the sync client's portal task, another
+                # task's wait) may still have creates on the wire: not before they answer.
+                await self._runner.settle_submissions(self.settings.close_timeout)
                 # Closing must not fail because the ledger is down.
                 with contextlib.suppress(Exception):
                     await self._runner.release_all()
@@ -291,7 +299,8 @@ class AsyncSoraVideo:
 
         Any process may create jobs; every worker picks them up. Leases make sure each job
         is submitted once; a worker that dies leaves its jobs to the others once its leases
-        expire. On cancellation it finishes the step in hand and gives its leases back.
+        expire. On cancellation it finishes the step in hand, waits up to ``close_timeout``
+        for creates on the wire to be answered and recorded, and gives its leases back.
         """
         runner = await self._started()
         runner.worker_mode = True
@@ -302,5 +311,5 @@ class AsyncSoraVideo:
         finally:
             runner.stop_worker()
             with anyio.CancelScope(shield=True):
-                await runner.settle_submissions(self.settings.lease_seconds / 3)
+                await runner.settle_submissions(self.settings.close_timeout)
                 await runner.release_all()

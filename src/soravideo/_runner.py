@@ -17,8 +17,8 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +39,7 @@ from ._errors import (
     ProviderError,
     ProviderUnavailableError,
     RateLimitError,
+    RepositoryError,
 )
 from ._events import EventBus, EventKind
 from ._models import Job, JobError, JobStatus, VideoResult
@@ -60,6 +61,8 @@ _RECONCILE_SKEW = 5.0
 # Remote ids this runner has recorded, so reconciliation never adopts one twice.
 _SEEN_LIMIT = 50_000
 _DOWNLOAD_ATTEMPTS = 3
+# Writes of a remote id the ledger refused (locked, down) before the id is kept in memory only.
+_RECORD_ATTEMPTS = 5
 
 
 def idempotency_key(job_id: str) -> str:
@@ -103,6 +106,7 @@ class JobRunner:
         clock: Clock,
         events: EventBus,
         owner: str | None = None,
+        lease_clock: Clock | None = None,
     ) -> None:
         self.repository = repository
         self.transport = transport
@@ -112,7 +116,8 @@ class JobRunner:
         self.owner = owner or _default_owner()
         # Leases guard against dead processes, so they run on real time even when the
         # engine runs on simulated time (which may leap minutes while a thread works).
-        self._lease_clock = SystemClock()
+        # (Injectable so that tests can expire a lease without waiting.)
+        self._lease_clock = lease_clock or SystemClock()
         self._limit = AdaptiveLimit(settings.max_concurrency)
         self._bucket = TokenBucket(
             settings.requests_per_second, burst=max(1.0, settings.requests_per_second)
@@ -122,7 +127,7 @@ class JobRunner:
         # Jobs whose last create certainly did not happen (refused, 429, 503): sent again
         # as they are, with no reconciliation (which would fail them on a provider that
         # can neither list nor deduplicate).
-        self._unsent: set[str] = set()
+        self._never_sent: set[str] = set()
         self._queue: list[tuple[int, float, int, str]] = []
         self._queued: dict[str, Job] = {}
         self._retry_at: dict[str, float] = {}
@@ -131,7 +136,19 @@ class JobRunner:
         self._tracked: dict[str, _Tracked] = {}
         self._seen_remote_ids: dict[str, None] = {}
         self._submit_done: dict[str, anyio.Event] = {}
-        self._cancel_requested: set[str] = set()
+        # Creates not sent yet (waiting for the rate limit): a cancel stops them there.
+        self._unsent: dict[str, anyio.CancelScope] = {}
+        # Creates on the wire, shielded from the engine's own cancellation: a stopping engine
+        # gives them until _stopping_at (close_timeout) to be answered and recorded.
+        self._on_the_wire: dict[str, anyio.CancelScope] = {}
+        self._stopping_at: float | None = None
+        # Jobs (and batches) being cancelled: nothing is sent for them any more.
+        self._cancelling: set[str] = set()
+        self._cancelling_batches: set[str] = set()
+        # Remote ids the ledger could not record yet: kept until a write of the job succeeds.
+        self._unrecorded: dict[str, RemoteJob] = {}
+        # Unexpected (non-provider) errors of each job's creates, to fail it after max_retries.
+        self._unexpected: dict[str, int] = {}
         self._batch_limits: dict[str, int] = {}
         self._wake_dispatch = anyio.Event()
         self._wake_poll = anyio.Event()
@@ -235,14 +252,22 @@ class JobRunner:
         """Drive jobs until cancelled. Only one ``run`` is active at a time."""
         async with self._run_lock:
             self._claim_needed = True
+            self._stopping_at = None
             try:
-                async with anyio.create_task_group() as tg:
+                async with anyio.create_task_group() as outer:
+                    # Simulated time keeps running while a stopping engine waits for its
+                    # creates on the wire (a transport's retry may sleep on it).
+                    clock_scope = anyio.CancelScope(shield=True)
                     clock_run = getattr(self.clock, "run", None)
                     if clock_run is not None:
-                        tg.start_soon(clock_run)
-                    tg.start_soon(self._dispatch_loop, tg)
-                    tg.start_soon(self._poll_loop)
-                    tg.start_soon(self._lease_loop)
+                        outer.start_soon(_run_in, clock_scope, clock_run)
+                    try:
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(self._dispatch_loop, tg)
+                            tg.start_soon(self._poll_loop)
+                            tg.start_soon(self._lease_loop)
+                    finally:
+                        clock_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._release_idle()
@@ -260,7 +285,8 @@ class JobRunner:
 
     async def settle_submissions(self, seconds: float) -> None:
         """Wait (real time, at most ``seconds``) until creates on the wire are recorded, so a
-        stopping worker does not give away a job whose remote id is about to arrive."""
+        stopping worker or a closing client does not give away a job whose remote id is about
+        to arrive."""
         with anyio.move_on_after(seconds):
             for done in list(self._submit_done.values()):
                 await done.wait()
@@ -334,6 +360,8 @@ class JobRunner:
             written = await self.repository.update_job(
                 updated, expected_status=expected, lease_owner=self.owner if guarded else None
             )
+        if written.remote_id is not None:
+            self._unrecorded.pop(written.id, None)
         return written
 
     async def _emit(self, kind: EventKind, job: Job) -> None:
@@ -375,7 +403,7 @@ class JobRunner:
         self._tracked.pop(job_id, None)
         self._submitting.pop(job_id, None)
         self._retry_at.pop(job_id, None)
-        self._unsent.discard(job_id)
+        self._never_sent.discard(job_id)
         if self._queued.pop(job_id, None) is not None:
             self._queue = [e for e in self._queue if e[3] != job_id]
             heapq.heapify(self._queue)
@@ -464,7 +492,7 @@ class JobRunner:
                 await self.repository.release_lease([job.id for job in claimed], self.owner)
             return
         for job in claimed:
-            if job.id in self._queued or job.id in self._submitting or job.id in self._tracked:
+            if self.holds(job.id) or job.id in self._cancelling:
                 continue
             if job.status is JobStatus.PROCESSING and job.remote_id is not None:
                 self._track(job)
@@ -487,7 +515,11 @@ class JobRunner:
             observations.append(Observation(at=now, progress=job.progress))
         hint = remote.poll_after if remote is not None else None
         tracked = _Tracked(job=job, observations=observations, due=now, hint=hint)
-        tracked.due = now + self._poll_delay(tracked)
+        if remote is not None:
+            # Just created: its first check waits for the ETA. A job claimed from the ledger
+            # (resumed, or taken over from a dead worker) is checked at once: nobody has
+            # looked at it for a while, and it may have finished long ago.
+            tracked.due = now + self._poll_delay(tracked)
         self._tracked[job.id] = tracked
         self._wake_poll.set()
         self._wake_lease.set()
@@ -503,7 +535,7 @@ class JobRunner:
         chosen: Job | None = None
         for rank, created, seq, job_id in self._queue:
             job = self._queued.get(job_id)
-            if job is None or self._retry_at.get(job_id, 0.0) > now:
+            if job is None or self._retry_at.get(job_id, 0.0) > now or self._blocked(job):
                 continue
             running = self._in_flight(job.batch_id) if job.batch_id else 0
             cap = self._batch_limits.get(job.batch_id or "", 0)
@@ -519,20 +551,31 @@ class JobRunner:
             heapq.heapify(self._queue)
         return chosen
 
+    def _blocked(self, job: Job) -> bool:
+        """Whether a cancel of the job (or of its batch) has begun: it is never sent then."""
+        return job.id in self._cancelling or (job.batch_id or "") in self._cancelling_batches
+
     async def _dispatch_loop(self, tg: anyio.abc.TaskGroup) -> None:
-        while True:
-            self._wake_dispatch = anyio.Event()
-            if self._claim_needed or self.worker_mode:
-                await self._claim()
-            job = None
-            if self._in_flight() < self._limit.current:
-                job = self._next_dispatchable()
-            if job is None:
-                await self._idle_wait()
-                continue
-            self._submitting[job.id] = job
-            self._submit_done[job.id] = anyio.Event()
-            tg.start_soon(self._submit, job)
+        try:
+            while True:
+                self._wake_dispatch = anyio.Event()
+                if self._claim_needed or self.worker_mode:
+                    await self._claim()
+                job = None
+                if self._in_flight() < self._limit.current:
+                    job = self._next_dispatchable()
+                if job is None:
+                    await self._idle_wait()
+                    continue
+                self._submitting[job.id] = job
+                self._submit_done[job.id] = anyio.Event()
+                tg.start_soon(self._submit, job)
+        finally:
+            # The engine is stopping (this loop ends only then): nothing more is sent, and
+            # creates on the wire get close_timeout (real time) to be answered and recorded.
+            self._stopping_at = anyio.current_time() + self.settings.close_timeout
+            for scope in self._on_the_wire.values():
+                scope.deadline = self._stopping_at
 
     async def _idle_wait(self) -> None:
         now = self.clock.time()
@@ -553,22 +596,54 @@ class JobRunner:
             await self._wake_dispatch.wait()
 
     async def _submit(self, job: Job) -> None:
-        # Not shielded: a create cancelled on the wire leaves the job processing without a
-        # remote id, which the next run reconciles (and re-sends with the same key).
         try:
             await self._submit_once(job)
-        except Exception:
-            logger.exception("unexpected error while submitting job %s", job.id)
-            self._submitting.pop(job.id, None)
-            self._enqueue(job, at=self.clock.time() + self._backoff(job.attempts))
+            self._unexpected.pop(job.id, None)
+        except Exception as exc:
+            await self._unexpected_error(self._submitting.pop(job.id, job), exc)
         finally:
-            done = self._submit_done.pop(job.id, None)
-            if done is not None:
-                done.set()
+            self._answered(job.id)
+
+    def _answered(self, job_id: str) -> None:
+        """Tell a cancel or a close waiting for this job's create that it is over (before
+        any callback of the job runs, which may itself cancel the job)."""
+        done = self._submit_done.pop(job_id, None)
+        if done is not None:
+            done.set()
+
+    async def _unexpected_error(self, job: Job, exc: Exception) -> None:
+        """Retry a create that failed with a bug-like error (not a provider's answer) a few
+        times, then fail the job with that error rather than loop on it forever."""
+        failures = self._unexpected[job.id] = self._unexpected.get(job.id, 0) + 1
+        if failures <= self.settings.max_retries:
+            delay = self._backoff(failures)
+            logger.exception(
+                "unexpected error while submitting job %s (attempt %d of %d); retrying in %.1f s",
+                job.id,
+                failures,
+                self.settings.max_retries + 1,
+                delay,
+            )
+            self._enqueue(job, at=self.clock.time() + delay)
+            return
+        logger.exception("unexpected error while submitting job %s; failing it", job.id)
+        del self._unexpected[job.id]
+        error = JobError(
+            code="unexpected_error",
+            message=f"{type(exc).__name__}: {exc}",
+            retryable=False,
+        )
+        try:
+            await self._finish(job, JobStatus.FAILED, error=error)
+        except Exception:
+            # The ledger is down too: leave the job to a later run rather than loop here.
+            logger.warning("job %s: could not record its failure", job.id, exc_info=True)
+            self._drop_local(job.id)
 
     async def _submit_once(self, job: Job) -> None:
+        fresh = job.status is JobStatus.PENDING
         try:
-            if job.status is JobStatus.PENDING:
+            if fresh:
                 job = await self._write(
                     job,
                     JobStatus.PENDING,
@@ -577,11 +652,12 @@ class JobRunner:
                     attempts=job.attempts + 1,
                 )
                 logger.info("job %s pending -> processing (provider %s)", job.id, job.provider)
-            elif job.id in self._unsent:
-                self._unsent.discard(job.id)
+            elif job.id in self._never_sent:
+                self._never_sent.discard(job.id)
                 job = await self._write(job, JobStatus.PROCESSING, attempts=job.attempts + 1)
             else:
-                adopted = await self._reconcile(job)
+                # A remote id this process holds but could not write is the answer itself.
+                adopted = self._unrecorded.get(job.id) or await self._reconcile(job)
                 if adopted is not None:
                     await self._record_remote(job, adopted)
                     return
@@ -605,25 +681,16 @@ class JobRunner:
             return
         self._submitting[job.id] = job
         try:
-            remix_of = job.metadata.get(REMIX_OF)
-            if remix_of is not None:
-                remote = await self._call(
-                    self.transport.remix,
-                    remix_of,
-                    job.request.prompt,
-                    idempotency_key=idempotency_key(job.id),
-                )
-            else:
-                remote = await self._call(
-                    self.transport.submit, job.request, idempotency_key=idempotency_key(job.id)
-                )
+            remote = await self._send_create(job, fresh=fresh)
+            if remote is None:
+                return
         except RateLimitError:
             logger.info(
                 "job %s: rate limited; sent again after the pause (provider %s)",
                 job.id,
                 job.provider,
             )
-            self._unsent.add(job.id)
+            self._never_sent.add(job.id)
             self._limit.on_rate_limited(len(self._tracked))
             self._submitting.pop(job.id, None)
             self._enqueue(job, at=self._paused_until)
@@ -645,10 +712,79 @@ class JobRunner:
         self._limit.on_success(len(self._tracked) + 1)
         await self._record_remote(job, remote)
 
+    async def _send_create(self, job: Job, *, fresh: bool) -> RemoteJob | None:
+        """Send the job's create and return the answer; ``None`` when it was not sent (a
+        cancel or the engine's stop came first) or its answer never came (engine stopped).
+
+        ``fresh``: this attempt moved the job from pending, so nothing was sent for it yet.
+        """
+        try:
+            with anyio.CancelScope() as waiting:
+                self._unsent[job.id] = waiting
+                try:
+                    await self._gate()
+                finally:
+                    self._unsent.pop(job.id, None)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._unsend(job, fresh=fresh)
+            raise
+        if waiting.cancel_called or self._blocked(job):
+            # Not sent: the cancel under way writes the job off itself.
+            await self._forget(job.id)
+            return None
+        if self._stopping_at is not None:
+            await self._unsend(job, fresh=fresh)
+            return None
+        # On the wire: shielded, so that a stopping engine (close, a worker's stop) does not
+        # throw away an answer that may carry a remote id (a video made, and billed). The
+        # engine's stop bounds the wait at close_timeout (the scope's deadline).
+        with anyio.CancelScope(shield=True) as wire:
+            self._on_the_wire[job.id] = wire
+            try:
+                remix_of = job.metadata.get(REMIX_OF)
+                try:
+                    if remix_of is not None:
+                        return await self.transport.remix(
+                            remix_of, job.request.prompt, idempotency_key=idempotency_key(job.id)
+                        )
+                    return await self.transport.submit(
+                        job.request, idempotency_key=idempotency_key(job.id)
+                    )
+                except RateLimitError as exc:
+                    self._pause(exc.retry_after)
+                    raise
+            finally:
+                self._on_the_wire.pop(job.id, None)
+        # close_timeout passed without an answer: the job stays processing without a remote
+        # id, resumable (the next run reconciles it); never failed here.
+        logger.warning(
+            "job %s: create unanswered after close_timeout; left to the next run", job.id
+        )
+        self._submitting.pop(job.id, None)
+        self._enqueue(job)  # queued, so that the engine's stop gives its lease back
+        return None
+
+    async def _unsend(self, job: Job, *, fresh: bool) -> None:
+        """Hand back a job whose create the stopping engine did not send: pending again
+        when nothing was ever sent for it (it is not an ambiguous create), and queued, so
+        that the engine's stop gives its lease back."""
+        self._submitting.pop(job.id, None)
+        if fresh:
+            with contextlib.suppress(RepositoryError):
+                job = await self._write(
+                    job,
+                    JobStatus.PROCESSING,
+                    status=JobStatus.PENDING,
+                    started_at=None,
+                    attempts=job.attempts - 1,
+                )
+        self._enqueue(job)
+
     async def _retry_or_fail(self, job: Job, exc: ProviderError) -> None:
         self._submitting.pop(job.id, None)
         if create_never_happened(exc):
-            self._unsent.add(job.id)
+            self._never_sent.add(job.id)
         if job.attempts > self.settings.max_retries:
             await self._finish(job, JobStatus.FAILED, error=_job_error(exc, retryable=True))
             return
@@ -710,21 +846,23 @@ class JobRunner:
 
     async def _record_remote(self, job: Job, remote: RemoteJob) -> None:
         self._remember_remote(remote.remote_id)
+        # Held in memory until a ledger write has it, so that it is never thrown away while
+        # this process lives (a reconciliation, a re-send, would ask the provider instead).
+        self._unrecorded[job.id] = remote
+        changes: dict[str, Any] = {
+            "remote_id": remote.remote_id,
+            "progress": remote.progress,
+            "provider_status": remote.provider_status or None,
+            **_cost(remote),
+        }
         try:
-            job = await self._write(
-                job,
-                JobStatus.PROCESSING,
-                remote_id=remote.remote_id,
-                progress=remote.progress,
-                provider_status=remote.provider_status or None,
-                **_cost(remote),
-            )
+            job = await self._write_remote(job, changes)
         except (ConflictError, JobNotFoundError):
             if await self._owned_elsewhere(job, remote):
                 return
             # Cancelled (or taken over) while the create was on the wire: stop the video.
-            self._submitting.pop(job.id, None)
-            self._cancel_requested.discard(job.id)
+            # (Still counted in flight until forgotten, so no other create takes its slot
+            # while this video is being stopped.)
             current = await self._read(job.id)
             if current is not None and current.status is JobStatus.CANCELLED:
                 await self._cancel_remote(remote.remote_id)
@@ -736,19 +874,45 @@ class JobRunner:
                         )
             await self._forget(job.id)
             return
+        except RepositoryError as exc:
+            # The ledger stays unwritable: drive the job on with the id in memory; its next
+            # successful write (progress, or its end) records the id with it.
+            logger.error(
+                "job %s: could not record remote id %s (%s); kept in memory until the ledger "
+                "takes it",
+                job.id,
+                remote.remote_id,
+                exc,
+            )
+            job = attrs.evolve(job, **changes)
         logger.info("job %s submitted as %s (provider %s)", job.id, remote.remote_id, job.provider)
         if remote.status.is_terminal:
             self._submitting.pop(job.id, None)
+            self._answered(job.id)
             await self._emit("submitted", job)
             await self._apply(_Tracked(job=job, observations=[], due=0.0), remote)
         else:
             # Tracked before it leaves _submitting, so it never stops counting as in flight.
             self._track(job, remote)
             self._submitting.pop(job.id, None)
+            self._answered(job.id)
             await self._emit("submitted", job)
-        if job.id in self._cancel_requested:
-            self._cancel_requested.discard(job.id)
-            await self._changed_elsewhere(job)
+
+    async def _write_remote(self, job: Job, changes: dict[str, Any]) -> Job:
+        """Record a create's answer, retrying (bounded, with backoff) while the ledger refuses."""
+        for attempt in range(1, _RECORD_ATTEMPTS + 1):
+            try:
+                return await self._write(job, JobStatus.PROCESSING, **changes)
+            except (ConflictError, JobNotFoundError):
+                raise
+            except RepositoryError as exc:
+                if attempt == _RECORD_ATTEMPTS:
+                    raise
+                logger.warning(
+                    "job %s: ledger write of its remote id failed (%s); retrying", job.id, exc
+                )
+                await self.clock.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _owned_elsewhere(self, job: Job, remote: RemoteJob) -> bool:
         """Handle a remote id the ledger refused because another job owns it.
@@ -766,6 +930,8 @@ class JobRunner:
         if owner is None or owner.id == job.id:
             return False
         self._submitting.pop(job.id, None)
+        # Not this job's answer after all: the next attempt must not adopt it again.
+        self._unrecorded.pop(job.id, None)
         logger.warning(
             "job %s: remote job %s belongs to job %s; reconciling again (provider %s)",
             job.id,
@@ -815,18 +981,20 @@ class JobRunner:
     async def _poll_loop(self) -> None:
         while True:
             self._wake_poll = anyio.Event()
-            if not self._tracked:
+            # A job being cancelled is not polled: its cancel is stopping it.
+            pollable = [t for t in self._tracked.values() if t.job.id not in self._cancelling]
+            if not pollable:
                 await self._wake_poll.wait()
                 continue
             now = self.clock.time()
-            earliest = min(t.due for t in self._tracked.values())
+            earliest = min(t.due for t in pollable)
             if earliest > now:
                 await self._sleep_or_wake(earliest - now, self._wake_poll)
                 continue
             floor = max(
                 self.settings.poll_min_interval, self.transport.capabilities.min_poll_interval
             )
-            due = [t for t in self._tracked.values() if t.due <= now + floor / 2]
+            due = [t for t in pollable if t.due <= now + floor / 2]
             await self._refresh(due)
 
     async def _sleep_or_wake(
@@ -872,14 +1040,23 @@ class JobRunner:
                 await self._apply_missing(due[0])
             return
         for tracked in due:
-            if tracked.job.id not in self._tracked:
+            if tracked.job.id not in self._tracked or tracked.job.id in self._cancelling:
                 continue
             remote = remotes.get(tracked.job.remote_id or "")
-            if remote is None:
-                await self._apply_missing(tracked)
-            else:
-                tracked.failures = 0
-                await self._apply(tracked, remote)
+            try:
+                if remote is None:
+                    await self._apply_missing(tracked)
+                else:
+                    tracked.failures = 0
+                    await self._apply(tracked, remote)
+            except RepositoryError as exc:
+                # The ledger refused the write (locked, down): the job stays here, with a
+                # remote id it may not have recorded yet, and is checked and written again.
+                tracked.failures += 1
+                tracked.due = self.clock.time() + self._backoff(tracked.failures)
+                logger.warning(
+                    "job %s: ledger write failed (%s); trying again", tracked.job.id, exc
+                )
 
     async def _apply_missing(self, tracked: _Tracked) -> None:
         tracked.failures += 1
@@ -994,28 +1171,72 @@ class JobRunner:
                 done = await self._write(job, job.status, guarded=False, status=JobStatus.CANCELLED)
                 return job, done
 
+    @contextmanager
+    def cancelling_batch(self, batch_id: str) -> Iterator[None]:
+        """Send nothing more for a batch's jobs for the duration of the block (its cancel):
+        from the first line, before anything is awaited, so the dispatcher cannot pick up
+        the next job of the batch while the ones before it are being cancelled."""
+        self._cancelling_batches.add(batch_id)
+        for job in [*self._queued.values(), *self._submitting.values()]:
+            if job.batch_id == batch_id:
+                self._stop_sending(job.id)
+        try:
+            yield
+        finally:
+            self._cancelling_batches.discard(batch_id)
+
+    def _stop_sending(self, job_id: str) -> None:
+        """Take a job out of the queue, and stop its create if it waits to be sent."""
+        if self._queued.pop(job_id, None) is not None:
+            self._queue = [e for e in self._queue if e[3] != job_id]
+            heapq.heapify(self._queue)
+            self._retry_at.pop(job_id, None)
+        unsent = self._unsent.get(job_id)
+        if unsent is not None:
+            unsent.cancel()
+
     async def cancel(self, job_id: str) -> Job:
-        """Cancel a job: pending ones are never sent; in-flight ones are stopped at the provider."""
-        job, done = await self._cancel_in_ledger(job_id)
-        on_the_wire = self._submit_done.get(job_id)
-        local = self._tracked.get(job_id)
-        remote_id = job.remote_id or (local.job.remote_id if local else None)
-        if remote_id is None and on_the_wire is not None:
-            # A create is on the wire. When it answers, either its ledger write finds the
-            # job cancelled and stops the video itself, or it got in before this write of
-            # ours (which then overwrote its remote id): _record_remote sees the request.
-            self._cancel_requested.add(job_id)
-        self._drop_local(job_id)
-        logger.info("job %s %s -> cancelled (provider %s)", job.id, job.status.value, job.provider)
-        if remote_id is not None:
-            await self._cancel_remote(remote_id)
-            if done.remote_id is None:
-                done = await self._write(
-                    done, JobStatus.CANCELLED, guarded=False, remote_id=remote_id
+        """Cancel a job: pending ones are never sent; in-flight ones are stopped at the provider.
+
+        When it returns, nothing more is sent for the job, and a create that was already on
+        the wire has been answered, recorded and its video stopped. The job keeps its slot
+        (it counts in flight) until then.
+        """
+        self._cancelling.add(job_id)
+        self._stop_sending(job_id)
+        try:
+            job, done = await self._cancel_in_ledger(job_id)
+            on_the_wire = self._submit_done.get(job_id)
+            if on_the_wire is not None:
+                # Its answer's ledger write finds the job cancelled and stops the video
+                # itself, unless it got in before this write of ours (next lines).
+                await on_the_wire.wait()
+            local = self._tracked.get(job_id)
+            remote_id = job.remote_id or (local.job.remote_id if local else None)
+            logger.info(
+                "job %s %s -> cancelled (provider %s)", job.id, job.status.value, job.provider
+            )
+            if remote_id is not None:
+                await self._cancel_remote(remote_id)
+            current = await self._read(job_id) or done
+            if remote_id is not None and current.remote_id is None:
+                # Our write overwrote the remote id a create's answer had just recorded.
+                current = await self._write(
+                    current, JobStatus.CANCELLED, guarded=False, remote_id=remote_id
                 )
+            done = current
+        finally:
+            self._cancelling.discard(job_id)
+            self._drop_local(job_id)
+            self._wake_dispatch.set()
+            self._wake_poll.set()
         await self._emit("cancelled", done)
-        self._wake_dispatch.set()
         return done
+
+
+async def _run_in(scope: anyio.CancelScope, fn: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await fn()
 
 
 def _job_error(exc: ProviderError, *, retryable: bool) -> JobError:

@@ -21,6 +21,7 @@ import soravideo as sv
 from helpers import AsyncClientFactory, ClientFactory, read_ledger
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora, check_exactly_once
+from soravideo.testing._fakeserver import FakeServer
 from soravideo.transports import SoraTransport
 
 API_KEY = "sk-e2e-test-key"
@@ -48,7 +49,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     result = yield
     funcargs = getattr(item, "funcargs", {})
     fake, ledger = funcargs.get("fake"), funcargs.get("ledger_path")
-    if isinstance(fake, FakeSora) and isinstance(ledger, Path):
+    # Any fake: a scenario on another provider overrides the ``fake`` fixture with its own.
+    if isinstance(fake, FakeServer) and isinstance(ledger, Path):
         marker = item.get_closest_marker("exactly_once")
         jobs: list[sv.Job] = []
         if ledger.exists():
