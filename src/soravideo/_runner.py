@@ -803,7 +803,8 @@ class JobRunner:
     async def _reconcile(self, job: Job) -> RemoteJob | None:
         """Find the remote job an earlier, unanswered create may have made.
 
-        Adopts a remote job only when exactly one recent remote job has this job's prompt,
+        Adopts a remote job only when exactly one recent remote job matches this job's
+        request (the transport's ``describes``, else the prompt),
         was created after the job's first attempt (``started_at``, less a small clock skew)
         and belongs to no other job in the ledger (any process's, not only this runner's);
         anything less certain falls back to re-sending the create with the same
@@ -823,7 +824,7 @@ class JobRunner:
             remote
             for remote in recent
             if remote.remote_id not in self._seen_remote_ids
-            and remote.raw.get("prompt") == job.request.prompt
+            and self._describes(remote, job)
             and remote.created_at is not None
             and remote.created_at.timestamp() >= started - _RECONCILE_SKEW
         ]
@@ -838,6 +839,13 @@ class JobRunner:
             return None
         logger.info("job %s: reconciled with remote job %s", job.id, candidates[0].remote_id)
         return candidates[0]
+
+    def _describes(self, remote: RemoteJob, job: Job) -> bool:
+        """Whether a listed remote job is what this job's create would have made."""
+        describes = getattr(self.transport, "describes", None)
+        if describes is not None:
+            return bool(describes(remote, job.request))
+        return bool(remote.raw.get("prompt") == job.request.prompt)
 
     def _remember_remote(self, remote_id: str) -> None:
         self._seen_remote_ids[remote_id] = None
@@ -1213,6 +1221,11 @@ class JobRunner:
                 await on_the_wire.wait()
             local = self._tracked.get(job_id)
             remote_id = job.remote_id or (local.job.remote_id if local else None)
+            if remote_id is None and on_the_wire is None and job.status is JobStatus.PROCESSING:
+                # A create whose outcome is unknown (its answer was lost, or it was sent by
+                # a process that died) may have made a video: find it and stop it too.
+                found = self._unrecorded.get(job_id) or await self._reconcile(job)
+                remote_id = found.remote_id if found is not None else None
             logger.info(
                 "job %s %s -> cancelled (provider %s)", job.id, job.status.value, job.provider
             )
@@ -1220,10 +1233,12 @@ class JobRunner:
                 await self._cancel_remote(remote_id)
             current = await self._read(job_id) or done
             if remote_id is not None and current.remote_id is None:
-                # Our write overwrote the remote id a create's answer had just recorded.
-                current = await self._write(
-                    current, JobStatus.CANCELLED, guarded=False, remote_id=remote_id
-                )
+                # Keep the video on record with its job: our write may have overwritten the
+                # remote id a create's answer had just recorded, or it was found above.
+                with contextlib.suppress(ConflictError):  # another job recorded it first
+                    current = await self._write(
+                        current, JobStatus.CANCELLED, guarded=False, remote_id=remote_id
+                    )
             done = current
         finally:
             self._cancelling.discard(job_id)

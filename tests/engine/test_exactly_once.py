@@ -23,6 +23,7 @@ from soravideo._runner import JobRunner, idempotency_key
 from soravideo._simulated import simulated_parts
 from soravideo._simulated_runway import simulated_runway_parts
 from soravideo.repositories import MemoryRepository, SQLiteRepository
+from soravideo.testing import check_exactly_once
 
 pytestmark = pytest.mark.anyio
 
@@ -95,6 +96,51 @@ async def test_cancel_job_with_its_create_on_the_wire_keeps_other_jobs_waiting(
         await client.batches.cancel_batch(created.batch_id)
     assert fake.peak_concurrency() <= 1
     assert fake.created_count() <= 2
+
+
+async def test_cancelling_a_job_whose_create_answer_was_lost_stops_the_video_it_made(
+    client: sv.AsyncSoraVideo,
+) -> None:
+    # The create reached the provider, which made the video, but its answer was lost: the
+    # job is processing with no remote id. Cancelling it must find that video (the
+    # provider can list) and stop it, not leave it generating, billed and owned by no job.
+    fake = client.fake
+    assert fake is not None
+    fake.inject(reset=True, phase="after", match="POST /videos")
+    job = await client.videos.create_video(request("a lone heron"))
+    while fake.created_count() < 1:
+        await client.clock.sleep(0.1)
+    done = await client.videos.cancel_job(job.id)
+    assert done.status is sv.JobStatus.CANCELLED
+    (made,) = fake.created_ids()
+    assert done.remote_id == made
+    assert fake.cancelled_ids() == [made]
+    await client.clock.sleep(120)
+    assert_created_once(fake, 1)
+    check_exactly_once(fake, [await client.videos.get_job(job.id)])
+
+
+async def test_reconciling_never_adopts_a_same_prompt_video_of_another_length(
+    client: sv.AsyncSoraVideo,
+) -> None:
+    # A's create is refused with a 500 (nothing made); B, same prompt but 4 s instead of
+    # 8 s, is made but its answer is lost. A must not adopt B's 4-second video: it sends its
+    # own create again, and B reconciles onto the video it did make.
+    fake = client.fake
+    assert fake is not None
+    fake.inject(status=500, match="POST /videos")
+    a = await client.videos.create_video(request("a fox", duration=8))
+    while not any(r.status == 500 for r in fake.requests):
+        await client.clock.sleep(0.1)
+    fake.inject(reset=True, phase="after", match="POST /videos")
+    b = await client.videos.create_video(request("a fox", duration=4))
+    a = await client.videos.wait_for_job(a.id, timeout=600)
+    b = await client.videos.wait_for_job(b.id, timeout=600)
+    assert a.status is b.status is sv.JobStatus.COMPLETED
+    assert a.remote_id != b.remote_id
+    assert fake.create_params(a.remote_id or "")["seconds"] == "8"
+    assert_created_once(fake, 2)
+    check_exactly_once(fake, [a, b])
 
 
 # -- 2. closing while creates wait to be sent (on the wire: tests/e2e/test_closing.py) ------

@@ -140,7 +140,13 @@ class Transport(Protocol):
         ...
 
     async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
-        """Return the newest remote jobs (for reconciling an ambiguous create); ``[]`` if unsupported."""
+        """Return the newest remote jobs (for reconciling an ambiguous create); ``[]`` if unsupported.
+
+        A transport that lists may also define ``describes(remote, request) -> bool``:
+        whether a listed job is what ``submit(request)`` would have made (prompt, model,
+        duration, size …). Reconciliation then adopts only a job it describes; without it,
+        the prompt alone (``remote.raw["prompt"]``) must match.
+        """
         ...
 
     async def cancel(self, remote_id: str) -> None:

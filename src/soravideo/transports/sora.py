@@ -512,6 +512,22 @@ class SoraTransport(HttpTransport):
             self._url(), idempotency_key, data=form, files={"input_reference": upload}
         )
 
+    def describes(self, remote: RemoteJob, request: CreateVideoRequest) -> bool:
+        """Whether a listed video is what ``submit(request)`` would have made.
+
+        Reconciling an unanswered create adopts a listed video only when it matches: the
+        prompt, the model, and the seconds and size the request set (the video object
+        echoes each), so a job never adopts a same-prompt video of another length or size.
+        """
+        echo = remote.raw
+        sent: dict[str, Any] = {"prompt": request.prompt, "model": self._model(request)}
+        if request.duration is not None:
+            sent["seconds"] = str(request.duration)
+        size = self._size(request)
+        if size is not None:
+            sent["size"] = size
+        return all(str(echo.get(key)) == value for key, value in sent.items())
+
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
         """Create a new video from a finished one: ``POST /videos/{id}/remix``.
 
