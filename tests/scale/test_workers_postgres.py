@@ -24,6 +24,7 @@ import pytest
 import soravideo as sv
 from helpers import assert_created_once, requests
 from soravideo.repositories.postgres import PostgresRepository
+from soravideo.testing import check_exactly_once
 from soravideo.testing._fake_sora import FakeSora
 from soravideo.transports.sora import SoraTransport
 
@@ -255,7 +256,11 @@ def test_four_workers_run_200_jobs_each_created_once(
     jobs = _jobs(fleet.dsn)
     assert sorted(jobs) == sorted(ids)
     _assert_all_completed_once(fake, jobs, fleet, 200)
-    assert fake.duplicate_count() == 0  # no create even needed its idempotency key
+    # A worker stalled past its 1 s lease on a busy machine may have its job taken over
+    # mid-create: the survivor re-sends with the same Idempotency-Key and the fake answers
+    # with the original video (fake.duplicate_count() counts those). What must hold on any
+    # machine is checked above and here: each video created once, owned by one job.
+    check_exactly_once(fake, list(jobs.values()))
     assert set(_leases(fleet.dsn).values()) == {None}
     # The work was shared: more than one process sent videos.
     senders = Counter(name for name in workers for _ in fleet.said("submitted", name))
