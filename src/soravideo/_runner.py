@@ -149,6 +149,8 @@ class JobRunner:
         self._unrecorded: dict[str, RemoteJob] = {}
         # Unexpected (non-provider) errors of each job's creates, to fail it after max_retries.
         self._unexpected: dict[str, int] = {}
+        # Ledger refusals (locked, down) of each job's submission, for the backoff only.
+        self._ledger_refusals: dict[str, int] = {}
         self._batch_limits: dict[str, int] = {}
         self._wake_dispatch = anyio.Event()
         self._wake_poll = anyio.Event()
@@ -404,6 +406,7 @@ class JobRunner:
         self._submitting.pop(job_id, None)
         self._retry_at.pop(job_id, None)
         self._never_sent.discard(job_id)
+        self._ledger_refusals.pop(job_id, None)
         if self._queued.pop(job_id, None) is not None:
             self._queue = [e for e in self._queue if e[3] != job_id]
             heapq.heapify(self._queue)
@@ -422,10 +425,26 @@ class JobRunner:
         await self._forget(job.id)
 
     async def _forget(self, job_id: str) -> None:
-        """Stop touching a job whose ledger row changed under us (cancelled, or lease lost)."""
+        """Stop touching a job whose ledger row changed under us (cancelled, or lease lost),
+        or whose create a cancel stopped before it was sent."""
         self._drop_local(job_id)
+        # A cancel that then fails to write (a locked ledger) leaves the job unfinished and
+        # leased to us: given back, it is claimed again (by anyone) instead of sitting on
+        # our lease until it expires. A cancelled job or another owner's is untouched.
+        await self._release_unheld(job_id)
         self.events.touch()
         self._wake_dispatch.set()
+
+    async def _release_unheld(self, job_id: str) -> None:
+        """Give back our lease on a job this engine no longer drives, and look for work."""
+        if self.holds(job_id):
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.repository.release_lease([job_id], self.owner)
+            except Exception as exc:  # the lease then simply expires
+                logger.warning("job %s: could not give its lease back: %s", job_id, exc)
+        self._claim_needed = True
 
     # ---------------------------------------------------------------- claiming
 
@@ -599,10 +618,25 @@ class JobRunner:
         try:
             await self._submit_once(job)
             self._unexpected.pop(job.id, None)
+            self._ledger_refusals.pop(job.id, None)
+        except RepositoryError as exc:
+            # The ledger refused a write (locked, down): not the job's fault, so it does not
+            # count towards failing it. Tried again after a backoff; a create already sent
+            # is reconciled then, never sent blind.
+            await self._ledger_refused(self._submitting.pop(job.id, job), exc)
         except Exception as exc:
             await self._unexpected_error(self._submitting.pop(job.id, job), exc)
         finally:
             self._answered(job.id)
+
+    async def _ledger_refused(self, job: Job, exc: RepositoryError) -> None:
+        refusals = self._ledger_refusals[job.id] = self._ledger_refusals.get(job.id, 0) + 1
+        delay = self._backoff(refusals)
+        logger.warning(
+            "job %s: the ledger refused a write (%s); trying again in %.1f s", job.id, exc, delay
+        )
+        self._enqueue(job, at=self.clock.time() + delay)
+        self._wake_dispatch.set()
 
     def _answered(self, job_id: str) -> None:
         """Tell a cancel or a close waiting for this job's create that it is over (before
@@ -635,10 +669,11 @@ class JobRunner:
         )
         try:
             await self._finish(job, JobStatus.FAILED, error=error)
-        except Exception:
-            # The ledger is down too: leave the job to a later run rather than loop here.
-            logger.warning("job %s: could not record its failure", job.id, exc_info=True)
-            self._drop_local(job.id)
+        except RepositoryError as refused:
+            # The ledger is down too: queued again (still leased by us), so the failure is
+            # written once the ledger takes writes, instead of the job sitting on our lease.
+            self._unexpected[job.id] = self.settings.max_retries
+            await self._ledger_refused(job, refused)
 
     async def _submit_once(self, job: Job) -> None:
         fresh = job.status is JobStatus.PENDING
@@ -1212,8 +1247,10 @@ class JobRunner:
         """
         self._cancelling.add(job_id)
         self._stop_sending(job_id)
+        written = False
         try:
             job, done = await self._cancel_in_ledger(job_id)
+            written = True
             on_the_wire = self._submit_done.get(job_id)
             if on_the_wire is not None:
                 # Its answer's ledger write finds the job cancelled and stops the video
@@ -1221,10 +1258,17 @@ class JobRunner:
                 await on_the_wire.wait()
             local = self._tracked.get(job_id)
             remote_id = job.remote_id or (local.job.remote_id if local else None)
-            if remote_id is None and on_the_wire is None and job.status is JobStatus.PROCESSING:
-                # A create whose outcome is unknown (its answer was lost, or it was sent by
-                # a process that died) may have made a video: find it and stop it too.
-                found = self._unrecorded.get(job_id) or await self._reconcile(job)
+            if remote_id is None and job.status is JobStatus.PROCESSING:
+                # A create was sent at some point. Its answer may have been recorded while
+                # we waited (and its video stopped); else its outcome is unknown (the answer
+                # was lost, or its process died) and it may still have made a video: find
+                # that video and stop it too.
+                answered = await self._read(job_id)
+                found = self._unrecorded.get(job_id) or (
+                    None
+                    if answered is not None and answered.remote_id is not None
+                    else await self._reconcile(job)
+                )
                 remote_id = found.remote_id if found is not None else None
             logger.info(
                 "job %s %s -> cancelled (provider %s)", job.id, job.status.value, job.provider
@@ -1242,7 +1286,13 @@ class JobRunner:
             done = current
         finally:
             self._cancelling.discard(job_id)
-            self._drop_local(job_id)
+            if written or job_id not in self._submit_done:
+                self._drop_local(job_id)
+            if not written:
+                # The ledger refused the cancel (locked, down), so the job goes on; unless a
+                # create of it is on the wire (it carries on here), it was taken out of
+                # this engine's hands: give its lease back, so a claim takes it up again.
+                await self._release_unheld(job_id)
             self._wake_dispatch.set()
             self._wake_poll.set()
         await self._emit("cancelled", done)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,26 @@ async def test_cancelling_a_job_whose_create_answer_was_lost_stops_the_video_it_
     check_exactly_once(fake, [await client.videos.get_job(job.id)])
 
 
+async def test_cancelling_while_the_transport_retries_a_create_stops_the_video_it_made(
+    client: sv.AsyncSoraVideo,
+) -> None:
+    # Found by the state machine: the create got a 429 and the transport is waiting out its
+    # Retry-After to send it again; the cancel waits for that create, whose retry is made
+    # at the provider but its answer lost. The cancel must still find and stop the video.
+    fake = client.fake
+    assert fake is not None
+    fake.inject(status=429, retry_after=2, match="POST /videos")
+    fake.inject(reset=True, phase="after", match="POST /videos")
+    job = await client.videos.create_video(request("a lone heron"))
+    while not fake.requests:
+        await client.clock.sleep(0.1)
+    done = await client.videos.cancel_job(job.id)
+    (made,) = fake.created_ids()
+    assert (done.status, done.remote_id) == (sv.JobStatus.CANCELLED, made)
+    assert made in fake.cancelled_ids() + fake.deleted_ids()
+    check_exactly_once(fake, [done])
+
+
 async def test_reconciling_never_adopts_a_same_prompt_video_of_another_length(
     client: sv.AsyncSoraVideo,
 ) -> None:
@@ -203,6 +224,60 @@ async def test_a_refused_write_of_a_remote_id_is_retried_and_never_dropped(times
     assert done.status is sv.JobStatus.COMPLETED, done.error
     assert done.remote_id is not None
     assert fake.created_count() == 1
+
+
+class RefusesEveryWrite(MemoryRepository):
+    """A ledger locked against every job write, ``times`` times over (found by the
+    exactly-once state machine: a refused pending -> processing write used to count as the
+    job's own unexpected error, and a job whose failure could not be written sat on its
+    lease, unclaimable, until the lease expired)."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+        self.refused = 0
+
+    async def update_job(self, job: sv.Job, **kwargs: Any) -> sv.Job:
+        if self.refused < self.times:
+            self.refused += 1
+            raise sv.RepositoryError("database is locked")
+        return await super().update_job(job, **kwargs)
+
+
+@pytest.mark.parametrize("times", [1, 4, 9])
+async def test_a_ledger_refusing_writes_before_the_create_delays_the_job_never_fails_it(
+    times: int,
+) -> None:
+    repository = RefusesEveryWrite(times)
+    async with sv.AsyncSoraVideo.simulated(repository=repository, generation_time=30) as client:
+        job = await client.videos.create_video(request())
+        done = await client.videos.wait_for_job(job.id, timeout=3600)
+    assert repository.refused == times
+    assert done.status is sv.JobStatus.COMPLETED, done.error
+    assert client.fake is not None
+    assert_created_once(client.fake, 1)
+    check_exactly_once(client.fake, [done])
+
+
+async def test_a_cancel_the_ledger_refuses_leaves_the_job_claimable_by_the_next_process() -> None:
+    # Found by the state machine: the cancel's own write was refused (a locked ledger), so
+    # the job goes on; it used to be dropped by the engine yet left leased to it, so the
+    # next process could not take it up until the lease expired (real minutes).
+    repository = RefusesEveryWrite(10_000)
+    async with sv.AsyncSoraVideo.simulated(repository=repository, generation_time=30) as client:
+        job = await client.videos.create_video(request())
+        for _ in range(1000):  # claimed (leased), its sends refused and retried
+            if repository.refused >= 3:
+                break
+            await client.clock.sleep(0.5)
+        with pytest.raises(sv.RepositoryError):
+            await client.videos.cancel_job(job.id)
+    repository.times = 0  # unlocked
+    taken = await repository.claim_jobs(
+        "next-process", limit=10, lease_seconds=60, now=utc_from_timestamp(time.time())
+    )
+    assert [j.id for j in taken] == [job.id]
+    assert taken[0].status is not sv.JobStatus.CANCELLED
 
 
 async def test_a_ledger_locked_by_another_process_loses_no_remote_id(tmp_path: Path) -> None:

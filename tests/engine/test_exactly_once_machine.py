@@ -134,7 +134,9 @@ class ExactlyOnceMachine(RuleBasedStateMachine):
             if future.done():
                 return future.result()
             self.call(self._advance, 1.0)
-        raise AssertionError("the call never finished")
+        future.cancel()  # or closing the client would wait for it forever
+        unfinished = [f"{j.id} {j.status.value} remote={j.remote_id}" for j in self.jobs()]
+        raise AssertionError(f"the call never finished; unfinished jobs: {unfinished}")
 
     async def _advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
