@@ -75,9 +75,10 @@ _CREDENTIAL_HEADERS = frozenset(
 )
 _CREDENTIAL_HEADER_PARTS = ("api-key", "apikey", "token", "secret", "password", "auth", "signature")
 
-# ``scheme://user:password@`` (the password may hold anything but the authority's ends).
+# ``scheme://user:password@`` (the password may hold anything but the authority's ends; one
+# slash is enough, as in a URL that became a path).
 _USERINFO = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@\"'<>]*:)(?P<password>[^\s/?#\"'<>]*)@"
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*:/+[^\s:/?#@\"'<>]*:)(?P<password>[^\s/?#\"'<>]*)@"
 )
 # ``name=value`` with an optional quoted value (libpq quotes with '...', escaping with \).
 _PAIR = re.compile(
