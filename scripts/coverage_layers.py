@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, float, tuple[str, ...]]] = [
             "_validation.py",
             "_download.py",
             "_manifest.py",
+            "_redact.py",
             "_models.py",
             "_errors.py",
             "_settings.py",

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -54,6 +55,7 @@ from ._models import (
     JobStatus,
     Page,
 )
+from ._redact import redact, redact_text, redact_url, secrets_in
 from ._resume import find_unfinished
 from ._settings import Settings
 from ._simulated import simulated_parts
@@ -520,6 +522,9 @@ class _Context:
     args: argparse.Namespace
     stdout: TextIO
     stderr: TextIO
+    # Secrets the command was given (API keys, the DSN's and base URL's passwords): never
+    # printed, whatever the line (see _known_secrets).
+    hidden: tuple[str, ...] = ()
 
     @property
     def json(self) -> bool:
@@ -529,24 +534,50 @@ class _Context:
     def simulated(self) -> bool:
         return bool(self.args.provider == "simulated")
 
+    def hide(self, text: str) -> str:
+        """``text`` with every secret the command was given replaced by ``***``."""
+        return str(redact(text, self.hidden))
+
     def line(self, text: str = "") -> None:
         """Human output (not in --json mode)."""
         if not self.json:
-            print(text, file=self.stdout, flush=True)
+            print(self.hide(text), file=self.stdout, flush=True)
 
     def note(self, text: str) -> None:
         """Progress and hints: stderr, so stdout stays the command's result."""
-        print(text, file=self.stderr, flush=True)
+        print(self.hide(text), file=self.stderr, flush=True)
 
     def document(self, data: Any) -> None:
         """The command's one JSON document (only in --json mode)."""
         if self.json:
             text = json.dumps(unstructure(data), indent=2, ensure_ascii=False, default=str)
-            print(text, file=self.stdout, flush=True)
+            print(self.hide(text), file=self.stdout, flush=True)
+
+
+_KEY_VARIABLES = ("SORAVIDEO_API_KEY", "OPENAI_API_KEY", "RUNWAYML_API_SECRET")
+_URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
+
+
+def _known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
+    """The secrets a command may be given: API keys, and the passwords of its URLs."""
+    found = [os.environ.get(name, "").strip() for name in _KEY_VARIABLES]
+    urls = [_db(args), getattr(args, "base_url", None)]
+    for url in [*urls, *(os.environ.get(name) for name in _URL_VARIABLES)]:
+        if url:
+            found += secrets_in(url)
+    return tuple(dict.fromkeys(s for s in found if s))
 
 
 def _db(args: argparse.Namespace) -> str:
-    return str(args.db or os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
+    return str(getattr(args, "db", None) or os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
+
+
+def _shown_db(args: argparse.Namespace) -> str:
+    """The ledger, fit to print (a DSN's password reads ``***``)."""
+    return redact_url(_db(args))
+
+
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
@@ -562,8 +593,14 @@ def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
             ) from exc
     from .repositories.sqlite import SQLiteRepository
 
+    if _URL_SCHEME.match(target):
+        # A mistyped DSN would become a SQLite file (and folders) named after it, password
+        # and all.
+        raise UsageError(
+            f"--db {redact_url(target)}: neither a SQLite file nor a postgresql:// DSN"
+        )
     if must_exist and target != ":memory:" and not Path(target).expanduser().exists():
-        raise UsageError(f"no ledger at {target} (pass --db, or set SORAVIDEO_DB)")
+        raise UsageError(f"no ledger at {redact_url(target)} (pass --db, or set SORAVIDEO_DB)")
     return SQLiteRepository(target)
 
 
@@ -667,7 +704,7 @@ def _watch(ctx: _Context, client: AsyncSoraVideo, *, to_stdout: bool = False) ->
     """Print job events: on stderr beside a command's result, or as the worker's output."""
 
     def write(text: str) -> None:
-        print(text, file=ctx.stdout if to_stdout else ctx.stderr, flush=True)
+        print(ctx.hide(text), file=ctx.stdout if to_stdout else ctx.stderr, flush=True)
 
     printer = EventPrinter(write, client.clock.time, json_lines=to_stdout and ctx.json)
     client.on("*", printer.on_event)
@@ -977,7 +1014,7 @@ async def _cmd_resume(ctx: _Context) -> int:
         work = await find_unfinished(client)
         if not work.batches and not work.jobs:
             ctx.document({"batches": [], "jobs": []})
-            ctx.line(f"nothing to resume: every job in {_db(ctx.args)} has ended")
+            ctx.line(f"nothing to resume: every job in {_shown_db(ctx.args)} has ended")
             return EXIT_OK
         ctx.note(f"resuming {len(work.loose)} job(s) and {len(work.batches)} batch(es)")
         await _preflight(client)
@@ -1048,7 +1085,7 @@ async def _cmd_worker(ctx: _Context) -> int:
         _watch(ctx, client, to_stdout=True)
         async with anyio.create_task_group() as tg:
             await tg.start(_stop_on_signal, ctx, tg.cancel_scope)
-            ctx.note(f"worker on {_db(args)}: waiting for jobs (SIGTERM or Ctrl-C to stop)")
+            ctx.note(f"worker on {_shown_db(args)}: waiting for jobs (SIGTERM or Ctrl-C to stop)")
             await client.run_worker()
     finally:
         await client.aclose()
@@ -1142,7 +1179,7 @@ def _message(exc: BaseException, args: argparse.Namespace) -> str:
             return f"{label} refused the API key: {exc}{hint}"
         return f"cannot reach {label}: {exc}{hint}"
     if isinstance(exc, RepositoryError):
-        return f"ledger {_db(args)}: {exc}"
+        return f"ledger {_shown_db(args)}: {exc}"
     if isinstance(exc, JobTimeoutError):
         return f"{exc}; it goes on: `soravideo status {exc.job_id} --wait` or `soravideo resume`"
     return " ".join(str(exc).split()) or type(exc).__name__
@@ -1158,7 +1195,7 @@ def _safe_transport(args: argparse.Namespace) -> Transport | None:
 
 def _report(ctx: _Context, exc: BaseException) -> int:
     code = exit_code(exc)
-    text = _message(exc, ctx.args)
+    text = redact_text(_message(exc, ctx.args), ctx.hidden)
     if ctx.json:
         fields = [unstructure(e) for e in exc.errors] if isinstance(exc, ValidationError) else []
         ctx.document(
@@ -1176,24 +1213,26 @@ def _report(ctx: _Context, exc: BaseException) -> int:
 
 
 class _Formatter(logging.Formatter):
-    """``soravideo: warning: …``, with tracebacks only in --verbose mode."""
+    """``soravideo: warning: …``, with tracebacks only in --verbose mode; never a secret."""
 
-    def __init__(self, verbose: bool) -> None:
+    def __init__(self, verbose: bool, hidden: tuple[str, ...] = ()) -> None:
         super().__init__("%(message)s")
         self._verbose = verbose
+        self._hidden = hidden
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"soravideo: {record.levelname.lower()}: {super().format(record)}"
+        text = f"soravideo: {record.levelname.lower()}: {super().format(record)}"
+        return redact_text(text, self._hidden)
 
     def formatException(self, ei: Any) -> str:
         return super().formatException(ei) if self._verbose else ""
 
 
 @contextlib.contextmanager
-def _logging_to(stream: TextIO, *, verbose: bool) -> Iterator[None]:
+def _logging_to(stream: TextIO, *, verbose: bool, hidden: tuple[str, ...] = ()) -> Iterator[None]:
     """Send soravideo's log to ``stream`` for one command, then put things back as they were."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(_Formatter(verbose))
+    handler.setFormatter(_Formatter(verbose, hidden))
     level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -1237,8 +1276,8 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    ctx = _Context(args=args, stdout=out, stderr=err)
-    with _logging_to(err, verbose=args.verbose):
+    ctx = _Context(args=args, stdout=out, stderr=err, hidden=_known_secrets(args))
+    with _logging_to(err, verbose=args.verbose, hidden=ctx.hidden):
         return _run(ctx)
 
 
@@ -1262,7 +1301,8 @@ def _run(ctx: _Context) -> int:
             return _report(ctx, error)
         if args.verbose:
             raise
+        text = redact_text(str(error), ctx.hidden)
         ctx.note(
-            f"error: unexpected {type(error).__name__}: {error} (run with --verbose for details)"
+            f"error: unexpected {type(error).__name__}: {text} (run with --verbose for details)"
         )
         return EXIT_FAILED

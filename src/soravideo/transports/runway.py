@@ -47,6 +47,7 @@ import httpx
 from .._clock import Clock, utc_from_timestamp
 from .._errors import FieldError, ProviderError, ValidationError
 from .._models import CreateVideoRequest, JobError, JobStatus
+from .._redact import redact_url
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import option_overrides, resolve_size, sendable_options
 from ._http import (
@@ -458,7 +459,7 @@ class RunwayTransport(HttpTransport):
         default_model: str = DEFAULT_MODEL,
         output_ttl: float = OUTPUT_URL_TTL,
     ) -> None:
-        self.base_url = (base_url or _env("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._base_url = (base_url or _env("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_version = api_version
         self.credit_usd = credit_usd
         self.default_model = default_model
@@ -529,12 +530,21 @@ class RunwayTransport(HttpTransport):
         )
 
     @property
+    def base_url(self) -> str:
+        """The API root, fit to show: a password in it reads ``***``.
+
+        A password in the base URL (``http://user:PASSWORD@host``) is sent as Basic auth to
+        that origin only, when no API key claims the ``Authorization`` header.
+        """
+        return redact_url(self._base_url)
+
+    @property
     def capabilities(self) -> Capabilities:
         """What Runway can do: its models, cancel, URL results, a 5 s minimum poll interval."""
         return self._capabilities
 
     def _url(self, *parts: str) -> str:
-        return self.base_url + "/v1/" + "/".join(quote(part, safe="") for part in parts)
+        return self._base_url + "/v1/" + "/".join(quote(part, safe="") for part in parts)
 
     def _model(self, request: CreateVideoRequest) -> str:
         return request.model or self.default_model

@@ -41,6 +41,7 @@ from .._errors import (
     ValidationError,
 )
 from .._models import CreateVideoRequest, JobError, JobStatus
+from .._redact import redact_url
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
@@ -251,7 +252,7 @@ class SoraTransport(HttpTransport):
                 [FieldError(field="auth_style", message="must be 'bearer' or 'azure'")]
             )
         resolved_url = base_url or _env("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = resolved_url.rstrip("/")
+        self._base_url = resolved_url.rstrip("/")
         self.auth_style = auth_style
         self.api_version = api_version
         self.max_list_pages = max(1, max_list_pages)
@@ -276,7 +277,7 @@ class SoraTransport(HttpTransport):
             policy=policy,
             sleep=sleep or anyio.sleep,
             on_retry=on_retry,
-            note=_shutdown_note(self.base_url),
+            note=_shutdown_note(self._base_url),
         )
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():
@@ -303,13 +304,22 @@ class SoraTransport(HttpTransport):
         )
 
     @property
+    def base_url(self) -> str:
+        """The API root, fit to show: a password in it reads ``***``.
+
+        A password in the base URL (``http://user:PASSWORD@host/v1``) is sent as Basic auth
+        to that origin only, when no API key claims the ``Authorization`` header.
+        """
+        return redact_url(self._base_url)
+
+    @property
     def capabilities(self) -> Capabilities:
         """What ``/v1/videos`` can do: Sora's models, cancel (delete), list, remix, bytes."""
         return self._capabilities
 
     def _url(self, *parts: str) -> str:
         tail = "".join(f"/{quote(part, safe='')}" for part in parts)
-        return f"{self.base_url}/videos{tail}"
+        return f"{self._base_url}/videos{tail}"
 
     def _model(self, request: CreateVideoRequest) -> str:
         return request.model or DEFAULT_MODEL
