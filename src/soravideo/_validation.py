@@ -335,8 +335,11 @@ def resolve_size(request: CreateVideoRequest) -> tuple[int, int] | None:
         return _parse_size(request.size)
     if request.resolution is None and request.aspect_ratio is None:
         return None
-    short = RESOLUTIONS.get((request.resolution or _DEFAULT_RESOLUTION).lower())
+    resolution = request.resolution or _DEFAULT_RESOLUTION
     ratio = request.aspect_ratio or _DEFAULT_ASPECT
+    if not isinstance(resolution, str) or not isinstance(ratio, str):
+        return None  # not a request check_request lets through
+    short = RESOLUTIONS.get(resolution.lower())
     if short is None or ratio not in ASPECT_RATIOS:
         return None
     a, b = (int(x) for x in ratio.split(":"))

@@ -164,14 +164,16 @@ CASES: list[tuple[str, Callable[[Any], Any], set[str]]] = [
 ]
 
 
+async def _outcome(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
 @pytest.mark.parametrize(("what", "call", "named"), CASES, ids=[c[0] for c in CASES])
 async def test_async_client_names_the_bad_value_and_stores_nothing(
     client: sv.AsyncSoraVideo, what: str, call: Callable[[Any], Any], named: set[str]
 ) -> None:
     with pytest.raises(sv.ValidationError) as info:
-        result = call(client)
-        if inspect.isawaitable(result):
-            await result
+        await _outcome(call(client))
     assert set(info.value.fields) == named, what
     assert info.value.errors
     str(info.value).encode("utf-8")
