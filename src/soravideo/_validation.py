@@ -266,15 +266,37 @@ def check_storable(jobs: Iterable[Job], batch: Batch | None = None) -> list[Fiel
     """
     errors: list[FieldError] = []
     for i, job in enumerate(jobs):
+        errors.extend(_shapes(job.request, f"jobs[{i}].request"))
         for field in attrs.fields(CreateVideoRequest):
             value = getattr(job.request, field.name)
             if not isinstance(value, bytes):  # an image's bytes are stored as base64
                 errors.extend(unsendable(value, f"jobs[{i}].request.{field.name}"))
-        errors.extend(unsendable(job.metadata, f"jobs[{i}].metadata"))
+        errors.extend(_labels(job.metadata, f"jobs[{i}].metadata"))
     if batch is not None:
         errors.extend(unsendable(batch.name, "batch.name"))
-        errors.extend(unsendable(batch.metadata, "batch.metadata"))
+        errors.extend(_labels(batch.metadata, "batch.metadata"))
     return errors
+
+
+def _shapes(request: CreateVideoRequest, path: str) -> list[FieldError]:
+    # The fields whose converters leave a value of the wrong type as it was given.
+    errors = []
+    if not isinstance(request.priority, JobPriority):
+        errors.append(FieldError(field=f"{path}.priority", message="must be a JobPriority"))
+    if not isinstance(request.input_reference, (str, bytes, type(None))):
+        errors.append(FieldError(field=f"{path}.input_reference", message="must be text or bytes"))
+    if not _is_str_map(request.metadata):
+        errors.append(FieldError(field=f"{path}.metadata", message="must map strings to strings"))
+    if not isinstance(request.provider_options, Mapping):
+        errors.append(FieldError(field=f"{path}.provider_options", message="must be a mapping"))
+    return errors
+
+
+def _labels(value: Any, path: str) -> list[FieldError]:
+    # The model's converter leaves what is not a mapping as it was given.
+    if not _is_str_map(value):
+        return [FieldError(field=path, message="must map strings to strings")]
+    return unsendable(value, path)
 
 
 def option_overrides(

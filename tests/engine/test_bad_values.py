@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -252,3 +253,38 @@ async def test_postgres_pages_are_a_validation_error_not_bigint_out_of_range(
         page = await client.batches.list_batches(page=10**9, limit=1000)  # the largest page
         assert page.items == ()
         assert (await client.videos.list_jobs()).total == 0
+
+
+@pytest.mark.parametrize(
+    ("job_fields", "request_fields", "named"),
+    [
+        ({"metadata": "abc"}, {}, {"jobs[0].metadata"}),
+        ({}, {"priority": "bogus"}, {"jobs[0].request.priority"}),
+        ({}, {"metadata": "abc"}, {"jobs[0].request.metadata"}),
+        ({}, {"input_reference": 123}, {"jobs[0].request.input_reference"}),
+        ({}, {"provider_options": [1]}, {"jobs[0].request.provider_options"}),
+    ],
+)
+async def test_the_ledger_refuses_jobs_of_the_wrong_shape_given_directly(
+    ledger: Callable[[], Any],
+    job_fields: dict[str, Any],
+    request_fields: dict[str, Any],
+    named: set[str],
+) -> None:
+    # The models keep a value of the wrong type for validation to name; a job built by
+    # hand and added to the ledger directly meets the ledger's own check instead.
+    now = datetime.now(timezone.utc)
+    job = sv.Job(
+        id="job_direct",
+        status=sv.JobStatus.PENDING,
+        request=Req(prompt="a fox", **request_fields),
+        provider="sora",
+        created_at=now,
+        updated_at=now,
+        **job_fields,
+    )
+    async with ledger() as repository:
+        with pytest.raises(sv.ValidationError) as info:
+            await repository.add_jobs([job])
+        assert set(info.value.fields) == named
+        assert (await repository.list_jobs(page=1, limit=10)).total == 0
