@@ -169,7 +169,9 @@ async def test_base_dir_names_the_folder_files_must_be_in(
     assert info.value.fields == ("row 3: input_reference",)  # img/img/fox.jpg is not there
 
 
-@pytest.mark.parametrize("base_dir", ["{tmp}/nowhere", "{tmp}/ads/img/fox.png", 42, ""])
+@pytest.mark.parametrize(
+    "base_dir", ["{tmp}/nowhere", "{tmp}/ads/img/fox.png", 42, "", b"/tmp", ["/tmp"]]
+)
 async def test_a_base_dir_that_is_not_a_folder_is_refused(
     client: sv.AsyncSoraVideo, folder: Path, base_dir: Any
 ) -> None:

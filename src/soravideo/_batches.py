@@ -223,12 +223,12 @@ class AsyncBatchService:
         """
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
         batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
-        stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
-        # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
-        batch_kwargs.setdefault("name", stem.encode("utf-8", "replace").decode("utf-8"))
         videos = read_manifest(
             path, defaults, max_rows=self._client.settings.max_batch_size, base_dir=base_dir
         )
+        stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+        # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
+        batch_kwargs.setdefault("name", stem.encode("utf-8", "replace").decode("utf-8"))
         return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs), key=key)
 
     async def process_batch(

@@ -218,7 +218,9 @@ def _base_folder(manifest: Path, base_dir: Any) -> str:
     """
     if base_dir is None:
         return os.path.realpath(manifest.parent)
-    if not isinstance(base_dir, (str, os.PathLike)) or not os.fspath(base_dir):
+    if not isinstance(base_dir, (str, os.PathLike)) or not isinstance(os.fspath(base_dir), str):
+        raise ValidationError([FieldError(field="base_dir", message="must be a folder path")])
+    if not os.fspath(base_dir):
         raise ValidationError([FieldError(field="base_dir", message="must be a folder path")])
     try:
         folder = os.path.realpath(base_dir)
@@ -231,7 +233,11 @@ def _base_folder(manifest: Path, base_dir: Any) -> str:
 
 
 def _manifest_path(path: Any) -> Path:
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+    if (
+        not isinstance(path, (str, os.PathLike))
+        or not isinstance(os.fspath(path), str)
+        or not os.fspath(path)
+    ):
         raise ValidationError([FieldError(field="path", message="must be a file path")])
     file = Path(path)
     try:

@@ -152,10 +152,14 @@ _PRIORITIES = frozenset(p.value for p in JobPriority)
 class CreateVideoRequest:
     """What to generate. Provider-neutral; a transport maps it onto its own API.
 
+    Building one never fails: a value of the wrong type is kept as given, and
+    ``create_video`` / ``create_batch`` name every such field in one ``ValidationError``.
+
     Args:
         prompt: What the video shows (1 to 32,000 characters).
         model: The provider's model name; ``None`` takes the transport's default.
-        duration: Length in whole seconds; ``None`` takes the model's default.
+        duration: Length in whole seconds (at most 3,600); ``None`` takes the model's
+            default.
         resolution: ``"480p"``, ``"720p"``, ``"1080p"`` … (with ``aspect_ratio``).
         aspect_ratio: ``"16:9"``, ``"9:16"``, ``"1:1"`` … (with ``resolution``).
         size: ``"1280x720"``: an alternative to ``resolution`` + ``aspect_ratio``.

@@ -151,6 +151,9 @@ CASES: list[tuple[str, Callable[[Any], Any], set[str]]] = [
     ),
     ("get_batch_status", lambda c: c.batches.get_batch_status(5), {"batch_id"}),
     ("cancel_batch", lambda c: c.batches.cancel_batch(["batch_1"]), {"batch_id"}),
+    ("manifest path int", lambda c: c.batches.create_batch_from_file(5), {"path"}),
+    ("manifest path bytes", lambda c: c.batches.create_batch_from_file(b"m.csv"), {"path"}),
+    ("manifest path missing", lambda c: c.batches.create_batch_from_file("nope.csv"), {"path"}),
     ("estimate not a request", lambda c: c.batches.estimate_cost("a fox"), {"request"}),
     (
         "estimate duration text",
