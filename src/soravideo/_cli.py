@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -59,7 +60,14 @@ from ._redact import redact, redact_text, redact_url, secrets_in
 from ._resume import find_unfinished
 from ._settings import Settings
 from ._simulated import simulated_parts
-from ._validation import raise_if
+from ._validation import (
+    MAX_CONCURRENCY,
+    MAX_DURATION,
+    MAX_PAGE,
+    MAX_PAGE_LIMIT,
+    MAX_USD,
+    raise_if,
+)
 from .repositories.base import JobRepository
 from .transports.base import Transport
 
@@ -310,6 +318,49 @@ class EventPrinter:
 
 # ---------------------------------------------------------------------------- parser
 
+# Every number an option takes is parsed and bounded here, so a bad one is argparse's
+# usage error (exit 2) before anything is stored or sent: never a job stored and then a
+# failure, and never NaN or infinity let through as a deadline or a budget.
+_MAX_BATCH_SIZE_OPTION = 1_000_000
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """Return an argparse ``type`` that takes a whole number from ``low`` to ``high``."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!a}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, not {value:,}")
+        return value
+
+    return whole
+
+
+def _number(high: float | None, *, what: str) -> Callable[[str], float]:
+    """Return an argparse ``type`` that takes a finite number from 0 (to ``high``)."""
+    limit = "" if high is None else f" up to {high:,.0f}"
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!a}") from None
+        # NaN fails every comparison; infinity is not finite.
+        if not (math.isfinite(value) and 0 <= value <= (high or math.inf)):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number of {what} from 0{limit}, not {text!a}"
+            )
+        return value
+
+    return number
+
+
+_seconds = _number(None, what="seconds")
+_usd = _number(MAX_USD, what="USD")
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
@@ -357,7 +408,9 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def _add_request_options(parser: argparse.ArgumentParser, *, defaults_for: str) -> None:
     group = parser.add_argument_group(f"video options ({defaults_for})")
-    group.add_argument("--duration", type=int, metavar="SECONDS", help="length in seconds")
+    group.add_argument(
+        "--duration", type=_whole(1, MAX_DURATION), metavar="SECONDS", help="length in seconds"
+    )
     group.add_argument("--model", help="the provider's model (default: the provider's own)")
     group.add_argument("--size", metavar="WxH", help="e.g. 1280x720 (or resolution + ratio)")
     group.add_argument("--resolution", help="480p, 720p, 1080p …")
@@ -371,7 +424,7 @@ def _add_request_options(parser: argparse.ArgumentParser, *, defaults_for: str) 
 def _add_wait_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="give up waiting after this long (implies --wait; exit 1, the job goes on)",
     )
@@ -431,8 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", "list jobs, newest first")
     p.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs in this state")
     p.add_argument("--batch", metavar="BATCH_ID", help="only the jobs of this batch")
-    p.add_argument("--page", type=int, default=1, help="page number, from 1 (default 1)")
-    p.add_argument("--limit", type=int, default=20, help="jobs per page, 1–1000 (default 20)")
+    p.add_argument(
+        "--page", type=_whole(1, MAX_PAGE), default=1, help="page number, from 1 (default 1)"
+    )
+    p.add_argument(
+        "--limit",
+        type=_whole(1, MAX_PAGE_LIMIT),
+        default=20,
+        help=f"jobs per page, 1–{MAX_PAGE_LIMIT} (default 20)",
+    )
 
     p = command(
         "cancel",
@@ -462,13 +522,26 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 when every video completed, 1 when the batch ended partial or failed.",
     )
     p.add_argument("file", metavar="FILE", help="a .jsonl/.ndjson or .csv manifest")
-    p.add_argument("--concurrency", type=int, help="videos of this batch generating at once")
     p.add_argument(
-        "--budget", type=float, metavar="USD", help="refuse the batch if its estimate is above"
+        "--concurrency",
+        type=_whole(1, MAX_CONCURRENCY),
+        metavar="N",
+        help="videos of this batch generating at once",
+    )
+    p.add_argument(
+        "--budget", type=_usd, metavar="USD", help="refuse the batch if its estimate is above"
     )
     p.add_argument("--out-dir", metavar="DIR", help="download each video here as it completes")
     p.add_argument(
-        "--max-batch-size", type=int, metavar="N", help="allow batches this large (default 10)"
+        "--max-batch-size",
+        type=_whole(1, _MAX_BATCH_SIZE_OPTION),
+        metavar="N",
+        help="allow batches this large (default 10)",
+    )
+    p.add_argument(
+        "--base-dir",
+        metavar="DIR",
+        help="the folder the manifest's image files must be in (default: the manifest's)",
     )
     p.add_argument("--name", help="the batch's name (default: the file's name)")
     p.add_argument(
@@ -510,7 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
         "On SIGTERM or Ctrl-C it finishes the step in hand, gives its leases back and\n"
         "exits 0.",
     )
-    p.add_argument("--concurrency", type=int, help="videos generating at once in this worker")
+    p.add_argument(
+        "--concurrency",
+        type=_whole(1, MAX_CONCURRENCY),
+        metavar="N",
+        help="videos generating at once in this worker",
+    )
     return parser
 
 
@@ -954,8 +1032,6 @@ def _manifest(name: str) -> Path:
 async def _cmd_batch(ctx: _Context) -> int:
     args = ctx.args
     manifest = _manifest(args.file)
-    if args.concurrency is not None and args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     out_dir = _absolute(args.out_dir) if args.out_dir else None
     client = _client(ctx, download_dir=out_dir, max_batch_size=args.max_batch_size)
     try:
@@ -968,7 +1044,9 @@ async def _cmd_batch(ctx: _Context) -> int:
         defaults.update((key, value) for key, value in batch_fields if value is not None)
         key = None if args.new else _manifest_key(manifest, defaults)
         await _preflight(client)
-        created = await client.batches.create_batch_from_file(manifest, key=key, **defaults)
+        created = await client.batches.create_batch_from_file(
+            manifest, key=key, base_dir=args.base_dir, **defaults
+        )
         status = (await client.batches.get_batch_status(created.batch_id)).batch.status
         if status is BatchStatus.PENDING:
             ctx.note(f"batch {created.batch_id}: {created.total} video(s) from {manifest.name}")
@@ -1077,8 +1155,6 @@ async def _cmd_metrics(ctx: _Context) -> int:
 
 async def _cmd_worker(ctx: _Context) -> int:
     args = ctx.args
-    if args.concurrency is not None and args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     client = _client(ctx, max_concurrency=args.concurrency)
     try:
         await _preflight(client)
@@ -1273,7 +1349,9 @@ def main(
     err = stderr or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # argparse writes its usage errors and --help to sys.stderr / sys.stdout itself.
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     ctx = _Context(args=args, stdout=out, stderr=err, hidden=_known_secrets(args))

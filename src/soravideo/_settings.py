@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,8 +66,14 @@ class Settings:
         def positive(name: str, value: float, *, integer: bool = False) -> None:
             if integer and (isinstance(value, bool) or not isinstance(value, int)):
                 errors.append(FieldError(field=name, message="must be a whole number"))
-            elif not isinstance(value, (int, float)) or value <= 0:
-                errors.append(FieldError(field=name, message="must be positive"))
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < math.inf
+            ):
+                # NaN compares false with everything: it would pass "> 0" and then never
+                # let a timeout expire or a poll interval order; infinity never ends either.
+                errors.append(FieldError(field=name, message="must be a positive, finite number"))
 
         positive("max_concurrency", self.max_concurrency, integer=True)
         positive("requests_per_second", self.requests_per_second)

@@ -393,10 +393,18 @@ class BatchService:
         return self._client._call(self._inner.create_batch, request, key=key)
 
     def create_batch_from_file(
-        self, path: str | os.PathLike[str], *, key: str | None = None, **defaults: Any
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        **defaults: Any,
     ) -> BatchResult:
-        """Create a batch from a JSONL or CSV manifest (a known ``key`` gives back its batch)."""
-        return self._client._call(self._inner.create_batch_from_file, path, key=key, **defaults)
+        """Create a batch from a JSONL or CSV manifest (a known ``key`` gives back its batch;
+        files it names must be images inside ``base_dir``, by default the manifest's folder)."""
+        return self._client._call(
+            self._inner.create_batch_from_file, path, key=key, base_dir=base_dir, **defaults
+        )
 
     def process_batch(
         self, batch_id: str, concurrency: int | None = None, *, progress: bool = False

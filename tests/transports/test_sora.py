@@ -888,9 +888,11 @@ async def test_remix_timeout_is_ambiguous(router: respx.MockRouter, sora: SoraTr
 
 @pytest.mark.anyio
 async def test_ids_are_escaped_in_paths(router: respx.MockRouter, sora: SoraTransport) -> None:
-    route = router.get(url__regex=r".*/videos/a%2F..%2Fb$").respond(json=video("a/../b"))
-    remote = await sora.fetch("a/../b")
-    assert remote.remote_id == "a/../b"
+    route = router.get(url__regex=r".*/videos/a%3Fb%23c%25d%3A\.\.\.$").respond(
+        json=video("a?b#c%d:...")
+    )
+    remote = await sora.fetch("a?b#c%d:...")
+    assert remote.remote_id == "a?b#c%d:..."
     assert route.call_count == 1
 
 

@@ -6,7 +6,10 @@ other :class:`FakeServer`), :func:`check_exactly_once` compares the fake's own r
 what it was sent with the jobs of the ledger, and fails naming every rule broken:
 
 - ``orphan``: a video the provider created that no job owns (a create whose answer was
-  lost and never reconciled is paid for and never seen);
+  lost and never reconciled is paid for and never seen). A job that failed with code
+  ``invalid_remote_id`` (the provider answered its create with an id no request may use:
+  ``..``, ``a/b`` …) accounts for one video sent with its prompt: the ledger says what
+  happened, and the job was not sent again;
 - ``owned twice``: two jobs hold the same remote id (one video, two jobs, one of them lost);
 - ``unknown video``: a job holds a remote id the provider never created;
 - ``wrong owner``: the prompt sent for a job's video is not the job's prompt (a
@@ -29,6 +32,7 @@ import attrs
 
 from .._models import Job
 from ..repositories.base import JobRepository
+from ..transports.base import INVALID_REMOTE_ID
 from ..transports.sora import SORA_MODELS
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -121,12 +125,23 @@ def check_exactly_once(
     sent = {video_id: _sent(fake, video_id, table) for video_id in created}
     # Unfinished jobs without a remote id may still adopt an unowned video (not settled).
     adopters = [j for j in checked if not j.is_terminal and j.remote_id is None]
+    # Jobs failed because their create was answered with an unusable id: each accounts for
+    # one video with its prompt, which the library could never address.
+    refused = [
+        j
+        for j in checked
+        if j.remote_id is None and j.error is not None and j.error.code == INVALID_REMOTE_ID
+    ]
     problems: list[str] = []
 
     for video_id in created:
         if video_id in owners:
             continue
         prompt = sent[video_id].prompt
+        named = next((j for j in refused if prompt is None or j.request.prompt == prompt), None)
+        if named is not None:
+            refused.remove(named)
+            continue
         adopter = next((j for j in adopters if prompt is None or j.request.prompt == prompt), None)
         if not settled and adopter is not None:
             adopters.remove(adopter)

@@ -71,7 +71,7 @@ from .._retry import (
     failure_of,
     parse_retry_after,
 )
-from .base import RemoteJob
+from .base import RemoteJob, checked_remote_id, remote_id_problem
 
 __all__ = [
     "USER_AGENT",
@@ -861,6 +861,25 @@ class HttpTransport:
             )
         raise ProviderError(text, **fields)
 
+    def _check_id(self, response: httpx.Response, remote_id: object, *, creating: bool) -> str:
+        """Return the id a provider answered with, if it can be used in a URL path.
+
+        Raises:
+            ProviderError: ``code="invalid_remote_id"``: a dot segment, a separator, a
+                control character … (see :func:`~soravideo.transports.base.remote_id_problem`).
+                Not an :class:`AmbiguousSubmissionError` even on a create: the create was
+                answered, and sending it again would only make another such video.
+        """
+        return checked_remote_id(
+            remote_id,
+            shown=self._session.scrub(remote_id),
+            provider=self.name,
+            context=f"{response.request.method} {response.url.path}",
+            status_code=response.status_code,
+            request_id=self._session.request_id(response),
+            creating=creating,
+        )
+
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the provider's current view of one job."""
         raise NotImplementedError
@@ -873,6 +892,10 @@ class HttpTransport:
         limiter = anyio.CapacityLimiter(self.fetch_concurrency)
 
         async def one(remote_id: str) -> None:
+            if remote_id_problem(remote_id) is not None:
+                # No request can address it (an id stored by an older version): left out,
+                # as an id the provider does not know is.
+                return
             async with limiter:
                 try:
                     found[remote_id] = await self.fetch(remote_id)

@@ -38,7 +38,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import attrs
@@ -56,7 +55,7 @@ from ._http import (
     HttpTransport,
     describe_error_body,
 )
-from .base import Capabilities, ModelInfo, RemoteJob
+from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
 __all__ = [
     "API_VERSION",
@@ -544,7 +543,10 @@ class RunwayTransport(HttpTransport):
         return self._capabilities
 
     def _url(self, *parts: str) -> str:
-        return self._base_url + "/v1/" + "/".join(quote(part, safe="") for part in parts)
+        # Each part is a task id or a fixed word ("tasks"): checked (no dot segment,
+        # separator or control character) and quoted, so it stays one segment.
+        segments = (remote_id_segment(part, provider=self.name) for part in parts)
+        return self._base_url + "/v1/" + "/".join(segments)
 
     def _model(self, request: CreateVideoRequest) -> str:
         return request.model or self.default_model
@@ -756,6 +758,7 @@ class RunwayTransport(HttpTransport):
     def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
+            self._check_id(response, payload["id"], creating=creating)
             if not creating:
                 return self._remote(payload)
             credits = _credits(payload)
