@@ -42,6 +42,7 @@ __all__ = [
     "Existing",
     "download_content",
     "file_name",
+    "publish",
     "refuse_existing",
     "resolve_destination",
 ]
@@ -114,12 +115,21 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _publish(partial: Path, target: Path, existing: Existing, sha256: str) -> None:
+def publish(partial: Path, target: Path, existing: Existing, sha256: str = "") -> None:
     """Put the checked ``partial`` at ``target`` as ``existing`` says (blocking).
 
     Without ``"replace"``, a hard link makes the file appear only if the name is free, so
     a file created meanwhile is not clobbered either; where the file system has no hard
-    links, the name is checked, then the file renamed.
+    links, the name is checked, then the file renamed. The caller removes ``partial``.
+
+    Args:
+        partial: The complete, checked temporary file, in the target's directory.
+        target: Where it goes.
+        existing: What to do with a file already at ``target`` (see the module's doc).
+        sha256: The content's SHA-256 (hex), for ``"same"``.
+
+    Raises:
+        ValidationError: A file is at ``target`` that ``existing`` does not allow replacing.
     """
     if existing == "replace":
         os.replace(partial, target)
@@ -211,7 +221,7 @@ async def download_content(
                 ) from None
             content_type = stream.content_type
         with off_loop_work:
-            await anyio.to_thread.run_sync(_publish, partial, target, existing, digest.hexdigest())
+            await anyio.to_thread.run_sync(publish, partial, target, existing, digest.hexdigest())
     finally:
         with off_loop_work, anyio.CancelScope(shield=True):
             await anyio.Path(partial).unlink(missing_ok=True)
