@@ -11,8 +11,9 @@ A :class:`ContentCheck` watches one download as it streams. It refuses, by raisi
   then on every chunk, so an endless body stops at the cap;
 - a body shorter or longer than its ``Content-Length``; without one (chunked, or ended by
   closing the connection), a body that ends before the container says it does: an MP4's
-  top-level boxes must add up to the whole body, a WebP its RIFF size, a PNG must end
-  with ``IEND`` and a JPEG with its end-of-image marker.
+  top-level boxes must add up to the whole body and include ``moov`` and ``mdat``, a
+  WebP must be as long as its RIFF size says, a PNG must end with ``IEND`` and a JPEG
+  with its end-of-image marker.
 
 Variants it does not know (another provider's) are only checked for a textual content
 type, the cap and their length.
@@ -86,6 +87,7 @@ class _BoxWalk:
         self._header = bytearray()
         self._to_end = False  # a box of size 0 runs to the end of the file
         self.broken = False
+        self.kinds: set[bytes] = set()
 
     def _size32(self) -> int:
         return int.from_bytes(self._header[:4], "big")
@@ -107,6 +109,7 @@ class _BoxWalk:
             size = self._size32()
             if size == 1 and want == 8:
                 continue  # a 64-bit size follows the type
+            self.kinds.add(bytes(self._header[4:8]))
             if size == 1:
                 size = int.from_bytes(self._header[8:16], "big")
             elif size == 0:
@@ -120,8 +123,11 @@ class _BoxWalk:
 
     @property
     def complete(self) -> bool:
-        """Whether the bytes so far end exactly where a box ends."""
-        return self._to_end or not (self.broken or self._skip or self._header)
+        """Whether the bytes so far end exactly where a box ends, with the movie's metadata
+        (``moov``) and media data (``mdat``) among them: a cut that falls between two
+        boxes leaves one of them out."""
+        ended = self._to_end or not (self.broken or self._skip or self._header)
+        return ended and {b"moov", b"mdat"} <= self.kinds
 
 
 class ContentCheck:
