@@ -618,3 +618,70 @@ def test_max_download_bytes_defaults_to_4_gib_and_must_be_a_positive_whole_numbe
         with pytest.raises(sv.ValidationError) as info:
             sv.Settings(max_download_bytes=bad)  # type: ignore[arg-type]
         assert info.value.fields == ("max_download_bytes",)
+
+
+# -- putting the checked file in place --------------------------------------------------------
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_publish_never_clobbers_without_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    from soravideo._download import publish
+
+    if not links:
+
+        def no_link(src: object, dst: object) -> None:
+            raise PermissionError("this file system has no hard links")
+
+        monkeypatch.setattr(os, "link", no_link)
+    digest = hashlib.sha256(b"new").hexdigest()
+
+    def partial() -> Path:
+        path = tmp_path / ".x.part"
+        path.write_bytes(b"new")
+        return path
+
+    free = tmp_path / "free.mp4"
+    publish(partial(), free, "refuse", digest)
+    assert free.read_bytes() == b"new"
+
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"old")
+    for existing in ("refuse", "same"):
+        with pytest.raises(sv.ValidationError) as info:
+            publish(partial(), taken, existing, digest)  # type: ignore[arg-type]
+        assert str(taken) in str(info.value)
+        assert taken.read_bytes() == b"old"
+
+    same = tmp_path / "same.mp4"
+    same.write_bytes(b"new")
+    publish(partial(), same, "same", digest)
+    assert same.read_bytes() == b"new"
+
+    dangling = tmp_path / "link.mp4"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(sv.ValidationError):
+        publish(partial(), dangling, "refuse", digest)
+    publish(partial(), dangling, "replace", digest)
+    assert not dangling.is_symlink() and dangling.read_bytes() == b"new"
+    assert not (tmp_path / "nowhere").exists()
+
+
+async def test_a_file_made_at_the_target_while_downloading_is_not_clobbered(
+    provider: Provider, tmp_path: Path
+) -> None:
+    job = await provider.completed()
+    target = tmp_path / "fox.mp4"
+
+    async def racing(request: httpx.Request) -> httpx.Response:
+        response = await provider.hostile.inner.handle_async_request(request)
+        target.write_bytes(b"made meanwhile")
+        return response
+
+    provider.hostile.answer = racing
+    with pytest.raises(sv.ValidationError) as info:
+        await provider.client.videos.download_video(job.id, target)
+    assert str(target) in str(info.value)
+    assert target.read_bytes() == b"made meanwhile"
+    assert everything_in(tmp_path) == ["fox.mp4"]
