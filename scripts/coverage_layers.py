@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, float, tuple[str, ...]]] = [
             "_converter.py",
             "_validation.py",
             "_download.py",
+            "_content_check.py",
             "_manifest.py",
             "_redact.py",
             "_models.py",

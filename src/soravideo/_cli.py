@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ import attrs
 from ._client import DEFAULT_DB, AsyncSoraVideo
 from ._clock import VirtualClock
 from ._converter import unstructure
+from ._download import file_name, publish, refuse_existing, resolve_destination
 from ._errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -83,6 +85,8 @@ __all__ = [
     "main",
     "simulated_client",
 ]
+
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -469,7 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_request_options(p, defaults_for="default: the provider's")
     p.add_argument("--metadata", action="append", metavar="KEY=VALUE", help="a label (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait until the job has ended")
-    p.add_argument("--out", metavar="PATH", help="download the video here (implies --wait)")
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="download the video here (implies --wait); a directory (or PATH/) gets JOB_ID.mp4",
+    )
+    p.add_argument("--force", action="store_true", help="replace a file already at --out")
     _add_wait_options(p)
 
     p = command(
@@ -505,11 +514,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("download", "download a completed job's video")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument(
-        "--out", metavar="PATH", help="a file, or a directory for JOB_ID.mp4 (default: .)"
+        "--out",
+        metavar="PATH",
+        help="a file, or a directory (made if PATH ends with /) for JOB_ID.mp4 (default: .)",
     )
     p.add_argument(
         "--variant", default="video", help="video (default), thumbnail or spritesheet (Sora)"
     )
+    p.add_argument("--force", action="store_true", help="replace a file already at PATH")
 
     p = command(
         "batch",
@@ -832,7 +844,9 @@ async def _see_through(
         job_id, args.timeout, cancel_on_timeout=args.cancel_on_timeout
     )
     if job.status is JobStatus.COMPLETED and out is not None:
-        await client.videos.download_video(job.id, _absolute(out))
+        await client.videos.download_video(
+            job.id, _destination(out), overwrite=getattr(args, "force", False)
+        )
         job = await client.videos.get_job(job.id)
     await _settle_simulated(ctx, client)
     return _ended(ctx, job)
@@ -861,6 +875,9 @@ async def _cmd_create(ctx: _Context) -> int:
             return EXIT_OK
         # Checked before the provider is: a bad request is the first thing to hear about.
         raise_if(client.videos.validate(request))
+        if args.out is not None and not args.force:
+            # A file in the way is found now, not once the video was paid for.
+            await anyio.to_thread.run_sync(_refuse_file_at, args.out)
         # Then the provider, before anything is stored: a job it cannot get is not created.
         await _preflight(client)
         _watch(ctx, client)
@@ -944,11 +961,18 @@ async def _cmd_cancel(ctx: _Context) -> int:
         await client.aclose()
 
 
-def _copy_saved(job: Job, variant: str, dest: Path) -> Path | None:
+def _copy_saved(job: Job, variant: str, dest: str, *, force: bool) -> Path | None:
     """Copy the file a completed job's video was already downloaded to (atomically).
+
+    ``dest`` follows ``download_video``'s rules: a directory (or a path ending in a
+    separator, made if missing) gets ``JOB_ID.<ext>``; an existing file is replaced only
+    with ``force``.
 
     Returns:
         The copy's path; ``None`` when there is no intact local file to copy.
+
+    Raises:
+        UsageError: a file is at the target and ``force`` is false.
     """
     result = job.result
     if variant != "video" or result is None or not result.path:
@@ -956,22 +980,52 @@ def _copy_saved(job: Job, variant: str, dest: Path) -> Path | None:
     saved = Path(result.path)
     if not saved.is_file() or (result.bytes is not None and saved.stat().st_size != result.bytes):
         return None
-    target = dest / f"{job.id}{saved.suffix}" if dest.is_dir() else dest
+    target = resolve_destination(dest, f"{job.id}{saved.suffix}")
     if target.resolve() == saved.resolve():
         return target
+    if not force:
+        _refuse_existing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         shutil.copyfile(saved, partial)
-        partial.replace(target)
+        publish(partial, target, "replace" if force else "refuse")
+    except ValidationError as exc:  # a file appeared there meanwhile
+        raise UsageError(f"{target} already exists; use --force to replace it") from exc
     finally:
         partial.unlink(missing_ok=True)
     return target
 
 
+def _refuse_existing(target: Path) -> None:
+    """Raise a :class:`UsageError` naming ``target`` if a file is there (``--force`` replaces it)."""
+    try:
+        refuse_existing(target, how="use --force")
+    except ValidationError as exc:
+        raise UsageError(exc.errors[0].message) from None
+
+
 def _absolute(path: str) -> Path:
     # Absolute, so the paths the ledger records hold from any working directory.
     return Path(path).expanduser().absolute()
+
+
+def _destination(path: str) -> str:
+    """Return a download destination made absolute, keeping a trailing separator: it says
+    the path is a directory (made if missing), not a file."""
+    absolute = str(_absolute(path))
+    return absolute + os.sep if path.endswith(_SEPARATORS) else absolute
+
+
+def _refuse_file_at(out: str) -> None:
+    """Raise a :class:`UsageError` when ``--out`` names a file that already exists.
+
+    A directory destination cannot be in the way: the file inside is named by a job id
+    not made yet.
+    """
+    dest = _destination(out)
+    if not (dest.endswith(_SEPARATORS) or Path(dest).is_dir()):
+        _refuse_existing(Path(dest))
 
 
 async def _cmd_download(ctx: _Context) -> int:
@@ -981,13 +1035,20 @@ async def _cmd_download(ctx: _Context) -> int:
         job = await client.videos.get_job(args.job_id)
         if job.status is not JobStatus.COMPLETED:
             raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
-        dest = _absolute(args.out or ".")
+        dest = _destination(args.out or ".")
         # A video saved on completion (download_dir) is copied: no provider round trip,
         # and it works after the provider's copy expired (or the simulator is gone).
-        target = await anyio.to_thread.run_sync(_copy_saved, job, args.variant, dest)
+        target = await anyio.to_thread.run_sync(
+            functools.partial(_copy_saved, job, args.variant, dest, force=args.force)
+        )
         if target is None:
+            if not args.force:
+                name = file_name(job.id, args.variant)
+                await anyio.to_thread.run_sync(_refuse_existing, resolve_destination(dest, name))
             try:
-                target = await client.videos.download_video(job.id, dest, args.variant)
+                target = await client.videos.download_video(
+                    job.id, dest, args.variant, overwrite=args.force
+                )
             except ProviderError as exc:
                 if exc.status_code != 404:
                     raise

@@ -19,7 +19,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -27,11 +26,12 @@ import anyio.lowlevel
 import attrs
 
 from ._clock import Clock, SystemClock, now_utc
-from ._download import download_content
+from ._download import download_content, file_name
 from ._errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     ConflictError,
+    DownloadError,
     JobNotFoundError,
     JobStateError,
     PermissionDeniedError,
@@ -40,6 +40,7 @@ from ._errors import (
     ProviderUnavailableError,
     RateLimitError,
     RepositoryError,
+    ValidationError,
 )
 from ._events import EventBus, EventKind
 from ._models import Job, JobError, JobStatus, VideoResult
@@ -92,6 +93,17 @@ class _Tracked:
     due: float
     hint: float | None = None
     failures: int = 0
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """Whether a failed automatic download may succeed if tried again.
+
+    Not when the content was too large (it would be as large again), nor when another
+    file holds the target's name.
+    """
+    if isinstance(error, ValidationError):
+        return False
+    return not (isinstance(error, DownloadError) and error.code == "too_large")
 
 
 class JobRunner:
@@ -1156,13 +1168,24 @@ class JobRunner:
         directory = job.download_dir or self.settings.download_dir
         if directory is None:
             return result
-        dest = Path(directory) / f"{job.id}.mp4"
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
             try:
                 await self._gate()
-                got = await download_content(self.transport, remote.remote_id, dest)
-            except (ProviderError, OSError) as exc:
+                # A file already there is kept only if it is this very video (the same
+                # job saved before, by a worker that died before recording it); another
+                # file is never replaced: the job completes without a path.
+                got = await download_content(
+                    self.transport,
+                    remote.remote_id,
+                    os.path.join(directory, ""),  # a directory, even one not made yet
+                    name=file_name(job.id),
+                    max_bytes=self.settings.max_download_bytes,
+                    existing="same",
+                )
+            except (ProviderError, OSError, ValidationError) as exc:
                 logger.warning("job %s: download attempt %d failed: %s", job.id, attempt, exc)
+                if not _worth_retrying(exc):
+                    break
                 await self.clock.sleep(self._backoff(attempt))
                 continue
             return attrs.evolve(

@@ -8,11 +8,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
 import attrs
 
 from ._clock import now_utc
-from ._download import download_content
+from ._download import Existing, download_content, file_name
 from ._errors import FieldError, JobStateError, JobTimeoutError, ValidationError
 from ._models import (
     CreateVideoRequest,
@@ -135,7 +134,7 @@ class AsyncVideoService:
     async def wait_for_job(
         self,
         job_id: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - the public contract names it; measured on the client's clock
+        timeout: float | None = None,
         *,
         cancel_on_timeout: bool = False,
         progress: bool = False,
@@ -236,20 +235,39 @@ class AsyncVideoService:
         )
 
     async def download_video(
-        self, job_id: str, dest: str | os.PathLike[str], variant: str = "video"
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        variant: str = "video",
+        *,
+        overwrite: bool = False,
     ) -> Path:
-        """Stream a completed job's content to ``dest`` (atomically) and return the path.
+        """Stream a completed job's content to ``dest``, check it, and return the path.
+
+        The content is written to a temporary file beside the target and renamed only
+        once it passed its checks (content type, the container's first bytes, its length,
+        ``max_download_bytes``); nothing is left behind when it fails or is cancelled.
 
         Args:
             job_id: A completed job.
-            dest: A file path; a directory puts ``<job id>.<ext>`` inside it.
+            dest: A file path (missing parent directories are made); or a directory,
+                existing or a path ending in a separator (made if missing), which gets
+                ``<job id>.<ext>`` inside it (``.mp4``, ``.webp``, ``.jpg``).
             variant: ``"video"``, or another variant the provider offers
                 (``"thumbnail"``, ``"spritesheet"`` for the Sora protocol).
+            overwrite: Replace a file already at the target (only once the new content
+                passed its checks). Without it, an existing file is an error and nothing
+                is fetched.
+
+        Returns:
+            The path written.
 
         Raises:
             JobStateError: the job is not completed.
             ValidationError: the provider has no such variant; ``job_id`` is not a job id;
-                ``dest`` is not a path.
+                ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
+                (field ``dest``, naming the path).
+            DownloadError: the content failed its checks; nothing was kept.
         """
         errors = id_errors(job_id, "job_id")
         if not isinstance(dest, (str, os.PathLike)) or (isinstance(dest, str) and not dest):
@@ -257,6 +275,14 @@ class AsyncVideoService:
         if not isinstance(variant, str):
             errors.append(FieldError(field=_VARIANTS_FIELD, message="must be text"))
         raise_if(errors)
+        return await self._save(
+            job_id, dest, variant, existing="replace" if overwrite else "refuse"
+        )
+
+    async def _save(
+        self, job_id: str, dest: str | os.PathLike[str], variant: str, *, existing: Existing
+    ) -> Path:
+        """Download as :meth:`download_video` does, with a chosen policy for an existing file."""
         job = await self.get_job(job_id)
         if job.status is not JobStatus.COMPLETED or job.remote_id is None:
             raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
@@ -265,10 +291,15 @@ class AsyncVideoService:
             raise ValidationError(
                 [FieldError(field=_VARIANTS_FIELD, message=f"use one of {', '.join(variants)}")]
             )
-        target = Path(dest)
-        if await anyio.Path(target).is_dir():
-            target = target / f"{job.id}{_EXTENSIONS.get(variant, '.bin')}"
-        got = await download_content(self._client.transport, job.remote_id, target, variant=variant)
+        got = await download_content(
+            self._client.transport,
+            job.remote_id,
+            dest,
+            variant=variant,
+            name=file_name(job.id, variant),
+            max_bytes=self._client.settings.max_download_bytes,
+            existing=existing,
+        )
         if variant == "video" and job.result is not None:
             result = attrs.evolve(
                 job.result,
@@ -306,6 +337,3 @@ class AsyncVideoService:
         raise_if(check_request(request))
         job = self._new_job(request, metadata={REMIX_OF: source.remote_id})
         return await self._store(job)
-
-
-_EXTENSIONS = {"video": ".mp4", "thumbnail": ".webp", "spritesheet": ".jpg"}

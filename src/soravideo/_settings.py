@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._errors import FieldError
 from ._validation import raise_if
 
@@ -46,6 +47,12 @@ class Settings:
             with one warning: in the runner's shared pause, and in an httpx transport's
             retry policy (``RetryPolicy.retry_after_cap``), so the ``retry_after`` of a
             :class:`~soravideo.RateLimitError` it raises is capped too.
+        max_download_bytes: The most bytes one download may have (default 4 GiB): a
+            ``Content-Length`` above it is refused before any byte is read, and a body
+            without one is stopped when it reaches it (an endless body cannot fill the
+            disk). Either is a :class:`~soravideo.DownloadError` (``code="too_large"``)
+            that leaves no file. ``SORAVIDEO_MAX_DOWNLOAD_BYTES`` sets it from the
+            environment.
     """
 
     max_concurrency: int = 4
@@ -59,6 +66,7 @@ class Settings:
     lease_seconds: float = 60.0
     close_timeout: float = 30.0
     max_retry_after: float = 300.0
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
 
     def __attrs_post_init__(self) -> None:
         errors: list[FieldError] = []
@@ -84,6 +92,7 @@ class Settings:
         positive("lease_seconds", self.lease_seconds)
         positive("close_timeout", self.close_timeout)
         positive("max_retry_after", self.max_retry_after)
+        positive("max_download_bytes", self.max_download_bytes, integer=True)
         if (
             isinstance(self.max_retries, bool)
             or not isinstance(self.max_retries, int)

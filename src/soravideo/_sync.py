@@ -362,10 +362,18 @@ class VideoService:
         return self._client._call(self._inner.list_jobs, status, batch_id, page, limit)
 
     def download_video(
-        self, job_id: str, dest: str | os.PathLike[str], variant: str = "video"
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        variant: str = "video",
+        *,
+        overwrite: bool = False,
     ) -> Path:
-        """Stream a completed job's content to ``dest`` and return the path."""
-        return self._client._call(self._inner.download_video, job_id, dest, variant)
+        """Stream a completed job's content to ``dest``, check it, and return the path (see
+        :meth:`AsyncVideoService.download_video`)."""
+        return self._client._call(
+            self._inner.download_video, job_id, dest, variant, overwrite=overwrite
+        )
 
     def remix_video(self, job_id: str, prompt: str) -> Job:
         """Create a job that remixes a completed video."""
