@@ -204,7 +204,8 @@ def job_lines(job: Job) -> list[str]:
         f"{job.id}  {job.status.value}  {job.progress}%",
         f"  prompt:     {clip(job.request.prompt, 72)}",
         f"  priority:   {job.priority.value}   attempts: {job.attempts}   provider: {job.provider}",
-        f"  cost:       {money(job.estimated_cost_usd)} (estimated)",
+        f"  cost:       {money(job.estimated_cost_usd)} (estimated)"
+        + ("" if job.cost_usd is None else f", {money(job.cost_usd)} (the provider's figure)"),
         f"  created:    {job.created_at:%Y-%m-%d %H:%M:%S} UTC",
     ]
     if job.batch_id:
