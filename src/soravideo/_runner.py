@@ -1003,6 +1003,13 @@ class JobRunner:
 
     async def _cancel_remote(self, remote_id: str) -> None:
         if not self.transport.capabilities.can_cancel:
+            # [W2-5] Said out loud: the provider goes on making (and billing) the video.
+            logger.warning(
+                "%s cannot cancel: remote job %s goes on at the provider (and is billed); "
+                "soravideo only stops tracking it",
+                self.transport.name,
+                remote_id,
+            )
             return
         try:
             await self._call(self.transport.cancel, remote_id)
