@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import runpy
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -37,6 +39,7 @@ CDN = "http://127.0.0.1:8769"
 KEY = "sk-or-v1-SECRET0123456789abcdef"
 JOB = "gen-vid-1800000000-AbCdEfGhIjKlMnOpQrSt"
 START = 1_800_000_000.0
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "openrouter_example.py"
 ENV_VARS = ("OPENROUTER_API_KEY", "OPENROUTER_HTTP_REFERER", "OPENROUTER_X_OPEN_ROUTER_TITLE")
 
 
@@ -798,3 +801,19 @@ async def test_a_listing_that_is_not_one_is_a_provider_error(
         await openrouter.refresh_models()
     assert not isinstance(info.value, AmbiguousSubmissionError)
     assert "google/veo-3.1" in openrouter.models
+
+
+# --- the example -----------------------------------------------------------------------------
+
+
+def test_the_example_runs_offline_on_fake_openrouter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "FakeOpenRouter" in out
+    assert "Estimated cost: $2.40" in out
+    assert out.count("completed") == 2 and "estimated $2.00, charged $2.00" in out
+    assert "failed: The request was blocked" in out
+    assert len(list((tmp_path / "openrouter-videos").glob("*.mp4"))) == 2
