@@ -817,3 +817,32 @@ def test_the_example_runs_offline_on_fake_openrouter(
     assert out.count("completed") == 2 and "estimated $2.00, charged $2.00" in out
     assert "failed: The request was blocked" in out
     assert len(list((tmp_path / "openrouter-videos").glob("*.mp4"))) == 2
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def test_a_base_url_password_is_never_in_a_repr() -> None:
+    transport = OpenRouterTransport(base_url="http://user:PASSWORD@127.0.0.1:1/api/v1")
+    assert "PASSWORD" not in repr(transport) + transport.base_url
+
+
+@pytest.mark.anyio
+async def test_a_failed_connection_keeps_no_key_in_clear(
+    router: respx.MockRouter, make: Maker
+) -> None:
+    transport = make(max_retries=0)
+    router.get(f"{BASE}/videos/{JOB}").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(ProviderError) as info:
+        await transport.fetch(JOB)
+    chain: list[BaseException] = []
+    error: BaseException | None = info.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__
+    shown = " ".join(f"{e!r} {e}" for e in chain)
+    cause = info.value.__cause__
+    assert isinstance(cause, httpx.ConnectError)
+    shown += str(cause.request.headers)
+    assert KEY not in shown
+    assert cause.request.headers["authorization"] == "[secure]"
