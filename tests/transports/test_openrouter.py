@@ -232,6 +232,15 @@ async def test_a_plain_request_gets_the_models_defaults(
             {"model": "bytedance/seedance-2.0", "resolution": "4K"},
         ),
         (
+            {"resolution": "1080P", "aspect_ratio": "16:9"},
+            {
+                "model": "google/veo-3.1",
+                "duration": 8,
+                "resolution": "1080p",
+                "aspect_ratio": "16:9",
+            },
+        ),
+        (
             {
                 "input_reference": "https://assets.example.com/first.png",
                 "provider_options": {

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 from .._clock import Clock
-from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel
+from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel, size_resolution
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 
@@ -554,10 +554,7 @@ class FakeOpenRouter(FakeServer):
         seconds = self._seconds(body.get("duration"), spec)
         resolution = body.get("resolution")
         if resolution is None and isinstance(body.get("size"), str):
-            width, height = _pixels(body["size"], None, None)
-            resolution = next(
-                (name for name, px in _PIXELS.items() if px == min(width, height)), None
-            )
+            resolution = size_resolution(body["size"])
         width, height = _pixels(body.get("size"), resolution, body.get("aspect_ratio"))
         listed = self._price(model, spec, resolution)
         usd = self.unpriced_usd_per_second if listed is None else listed

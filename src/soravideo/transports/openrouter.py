@@ -88,6 +88,7 @@ __all__ = [
     "OpenRouterTransport",
     "model_from_listing",
     "remote_id_problem",
+    "size_resolution",
 ]
 
 log = logging.getLogger("soravideo.transports.openrouter")
@@ -378,7 +379,7 @@ def model_from_listing(
     )
 
 
-def _size_resolution(size: str) -> str | None:
+def size_resolution(size: str) -> str | None:
     """Return the resolution a ``WIDTHxHEIGHT`` size stands for (its short side), if known."""
     try:
         width, height = (int(n) for n in size.lower().split("x"))
@@ -390,8 +391,9 @@ def _size_resolution(size: str) -> str | None:
 
 
 def _resolution_word(resolution: str) -> str:
-    """OpenRouter spells 4K in capitals (``"4K"``); the neutral request accepts ``"4k"``."""
-    return "4K" if resolution.lower() in ("4k", "2160p") else resolution
+    """Return a resolution as OpenRouter spells it: ``"720p"`` in lower case, ``"4K"``."""
+    word = resolution.strip().lower()
+    return "4K" if word in ("4k", "2160p") else word
 
 
 class OpenRouterTransport(HttpTransport):
@@ -658,7 +660,7 @@ class OpenRouterTransport(HttpTransport):
             if spec.sizes is not None and request.size not in spec.sizes:
                 bad("size", f"{name} makes {', '.join(spec.sizes)}, not {request.size}")
             elif spec.sizes is None and spec.resolutions:
-                implied = _size_resolution(request.size)
+                implied = size_resolution(request.size)
                 if implied is None or implied.lower() not in {r.lower() for r in spec.resolutions}:
                     bad(
                         "size",
@@ -690,7 +692,7 @@ class OpenRouterTransport(HttpTransport):
     def _priced_resolution(self, request: CreateVideoRequest) -> str | None:
         """The resolution the request is sent at (and priced at), if known."""
         if request.size is not None:
-            return _size_resolution(request.size)
+            return size_resolution(request.size)
         if request.resolution is not None:
             return _resolution_word(request.resolution)
         spec = self._specs.get(self._model(request))
