@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, float, tuple[str, ...]]] = [
             "_progress.py",
             "_simulated.py",
             "_simulated_runway.py",
+            "_simulated_openrouter.py",
         ),
     ),
     ("repositories", 85.0, ("repositories/*",)),

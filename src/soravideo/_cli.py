@@ -94,7 +94,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-PROVIDERS = ("sora", "runway", "simulated")
+PROVIDERS = ("sora", "runway", "openrouter", "simulated")
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
@@ -134,7 +134,8 @@ exit codes:
   130  interrupted (Ctrl-C); `worker` exits 0 on SIGTERM or Ctrl-C
 
 environment:
-  SORAVIDEO_API_KEY / OPENAI_API_KEY, SORAVIDEO_BASE_URL / OPENAI_BASE_URL (provider),
+  SORAVIDEO_API_KEY / OPENAI_API_KEY, SORAVIDEO_BASE_URL / OPENAI_BASE_URL (provider;
+  RUNWAYML_API_SECRET for runway, OPENROUTER_API_KEY for openrouter),
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
   The API key is never printed.
@@ -216,7 +217,8 @@ def job_lines(job: Job) -> list[str]:
         f"{job.id}  {job.status.value}  {job.progress}%",
         f"  prompt:     {clip(job.request.prompt, 72)}",
         f"  priority:   {job.priority.value}   attempts: {job.attempts}   provider: {job.provider}",
-        f"  cost:       {money(job.estimated_cost_usd)} (estimated)",
+        f"  cost:       {money(job.estimated_cost_usd)} (estimated)"
+        + ("" if job.cost_usd is None else f", {money(job.cost_usd)} (the provider's figure)"),
         f"  created:    {job.created_at:%Y-%m-%d %H:%M:%S} UTC",
     ]
     if job.batch_id:
@@ -382,8 +384,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--provider",
         choices=PROVIDERS,
         default=default("sora"),
-        help="the provider: sora (any /v1/videos gateway; default), runway, or simulated "
-        "(offline FakeSora)",
+        help="the provider: sora (any /v1/videos gateway; default), runway, openrouter, or "
+        "simulated (offline FakeSora)",
     )
     group.add_argument(
         "--db",
@@ -644,7 +646,12 @@ class _Context:
             print(self.hide(text), file=self.stdout, flush=True)
 
 
-_KEY_VARIABLES = ("SORAVIDEO_API_KEY", "OPENAI_API_KEY", "RUNWAYML_API_SECRET")
+_KEY_VARIABLES = (
+    "SORAVIDEO_API_KEY",
+    "OPENAI_API_KEY",
+    "RUNWAYML_API_SECRET",
+    "OPENROUTER_API_KEY",
+)
 _URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
 
 
@@ -699,6 +706,10 @@ def _transport(args: argparse.Namespace) -> Transport:
         from .transports.runway import RunwayTransport
 
         return RunwayTransport(base_url=args.base_url)
+    if args.provider == "openrouter":
+        from .transports.openrouter import OpenRouterTransport
+
+        return OpenRouterTransport(base_url=args.base_url)
     from .transports.sora import SoraTransport
 
     return SoraTransport(base_url=args.base_url)

@@ -229,6 +229,10 @@ class Job:
     # and what it charges in its own unit (Runway credits), when it says.
     provider_status: str | None = None
     cost_credits: float | None = None
+    # What the provider says the job costs in USD (OpenRouter's ``usage.cost``, Runway's
+    # credits × credit_usd), when it says; final once the job has ended. Recorded beside
+    # ``estimated_cost_usd``, which stays the estimate made before anything was sent.
+    cost_usd: float | None = None
     # Where the engine saves the video once it completes (the creating client's
     # ``download_dir``, the CLI's ``--out-dir``): a process that resumes the job saves it
     # there too.

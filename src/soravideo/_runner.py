@@ -1015,6 +1015,13 @@ class JobRunner:
 
     async def _cancel_remote(self, remote_id: str) -> None:
         if not self.transport.capabilities.can_cancel:
+            # [W2-5] Said out loud: the provider goes on making (and billing) the video.
+            logger.warning(
+                "%s cannot cancel: remote job %s goes on at the provider (and is billed); "
+                "soravideo only stops tracking it",
+                self.transport.name,
+                remote_id,
+            )
             return
         try:
             await self._call(self.transport.cancel, remote_id)
@@ -1333,10 +1340,12 @@ def _job_error(exc: ProviderError, *, retryable: bool) -> JobError:
 
 
 def _cost(remote: RemoteJob) -> dict[str, Any]:
-    """The provider's own cost figures, which replace the estimate when it gives them."""
+    """The provider's own cost figures, recorded beside the estimate when it gives them."""
     changes: dict[str, Any] = {}
+    # [W2-5] The provider's USD figure goes to ``cost_usd``; it no longer replaces
+    # ``estimated_cost_usd`` (which stays the estimate made before sending).
     if remote.cost_usd is not None:
-        changes["estimated_cost_usd"] = remote.cost_usd
+        changes["cost_usd"] = remote.cost_usd
     if remote.cost_credits is not None:
         changes["cost_credits"] = remote.cost_credits
     return changes
