@@ -16,7 +16,8 @@ what it was sent with the jobs of the ledger, and fails naming every rule broken
   deleted at the provider (it runs on, and is billed);
 - ``cost``: the cost the job records is not the price of what was sent for its video
   (FakeSora: the seconds and model sent, priced by the published table or ``prices``;
-  FakeRunway: the credits the fake itself estimated or charged for the task).
+  FakeRunway: the credits the fake itself estimated or charged for the task; FakeFal: the
+  endpoint, duration, resolution and audio sent, priced by fal's published table).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import attrs
 from .._models import Job
 from ..repositories.base import JobRepository
 from ..transports.sora import SORA_MODELS
+from ._fake_fal import FakeFal
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeServer
@@ -58,6 +60,11 @@ def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent
         usd = None if price is None else round(int(params["seconds"]) * price, 6)
         return _Sent(prompt=str(params["prompt"]), usd=usd)
     prompt = params.get("promptText", params.get("prompt"))
+    if isinstance(fake, FakeFal):
+        # fal reports no cost: the published price of what was sent is the check.
+        return _Sent(
+            prompt=prompt if isinstance(prompt, str) else None, usd=fake.price_usd(video_id)
+        )
     if isinstance(fake, FakeRunway):
         charged = fake.task(video_id).get("cost", {}).get("credits")
         estimated = fake.estimated_credits(video_id)
