@@ -289,6 +289,8 @@ class FalTransport(HttpTransport):
             ``x-fal-no-retry: 1`` is sent with every create).
         webhook_url: Sent as ``fal_webhook`` with every create: fal POSTs each finished
             request there.
+        min_poll_interval: The shortest wait between two status reads of one request (fal
+            publishes none; its own client polls every 0.1 s).
     """
 
     name = "fal"
@@ -313,6 +315,7 @@ class FalTransport(HttpTransport):
         object_ttl: float | None = OBJECT_TTL,
         server_retries: bool = False,
         webhook_url: str | None = None,
+        min_poll_interval: float = MIN_POLL_INTERVAL,
     ) -> None:
         host = _env("FAL_QUEUE_RUN_HOST")
         default = f"https://{host}" if host else DEFAULT_BASE_URL
@@ -354,7 +357,7 @@ class FalTransport(HttpTransport):
             can_remix=False,
             result_kind="url",
             variants=("video",),
-            min_poll_interval=MIN_POLL_INTERVAL,
+            min_poll_interval=min_poll_interval,
             allows_unknown_models=True,
             idempotent_creates=False,
         )
