@@ -82,7 +82,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-PROVIDERS = ("sora", "runway", "simulated")
+PROVIDERS = ("sora", "runway", "fal", "simulated")
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
@@ -125,6 +125,8 @@ environment:
   SORAVIDEO_API_KEY / OPENAI_API_KEY, SORAVIDEO_BASE_URL / OPENAI_BASE_URL (provider),
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
+  --provider runway: RUNWAYML_API_SECRET; --provider fal: FAL_KEY (--model picks the
+  endpoint, e.g. fal-ai/veo3.1).
   The API key is never printed.
 
 examples:
@@ -327,8 +329,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--provider",
         choices=PROVIDERS,
         default=default("sora"),
-        help="the provider: sora (any /v1/videos gateway; default), runway, or simulated "
-        "(offline FakeSora)",
+        help="the provider: sora (any /v1/videos gateway; default), runway, fal (its queue; "
+        "pick the endpoint with --model), or simulated (offline FakeSora)",
     )
     group.add_argument(
         "--db",
@@ -554,7 +556,13 @@ class _Context:
             print(self.hide(text), file=self.stdout, flush=True)
 
 
-_KEY_VARIABLES = ("SORAVIDEO_API_KEY", "OPENAI_API_KEY", "RUNWAYML_API_SECRET")
+_KEY_VARIABLES = (
+    "SORAVIDEO_API_KEY",
+    "OPENAI_API_KEY",
+    "RUNWAYML_API_SECRET",
+    "FAL_KEY",
+    "FAL_KEY_SECRET",
+)
 _URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
 
 
@@ -609,6 +617,10 @@ def _transport(args: argparse.Namespace) -> Transport:
         from .transports.runway import RunwayTransport
 
         return RunwayTransport(base_url=args.base_url)
+    if args.provider == "fal":
+        from .transports.fal import FalTransport
+
+        return FalTransport(base_url=args.base_url)
     from .transports.sora import SoraTransport
 
     return SoraTransport(base_url=args.base_url)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+from .fal import FalTransport
 from .runway import RunwayTransport
 from .sora import SoraTransport
 
 __all__ = [
     "Capabilities",
     "ContentStream",
+    "FalTransport",
     "ModelInfo",
     "RemoteJob",
     "RunwayTransport",
