@@ -28,6 +28,7 @@ import fal_client.client as fal_wire
 import httpx
 import pytest
 
+from soravideo.testing import ManualClock
 from soravideo.testing._fake_fal import FakeFal
 from soravideo.transports.fal import FAL_MODELS
 
@@ -36,15 +37,13 @@ KLING = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video"
 SPEC = Path(__file__).parent / "spec" / "fal_video_inputs.json"
 
 
-def _generation(endpoint: str, body: dict[str, Any]) -> float:
-    # Veo runs long enough to be cancelled while queued or running; Kling is quick.
-    return 30.0 if endpoint.startswith("fal-ai/veo3.1") else 0.3
-
-
 @pytest.fixture
 def fake() -> FakeFal:
-    # Real time (served), one slot: later requests queue behind the running one.
-    return FakeFal(api_key=KEY, generation_time=_generation, max_concurrent=1)
+    # Served, but on a clock the test moves: every status the client sees is the one the
+    # test set up, however busy the machine. One slot: later requests queue behind it.
+    return FakeFal(
+        api_key=KEY, clock=ManualClock(start=1_800_000_000.0), generation_time=60, max_concurrent=1
+    )
 
 
 @pytest.fixture
@@ -74,30 +73,32 @@ def test_the_official_client_completes_queues_and_cancels(fake: FakeFal, served:
         client.cancel("fal-ai/veo3.1", second.request_id)  # rebuilt URL: owner/alias only
         with pytest.raises(fal_client.FalClientHTTPError) as gone:
             client.status("fal-ai/veo3.1", second.request_id)
+        running = first.status(with_logs=True)
 
-        events = list(first.iter_events(with_logs=True, interval=0.02))
-        output = first.get(interval=0.02)
+        fake.advance(60)
+        events = list(first.iter_events(with_logs=True, interval=0.01))
+        output = first.get(interval=0.01)
         with pytest.raises(fal_client.FalClientHTTPError) as done:
             first.cancel()
+        fake.advance(60)
         waited = client.result(KLING, third.request_id)
 
-        running = client.submit("fal-ai/veo3.1/fast", {"prompt": "a crane"})
-        for event in running.iter_events(interval=0.02):
-            if isinstance(event, fal_client.InProgress):
-                running.cancel()
-                break
+        stopped_handle = client.submit("fal-ai/veo3.1/fast", {"prompt": "a crane"})
+        fake.advance(1)
+        stopping = stopped_handle.status()
+        stopped_handle.cancel()
         with pytest.raises(fal_client.FalClientHTTPError) as stopped:
-            running.get(interval=0.02)
+            stopped_handle.get(interval=0.01)
     finally:
         client._client.close()
 
     assert isinstance(queued, fal_client.Queued) and queued.position == 1
     assert gone.value.status_code == 404
-    assert isinstance(events[-1], fal_client.Completed)
-    assert events[-1].metrics["inference_time"] > 0
-    assert all(isinstance(e, (fal_client.Queued, fal_client.InProgress)) for e in events[:-1])
-    in_progress = [e for e in events if isinstance(e, fal_client.InProgress)]
-    assert in_progress and in_progress[0].logs and in_progress[0].logs[0]["level"] == "INFO"
+    assert isinstance(running, fal_client.InProgress)
+    assert running.logs and running.logs[0]["level"] == "INFO"
+    assert len(events) == 1 and isinstance(events[0], fal_client.Completed)
+    assert events[0].metrics == {"inference_time": 60.0}
+    assert (events[0].error, events[0].error_type) == (None, None)
     assert output["video"]["url"].startswith(f"https://{served}/_cdn/")
     assert output["video"]["content_type"] == "video/mp4"
     trusting = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
@@ -107,6 +108,7 @@ def test_the_official_client_completes_queues_and_cancels(fake: FakeFal, served:
     assert done.value.status_code == 400
     assert json.loads(done.value.message) == {"status": "ALREADY_COMPLETED"}
     assert waited["video"]["url"] != output["video"]["url"]
+    assert isinstance(stopping, fal_client.InProgress)
     assert (stopped.value.status_code, stopped.value.error_type) == (499, "client_cancelled")
     cancels = [r.path for r in fake.requests if r.route == "cancel"]
     assert cancels[0] == f"/fal-ai/veo3.1/requests/{second.request_id}/cancel"
@@ -116,7 +118,7 @@ def test_the_official_client_completes_queues_and_cancels(fake: FakeFal, served:
     assert fake.count(route="submit", tag="created") == 4
     assert fake.cancelled_ids() == [
         f"fal-ai:veo3.1:{second.request_id}",
-        f"fal-ai:veo3.1:{running.request_id}",
+        f"fal-ai:veo3.1:{stopped_handle.request_id}",
     ]
     assert fake.deleted_ids() == [f"fal-ai:veo3.1:{second.request_id}"]  # removed from the queue
 
@@ -156,8 +158,9 @@ def test_a_bad_key_is_refused_as_fal_client_reports_it(fake: FakeFal, served: st
 
 @pytest.mark.slow
 def test_the_environment_alone_points_a_fresh_client_at_the_fake(
-    fake: FakeFal, tls_server_context: ssl.SSLContext, tls_ca_file: Path
+    tls_server_context: ssl.SSLContext, tls_ca_file: Path
 ) -> None:
+    fake = FakeFal(api_key=KEY, generation_time=0.05)  # real time: nothing asserted midway
     script = textwrap.dedent(
         f"""
         import json, fal_client
