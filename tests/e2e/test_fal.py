@@ -93,8 +93,13 @@ async def test_cancelling_jobs_queued_and_running_at_fal_stops_both(
         # Two run, the third waits in fal's queue.
         with anyio.fail_after(10):
             await all_sent.wait()
-        # The waiting one first: cancelling a running one would free its slot for it.
-        cancelled = [await client.videos.cancel_job(j.id) for j in reversed(jobs)]
+        # The waiting one first (the last to reach fal): cancelling a running one would
+        # free its slot for it.
+        remote = {(await client.videos.get_job(j.id)).remote_id or "": j.id for j in jobs}
+        waiting = [remote[r] for r in remote if fake.queue_position(r) is not None]
+        assert len(waiting) == 1
+        order = waiting + [j.id for j in jobs if j.id not in waiting]
+        cancelled = [await client.videos.cancel_job(job_id) for job_id in order]
 
     assert all(j.status is sv.JobStatus.CANCELLED for j in cancelled)
     assert sorted(fake.cancelled_ids()) == sorted(j.remote_id for j in cancelled)
