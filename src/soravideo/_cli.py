@@ -94,7 +94,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-PROVIDERS = ("sora", "runway", "openrouter", "simulated")
+PROVIDERS = ("sora", "runway", "fal", "openrouter", "simulated")
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
@@ -138,6 +138,8 @@ environment:
   RUNWAYML_API_SECRET for runway, OPENROUTER_API_KEY for openrouter),
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
+  --provider runway: RUNWAYML_API_SECRET; --provider fal: FAL_KEY (--model picks the
+  endpoint, e.g. fal-ai/veo3.1).
   The API key is never printed.
 
 examples:
@@ -384,8 +386,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--provider",
         choices=PROVIDERS,
         default=default("sora"),
-        help="the provider: sora (any /v1/videos gateway; default), runway, openrouter, or "
-        "simulated (offline FakeSora)",
+        help="the provider: sora (any /v1/videos gateway; default), runway, fal (its queue; "
+        "pick the endpoint with --model), openrouter, or simulated (offline FakeSora)",
     )
     group.add_argument(
         "--db",
@@ -650,6 +652,8 @@ _KEY_VARIABLES = (
     "SORAVIDEO_API_KEY",
     "OPENAI_API_KEY",
     "RUNWAYML_API_SECRET",
+    "FAL_KEY",
+    "FAL_KEY_SECRET",
     "OPENROUTER_API_KEY",
 )
 _URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
@@ -706,6 +710,10 @@ def _transport(args: argparse.Namespace) -> Transport:
         from .transports.runway import RunwayTransport
 
         return RunwayTransport(base_url=args.base_url)
+    if args.provider == "fal":
+        from .transports.fal import FalTransport
+
+        return FalTransport(base_url=args.base_url)
     if args.provider == "openrouter":
         from .transports.openrouter import OpenRouterTransport
 

@@ -99,6 +99,19 @@ class AdaptiveLimit:
         self.current = max(1, min(self.maximum, max(self.current // 2, in_flight)))
         return self.current
 
+    def on_queued(self, in_flight: int, ahead: int) -> int:
+        """Shrink when the provider queues our work instead of refusing it (fal).
+
+        A job reported waiting with ``ahead`` requests before it in the provider's queue
+        shows that at least ``ahead`` of the ``in_flight`` jobs are not running either:
+        sending more would only lengthen that queue. The limit drops to what runs plus
+        one kept waiting for the next free slot (never below 1); ``ahead`` of 0 (next in
+        line, as a fresh request is while a runner starts) says nothing. Returns the limit.
+        """
+        if ahead >= 1:
+            self.current = max(1, min(self.current, in_flight - ahead))
+        return self.current
+
     def on_success(self, in_flight: int) -> int:
         """Grow by one after an accepted submission that filled the limit; return the limit.
 

@@ -757,6 +757,8 @@ class JobRunner:
             return
         # Jobs the provider has accepted (submissions still on the wire are not proof).
         self._limit.on_success(len(self._tracked) + 1)
+        if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
+            self._limit.on_queued(len(self._tracked) + 1, remote.queue_position)
         await self._record_remote(job, remote)
 
     async def _send_create(self, job: Job, *, fresh: bool) -> RemoteJob | None:
@@ -1144,6 +1146,8 @@ class JobRunner:
             await self._finish(job, JobStatus.CANCELLED, **final)
         else:
             tracked.hint = remote.poll_after
+            if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
+                self._limit.on_queued(len(self._tracked), remote.queue_position)
             if remote.progress != (
                 tracked.observations[-1].progress if tracked.observations else 0
             ):

@@ -48,6 +48,7 @@ def test_every_page_of_the_nav_is_built(site: Path) -> None:
         "guides/plugins/index.html",
         "cli/index.html",
         "runway/index.html",
+        "fal/index.html",
         "health/index.html",
         "benchmarks/index.html",
     ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._clock import ManualClock, VirtualClock
+from ._fake_fal import FakeFal
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .transport_contract import TransportContract
 
 __all__ = [
+    "FakeFal",
     "FakeOpenRouter",
     "FakeProvider",
     "FakeRunway",

@@ -27,6 +27,7 @@ import math
 import random
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -82,6 +83,8 @@ class FakeRequest:
         body: The raw body.
         full_path: The path as received, prefix included.
         in_prefix: Whether the path is under the prefix (no route matches otherwise).
+        scheme: ``"https"`` when it came over TLS (:meth:`FakeServer.serve` with an
+            ``ssl_context``, or an in-process ``https://`` URL), else ``"http"``.
     """
 
     method: str
@@ -91,6 +94,7 @@ class FakeRequest:
     body: bytes = b""
     full_path: str = ""
     in_prefix: bool = True
+    scheme: str = "http"
 
     def header(self, name: str) -> str | None:
         """Return one header's value, or ``None``."""
@@ -385,8 +389,10 @@ class Router:
         self._routes: list[_Route] = []
 
     def add(self, method: str, template: str, handler: Handler, *, name: str) -> None:
-        """Add a route; ``{name}`` in the template matches one path segment."""
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        """Add a route; ``{name}`` in the template matches one path segment, ``{name*}``
+        one or more (``/{model*}`` matches ``/fal-ai/veo3.1/fast``)."""
+        regex = re.sub(r"\\\{(\w+)\\\*\\\}", r"(?P<\1>[^/]+(?:/[^/]+)*)", re.escape(template))
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append(_Route(method.upper(), re.compile(f"^{regex}$"), name, handler))
 
     def resolve(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | bool:
@@ -777,6 +783,7 @@ class FakeServer:
         query: Iterable[tuple[str, str]],
         headers: Iterable[tuple[str, str]],
         body: bytes,
+        scheme: str = "http",
     ) -> FakeRequest:
         inner = self._strip_prefix(raw_path)
         return FakeRequest(
@@ -787,6 +794,7 @@ class FakeServer:
             body=body,
             full_path=raw_path,
             in_prefix=inner is not None,
+            scheme=scheme,
         )
 
     # -- serving in-process -----------------------------------------------------------
@@ -808,7 +816,13 @@ class FakeServer:
     # -- serving on loopback -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Iterator[str]:
         """Serve the fake on a loopback port in a background thread.
 
         When the fake was made without a clock and has not picked one yet, serving picks
@@ -817,14 +831,18 @@ class FakeServer:
         Args:
             host: The address to bind (keep it loopback).
             port: The port; 0 picks a free one.
+            ssl_context: Serve HTTPS with this server context (a throwaway certificate,
+                e.g. ``trustme``'s), for clients that insist on ``https://``; each
+                connection's handshake runs in its own thread.
 
         Yields:
-            The base URL, prefix included (``http://127.0.0.1:PORT/v1``).
+            The base URL, prefix included (``http://127.0.0.1:PORT/v1``; ``https://``
+            with ``ssl_context``).
         """
         with self._lock:
             if self._clock is None:
                 self._clock = SystemClock()
-        server = _ThreadingServer((host, port), _make_handler(self))
+        server = _ThreadingServer((host, port), _make_handler(self), ssl_context)
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -834,7 +852,8 @@ class FakeServer:
         thread.start()
         try:
             bound_host, bound_port = server.server_address[:2]
-            yield f"http://{bound_host!s}:{bound_port}{self.prefix}"
+            scheme = "https" if ssl_context is not None else "http"
+            yield f"{scheme}://{bound_host!s}:{bound_port}{self.prefix}"
         finally:
             server.shutdown()
             server.close_connections()
@@ -902,6 +921,7 @@ class _AsyncFakeTransport(httpx.AsyncBaseTransport):
             request.url.params.multi_items(),
             request.headers.multi_items(),
             body,
+            request.url.scheme,
         )
         exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
@@ -932,6 +952,7 @@ class _SyncFakeTransport(httpx.BaseTransport):
             request.url.params.multi_items(),
             request.headers.multi_items(),
             body,
+            request.url.scheme,
         )
         exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
@@ -957,10 +978,34 @@ class _ThreadingServer(ThreadingHTTPServer):
     # Tests start and stop servers quickly; a lingering TIME_WAIT must not block the port.
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self.ssl_context = ssl_context
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.ssl_context is not None:
+            # The handshake waits for the connection's own thread (finish_request).
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (OSError, ValueError):
+                logger.debug("fake server: TLS handshake with %s failed", client_address)
+                return
+        super().finish_request(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -1026,6 +1071,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 urllib.parse.parse_qsl(split.query, keep_blank_values=True),
                 self.headers.items(),
                 body,
+                "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
             )
             exchange = server._exchange(request)
             try:

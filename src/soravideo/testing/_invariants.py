@@ -21,7 +21,8 @@ what it was sent with the jobs of the ledger, and fails naming every rule broken
   video runs on by design, and soravideo can only stop tracking it;
 - ``cost``: the cost the job records is not the price of what was sent for its video
   (FakeSora: the seconds and model sent, priced by the published table or ``prices``;
-  FakeRunway: the credits the fake itself estimated or charged for the task;
+  FakeRunway: the credits the fake itself estimated or charged for the task; FakeFal: the
+  endpoint, duration, resolution and audio sent, priced by fal's published table;
   FakeOpenRouter: the estimate is the fake's price of what was sent, where the model has
   one, and ``cost_usd`` of a completed job is the ``usage.cost`` the fake reports).
 """
@@ -38,6 +39,7 @@ from .._models import Job
 from ..repositories.base import JobRepository
 from ..transports.base import INVALID_REMOTE_ID
 from ..transports.sora import SORA_MODELS
+from ._fake_fal import FakeFal
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -69,6 +71,11 @@ def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent
         usd = None if price is None else round(int(params["seconds"]) * price, 6)
         return _Sent(prompt=str(params["prompt"]), usd=usd)
     prompt = params.get("promptText", params.get("prompt"))
+    if isinstance(fake, FakeFal):
+        # fal reports no cost: the published price of what was sent is the check.
+        return _Sent(
+            prompt=prompt if isinstance(prompt, str) else None, usd=fake.price_usd(video_id)
+        )
     if isinstance(fake, FakeOpenRouter):
         return _Sent(
             prompt=prompt if isinstance(prompt, str) else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+from .fal import FalTransport
 from .openrouter import OpenRouterTransport
 from .runway import RunwayTransport
 from .sora import SoraTransport
@@ -10,6 +11,7 @@ from .sora import SoraTransport
 __all__ = [
     "Capabilities",
     "ContentStream",
+    "FalTransport",
     "ModelInfo",
     "OpenRouterTransport",
     "RemoteJob",

@@ -172,6 +172,10 @@ class RemoteJob:
         urls: Result URLs by variant, for providers that deliver URLs.
         poll_after: The provider's hint of when to ask again (seconds), if any.
         created_at: When the provider created it.
+        queue_position: How many requests wait ahead of this one in the provider's own
+            queue (``0``: next), where the provider queues excess work instead of
+            refusing it (fal); ``None`` when it says nothing. The engine reads it as
+            back-pressure, as it reads a 429.
         raw: The payload as received (never holds secrets).
     """
 
@@ -186,6 +190,7 @@ class RemoteJob:
     urls: Mapping[str, str] = attrs.field(factory=dict)
     poll_after: float | None = None
     created_at: datetime | None = None
+    queue_position: int | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
 
