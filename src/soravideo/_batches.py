@@ -92,6 +92,9 @@ class AsyncBatchService:
     def estimate_cost(self, request: CreateVideoRequest | BatchVideoRequest) -> float:
         """Return the estimated price in USD of one video or a whole batch.
 
+        Args:
+            request: One video, or a batch (the sum of its videos).
+
         Raises:
             ValidationError: a request is invalid (named field by field, as
                 ``create_batch`` names them), or the provider has no price for a requested
@@ -130,10 +133,11 @@ class AsyncBatchService:
 
         With a ``key``, creating is idempotent: the same script run again (after a crash,
         say) gets the batch it created the first time, with the same batch id and job ids,
-        and nothing new is stored or sent; :meth:`process_batch` then carries on where it
-        stopped. The ledger keeps a fingerprint of the request (a SHA-256 of its canonical
-        JSON), so a different request under a known key is refused rather than mistaken
-        for it. Two processes racing with one key end up with the same batch.
+        and nothing new is stored or sent;
+        [`process_batch`][soravideo.AsyncBatchService.process_batch] then carries on where
+        it stopped. The ledger keeps a fingerprint of the request (a SHA-256 of its
+        canonical JSON), so a different request under a known key is refused rather than
+        mistaken for it. Two processes racing with one key end up with the same batch.
 
         Args:
             request: The videos and the batch's options.
@@ -210,8 +214,10 @@ class AsyncBatchService:
 
         Args:
             path: A ``.jsonl`` / ``.ndjson`` or ``.csv`` file.
-            key: Make creating idempotent, as with :meth:`create_batch`: the same manifest
-                and defaults under the same key give back the batch made the first time.
+            key: Make creating idempotent, as with
+                [`create_batch`][soravideo.AsyncBatchService.create_batch]: the same
+                manifest and defaults under the same key give back the batch made the first
+                time.
             base_dir: The folder the manifest's files must be in (default: the manifest's).
             **defaults: Request fields for rows that leave them out (``model="sora-2"``),
                 and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
@@ -240,8 +246,17 @@ class AsyncBatchService:
         failing job does not stop the others. Calling it again (after a crash, in another
         process) carries on with what is left and never re-sends a job that has a remote id.
 
+        Args:
+            batch_id: The batch to run.
+            concurrency: At most this many of its jobs at the provider at once, from 1 to
+                100,000 (default: the batch's own ``concurrency``; without one, only the
+                client's ``max_concurrency`` applies).
+            progress: Show a progress bar (needs the ``progress`` extra).
+
         Raises:
             BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
+                whole number from 1 to 100,000.
         """
         from ._progress import make_bar
 
@@ -291,6 +306,9 @@ class AsyncBatchService:
     async def get_batch_status(self, batch_id: str) -> BatchStatusReport:
         """Return the batch, every one of its jobs, and its progress.
 
+        Args:
+            batch_id: The batch's id.
+
         Raises:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id.
@@ -311,6 +329,9 @@ class AsyncBatchService:
         provider. When it returns, nothing more is sent for the batch, and creates that were
         on the wire have been answered, recorded and their videos stopped. The batch ends
         ``cancelled``.
+
+        Args:
+            batch_id: The batch to cancel.
 
         Raises:
             BatchNotFoundError: no batch has this id.
@@ -350,6 +371,10 @@ class AsyncBatchService:
 
     async def list_batches(self, page: int = 1, limit: int = 20) -> Page[Batch]:
         """Return one page of batches, newest first.
+
+        Args:
+            page: Which page, from 1.
+            limit: Batches a page, from 1 to 1000.
 
         Raises:
             ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.

@@ -268,7 +268,7 @@ def batch_summary(report: BatchStatusReport) -> list[str]:
 class EventPrinter:
     """Print one line per job event: submitted, progress milestones, and how it ended.
 
-    Register :meth:`on_event` (``client.on("*", printer.on_event)``): a coroutine
+    Register ``on_event`` (``client.on("*", printer.on_event)``): a coroutine
     function, so it runs on the event loop and keeps step with simulated time.
 
     Args:
@@ -1017,7 +1017,7 @@ def _copy_saved(job: Job, variant: str, dest: str, *, force: bool) -> Path | Non
 
 
 def _refuse_existing(target: Path) -> None:
-    """Raise a :class:`UsageError` naming ``target`` if a file is there (``--force`` replaces it)."""
+    """Raise a ``UsageError`` naming ``target`` if a file is there (``--force`` replaces it)."""
     try:
         refuse_existing(target, how="use --force")
     except ValidationError as exc:
@@ -1037,7 +1037,7 @@ def _destination(path: str) -> str:
 
 
 def _refuse_file_at(out: str) -> None:
-    """Raise a :class:`UsageError` when ``--out`` names a file that already exists.
+    """Raise a ``UsageError`` when ``--out`` names a file that already exists.
 
     A directory destination cannot be in the way: the file inside is named by a job id
     not made yet.

@@ -74,14 +74,18 @@ class AsyncSoraVideo:
     is given and closes them.
 
     Args:
-        transport: The provider (default: :class:`~soravideo.transports.SoraTransport` from
-            the environment). An httpx transport is given this client's
+        transport: The provider (default: a
+            [`SoraTransport`][soravideo.transports.SoraTransport] from the environment).
+            An httpx transport is given this client's
             ``request_timeout`` (unless it was built with its own ``timeout=``) and
             ``max_retry_after`` (see ``HttpTransport.use_settings``).
         repository: The ledger (default: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``).
-        settings: A :class:`Settings`; keyword arguments override its fields.
+        settings: A [`Settings`][soravideo.Settings]; keyword arguments override its fields.
         clock: Time source (tests and ``simulated()`` pass a simulated one).
-        **overrides: Any :class:`Settings` field, e.g. ``max_concurrency=8``.
+        worker_id: This client's name as the owner of the leases it takes in a shared
+            ledger (default: ``host:pid:random``); name workers so that the ledger tells
+            who holds what.
+        **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
     """
 
     def __init__(
@@ -97,15 +101,25 @@ class AsyncSoraVideo:
         from ._batches import AsyncBatchService
         from ._services import AsyncVideoService
 
-        self.settings = _settings(settings, overrides)
-        self.transport = transport if transport is not None else default_transport()
+        self.settings: Settings = _settings(settings, overrides)
+        """The client's settings."""
+        self.transport: Transport = transport if transport is not None else default_transport()
+        """The provider transport."""
         _hand_settings(self.transport, self.settings)
-        self.repository = repository if repository is not None else default_repository()
+        self.repository: JobRepository = (
+            repository if repository is not None else default_repository()
+        )
+        """The ledger."""
         self.clock: Clock = clock if clock is not None else SystemClock()
+        """The clock the engine runs on."""
         self.events = EventBus()
         self.videos: AsyncVideoService = AsyncVideoService(self)
+        """Single videos: create, wait for, download, remix, cancel and list them."""
         self.batches: AsyncBatchService = AsyncBatchService(self)
+        """Batches of videos: create (from a manifest too), process, watch and cancel them."""
         self.fake: FakeSora | None = None
+        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
+        (``None`` otherwise)."""
         self._worker_id = worker_id
         self._runner: JobRunner | None = None
         self._open_lock: anyio.Lock | None = None
@@ -125,11 +139,12 @@ class AsyncSoraVideo:
 
         Simulated time jumps ahead whenever every task is waiting, so a 30-second
         generation finishes in milliseconds. The ledger is in memory unless ``repository``
-        is given. ``client.fake`` is the :class:`~soravideo.testing.FakeSora` behind it
+        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
         (failure prompts, injected faults, request counters).
 
         Args:
-            repository: A ledger (default: a new :class:`MemoryRepository`).
+            repository: A ledger (default: a new
+                [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
             generation_time: Simulated seconds each video takes.
             **kwargs: Everything the constructor takes except ``transport``.
         """
@@ -220,8 +235,16 @@ class AsyncSoraVideo:
         """Call ``callback(event)`` on job events: ``created``, ``submitted``, ``progress``,
         ``completed``, ``failed``, ``cancelled``, or ``"*"`` for all.
 
+        Args:
+            kind: The event kind to follow, or ``"*"`` for every kind.
+            callback: A function, or a coroutine function, of one
+                [`JobEvent`][soravideo.JobEvent].
+
         Returns:
             A function that unregisters the callback.
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
         """
         return self.events.on(kind, callback)
 
@@ -259,7 +282,7 @@ class AsyncSoraVideo:
         """Return job counts, provider counters, engine state, spend and system figures.
 
         Returns:
-            A :class:`Metrics` snapshot (``to_dict()``, ``to_prometheus()``).
+            A [`Metrics`][soravideo.Metrics] snapshot (``to_dict()``, ``to_prometheus()``).
 
         Raises:
             RepositoryError: The ledger cannot be read.
@@ -270,11 +293,12 @@ class AsyncSoraVideo:
         """See every unfinished batch and job of the ledger through: what a crashed or
         interrupted process left behind (``soravideo resume`` from a terminal).
 
-        Batches still pending or processing are processed, as :meth:`process_batch
-        <AsyncBatchService.process_batch>` does, and finalized; every other unfinished job is
-        waited for. Nothing is created again: jobs in flight are polled by their remote id,
-        pending ones are sent once. It waits until each one has ended (a failed job is not
-        an error: see the ledger); cancelling the call stops the wait, not the jobs.
+        Batches still pending or processing are processed, as
+        [`process_batch`][soravideo.AsyncBatchService.process_batch] does, and finalized;
+        every other unfinished job is waited for. Nothing is created again: jobs in flight
+        are polled by their remote id, pending ones are sent once. It waits until each one
+        has ended (a failed job is not an error: see the ledger); cancelling the call stops
+        the wait, not the jobs.
 
         A job created to be downloaded (its client's ``download_dir``, the CLI's
         ``--out-dir``) is saved in its own directory when it completes, whichever process

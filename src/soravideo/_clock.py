@@ -1,6 +1,6 @@
 """Clocks: real time, or simulated time that tests and ``simulated()`` control.
 
-The runner and the fakes read time and sleep only through a :class:`Clock`, so a whole
+The runner and the fakes read time and sleep only through a [`Clock`][soravideo.Clock], so a whole
 generation of many minutes can run in milliseconds, deterministically.
 """
 
@@ -166,9 +166,10 @@ class ManualClock:
 class VirtualClock(ManualClock):
     """Simulated time that jumps ahead by itself whenever every task is waiting.
 
-    Run :meth:`run` in a task group next to the code under test (``simulated()`` clients do
-    this for you): each time all tasks are blocked, time skips to the next sleeper's
-    deadline, so minutes of simulated waiting take microseconds and stay deterministic.
+    Run [`run`][soravideo.VirtualClock.run] in a task group next to the code under test
+    (``simulated()`` clients do this for you): each time all tasks are blocked, time skips to the
+    next sleeper's deadline, so minutes of simulated waiting take microseconds and stay
+    deterministic.
     """
 
     async def run(self) -> None:

@@ -1,7 +1,6 @@
 """What downloaded content must be before it is kept: its label, its first bytes, its length.
 
-A :class:`ContentCheck` watches one download as it streams. It refuses, by raising
-:class:`Rejected`:
+A ``ContentCheck`` watches one download as it streams. It refuses, by raising ``Rejected``:
 
 - a content type that is not the variant's (``text/html``, ``application/json`` for a
   video); a missing one, or ``application/octet-stream``, is left to the bytes;
@@ -46,7 +45,7 @@ _JPEG_END = b"\xff\xd9"
 
 
 class Rejected(Exception):
-    """The content failed a check. ``code`` is a :class:`~soravideo.DownloadError` code."""
+    """The content failed a check. ``code`` is a [`DownloadError`][soravideo.DownloadError] code."""
 
     def __init__(self, code: str, reason: str) -> None:
         self.code = code
@@ -131,7 +130,7 @@ class _BoxWalk:
 
 
 class ContentCheck:
-    """Check one download while it streams: :meth:`start`, :meth:`feed` each chunk, :meth:`finish`.
+    """Check one download while it streams: ``start``, ``feed`` each chunk, ``finish``.
 
     Args:
         variant: The variant asked for (``"video"``, ``"thumbnail"`` …).

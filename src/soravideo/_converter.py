@@ -67,7 +67,7 @@ def unstructure(obj: Any) -> Any:
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    """Build a model from plain data (the inverse of :func:`unstructure`)."""
+    """Build a model from plain data (the inverse of ``unstructure``)."""
     return converter.structure(data, cls)
 
 
@@ -77,5 +77,5 @@ def dumps(obj: Any) -> str:
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:
-    """Parse JSON made by :func:`dumps` back into a model."""
+    """Parse JSON made by ``dumps`` back into a model."""
     return structure(json.loads(text), cls)

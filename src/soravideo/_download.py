@@ -1,22 +1,22 @@
 """Streamed, verified, atomic downloads: a temporary file beside the target, checked, then renamed.
 
-Where a download goes (:func:`resolve_destination`): a directory, or a path ending in a
+Where a download goes (``resolve_destination``): a directory, or a path ending in a
 separator, gets ``<job id>.<ext>`` inside it (made if missing); any other path is the file
 itself (its missing parents are made). What happens to a file already there is the
 caller's choice (``existing``):
 
-- ``"refuse"`` (``download_video``'s default): a :class:`~soravideo.ValidationError`
+- ``"refuse"`` (``download_video``'s default): a [`ValidationError`][soravideo.ValidationError]
   naming the path, before anything is fetched;
 - ``"replace"`` (``overwrite=True``, the CLI's ``--force``): replaced, atomically, only
   once the new content passed its checks;
 - ``"same"`` (automatic downloads: ``download_dir``, ``resume(download_dir=...)``): kept
   when it holds exactly the bytes just downloaded (the same job saved twice, e.g. by a
   worker that took over from one that crashed), else left alone with a
-  :class:`~soravideo.ValidationError`: another file is never clobbered.
+  [`ValidationError`][soravideo.ValidationError]: another file is never clobbered.
 
-The content is checked as it streams (:mod:`soravideo._content_check`) and a failure
-raises :class:`~soravideo.DownloadError`. Whatever goes wrong, cancellation included, the
-temporary file is removed: no file appears at the target unless it is whole and checked.
+The content is checked as it streams (``soravideo._content_check``) and a failure raises
+[`DownloadError`][soravideo.DownloadError]. Whatever goes wrong, cancellation included,
+the temporary file is removed: no file appears at the target unless it is whole and checked.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def resolve_destination(dest: str | os.PathLike[str], name: str) -> Path:
     Args:
         dest: A file path; or a directory (existing, or a path ending in a separator,
             which need not exist) to put ``name`` in.
-        name: The file name inside a directory (see :func:`file_name`).
+        name: The file name inside a directory (see ``file_name``).
 
     Returns:
         The target file's path.
@@ -164,7 +164,7 @@ async def download_content(
     Args:
         transport: The provider.
         remote_id: The provider's id of the finished job.
-        dest: The file, or a directory for ``name`` (see :func:`resolve_destination`).
+        dest: The file, or a directory for ``name`` (see ``resolve_destination``).
         variant: What to download (``"video"``, ``"thumbnail"`` …).
         name: The file name inside a directory (default: ``<remote id>.<ext>``).
         max_bytes: The most bytes the content may have (``Settings.max_download_bytes``).

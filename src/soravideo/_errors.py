@@ -1,8 +1,8 @@
 """The soravideo exception tree.
 
-Every error raised by soravideo derives from :class:`SoraVideoError` and carries data,
-not just a message. Errors from httpx, sqlite3 or psycopg never leak out unwrapped: they
-are mapped once, at the boundary, and chained with ``from``.
+Every error raised by soravideo derives from [`SoraVideoError`][soravideo.SoraVideoError] and
+carries data, not just a message. Errors from httpx, sqlite3 or psycopg never leak out unwrapped:
+they are mapped once, at the boundary, and chained with ``from``.
 
 ::
 
@@ -192,7 +192,7 @@ class DownloadError(ProviderError):
     """A download's content failed its checks: nothing was kept at ``path``.
 
     The provider answered, but not with the media asked for, or not all of it, or more
-    than :attr:`Settings.max_download_bytes <soravideo.Settings.max_download_bytes>` allows.
+    than [`Settings.max_download_bytes`][soravideo.Settings] allows.
     The temporary file is removed, and a file that was at ``path`` before is left as it
     was. ``code`` says which check failed:
 
@@ -206,8 +206,9 @@ class DownloadError(ProviderError):
     - ``"too_large"``: the ``Content-Length``, or the bytes received so far, exceed
       ``max_download_bytes``.
 
-    A connection that breaks mid-download is a :class:`ProviderConnectionError` instead;
-    it leaves no file either.
+    A connection that breaks mid-download is a
+    [`ProviderConnectionError`][soravideo.ProviderConnectionError] instead; it leaves no file
+    either.
     """
 
     def __init__(self, message: str, *, path: str | None = None, **kwargs: Any) -> None:

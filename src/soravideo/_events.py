@@ -1,10 +1,10 @@
 """Events: observe jobs without polling the ledger.
 
-``client.on("completed", callback)`` registers a callback; it receives a :class:`JobEvent`.
-Async callbacks are awaited; plain functions are called in a worker thread, so a blocking
-callback (or one that calls the sync client back) never blocks the event loop. Keep callbacks
-short: the job's next step waits for them, and a callback must not wait for a job to finish.
-A failing callback is logged and otherwise ignored.
+``client.on("completed", callback)`` registers a callback; it receives a
+[`JobEvent`][soravideo.JobEvent]. Async callbacks are awaited; plain functions are called in a
+worker thread, so a blocking callback (or one that calls the sync client back) never blocks the
+event loop. Keep callbacks short: the job's next step waits for them, and a callback must not wait
+for a job to finish. A failing callback is logged and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -81,13 +81,13 @@ class EventBus:
         return self._changed
 
     def touch(self) -> None:
-        """Wake everybody waiting on :meth:`changed`."""
+        """Wake everybody waiting on ``changed``."""
         if self._changed is not None:
             self._changed.set()
             self._changed = None
 
     async def emit(self, kind: EventKind, job: Job) -> None:
-        """Run the callbacks of ``kind`` with a :class:`JobEvent`, then wake waiters.
+        """Run the callbacks of ``kind`` with a [`JobEvent`][soravideo.JobEvent], then wake waiters.
 
         Waiters wake after the callbacks, so a ``wait_for_job`` that returns has seen every
         callback of the job's end run to completion.

@@ -1,12 +1,12 @@
 """Health, readiness and metrics: library calls to wire into a monitoring endpoint.
 
-- :func:`health` says the library is loaded and the client exists (liveness): no I/O.
-- :func:`ready` checks the ledger and the provider with one real round trip each, each
+- ``health`` says the library is loaded and the client exists (liveness): no I/O.
+- ``ready`` checks the ledger and the provider with one real round trip each, each
   bounded by its own timeout on real time; a dependency that is down or hangs makes the
   report unready, never an exception.
-- :func:`metrics` snapshots the ledger's job counts and estimated spend, the transport's
+- ``metrics`` snapshots the ledger's job counts and estimated spend, the transport's
   HTTP counters, the engine's queue and limits, and the process's memory, in a
-  :class:`Metrics` that renders as a dict or as Prometheus text.
+  [`Metrics`][soravideo.Metrics] that renders as a dict or as Prometheus text.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ DEFAULT_READY_TIMEOUT = 2.0
 """Seconds each readiness check may take (keep it below your probe's own timeout)."""
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-"""The ``Content-Type`` of :meth:`Metrics.to_prometheus` output."""
+"""The ``Content-Type`` of [`Metrics.to_prometheus`][soravideo.Metrics.to_prometheus] output."""
 
 
 # ---------------------------------------------------------------------- reports
@@ -63,7 +63,7 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @attrs.frozen(kw_only=True)
 class HealthReport:
-    """The client is alive: ``status`` is always ``"ok"`` (see :func:`health`).
+    """The client is alive: ``status`` is always ``"ok"`` (see ``health``).
 
     Args:
         status: ``"ok"``.
@@ -106,7 +106,7 @@ class CheckResult:
 
 @attrs.frozen(kw_only=True)
 class ReadinessReport:
-    """Whether the client can do its work now (see :func:`ready`).
+    """Whether the client can do its work now (see ``ready``).
 
     Args:
         ready: ``True`` when every check is healthy.
@@ -229,7 +229,7 @@ class Metrics:
         Every name starts with ``soravideo_``; counters end in ``_total``. Job counts are
         the gauge ``soravideo_jobs{status=...}`` (their ``sum`` is the total); provider
         counters carry a ``provider`` label; figures the platform cannot tell are left
-        out. Serve it with :data:`PROMETHEUS_CONTENT_TYPE`.
+        out. Serve it with ``PROMETHEUS_CONTENT_TYPE``.
 
         Returns:
             The exposition text, ending in one newline.

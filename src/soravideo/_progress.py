@@ -38,7 +38,7 @@ class Bar:
 
 @contextmanager
 def make_bar(*, enabled: bool, description: str) -> Iterator[Bar]:
-    """Yield a :class:`Bar`; a real one when ``enabled`` and tqdm is installed."""
+    """Yield a ``Bar``; a real one when ``enabled`` and tqdm is installed."""
     if not enabled:
         yield Bar(None)
         return

@@ -3,15 +3,15 @@
 Two kinds of secret are hidden:
 
 - **known strings** (an API key, the password of a base URL or DSN): replaced by ``***``
-  wherever they occur (:func:`redact` for data, :func:`redact_text` for messages);
+  wherever they occur (``redact`` for data, ``redact_text`` for messages);
 - **secrets by shape**, in any message: the password of a URL's userinfo
   (``postgresql://admin:***@db/ledger``), and the value of every credential-named
   ``name=value`` pair, whether a URL query parameter (``?key=***``, ``&api-key=***``) or a
   libpq keyword (``host=db password=***``).
 
-:func:`secrets_in` lists the secrets a URL or DSN holds, so that a component given one (a
+``secrets_in`` lists the secrets a URL or DSN holds, so that a component given one (a
 transport's base URL, a repository's DSN) can hide them by value as well, even where a
-driver quotes them in another shape. :func:`scrub_exception` cleans an exception and
+driver quotes them in another shape. ``scrub_exception`` cleans an exception and
 everything chained to it (``__cause__``, ``__context__``) in place, so that no error reachable
 from a soravideo error shows a secret either.
 """
@@ -142,7 +142,7 @@ def redact(value: Any, secrets: Iterable[str | None], *, shapes: bool = False) -
     Args:
         value: A string, or JSON-like data (dicts, lists) holding strings.
         secrets: The strings to hide (very short ones are ignored).
-        shapes: Also hide secrets by shape, as :func:`redact_text` does (for error bodies
+        shapes: Also hide secrets by shape, as ``redact_text`` does (for error bodies
             and other text only ever shown).
 
     Returns:
@@ -185,7 +185,7 @@ def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
 
     Args:
         text: A message, a log line, a URL or a DSN.
-        secrets: Strings known to be secret (an API key; see :func:`secrets_in`).
+        secrets: Strings known to be secret (an API key; see ``secrets_in``).
 
     Returns:
         The scrubbed text.
@@ -227,7 +227,7 @@ def secrets_in(url: str) -> tuple[str, ...]:
         url: A URL or a libpq keyword DSN.
 
     Returns:
-        The secrets, for :func:`redact` and :func:`redact_text`; empty when there are none.
+        The secrets, for ``redact`` and ``redact_text``; empty when there are none.
     """
     found: list[str] = []
     for match in _USERINFO.finditer(url):
@@ -253,7 +253,7 @@ def scrub_exception(
     """Hide secrets in ``error`` and every exception chained to it, in place.
 
     Each exception on the ``__cause__`` / ``__context__`` chain gets its string arguments
-    (and an ``OSError``'s file names) passed through :func:`redact_text`; ``clean`` is then
+    (and an ``OSError``'s file names) passed through ``redact_text``; ``clean`` is then
     called on it to drop what only its library knows about (an HTTP request's headers, a
     database driver's connection). Meant for errors soravideo caught and chains its own to.
 

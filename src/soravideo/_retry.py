@@ -2,20 +2,19 @@
 
 Everything that decides (what to retry, how long to wait, what a ``Retry-After`` header
 says) is a pure function of its inputs, so it is tested by table and by hypothesis. Only
-:func:`call_with_retries` does I/O, and only through the ``sleep`` it is given.
+``call_with_retries`` does I/O, and only through the ``sleep`` it is given.
 
-Retrying is safe for reads and deletes. A create is different: it must not be sent twice
-unless the first one certainly did not happen. Either the request never reached the
-server (a connect error) or the server answered that it did not act on it (``408``,
-``409``, ``429``, ``503``). Any other failure of a create after its bytes left the
-machine (a timeout, a broken connection, a ``500``/``502``/``504``) is *ambiguous*: the
-video may exist. Such a create is never retried; it surfaces as
-:class:`~soravideo.AmbiguousSubmissionError` and the runner reconciles it. A create that
-certainly did not happen (:func:`create_never_happened`) is sent again as it is, by the
-policy and by the runner alike.
+Retrying is safe for reads and deletes. A create is different: it must not be sent twice unless the
+first one certainly did not happen. Either the request never reached the server (a connect error) or
+the server answered that it did not act on it (``408``, ``409``, ``429``, ``503``). Any other
+failure of a create after its bytes left the machine (a timeout, a broken connection, a
+``500``/``502``/``504``) is *ambiguous*: the video may exist. Such a create is never retried; it
+surfaces as [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] and the runner
+reconciles it. A create that certainly did not happen (``create_never_happened``) is sent again as
+it is, by the policy and by the runner alike.
 
-A server-requested wait counts for at most :attr:`RetryPolicy.retry_after_cap` (a client's
-``max_retry_after``): :class:`RetryAfterCap` caps it and warns once, so one absurd
+A server-requested wait counts for at most ``RetryPolicy.retry_after_cap`` (a client's
+``max_retry_after``): ``RetryAfterCap`` caps it and warns once, so one absurd
 ``Retry-After`` cannot stall every request for a day.
 """
 
@@ -121,10 +120,9 @@ Outcome = int | Failure
 def failure_of(error: BaseException) -> Failure | None:
     """Return how a request failed, from an httpx exception or a mapped soravideo one.
 
-    A soravideo connection error is judged by the httpx exception it was raised from;
-    without one, an :class:`AmbiguousSubmissionError` or a plain connection error counts
-    as :attr:`Failure.AFTER_SEND` (the cautious reading) and a timeout as
-    :attr:`Failure.TIMEOUT`.
+    A soravideo connection error is judged by the httpx exception it was raised from; without one,
+    an [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] or a plain connection error
+    counts as ``Failure.AFTER_SEND`` (the cautious reading) and a timeout as ``Failure.TIMEOUT``.
 
     Args:
         error: The exception raised by an attempt.
@@ -154,7 +152,7 @@ def failure_of(error: BaseException) -> Failure | None:
 
 
 def outcome_of(error: BaseException) -> Outcome | None:
-    """Return the HTTP status or the :class:`Failure` an attempt's exception stands for.
+    """Return the HTTP status or the ``Failure`` an attempt's exception stands for.
 
     Args:
         error: An httpx exception or a soravideo ``ProviderError``.
@@ -177,7 +175,7 @@ def classify(kind: RequestKind, outcome: Outcome) -> Decision:
     connection failure that is not local. A create is retried only when it certainly
     did not happen: a connect failure, or ``408`` / ``409`` / ``429`` / ``503`` (answers
     that mean "not done, try again", and the retry carries the same ``Idempotency-Key``).
-    Other ``5xx`` answers and failures after sending make a create :attr:`Decision.AMBIGUOUS`.
+    Other ``5xx`` answers and failures after sending make a create ``Decision.AMBIGUOUS``.
 
     Args:
         kind: What the request does.
@@ -208,7 +206,7 @@ def create_never_happened(error: BaseException) -> bool:
 
     True for a failure before any byte could reach the server (connect error, connect or
     pool timeout) and for answers that say "not done" (``408``, ``409``, ``429``,
-    ``503``): exactly the creates :func:`classify` retries. Sending such a create again
+    ``503``): exactly the creates ``classify`` retries. Sending such a create again
     cannot make a second video; any other failed create may have happened.
 
     Args:
@@ -348,7 +346,7 @@ def parse_retry_after(
 def retry_after_of(error: BaseException, now: float) -> float | None:
     """Return the server's requested wait carried by an error, if any.
 
-    A :class:`~soravideo.RateLimitError` carries it as ``retry_after``; other mapped
+    A [`RateLimitError`][soravideo.RateLimitError] carries it as ``retry_after``; other mapped
     errors are read from the response of the ``httpx.HTTPStatusError`` they were raised from.
 
     Args:
@@ -390,10 +388,10 @@ class RetryPolicy:
             ``retry_after`` so the runner can schedule the job instead of holding a request.
         retry_after_cap: The most any ``Retry-After`` (seconds, ``retry-after-ms`` or an
             HTTP date) counts for, here and in the ``retry_after`` of the
-            :class:`~soravideo.RateLimitError` a transport raises: a longer one is taken
+            [`RateLimitError`][soravideo.RateLimitError] a transport raises: a longer one is taken
             as this, with one warning per transport. A client sets it to its
             ``Settings.max_retry_after`` (see ``HttpTransport.use_settings``).
-        jitter_mode: ``"equal"`` or ``"full"`` jitter (see :func:`backoff`).
+        jitter_mode: ``"equal"`` or ``"full"`` jitter (see ``backoff``).
         retry_rate_limits: ``False`` raises every ``429`` at once (with its
             ``retry_after``), for a caller that schedules around rate limits itself (the
             runner pauses all requests and lowers its concurrency on each one it sees).
@@ -415,7 +413,8 @@ class RetryPolicy:
             kind: What the request does.
 
         Returns:
-            The decision; an :class:`AmbiguousSubmissionError` is always ``AMBIGUOUS``.
+            The decision; an [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] is
+            always ``AMBIGUOUS``.
         """
         if isinstance(error, AmbiguousSubmissionError):
             return Decision.AMBIGUOUS

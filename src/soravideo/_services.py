@@ -70,7 +70,16 @@ class AsyncVideoService:
         self._client = client
 
     def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
-        """Return every neutral and provider-specific problem of ``request``."""
+        """Return every neutral and provider-specific problem of ``request``; store nothing.
+
+        Args:
+            request: The request to check.
+            path: A prefix for the field names (``"videos[3]"`` gives
+                ``videos[3].prompt``); empty for a request on its own.
+
+        Returns:
+            One [`FieldError`][soravideo.FieldError] per problem; empty when it can be sent.
+        """
         errors = check_request(request, path)
         if not errors:
             errors = self._client.transport.validate(request, path)
@@ -103,6 +112,9 @@ class AsyncVideoService:
     async def create_video(self, request: CreateVideoRequest) -> Job:
         """Validate and store a new job; the runner sends it as soon as there is room.
 
+        Args:
+            request: What to generate.
+
         Returns:
             The new job, ``pending``.
 
@@ -122,6 +134,9 @@ class AsyncVideoService:
 
     async def get_job(self, job_id: str) -> Job:
         """Return a job as the ledger has it.
+
+        Args:
+            job_id: The job's id.
 
         Raises:
             JobNotFoundError: no job has this id.
@@ -188,8 +203,13 @@ class AsyncVideoService:
     async def get_video_result(self, job_id: str) -> VideoResult:
         """Return the result of a completed job.
 
+        Args:
+            job_id: A completed job.
+
         Raises:
             JobStateError: the job is not completed.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
         """
         job = await self.get_job(job_id)
         if job.status is not JobStatus.COMPLETED or job.result is None:
@@ -198,6 +218,12 @@ class AsyncVideoService:
 
     async def cancel_job(self, job_id: str) -> Job:
         """Cancel a job: a pending one is never sent; an in-flight one is cancelled at the provider.
+
+        Args:
+            job_id: The job to cancel.
+
+        Returns:
+            The job, ``cancelled``.
 
         Raises:
             JobStateError: the job already finished.
@@ -216,6 +242,13 @@ class AsyncVideoService:
         limit: int = 20,
     ) -> Page[Job]:
         """Return one page of jobs, newest first, optionally by status and batch.
+
+        Args:
+            status: Only jobs in this status (a [`JobStatus`][soravideo.JobStatus] or its
+                value, ``"completed"``).
+            batch_id: Only the jobs of this batch.
+            page: Which page, from 1.
+            limit: Jobs a page, from 1 to 1000.
 
         Raises:
             ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
@@ -282,7 +315,7 @@ class AsyncVideoService:
     async def _save(
         self, job_id: str, dest: str | os.PathLike[str], variant: str, *, existing: Existing
     ) -> Path:
-        """Download as :meth:`download_video` does, with a chosen policy for an existing file."""
+        """Download as ``download_video`` does, with a chosen policy for an existing file."""
         job = await self.get_job(job_id)
         if job.status is not JobStatus.COMPLETED or job.remote_id is None:
             raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
@@ -314,6 +347,13 @@ class AsyncVideoService:
 
     async def remix_video(self, job_id: str, prompt: str) -> Job:
         """Create a new job that remixes a completed video with a new prompt.
+
+        Args:
+            job_id: The completed job whose video is remixed.
+            prompt: What to change.
+
+        Returns:
+            The new job, ``pending``.
 
         Raises:
             JobStateError: the source job is not completed.

@@ -46,11 +46,11 @@ class Settings:
             a longer one (seconds, ``retry-after-ms`` or an HTTP date) is capped to this,
             with one warning: in the runner's shared pause, and in an httpx transport's
             retry policy (``RetryPolicy.retry_after_cap``), so the ``retry_after`` of a
-            :class:`~soravideo.RateLimitError` it raises is capped too.
+            [`RateLimitError`][soravideo.RateLimitError] it raises is capped too.
         max_download_bytes: The most bytes one download may have (default 4 GiB): a
             ``Content-Length`` above it is refused before any byte is read, and a body
             without one is stopped when it reaches it (an endless body cannot fill the
-            disk). Either is a :class:`~soravideo.DownloadError` (``code="too_large"``)
+            disk). Either is a [`DownloadError`][soravideo.DownloadError] (``code="too_large"``)
             that leaves no file. ``SORAVIDEO_MAX_DOWNLOAD_BYTES`` sets it from the
             environment.
     """

@@ -26,7 +26,8 @@ def simulated_runway_parts(
     Args:
         clock: The simulated time both run on.
         generation_time: Simulated seconds each video takes.
-        **knobs: Other :class:`~soravideo.testing.FakeRunway` arguments (``max_concurrent`` …).
+        **knobs: Other [`FakeRunway`][soravideo.testing.FakeRunway] arguments
+            (``max_concurrent`` …).
     """
     from .testing._fake_runway import FakeRunway
     from .transports.runway import RunwayTransport

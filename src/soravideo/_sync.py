@@ -1,8 +1,9 @@
 """The sync facade: the async core on one anyio blocking portal (its own thread) per client.
 
-Every method is a one-line delegate; a test checks that the sync and async classes have
-the same public methods with the same signatures. Ctrl-C during a call cancels the call on
-the portal. The portal has its own event loop, so the sync API also works from a thread
+Every method is a one-line delegate with its async twin's docstring in sync words;
+``tests/test_sync_parity.py`` checks that the sync and async classes have the same public
+members with the same signatures, types and docstrings. Ctrl-C during a call cancels the
+call on the portal. The portal has its own event loop, so the sync API also works from a thread
 whose loop is already running (a Jupyter cell).
 """
 
@@ -30,6 +31,7 @@ from anyio.from_thread import BlockingPortal
 from ._batches import AsyncBatchService
 from ._client import AsyncSoraVideo
 from ._clock import Clock
+from ._errors import FieldError
 from ._events import Callback
 from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
 from ._models import (
@@ -63,12 +65,35 @@ _SIGNAL_WAIT = 0.05
 
 
 class SoraVideo:
-    """The sync client: the same engine as :class:`AsyncSoraVideo`, for scripts and notebooks.
+    """The sync client: ``client.videos`` and ``client.batches`` over one ledger and one provider.
 
-    Takes the same arguments as :class:`AsyncSoraVideo`. The engine runs in the background
-    on the client's own thread from the first call until ``close()`` (also called at
-    interpreter exit, and by ``with``).
+    The same engine and API as [`AsyncSoraVideo`][soravideo.AsyncSoraVideo], for scripts and
+    notebooks: each method blocks until its async twin's call has ended, and Ctrl-C
+    cancels the call. The engine runs in the background on the client's own thread (an
+    event loop of its own, so the client also works in a Jupyter cell) from the first call
+    until ``close()``, which ``with SoraVideo(...) as client:`` calls at the end of the
+    block and the interpreter calls at exit. ``close()`` is idempotent. The client owns the
+    transport and repository it is given and closes them.
+
+    Args:
+        transport: The provider (default: a
+            [`SoraTransport`][soravideo.transports.SoraTransport] from the environment).
+            An httpx transport is given this client's ``request_timeout`` (unless it was
+            built with its own ``timeout=``) and ``max_retry_after`` (see
+            ``HttpTransport.use_settings``).
+        repository: The ledger (default: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``).
+        settings: A [`Settings`][soravideo.Settings]; keyword arguments override its fields.
+        clock: Time source (tests and ``simulated()`` pass a simulated one).
+        worker_id: This client's name as the owner of the leases it takes in a shared
+            ledger (default: ``host:pid:random``); name workers so that the ledger tells
+            who holds what.
+        **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
     """
+
+    videos: VideoService
+    """Single videos: create, wait for, download, remix, cancel and list them."""
+    batches: BatchService
+    """Batches of videos: create (from a manifest too), process, watch and cancel them."""
 
     def __init__(
         self,
@@ -113,7 +138,16 @@ class SoraVideo:
     ) -> SoraVideo:
         """Return a client that runs fully offline on FakeSora with simulated time.
 
-        See :meth:`AsyncSoraVideo.simulated`.
+        Simulated time jumps ahead whenever every task is waiting, so a 30-second
+        generation finishes in milliseconds. The ledger is in memory unless ``repository``
+        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
+        (failure prompts, injected faults, request counters).
+
+        Args:
+            repository: A ledger (default: a new
+                [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
+            generation_time: Simulated seconds each video takes.
+            **kwargs: Everything the constructor takes except ``transport``.
         """
         client = cls.__new__(cls)
         client._wrap(
@@ -147,7 +181,9 @@ class SoraVideo:
 
     @property
     def fake(self) -> FakeSora | None:
-        """The FakeSora behind a ``simulated()`` client (``None`` otherwise)."""
+        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
+        (``None`` otherwise).
+        """
         return self._async.fake
 
     def _ensure_portal(self) -> BlockingPortal:
@@ -177,7 +213,12 @@ class SoraVideo:
             raise
 
     def close(self) -> None:
-        """Stop the engine, give back leases, close the transport and ledger. Idempotent."""
+        """Stop the engine, give back leases, close the transport and the ledger. Idempotent.
+
+        Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
+        time) and their answers recorded, so a video the provider made is never lost; a
+        create still unanswered then leaves its job resumable (processing), never failed.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -213,17 +254,35 @@ class SoraVideo:
     # ------------------------------------------------------------------ API
 
     def on(self, kind: str, callback: Callback) -> Any:
-        """Call ``callback(event)`` on job events (see :meth:`AsyncSoraVideo.on`)."""
+        """Call ``callback(event)`` on job events: ``created``, ``submitted``, ``progress``,
+        ``completed``, ``failed``, ``cancelled``, or ``"*"`` for all.
+
+        Args:
+            kind: The event kind to follow, or ``"*"`` for every kind.
+            callback: A function, or a coroutine function, of one
+                [`JobEvent`][soravideo.JobEvent].
+
+        Returns:
+            A function that unregisters the callback.
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
+        """
         return self._async.on(kind, callback)
 
     def run_worker(self) -> None:
-        """Claim and drive jobs from the shared ledger until SIGTERM or Ctrl-C.
+        """Claim and drive jobs from the shared ledger until SIGTERM, Ctrl-C or ``close()``.
+
+        Any process may create jobs; every worker picks them up. Leases make sure each job
+        is submitted once; a worker that dies leaves its jobs to the others once its leases
+        expire.
 
         Called from the main thread, it handles SIGTERM while it runs (and puts the previous
-        handler back afterwards): the worker finishes the step in hand, gives its leases
-        back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``. From
-        another thread, SIGTERM is left to whatever handles it in the program; ``close()``
-        (from any thread) stops the worker the same way, and it returns.
+        handler back afterwards): the worker finishes the step in hand, waits up to
+        ``close_timeout`` for creates on the wire to be answered and recorded, gives its
+        leases back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``.
+        From another thread, SIGTERM is left to whatever handles it in the program;
+        ``close()`` (from any thread) stops the worker the same way, and it returns.
         """
         stop = _StopFlag()
         # Installed first, so a SIGTERM while the engine starts up is a request to stop too.
@@ -245,20 +304,64 @@ class SoraVideo:
             _stop_and_wait(portal, scope, future)
 
     def health(self) -> HealthReport:
-        """Report that the client is alive, without any I/O (see :meth:`AsyncSoraVideo.health`)."""
+        """Report that the client is alive (liveness), without any I/O.
+
+        Returns:
+            ``HealthReport(status="ok", timestamp, uptime, version)``.
+        """
         return self._async.health()
 
     def ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> ReadinessReport:
-        """Check the ledger and the provider (see :meth:`AsyncSoraVideo.ready`)."""
+        """Check the ledger and the provider with one real round trip each (readiness).
+
+        Never raises because a dependency is down or hangs: that check is ``unhealthy``
+        with a reason, and ``ready`` is ``False``.
+
+        Args:
+            timeout: Real seconds each check may take (they run at the same time).
+
+        Returns:
+            ``ReadinessReport(ready, checks, timestamp)``.
+
+        Raises:
+            ValidationError: ``timeout`` is not a positive number.
+        """
         return self._call(self._async.ready, timeout)
 
     def metrics(self) -> Metrics:
-        """Return a metrics snapshot (see :meth:`AsyncSoraVideo.metrics`)."""
+        """Return job counts, provider counters, engine state, spend and system figures.
+
+        Returns:
+            A [`Metrics`][soravideo.Metrics] snapshot (``to_dict()``, ``to_prometheus()``).
+
+        Raises:
+            RepositoryError: The ledger cannot be read.
+        """
         return self._call(self._async.metrics)
 
     def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
-        """See every unfinished batch and job of the ledger through (see
-        :meth:`AsyncSoraVideo.resume`)."""
+        """See every unfinished batch and job of the ledger through: what a crashed or
+        interrupted process left behind (``soravideo resume`` from a terminal).
+
+        Batches still pending or processing are processed, as
+        [`process_batch`][soravideo.BatchService.process_batch] does, and finalized;
+        every other unfinished job is waited for. Nothing is created again: jobs in flight
+        are polled by their remote id, pending ones are sent once. It waits until each one
+        has ended (a failed job is not an error: see the ledger); cancelling the call stops
+        the wait, not the jobs.
+
+        A job created to be downloaded (its client's ``download_dir``, the CLI's
+        ``--out-dir``) is saved in its own directory when it completes, whichever process
+        completes it.
+
+        Args:
+            download_dir: Also save here each resumed job that completes without being
+                saved (it has no directory of its own, or saving there failed).
+
+        Returns:
+            ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
+            batches included) and the batches it processed; zeros when nothing was left.
+        """
         return self._call(self._async.resume, download_dir=download_dir)
 
 
@@ -312,18 +415,36 @@ def _close_at_exit(ref: weakref.ReferenceType[SoraVideo]) -> None:
 
 
 class VideoService:
-    """Sync twin of :class:`AsyncVideoService` (``client.videos``)."""
+    """Create, watch, cancel, list and download single videos (``client.videos``)."""
 
     def __init__(self, client: SoraVideo, inner: AsyncVideoService) -> None:
         self._client = client
         self._inner = inner
 
     def create_video(self, request: CreateVideoRequest) -> Job:
-        """Validate and store a new job (see :meth:`AsyncVideoService.create_video`)."""
+        """Validate and store a new job; the runner sends it as soon as there is room.
+
+        Args:
+            request: What to generate.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            ValidationError: naming every bad field; nothing was stored or sent.
+        """
         return self._client._call(self._inner.create_video, request)
 
     def get_job(self, job_id: str) -> Job:
-        """Return a job as the ledger has it."""
+        """Return a job as the ledger has it.
+
+        Args:
+            job_id: The job's id.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id (not text, or of another shape).
+        """
         return self._client._call(self._inner.get_job, job_id)
 
     def wait_for_job(
@@ -334,7 +455,24 @@ class VideoService:
         cancel_on_timeout: bool = False,
         progress: bool = False,
     ) -> Job:
-        """Wait until the job has ended and return it (see :meth:`AsyncVideoService.wait_for_job`)."""
+        """Wait until the job is completed, failed or cancelled, and return it.
+
+        A failed job is returned, not raised: look at ``job.status`` and ``job.error``.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: A real deadline in seconds (on the client's clock); ``None`` waits as
+                long as it takes.
+            cancel_on_timeout: On expiry, also cancel the job at the provider so that it
+                stops costing money.
+            progress: Show a progress bar (needs the ``progress`` extra).
+
+        Raises:
+            JobTimeoutError: the deadline passed first (also a ``TimeoutError``).
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
+                number ≥ 0 (or ``None``).
+        """
         return self._client._call(
             self._inner.wait_for_job,
             job_id,
@@ -344,11 +482,32 @@ class VideoService:
         )
 
     def get_video_result(self, job_id: str) -> VideoResult:
-        """Return the result of a completed job."""
+        """Return the result of a completed job.
+
+        Args:
+            job_id: A completed job.
+
+        Raises:
+            JobStateError: the job is not completed.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
+        """
         return self._client._call(self._inner.get_video_result, job_id)
 
     def cancel_job(self, job_id: str) -> Job:
-        """Cancel a job (see :meth:`AsyncVideoService.cancel_job`)."""
+        """Cancel a job: a pending one is never sent; an in-flight one is cancelled at the provider.
+
+        Args:
+            job_id: The job to cancel.
+
+        Returns:
+            The job, ``cancelled``.
+
+        Raises:
+            JobStateError: the job already finished.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
+        """
         return self._client._call(self._inner.cancel_job, job_id)
 
     def list_jobs(
@@ -358,7 +517,19 @@ class VideoService:
         page: int = 1,
         limit: int = 20,
     ) -> Page[Job]:
-        """Return one page of jobs, newest first."""
+        """Return one page of jobs, newest first, optionally by status and batch.
+
+        Args:
+            status: Only jobs in this status (a [`JobStatus`][soravideo.JobStatus] or its
+                value, ``"completed"``).
+            batch_id: Only the jobs of this batch.
+            page: Which page, from 1.
+            limit: Jobs a page, from 1 to 1000.
+
+        Raises:
+            ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
+                ``page`` outside 1–10⁹ or ``limit`` outside 1–1000 (each one named).
+        """
         return self._client._call(self._inner.list_jobs, status, batch_id, page, limit)
 
     def download_video(
@@ -369,35 +540,108 @@ class VideoService:
         *,
         overwrite: bool = False,
     ) -> Path:
-        """Stream a completed job's content to ``dest``, check it, and return the path (see
-        :meth:`AsyncVideoService.download_video`)."""
+        """Stream a completed job's content to ``dest``, check it, and return the path.
+
+        The content is written to a temporary file beside the target and renamed only
+        once it passed its checks (content type, the container's first bytes, its length,
+        ``max_download_bytes``); nothing is left behind when it fails or is cancelled.
+
+        Args:
+            job_id: A completed job.
+            dest: A file path (missing parent directories are made); or a directory,
+                existing or a path ending in a separator (made if missing), which gets
+                ``<job id>.<ext>`` inside it (``.mp4``, ``.webp``, ``.jpg``).
+            variant: ``"video"``, or another variant the provider offers
+                (``"thumbnail"``, ``"spritesheet"`` for the Sora protocol).
+            overwrite: Replace a file already at the target (only once the new content
+                passed its checks). Without it, an existing file is an error and nothing
+                is fetched.
+
+        Returns:
+            The path written.
+
+        Raises:
+            JobStateError: the job is not completed.
+            ValidationError: the provider has no such variant; ``job_id`` is not a job id;
+                ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
+                (field ``dest``, naming the path).
+            DownloadError: the content failed its checks; nothing was kept.
+        """
         return self._client._call(
             self._inner.download_video, job_id, dest, variant, overwrite=overwrite
         )
 
     def remix_video(self, job_id: str, prompt: str) -> Job:
-        """Create a job that remixes a completed video."""
+        """Create a new job that remixes a completed video with a new prompt.
+
+        Args:
+            job_id: The completed job whose video is remixed.
+            prompt: What to change.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            JobStateError: the source job is not completed.
+            ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
+                provider cannot remix.
+        """
         return self._client._call(self._inner.remix_video, job_id, prompt)
 
-    def validate(self, request: CreateVideoRequest, path: str = "") -> list[Any]:
-        """Return every problem of ``request`` without storing anything."""
+    def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
+        """Return every neutral and provider-specific problem of ``request``; store nothing.
+
+        Args:
+            request: The request to check.
+            path: A prefix for the field names (``"videos[3]"`` gives
+                ``videos[3].prompt``); empty for a request on its own.
+
+        Returns:
+            One [`FieldError`][soravideo.FieldError] per problem; empty when it can be sent.
+        """
         return self._inner.validate(request, path)
 
 
 class BatchService:
-    """Sync twin of :class:`AsyncBatchService` (``client.batches``)."""
+    """Create, process, watch and cancel batches of videos (``client.batches``)."""
 
     def __init__(self, client: SoraVideo, inner: AsyncBatchService) -> None:
         self._client = client
         self._inner = inner
 
     def estimate_cost(self, request: CreateVideoRequest | BatchVideoRequest) -> float:
-        """Return the estimated price in USD of a video or a batch."""
+        """Return the estimated price in USD of one video or a whole batch.
+
+        Args:
+            request: One video, or a batch (the sum of its videos).
+
+        Raises:
+            ValidationError: a request is invalid (named field by field, as
+                ``create_batch`` names them), or the provider has no price for a requested
+                model.
+        """
         return self._inner.estimate_cost(request)
 
     def create_batch(self, request: BatchVideoRequest, *, key: str | None = None) -> BatchResult:
-        """Validate and store a batch and its jobs atomically; a known ``key`` gives back its
-        batch (see :meth:`AsyncBatchService.create_batch`)."""
+        """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
+
+        With a ``key``, creating is idempotent: the same script run again (after a crash,
+        say) gets the batch it created the first time, with the same batch id and job ids,
+        and nothing new is stored or sent;
+        [`process_batch`][soravideo.BatchService.process_batch] then carries on where
+        it stopped. The ledger keeps a fingerprint of the request (a SHA-256 of its
+        canonical JSON), so a different request under a known key is refused rather than
+        mistaken for it. Two processes racing with one key end up with the same batch.
+
+        Args:
+            request: The videos and the batch's options.
+            key: Your name for this batch, unique in the ledger (``"ads-2026-12"``).
+
+        Raises:
+            ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
+            BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
+            ConflictError: another request was stored under ``key``; nothing stored.
+        """
         return self._client._call(self._inner.create_batch, request, key=key)
 
     def create_batch_from_file(
@@ -408,8 +652,30 @@ class BatchService:
         base_dir: str | os.PathLike[str] | None = None,
         **defaults: Any,
     ) -> BatchResult:
-        """Create a batch from a JSONL or CSV manifest (a known ``key`` gives back its batch;
-        files it names must be images inside ``base_dir``, by default the manifest's folder)."""
+        """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
+        request field).
+
+        A file a row names (``input_reference``) is read from the manifest's own folder, or
+        from ``base_dir``: a relative path resolves inside it, and a path that leads out of
+        it (absolute, ``..``, a symbolic link to elsewhere) is refused, as is a file that is
+        not a JPEG, PNG or WebP image. URLs (``https://…``, ``data:``) are left to the
+        provider's own checks.
+
+        Args:
+            path: A ``.jsonl`` / ``.ndjson`` or ``.csv`` file.
+            key: Make creating idempotent, as with
+                [`create_batch`][soravideo.BatchService.create_batch]: the same
+                manifest and defaults under the same key give back the batch made the first
+                time.
+            base_dir: The folder the manifest's files must be in (default: the manifest's).
+            **defaults: Request fields for rows that leave them out (``model="sora-2"``),
+                and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
+
+        Raises:
+            ValidationError: naming the row and field of every problem
+                (``row 4: input_reference``); nothing stored.
+            ConflictError: another request was stored under ``key``.
+        """
         return self._client._call(
             self._inner.create_batch_from_file, path, key=key, base_dir=base_dir, **defaults
         )
@@ -417,19 +683,65 @@ class BatchService:
     def process_batch(
         self, batch_id: str, concurrency: int | None = None, *, progress: bool = False
     ) -> Batch:
-        """Run every job of the batch; return the batch once each has ended."""
+        """Run every job of the batch and return the batch once each one has ended.
+
+        Jobs run in parallel within the batch's concurrency and the client's limits; a
+        failing job does not stop the others. Calling it again (after a crash, in another
+        process) carries on with what is left and never re-sends a job that has a remote id.
+
+        Args:
+            batch_id: The batch to run.
+            concurrency: At most this many of its jobs at the provider at once, from 1 to
+                100,000 (default: the batch's own ``concurrency``; without one, only the
+                client's ``max_concurrency`` applies).
+            progress: Show a progress bar (needs the ``progress`` extra).
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
+                whole number from 1 to 100,000.
+        """
         return self._client._call(
             self._inner.process_batch, batch_id, concurrency, progress=progress
         )
 
     def get_batch_status(self, batch_id: str) -> BatchStatusReport:
-        """Return the batch, its jobs and its progress."""
+        """Return the batch, every one of its jobs, and its progress.
+
+        Args:
+            batch_id: The batch's id.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id.
+        """
         return self._client._call(self._inner.get_batch_status, batch_id)
 
     def cancel_batch(self, batch_id: str) -> CancellationSummary:
-        """Cancel every unfinished job of the batch."""
+        """Cancel every unfinished job of the batch; finished ones are left as they are.
+
+        Pending jobs are cancelled without being sent; in-flight ones are cancelled at the
+        provider. When it returns, nothing more is sent for the batch, and creates that were
+        on the wire have been answered, recorded and their videos stopped. The batch ends
+        ``cancelled``.
+
+        Args:
+            batch_id: The batch to cancel.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id.
+        """
         return self._client._call(self._inner.cancel_batch, batch_id)
 
     def list_batches(self, page: int = 1, limit: int = 20) -> Page[Batch]:
-        """Return one page of batches, newest first."""
+        """Return one page of batches, newest first.
+
+        Args:
+            page: Which page, from 1.
+            limit: Batches a page, from 1 to 1000.
+
+        Raises:
+            ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.
+        """
         return self._client._call(self._inner.list_batches, page, limit)

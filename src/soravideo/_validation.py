@@ -76,7 +76,7 @@ _DEFAULT_ASPECT = "16:9"
 
 
 def raise_if(errors: Iterable[FieldError], *, message: str | None = None) -> None:
-    """Raise :class:`ValidationError` naming every error, if there is any."""
+    """Raise [`ValidationError`][soravideo.ValidationError] naming every error, if there is any."""
     collected = list(errors)
     if collected:
         raise ValidationError(collected, message=message)
@@ -108,8 +108,8 @@ def id_errors(value: Any, field: str, *, kind: str = "job") -> list[FieldError]:
     """Return the problem of a job or batch id given to the API (empty when it is one).
 
     An id is text of 1 to 128 characters: letters, digits, ``_``, ``-``, ``.`` and ``:``
-    (what :func:`~soravideo._services.new_id` makes: ``job_0189c3…``). Anything else cannot
-    name a job or a batch, and is refused before the ledger is asked.
+    (what ``new_id`` makes: ``job_0189c3…``). Anything else cannot name a job or a batch,
+    and is refused before the ledger is asked.
 
     Args:
         value: What the caller passed.

@@ -307,9 +307,9 @@ class _Worker:
 class SQLiteRepository:
     """Keep jobs in a SQLite file: durable, embedded, shared by the processes of one machine.
 
-    The constructor does no I/O: the file (and its folder) is created, and the schema
-    migrated, by :meth:`open` or by the first method called. The connection runs in WAL mode
-    with ``synchronous=NORMAL`` and foreign keys on.
+    The constructor does no I/O: the file (and its folder) is created, and the schema migrated, by
+    [`open`][soravideo.repositories.SQLiteRepository.open] or by the first method called. The
+    connection runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on.
 
     Args:
         path: The database file. ``~`` is expanded; missing parent folders are created.

@@ -1,17 +1,17 @@
 """Provider-agnostic machinery for fake provider APIs: routing, a request log, faults, serving.
 
-A fake provider (``FakeSora``, later ``FakeRunway`` …) subclasses :class:`FakeServer`, adds
+A fake provider (``FakeSora``, later ``FakeRunway`` …) subclasses ``FakeServer``, adds
 its routes and its error shape, and gets for free:
 
 - a router over plain requests (method, path, query, headers, body bytes) to plain
   responses (status, headers, body bytes or an iterable of chunks);
-- a request log (``fake.requests``) with :meth:`FakeServer.count`;
+- a request log (``fake.requests``) with ``FakeServer.count``;
 - fault injection, scripted or by a seeded rate: error statuses with ``Retry-After``,
   connection resets (before or after the request takes effect), refused connections and
   slow responses;
-- two ways to serve: in-process as an httpx transport (:meth:`FakeServer.http_transport`,
-  :meth:`FakeServer.sync_http_transport`) and as a real HTTP server on a loopback port
-  (:meth:`FakeServer.serve`, stdlib ``http.server`` in a background thread).
+- two ways to serve: in-process as an httpx transport (``FakeServer.http_transport``,
+  ``FakeServer.sync_http_transport``) and as a real HTTP server on a loopback port
+  (``FakeServer.serve``, stdlib ``http.server`` in a background thread).
 
 The exchange logic (faults, dispatch, logging) is written once, as a generator that yields
 the delays to wait; each way of serving only decides how to wait and how to fail.
@@ -428,9 +428,9 @@ class FakeServer:
     """Base class of the fake provider APIs. Subclasses add routes and an error shape.
 
     Args:
-        clock: The fake's time. ``None`` picks one on first need: :meth:`serve` picks real
+        clock: The fake's time. ``None`` picks one on first need: ``serve`` picks real
             time, anything else (``fake.clock``, a transport, a request) picks a
-            :class:`~soravideo.testing.ManualClock` that the test moves.
+            [`ManualClock`][soravideo.ManualClock] that the test moves.
         seed: Seeds ids and rate-based faults, so runs repeat.
         prefix: The path prefix every route lives under (``/v1``).
     """
@@ -622,7 +622,7 @@ class FakeServer:
         times: int | None = None,
         rate: float | None = None,
     ) -> Fault:
-        """Add a fault to the plan; see :class:`Fault` for the arguments.
+        """Add a fault to the plan; see [`Fault`][soravideo.testing.Fault] for the arguments.
 
         ``times`` defaults to 1 for a scripted fault and to unlimited when ``rate`` is set.
 

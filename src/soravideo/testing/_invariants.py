@@ -1,9 +1,9 @@
 """The exactly-once invariant: what a fake provider created, checked against a ledger's jobs.
 
-soravideo promises that every job is billed once and never lost. After any run against a
-fake (:class:`~soravideo.testing.FakeSora`, :class:`~soravideo.testing.FakeRunway` or any
-other :class:`FakeServer`), :func:`check_exactly_once` compares the fake's own record of
-what it was sent with the jobs of the ledger, and fails naming every rule broken:
+soravideo promises that every job is billed once and never lost. After any run against a fake
+([`FakeSora`][soravideo.testing.FakeSora], [`FakeRunway`][soravideo.testing.FakeRunway] or any other
+``FakeServer``), [`check_exactly_once`][soravideo.testing.check_exactly_once] compares the fake's
+own record of what it was sent with the jobs of the ledger, and fails naming every rule broken:
 
 - ``orphan``: a video the provider created that no job owns (a create whose answer was
   lost and never reconciled is paid for and never seen). A job that failed with code
@@ -128,7 +128,8 @@ def check_exactly_once(
     """Assert that the jobs and what the fake created match one to one.
 
     Call it at the end of a test, with every job of the ledger (see
-    :func:`check_ledger_exactly_once` to read them from a repository).
+    [`check_ledger_exactly_once`][soravideo.testing.check_ledger_exactly_once] to read them from a
+    repository).
 
     Args:
         fake: The fake provider the jobs were sent to.
@@ -242,7 +243,8 @@ async def check_ledger_exactly_once(
     provider: str | None = None,
     prices: Mapping[str, float] | None = None,
 ) -> None:
-    """Read every job of ``repository`` and run :func:`check_exactly_once` on them.
+    """Read every job of ``repository`` and run
+    [`check_exactly_once`][soravideo.testing.check_exactly_once] on them.
 
     The repository must be open (a client's ``client.repository`` is, once the client has
     been used; a new one is opened with ``async with``).
@@ -250,7 +252,8 @@ async def check_ledger_exactly_once(
     Args:
         fake: The fake provider the jobs were sent to.
         repository: The ledger.
-        settled / provider / prices: As :func:`check_exactly_once` takes them.
+        settled / provider / prices: As [`check_exactly_once`][soravideo.testing.check_exactly_once]
+            takes them.
 
     Raises:
         AssertionError: naming every violation, one per line.

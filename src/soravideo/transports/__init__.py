@@ -1,4 +1,4 @@
-"""Transports: one per provider API, behind the neutral :class:`Transport` protocol."""
+"""Transports: one per provider API, each a [`Transport`][soravideo.transports.Transport]."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """The provider seam: a provider-neutral protocol every transport implements.
 
-A transport speaks one provider's API. It maps the neutral :class:`CreateVideoRequest`
-onto that API, maps the provider's statuses onto :class:`JobStatus` and its errors onto
-the soravideo error tree (at the boundary, chained with ``from``), and retries only what
-is safe. It never decides a job's fate: the runner does.
+A transport speaks one provider's API. It maps the neutral
+[`CreateVideoRequest`][soravideo.CreateVideoRequest] onto that API, maps the provider's statuses
+onto [`JobStatus`][soravideo.JobStatus] and its errors onto the soravideo error tree (at the
+boundary, chained with ``from``), and retries only what is safe. It never decides a job's fate: the
+runner does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ __all__ = [
 
 MAX_REMOTE_ID_LENGTH = 256
 INVALID_REMOTE_ID = "invalid_remote_id"
-"""The ``code`` of the :class:`~soravideo.ProviderError` a refused remote id raises."""
+"""The ``code`` of the [`ProviderError`][soravideo.ProviderError] a refused remote id raises."""
 
 
 def remote_id_problem(value: object) -> str | None:
@@ -79,7 +80,8 @@ def checked_remote_id(
     creating: bool = False,
     shown: object = None,
 ) -> str:
-    """Return ``value`` when it is a usable remote id; raise a :class:`ProviderError` if not.
+    """Return ``value`` when it is a usable remote id; raise a
+    [`ProviderError`][soravideo.ProviderError] if not.
 
     Args:
         value: The id, as given or as the provider answered it.

@@ -1,8 +1,9 @@
 """The ``/v1/videos`` protocol (OpenAI Sora, Azure OpenAI, OpenAI-compatible gateways) over httpx.
 
-The protocol is ``shared/spec/openai-videos-openapi.yaml``. OpenAI shut its own Sora API
-down on 2026-09-24 and Azure OpenAI retired Sora on 2026-10-15; gateways and
-:class:`soravideo.testing.FakeSora` still serve the protocol, which is what this speaks.
+The protocol is ``shared/spec/openai-videos-openapi.yaml``. OpenAI shut its own Sora API down on
+2026-09-24 and Azure OpenAI retired Sora on 2026-10-15; gateways and
+[`soravideo.testing.FakeSora`][soravideo.testing.FakeSora] still serve the protocol, which is what
+this speaks.
 
 Mapping, in brief:
 
@@ -10,11 +11,13 @@ Mapping, in brief:
   provider's error code and message); gateway ``cancelled`` → cancelled; ``expired`` →
   failed with code ``expired``; an unknown status → processing, its word kept in
   ``provider_status`` (logged once).
-- errors: see :func:`soravideo.transports._http.error_from_response`. A ``404`` for a
-  remote id is a plain :class:`~soravideo.ProviderError` with ``status_code == 404``:
-  the *remote* job is gone, which is not the ledger's :class:`~soravideo.NotFoundError`
-  (that one means "no such job id in soravideo"). :meth:`SoraTransport.cancel` treats it
-  as done and :meth:`SoraTransport.fetch_many` leaves such ids out.
+- errors: see ``soravideo.transports._http.error_from_response``. A ``404`` for a remote
+  id is a plain [`ProviderError`][soravideo.ProviderError] with ``status_code == 404``:
+  the *remote* job is gone, which is not the ledger's
+  [`NotFoundError`][soravideo.NotFoundError] (that one means "no such job id in
+  soravideo"). [`SoraTransport.cancel`][soravideo.transports.SoraTransport.cancel] treats it
+  as done and [`SoraTransport.fetch_many`][soravideo.transports.SoraTransport.fetch_many]
+  leaves such ids out.
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ class SoraTransport(HttpTransport):
 
     The constructor does no I/O. Every create carries an ``Idempotency-Key``; reads and
     deletes are retried per ``retry_policy``; a create only when it certainly did not
-    happen (otherwise :class:`~soravideo.AmbiguousSubmissionError`).
+    happen (otherwise [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]).
 
     Args:
         base_url: The API root including its version prefix; requests go to
@@ -212,7 +215,7 @@ class SoraTransport(HttpTransport):
             (``api-key: KEY``).
         api_version: Sent as the ``api-version`` query parameter (Azure) when given.
         http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeSora``'s transport);
-            it is not closed by :meth:`aclose`.
+            it is not closed by [`aclose`][soravideo.transports.SoraTransport.aclose].
         timeout: Per-request timeout in seconds. When ``None``: a client's
             ``request_timeout`` once the transport is given to one, else 60 s (an injected
             client's own timeout).
@@ -221,8 +224,9 @@ class SoraTransport(HttpTransport):
         sleep: Waits between retries (pass a ``Clock``'s ``sleep``); ``anyio.sleep`` by default.
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding or adding to the published ones.
-        max_list_pages: Most list pages :meth:`fetch_many` reads before fetching the
-            remaining ids one by one.
+        max_list_pages: Most list pages
+            [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before
+            fetching the remaining ids one by one.
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
