@@ -28,7 +28,7 @@ def simulated_openrouter_parts(
         clock: The simulated time both run on.
         generation_time: Simulated seconds each video takes.
         seed: Seeds the fake's job ids.
-        **knobs: Other :class:`~soravideo.testing.FakeOpenRouter` arguments
+        **knobs: Other `FakeOpenRouter` arguments
             (``max_concurrent`` …).
     """
     from .testing._fake_openrouter import FakeOpenRouter

@@ -140,7 +140,7 @@ class FakeFal(FakeServer):
             ``X-Fal-Object-Lifecycle-Preference``.
         result_ttl: Seconds a completed request's result stays readable (then 404).
         cdn_base_url: Where video URLs point (default: the host the request was sent to).
-        models: The endpoints it serves (default :data:`~soravideo.transports.fal.FAL_MODELS`);
+        models: The endpoints it serves (default `FAL_MODELS`);
             their inputs are checked as fal's models check them.
         unknown_models: Serve any other endpoint id too, with no input checks.
         content_bytes: Size of each MP4's media payload.

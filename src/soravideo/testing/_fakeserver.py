@@ -83,7 +83,7 @@ class FakeRequest:
         body: The raw body.
         full_path: The path as received, prefix included.
         in_prefix: Whether the path is under the prefix (no route matches otherwise).
-        scheme: ``"https"`` when it came over TLS (:meth:`FakeServer.serve` with an
+        scheme: ``"https"`` when it came over TLS (`FakeServer.serve` with an
             ``ssl_context``, or an in-process ``https://`` URL), else ``"http"``.
     """
 

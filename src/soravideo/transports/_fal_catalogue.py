@@ -1,8 +1,8 @@
 """fal's video endpoints as soravideo knows them: inputs, prices, and how fal addresses requests.
 
-:data:`FAL_MODELS` is the table :class:`~soravideo.transports.fal.FalTransport` maps requests
-onto and :class:`~soravideo.testing.FakeFal` checks them against; :func:`price_of_body`
-prices what is sent; :func:`app_of`, :func:`fal_remote_id` and :func:`split_remote_id`
+`FAL_MODELS` is the table [`FalTransport`][soravideo.transports.FalTransport] maps requests
+onto and [`FakeFal`][soravideo.testing.FakeFal] checks them against; `price_of_body`
+prices what is sent; `app_of`, `fal_remote_id` and `split_remote_id`
 turn an endpoint id and a request id into the remote id soravideo records, and back.
 """
 
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PRICES_READ_ON = "2026-12-06"
-"""When the prices in :data:`FAL_MODELS` were read on fal's model pages."""
+"""When the prices in `FAL_MODELS` were read on fal's model pages."""
 _APP_NAMESPACES = ("workflows", "comfy")
 _NUMBERED_APP = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
@@ -325,7 +325,7 @@ def app_of(endpoint: str) -> str:
 def _id_problem(value: str) -> str | None:
     """Return why ``value`` cannot be part of a remote id (one URL path segment), or None.
 
-    The shared rule of every transport (:func:`~soravideo.transports.base.remote_id_problem`),
+    The shared rule of every transport (`remote_id_problem`),
     plus no ``:``, which joins the parts of a fal remote id.
     """
     problem = remote_id_problem(value)
@@ -355,7 +355,7 @@ def fal_remote_id(app: str, request_id: str) -> str:
 
 
 def split_remote_id(remote_id: str) -> tuple[str, str]:
-    """Return ``(app, request_id)`` of a remote id made by :func:`fal_remote_id`.
+    """Return ``(app, request_id)`` of a remote id made by `fal_remote_id`.
 
     Raises:
         ValueError: ``remote_id`` is not ``owner:alias:request_id``.

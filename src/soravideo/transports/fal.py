@@ -17,7 +17,7 @@ Mapping, in brief:
   ``X-Fal-Object-Lifecycle-Preference`` (how long fal keeps the video on its CDN).
 - remote ids: fal addresses a request by the first two segments of the model id and the
   request id (``/{owner}/{alias}/requests/{id}``), so the remote id is
-  ``{owner}:{alias}:{request id}`` (:func:`fal_remote_id`): enough to read, cancel and
+  ``{owner}:{alias}:{request id}`` (`fal_remote_id`): enough to read, cancel and
   download a job from any process, after any crash. The URLs in fal's answers are never
   followed: they are rebuilt on the configured origin, so the key goes nowhere else.
 - statuses: ``IN_QUEUE`` (with ``queue_position``, the requests ahead of it) and
@@ -26,14 +26,14 @@ Mapping, in brief:
   (``GET …/requests/{id}``): a video URL → completed; an error answer (or an ``error`` on
   the status) → failed with fal's ``error_type`` as the code, or cancelled when the error
   says the request was cancelled.
-- results are URLs on fal's CDN that anyone holding them can read: :meth:`open_content`
+- results are URLs on fal's CDN that anyone holding them can read: `open_content`
   downloads them without the key, and reads the result again for a fresh URL when one
   answers 403, 404 or 410. fal keeps a result readable for about an hour after it
   completes (the video itself for ``object_ttl``), so a job's URL is read at once.
-- cost: fal reports none; :meth:`FalTransport.estimate_cost` prices the body that is sent
-  (model, duration, resolution, audio) from :data:`FAL_MODELS`.
+- cost: fal reports none; `FalTransport.estimate_cost` prices the body that is sent
+  (model, duration, resolution, audio) from `FAL_MODELS`.
 - fal has no list endpoint and no idempotency keys, so a create whose answer is lost
-  cannot be found again: see :class:`FalTransport`.
+  cannot be found again: see [`FalTransport`][soravideo.transports.FalTransport].
 
 Unverified (no live call was made; the fake implements the choices below):
 
@@ -44,12 +44,12 @@ Unverified (no live call was made; the fake implements the choices below):
   taken here as cancelled when its type or detail says so), and the ``error`` /
   ``error_type`` values fal puts on a failed request's status;
 - what ``GET …/requests/{id}`` answers before completion, and fal's 401/403 body shape;
-- whether :meth:`FalTransport.ping` (a status read of a request that does not exist)
+- whether `FalTransport.ping` (a status read of a request that does not exist)
   checks the key before answering 404 (fal serves public models without a key);
 - ``queue_position`` beyond "requests ahead of this one" (0 = next): whether it counts
   other accounts' requests;
 - the largest ``data:`` URI fal accepts, and whether every model accepts one;
-- the prices marked ``None`` in :data:`FAL_MODELS` (Veo 3.1 Fast, Seedance 1 Pro,
+- the prices marked ``None`` in `FAL_MODELS` (Veo 3.1 Fast, Seedance 1 Pro,
   Seedance 2.0 at 480p, Hailuo 02 at 512P), and that a model's image-to-video endpoint
   costs what its text-to-video endpoint costs (read for Kling and Veo only) and a 10 s
   Pika video twice a 5 s one.
@@ -253,7 +253,7 @@ class FalTransport(HttpTransport):
     The constructor does no I/O. Reads and cancels are retried per ``retry_policy``; a
     create only when it certainly did not happen (a refused connection, or an answer that
     says it was not carried out); otherwise it raises
-    :class:`~soravideo.AmbiguousSubmissionError` and is never sent again. fal's own client
+    [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] and is never sent again. fal's own client
     re-sends a create after a timeout or a dropped connection (a second billed video);
     this transport does not, and asks fal not to retry on its side either
     (``x-fal-no-retry``).
@@ -261,7 +261,7 @@ class FalTransport(HttpTransport):
     fal honours no idempotency key and cannot list requests, so an ambiguous create cannot
     be reconciled by asking fal: the engine fails such a job with
     ``ambiguous_submission`` (check fal's dashboard before creating it again) instead of
-    risking a second video. Within one transport, a repeated :meth:`submit` with the same
+    risking a second video. Within one transport, a repeated `submit` with the same
     ``idempotency_key`` returns the request the first one made. With ``webhook_url``, fal
     also POSTs every finished request (its request id included) to your endpoint, the one
     place a lost create's id can still be learned.
@@ -272,7 +272,7 @@ class FalTransport(HttpTransport):
         api_key: The key, sent as ``Authorization: Key …``. Default: ``FAL_KEY``, else
             ``FAL_KEY_ID:FAL_KEY_SECRET``.
         http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeFal``'s transport);
-            it is not closed by :meth:`aclose`.
+            it is not closed by `aclose`.
         timeout: Per-request timeout in seconds. When ``None``: a client's
             ``request_timeout`` once the transport is given to one, else 60 s.
         retry_policy: How requests are retried.
@@ -282,7 +282,7 @@ class FalTransport(HttpTransport):
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         default_model: The endpoint used when a request names none.
         prices: USD per second by endpoint id, overriding or adding to
-            :data:`FAL_MODELS` (your own figures, or an endpoint it does not price).
+            `FAL_MODELS` (your own figures, or an endpoint it does not price).
         object_ttl: Seconds fal is asked to keep each video on its CDN
             (``X-Fal-Object-Lifecycle-Preference``); ``None`` sends no preference.
         server_retries: Let fal retry a failed request on its side (by default
@@ -549,7 +549,7 @@ class FalTransport(HttpTransport):
     def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
         """Return every problem fal would have with ``request``, naming each field.
 
-        For the endpoints in :data:`FAL_MODELS`: the duration, the shape (``size``, or
+        For the endpoints in `FAL_MODELS`: the duration, the shape (``size``, or
         ``resolution`` and ``aspect_ratio``), whether the model takes an image (and needs
         one), and the prompt's length. For every endpoint: the endpoint id, the image (a
         PNG, JPEG or WebP file or bytes, a ``data:image/…`` URI, or an ``https://`` URL),
@@ -651,7 +651,7 @@ class FalTransport(HttpTransport):
     # ------------------------------------------------------------------ cost
 
     def estimate_cost(self, request: CreateVideoRequest) -> float | None:
-        """Return the price in USD of the body :meth:`submit` would send, or ``None``.
+        """Return the price in USD of the body `submit` would send, or ``None``.
 
         The endpoint (an image picks image-to-video), the duration (the model's default
         when the request names none, which is then sent), the resolution and
