@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pytest
 
-from soravideo._clock import SystemClock
+from soravideo._core.clock import SystemClock
 from soravideo.testing import FakeProvider, FakeSora, Fault, ManualClock
 from soravideo.testing._fakeserver import FakeRequest, FakeResponse, FakeServer, Router
 

@@ -24,12 +24,12 @@ import respx
 
 import soravideo as sv
 from helpers import request
-from soravideo._clock import VirtualClock
-from soravideo._runner import idempotency_key
-from soravideo._simulated import simulated_parts
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock
+from soravideo._engine.runner import idempotency_key
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeRunway, FakeSora
+from soravideo.testing._simulated import simulated_parts
+from soravideo.testing._simulated_runway import simulated_runway_parts
 from soravideo.transports import RunwayTransport, SoraTransport
 
 GENERATION = 60.0

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._clock import now_utc
-from ._converter import dumps
-from ._errors import (
+from .._core.clock import now_utc
+from .._core.converter import dumps
+from .._core.errors import (
     BudgetExceededError,
     ConflictError,
     FieldError,
     JobStateError,
 )
-from ._manifest import read_manifest
-from ._models import (
+from .._core.manifest import read_manifest
+from .._core.models import (
     Batch,
     BatchProgress,
     BatchResult,
@@ -29,8 +29,7 @@ from ._models import (
     JobStatus,
     Page,
 )
-from ._services import check_id, check_page, new_id
-from ._validation import (
+from .._core.validation import (
     MAX_KEY_LENGTH,
     check_batch,
     check_request,
@@ -39,9 +38,10 @@ from ._validation import (
     raise_if,
     unsendable,
 )
+from .videos import check_id, check_page, new_id
 
 if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+    from .client import AsyncSoraVideo
 
 __all__ = ["AsyncBatchService", "final_status", "request_sha256"]
 
@@ -243,7 +243,7 @@ class AsyncBatchService:
         Raises:
             BatchNotFoundError: no batch has this id.
         """
-        from ._progress import make_bar
+        from .progress import make_bar
 
         raise_if([*id_errors(batch_id, "batch_id", kind="batch"), *concurrency_errors(concurrency)])
         client = self._client

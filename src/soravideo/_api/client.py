@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import _health
-from ._clock import Clock, SystemClock, VirtualClock
-from ._events import Callback, EventBus
-from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
-from ._models import ResumeSummary
-from ._runner import JobRunner
-from ._settings import Settings
-from .repositories.base import JobRepository
-from .transports.base import Transport
+from .._core.clock import Clock, SystemClock, VirtualClock
+from .._core.events import Callback, EventBus
+from .._core.models import ResumeSummary
+from .._core.settings import Settings
+from .._engine.runner import JobRunner
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+from . import metrics as _health
+from .metrics import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
 
 if TYPE_CHECKING:
-    from ._batches import AsyncBatchService
-    from ._services import AsyncVideoService
-    from .testing._fake_sora import FakeSora
+    from ..testing._fake_sora import FakeSora
+    from .batches import AsyncBatchService
+    from .videos import AsyncVideoService
 
 __all__ = ["AsyncSoraVideo", "default_repository", "default_transport"]
 
@@ -32,14 +32,14 @@ DEFAULT_DB = "soravideo.db"
 
 def default_repository() -> JobRepository:
     """Return the embedded default ledger: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``."""
-    from .repositories.sqlite import SQLiteRepository
+    from ..repositories.sqlite import SQLiteRepository
 
     return SQLiteRepository(os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
 
 
 def default_transport() -> Transport:
     """Return a Sora-protocol transport configured from the environment."""
-    from .transports.sora import SoraTransport
+    from ..transports.sora import SoraTransport
 
     return SoraTransport()
 
@@ -51,7 +51,7 @@ def _hand_settings(transport: Transport, settings: Settings) -> None:
     them here (``HttpTransport.use_settings``), once, when the client is made. Other
     transports act on no client setting themselves.
     """
-    from .transports._http import HttpTransport
+    from ..transports._http import HttpTransport
 
     if isinstance(transport, HttpTransport):
         transport.use_settings(
@@ -94,8 +94,8 @@ class AsyncSoraVideo:
         worker_id: str | None = None,
         **overrides: Any,
     ) -> None:
-        from ._batches import AsyncBatchService
-        from ._services import AsyncVideoService
+        from .batches import AsyncBatchService
+        from .videos import AsyncVideoService
 
         self.settings = _settings(settings, overrides)
         self.transport = transport if transport is not None else default_transport()
@@ -133,12 +133,12 @@ class AsyncSoraVideo:
             generation_time: Simulated seconds each video takes.
             **kwargs: Everything the constructor takes except ``transport``.
         """
-        from ._simulated import simulated_parts
+        from ..testing._simulated import simulated_parts
 
         clock = VirtualClock()
         fake, transport = simulated_parts(clock, generation_time=generation_time)
         if repository is None:
-            from .repositories.memory import MemoryRepository
+            from ..repositories.memory import MemoryRepository
 
             repository = MemoryRepository()
         client = cls(transport=transport, repository=repository, clock=clock, **kwargs)
@@ -288,7 +288,7 @@ class AsyncSoraVideo:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
         """
-        from ._resume import find_unfinished, see_through
+        from .resume import find_unfinished, see_through
 
         work = await find_unfinished(self)
         await see_through(self, work, download_dir=download_dir)

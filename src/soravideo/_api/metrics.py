@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import attrs
 
-from ._clock import now_utc
-from ._converter import converter
-from ._errors import FieldError, ValidationError
-from ._models import JobStatus, _any_tuple
-from ._redact import redact_text
-from .repositories._common import MAX_PAGE_LIMIT
-from .repositories.base import JobRepository
-from .transports.base import Transport
+from .._core.clock import now_utc
+from .._core.converter import converter
+from .._core.errors import FieldError, ValidationError
+from .._core.models import JobStatus, _any_tuple
+from .._core.redact import redact_text
+from ..repositories._common import MAX_PAGE_LIMIT
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
 
 if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+    from .client import AsyncSoraVideo
 
 __all__ = [
     "DEFAULT_READY_TIMEOUT",
@@ -363,7 +363,7 @@ def health(client: AsyncSoraVideo) -> HealthReport:
     Returns:
         ``HealthReport(status="ok", ...)`` with the uptime and version.
     """
-    from . import __version__
+    from .. import __version__
 
     return HealthReport(
         timestamp=now_utc(client.clock),

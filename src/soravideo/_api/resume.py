@@ -18,11 +18,11 @@ import anyio
 import anyio.abc
 import attrs
 
-from ._errors import ProviderError, ValidationError
-from ._models import Batch, Job, JobStatus, Page
+from .._core.errors import ProviderError, ValidationError
+from .._core.models import Batch, Job, JobStatus, Page
 
 if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+    from .client import AsyncSoraVideo
 
 __all__ = ["Unfinished", "find_unfinished", "see_through"]
 

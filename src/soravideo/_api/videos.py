@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._clock import now_utc
-from ._download import Existing, download_content, file_name
-from ._errors import FieldError, JobStateError, JobTimeoutError, ValidationError
-from ._models import (
+from .._core.clock import now_utc
+from .._core.errors import FieldError, JobStateError, JobTimeoutError, ValidationError
+from .._core.models import (
     CreateVideoRequest,
     Job,
     JobStatus,
     Page,
     VideoResult,
 )
-from ._runner import REMIX_OF
-from ._validation import check_request, id_errors, page_errors, raise_if, timeout_errors
+from .._core.validation import check_request, id_errors, page_errors, raise_if, timeout_errors
+from .._engine.downloads import Existing, download_content, file_name
+from .._engine.runner import REMIX_OF
 
 if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+    from .client import AsyncSoraVideo
 
 __all__ = ["AsyncVideoService", "check_id", "check_page", "new_id", "parse_status"]
 
@@ -157,7 +157,7 @@ class AsyncVideoService:
             ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
                 number ≥ 0 (or ``None``).
         """
-        from ._progress import job_progress
+        from .progress import job_progress
 
         raise_if([*id_errors(job_id, "job_id"), *timeout_errors(timeout)])
 

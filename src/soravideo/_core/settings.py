@@ -10,9 +10,9 @@ from typing import Any
 
 import attrs
 
-from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
-from ._errors import FieldError
-from ._validation import raise_if
+from .._engine.downloads import DEFAULT_MAX_DOWNLOAD_BYTES
+from .errors import FieldError
+from .validation import raise_if
 
 __all__ = ["Settings"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from ._errors import FieldError, ValidationError
-from ._models import Batch, BatchVideoRequest, CreateVideoRequest, Job, JobPriority
+from .errors import FieldError, ValidationError
+from .models import Batch, BatchVideoRequest, CreateVideoRequest, Job, JobPriority
 
 __all__ = [
     "ASPECT_RATIOS",

@@ -31,10 +31,10 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._clock import off_loop_work
-from ._content_check import ContentCheck, Rejected
-from ._errors import DownloadError, FieldError, ValidationError
-from .transports.base import Transport
+from .._core.clock import off_loop_work
+from .._core.errors import DownloadError, FieldError, ValidationError
+from ..transports.base import Transport
+from .content_check import ContentCheck, Rejected
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",

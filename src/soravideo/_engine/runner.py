@@ -25,9 +25,8 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from ._clock import Clock, SystemClock, now_utc
-from ._download import download_content, file_name
-from ._errors import (
+from .._core.clock import Clock, SystemClock, now_utc
+from .._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     ConflictError,
@@ -42,13 +41,14 @@ from ._errors import (
     RepositoryError,
     ValidationError,
 )
-from ._events import EventBus, EventKind
-from ._models import Job, JobError, JobStatus, VideoResult
-from ._policy import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
-from ._retry import RetryAfterCap, create_never_happened
-from ._settings import Settings
-from .repositories.base import JobRepository
-from .transports.base import RemoteJob, Transport
+from .._core.events import EventBus, EventKind
+from .._core.models import Job, JobError, JobStatus, VideoResult
+from .._core.retry import RetryAfterCap, create_never_happened
+from .._core.settings import Settings
+from ..repositories.base import JobRepository
+from ..transports.base import RemoteJob, Transport
+from .downloads import download_content, file_name
+from .pacing import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
 
 __all__ = ["REMIX_OF", "JobRunner", "RunnerStats", "idempotency_key"]
 

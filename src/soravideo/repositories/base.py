@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .._models import Batch, BatchStatus, Job, JobStatus, Page
+from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 
 __all__ = ["JobRepository"]
 

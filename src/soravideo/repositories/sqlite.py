@@ -27,11 +27,11 @@ import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
-from .._clock import off_loop_work
-from .._converter import dumps, loads
-from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
-from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from .._redact import redact_text, redact_url, scrub_exception, secrets_in
+from .._core.clock import off_loop_work
+from .._core.converter import dumps, loads
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
     check_lease_seconds,
     check_new,

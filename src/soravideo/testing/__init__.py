@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._clock import ManualClock, VirtualClock
+from .._core.clock import ManualClock, VirtualClock
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeProvider, Fault, RecordedRequest

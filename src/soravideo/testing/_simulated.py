@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._clock import VirtualClock
+from .._core.clock import VirtualClock
 
 if TYPE_CHECKING:
-    from .testing._fake_sora import FakeSora
-    from .transports.sora import SoraTransport
+    from ..transports.sora import SoraTransport
+    from ._fake_sora import FakeSora
 
 __all__ = ["SIMULATED_BASE_URL", "simulated_parts"]
 
@@ -26,8 +26,8 @@ def simulated_parts(
     other (one per command) need different seeds, or a new video could take the id of
     one an earlier simulator made.
     """
-    from .testing._fake_sora import FakeSora
-    from .transports.sora import SoraTransport
+    from ..transports.sora import SoraTransport
+    from ._fake_sora import FakeSora
 
     fake = FakeSora(clock=clock, generation_time=generation_time, seed=seed)
     http_client = httpx.AsyncClient(transport=fake.http_transport(), base_url=SIMULATED_BASE_URL)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from .._models import (
+from .._core.models import (
     Batch,
     BatchProgress,
     BatchResult,
@@ -42,7 +42,7 @@ from .._models import (
     ResumeSummary,
     VideoResult,
 )
-from .._validation import ASPECT_RATIOS, RESOLUTIONS, resolve_size
+from .._core.validation import ASPECT_RATIOS, RESOLUTIONS, resolve_size
 
 __all__ = [
     "MODELS",

@@ -41,7 +41,7 @@ import anyio
 import attrs
 import httpx
 
-from .._errors import (
+from .._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     PermissionDeniedError,
@@ -51,7 +51,7 @@ from .._errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from .._redact import (
+from .._core.redact import (
     is_credential_header,
     is_credential_name,
     redact,
@@ -59,7 +59,7 @@ from .._redact import (
     scrub_exception,
     secrets_in,
 )
-from .._retry import (
+from .._core.retry import (
     Decision,
     Failure,
     OnRetry,
