@@ -6,14 +6,12 @@ import logging
 
 from ._api.batches import AsyncBatchService
 from ._api.client import AsyncSoraVideo
+from ._api.health import CheckResult, HealthReport, ReadinessReport
 from ._api.metrics import (
     PROMETHEUS_CONTENT_TYPE,
-    CheckResult,
-    HealthReport,
     JobMetrics,
     Metrics,
     ProviderMetrics,
-    ReadinessReport,
     RunnerMetrics,
     SpendMetrics,
     SystemMetrics,
@@ -64,9 +62,8 @@ from ._core.models import (
 )
 from ._core.retry import RetryPolicy
 from ._core.settings import Settings
+from ._core.version import __version__
 from ._engine.runner import RunnerStats
-
-__version__ = "0.1.0"
 
 # Silent unless the application configures logging (the library convention).
 logging.getLogger("soravideo").addHandler(logging.NullHandler())

@@ -17,15 +17,19 @@ from .._core.settings import Settings
 from .._engine.runner import JobRunner
 from ..repositories.base import JobRepository
 from ..transports.base import Transport
-from . import metrics as _health
-from .metrics import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
+from . import health as _health
+from . import metrics as _metrics
+from .batches import AsyncBatchService
+from .context import ClientContext
+from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
+from .metrics import Metrics
+from .resume import find_unfinished, see_through
+from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from ..testing._fake_sora import FakeSora
-    from .batches import AsyncBatchService
-    from .videos import AsyncVideoService
+    from ..testing._simulated import FakeSora
 
-__all__ = ["AsyncSoraVideo", "default_repository", "default_transport"]
+__all__ = ["AsyncSoraVideo", "default_repository", "default_transport", "simulated_client"]
 
 DEFAULT_DB = "soravideo.db"
 
@@ -64,6 +68,41 @@ def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     return base.merge(**overrides) if overrides else base
 
 
+def simulated_client(
+    repository: JobRepository | None = None,
+    *,
+    generation_time: float = 30.0,
+    seed: int = 0,
+    cls: type[AsyncSoraVideo] | None = None,
+    **kwargs: Any,
+) -> AsyncSoraVideo:
+    """Return a client on FakeSora and simulated time (what ``AsyncSoraVideo.simulated()`` gives).
+
+    The one place outside ``soravideo.testing`` that imports it (lazily, on first use;
+    ``lint-imports`` allows this import alone).
+
+    Args:
+        repository: A ledger (default: a new :class:`MemoryRepository`).
+        generation_time: Simulated seconds each video takes.
+        seed: Seeds the fake's video ids (simulators sharing a ledger one after the
+            other, one per CLI command, need different seeds).
+        cls: The client class to make (default: ``AsyncSoraVideo``).
+        **kwargs: Everything the constructor takes except ``transport`` and ``clock``.
+    """
+    from ..testing._simulated import simulated_parts
+
+    clock = VirtualClock()
+    fake, transport = simulated_parts(clock, generation_time=generation_time, seed=seed)
+    if repository is None:
+        from ..repositories.memory import MemoryRepository
+
+        repository = MemoryRepository()
+    make = cls if cls is not None else AsyncSoraVideo
+    client = make(transport=transport, repository=repository, clock=clock, **kwargs)
+    client.fake = fake
+    return client
+
+
 class AsyncSoraVideo:
     """The async client: ``client.videos`` and ``client.batches`` over one ledger and one provider.
 
@@ -94,24 +133,24 @@ class AsyncSoraVideo:
         worker_id: str | None = None,
         **overrides: Any,
     ) -> None:
-        from .batches import AsyncBatchService
-        from .videos import AsyncVideoService
-
         self.settings = _settings(settings, overrides)
         self.transport = transport if transport is not None else default_transport()
         _hand_settings(self.transport, self.settings)
         self.repository = repository if repository is not None else default_repository()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.events = EventBus()
-        self.videos: AsyncVideoService = AsyncVideoService(self)
-        self.batches: AsyncBatchService = AsyncBatchService(self)
+        self._context = ClientContext(
+            repository=self.repository,
+            transport=self.transport,
+            settings=self.settings,
+            clock=self.clock,
+            events=self.events,
+            worker_id=worker_id,
+        )
+        self.videos: AsyncVideoService = AsyncVideoService(self._context)
+        self.batches: AsyncBatchService = AsyncBatchService(self._context)
         self.fake: FakeSora | None = None
-        self._worker_id = worker_id
-        self._runner: JobRunner | None = None
-        self._open_lock: anyio.Lock | None = None
         self._stack: AsyncExitStack | None = None
-        self._closed = False
-        self._started_at = self.clock.time()
 
     @classmethod
     def simulated(
@@ -133,40 +172,18 @@ class AsyncSoraVideo:
             generation_time: Simulated seconds each video takes.
             **kwargs: Everything the constructor takes except ``transport``.
         """
-        from ..testing._simulated import simulated_parts
-
-        clock = VirtualClock()
-        fake, transport = simulated_parts(clock, generation_time=generation_time)
-        if repository is None:
-            from ..repositories.memory import MemoryRepository
-
-            repository = MemoryRepository()
-        client = cls(transport=transport, repository=repository, clock=clock, **kwargs)
-        client.fake = fake
-        return client
+        return simulated_client(repository, generation_time=generation_time, cls=cls, **kwargs)
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def _runner(self) -> JobRunner | None:
+        """The engine, once built (tests look at it)."""
+        return self._context.runner
+
     async def _started(self) -> JobRunner:
         """Open the ledger and build the engine on first use; return the runner."""
-        if self._runner is not None:
-            return self._runner
-        if self._closed:
-            raise RuntimeError("this client is closed")
-        if self._open_lock is None:
-            self._open_lock = anyio.Lock()
-        async with self._open_lock:
-            if self._runner is None:
-                await self.repository.open()
-                self._runner = JobRunner(
-                    repository=self.repository,
-                    transport=self.transport,
-                    settings=self.settings,
-                    clock=self.clock,
-                    events=self.events,
-                    owner=self._worker_id,
-                )
-        return self._runner
+        return await self._context.engine()
 
     async def __aenter__(self) -> AsyncSoraVideo:
         runner = await self._started()
@@ -197,20 +214,21 @@ class AsyncSoraVideo:
         time) and their answers recorded, so a video the provider made is never lost; a
         create still unanswered then leaves its job resumable (processing), never failed.
         """
-        if self._closed:
+        if self._context.closed:
             return
-        self._closed = True
+        self._context.closed = True
         if self._stack is not None:
             stack, self._stack = self._stack, None
             await stack.aclose()
         with anyio.CancelScope(shield=True):
-            if self._runner is not None:
+            runner = self._context.runner
+            if runner is not None:
                 # An engine driven elsewhere (the sync client's portal task, another
                 # task's wait) may still have creates on the wire: not before they answer.
-                await self._runner.settle_submissions(self.settings.close_timeout)
+                await runner.settle_submissions(self.settings.close_timeout)
                 # Closing must not fail because the ledger is down.
                 with contextlib.suppress(Exception):
-                    await self._runner.release_all()
+                    await runner.release_all()
             await self.transport.aclose()
             await self.repository.aclose()
 
@@ -233,7 +251,7 @@ class AsyncSoraVideo:
         Returns:
             ``HealthReport(status="ok", timestamp, uptime, version)``.
         """
-        return _health.health(self)
+        return _health.health(self._context)
 
     async def ready(
         self,
@@ -253,7 +271,7 @@ class AsyncSoraVideo:
         Raises:
             ValidationError: ``timeout`` is not a positive number.
         """
-        return await _health.ready(self, timeout)
+        return await _health.ready(self._context, timeout)
 
     async def metrics(self) -> Metrics:
         """Return job counts, provider counters, engine state, spend and system figures.
@@ -264,7 +282,7 @@ class AsyncSoraVideo:
         Raises:
             RepositoryError: The ledger cannot be read.
         """
-        return await _health.metrics(self)
+        return await _metrics.metrics(self._context)
 
     async def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
         """See every unfinished batch and job of the ledger through: what a crashed or
@@ -288,10 +306,8 @@ class AsyncSoraVideo:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
         """
-        from .resume import find_unfinished, see_through
-
-        work = await find_unfinished(self)
-        await see_through(self, work, download_dir=download_dir)
+        work = await find_unfinished(self.videos, self.batches)
+        await see_through(self._context, self.videos, self.batches, work, download_dir=download_dir)
         return ResumeSummary(jobs=len(work.jobs), batches=len(work.batches))
 
     async def run_worker(self) -> None:

@@ -47,11 +47,12 @@ from ..repositories.base import JobRepository
 from ..transports.base import Transport
 from .batches import AsyncBatchService
 from .client import AsyncSoraVideo
-from .metrics import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
+from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
+from .metrics import Metrics
 from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from ..testing._fake_sora import FakeSora
+    from ..testing._simulated import FakeSora
 
 __all__ = ["BatchService", "SoraVideo", "VideoService"]
 

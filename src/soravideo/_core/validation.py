@@ -108,7 +108,7 @@ def id_errors(value: Any, field: str, *, kind: str = "job") -> list[FieldError]:
     """Return the problem of a job or batch id given to the API (empty when it is one).
 
     An id is text of 1 to 128 characters: letters, digits, ``_``, ``-``, ``.`` and ``:``
-    (what :func:`~soravideo._services.new_id` makes: ``job_0189c3…``). Anything else cannot
+    (what :func:`~soravideo._api.videos.new_id` makes: ``job_0189c3…``). Anything else cannot
     name a job or a batch, and is refused before the ledger is asked.
 
     Args:

@@ -14,7 +14,7 @@ caller's choice (``existing``):
   worker that took over from one that crashed), else left alone with a
   :class:`~soravideo.ValidationError`: another file is never clobbered.
 
-The content is checked as it streams (:mod:`soravideo._content_check`) and a failure
+The content is checked as it streams (:mod:`soravideo._engine.content_check`) and a failure
 raises :class:`~soravideo.DownloadError`. Whatever goes wrong, cancellation included, the
 temporary file is removed: no file appears at the target unless it is whole and checked.
 """
@@ -33,6 +33,7 @@ import attrs
 
 from .._core.clock import off_loop_work
 from .._core.errors import DownloadError, FieldError, ValidationError
+from .._core.settings import DEFAULT_MAX_DOWNLOAD_BYTES
 from ..transports.base import Transport
 from .content_check import ContentCheck, Rejected
 
@@ -46,9 +47,6 @@ __all__ = [
     "refuse_existing",
     "resolve_destination",
 ]
-
-DEFAULT_MAX_DOWNLOAD_BYTES = 4 * 1024**3
-"""The default of ``Settings.max_download_bytes``: 4 GiB."""
 
 Existing = Literal["refuse", "replace", "same"]
 

@@ -33,8 +33,8 @@ import anyio.to_thread
 import attrs
 
 from .._api.client import DEFAULT_DB, AsyncSoraVideo
+from .._api.client import simulated_client as simulated
 from .._api.resume import find_unfinished
-from .._core.clock import VirtualClock
 from .._core.converter import unstructure
 from .._core.errors import (
     AuthenticationError,
@@ -70,7 +70,6 @@ from .._core.validation import (
 )
 from .._engine.downloads import file_name, publish, refuse_existing, resolve_destination
 from ..repositories.base import JobRepository
-from ..testing._simulated import simulated_parts
 from ..transports.base import Transport
 
 __all__ = [
@@ -725,11 +724,7 @@ def simulated_client(repository: JobRepository, *, seed: int, **kwargs: Any) -> 
     would hand out the very video ids an earlier one did, and a job left behind by one
     command would read a stranger's video in the next.
     """
-    clock = VirtualClock()
-    fake, transport = simulated_parts(clock, generation_time=SIMULATED_GENERATION_TIME, seed=seed)
-    client = AsyncSoraVideo(transport=transport, repository=repository, clock=clock, **kwargs)
-    client.fake = fake
-    return client
+    return simulated(repository, generation_time=SIMULATED_GENERATION_TIME, seed=seed, **kwargs)
 
 
 def _provider_label(args: argparse.Namespace, transport: Transport | None) -> str:
@@ -1150,7 +1145,7 @@ async def _cmd_resume(ctx: _Context) -> int:
     client = _client(ctx, must_exist=True)
     try:
         # Read before the engine starts: the work is what was unfinished at this moment.
-        work = await find_unfinished(client)
+        work = await find_unfinished(client.videos, client.batches)
         if not work.batches and not work.jobs:
             ctx.document({"batches": [], "jobs": []})
             ctx.line(f"nothing to resume: every job in {_shown_db(ctx.args)} has ended")

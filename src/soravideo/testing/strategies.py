@@ -11,7 +11,7 @@ Needs ``hypothesis`` (a test dependency, never imported by ``import soravideo``)
 Every value can be stored by every ledger: datetimes are timezone-aware (UTC or a fixed
 offset, microseconds included), text holds no NUL or lone surrogate (PostgreSQL and UTF-8
 refuse them), numbers are finite, and ``provider_options`` are JSON values. Requests are
-valid for :func:`soravideo._validation.check_request`. :data:`MODELS` maps every model class
+valid for :func:`soravideo._core.validation.check_request`. :data:`MODELS` maps every model class
 to a strategy for it.
 """
 
