@@ -210,6 +210,29 @@ async def test_a_create_that_never_reached_the_server_is_retried(
     assert len(sleeps.delays) == 1
 
 
+class SleepsOnAClock(Sleeps):
+    """A clock whose sleeps are recorded and take no time."""
+
+    def time(self) -> float:
+        return 1_800_000_000.0
+
+    async def sleep(self, seconds: float) -> None:
+        await self(seconds)
+
+
+@pytest.mark.anyio
+async def test_both_transports_take_a_clock_and_wait_on_it_between_retries(kind: str) -> None:
+    # The same constructor keywords for every transport: ``clock=`` as well as ``sleep=``.
+    clock = SleepsOnAClock()
+    with respx.mock(assert_all_called=False) as router:
+        router.post(url__regex=r".*/(videos|text_to_video)$").mock(
+            side_effect=[NEVER_SENT[0], create_answer(kind)]
+        )
+        async with make_transport(kind, clock=clock) as transport:
+            await transport.submit(request(), idempotency_key="job-1")
+    assert len(clock.delays) == 1
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("failure", NEVER_SENT, ids=lambda e: type(e).__name__)
 async def test_a_create_never_sent_after_every_retry_is_a_connection_error(

@@ -30,6 +30,6 @@ def simulated_parts(
         base_url=SIMULATED_BASE_URL,
         api_key="sk-simulated",
         http_client=http_client,
-        sleep=clock.sleep,
+        clock=clock,
     )
     return fake, transport

@@ -24,6 +24,7 @@ import logging
 import math
 import mimetypes
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -33,7 +34,7 @@ import anyio
 import attrs
 import httpx
 
-from .._core.clock import utc_from_timestamp
+from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import (
     FieldError,
     ProviderError,
@@ -218,7 +219,9 @@ class SoraTransport(HttpTransport):
             client's own timeout).
         retry_policy: How requests are retried.
         max_retries: Shorthand overriding ``retry_policy.max_retries``.
-        sleep: Waits between retries (pass a ``Clock``'s ``sleep``); ``anyio.sleep`` by default.
+        clock: Time for ``Retry-After`` dates and retry waits (simulated time in tests),
+            as for :class:`~soravideo.transports.RunwayTransport`.
+        sleep: Waits between retries (default: ``clock.sleep``, else ``anyio.sleep``).
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding or adding to the published ones.
         max_list_pages: Most list pages :meth:`fetch_many` reads before fetching the
@@ -241,6 +244,7 @@ class SoraTransport(HttpTransport):
         timeout: float | httpx.Timeout | None = None,
         retry_policy: RetryPolicy | None = None,
         max_retries: int | None = None,
+        clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         on_retry: OnRetry | None = None,
         prices: Mapping[str, float] | None = None,
@@ -274,9 +278,10 @@ class SoraTransport(HttpTransport):
             http_client=http_client,
             timeout=timeout,
             policy=policy,
-            sleep=sleep or anyio.sleep,
+            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
             on_retry=on_retry,
             note=_shutdown_note(self._base_url),
+            now=clock.time if clock is not None else time.time,
         )
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():
