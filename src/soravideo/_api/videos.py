@@ -1,4 +1,4 @@
-"""The services behind ``client.videos`` and ``client.batches``: validate, store, then let the runner work."""
+"""The service behind ``client.videos``: validate, store, then let the runner work."""
 
 from __future__ import annotations
 
