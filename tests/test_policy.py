@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soravideo._policy import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
+from soravideo._engine.pacing import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
 
 
 def simulate(

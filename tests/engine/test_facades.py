@@ -11,8 +11,8 @@ import pytest
 
 import soravideo as sv
 from helpers import assert_created_once, request, requests
-from soravideo._simulated import simulated_parts
 from soravideo.repositories import MemoryRepository, SQLiteRepository
+from soravideo.testing._simulated import simulated_parts
 
 
 @pytest.mark.parametrize("ledger_kind", ["memory", "sqlite"])

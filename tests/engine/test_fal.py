@@ -12,7 +12,7 @@ import pytest
 
 import soravideo as sv
 from helpers import request
-from soravideo._clock import VirtualClock
+from soravideo._core.clock import VirtualClock
 from soravideo.repositories import MemoryRepository
 from soravideo.repositories.base import JobRepository
 from soravideo.testing import check_ledger_exactly_once

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trustme
 
-from soravideo._clock import SystemClock
+from soravideo._core.clock import SystemClock
 from soravideo.testing import FakeProvider, FakeSora, Fault, ManualClock
 from soravideo.testing._fakeserver import FakeRequest, FakeResponse, FakeServer, Router
 

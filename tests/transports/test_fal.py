@@ -24,7 +24,7 @@ from soravideo import (
     ProviderUnavailableError,
     ValidationError,
 )
-from soravideo._clock import ManualClock
+from soravideo._core.clock import ManualClock
 from soravideo.transports.base import Transport
 from soravideo.transports.fal import (
     FAL_MODELS,

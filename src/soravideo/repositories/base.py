@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .._models import Batch, BatchStatus, Job, JobStatus, Page
+from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 
 __all__ = ["JobRepository"]
 
@@ -47,7 +47,7 @@ class JobRepository(Protocol):
                 (the message names the remote id and its owner).
             BatchNotFoundError: a job names a batch that is neither stored nor given.
             ValidationError: a job holds what JSON and UTF-8 cannot carry (nothing
-                stored; ``soravideo._validation.check_storable`` names each such field).
+                stored; ``soravideo._core.validation.check_storable`` names each such field).
         """
         ...
 

@@ -16,9 +16,9 @@ from datetime import datetime
 import anyio.lowlevel
 import attrs
 
-from .._converter import dumps, loads
-from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError
-from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.converter import dumps, loads
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError
+from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
 from ._common import (
     check_lease_seconds,
     check_new,

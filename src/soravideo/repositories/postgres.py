@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .._converter import dumps, loads
-from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
-from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from .._redact import redact_text, scrub_exception, secrets_in
+from .._core.converter import dumps, loads
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.redact import redact_text, scrub_exception, secrets_in
 from ._common import (
     check_lease_seconds,
     check_new,

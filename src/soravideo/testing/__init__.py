@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._clock import ManualClock, VirtualClock
+from .._core.clock import ManualClock, VirtualClock
 from ._fake_fal import FakeFal
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway

@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from .._clock import Clock, utc_from_timestamp
+from .._core.clock import Clock, utc_from_timestamp
 from ..transports.fal import (
     FAL_MODELS,
     FalModel,

@@ -34,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from .._clock import Clock
+from .._core.clock import Clock
 from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel, size_resolution
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap

@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 import httpx
 
-from .._clock import Clock, utc_from_timestamp
+from .._core.clock import Clock, utc_from_timestamp
 from ..transports.runway import (
     API_VERSION,
     MAX_DATA_URI_LENGTH,

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .._clock import Clock
+from .._core.clock import Clock
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 

@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import attrs
 import httpx
 
-from .._clock import Clock, ManualClock, SystemClock
+from .._core.clock import Clock, ManualClock, SystemClock
 
 __all__ = [
     "Body",

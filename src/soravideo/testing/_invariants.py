@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from .._models import Job
+from .._core.models import Job
 from ..repositories.base import JobRepository
 from ..transports.base import INVALID_REMOTE_ID
 from ..transports.sora import SORA_MODELS

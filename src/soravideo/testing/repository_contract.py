@@ -55,13 +55,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .._errors import (
+from .._core.errors import (
     BatchNotFoundError,
     ConflictError,
     JobNotFoundError,
     ValidationError,
 )
-from .._models import (
+from .._core.models import (
     Batch,
     BatchProgress,
     BatchStatus,

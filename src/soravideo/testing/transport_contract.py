@@ -34,8 +34,8 @@ import uuid
 
 import pytest
 
-from .._errors import AmbiguousSubmissionError, NotFoundError, ProviderError
-from .._models import CreateVideoRequest, JobStatus
+from .._core.errors import AmbiguousSubmissionError, NotFoundError, ProviderError
+from .._core.models import CreateVideoRequest, JobStatus
 from ..transports.base import RemoteJob, Transport
 from ._fakeserver import FakeProvider
 

@@ -1,10 +1,10 @@
 """Provider-agnostic HTTP plumbing shared by the httpx transports.
 
 One ``HttpSession`` per transport sends every request: it adds the auth headers,
-runs the retry policy (``soravideo._retry``), counts what happened in
+runs the retry policy (``soravideo._core.retry``), counts what happened in
 ``TransportStats``, and maps every failure onto the soravideo error tree once,
 chained with ``from``. Secrets given to it are scrubbed from every message and body it
-puts into an exception or a log line (see ``soravideo._redact``).
+puts into an exception or a log line (see ``soravideo._core.redact``).
 
 Credentials go only to the configured origin: the session follows redirects itself (an
 injected client's ``follow_redirects`` is never used) and a hop to another origin carries
@@ -41,7 +41,7 @@ import anyio
 import attrs
 import httpx
 
-from .._errors import (
+from .._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     PermissionDeniedError,
@@ -51,7 +51,7 @@ from .._errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from .._redact import (
+from .._core.redact import (
     is_credential_header,
     is_credential_name,
     redact,
@@ -59,7 +59,7 @@ from .._redact import (
     scrub_exception,
     secrets_in,
 )
-from .._retry import (
+from .._core.retry import (
     Decision,
     Failure,
     OnRetry,
@@ -200,7 +200,7 @@ def error_from_response(
         provider: The transport's name.
         note: A sentence appended to the message (e.g. that the API was shut down).
         secrets: Strings scrubbed from the message and body (which also lose every
-            secret by shape, see ``soravideo._redact.redact_text``).
+            secret by shape, see ``soravideo._core.redact.redact_text``).
         describe: Extracts ``(message, code)`` from the body.
         now: Current Unix time for ``Retry-After`` dates (``time.time()`` if ``None``).
 

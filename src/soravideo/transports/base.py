@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import attrs
 
-from .._errors import FieldError, ProviderError
-from .._models import CreateVideoRequest, JobError, JobStatus
+from .._core.errors import FieldError, ProviderError
+from .._core.models import CreateVideoRequest, JobError, JobStatus
 
 __all__ = [
     "INVALID_REMOTE_ID",

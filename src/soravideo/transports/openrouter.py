@@ -68,12 +68,12 @@ import anyio
 import attrs
 import httpx
 
-from .._clock import Clock, utc_from_timestamp
-from .._errors import FieldError, ProviderError, ValidationError
-from .._models import CreateVideoRequest, JobError, JobStatus
-from .._redact import redact_url
-from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
+from .._core.clock import Clock, utc_from_timestamp
+from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.models import CreateVideoRequest, JobError, JobStatus
+from .._core.redact import redact_url
+from .._core.retry import OnRetry, RequestKind, RetryPolicy
+from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 

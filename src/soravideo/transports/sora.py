@@ -27,6 +27,7 @@ import logging
 import math
 import mimetypes
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -36,16 +37,16 @@ import anyio
 import attrs
 import httpx
 
-from .._clock import utc_from_timestamp
-from .._errors import (
+from .._core.clock import Clock, utc_from_timestamp
+from .._core.errors import (
     FieldError,
     ProviderError,
     ValidationError,
 )
-from .._models import CreateVideoRequest, JobError, JobStatus
-from .._redact import redact_url
-from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import option_overrides, resolve_size, sendable_options
+from .._core.models import CreateVideoRequest, JobError, JobStatus
+from .._core.redact import redact_url
+from .._core.retry import OnRetry, RequestKind, RetryPolicy
+from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
@@ -221,7 +222,9 @@ class SoraTransport(HttpTransport):
             client's own timeout).
         retry_policy: How requests are retried.
         max_retries: Shorthand overriding ``retry_policy.max_retries``.
-        sleep: Waits between retries (pass a ``Clock``'s ``sleep``); ``anyio.sleep`` by default.
+        clock: Time for ``Retry-After`` dates and retry waits (simulated time in tests),
+            as for [`RunwayTransport`][soravideo.transports.RunwayTransport].
+        sleep: Waits between retries (default: ``clock.sleep``, else ``anyio.sleep``).
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding or adding to the published ones.
         max_list_pages: Most list pages
@@ -245,6 +248,7 @@ class SoraTransport(HttpTransport):
         timeout: float | httpx.Timeout | None = None,
         retry_policy: RetryPolicy | None = None,
         max_retries: int | None = None,
+        clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         on_retry: OnRetry | None = None,
         prices: Mapping[str, float] | None = None,
@@ -278,9 +282,10 @@ class SoraTransport(HttpTransport):
             http_client=http_client,
             timeout=timeout,
             policy=policy,
-            sleep=sleep or anyio.sleep,
+            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
             on_retry=on_retry,
             note=_shutdown_note(self._base_url),
+            now=clock.time if clock is not None else time.time,
         )
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():

@@ -14,7 +14,7 @@ caller's choice (``existing``):
   worker that took over from one that crashed), else left alone with a
   [`ValidationError`][soravideo.ValidationError]: another file is never clobbered.
 
-The content is checked as it streams (``soravideo._content_check``) and a failure raises
+The content is checked as it streams (``soravideo._engine.content_check``) and a failure raises
 [`DownloadError`][soravideo.DownloadError]. Whatever goes wrong, cancellation included,
 the temporary file is removed: no file appears at the target unless it is whole and checked.
 """
@@ -31,10 +31,11 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._clock import off_loop_work
-from ._content_check import ContentCheck, Rejected
-from ._errors import DownloadError, FieldError, ValidationError
-from .transports.base import Transport
+from .._core.clock import off_loop_work
+from .._core.errors import DownloadError, FieldError, ValidationError
+from .._core.settings import DEFAULT_MAX_DOWNLOAD_BYTES
+from ..transports.base import Transport
+from .content_check import ContentCheck, Rejected
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
@@ -46,9 +47,6 @@ __all__ = [
     "refuse_existing",
     "resolve_destination",
 ]
-
-DEFAULT_MAX_DOWNLOAD_BYTES = 4 * 1024**3
-"""The default of ``Settings.max_download_bytes``: 4 GiB."""
 
 Existing = Literal["refuse", "replace", "same"]
 

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._clock import VirtualClock
+from .._core.clock import VirtualClock
 
 if TYPE_CHECKING:
-    from .testing._fake_openrouter import FakeOpenRouter
-    from .transports.openrouter import OpenRouterTransport
+    from ..transports.openrouter import OpenRouterTransport
+    from ._fake_openrouter import FakeOpenRouter
 
 __all__ = ["SIMULATED_OPENROUTER_URL", "simulated_openrouter_parts"]
 
@@ -31,8 +31,8 @@ def simulated_openrouter_parts(
         **knobs: Other `FakeOpenRouter` arguments
             (``max_concurrent`` …).
     """
-    from .testing._fake_openrouter import FakeOpenRouter
-    from .transports.openrouter import OpenRouterTransport
+    from ..transports.openrouter import OpenRouterTransport
+    from ._fake_openrouter import FakeOpenRouter
 
     fake = FakeOpenRouter(
         api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, seed=seed, **knobs

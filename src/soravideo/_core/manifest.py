@@ -24,9 +24,9 @@ from typing import Any
 
 import attrs
 
-from ._errors import FieldError, ValidationError
-from ._models import CreateVideoRequest
-from ._validation import IMAGE_HEAD_BYTES, check_request, image_type, raise_if
+from .errors import FieldError, ValidationError
+from .models import CreateVideoRequest
+from .validation import IMAGE_HEAD_BYTES, check_request, image_type, raise_if
 
 __all__ = ["read_manifest"]
 

@@ -10,36 +10,40 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import _health
-from ._clock import Clock, SystemClock, VirtualClock
-from ._events import Callback, EventBus
-from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
-from ._models import ResumeSummary
-from ._runner import JobRunner
-from ._settings import Settings
-from .repositories.base import JobRepository
-from .transports.base import Transport
+from .._core.clock import Clock, SystemClock, VirtualClock
+from .._core.events import Callback, EventBus
+from .._core.models import ResumeSummary
+from .._core.settings import Settings
+from .._engine.runner import JobRunner
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+from . import health as _health
+from . import metrics as _metrics
+from .batches import AsyncBatchService
+from .context import ClientContext
+from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
+from .metrics import Metrics
+from .resume import find_unfinished, see_through
+from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from ._batches import AsyncBatchService
-    from ._services import AsyncVideoService
-    from .testing._fake_sora import FakeSora
+    from ..testing._simulated import FakeSora
 
-__all__ = ["AsyncSoraVideo", "default_repository", "default_transport"]
+__all__ = ["AsyncSoraVideo", "default_repository", "default_transport", "simulated_client"]
 
 DEFAULT_DB = "soravideo.db"
 
 
 def default_repository() -> JobRepository:
     """Return the embedded default ledger: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``."""
-    from .repositories.sqlite import SQLiteRepository
+    from ..repositories.sqlite import SQLiteRepository
 
     return SQLiteRepository(os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
 
 
 def default_transport() -> Transport:
     """Return a Sora-protocol transport configured from the environment."""
-    from .transports.sora import SoraTransport
+    from ..transports.sora import SoraTransport
 
     return SoraTransport()
 
@@ -51,7 +55,7 @@ def _hand_settings(transport: Transport, settings: Settings) -> None:
     them here (``HttpTransport.use_settings``), once, when the client is made. Other
     transports act on no client setting themselves.
     """
-    from .transports._http import HttpTransport
+    from ..transports._http import HttpTransport
 
     if isinstance(transport, HttpTransport):
         transport.use_settings(
@@ -62,6 +66,41 @@ def _hand_settings(transport: Transport, settings: Settings) -> None:
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     base = settings if settings is not None else Settings()
     return base.merge(**overrides) if overrides else base
+
+
+def simulated_client(
+    repository: JobRepository | None = None,
+    *,
+    generation_time: float = 30.0,
+    seed: int = 0,
+    cls: type[AsyncSoraVideo] | None = None,
+    **kwargs: Any,
+) -> AsyncSoraVideo:
+    """Return a client on FakeSora and simulated time (what ``AsyncSoraVideo.simulated()`` gives).
+
+    The one place outside ``soravideo.testing`` that imports it (lazily, on first use;
+    ``lint-imports`` allows this import alone).
+
+    Args:
+        repository: A ledger (default: a new `MemoryRepository`).
+        generation_time: Simulated seconds each video takes.
+        seed: Seeds the fake's video ids (simulators sharing a ledger one after the
+            other, one per CLI command, need different seeds).
+        cls: The client class to make (default: ``AsyncSoraVideo``).
+        **kwargs: Everything the constructor takes except ``transport`` and ``clock``.
+    """
+    from ..testing._simulated import simulated_parts
+
+    clock = VirtualClock()
+    fake, transport = simulated_parts(clock, generation_time=generation_time, seed=seed)
+    if repository is None:
+        from ..repositories.memory import MemoryRepository
+
+        repository = MemoryRepository()
+    make = cls if cls is not None else AsyncSoraVideo
+    client = make(transport=transport, repository=repository, clock=clock, **kwargs)
+    client.fake = fake
+    return client
 
 
 class AsyncSoraVideo:
@@ -98,9 +137,6 @@ class AsyncSoraVideo:
         worker_id: str | None = None,
         **overrides: Any,
     ) -> None:
-        from ._batches import AsyncBatchService
-        from ._services import AsyncVideoService
-
         self.settings: Settings = _settings(settings, overrides)
         """The client's settings."""
         self.transport: Transport = transport if transport is not None else default_transport()
@@ -113,19 +149,22 @@ class AsyncSoraVideo:
         self.clock: Clock = clock if clock is not None else SystemClock()
         """The clock the engine runs on."""
         self.events = EventBus()
-        self.videos: AsyncVideoService = AsyncVideoService(self)
+        self._context = ClientContext(
+            repository=self.repository,
+            transport=self.transport,
+            settings=self.settings,
+            clock=self.clock,
+            events=self.events,
+            worker_id=worker_id,
+        )
+        self.videos: AsyncVideoService = AsyncVideoService(self._context)
         """Single videos: create, wait for, download, remix, cancel and list them."""
-        self.batches: AsyncBatchService = AsyncBatchService(self)
+        self.batches: AsyncBatchService = AsyncBatchService(self._context)
         """Batches of videos: create (from a manifest too), process, watch and cancel them."""
         self.fake: FakeSora | None = None
         """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
         (``None`` otherwise)."""
-        self._worker_id = worker_id
-        self._runner: JobRunner | None = None
-        self._open_lock: anyio.Lock | None = None
         self._stack: AsyncExitStack | None = None
-        self._closed = False
-        self._started_at = self.clock.time()
 
     @classmethod
     def simulated(
@@ -148,40 +187,18 @@ class AsyncSoraVideo:
             generation_time: Simulated seconds each video takes.
             **kwargs: Everything the constructor takes except ``transport``.
         """
-        from ._simulated import simulated_parts
-
-        clock = VirtualClock()
-        fake, transport = simulated_parts(clock, generation_time=generation_time)
-        if repository is None:
-            from .repositories.memory import MemoryRepository
-
-            repository = MemoryRepository()
-        client = cls(transport=transport, repository=repository, clock=clock, **kwargs)
-        client.fake = fake
-        return client
+        return simulated_client(repository, generation_time=generation_time, cls=cls, **kwargs)
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def _runner(self) -> JobRunner | None:
+        """The engine, once built (tests look at it)."""
+        return self._context.runner
+
     async def _started(self) -> JobRunner:
         """Open the ledger and build the engine on first use; return the runner."""
-        if self._runner is not None:
-            return self._runner
-        if self._closed:
-            raise RuntimeError("this client is closed")
-        if self._open_lock is None:
-            self._open_lock = anyio.Lock()
-        async with self._open_lock:
-            if self._runner is None:
-                await self.repository.open()
-                self._runner = JobRunner(
-                    repository=self.repository,
-                    transport=self.transport,
-                    settings=self.settings,
-                    clock=self.clock,
-                    events=self.events,
-                    owner=self._worker_id,
-                )
-        return self._runner
+        return await self._context.engine()
 
     async def __aenter__(self) -> AsyncSoraVideo:
         runner = await self._started()
@@ -212,20 +229,21 @@ class AsyncSoraVideo:
         time) and their answers recorded, so a video the provider made is never lost; a
         create still unanswered then leaves its job resumable (processing), never failed.
         """
-        if self._closed:
+        if self._context.closed:
             return
-        self._closed = True
+        self._context.closed = True
         if self._stack is not None:
             stack, self._stack = self._stack, None
             await stack.aclose()
         with anyio.CancelScope(shield=True):
-            if self._runner is not None:
+            runner = self._context.runner
+            if runner is not None:
                 # An engine driven elsewhere (the sync client's portal task, another
                 # task's wait) may still have creates on the wire: not before they answer.
-                await self._runner.settle_submissions(self.settings.close_timeout)
+                await runner.settle_submissions(self.settings.close_timeout)
                 # Closing must not fail because the ledger is down.
                 with contextlib.suppress(Exception):
-                    await self._runner.release_all()
+                    await runner.release_all()
             await self.transport.aclose()
             await self.repository.aclose()
 
@@ -256,7 +274,7 @@ class AsyncSoraVideo:
         Returns:
             ``HealthReport(status="ok", timestamp, uptime, version)``.
         """
-        return _health.health(self)
+        return _health.health(self._context)
 
     async def ready(
         self,
@@ -276,7 +294,7 @@ class AsyncSoraVideo:
         Raises:
             ValidationError: ``timeout`` is not a positive number.
         """
-        return await _health.ready(self, timeout)
+        return await _health.ready(self._context, timeout)
 
     async def metrics(self) -> Metrics:
         """Return job counts, provider counters, engine state, spend and system figures.
@@ -287,7 +305,7 @@ class AsyncSoraVideo:
         Raises:
             RepositoryError: The ledger cannot be read.
         """
-        return await _health.metrics(self)
+        return await _metrics.metrics(self._context)
 
     async def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
         """See every unfinished batch and job of the ledger through: what a crashed or
@@ -312,10 +330,8 @@ class AsyncSoraVideo:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
         """
-        from ._resume import find_unfinished, see_through
-
-        work = await find_unfinished(self)
-        await see_through(self, work, download_dir=download_dir)
+        work = await find_unfinished(self.videos, self.batches)
+        await see_through(self._context, self.videos, self.batches, work, download_dir=download_dir)
         return ResumeSummary(jobs=len(work.jobs), batches=len(work.batches))
 
     async def run_worker(self) -> None:

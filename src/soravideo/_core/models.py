@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
-from . import _display
+from . import display as _display
 
 __all__ = [
     "Batch",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._models import Batch, BatchProgress, BatchStatusReport, Job
+    from .models import Batch, BatchProgress, BatchStatusReport, Job
 
 __all__ = ["batch_html", "batch_repr", "job_html", "job_repr", "report_html", "report_repr"]
 

@@ -28,13 +28,10 @@ import anyio
 import anyio.from_thread
 from anyio.from_thread import BlockingPortal
 
-from ._batches import AsyncBatchService
-from ._client import AsyncSoraVideo
-from ._clock import Clock
-from ._errors import FieldError
-from ._events import Callback
-from ._health import DEFAULT_READY_TIMEOUT, HealthReport, Metrics, ReadinessReport
-from ._models import (
+from .._core.clock import Clock
+from .._core.errors import FieldError
+from .._core.events import Callback
+from .._core.models import (
     Batch,
     BatchResult,
     BatchStatusReport,
@@ -47,13 +44,17 @@ from ._models import (
     ResumeSummary,
     VideoResult,
 )
-from ._services import AsyncVideoService
-from ._settings import Settings
-from .repositories.base import JobRepository
-from .transports.base import Transport
+from .._core.settings import Settings
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+from .batches import AsyncBatchService
+from .client import AsyncSoraVideo
+from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
+from .metrics import Metrics
+from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from .testing._fake_sora import FakeSora
+    from ..testing._simulated import FakeSora
 
 __all__ = ["BatchService", "SoraVideo", "VideoService"]
 

@@ -12,17 +12,17 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 import attrs
 
-from ._errors import ProviderError, ValidationError
-from ._models import Batch, Job, JobStatus, Page
-
-if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+from .._core.errors import ProviderError, ValidationError
+from .._core.models import Batch, Job, JobStatus, Page
+from .batches import AsyncBatchService
+from .context import ClientContext
+from .videos import AsyncVideoService, save_video
 
 __all__ = ["Unfinished", "find_unfinished", "see_through"]
 
@@ -57,22 +57,29 @@ async def _every(read: Callable[[int], Awaitable[Page[T]]]) -> list[T]:
         page += 1
 
 
-async def find_unfinished(client: AsyncSoraVideo) -> Unfinished:
-    """Return every batch not yet ended and every job not yet ended, as the ledger has them."""
-    batches = await _every(functools.partial(client.batches.list_batches, limit=_PAGE_SIZE))
+async def find_unfinished(videos: AsyncVideoService, batches: AsyncBatchService) -> Unfinished:
+    """Return every batch not yet ended and every job not yet ended, as the ledger has them.
+
+    Args:
+        videos: The client's video service (``client.videos``).
+        batches: The client's batch service (``client.batches``).
+    """
+    unfinished = await _every(functools.partial(batches.list_batches, limit=_PAGE_SIZE))
     jobs: dict[str, Job] = {}
     for status in (JobStatus.PENDING, JobStatus.PROCESSING):
-        read = functools.partial(client.videos.list_jobs, status, None, limit=_PAGE_SIZE)
+        read = functools.partial(videos.list_jobs, status, None, limit=_PAGE_SIZE)
         # By id: a job that moved on between the two reads is listed once.
         jobs.update((job.id, job) for job in await _every(read))
     return Unfinished(
-        batches=tuple(b for b in batches if not b.status.is_terminal),
+        batches=tuple(b for b in unfinished if not b.status.is_terminal),
         jobs=tuple(jobs.values()),
     )
 
 
 async def see_through(
-    client: AsyncSoraVideo,
+    context: ClientContext,
+    videos: AsyncVideoService,
+    batches: AsyncBatchService,
     work: Unfinished,
     *,
     download_dir: str | os.PathLike[str] | None = None,
@@ -97,22 +104,22 @@ async def see_through(
 
     async with anyio.create_task_group() as tg:
         for batch in work.batches:
-            tg.start_soon(guarded, client.batches.process_batch, batch.id, tg)
+            tg.start_soon(guarded, batches.process_batch, batch.id, tg)
         for job in work.loose:
-            tg.start_soon(guarded, client.videos.wait_for_job, job.id, tg)
+            tg.start_soon(guarded, videos.wait_for_job, job.id, tg)
     if errors:
         raise errors[0]
     if download_dir is None or not work.jobs:
         return
     await anyio.Path(download_dir).mkdir(parents=True, exist_ok=True)
-    for job in await client.repository.get_jobs([job.id for job in work.jobs]):
+    for job in await context.repository.get_jobs([job.id for job in work.jobs]):
         if job.status is not JobStatus.COMPLETED or (job.result is not None and job.result.path):
             continue
         try:
             # As the engine's own downloads: a file already there is kept if it is this
             # very video, and another one is never replaced.
-            await client.videos._save(
-                job.id, os.path.join(download_dir, ""), "video", existing="same"
+            await save_video(
+                context, job.id, os.path.join(download_dir, ""), "video", existing="same"
             )
         except (ProviderError, OSError, ValidationError) as exc:
             # As the engine does with a download that fails: the job stays completed.

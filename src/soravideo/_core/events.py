@@ -18,8 +18,8 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._clock import off_loop_work
-from ._models import Job
+from .clock import off_loop_work
+from .models import Job
 
 __all__ = ["EVENT_KINDS", "EventBus", "EventKind", "JobEvent"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._models import Job
+from .._core.models import Job
 
 __all__ = ["Bar", "job_progress"]
 

@@ -1,4 +1,4 @@
-"""The services behind ``client.videos`` and ``client.batches``: validate, store, then let the runner work."""
+"""The service behind ``client.videos``: validate, store, then let the runner work."""
 
 from __future__ import annotations
 
@@ -6,27 +6,32 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 
-from ._clock import now_utc
-from ._download import Existing, download_content, file_name
-from ._errors import FieldError, JobStateError, JobTimeoutError, ValidationError
-from ._models import (
+from .._core.clock import now_utc
+from .._core.errors import FieldError, JobStateError, JobTimeoutError, ValidationError
+from .._core.models import (
     CreateVideoRequest,
     Job,
     JobStatus,
     Page,
     VideoResult,
 )
-from ._runner import REMIX_OF
-from ._validation import check_request, id_errors, page_errors, raise_if, timeout_errors
+from .._core.validation import check_request, id_errors, page_errors, raise_if, timeout_errors
+from .._engine.downloads import Existing, download_content, file_name
+from .._engine.runner import REMIX_OF, JobRunner
+from .context import ClientContext
 
-if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
-
-__all__ = ["AsyncVideoService", "check_id", "check_page", "new_id", "parse_status"]
+__all__ = [
+    "AsyncVideoService",
+    "check_id",
+    "check_page",
+    "new_id",
+    "new_job",
+    "parse_status",
+    "save_video",
+]
 
 _VARIANTS_FIELD = "variant"
 
@@ -63,11 +68,78 @@ def parse_status(status: JobStatus | str | None) -> JobStatus | None:
         ) from None
 
 
+def new_job(
+    context: ClientContext,
+    request: CreateVideoRequest,
+    *,
+    batch_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Job:
+    """Build (not store) a pending job for a validated request."""
+    now = now_utc(context.clock)
+    download_dir = context.settings.download_dir
+    return Job(
+        id=new_id("job"),
+        status=JobStatus.PENDING,
+        priority=request.priority,
+        request=request,
+        provider=context.transport.name,
+        batch_id=batch_id,
+        metadata={**request.metadata, **(metadata or {})},
+        estimated_cost_usd=context.transport.estimate_cost(request),
+        created_at=now,
+        updated_at=now,
+        download_dir=os.fspath(download_dir) if download_dir is not None else None,
+    )
+
+
+async def save_video(
+    context: ClientContext,
+    job_id: str,
+    dest: str | os.PathLike[str],
+    variant: str,
+    *,
+    existing: Existing,
+) -> Path:
+    """Download as ``AsyncVideoService.download_video`` does, with a chosen policy for an
+    existing file (``resume`` keeps a file that is this very video: ``"same"``)."""
+    check_id(job_id)
+    await context.engine()
+    job = await context.repository.get_job(job_id)
+    if job.status is not JobStatus.COMPLETED or job.remote_id is None:
+        raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
+    variants = context.transport.capabilities.variants
+    if variant not in variants:
+        raise ValidationError(
+            [FieldError(field=_VARIANTS_FIELD, message=f"use one of {', '.join(variants)}")]
+        )
+    got = await download_content(
+        context.transport,
+        job.remote_id,
+        dest,
+        variant=variant,
+        name=file_name(job.id, variant),
+        max_bytes=context.settings.max_download_bytes,
+        existing=existing,
+    )
+    if variant == "video" and job.result is not None:
+        result = attrs.evolve(
+            job.result,
+            path=str(got.path),
+            bytes=got.bytes,
+            sha256=got.sha256,
+            content_type=got.content_type,
+        )
+        updated = attrs.evolve(job, result=result, updated_at=now_utc(context.clock))
+        await context.repository.update_job(updated, expected_status=JobStatus.COMPLETED)
+    return got.path
+
+
 class AsyncVideoService:
     """Create, watch, cancel, list and download single videos (``client.videos``)."""
 
-    def __init__(self, client: AsyncSoraVideo) -> None:
-        self._client = client
+    def __init__(self, context: ClientContext) -> None:
+        self._context = context
 
     def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
         """Return every neutral and provider-specific problem of ``request``; store nothing.
@@ -82,32 +154,8 @@ class AsyncVideoService:
         """
         errors = check_request(request, path)
         if not errors:
-            errors = self._client.transport.validate(request, path)
+            errors = self._context.transport.validate(request, path)
         return errors
-
-    def _new_job(
-        self,
-        request: CreateVideoRequest,
-        *,
-        batch_id: str | None = None,
-        metadata: dict[str, str] | None = None,
-    ) -> Job:
-        """Build (not store) a pending job for a validated request."""
-        now = now_utc(self._client.clock)
-        download_dir = self._client.settings.download_dir
-        return Job(
-            id=new_id("job"),
-            status=JobStatus.PENDING,
-            priority=request.priority,
-            request=request,
-            provider=self._client.transport.name,
-            batch_id=batch_id,
-            metadata={**request.metadata, **(metadata or {})},
-            estimated_cost_usd=self._client.transport.estimate_cost(request),
-            created_at=now,
-            updated_at=now,
-            download_dir=os.fspath(download_dir) if download_dir is not None else None,
-        )
 
     async def create_video(self, request: CreateVideoRequest) -> Job:
         """Validate and store a new job; the runner sends it as soon as there is room.
@@ -122,12 +170,12 @@ class AsyncVideoService:
             ValidationError: naming every bad field; nothing was stored or sent.
         """
         raise_if(self.validate(request))
-        job = self._new_job(request)
+        job = new_job(self._context, request)
         return await self._store(job)
 
     async def _store(self, job: Job) -> Job:
-        runner = await self._client._started()
-        await self._client.repository.add_jobs([job])
+        runner = await self._context.engine()
+        await self._context.repository.add_jobs([job])
         await runner.events.emit("created", job)
         runner.wake()
         return job
@@ -143,8 +191,8 @@ class AsyncVideoService:
             ValidationError: ``job_id`` is not a job id (not text, or of another shape).
         """
         check_id(job_id)
-        await self._client._started()
-        return await self._client.repository.get_job(job_id)
+        await self._context.engine()
+        return await self._context.repository.get_job(job_id)
 
     async def wait_for_job(
         self,
@@ -172,33 +220,37 @@ class AsyncVideoService:
             ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
                 number ≥ 0 (or ``None``).
         """
-        from ._progress import job_progress
+        from .progress import job_progress
 
         raise_if([*id_errors(job_id, "job_id"), *timeout_errors(timeout)])
 
-        client = self._client
-        runner = await client._started()
-        clock = client.clock
+        context = self._context
+        await context.engine()
+        clock = context.clock
         deadline = None if timeout is None else clock.time() + timeout
+        ended: Job | None = None
         with job_progress(enabled=progress, job_id=job_id) as bar:
-            async with runner.driving():
-                while True:
-                    changed = runner.events.changed()
-                    job = await client.repository.get_job(job_id)
-                    bar.update(job)
-                    if job.is_terminal:
-                        return job
-                    wait = runner.recheck_interval(job_id)
-                    if deadline is not None:
-                        remaining = deadline - clock.time()
-                        if remaining <= 0:
-                            if cancel_on_timeout:
-                                await runner.cancel(job_id)
-                            raise JobTimeoutError(
-                                job_id, float(timeout or 0), status=job.status.value
-                            )
-                        wait = min(wait, remaining)
-                    await runner._sleep_or_wake(wait, changed)
+
+            async def look(runner: JobRunner) -> float | None:
+                nonlocal ended
+                job = await context.repository.get_job(job_id)
+                bar.update(job)
+                if job.is_terminal:
+                    ended = job
+                    return None
+                wait = runner.recheck_interval(job_id)
+                if deadline is not None:
+                    remaining = deadline - clock.time()
+                    if remaining <= 0:
+                        if cancel_on_timeout:
+                            await runner.cancel(job_id)
+                        raise JobTimeoutError(job_id, float(timeout or 0), status=job.status.value)
+                    wait = min(wait, remaining)
+                return wait
+
+            await context.watch(look)
+        assert ended is not None
+        return ended
 
     async def get_video_result(self, job_id: str) -> VideoResult:
         """Return the result of a completed job.
@@ -231,7 +283,7 @@ class AsyncVideoService:
             ValidationError: ``job_id`` is not a job id.
         """
         check_id(job_id)
-        runner = await self._client._started()
+        runner = await self._context.engine()
         return await runner.cancel(job_id)
 
     async def list_jobs(
@@ -262,8 +314,8 @@ class AsyncVideoService:
         except ValidationError as exc:
             errors = [*exc.errors, *errors]
         raise_if(errors)
-        await self._client._started()
-        return await self._client.repository.list_jobs(
+        await self._context.engine()
+        return await self._context.repository.list_jobs(
             status=parsed, batch_id=batch_id, page=page, limit=limit
         )
 
@@ -308,42 +360,9 @@ class AsyncVideoService:
         if not isinstance(variant, str):
             errors.append(FieldError(field=_VARIANTS_FIELD, message="must be text"))
         raise_if(errors)
-        return await self._save(
-            job_id, dest, variant, existing="replace" if overwrite else "refuse"
+        return await save_video(
+            self._context, job_id, dest, variant, existing="replace" if overwrite else "refuse"
         )
-
-    async def _save(
-        self, job_id: str, dest: str | os.PathLike[str], variant: str, *, existing: Existing
-    ) -> Path:
-        """Download as ``download_video`` does, with a chosen policy for an existing file."""
-        job = await self.get_job(job_id)
-        if job.status is not JobStatus.COMPLETED or job.remote_id is None:
-            raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
-        variants = self._client.transport.capabilities.variants
-        if variant not in variants:
-            raise ValidationError(
-                [FieldError(field=_VARIANTS_FIELD, message=f"use one of {', '.join(variants)}")]
-            )
-        got = await download_content(
-            self._client.transport,
-            job.remote_id,
-            dest,
-            variant=variant,
-            name=file_name(job.id, variant),
-            max_bytes=self._client.settings.max_download_bytes,
-            existing=existing,
-        )
-        if variant == "video" and job.result is not None:
-            result = attrs.evolve(
-                job.result,
-                path=str(got.path),
-                bytes=got.bytes,
-                sha256=got.sha256,
-                content_type=got.content_type,
-            )
-            updated = attrs.evolve(job, result=result, updated_at=now_utc(self._client.clock))
-            await self._client.repository.update_job(updated, expected_status=JobStatus.COMPLETED)
-        return got.path
 
     async def remix_video(self, job_id: str, prompt: str) -> Job:
         """Create a new job that remixes a completed video with a new prompt.
@@ -365,7 +384,7 @@ class AsyncVideoService:
             errors.append(FieldError(field="prompt", message="must be a string"))
         raise_if(errors)
         source = await self.get_job(job_id)
-        if not self._client.transport.capabilities.can_remix:
+        if not self._context.transport.capabilities.can_remix:
             raise ValidationError(
                 [FieldError(field="job_id", message=f"provider {source.provider} cannot remix")]
             )
@@ -375,5 +394,5 @@ class AsyncVideoService:
             )
         request = attrs.evolve(source.request, prompt=prompt, input_reference=None)
         raise_if(check_request(request))
-        job = self._new_job(request, metadata={REMIX_OF: source.remote_id})
+        job = new_job(self._context, request, metadata={REMIX_OF: source.remote_id})
         return await self._store(job)

@@ -32,11 +32,11 @@ import anyio.abc
 import anyio.to_thread
 import attrs
 
-from ._client import DEFAULT_DB, AsyncSoraVideo
-from ._clock import VirtualClock
-from ._converter import unstructure
-from ._download import file_name, publish, refuse_existing, resolve_destination
-from ._errors import (
+from .._api.client import DEFAULT_DB, AsyncSoraVideo
+from .._api.client import simulated_client as simulated
+from .._api.resume import find_unfinished
+from .._core.converter import unstructure
+from .._core.errors import (
     AuthenticationError,
     BudgetExceededError,
     JobStateError,
@@ -48,8 +48,8 @@ from ._errors import (
     SoraVideoError,
     ValidationError,
 )
-from ._events import JobEvent
-from ._models import (
+from .._core.events import JobEvent
+from .._core.models import (
     BatchStatus,
     BatchStatusReport,
     CreateVideoRequest,
@@ -58,11 +58,9 @@ from ._models import (
     JobStatus,
     Page,
 )
-from ._redact import redact, redact_text, redact_url, secrets_in
-from ._resume import find_unfinished
-from ._settings import Settings
-from ._simulated import simulated_parts
-from ._validation import (
+from .._core.redact import redact, redact_text, redact_url, secrets_in
+from .._core.settings import Settings
+from .._core.validation import (
     MAX_CONCURRENCY,
     MAX_DURATION,
     MAX_PAGE,
@@ -70,8 +68,9 @@ from ._validation import (
     MAX_USD,
     raise_if,
 )
-from .repositories.base import JobRepository
-from .transports.base import Transport
+from .._engine.downloads import file_name, publish, refuse_existing, resolve_destination
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
 
 __all__ = [
     "EXIT_FAILED",
@@ -685,14 +684,14 @@ def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
     target = _db(args)
     if target.startswith(("postgres://", "postgresql://")):
         try:
-            from .repositories.postgres import PostgresRepository
+            from ..repositories.postgres import PostgresRepository
 
             return PostgresRepository(target)
         except ImportError as exc:
             raise UsageError(
                 "a PostgreSQL ledger needs the postgres extra: pip install 'soravideo[postgres]'"
             ) from exc
-    from .repositories.sqlite import SQLiteRepository
+    from ..repositories.sqlite import SQLiteRepository
 
     if _URL_SCHEME.match(target):
         # A mistyped DSN would become a SQLite file (and folders) named after it, password
@@ -707,18 +706,18 @@ def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
 
 def _transport(args: argparse.Namespace) -> Transport:
     if args.provider == "runway":
-        from .transports.runway import RunwayTransport
+        from ..transports.runway import RunwayTransport
 
         return RunwayTransport(base_url=args.base_url)
     if args.provider == "fal":
-        from .transports.fal import FalTransport
+        from ..transports.fal import FalTransport
 
         return FalTransport(base_url=args.base_url)
     if args.provider == "openrouter":
-        from .transports.openrouter import OpenRouterTransport
+        from ..transports.openrouter import OpenRouterTransport
 
         return OpenRouterTransport(base_url=args.base_url)
-    from .transports.sora import SoraTransport
+    from ..transports.sora import SoraTransport
 
     return SoraTransport(base_url=args.base_url)
 
@@ -744,11 +743,7 @@ def simulated_client(repository: JobRepository, *, seed: int, **kwargs: Any) -> 
     would hand out the very video ids an earlier one did, and a job left behind by one
     command would read a stranger's video in the next.
     """
-    clock = VirtualClock()
-    fake, transport = simulated_parts(clock, generation_time=SIMULATED_GENERATION_TIME, seed=seed)
-    client = AsyncSoraVideo(transport=transport, repository=repository, clock=clock, **kwargs)
-    client.fake = fake
-    return client
+    return simulated(repository, generation_time=SIMULATED_GENERATION_TIME, seed=seed, **kwargs)
 
 
 def _provider_label(args: argparse.Namespace, transport: Transport | None) -> str:
@@ -1169,7 +1164,7 @@ async def _cmd_resume(ctx: _Context) -> int:
     client = _client(ctx, must_exist=True)
     try:
         # Read before the engine starts: the work is what was unfinished at this moment.
-        work = await find_unfinished(client)
+        work = await find_unfinished(client.videos, client.batches)
         if not work.batches and not work.jobs:
             ctx.document({"batches": [], "jobs": []})
             ctx.line(f"nothing to resume: every job in {_shown_db(ctx.args)} has ended")
@@ -1273,7 +1268,7 @@ async def _stop_on_signal(
 
 
 async def _cmd_demo(ctx: _Context) -> int:
-    from ._demo import run_demo
+    from .demo import run_demo
 
     return await run_demo(Path(ctx.args.output), write=ctx.line if not ctx.json else ctx.note)
 

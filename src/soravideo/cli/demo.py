@@ -17,10 +17,10 @@ from typing import Any
 
 import anyio.to_thread
 
-from ._cli import EventPrinter, batch_summary, clip, file_size, money, simulated_client, table
-from ._client import AsyncSoraVideo
-from ._models import BatchStatus, CreateVideoRequest, Job, JobStatus
-from .repositories.sqlite import SQLiteRepository
+from .._api.client import AsyncSoraVideo
+from .._core.models import BatchStatus, CreateVideoRequest, Job, JobStatus
+from ..repositories.sqlite import SQLiteRepository
+from ._main import EventPrinter, batch_summary, clip, file_size, money, simulated_client, table
 
 __all__ = ["run_demo"]
 

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._clock import VirtualClock
+from .._core.clock import VirtualClock
 
 if TYPE_CHECKING:
-    from .testing._fake_runway import FakeRunway
-    from .transports.runway import RunwayTransport
+    from ..transports.runway import RunwayTransport
+    from ._fake_runway import FakeRunway
 
 __all__ = ["SIMULATED_RUNWAY_URL", "simulated_runway_parts"]
 
@@ -29,8 +29,8 @@ def simulated_runway_parts(
         **knobs: Other [`FakeRunway`][soravideo.testing.FakeRunway] arguments
             (``max_concurrent`` …).
     """
-    from .testing._fake_runway import FakeRunway
-    from .transports.runway import RunwayTransport
+    from ..transports.runway import RunwayTransport
+    from ._fake_runway import FakeRunway
 
     fake = FakeRunway(api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, **knobs)
     http_client = httpx.AsyncClient(transport=fake.http_transport())

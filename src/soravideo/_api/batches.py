@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from ._clock import now_utc
-from ._converter import dumps
-from ._errors import (
+from .._core.clock import now_utc
+from .._core.converter import dumps
+from .._core.errors import (
     BudgetExceededError,
     ConflictError,
     FieldError,
     JobStateError,
 )
-from ._manifest import read_manifest
-from ._models import (
+from .._core.manifest import read_manifest
+from .._core.models import (
     Batch,
     BatchProgress,
     BatchResult,
@@ -29,8 +29,7 @@ from ._models import (
     JobStatus,
     Page,
 )
-from ._services import check_id, check_page, new_id
-from ._validation import (
+from .._core.validation import (
     MAX_KEY_LENGTH,
     check_batch,
     check_request,
@@ -39,9 +38,9 @@ from ._validation import (
     raise_if,
     unsendable,
 )
-
-if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+from .._engine.runner import JobRunner
+from .context import ClientContext
+from .videos import check_id, check_page, new_id, new_job
 
 __all__ = ["AsyncBatchService", "final_status", "request_sha256"]
 
@@ -86,8 +85,8 @@ def final_status(progress: BatchProgress) -> BatchStatus:
 class AsyncBatchService:
     """Create, process, watch and cancel batches of videos (``client.batches``)."""
 
-    def __init__(self, client: AsyncSoraVideo) -> None:
-        self._client = client
+    def __init__(self, context: ClientContext) -> None:
+        self._context = context
 
     def estimate_cost(self, request: CreateVideoRequest | BatchVideoRequest) -> float:
         """Return the estimated price in USD of one video or a whole batch.
@@ -115,7 +114,7 @@ class AsyncBatchService:
         total = 0.0
         unknown: list[FieldError] = []
         for i, video in enumerate(videos):
-            cost = self._client.transport.estimate_cost(video)
+            cost = self._context.transport.estimate_cost(video)
             if cost is None:
                 path = f"videos[{i}].model" if isinstance(request, BatchVideoRequest) else "model"
                 unknown.append(
@@ -148,8 +147,8 @@ class AsyncBatchService:
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
         """
-        client = self._client
-        errors = check_batch(request, max_batch_size=client.settings.max_batch_size)
+        context = self._context
+        errors = check_batch(request, max_batch_size=context.settings.max_batch_size)
         errors.extend(_key_errors(key))
         videos = request.videos if isinstance(request, BatchVideoRequest) else ()
         for i, video in enumerate(videos if isinstance(videos, tuple) else ()):
@@ -157,21 +156,21 @@ class AsyncBatchService:
             if isinstance(video, CreateVideoRequest) and not any(
                 e.field.startswith(f"{path}.") for e in errors
             ):
-                errors.extend(client.transport.validate(video, path))
+                errors.extend(context.transport.validate(video, path))
         raise_if(errors)
         if request.budget_usd is not None:
             estimate = self.estimate_cost(request)
             if estimate > request.budget_usd:
                 raise BudgetExceededError(estimate, float(request.budget_usd))
-        await client._started()
+        await context.engine()
         fingerprint = request_sha256(request)
         if key is not None:
-            existing = await client.repository.get_batch_by_key(key)
+            existing = await context.repository.get_batch_by_key(key)
             if existing is not None:
                 return _same_batch(existing, key, fingerprint)
         batch_id = new_id("batch")
-        jobs = [client.videos._new_job(video, batch_id=batch_id) for video in request.videos]
-        now = now_utc(client.clock)
+        jobs = [new_job(context, video, batch_id=batch_id) for video in request.videos]
+        now = now_utc(context.clock)
         batch = Batch(
             id=batch_id,
             name=request.name,
@@ -186,10 +185,10 @@ class AsyncBatchService:
             request_sha256=fingerprint if key is not None else None,
         )
         try:
-            await client.repository.add_jobs(jobs, batch=batch)
+            await context.repository.add_jobs(jobs, batch=batch)
         except ConflictError:
             # Another process stored a batch under this key since we looked: theirs stands.
-            winner = None if key is None else await client.repository.get_batch_by_key(key)
+            winner = None if key is None else await context.repository.get_batch_by_key(key)
             if winner is None or key is None:
                 raise
             return _same_batch(winner, key, fingerprint)
@@ -230,7 +229,7 @@ class AsyncBatchService:
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
         batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
         videos = read_manifest(
-            path, defaults, max_rows=self._client.settings.max_batch_size, base_dir=base_dir
+            path, defaults, max_rows=self._context.settings.max_batch_size, base_dir=base_dir
         )
         stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
         # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
@@ -258,12 +257,12 @@ class AsyncBatchService:
             ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
                 whole number from 1 to 100,000.
         """
-        from ._progress import make_bar
+        from .progress import make_bar
 
         raise_if([*id_errors(batch_id, "batch_id", kind="batch"), *concurrency_errors(concurrency)])
-        client = self._client
-        runner = await client._started()
-        batch = await client.repository.get_batch(batch_id)
+        context = self._context
+        runner = await context.engine()
+        batch = await context.repository.get_batch(batch_id)
         if batch.status.is_terminal:
             return batch
         if batch.status is BatchStatus.PENDING:
@@ -271,37 +270,40 @@ class AsyncBatchService:
         runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
         try:
             with make_bar(enabled=progress, description=batch.name or batch.id) as bar:
-                async with runner.driving():
-                    while True:
-                        changed = runner.events.changed()
-                        batch = await client.repository.get_batch(batch_id)
+
+                async def look(engine: JobRunner) -> float | None:
+                    nonlocal batch
+                    batch = await context.repository.get_batch(batch_id)
+                    bar.set(batch.progress.percentage, batch.status.value)
+                    if batch.status.is_terminal:
+                        return None
+                    if batch.progress.pending == 0:
+                        batch = await self._finalize(batch)
                         bar.set(batch.progress.percentage, batch.status.value)
-                        if batch.status.is_terminal:
-                            return batch
-                        if batch.progress.pending == 0:
-                            batch = await self._finalize(batch)
-                            bar.set(batch.progress.percentage, batch.status.value)
-                            return batch
-                        await runner._sleep_or_wake(runner.recheck_interval(), changed)
+                        return None
+                    return engine.recheck_interval()
+
+                await context.watch(look)
+                return batch
         finally:
             runner.release_batch(batch_id)
 
     async def _set_status(
         self, batch: Batch, status: BatchStatus, *, progress: BatchProgress | None = None
     ) -> Batch:
-        now = now_utc(self._client.clock)
+        now = now_utc(self._context.clock)
         changes: dict[str, Any] = {"status": status, "updated_at": now}
         if status.is_terminal:
             changes["completed_at"] = now
         updated = attrs.evolve(batch, **changes)
-        return await self._client.repository.update_batch(updated, expected_status=batch.status)
+        return await self._context.repository.update_batch(updated, expected_status=batch.status)
 
     async def _finalize(self, batch: Batch) -> Batch:
         try:
             return await self._set_status(batch, final_status(batch.progress))
         except ConflictError:
             # Another process finalized (or cancelled) it first: theirs stands.
-            return await self._client.repository.get_batch(batch.id)
+            return await self._context.repository.get_batch(batch.id)
 
     async def get_batch_status(self, batch_id: str) -> BatchStatusReport:
         """Return the batch, every one of its jobs, and its progress.
@@ -314,9 +316,9 @@ class AsyncBatchService:
             ValidationError: ``batch_id`` is not a batch id.
         """
         check_id(batch_id, "batch_id", kind="batch")
-        await self._client._started()
-        batch = await self._client.repository.get_batch(batch_id)
-        jobs = await self._client.repository.get_jobs(batch.job_ids)
+        await self._context.engine()
+        batch = await self._context.repository.get_batch(batch_id)
+        jobs = await self._context.repository.get_jobs(batch.job_ids)
         counts: dict[JobStatus, int] = {}
         for job in jobs:
             counts[job.status] = counts.get(job.status, 0) + 1
@@ -338,21 +340,21 @@ class AsyncBatchService:
             ValidationError: ``batch_id`` is not a batch id.
         """
         check_id(batch_id, "batch_id", kind="batch")
-        client = self._client
-        runner = await client._started()
+        context = self._context
+        runner = await context.engine()
         # Nothing more of the batch is sent from here on, even while the jobs before it in
         # the loop below are being cancelled.
         with runner.cancelling_batch(batch_id):
-            batch = await client.repository.get_batch(batch_id)
+            batch = await context.repository.get_batch(batch_id)
             # The batch is marked first, so a concurrent process_batch cannot finalize it as
             # "partial" or "failed" while its jobs are being cancelled.
             while not batch.status.is_terminal:
                 try:
                     batch = await self._set_status(batch, BatchStatus.CANCELLED)
                 except ConflictError:
-                    batch = await client.repository.get_batch(batch_id)
+                    batch = await context.repository.get_batch(batch_id)
             cancelled = finished = 0
-            for job in await client.repository.get_jobs(batch.job_ids):
+            for job in await context.repository.get_jobs(batch.job_ids):
                 if job.is_terminal:
                     finished += 1
                     continue
@@ -380,5 +382,5 @@ class AsyncBatchService:
             ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.
         """
         check_page(page, limit)
-        await self._client._started()
-        return await self._client.repository.list_batches(page=page, limit=limit)
+        await self._context.engine()
+        return await self._context.repository.list_batches(page=page, limit=limit)

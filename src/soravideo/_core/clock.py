@@ -23,6 +23,7 @@ __all__ = [
     "SystemClock",
     "VirtualClock",
     "off_loop_work",
+    "sleep_or_wake",
     "utc_from_timestamp",
 ]
 
@@ -96,6 +97,37 @@ async def _all_tasks_blocked() -> None:
         await asyncio.sleep(0)
         if not ready:
             return
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, event: anyio.Event) -> None:
+    """Return after ``seconds`` of ``clock``'s time, or as soon as ``event`` is set.
+
+    The one wait of the engine's loops and of the services' waits (``wait_for_job``,
+    ``process_batch``): a timer on the clock raced against an event.
+
+    Args:
+        clock: The time ``seconds`` is counted on.
+        seconds: How long to wait at most (a negative figure waits for nothing).
+        event: Ends the wait early once set (a set event returns at once).
+    """
+    if event.is_set():
+        await anyio.lowlevel.checkpoint()
+        return
+    if isinstance(clock, SystemClock):
+        # Real time: the event loop's own timer, no helper task (the engine waits
+        # here between almost every step).
+        with anyio.move_on_after(max(0.0, seconds)):
+            await event.wait()
+        return
+    async with anyio.create_task_group() as tg:
+
+        async def sleeper() -> None:
+            await clock.sleep(seconds)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(sleeper)
+        await event.wait()
+        tg.cancel_scope.cancel()
 
 
 class SystemClock:

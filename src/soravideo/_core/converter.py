@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from ._models import BatchStatus, JobPriority, JobStatus
+from .models import BatchStatus, JobPriority, JobStatus
 
 __all__ = ["converter", "dumps", "loads", "structure", "unstructure"]
 

@@ -34,7 +34,7 @@ import attrs
 import httpx
 import tenacity
 
-from ._errors import AmbiguousSubmissionError, ProviderConnectionError, ProviderTimeoutError
+from .errors import AmbiguousSubmissionError, ProviderConnectionError, ProviderTimeoutError
 
 __all__ = [
     "DEFAULT_RETRY_AFTER_CAP",

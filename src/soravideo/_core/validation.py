@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from ._errors import FieldError, ValidationError
-from ._models import Batch, BatchVideoRequest, CreateVideoRequest, Job, JobPriority
+from .errors import FieldError, ValidationError
+from .models import Batch, BatchVideoRequest, CreateVideoRequest, Job, JobPriority
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -108,8 +108,8 @@ def id_errors(value: Any, field: str, *, kind: str = "job") -> list[FieldError]:
     """Return the problem of a job or batch id given to the API (empty when it is one).
 
     An id is text of 1 to 128 characters: letters, digits, ``_``, ``-``, ``.`` and ``:``
-    (what ``new_id`` makes: ``job_0189c3…``). Anything else cannot name a job or a batch,
-    and is refused before the ledger is asked.
+    (what ``soravideo._api.videos.new_id`` makes: ``job_0189c3…``). Anything else
+    cannot name a job or a batch, and is refused before the ledger is asked.
 
     Args:
         value: What the caller passed.

@@ -10,11 +10,13 @@ from typing import Any
 
 import attrs
 
-from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
-from ._errors import FieldError
-from ._validation import raise_if
+from .errors import FieldError
+from .validation import raise_if
 
-__all__ = ["Settings"]
+__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "Settings"]
+
+DEFAULT_MAX_DOWNLOAD_BYTES = 4 * 1024**3
+"""The default of ``Settings.max_download_bytes``: 4 GiB."""
 
 
 def _opt_path(value: str | os.PathLike[str] | None) -> Path | None:

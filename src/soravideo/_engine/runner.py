@@ -25,9 +25,8 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from ._clock import Clock, SystemClock, now_utc
-from ._download import download_content, file_name
-from ._errors import (
+from .._core.clock import Clock, SystemClock, now_utc, sleep_or_wake
+from .._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     ConflictError,
@@ -42,13 +41,14 @@ from ._errors import (
     RepositoryError,
     ValidationError,
 )
-from ._events import EventBus, EventKind
-from ._models import Job, JobError, JobStatus, VideoResult
-from ._policy import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
-from ._retry import RetryAfterCap, create_never_happened
-from ._settings import Settings
-from .repositories.base import JobRepository
-from .transports.base import RemoteJob, Transport
+from .._core.events import EventBus, EventKind
+from .._core.models import Job, JobError, JobStatus, VideoResult
+from .._core.retry import RetryAfterCap, create_never_happened
+from .._core.settings import Settings
+from ..repositories.base import JobRepository
+from ..transports.base import RemoteJob, Transport
+from .downloads import download_content, file_name
+from .pacing import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
 
 __all__ = ["REMIX_OF", "JobRunner", "RunnerStats", "idempotency_key"]
 
@@ -616,13 +616,13 @@ class JobRunner:
             # (on simulated time an idle worker would otherwise spin through its ticks).
             tick = max(self.settings.poll_min_interval, 1.0)
             if retry:
-                await self._sleep_or_wake(min(min(retry) - now, tick), self._wake_dispatch)
+                await sleep_or_wake(self.clock, min(min(retry) - now, tick), self._wake_dispatch)
             else:
-                await self._sleep_or_wake(tick, self._wake_dispatch, clock=self._lease_clock)
+                await sleep_or_wake(self._lease_clock, tick, self._wake_dispatch)
             # Only while still a worker: a stopped one must not take its leases back.
             self._claim_needed = self._claim_needed or self.worker_mode
         elif retry:
-            await self._sleep_or_wake(min(retry) - now, self._wake_dispatch)
+            await sleep_or_wake(self.clock, min(retry) - now, self._wake_dispatch)
         else:
             await self._wake_dispatch.wait()
 
@@ -1053,37 +1053,13 @@ class JobRunner:
             now = self.clock.time()
             earliest = min(t.due for t in pollable)
             if earliest > now:
-                await self._sleep_or_wake(earliest - now, self._wake_poll)
+                await sleep_or_wake(self.clock, earliest - now, self._wake_poll)
                 continue
             floor = max(
                 self.settings.poll_min_interval, self.transport.capabilities.min_poll_interval
             )
             due = [t for t in pollable if t.due <= now + floor / 2]
             await self._refresh(due)
-
-    async def _sleep_or_wake(
-        self, seconds: float, event: anyio.Event, clock: Clock | None = None
-    ) -> None:
-        """Return after ``seconds`` of the clock's time, or as soon as ``event`` is set."""
-        clock = clock or self.clock
-        if event.is_set():
-            await anyio.lowlevel.checkpoint()
-            return
-        if isinstance(clock, SystemClock):
-            # Real time: the event loop's own timer, no helper task (the engine waits
-            # here between almost every step).
-            with anyio.move_on_after(max(0.0, seconds)):
-                await event.wait()
-            return
-        async with anyio.create_task_group() as tg:
-
-            async def sleeper() -> None:
-                await clock.sleep(seconds)
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(sleeper)
-            await event.wait()
-            tg.cancel_scope.cancel()
 
     async def _refresh(self, due: list[_Tracked]) -> None:
         ids = [t.job.remote_id for t in due if t.job.remote_id]

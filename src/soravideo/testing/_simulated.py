@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 
-from ._clock import VirtualClock
+from .._core.clock import VirtualClock
+from ..transports.sora import SoraTransport
+from ._fake_sora import FakeSora
 
-if TYPE_CHECKING:
-    from .testing._fake_sora import FakeSora
-    from .transports.sora import SoraTransport
-
-__all__ = ["SIMULATED_BASE_URL", "simulated_parts"]
+# FakeSora is named here too: the client imports this module alone (lint-imports allows
+# that one import of soravideo.testing), and its ``fake`` attribute is typed with it.
+__all__ = ["SIMULATED_BASE_URL", "FakeSora", "simulated_parts"]
 
 SIMULATED_BASE_URL = "http://fakesora.invalid/v1"
 
@@ -26,15 +24,12 @@ def simulated_parts(
     other (one per command) need different seeds, or a new video could take the id of
     one an earlier simulator made.
     """
-    from .testing._fake_sora import FakeSora
-    from .transports.sora import SoraTransport
-
     fake = FakeSora(clock=clock, generation_time=generation_time, seed=seed)
     http_client = httpx.AsyncClient(transport=fake.http_transport(), base_url=SIMULATED_BASE_URL)
     transport = SoraTransport(
         base_url=SIMULATED_BASE_URL,
         api_key="sk-simulated",
         http_client=http_client,
-        sleep=clock.sleep,
+        clock=clock,
     )
     return fake, transport

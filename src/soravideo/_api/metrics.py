@@ -1,12 +1,9 @@
-"""Health, readiness and metrics: library calls to wire into a monitoring endpoint.
+"""Metrics: a snapshot to wire into a monitoring endpoint (``client.metrics()``).
 
-- ``health`` says the library is loaded and the client exists (liveness): no I/O.
-- ``ready`` checks the ledger and the provider with one real round trip each, each
-  bounded by its own timeout on real time; a dependency that is down or hangs makes the
-  report unready, never an exception.
-- ``metrics`` snapshots the ledger's job counts and estimated spend, the transport's
-  HTTP counters, the engine's queue and limits, and the process's memory, in a
-  [`Metrics`][soravideo.Metrics] that renders as a dict or as Prometheus text.
+``metrics`` snapshots the ledger's job counts and estimated spend, the transport's
+HTTP counters, the engine's queue and limits, and the process's memory, in a
+[`Metrics`][soravideo.Metrics] that renders as a dict or as Prometheus text. Liveness and
+readiness are in ``health.py``.
 """
 
 from __future__ import annotations
@@ -14,113 +11,36 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-import anyio
 import attrs
 
-from ._clock import now_utc
-from ._converter import converter
-from ._errors import FieldError, ValidationError
-from ._models import JobStatus, _any_tuple
-from ._redact import redact_text
-from .repositories._common import MAX_PAGE_LIMIT
-from .repositories.base import JobRepository
-from .transports.base import Transport
-
-if TYPE_CHECKING:
-    from ._client import AsyncSoraVideo
+from .._core.clock import now_utc
+from .._core.models import JobStatus
+from .._core.validation import MAX_PAGE_LIMIT
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+from .context import ClientContext
+from .health import as_dict
 
 __all__ = [
-    "DEFAULT_READY_TIMEOUT",
     "PROMETHEUS_CONTENT_TYPE",
-    "CheckResult",
-    "HealthReport",
     "JobMetrics",
     "Metrics",
     "ProviderMetrics",
-    "ReadinessReport",
     "RunnerMetrics",
     "SpendMetrics",
     "SystemMetrics",
-    "health",
     "metrics",
-    "ready",
 ]
-
-DEFAULT_READY_TIMEOUT = 2.0
-"""Seconds each readiness check may take (keep it below your probe's own timeout)."""
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The ``Content-Type`` of [`Metrics.to_prometheus`][soravideo.Metrics.to_prometheus] output."""
 
 
 # ---------------------------------------------------------------------- reports
-
-
-@attrs.frozen(kw_only=True)
-class HealthReport:
-    """The client is alive: ``status`` is always ``"ok"`` (see ``health``).
-
-    Args:
-        status: ``"ok"``.
-        timestamp: When the report was made, on the client's clock.
-        uptime: Seconds since the client was created, on the client's clock.
-        version: The soravideo version.
-    """
-
-    status: Literal["ok"] = "ok"
-    timestamp: datetime
-    uptime: float
-    version: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data (datetimes as ISO-8601 strings)."""
-        return _as_dict(self)
-
-
-@attrs.frozen(kw_only=True)
-class CheckResult:
-    """One dependency's readiness.
-
-    Args:
-        name: ``"repository"`` (the ledger) or ``"provider"`` (the transport).
-        status: ``"healthy"`` or ``"unhealthy"``.
-        latency_ms: Real milliseconds the check took (its timeout when it hung).
-        reason: Why it is unhealthy (the error, or the timeout); ``None`` when healthy.
-    """
-
-    name: str
-    status: Literal["healthy", "unhealthy"]
-    latency_ms: float
-    reason: str | None = None
-
-    @property
-    def healthy(self) -> bool:
-        """Whether the dependency answered in time."""
-        return self.status == "healthy"
-
-
-@attrs.frozen(kw_only=True)
-class ReadinessReport:
-    """Whether the client can do its work now (see ``ready``).
-
-    Args:
-        ready: ``True`` when every check is healthy.
-        checks: One result per dependency: the repository, then the provider.
-        timestamp: When the checks ended, on the client's clock.
-    """
-
-    ready: bool
-    checks: tuple[CheckResult, ...] = attrs.field(converter=_any_tuple)
-    timestamp: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data (datetimes as ISO-8601 strings)."""
-        return _as_dict(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -221,7 +141,7 @@ class Metrics:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metrics as JSON-ready nested dicts."""
-        return _as_dict(self)
+        return as_dict(self)
 
     def to_prometheus(self) -> str:
         """Render the metrics in the Prometheus text exposition format 0.0.4.
@@ -296,11 +216,6 @@ class Metrics:
         return out.text()
 
 
-def _as_dict(report: object) -> dict[str, Any]:
-    data: dict[str, Any] = converter.unstructure(report)
-    return data
-
-
 # ---------------------------------------------------------------------- Prometheus text
 
 
@@ -354,103 +269,7 @@ class _Exposition:
 # ---------------------------------------------------------------------- the calls
 
 
-def health(client: AsyncSoraVideo) -> HealthReport:
-    """Report that the client is alive, without any I/O.
-
-    Args:
-        client: The client.
-
-    Returns:
-        ``HealthReport(status="ok", ...)`` with the uptime and version.
-    """
-    from . import __version__
-
-    return HealthReport(
-        timestamp=now_utc(client.clock),
-        uptime=_uptime(client),
-        version=__version__,
-    )
-
-
-async def ready(
-    client: AsyncSoraVideo,
-    timeout: float = DEFAULT_READY_TIMEOUT,  # noqa: ASYNC109 - each check's own deadline, not the call's
-) -> ReadinessReport:
-    """Check the ledger and the provider, each with one real round trip, at the same time.
-
-    The repository check opens the ledger if needed and calls ``repository.ping()``; the
-    provider check calls ``transport.ping()``. Each has ``timeout`` seconds of real time
-    (simulated clocks do not apply), and an error or a timeout makes it ``unhealthy`` with
-    a reason instead of raising. A ledger that blocks in a worker thread (SQLite waiting
-    for another process's lock) is only interrupted once its thread returns.
-
-    Args:
-        client: The client.
-        timeout: Seconds each check may take.
-
-    Returns:
-        The report: ``ready`` is ``False`` when any check is unhealthy.
-
-    Raises:
-        ValidationError: ``timeout`` is not a positive number.
-    """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValidationError([FieldError(field="timeout", message="must be a positive number")])
-
-    def check_open() -> None:
-        # A closed client may still reach its dependencies, yet it does no work.
-        if client._closed:
-            raise RuntimeError("this client is closed")
-
-    async def repository_round_trip() -> None:
-        check_open()
-        await client._started()
-        await client.repository.ping()
-
-    async def provider_round_trip() -> None:
-        check_open()
-        await client.transport.ping()
-
-    results: dict[str, CheckResult] = {}
-
-    async def run(name: str, probe: Callable[[], Awaitable[None]]) -> None:
-        results[name] = await _check(name, probe, float(timeout))
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run, "repository", repository_round_trip)
-        tg.start_soon(run, "provider", provider_round_trip)
-    checks = (results["repository"], results["provider"])
-    return ReadinessReport(
-        ready=all(c.healthy for c in checks), checks=checks, timestamp=now_utc(client.clock)
-    )
-
-
-async def _check(name: str, probe: Callable[[], Awaitable[None]], limit: float) -> CheckResult:
-    error: Exception | None = None
-    started = time.perf_counter()
-    with anyio.move_on_after(limit) as scope:
-        try:
-            await probe()
-        except Exception as exc:
-            error = exc
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    # A driver may turn its cancellation into its own error: the deadline is the reason.
-    if scope.cancel_called:
-        reason: str | None = f"no answer within {limit:g} s"
-    elif error is not None:
-        # A plugin's error may quote a URL or DSN: no password reaches a health report.
-        reason = redact_text(f"{type(error).__name__}: {error}")
-    else:
-        reason = None
-    return CheckResult(
-        name=name,
-        status="healthy" if reason is None else "unhealthy",
-        latency_ms=latency_ms,
-        reason=reason,
-    )
-
-
-async def metrics(client: AsyncSoraVideo) -> Metrics:
+async def metrics(context: ClientContext) -> Metrics:
     """Take a snapshot of the ledger, the provider counters, the engine and the process.
 
     Job counts and spend come from the ledger, so they cover every process sharing it.
@@ -458,7 +277,7 @@ async def metrics(client: AsyncSoraVideo) -> Metrics:
     through every job (its cost grows with the ledger).
 
     Args:
-        client: The client.
+        context: The client's context.
 
     Returns:
         The metrics.
@@ -466,9 +285,9 @@ async def metrics(client: AsyncSoraVideo) -> Metrics:
     Raises:
         RepositoryError: The ledger cannot be read.
     """
-    timestamp = now_utc(client.clock)
-    runner = await client._started()
-    counts = await client.repository.count_jobs()
+    timestamp = now_utc(context.clock)
+    runner = await context.engine()
+    counts = await context.repository.count_jobs()
     jobs = JobMetrics(
         total=sum(counts.get(s, 0) for s in JobStatus),
         **{s.value: counts.get(s, 0) for s in JobStatus},
@@ -476,25 +295,21 @@ async def metrics(client: AsyncSoraVideo) -> Metrics:
     stats = runner.stats()
     return Metrics(
         jobs=jobs,
-        provider={client.transport.name: _provider_metrics(client.transport)},
+        provider={context.transport.name: _provider_metrics(context.transport)},
         runner=RunnerMetrics(
             in_flight=stats.in_flight,
             queued=stats.queued,
             concurrency_limit=stats.concurrency_limit,
             paused_until=stats.paused_until,
         ),
-        spend=await _spend(client.repository),
+        spend=await _spend(context.repository),
         system=SystemMetrics(
-            uptime_seconds=_uptime(client),
+            uptime_seconds=context.uptime(),
             process_memory_bytes=_process_memory(),
             machine_memory_bytes=_machine_memory(),
         ),
         timestamp=timestamp,
     )
-
-
-def _uptime(client: AsyncSoraVideo) -> float:
-    return max(0.0, client.clock.time() - client._started_at)
 
 
 def _provider_metrics(transport: Transport) -> ProviderMetrics:
