@@ -93,7 +93,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-PROVIDERS = ("sora", "runway", "fal", "openrouter", "simulated")
+PROVIDERS = ("sora", "runway", "fal", "openrouter", "gemini", "simulated")
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
@@ -138,7 +138,8 @@ environment:
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
   --provider runway: RUNWAYML_API_SECRET; --provider fal: FAL_KEY (--model picks the
-  endpoint, e.g. fal-ai/veo3.1).
+  endpoint, e.g. fal-ai/veo3.1); --provider gemini: GOOGLE_API_KEY or GEMINI_API_KEY
+  (--model gemini-omni-1.2-flash, veo-3.1-generate-preview ...).
   The API key is never printed.
 
 examples:
@@ -386,7 +387,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         choices=PROVIDERS,
         default=default("sora"),
         help="the provider: sora (any /v1/videos gateway; default), runway, fal (its queue; "
-        "pick the endpoint with --model), openrouter, or simulated (offline FakeSora)",
+        "pick the endpoint with --model), openrouter, gemini (Google's Gemini API: Omni and "
+        "Veo), or simulated (offline FakeSora)",
     )
     group.add_argument(
         "--db",
@@ -654,6 +656,8 @@ _KEY_VARIABLES = (
     "FAL_KEY",
     "FAL_KEY_SECRET",
     "OPENROUTER_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
 )
 _URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
 
@@ -717,6 +721,10 @@ def _transport(args: argparse.Namespace) -> Transport:
         from ..transports.openrouter import OpenRouterTransport
 
         return OpenRouterTransport(base_url=args.base_url)
+    if args.provider == "gemini":
+        from ..transports.gemini import GeminiTransport
+
+        return GeminiTransport(base_url=args.base_url)
     from ..transports.sora import SoraTransport
 
     return SoraTransport(base_url=args.base_url)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.clock import ManualClock, VirtualClock
 from ._fake_fal import FakeFal
+from ._fake_gemini import FakeGemini
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FakeFal",
+    "FakeGemini",
     "FakeOpenRouter",
     "FakeProvider",
     "FakeRunway",

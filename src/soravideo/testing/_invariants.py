@@ -18,11 +18,13 @@ own record of what it was sent with the jobs of the ledger, and fails naming eve
 - ``still running``: a job that ended ``cancelled`` whose video was neither cancelled nor
   deleted at the provider (it runs on, and is billed). A fake whose provider has no cancel
   endpoint (``can_cancel = False``: FakeOpenRouter) is exempt: there a cancelled job's
-  video runs on by design, and soravideo can only stop tracking it;
+  video runs on by design, and soravideo can only stop tracking it; so is a video its fake's
+  ``can_cancel_video(id)`` says cannot be cancelled (FakeGemini's Veo operations);
 - ``cost``: the cost the job records is not the price of what was sent for its video
   (FakeSora: the seconds and model sent, priced by the published table or ``prices``;
   FakeRunway: the credits the fake itself estimated or charged for the task; FakeFal: the
   endpoint, duration, resolution and audio sent, priced by fal's published table;
+  FakeGemini: the model, seconds and resolution sent, priced by the transport's table;
   FakeOpenRouter: the estimate is the fake's price of what was sent, where the model has
   one, and ``cost_usd`` of a completed job is the ``usage.cost`` the fake reports).
 """
@@ -40,6 +42,7 @@ from ..repositories.base import JobRepository
 from ..transports.base import INVALID_REMOTE_ID
 from ..transports.sora import SORA_MODELS
 from ._fake_fal import FakeFal
+from ._fake_gemini import FakeGemini
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -71,8 +74,8 @@ def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent
         usd = None if price is None else round(int(params["seconds"]) * price, 6)
         return _Sent(prompt=str(params["prompt"]), usd=usd)
     prompt = params.get("promptText", params.get("prompt"))
-    if isinstance(fake, FakeFal):
-        # fal reports no cost: the published price of what was sent is the check.
+    if isinstance(fake, (FakeFal, FakeGemini)):
+        # fal and Gemini report no USD cost: the published price of what was sent is the check.
         return _Sent(
             prompt=prompt if isinstance(prompt, str) else None, usd=fake.price_usd(video_id)
         )
@@ -154,6 +157,8 @@ def check_exactly_once(
     known = set(created)
     stopped = set(fake.cancelled_ids()) | set(fake.deleted_ids())
     cancellable = bool(getattr(fake, "can_cancel", True))
+    # Where only some videos can be cancelled (FakeGemini: interactions, not Veo operations).
+    can_cancel_video = getattr(fake, "can_cancel_video", None)
     owners: dict[str, list[Job]] = defaultdict(list)
     for job in checked:
         if job.remote_id is not None:
@@ -207,7 +212,8 @@ def check_exactly_once(
                 f"wrong owner: job {job.id} ({job.request.prompt!r}) holds video "
                 f"{job.remote_id}, sent for {what.prompt!r}"
             )
-        if job.status.value == "cancelled" and cancellable and job.remote_id not in stopped:
+        stoppable = cancellable and (can_cancel_video is None or can_cancel_video(job.remote_id))
+        if job.status.value == "cancelled" and stoppable and job.remote_id not in stopped:
             problems.append(
                 f"still running: job {job.id} is cancelled, but its video {job.remote_id} "
                 "was neither cancelled nor deleted at the provider"

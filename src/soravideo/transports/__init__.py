@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
 from .fal import FalTransport
+from .gemini import GeminiTransport
 from .openrouter import OpenRouterTransport
 from .runway import RunwayTransport
 from .sora import SoraTransport
@@ -12,6 +13,7 @@ __all__ = [
     "Capabilities",
     "ContentStream",
     "FalTransport",
+    "GeminiTransport",
     "ModelInfo",
     "OpenRouterTransport",
     "RemoteJob",
