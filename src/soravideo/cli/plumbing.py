@@ -44,11 +44,9 @@ __all__ = [
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 logger = logging.getLogger("soravideo")
-
-
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def build_repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
