@@ -2,7 +2,7 @@
 
 The modules, each importing only those below it (``lint-imports`` holds them to it):
 
-- ``app``: :func:`main`: parse, run the command, turn an error into an exit code;
+- ``app``: ``main``: parse, run the command, turn an error into an exit code;
 - ``commands`` (``jobs``, ``files``, ``batches``, ``service``) and ``parser``;
 - ``demo``: ``soravideo demo`` (only its command imports it);
 - ``plumbing``: the client built from the command line, preflight, events, logging;

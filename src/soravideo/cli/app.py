@@ -6,8 +6,8 @@ the engine; commands that see jobs through (``create --wait``, ``status --wait``
 ``batch``, ``resume``, ``worker``) run it, and it then advances every unfinished job of
 the ledger, not only their own.
 
-:func:`main` parses the command line (:mod:`.parser`), runs the command
-(:data:`.commands.COMMANDS`) and turns what it raised into an exit code (:mod:`.errors`).
+``main`` parses the command line (``parser``), runs the command
+(``commands.COMMANDS``) and turns what it raised into an exit code (``errors``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where a command's output goes, and the secrets it must never show.
 
 A command writes its result to stdout (human lines, or one JSON document with ``--json``)
-and progress, hints and errors to stderr; every line passes through :meth:`Context.hide`
+and progress, hints and errors to stderr; every line passes through ``Context.hide``
 first, so an API key or a password in a URL is printed as ``***`` whatever the message.
 """
 
@@ -30,7 +30,7 @@ class Context:
         args: The parsed command line.
         stdout: The command's result.
         stderr: Progress, hints and errors.
-        hidden: Secrets never to print (see :func:`known_secrets`).
+        hidden: Secrets never to print (see ``known_secrets``).
     """
 
     args: argparse.Namespace

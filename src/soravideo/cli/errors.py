@@ -1,6 +1,6 @@
 """Exit codes, and how an error becomes one: the line on stderr, the JSON document.
 
-The codes are documented in ``soravideo --help`` (:data:`soravideo.cli.parser.EPILOG`).
+The codes are documented in ``soravideo --help`` (``soravideo.cli.parser.EPILOG``).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def error_message(exc: BaseException, args: argparse.Namespace) -> str:
 def report(ctx: Context, exc: BaseException) -> int:
     """Print an error (on stderr; in --json mode also as the document) and return its exit code.
 
-    The message passes through the command's secrets (:attr:`Context.hidden`) first.
+    The message passes through the command's secrets (``Context.hidden``) first.
     """
     code = exit_code(exc)
     text = redact_text(error_message(exc, ctx.args), ctx.hidden)

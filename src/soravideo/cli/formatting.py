@@ -1,6 +1,6 @@
 """What the commands print: money, sizes, tables, a job's lines, a batch's summary, events.
 
-Pure text: nothing here writes anywhere but :class:`EventPrinter`, through the function
+Pure text: nothing here writes anywhere but ``EventPrinter``, through the function
 it is given.
 """
 

@@ -3,7 +3,7 @@
 A row gives the name, how ``--provider``'s help describes it, the environment variables
 holding its secrets (never printed, whatever the provider of the command) and how to build
 its transport. A new provider also gets a line in the ``environment`` part of
-:data:`soravideo.cli.parser.EPILOG`.
+``soravideo.cli.parser.EPILOG``.
 """
 
 from __future__ import annotations

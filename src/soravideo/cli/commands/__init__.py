@@ -1,4 +1,4 @@
-"""The commands: one coroutine each, taking the command's :class:`~soravideo.cli.context.Context`
+"""The commands: one coroutine each, taking the command's ``Context`` (``cli/context.py``)
 and returning its exit code."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["COMMANDS", "cmd_demo"]
 
 
 async def cmd_demo(ctx: Context) -> int:
-    """``soravideo demo``: the offline demo (the only importer of :mod:`soravideo.cli.demo`)."""
+    """``soravideo demo``: the offline demo (the only importer of ``soravideo.cli.demo``)."""
     from ..demo import run_demo
 
     return await run_demo(Path(ctx.args.output), write=ctx.line if not ctx.json else ctx.note)
