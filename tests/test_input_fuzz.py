@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 import soravideo as sv
 from soravideo._core.validation import image_type
-from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_OK, EXIT_USAGE
 from soravideo.repositories import SQLiteRepository
 
 FUZZ = settings(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli._main import main
+from .cli import main
 
 __all__ = ["main"]
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from soravideo.cli._main import COMMANDS, build_parser, main
+from soravideo.cli import main
+from soravideo.cli.commands import COMMANDS
+from soravideo.cli.parser import build_parser
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 # Long-running or already run by test_cli.py: checked by the parser only.

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import soravideo as sv
-from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_OK, EXIT_USAGE
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora, check_exactly_once
 from soravideo.transports import SoraTransport

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 import soravideo as sv
-from soravideo.cli._main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exit_code, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exit_code
 
 
 class Run:

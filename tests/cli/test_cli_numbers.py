@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_OK, EXIT_USAGE
 
 # command (with its positional arguments) → its numeric options and values each refuses
 FLOATS = ["-5", "-0.001", "nan", "NaN", "inf", "-inf", "1e999", "five", ""]

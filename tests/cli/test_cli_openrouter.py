@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from helpers import read_ledger
-from soravideo.cli._main import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from soravideo.testing import FakeOpenRouter, check_exactly_once
 from soravideo.transports.openrouter import OpenRouterTransport
 

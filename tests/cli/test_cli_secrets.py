@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from soravideo.cli._main import EXIT_UNREACHABLE, EXIT_USAGE, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_UNREACHABLE, EXIT_USAGE
 
 SECRET = "dsn-SECRET-0123456789"
 PASSWORD = "url-PASSWORD-9876543210"

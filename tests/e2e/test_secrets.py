@@ -34,7 +34,8 @@ import pytest
 
 import soravideo as sv
 from soravideo._core.converter import dumps
-from soravideo.cli._main import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
+from soravideo.cli import main
+from soravideo.cli.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora, check_ledger_exactly_once
 from soravideo.transports import SoraTransport

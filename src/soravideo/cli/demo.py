@@ -20,7 +20,8 @@ import anyio.to_thread
 from .._api.client import AsyncSoraVideo
 from .._core.models import BatchStatus, CreateVideoRequest, Job, JobStatus
 from ..repositories.sqlite import SQLiteRepository
-from ._main import EventPrinter, batch_summary, clip, file_size, money, simulated_client, table
+from .formatting import EventPrinter, batch_summary, clip, file_size, money, table
+from .plumbing import simulated_client
 
 __all__ = ["run_demo"]
 

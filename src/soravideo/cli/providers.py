@@ -1,0 +1,141 @@
+"""The providers ``--provider`` names: one row each, the one place to add a provider.
+
+A row gives the name, how ``--provider``'s help describes it, the environment variables
+holding its secrets (never printed, whatever the provider of the command) and how to build
+its transport. A new provider also gets a line in the ``environment`` part of
+``soravideo.cli.parser.EPILOG``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import attrs
+
+from ..transports.base import Transport
+
+__all__ = [
+    "KEY_VARIABLES",
+    "PROVIDERS",
+    "TABLE",
+    "URL_VARIABLES",
+    "Provider",
+    "build_transport",
+    "provider_help",
+    "provider_label",
+    "safe_transport",
+]
+
+
+def _sora(base_url: str | None) -> Transport:
+    from ..transports.sora import SoraTransport
+
+    return SoraTransport(base_url=base_url)
+
+
+def _runway(base_url: str | None) -> Transport:
+    from ..transports.runway import RunwayTransport
+
+    return RunwayTransport(base_url=base_url)
+
+
+def _fal(base_url: str | None) -> Transport:
+    from ..transports.fal import FalTransport
+
+    return FalTransport(base_url=base_url)
+
+
+def _openrouter(base_url: str | None) -> Transport:
+    from ..transports.openrouter import OpenRouterTransport
+
+    return OpenRouterTransport(base_url=base_url)
+
+
+def _gemini(base_url: str | None) -> Transport:
+    from ..transports.gemini import GeminiTransport
+
+    return GeminiTransport(base_url=base_url)
+
+
+@attrs.frozen
+class Provider:
+    """One ``--provider`` choice.
+
+    Attributes:
+        name: What ``--provider`` takes.
+        help: How ``--provider``'s help names it.
+        key_variables: Environment variables that hold its API keys.
+        url_variables: Environment variables that hold its API root (may carry a password).
+        transport: Builds its transport from ``--base-url`` (lazily imported); ``None``
+            for the simulated provider, which brings its own.
+    """
+
+    name: str
+    help: str
+    key_variables: tuple[str, ...] = ()
+    url_variables: tuple[str, ...] = ()
+    transport: Callable[[str | None], Transport] | None = None
+
+
+TABLE: tuple[Provider, ...] = (
+    Provider(
+        "sora",
+        "sora (any /v1/videos gateway; default)",
+        ("SORAVIDEO_API_KEY", "OPENAI_API_KEY"),
+        ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL"),
+        _sora,
+    ),
+    Provider("runway", "runway", ("RUNWAYML_API_SECRET",), ("RUNWAYML_BASE_URL",), _runway),
+    Provider(
+        "fal",
+        "fal (its queue; pick the endpoint with --model)",
+        ("FAL_KEY", "FAL_KEY_SECRET"),
+        (),
+        _fal,
+    ),
+    Provider("openrouter", "openrouter", ("OPENROUTER_API_KEY",), (), _openrouter),
+    Provider(
+        "gemini",
+        "gemini (Google's Gemini API: Omni and Veo)",
+        ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        (),
+        _gemini,
+    ),
+    Provider("simulated", "simulated (offline FakeSora)"),
+)
+
+PROVIDERS = tuple(provider.name for provider in TABLE)
+KEY_VARIABLES = tuple(name for provider in TABLE for name in provider.key_variables)
+URL_VARIABLES = tuple(name for provider in TABLE for name in provider.url_variables)
+_BY_NAME = {provider.name: provider for provider in TABLE}
+
+
+def provider_help() -> str:
+    """Return ``--provider``'s help: every provider, as the table describes it."""
+    names = [provider.help for provider in TABLE]
+    return f"the provider: {', '.join(names[:-1])}, or {names[-1]}"
+
+
+def build_transport(args: argparse.Namespace) -> Transport:
+    """Return the transport of ``--provider`` (not ``simulated``: it brings its own)."""
+    make = _BY_NAME[args.provider].transport
+    assert make is not None, "the simulated provider brings its own transport"
+    return make(args.base_url)
+
+
+def safe_transport(args: argparse.Namespace) -> Transport | None:
+    """Return the command's transport, or ``None`` for the simulated provider or on error.
+
+    Only to name the provider's URL in a message; the constructors do no I/O.
+    """
+    try:
+        return build_transport(args) if args.provider != "simulated" else None
+    except Exception:
+        return None
+
+
+def provider_label(args: argparse.Namespace, transport: Transport | None) -> str:
+    """Return ``sora at https://…`` (the provider and its API root), or just its name."""
+    url = getattr(transport, "base_url", None) if transport is not None else None
+    return f"{args.provider} at {url}" if url else str(args.provider)
