@@ -276,6 +276,22 @@ class FakeRunway(FakeServer):
         with self._lock:
             return dict(self._tasks[task_id].params)
 
+    def content(self, video_id: str, variant: str = "video") -> bytes:
+        """Return the MP4 the task's output URL serves (the same bytes on every download).
+
+        Args:
+            video_id: The task id.
+            variant: Only ``"video"``.
+
+        Raises:
+            KeyError: no task ever had this id.
+            ValueError: ``variant`` is not ``"video"``.
+        """
+        if variant != "video":
+            raise ValueError("Runway tasks have only a 'video'")
+        with self._lock:
+            return self._mp4(self._tasks[video_id])
+
     def estimated_credits(self, task_id: str) -> float:
         """Return the credits the task was estimated at when created (its ``estimatedCost``).
 
@@ -594,6 +610,16 @@ class FakeRunway(FakeServer):
             status=status, headers={"content-type": "application/xml"}, body=body.encode()
         )
 
+    def _mp4(self, task: _Task) -> bytes:
+        width, height = _pixels(task.params.get("ratio"))
+        return _media.mp4(
+            seconds=task.seconds,
+            width=width,
+            height=height,
+            payload_size=self.content_bytes,
+            key=f"{self.seed}:{task.id}",
+        )
+
     def _download(self, request: FakeRequest, task_id: str, file: str) -> FakeResponse:
         if request.header("authorization") is not None:
             return self._cdn_error(
@@ -609,14 +635,7 @@ class FakeRunway(FakeServer):
             return self._cdn_error(404, "NoSuchKey", "The specified key does not exist.")
         if self.now() >= signed[1]:
             return self._cdn_error(403, "AccessDenied", "Request has expired")
-        width, height = _pixels(task.params.get("ratio"))
-        data = _media.mp4(
-            seconds=task.seconds,
-            width=width,
-            height=height,
-            payload_size=self.content_bytes,
-            key=f"{self.seed}:{task.id}",
-        )
+        data = self._mp4(task)
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},
