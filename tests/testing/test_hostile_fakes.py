@@ -170,9 +170,12 @@ async def test_bad_ids_reach_creates_and_lists(fake: FakeSora, client: httpx.Asy
     listed = (await client.get("/videos")).json()
 
     assert created.json()["id"] == ".."
-    assert fake.created_ids() != [".."]  # the fake still knows the video by its own id
-    assert [item["id"] for item in listed["data"]] == ["a/b"]
+    assert fake.created_ids() == [".."]  # the provider named it so: it is its id now
+    assert (await client.get("/videos/%2E%2E")).json()["id"] == ".."
+    assert [item["id"] for item in listed["data"]] == ["a/b"]  # a read only says so
     assert listed["first_id"] == listed["last_id"] == "a/b"
+    assert fake.created_ids() == [".."]
+    assert not fake.rename_job("nothing", "x") and not fake.rename_job("..", "..")
 
 
 @pytest.mark.anyio

@@ -28,6 +28,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -292,6 +293,14 @@ class FakeRunway(FakeServer):
         with self._lock:
             return self._mp4(self._tasks[video_id])
 
+    def _rename_job(self, old: str, new: str) -> None:
+        # Insertion order is creation order (the throttling queue reads it): rebuild.
+        self._tasks = {(new if k == old else k): t for k, t in self._tasks.items()}
+        self._tasks[new].id = new
+        for token, (task_id, expires) in list(self._tokens.items()):
+            if task_id == old:
+                self._tokens[token] = (new, expires)
+
     def estimated_credits(self, task_id: str) -> float:
         """Return the credits the task was estimated at when created (its ``estimatedCost``).
 
@@ -407,7 +416,7 @@ class FakeRunway(FakeServer):
     def _sign(self, task: _Task, now: float, cdn_base: str) -> str:
         token = f"{self._rng.getrandbits(128):032x}"
         self._tokens[token] = (task.id, now + self.url_ttl)
-        return f"{cdn_base}{_CDN_PREFIX}{task.id}/{token}.mp4"
+        return f"{cdn_base}{_CDN_PREFIX}{quote(task.id, safe='')}/{token}.mp4"
 
     def _resource(
         self,

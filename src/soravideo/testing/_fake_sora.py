@@ -297,6 +297,14 @@ class FakeSora(FakeServer):
         with self._lock:
             return self._render(self._videos[video_id], variant)
 
+    def _rename_job(self, old: str, new: str) -> None:
+        video = self._videos.pop(old)
+        video.id = new
+        self._videos[new] = video
+        for key, (video_id, at) in list(self._keys.items()):
+            if video_id == old:
+                self._keys[key] = (new, at)
+
     def create_params(self, video_id: str) -> dict[str, Any]:
         """Return what the job was created with (``input_reference`` summarised).
 

@@ -702,7 +702,7 @@ class FakeServer:
           ``truncated`` (``keep=``, ``content_length=True``), ``endless`` (``limit=``,
           ``chunk=``), ``huge_length`` (``length=10**15``);
         - ``redirect`` (``to=``, ``status=302``), ``retry_after`` (``value="1e12"``,
-          ``status=429``, ``ms=``) and ``headers`` (``headers={...}``).
+          ``status=429``, ``ms=``) and ``headers`` (``headers={...}``, ``status=``).
 
         Args:
             kind: What the answer becomes.
@@ -754,6 +754,23 @@ class FakeServer:
                 if r.route is None
                 or any(k.endswith("_id") and v not in known for k, v in r.params.items())
             ]
+
+    def _rename_job(self, old: str, new: str) -> None:
+        """Give a job another id (a hostile create's ``bad_id``); called with the lock held."""
+        raise NotImplementedError
+
+    def rename_job(self, old: str, new: str) -> bool:
+        """Give a job the id ``new`` (requests for ``new`` then find it); ``False`` when
+        ``old`` is unknown, ``new`` is taken, or the fake cannot rename."""
+        with self._lock:
+            known = {r.id for r in self._records()}
+            if old not in known or new in known:
+                return False
+            try:
+                self._rename_job(old, new)
+            except NotImplementedError:
+                return False
+            return True
 
     def content(self, video_id: str, variant: str = "video") -> bytes:
         """Return the bytes the fake serves as a job's content. Subclasses override.

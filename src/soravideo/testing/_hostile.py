@@ -20,7 +20,10 @@ kind                 phases  the answer
 ``nested_garbage``   after   each field (``fields=``: only these) becomes arrays and objects
                              nested ``depth`` deep (64; 100 000 exhausts a recursive parser)
 ``bad_id``           after   each resource's id (and a list's ``first_id``/``last_id``)
-                             becomes ``id`` (``".."``; see :data:`HOSTILE_IDS`)
+                             becomes ``id`` (``".."``; see :data:`HOSTILE_IDS`). On the
+                             answer of the create that made it, the job really takes that
+                             id at the fake (a request that quotes it finds it); elsewhere
+                             only the answer says it
 ``fields``           after   each resource gets these ``values`` (``{"output":
                              ["file:///etc/passwd"]}``)
 ``html_body``        both    ``status`` (200) with an HTML error page (``body=`` to choose)
@@ -42,7 +45,8 @@ kind                 phases  the answer
                              …) and ``retry-after-ms: ms`` when given
 ``headers``          after   these ``headers`` added to the answer; characters ``\\x80``–
                              ``\\xff`` go out as those raw bytes (not UTF-8), so a header can
-                             be huge, non-UTF-8 or absurd
+                             be huge, non-UTF-8 or absurd; with ``status``, the answer's
+                             status becomes it too (a 500 whose ``x-request-id`` is garbage)
 ==================== ======= =================================================================
 
 A *resource* is what the answer describes: the JSON object itself, or each item of a list
@@ -132,7 +136,7 @@ _SPECS: Mapping[str, _Spec] = {
     "huge_length": _Spec({"length": 10**15}, False, "after"),
     "redirect": _Spec({"to": _REQUIRED, "status": 302}, True, "before"),
     "retry_after": _Spec({"value": "1e12", "status": 429, "ms": None}, True, "before"),
-    "headers": _Spec({"headers": _REQUIRED}, False, "after"),
+    "headers": _Spec({"headers": _REQUIRED, "status": None}, False, "after"),
 }
 
 HOSTILE_KINDS: tuple[str, ...] = tuple(_SPECS)
@@ -260,13 +264,28 @@ def answer(
         )
     assert response is not None, f"hostile {kind!r} acts after the request"
     if kind == "headers":
-        return response.with_headers(dict(options["headers"]))
+        changed = response.with_headers(dict(options["headers"]))
+        status = options["status"]
+        return changed if status is None else attrs.evolve(changed, status=int(status))
+    if kind == "bad_id" and response.tag == "created":
+        _rename_created(fake, response, str(options["id"]))
     if kind in _JSON_KINDS:
         return _rewrite_json(response, _JSON_KINDS[kind](options))
     return _BODY_KINDS[kind](fake, fault, response)
 
 
 # -- JSON answers -------------------------------------------------------------------------
+
+
+def _rename_created(fake: FakeServer, response: FakeResponse, new: str) -> None:
+    """The provider really named its new job ``new``: so does the fake."""
+    try:
+        created = json.loads(response.body) if isinstance(response.body, bytes) else None
+    except ValueError:
+        return
+    if isinstance(created, dict) and isinstance(created.get("id"), str):
+        fake.rename_job(created["id"], new)
+
 
 _Resource = dict[str, Any]
 
