@@ -24,7 +24,9 @@ def main() -> None:
         )
         job = client.videos.wait_for_job(job.id, timeout=600)
         print(job)
-        path = client.videos.download_video(job.id, OUT / "fox.mp4")
+        # overwrite=True: running the example again replaces its own fox.mp4 (without it,
+        # an existing file is refused with a ValidationError naming it).
+        path = client.videos.download_video(job.id, OUT / "fox.mp4", overwrite=True)
         print(f"saved {path} ({path.stat().st_size} bytes), estimated ${job.estimated_cost_usd}")
 
         prompts = ["a lighthouse at dawn", "rain on a tin roof", "a paper boat in a gutter"]

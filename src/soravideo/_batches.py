@@ -15,7 +15,6 @@ from ._errors import (
     ConflictError,
     FieldError,
     JobStateError,
-    ValidationError,
 )
 from ._manifest import read_manifest
 from ._models import (
@@ -30,8 +29,16 @@ from ._models import (
     JobStatus,
     Page,
 )
-from ._services import check_page, new_id
-from ._validation import check_batch, raise_if
+from ._services import check_id, check_page, new_id
+from ._validation import (
+    MAX_KEY_LENGTH,
+    check_batch,
+    check_request,
+    concurrency_errors,
+    id_errors,
+    raise_if,
+    unsendable,
+)
 
 if TYPE_CHECKING:
     from ._client import AsyncSoraVideo
@@ -55,6 +62,16 @@ def _same_batch(batch: Batch, key: str, fingerprint: str) -> BatchResult:
     return BatchResult(batch_id=batch.id, job_ids=batch.job_ids, total=len(batch.job_ids))
 
 
+def _key_errors(key: Any) -> list[FieldError]:
+    if key is None:
+        return []
+    if not isinstance(key, str) or not key.strip():
+        return [FieldError(field="key", message="must be a non-blank string")]
+    if len(key) > MAX_KEY_LENGTH:
+        return [FieldError(field="key", message=f"must be at most {MAX_KEY_LENGTH} characters")]
+    return unsendable(key, "key")
+
+
 def final_status(progress: BatchProgress) -> BatchStatus:
     """Return the status of a batch whose jobs have all ended (DESIGN.md §3)."""
     if progress.total and progress.completed == progress.total:
@@ -76,9 +93,22 @@ class AsyncBatchService:
         """Return the estimated price in USD of one video or a whole batch.
 
         Raises:
-            ValidationError: the provider has no price for a requested model.
+            ValidationError: a request is invalid (named field by field, as
+                ``create_batch`` names them), or the provider has no price for a requested
+                model.
         """
-        videos = request.videos if isinstance(request, BatchVideoRequest) else [request]
+        if isinstance(request, BatchVideoRequest):
+            videos: Any = request.videos
+            ok = isinstance(videos, tuple)
+            errors = (
+                [e for i, v in enumerate(videos) for e in check_request(v, f"videos[{i}]")]
+                if ok
+                else [FieldError(field="videos", message="must be a list of CreateVideoRequest")]
+            )
+        else:
+            videos = [request]
+            errors = check_request(request)
+        raise_if(errors, message="cannot estimate the cost")
         total = 0.0
         unknown: list[FieldError] = []
         for i, video in enumerate(videos):
@@ -116,9 +146,9 @@ class AsyncBatchService:
         """
         client = self._client
         errors = check_batch(request, max_batch_size=client.settings.max_batch_size)
-        if key is not None and (not isinstance(key, str) or not key.strip()):
-            errors.append(FieldError(field="key", message="must be a non-blank string"))
-        for i, video in enumerate(request.videos):
+        errors.extend(_key_errors(key))
+        videos = request.videos if isinstance(request, BatchVideoRequest) else ()
+        for i, video in enumerate(videos if isinstance(videos, tuple) else ()):
             path = f"videos[{i}]"
             if isinstance(video, CreateVideoRequest) and not any(
                 e.field.startswith(f"{path}.") for e in errors
@@ -162,28 +192,43 @@ class AsyncBatchService:
         return BatchResult(batch_id=batch_id, job_ids=batch.job_ids, total=len(jobs))
 
     async def create_batch_from_file(
-        self, path: str | os.PathLike[str], *, key: str | None = None, **defaults: Any
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        **defaults: Any,
     ) -> BatchResult:
         """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
         request field).
+
+        A file a row names (``input_reference``) is read from the manifest's own folder, or
+        from ``base_dir``: a relative path resolves inside it, and a path that leads out of
+        it (absolute, ``..``, a symbolic link to elsewhere) is refused, as is a file that is
+        not a JPEG, PNG or WebP image. URLs (``https://…``, ``data:``) are left to the
+        provider's own checks.
 
         Args:
             path: A ``.jsonl`` / ``.ndjson`` or ``.csv`` file.
             key: Make creating idempotent, as with :meth:`create_batch`: the same manifest
                 and defaults under the same key give back the batch made the first time.
+            base_dir: The folder the manifest's files must be in (default: the manifest's).
             **defaults: Request fields for rows that leave them out (``model="sora-2"``),
                 and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
 
         Raises:
-            ValidationError: naming the row and field of every problem.
+            ValidationError: naming the row and field of every problem
+                (``row 4: input_reference``); nothing stored.
             ConflictError: another request was stored under ``key``.
         """
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
         batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
+        videos = read_manifest(
+            path, defaults, max_rows=self._client.settings.max_batch_size, base_dir=base_dir
+        )
         stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
         # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
         batch_kwargs.setdefault("name", stem.encode("utf-8", "replace").decode("utf-8"))
-        videos = read_manifest(path, defaults, max_rows=self._client.settings.max_batch_size)
         return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs), key=key)
 
     async def process_batch(
@@ -200,8 +245,7 @@ class AsyncBatchService:
         """
         from ._progress import make_bar
 
-        if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 1):
-            raise ValidationError([FieldError(field="concurrency", message="must be ≥ 1")])
+        raise_if([*id_errors(batch_id, "batch_id", kind="batch"), *concurrency_errors(concurrency)])
         client = self._client
         runner = await client._started()
         batch = await client.repository.get_batch(batch_id)
@@ -249,7 +293,9 @@ class AsyncBatchService:
 
         Raises:
             BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id.
         """
+        check_id(batch_id, "batch_id", kind="batch")
         await self._client._started()
         batch = await self._client.repository.get_batch(batch_id)
         jobs = await self._client.repository.get_jobs(batch.job_ids)
@@ -268,7 +314,9 @@ class AsyncBatchService:
 
         Raises:
             BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id.
         """
+        check_id(batch_id, "batch_id", kind="batch")
         client = self._client
         runner = await client._started()
         # Nothing more of the batch is sent from here on, even while the jobs before it in
@@ -301,7 +349,11 @@ class AsyncBatchService:
         )
 
     async def list_batches(self, page: int = 1, limit: int = 20) -> Page[Batch]:
-        """Return one page of batches, newest first."""
+        """Return one page of batches, newest first.
+
+        Raises:
+            ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.
+        """
         check_page(page, limit)
         await self._client._started()
         return await self._client.repository.list_batches(page=page, limit=limit)

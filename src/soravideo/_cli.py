@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +35,7 @@ import attrs
 from ._client import DEFAULT_DB, AsyncSoraVideo
 from ._clock import VirtualClock
 from ._converter import unstructure
+from ._download import file_name, publish, refuse_existing, resolve_destination
 from ._errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -54,10 +58,18 @@ from ._models import (
     JobStatus,
     Page,
 )
+from ._redact import redact, redact_text, redact_url, secrets_in
 from ._resume import find_unfinished
 from ._settings import Settings
 from ._simulated import simulated_parts
-from ._validation import raise_if
+from ._validation import (
+    MAX_CONCURRENCY,
+    MAX_DURATION,
+    MAX_PAGE,
+    MAX_PAGE_LIMIT,
+    MAX_USD,
+    raise_if,
+)
 from .repositories.base import JobRepository
 from .transports.base import Transport
 
@@ -74,13 +86,15 @@ __all__ = [
     "simulated_client",
 ]
 
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-PROVIDERS = ("sora", "runway", "simulated")
+PROVIDERS = ("sora", "runway", "openrouter", "simulated")
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
@@ -120,7 +134,8 @@ exit codes:
   130  interrupted (Ctrl-C); `worker` exits 0 on SIGTERM or Ctrl-C
 
 environment:
-  SORAVIDEO_API_KEY / OPENAI_API_KEY, SORAVIDEO_BASE_URL / OPENAI_BASE_URL (provider),
+  SORAVIDEO_API_KEY / OPENAI_API_KEY, SORAVIDEO_BASE_URL / OPENAI_BASE_URL (provider;
+  RUNWAYML_API_SECRET for runway, OPENROUTER_API_KEY for openrouter),
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
   The API key is never printed.
@@ -202,7 +217,8 @@ def job_lines(job: Job) -> list[str]:
         f"{job.id}  {job.status.value}  {job.progress}%",
         f"  prompt:     {clip(job.request.prompt, 72)}",
         f"  priority:   {job.priority.value}   attempts: {job.attempts}   provider: {job.provider}",
-        f"  cost:       {money(job.estimated_cost_usd)} (estimated)",
+        f"  cost:       {money(job.estimated_cost_usd)} (estimated)"
+        + ("" if job.cost_usd is None else f", {money(job.cost_usd)} (the provider's figure)"),
         f"  created:    {job.created_at:%Y-%m-%d %H:%M:%S} UTC",
     ]
     if job.batch_id:
@@ -308,6 +324,49 @@ class EventPrinter:
 
 # ---------------------------------------------------------------------------- parser
 
+# Every number an option takes is parsed and bounded here, so a bad one is argparse's
+# usage error (exit 2) before anything is stored or sent: never a job stored and then a
+# failure, and never NaN or infinity let through as a deadline or a budget.
+_MAX_BATCH_SIZE_OPTION = 1_000_000
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """Return an argparse ``type`` that takes a whole number from ``low`` to ``high``."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!a}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, not {value:,}")
+        return value
+
+    return whole
+
+
+def _number(high: float | None, *, what: str) -> Callable[[str], float]:
+    """Return an argparse ``type`` that takes a finite number from 0 (to ``high``)."""
+    limit = "" if high is None else f" up to {high:,.0f}"
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!a}") from None
+        # NaN fails every comparison; infinity is not finite.
+        if not (math.isfinite(value) and 0 <= value <= (high or math.inf)):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number of {what} from 0{limit}, not {text!a}"
+            )
+        return value
+
+    return number
+
+
+_seconds = _number(None, what="seconds")
+_usd = _number(MAX_USD, what="USD")
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
@@ -325,8 +384,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--provider",
         choices=PROVIDERS,
         default=default("sora"),
-        help="the provider: sora (any /v1/videos gateway; default), runway, or simulated "
-        "(offline FakeSora)",
+        help="the provider: sora (any /v1/videos gateway; default), runway, openrouter, or "
+        "simulated (offline FakeSora)",
     )
     group.add_argument(
         "--db",
@@ -355,7 +414,9 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def _add_request_options(parser: argparse.ArgumentParser, *, defaults_for: str) -> None:
     group = parser.add_argument_group(f"video options ({defaults_for})")
-    group.add_argument("--duration", type=int, metavar="SECONDS", help="length in seconds")
+    group.add_argument(
+        "--duration", type=_whole(1, MAX_DURATION), metavar="SECONDS", help="length in seconds"
+    )
     group.add_argument("--model", help="the provider's model (default: the provider's own)")
     group.add_argument("--size", metavar="WxH", help="e.g. 1280x720 (or resolution + ratio)")
     group.add_argument("--resolution", help="480p, 720p, 1080p …")
@@ -369,7 +430,7 @@ def _add_request_options(parser: argparse.ArgumentParser, *, defaults_for: str) 
 def _add_wait_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="give up waiting after this long (implies --wait; exit 1, the job goes on)",
     )
@@ -414,7 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_request_options(p, defaults_for="default: the provider's")
     p.add_argument("--metadata", action="append", metavar="KEY=VALUE", help="a label (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait until the job has ended")
-    p.add_argument("--out", metavar="PATH", help="download the video here (implies --wait)")
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="download the video here (implies --wait); a directory (or PATH/) gets JOB_ID.mp4",
+    )
+    p.add_argument("--force", action="store_true", help="replace a file already at --out")
     _add_wait_options(p)
 
     p = command(
@@ -429,8 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", "list jobs, newest first")
     p.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs in this state")
     p.add_argument("--batch", metavar="BATCH_ID", help="only the jobs of this batch")
-    p.add_argument("--page", type=int, default=1, help="page number, from 1 (default 1)")
-    p.add_argument("--limit", type=int, default=20, help="jobs per page, 1–1000 (default 20)")
+    p.add_argument(
+        "--page", type=_whole(1, MAX_PAGE), default=1, help="page number, from 1 (default 1)"
+    )
+    p.add_argument(
+        "--limit",
+        type=_whole(1, MAX_PAGE_LIMIT),
+        default=20,
+        help=f"jobs per page, 1–{MAX_PAGE_LIMIT} (default 20)",
+    )
 
     p = command(
         "cancel",
@@ -443,11 +516,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("download", "download a completed job's video")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument(
-        "--out", metavar="PATH", help="a file, or a directory for JOB_ID.mp4 (default: .)"
+        "--out",
+        metavar="PATH",
+        help="a file, or a directory (made if PATH ends with /) for JOB_ID.mp4 (default: .)",
     )
     p.add_argument(
         "--variant", default="video", help="video (default), thumbnail or spritesheet (Sora)"
     )
+    p.add_argument("--force", action="store_true", help="replace a file already at PATH")
 
     p = command(
         "batch",
@@ -460,13 +536,26 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 when every video completed, 1 when the batch ended partial or failed.",
     )
     p.add_argument("file", metavar="FILE", help="a .jsonl/.ndjson or .csv manifest")
-    p.add_argument("--concurrency", type=int, help="videos of this batch generating at once")
     p.add_argument(
-        "--budget", type=float, metavar="USD", help="refuse the batch if its estimate is above"
+        "--concurrency",
+        type=_whole(1, MAX_CONCURRENCY),
+        metavar="N",
+        help="videos of this batch generating at once",
+    )
+    p.add_argument(
+        "--budget", type=_usd, metavar="USD", help="refuse the batch if its estimate is above"
     )
     p.add_argument("--out-dir", metavar="DIR", help="download each video here as it completes")
     p.add_argument(
-        "--max-batch-size", type=int, metavar="N", help="allow batches this large (default 10)"
+        "--max-batch-size",
+        type=_whole(1, _MAX_BATCH_SIZE_OPTION),
+        metavar="N",
+        help="allow batches this large (default 10)",
+    )
+    p.add_argument(
+        "--base-dir",
+        metavar="DIR",
+        help="the folder the manifest's image files must be in (default: the manifest's)",
     )
     p.add_argument("--name", help="the batch's name (default: the file's name)")
     p.add_argument(
@@ -508,7 +597,12 @@ def build_parser() -> argparse.ArgumentParser:
         "On SIGTERM or Ctrl-C it finishes the step in hand, gives its leases back and\n"
         "exits 0.",
     )
-    p.add_argument("--concurrency", type=int, help="videos generating at once in this worker")
+    p.add_argument(
+        "--concurrency",
+        type=_whole(1, MAX_CONCURRENCY),
+        metavar="N",
+        help="videos generating at once in this worker",
+    )
     return parser
 
 
@@ -520,6 +614,9 @@ class _Context:
     args: argparse.Namespace
     stdout: TextIO
     stderr: TextIO
+    # Secrets the command was given (API keys, the DSN's and base URL's passwords): never
+    # printed, whatever the line (see _known_secrets).
+    hidden: tuple[str, ...] = ()
 
     @property
     def json(self) -> bool:
@@ -529,24 +626,55 @@ class _Context:
     def simulated(self) -> bool:
         return bool(self.args.provider == "simulated")
 
+    def hide(self, text: str) -> str:
+        """``text`` with every secret the command was given replaced by ``***``."""
+        return str(redact(text, self.hidden))
+
     def line(self, text: str = "") -> None:
         """Human output (not in --json mode)."""
         if not self.json:
-            print(text, file=self.stdout, flush=True)
+            print(self.hide(text), file=self.stdout, flush=True)
 
     def note(self, text: str) -> None:
         """Progress and hints: stderr, so stdout stays the command's result."""
-        print(text, file=self.stderr, flush=True)
+        print(self.hide(text), file=self.stderr, flush=True)
 
     def document(self, data: Any) -> None:
         """The command's one JSON document (only in --json mode)."""
         if self.json:
             text = json.dumps(unstructure(data), indent=2, ensure_ascii=False, default=str)
-            print(text, file=self.stdout, flush=True)
+            print(self.hide(text), file=self.stdout, flush=True)
+
+
+_KEY_VARIABLES = (
+    "SORAVIDEO_API_KEY",
+    "OPENAI_API_KEY",
+    "RUNWAYML_API_SECRET",
+    "OPENROUTER_API_KEY",
+)
+_URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
+
+
+def _known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
+    """The secrets a command may be given: API keys, and the passwords of its URLs."""
+    found = [os.environ.get(name, "").strip() for name in _KEY_VARIABLES]
+    urls = [_db(args), getattr(args, "base_url", None)]
+    for url in [*urls, *(os.environ.get(name) for name in _URL_VARIABLES)]:
+        if url:
+            found += secrets_in(url)
+    return tuple(dict.fromkeys(s for s in found if s))
 
 
 def _db(args: argparse.Namespace) -> str:
-    return str(args.db or os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
+    return str(getattr(args, "db", None) or os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
+
+
+def _shown_db(args: argparse.Namespace) -> str:
+    """The ledger, fit to print (a DSN's password reads ``***``)."""
+    return redact_url(_db(args))
+
+
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
@@ -562,8 +690,14 @@ def _repository(args: argparse.Namespace, *, must_exist: bool) -> JobRepository:
             ) from exc
     from .repositories.sqlite import SQLiteRepository
 
+    if _URL_SCHEME.match(target):
+        # A mistyped DSN would become a SQLite file (and folders) named after it, password
+        # and all.
+        raise UsageError(
+            f"--db {redact_url(target)}: neither a SQLite file nor a postgresql:// DSN"
+        )
     if must_exist and target != ":memory:" and not Path(target).expanduser().exists():
-        raise UsageError(f"no ledger at {target} (pass --db, or set SORAVIDEO_DB)")
+        raise UsageError(f"no ledger at {redact_url(target)} (pass --db, or set SORAVIDEO_DB)")
     return SQLiteRepository(target)
 
 
@@ -572,6 +706,10 @@ def _transport(args: argparse.Namespace) -> Transport:
         from .transports.runway import RunwayTransport
 
         return RunwayTransport(base_url=args.base_url)
+    if args.provider == "openrouter":
+        from .transports.openrouter import OpenRouterTransport
+
+        return OpenRouterTransport(base_url=args.base_url)
     from .transports.sora import SoraTransport
 
     return SoraTransport(base_url=args.base_url)
@@ -667,7 +805,7 @@ def _watch(ctx: _Context, client: AsyncSoraVideo, *, to_stdout: bool = False) ->
     """Print job events: on stderr beside a command's result, or as the worker's output."""
 
     def write(text: str) -> None:
-        print(text, file=ctx.stdout if to_stdout else ctx.stderr, flush=True)
+        print(ctx.hide(text), file=ctx.stdout if to_stdout else ctx.stderr, flush=True)
 
     printer = EventPrinter(write, client.clock.time, json_lines=to_stdout and ctx.json)
     client.on("*", printer.on_event)
@@ -717,7 +855,9 @@ async def _see_through(
         job_id, args.timeout, cancel_on_timeout=args.cancel_on_timeout
     )
     if job.status is JobStatus.COMPLETED and out is not None:
-        await client.videos.download_video(job.id, _absolute(out))
+        await client.videos.download_video(
+            job.id, _destination(out), overwrite=getattr(args, "force", False)
+        )
         job = await client.videos.get_job(job.id)
     await _settle_simulated(ctx, client)
     return _ended(ctx, job)
@@ -746,6 +886,9 @@ async def _cmd_create(ctx: _Context) -> int:
             return EXIT_OK
         # Checked before the provider is: a bad request is the first thing to hear about.
         raise_if(client.videos.validate(request))
+        if args.out is not None and not args.force:
+            # A file in the way is found now, not once the video was paid for.
+            await anyio.to_thread.run_sync(_refuse_file_at, args.out)
         # Then the provider, before anything is stored: a job it cannot get is not created.
         await _preflight(client)
         _watch(ctx, client)
@@ -829,11 +972,18 @@ async def _cmd_cancel(ctx: _Context) -> int:
         await client.aclose()
 
 
-def _copy_saved(job: Job, variant: str, dest: Path) -> Path | None:
+def _copy_saved(job: Job, variant: str, dest: str, *, force: bool) -> Path | None:
     """Copy the file a completed job's video was already downloaded to (atomically).
+
+    ``dest`` follows ``download_video``'s rules: a directory (or a path ending in a
+    separator, made if missing) gets ``JOB_ID.<ext>``; an existing file is replaced only
+    with ``force``.
 
     Returns:
         The copy's path; ``None`` when there is no intact local file to copy.
+
+    Raises:
+        UsageError: a file is at the target and ``force`` is false.
     """
     result = job.result
     if variant != "video" or result is None or not result.path:
@@ -841,22 +991,52 @@ def _copy_saved(job: Job, variant: str, dest: Path) -> Path | None:
     saved = Path(result.path)
     if not saved.is_file() or (result.bytes is not None and saved.stat().st_size != result.bytes):
         return None
-    target = dest / f"{job.id}{saved.suffix}" if dest.is_dir() else dest
+    target = resolve_destination(dest, f"{job.id}{saved.suffix}")
     if target.resolve() == saved.resolve():
         return target
+    if not force:
+        _refuse_existing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         shutil.copyfile(saved, partial)
-        partial.replace(target)
+        publish(partial, target, "replace" if force else "refuse")
+    except ValidationError as exc:  # a file appeared there meanwhile
+        raise UsageError(f"{target} already exists; use --force to replace it") from exc
     finally:
         partial.unlink(missing_ok=True)
     return target
 
 
+def _refuse_existing(target: Path) -> None:
+    """Raise a :class:`UsageError` naming ``target`` if a file is there (``--force`` replaces it)."""
+    try:
+        refuse_existing(target, how="use --force")
+    except ValidationError as exc:
+        raise UsageError(exc.errors[0].message) from None
+
+
 def _absolute(path: str) -> Path:
     # Absolute, so the paths the ledger records hold from any working directory.
     return Path(path).expanduser().absolute()
+
+
+def _destination(path: str) -> str:
+    """Return a download destination made absolute, keeping a trailing separator: it says
+    the path is a directory (made if missing), not a file."""
+    absolute = str(_absolute(path))
+    return absolute + os.sep if path.endswith(_SEPARATORS) else absolute
+
+
+def _refuse_file_at(out: str) -> None:
+    """Raise a :class:`UsageError` when ``--out`` names a file that already exists.
+
+    A directory destination cannot be in the way: the file inside is named by a job id
+    not made yet.
+    """
+    dest = _destination(out)
+    if not (dest.endswith(_SEPARATORS) or Path(dest).is_dir()):
+        _refuse_existing(Path(dest))
 
 
 async def _cmd_download(ctx: _Context) -> int:
@@ -866,13 +1046,20 @@ async def _cmd_download(ctx: _Context) -> int:
         job = await client.videos.get_job(args.job_id)
         if job.status is not JobStatus.COMPLETED:
             raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
-        dest = _absolute(args.out or ".")
+        dest = _destination(args.out or ".")
         # A video saved on completion (download_dir) is copied: no provider round trip,
         # and it works after the provider's copy expired (or the simulator is gone).
-        target = await anyio.to_thread.run_sync(_copy_saved, job, args.variant, dest)
+        target = await anyio.to_thread.run_sync(
+            functools.partial(_copy_saved, job, args.variant, dest, force=args.force)
+        )
         if target is None:
+            if not args.force:
+                name = file_name(job.id, args.variant)
+                await anyio.to_thread.run_sync(_refuse_existing, resolve_destination(dest, name))
             try:
-                target = await client.videos.download_video(job.id, dest, args.variant)
+                target = await client.videos.download_video(
+                    job.id, dest, args.variant, overwrite=args.force
+                )
             except ProviderError as exc:
                 if exc.status_code != 404:
                     raise
@@ -917,8 +1104,6 @@ def _manifest(name: str) -> Path:
 async def _cmd_batch(ctx: _Context) -> int:
     args = ctx.args
     manifest = _manifest(args.file)
-    if args.concurrency is not None and args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     out_dir = _absolute(args.out_dir) if args.out_dir else None
     client = _client(ctx, download_dir=out_dir, max_batch_size=args.max_batch_size)
     try:
@@ -931,7 +1116,9 @@ async def _cmd_batch(ctx: _Context) -> int:
         defaults.update((key, value) for key, value in batch_fields if value is not None)
         key = None if args.new else _manifest_key(manifest, defaults)
         await _preflight(client)
-        created = await client.batches.create_batch_from_file(manifest, key=key, **defaults)
+        created = await client.batches.create_batch_from_file(
+            manifest, key=key, base_dir=args.base_dir, **defaults
+        )
         status = (await client.batches.get_batch_status(created.batch_id)).batch.status
         if status is BatchStatus.PENDING:
             ctx.note(f"batch {created.batch_id}: {created.total} video(s) from {manifest.name}")
@@ -977,7 +1164,7 @@ async def _cmd_resume(ctx: _Context) -> int:
         work = await find_unfinished(client)
         if not work.batches and not work.jobs:
             ctx.document({"batches": [], "jobs": []})
-            ctx.line(f"nothing to resume: every job in {_db(ctx.args)} has ended")
+            ctx.line(f"nothing to resume: every job in {_shown_db(ctx.args)} has ended")
             return EXIT_OK
         ctx.note(f"resuming {len(work.loose)} job(s) and {len(work.batches)} batch(es)")
         await _preflight(client)
@@ -1040,15 +1227,13 @@ async def _cmd_metrics(ctx: _Context) -> int:
 
 async def _cmd_worker(ctx: _Context) -> int:
     args = ctx.args
-    if args.concurrency is not None and args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     client = _client(ctx, max_concurrency=args.concurrency)
     try:
         await _preflight(client)
         _watch(ctx, client, to_stdout=True)
         async with anyio.create_task_group() as tg:
             await tg.start(_stop_on_signal, ctx, tg.cancel_scope)
-            ctx.note(f"worker on {_db(args)}: waiting for jobs (SIGTERM or Ctrl-C to stop)")
+            ctx.note(f"worker on {_shown_db(args)}: waiting for jobs (SIGTERM or Ctrl-C to stop)")
             await client.run_worker()
     finally:
         await client.aclose()
@@ -1142,7 +1327,7 @@ def _message(exc: BaseException, args: argparse.Namespace) -> str:
             return f"{label} refused the API key: {exc}{hint}"
         return f"cannot reach {label}: {exc}{hint}"
     if isinstance(exc, RepositoryError):
-        return f"ledger {_db(args)}: {exc}"
+        return f"ledger {_shown_db(args)}: {exc}"
     if isinstance(exc, JobTimeoutError):
         return f"{exc}; it goes on: `soravideo status {exc.job_id} --wait` or `soravideo resume`"
     return " ".join(str(exc).split()) or type(exc).__name__
@@ -1158,7 +1343,7 @@ def _safe_transport(args: argparse.Namespace) -> Transport | None:
 
 def _report(ctx: _Context, exc: BaseException) -> int:
     code = exit_code(exc)
-    text = _message(exc, ctx.args)
+    text = redact_text(_message(exc, ctx.args), ctx.hidden)
     if ctx.json:
         fields = [unstructure(e) for e in exc.errors] if isinstance(exc, ValidationError) else []
         ctx.document(
@@ -1176,24 +1361,26 @@ def _report(ctx: _Context, exc: BaseException) -> int:
 
 
 class _Formatter(logging.Formatter):
-    """``soravideo: warning: …``, with tracebacks only in --verbose mode."""
+    """``soravideo: warning: …``, with tracebacks only in --verbose mode; never a secret."""
 
-    def __init__(self, verbose: bool) -> None:
+    def __init__(self, verbose: bool, hidden: tuple[str, ...] = ()) -> None:
         super().__init__("%(message)s")
         self._verbose = verbose
+        self._hidden = hidden
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"soravideo: {record.levelname.lower()}: {super().format(record)}"
+        text = f"soravideo: {record.levelname.lower()}: {super().format(record)}"
+        return redact_text(text, self._hidden)
 
     def formatException(self, ei: Any) -> str:
         return super().formatException(ei) if self._verbose else ""
 
 
 @contextlib.contextmanager
-def _logging_to(stream: TextIO, *, verbose: bool) -> Iterator[None]:
+def _logging_to(stream: TextIO, *, verbose: bool, hidden: tuple[str, ...] = ()) -> Iterator[None]:
     """Send soravideo's log to ``stream`` for one command, then put things back as they were."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(_Formatter(verbose))
+    handler.setFormatter(_Formatter(verbose, hidden))
     level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -1234,11 +1421,13 @@ def main(
     err = stderr or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # argparse writes its usage errors and --help to sys.stderr / sys.stdout itself.
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    ctx = _Context(args=args, stdout=out, stderr=err)
-    with _logging_to(err, verbose=args.verbose):
+    ctx = _Context(args=args, stdout=out, stderr=err, hidden=_known_secrets(args))
+    with _logging_to(err, verbose=args.verbose, hidden=ctx.hidden):
         return _run(ctx)
 
 
@@ -1262,7 +1451,8 @@ def _run(ctx: _Context) -> int:
             return _report(ctx, error)
         if args.verbose:
             raise
+        text = redact_text(str(error), ctx.hidden)
         ctx.note(
-            f"error: unexpected {type(error).__name__}: {error} (run with --verbose for details)"
+            f"error: unexpected {type(error).__name__}: {text} (run with --verbose for details)"
         )
         return EXIT_FAILED

@@ -17,6 +17,7 @@ are mapped once, at the boundary, and chained with ``from``.
     ├── RepositoryError
     │   └── ConflictError            .job_id, .expected, .actual
     └── ProviderError                .status_code, .request_id, .body, .provider
+        ├── DownloadError            .path; content that failed its checks, no file kept
         ├── AuthenticationError      401
         ├── PermissionDeniedError    403
         ├── RateLimitError           429, .retry_after
@@ -39,6 +40,7 @@ __all__ = [
     "BatchNotFoundError",
     "BudgetExceededError",
     "ConflictError",
+    "DownloadError",
     "FieldError",
     "JobNotFoundError",
     "JobStateError",
@@ -184,6 +186,33 @@ class ProviderError(SoraVideoError):
         if request_id:
             parts.append(f"request id {request_id}")
         super().__init__(" | ".join(parts))
+
+
+class DownloadError(ProviderError):
+    """A download's content failed its checks: nothing was kept at ``path``.
+
+    The provider answered, but not with the media asked for, or not all of it, or more
+    than :attr:`Settings.max_download_bytes <soravideo.Settings.max_download_bytes>` allows.
+    The temporary file is removed, and a file that was at ``path`` before is left as it
+    was. ``code`` says which check failed:
+
+    - ``"content_type"``: the answer is labelled as something else (``text/html``,
+      ``application/json`` …);
+    - ``"not_media"``: its first bytes are not the container asked for (an MP4/MOV
+      ``ftyp`` box for a video; WebP, PNG or JPEG for an image variant);
+    - ``"incomplete_download"``: the body ended before its ``Content-Length``, or, without
+      one, before the container's own structure says the file ends;
+    - ``"length_mismatch"``: the body ran past its ``Content-Length``;
+    - ``"too_large"``: the ``Content-Length``, or the bytes received so far, exceed
+      ``max_download_bytes``.
+
+    A connection that breaks mid-download is a :class:`ProviderConnectionError` instead;
+    it leaves no file either.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, **kwargs: Any) -> None:
+        self.path = path
+        super().__init__(message, **kwargs)
 
 
 class AuthenticationError(ProviderError):

@@ -26,6 +26,7 @@ from ._clock import now_utc
 from ._converter import converter
 from ._errors import FieldError, ValidationError
 from ._models import JobStatus, _any_tuple
+from ._redact import redact_text
 from .repositories._common import MAX_PAGE_LIMIT
 from .repositories.base import JobRepository
 from .transports.base import Transport
@@ -437,7 +438,8 @@ async def _check(name: str, probe: Callable[[], Awaitable[None]], limit: float) 
     if scope.cancel_called:
         reason: str | None = f"no answer within {limit:g} s"
     elif error is not None:
-        reason = f"{type(error).__name__}: {error}"
+        # A plugin's error may quote a URL or DSN: no password reaches a health report.
+        reason = redact_text(f"{type(error).__name__}: {error}")
     else:
         reason = None
     return CheckResult(

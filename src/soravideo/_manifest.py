@@ -4,6 +4,11 @@ A CSV row is a record as the ``csv`` module reads it (a quoted cell may hold new
 quotes and commas); a JSONL row is a line ending at ``\n``. Characters that other
 line-splitting rules break on (``\x0c``, ``\x1c``, U+2028 …) are part of a cell or a
 JSON string, never a row break.
+
+A manifest may come from someone else, so the files its rows name are confined: an
+``input_reference`` path resolves inside the manifest's folder (or ``base_dir``), must stay
+inside it once every symbolic link is followed, and must be a JPEG, PNG or WebP image.
+The request then holds the file's resolved absolute path.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import csv
 import io
 import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,7 @@ import attrs
 
 from ._errors import FieldError, ValidationError
 from ._models import CreateVideoRequest
-from ._validation import check_request, raise_if
+from ._validation import IMAGE_HEAD_BYTES, check_request, image_type, raise_if
 
 __all__ = ["read_manifest"]
 
@@ -56,13 +62,62 @@ def _coerce(row: Mapping[str, Any], where: str, errors: list[FieldError]) -> dic
         if name in _MAP_FIELDS and isinstance(raw, str):
             try:
                 raw = json.loads(raw)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 errors.append(FieldError(field=f"{where}: {name}", message="must be a JSON object"))
                 continue
         values[name] = raw
     if metadata:
-        values["metadata"] = {**values.get("metadata", {}), **metadata}
+        given = values.get("metadata", {})
+        if isinstance(given, Mapping):
+            values["metadata"] = {**given, **metadata}
+        else:
+            errors.append(
+                FieldError(field=f"{where}: metadata", message="must be an object of text values")
+            )
     return values
+
+
+def _is_url(reference: str) -> bool:
+    return "://" in reference or reference.startswith("data:")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _confined(reference: Any, base: str) -> tuple[Any, str | None]:
+    """Resolve a manifest's file reference inside ``base`` (a real, absolute folder).
+
+    Returns:
+        ``(value, problem)``: the file's real absolute path and ``None``, or the value as
+        given and why it is refused. What is not a local path (not text, blank, a URL,
+        text that cannot be encoded) is returned as given, for the request's own checks.
+    """
+    if not isinstance(reference, str) or not reference.strip() or _is_url(reference):
+        return reference, None
+    try:
+        # Never expanduser(): "~" is a folder name here, not a way out of the base.
+        real = os.path.realpath(os.path.join(base, reference))
+    except (OSError, ValueError):  # NUL or a lone surrogate: the request's checks name it
+        return reference, None
+    if not _inside(real, base):
+        return reference, (
+            "leads outside the manifest's folder (an absolute path, '..' or a symbolic link "
+            "to elsewhere); files must be inside it, or pass base_dir"
+        )
+    try:
+        info = os.stat(real)
+        if not stat.S_ISREG(info.st_mode):
+            return reference, "is not a regular file"
+        with open(real, "rb") as file:
+            head = file.read(IMAGE_HEAD_BYTES)
+    except FileNotFoundError:
+        return reference, "file not found"
+    except OSError as exc:
+        return reference, f"cannot read the file ({exc.strerror or type(exc).__name__})"
+    if image_type(head) is None:
+        return reference, "is not a JPEG, PNG or WebP image"
+    return real, None
 
 
 def _read_text(path: Path) -> str:
@@ -70,6 +125,15 @@ def _read_text(path: Path) -> str:
     try:
         with path.open(encoding="utf-8-sig", newline="") as file:
             return file.read()
+    except OSError as exc:
+        raise ValidationError(
+            [
+                FieldError(
+                    field="path",
+                    message=f"cannot read {path.name} ({exc.strerror or type(exc).__name__})",
+                )
+            ]
+        ) from None
     except UnicodeDecodeError as exc:
         raise ValidationError(
             [
@@ -95,6 +159,9 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[int, Mapping[str, Any]]]:
         except json.JSONDecodeError as exc:
             errors.append(FieldError(field=f"row {number}", message=f"invalid JSON: {exc.msg}"))
             continue
+        except RecursionError:
+            errors.append(FieldError(field=f"row {number}", message="JSON nested too deeply"))
+            continue
         if not isinstance(data, dict):
             errors.append(FieldError(field=f"row {number}", message="must be a JSON object"))
             continue
@@ -108,18 +175,27 @@ def _csv_rows(text: str) -> list[tuple[int, Mapping[str, Any]]]:
     # and \x0c, \x1c or U+2028 in a cell are just characters. Row numbers count records,
     # the header as row 1 and blank lines included, as a spreadsheet shows them.
     records = csv.reader(io.StringIO(text, newline=""))
-    header = next(records, None)
-    if header is None:
-        return []
     rows: list[tuple[int, Mapping[str, Any]]] = []
-    for number, record in enumerate(records, start=2):
-        if not record:
-            continue
-        # A short record leaves its last fields out, as csv.DictReader would.
-        row: dict[Any, Any] = dict(zip(header, record, strict=False))
-        if len(record) > len(header):
-            row[None] = record[len(header) :]  # reported as "more cells than the header"
-        rows.append((number, row))
+    number = 0  # the last record read: the header is row 1
+    try:
+        header = next(records, None)
+        if header is None:
+            return []
+        number = 1
+        for record in records:
+            number += 1
+            if not record:
+                continue
+            # A short record leaves its last fields out, as csv.DictReader would.
+            row: dict[Any, Any] = dict(zip(header, record, strict=False))
+            if len(record) > len(header):
+                row[None] = record[len(header) :]  # reported as "more cells than the header"
+            rows.append((number, row))
+    except csv.Error as exc:  # e.g. a cell over the csv module's field size limit
+        raise ValidationError(
+            [FieldError(field=f"row {number + 1}", message=f"unreadable CSV: {exc}")],
+            message="invalid manifest",
+        ) from None
     return rows
 
 
@@ -134,21 +210,68 @@ def _rows(path: Path) -> list[tuple[int, Mapping[str, Any]]]:
     )
 
 
+def _base_folder(manifest: Path, base_dir: Any) -> str:
+    """Return the real absolute folder a manifest's files must be in.
+
+    Raises:
+        ValidationError: ``base_dir`` is not a path to an existing folder.
+    """
+    if base_dir is None:
+        return os.path.realpath(manifest.parent)
+    if not isinstance(base_dir, (str, os.PathLike)) or not isinstance(os.fspath(base_dir), str):
+        raise ValidationError([FieldError(field="base_dir", message="must be a folder path")])
+    if not os.fspath(base_dir):
+        raise ValidationError([FieldError(field="base_dir", message="must be a folder path")])
+    try:
+        folder = os.path.realpath(base_dir)
+        found = os.path.isdir(folder)
+    except (OSError, ValueError, TypeError):
+        found = False
+    if not found:
+        raise ValidationError([FieldError(field="base_dir", message="no such folder")])
+    return folder
+
+
+def _manifest_path(path: Any) -> Path:
+    if (
+        not isinstance(path, (str, os.PathLike))
+        or not isinstance(os.fspath(path), str)
+        or not os.fspath(path)
+    ):
+        raise ValidationError([FieldError(field="path", message="must be a file path")])
+    file = Path(path)
+    try:
+        found = file.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        raise ValidationError([FieldError(field="path", message=f"no such file: {file}")])
+    return file
+
+
 def read_manifest(
-    path: str | os.PathLike[str], defaults: Mapping[str, Any], *, max_rows: int
+    path: str | os.PathLike[str],
+    defaults: Mapping[str, Any],
+    *,
+    max_rows: int,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> list[CreateVideoRequest]:
     """Read a manifest into requests, applying ``defaults`` to fields a row leaves out.
 
     Rows are CSV records (the header is row 1, as a spreadsheet counts them) or JSONL
     lines (split on ``\n`` only), so row ``N`` in an error is the file's record or line.
 
+    A row's ``input_reference`` path is resolved inside ``base_dir`` (default: the
+    manifest's folder) and replaced by the file's real absolute path; one leading out of
+    that folder, missing, or not a JPEG, PNG or WebP image is refused. ``defaults`` are the
+    caller's own and are not confined.
+
     Raises:
         ValidationError: every problem, named ``row N: field``; a file that is not UTF-8;
             or a file too large for ``max_rows`` with a hint to raise ``max_batch_size``.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise ValidationError([FieldError(field="path", message=f"no such file: {file}")])
+    file = _manifest_path(path)
+    base = _base_folder(file, base_dir)
     rows = _rows(file)
     if len(rows) > max_rows:
         raise ValidationError(
@@ -169,7 +292,12 @@ def read_manifest(
     requests: list[CreateVideoRequest] = []
     for number, row in rows:
         where = f"row {number}"
-        values = {**defaults, **_coerce(row, where, errors)}
+        given = _coerce(row, where, errors)
+        if "input_reference" in given:
+            given["input_reference"], refused = _confined(given["input_reference"], base)
+            if refused is not None:
+                errors.append(FieldError(field=f"{where}: input_reference", message=refused))
+        values = {**defaults, **given}
         if "prompt" not in values:
             errors.append(FieldError(field=f"{where}: prompt", message="is required"))
             continue

@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -94,18 +94,31 @@ class BatchStatus(str, enum.Enum):
         return self.value
 
 
+# The converters turn what they can into the field's type and leave anything else as it
+# was given, so that validation (``check_request``, ``check_batch``) names every bad field
+# in one ValidationError, instead of the first one failing with a TypeError or ValueError
+# while the object is built.
+
+
 def _to_reference(value: str | bytes | os.PathLike[str] | None) -> str | bytes | None:
     if value is None or isinstance(value, (str, bytes)):
         return value
-    return os.fspath(value)
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        return path if isinstance(path, str) else cast("str", value)
+    return cast("str", value)
 
 
 def _to_str_dict(value: Mapping[str, str] | None) -> dict[str, str]:
-    return dict(value) if value is not None else {}
+    if value is None:
+        return {}
+    return dict(value) if isinstance(value, Mapping) else cast("dict[str, str]", value)
 
 
 def _to_any_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(value) if value is not None else {}
+    if value is None:
+        return {}
+    return dict(value) if isinstance(value, Mapping) else cast("dict[str, Any]", value)
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
@@ -116,18 +129,37 @@ def _any_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _to_requests(value: Iterable[Any]) -> tuple[Any, ...]:
+    # A list, tuple or other sequence of requests; text, bytes, a mapping or a single
+    # request is left as given, for check_batch to name.
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return cast("tuple[Any, ...]", value)
+    return tuple(value)
+
+
 def _to_priority(value: JobPriority | str) -> JobPriority:
-    return value if isinstance(value, JobPriority) else JobPriority(value)
+    if isinstance(value, JobPriority):
+        return value
+    if isinstance(value, str) and value in _PRIORITIES:
+        return JobPriority(value)
+    return cast("JobPriority", value)
+
+
+_PRIORITIES = frozenset(p.value for p in JobPriority)
 
 
 @attrs.frozen(kw_only=True)
 class CreateVideoRequest:
     """What to generate. Provider-neutral; a transport maps it onto its own API.
 
+    Building one never fails: a value of the wrong type is kept as given, and
+    ``create_video`` / ``create_batch`` name every such field in one ``ValidationError``.
+
     Args:
         prompt: What the video shows (1 to 32,000 characters).
         model: The provider's model name; ``None`` takes the transport's default.
-        duration: Length in whole seconds; ``None`` takes the model's default.
+        duration: Length in whole seconds (at most 3,600); ``None`` takes the model's
+            default.
         resolution: ``"480p"``, ``"720p"``, ``"1080p"`` … (with ``aspect_ratio``).
         aspect_ratio: ``"16:9"``, ``"9:16"``, ``"1:1"`` … (with ``resolution``).
         size: ``"1280x720"``: an alternative to ``resolution`` + ``aspect_ratio``.
@@ -197,6 +229,10 @@ class Job:
     # and what it charges in its own unit (Runway credits), when it says.
     provider_status: str | None = None
     cost_credits: float | None = None
+    # What the provider says the job costs in USD (OpenRouter's ``usage.cost``, Runway's
+    # credits × credit_usd), when it says; final once the job has ended. Recorded beside
+    # ``estimated_cost_usd``, which stays the estimate made before anything was sent.
+    cost_usd: float | None = None
     # Where the engine saves the video once it completes (the creating client's
     # ``download_dir``, the CLI's ``--out-dir``): a process that resumes the job saves it
     # there too.
@@ -227,7 +263,7 @@ class BatchVideoRequest:
         budget_usd: Refuse the batch when its estimated cost is above this.
     """
 
-    videos: tuple[CreateVideoRequest, ...] = attrs.field(converter=_any_tuple)
+    videos: tuple[CreateVideoRequest, ...] = attrs.field(converter=_to_requests)
     name: str | None = None
     concurrency: int | None = None
     metadata: dict[str, str] = attrs.field(factory=dict, converter=_to_str_dict, hash=False)

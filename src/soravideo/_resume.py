@@ -18,7 +18,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from ._errors import ProviderError
+from ._errors import ProviderError, ValidationError
 from ._models import Batch, Job, JobStatus, Page
 
 if TYPE_CHECKING:
@@ -109,7 +109,11 @@ async def see_through(
         if job.status is not JobStatus.COMPLETED or (job.result is not None and job.result.path):
             continue
         try:
-            await client.videos.download_video(job.id, download_dir)
-        except (ProviderError, OSError) as exc:
+            # As the engine's own downloads: a file already there is kept if it is this
+            # very video, and another one is never replaced.
+            await client.videos._save(
+                job.id, os.path.join(download_dir, ""), "video", existing="same"
+            )
+        except (ProviderError, OSError, ValidationError) as exc:
             # As the engine does with a download that fails: the job stays completed.
             logger.warning("job %s: could not download into %s: %s", job.id, download_dir, exc)

@@ -19,7 +19,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -27,11 +26,12 @@ import anyio.lowlevel
 import attrs
 
 from ._clock import Clock, SystemClock, now_utc
-from ._download import download_content
+from ._download import download_content, file_name
 from ._errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     ConflictError,
+    DownloadError,
     JobNotFoundError,
     JobStateError,
     PermissionDeniedError,
@@ -40,6 +40,7 @@ from ._errors import (
     ProviderUnavailableError,
     RateLimitError,
     RepositoryError,
+    ValidationError,
 )
 from ._events import EventBus, EventKind
 from ._models import Job, JobError, JobStatus, VideoResult
@@ -92,6 +93,17 @@ class _Tracked:
     due: float
     hint: float | None = None
     failures: int = 0
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """Whether a failed automatic download may succeed if tried again.
+
+    Not when the content was too large (it would be as large again), nor when another
+    file holds the target's name.
+    """
+    if isinstance(error, ValidationError):
+        return False
+    return not (isinstance(error, DownloadError) and error.code == "too_large")
 
 
 class JobRunner:
@@ -1003,6 +1015,13 @@ class JobRunner:
 
     async def _cancel_remote(self, remote_id: str) -> None:
         if not self.transport.capabilities.can_cancel:
+            # [W2-5] Said out loud: the provider goes on making (and billing) the video.
+            logger.warning(
+                "%s cannot cancel: remote job %s goes on at the provider (and is billed); "
+                "soravideo only stops tracking it",
+                self.transport.name,
+                remote_id,
+            )
             return
         try:
             await self._call(self.transport.cancel, remote_id)
@@ -1156,13 +1175,24 @@ class JobRunner:
         directory = job.download_dir or self.settings.download_dir
         if directory is None:
             return result
-        dest = Path(directory) / f"{job.id}.mp4"
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
             try:
                 await self._gate()
-                got = await download_content(self.transport, remote.remote_id, dest)
-            except (ProviderError, OSError) as exc:
+                # A file already there is kept only if it is this very video (the same
+                # job saved before, by a worker that died before recording it); another
+                # file is never replaced: the job completes without a path.
+                got = await download_content(
+                    self.transport,
+                    remote.remote_id,
+                    os.path.join(directory, ""),  # a directory, even one not made yet
+                    name=file_name(job.id),
+                    max_bytes=self.settings.max_download_bytes,
+                    existing="same",
+                )
+            except (ProviderError, OSError, ValidationError) as exc:
                 logger.warning("job %s: download attempt %d failed: %s", job.id, attempt, exc)
+                if not _worth_retrying(exc):
+                    break
                 await self.clock.sleep(self._backoff(attempt))
                 continue
             return attrs.evolve(
@@ -1310,10 +1340,12 @@ def _job_error(exc: ProviderError, *, retryable: bool) -> JobError:
 
 
 def _cost(remote: RemoteJob) -> dict[str, Any]:
-    """The provider's own cost figures, which replace the estimate when it gives them."""
+    """The provider's own cost figures, recorded beside the estimate when it gives them."""
     changes: dict[str, Any] = {}
+    # [W2-5] The provider's USD figure goes to ``cost_usd``; it no longer replaces
+    # ``estimated_cost_usd`` (which stays the estimate made before sending).
     if remote.cost_usd is not None:
-        changes["estimated_cost_usd"] = remote.cost_usd
+        changes["cost_usd"] = remote.cost_usd
     if remote.cost_credits is not None:
         changes["cost_credits"] = remote.cost_credits
     return changes

@@ -8,11 +8,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
 import attrs
 
 from ._clock import now_utc
-from ._download import download_content
+from ._download import Existing, download_content, file_name
 from ._errors import FieldError, JobStateError, JobTimeoutError, ValidationError
 from ._models import (
     CreateVideoRequest,
@@ -22,12 +21,12 @@ from ._models import (
     VideoResult,
 )
 from ._runner import REMIX_OF
-from ._validation import check_request, raise_if
+from ._validation import check_request, id_errors, page_errors, raise_if, timeout_errors
 
 if TYPE_CHECKING:
     from ._client import AsyncSoraVideo
 
-__all__ = ["AsyncVideoService", "check_page", "new_id", "parse_status"]
+__all__ = ["AsyncVideoService", "check_id", "check_page", "new_id", "parse_status"]
 
 _VARIANTS_FIELD = "variant"
 
@@ -41,19 +40,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{time.time_ns():016x}{uuid.uuid4().hex[:12]}"
 
 
-def page_errors(page: int, limit: int) -> list[FieldError]:
-    """Return the problems of a page below 1 or a limit outside 1–1000."""
-    errors = []
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        errors.append(FieldError(field="page", message="must be a whole number ≥ 1"))
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-        errors.append(FieldError(field="limit", message="must be a whole number from 1 to 1000"))
-    return errors
-
-
 def check_page(page: int, limit: int) -> None:
-    """Raise ``ValidationError`` for a page below 1 or a limit outside 1–1000."""
+    """Raise ``ValidationError`` for a page outside 1–10⁹ or a limit outside 1–1000."""
     raise_if(page_errors(page, limit))
+
+
+def check_id(value: str, field: str = "job_id", *, kind: str = "job") -> None:
+    """Raise ``ValidationError`` when ``value`` cannot be a job (or batch) id."""
+    raise_if(id_errors(value, field, kind=kind))
 
 
 def parse_status(status: JobStatus | str | None) -> JobStatus | None:
@@ -131,14 +125,16 @@ class AsyncVideoService:
 
         Raises:
             JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id (not text, or of another shape).
         """
+        check_id(job_id)
         await self._client._started()
         return await self._client.repository.get_job(job_id)
 
     async def wait_for_job(
         self,
         job_id: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - the public contract names it; measured on the client's clock
+        timeout: float | None = None,
         *,
         cancel_on_timeout: bool = False,
         progress: bool = False,
@@ -158,8 +154,12 @@ class AsyncVideoService:
         Raises:
             JobTimeoutError: the deadline passed first (also a ``TimeoutError``).
             JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
+                number ≥ 0 (or ``None``).
         """
         from ._progress import job_progress
+
+        raise_if([*id_errors(job_id, "job_id"), *timeout_errors(timeout)])
 
         client = self._client
         runner = await client._started()
@@ -202,7 +202,9 @@ class AsyncVideoService:
         Raises:
             JobStateError: the job already finished.
             JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
         """
+        check_id(job_id)
         runner = await self._client._started()
         return await runner.cancel(job_id)
 
@@ -213,8 +215,15 @@ class AsyncVideoService:
         page: int = 1,
         limit: int = 20,
     ) -> Page[Job]:
-        """Return one page of jobs, newest first, optionally by status and batch."""
+        """Return one page of jobs, newest first, optionally by status and batch.
+
+        Raises:
+            ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
+                ``page`` outside 1–10⁹ or ``limit`` outside 1–1000 (each one named).
+        """
         errors = page_errors(page, limit)
+        if batch_id is not None:
+            errors = [*id_errors(batch_id, "batch_id", kind="batch"), *errors]
         try:
             parsed = parse_status(status)
         except ValidationError as exc:
@@ -226,20 +235,54 @@ class AsyncVideoService:
         )
 
     async def download_video(
-        self, job_id: str, dest: str | os.PathLike[str], variant: str = "video"
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        variant: str = "video",
+        *,
+        overwrite: bool = False,
     ) -> Path:
-        """Stream a completed job's content to ``dest`` (atomically) and return the path.
+        """Stream a completed job's content to ``dest``, check it, and return the path.
+
+        The content is written to a temporary file beside the target and renamed only
+        once it passed its checks (content type, the container's first bytes, its length,
+        ``max_download_bytes``); nothing is left behind when it fails or is cancelled.
 
         Args:
             job_id: A completed job.
-            dest: A file path; a directory puts ``<job id>.<ext>`` inside it.
+            dest: A file path (missing parent directories are made); or a directory,
+                existing or a path ending in a separator (made if missing), which gets
+                ``<job id>.<ext>`` inside it (``.mp4``, ``.webp``, ``.jpg``).
             variant: ``"video"``, or another variant the provider offers
                 (``"thumbnail"``, ``"spritesheet"`` for the Sora protocol).
+            overwrite: Replace a file already at the target (only once the new content
+                passed its checks). Without it, an existing file is an error and nothing
+                is fetched.
+
+        Returns:
+            The path written.
 
         Raises:
             JobStateError: the job is not completed.
-            ValidationError: the provider has no such variant.
+            ValidationError: the provider has no such variant; ``job_id`` is not a job id;
+                ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
+                (field ``dest``, naming the path).
+            DownloadError: the content failed its checks; nothing was kept.
         """
+        errors = id_errors(job_id, "job_id")
+        if not isinstance(dest, (str, os.PathLike)) or (isinstance(dest, str) and not dest):
+            errors.append(FieldError(field="dest", message="must be a file or directory path"))
+        if not isinstance(variant, str):
+            errors.append(FieldError(field=_VARIANTS_FIELD, message="must be text"))
+        raise_if(errors)
+        return await self._save(
+            job_id, dest, variant, existing="replace" if overwrite else "refuse"
+        )
+
+    async def _save(
+        self, job_id: str, dest: str | os.PathLike[str], variant: str, *, existing: Existing
+    ) -> Path:
+        """Download as :meth:`download_video` does, with a chosen policy for an existing file."""
         job = await self.get_job(job_id)
         if job.status is not JobStatus.COMPLETED or job.remote_id is None:
             raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
@@ -248,10 +291,15 @@ class AsyncVideoService:
             raise ValidationError(
                 [FieldError(field=_VARIANTS_FIELD, message=f"use one of {', '.join(variants)}")]
             )
-        target = Path(dest)
-        if await anyio.Path(target).is_dir():
-            target = target / f"{job.id}{_EXTENSIONS.get(variant, '.bin')}"
-        got = await download_content(self._client.transport, job.remote_id, target, variant=variant)
+        got = await download_content(
+            self._client.transport,
+            job.remote_id,
+            dest,
+            variant=variant,
+            name=file_name(job.id, variant),
+            max_bytes=self._client.settings.max_download_bytes,
+            existing=existing,
+        )
         if variant == "video" and job.result is not None:
             result = attrs.evolve(
                 job.result,
@@ -269,8 +317,13 @@ class AsyncVideoService:
 
         Raises:
             JobStateError: the source job is not completed.
-            ValidationError: the prompt is invalid, or the provider cannot remix.
+            ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
+                provider cannot remix.
         """
+        errors = id_errors(job_id, "job_id")
+        if not isinstance(prompt, str):
+            errors.append(FieldError(field="prompt", message="must be a string"))
+        raise_if(errors)
         source = await self.get_job(job_id)
         if not self._client.transport.capabilities.can_remix:
             raise ValidationError(
@@ -284,6 +337,3 @@ class AsyncVideoService:
         raise_if(check_request(request))
         job = self._new_job(request, metadata={REMIX_OF: source.remote_id})
         return await self._store(job)
-
-
-_EXTENSIONS = {"video": ".mp4", "thumbnail": ".webp", "spritesheet": ".jpg"}

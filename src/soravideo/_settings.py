@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._errors import FieldError
 from ._validation import raise_if
 
@@ -45,6 +47,12 @@ class Settings:
             with one warning: in the runner's shared pause, and in an httpx transport's
             retry policy (``RetryPolicy.retry_after_cap``), so the ``retry_after`` of a
             :class:`~soravideo.RateLimitError` it raises is capped too.
+        max_download_bytes: The most bytes one download may have (default 4 GiB): a
+            ``Content-Length`` above it is refused before any byte is read, and a body
+            without one is stopped when it reaches it (an endless body cannot fill the
+            disk). Either is a :class:`~soravideo.DownloadError` (``code="too_large"``)
+            that leaves no file. ``SORAVIDEO_MAX_DOWNLOAD_BYTES`` sets it from the
+            environment.
     """
 
     max_concurrency: int = 4
@@ -58,6 +66,7 @@ class Settings:
     lease_seconds: float = 60.0
     close_timeout: float = 30.0
     max_retry_after: float = 300.0
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
 
     def __attrs_post_init__(self) -> None:
         errors: list[FieldError] = []
@@ -65,8 +74,14 @@ class Settings:
         def positive(name: str, value: float, *, integer: bool = False) -> None:
             if integer and (isinstance(value, bool) or not isinstance(value, int)):
                 errors.append(FieldError(field=name, message="must be a whole number"))
-            elif not isinstance(value, (int, float)) or value <= 0:
-                errors.append(FieldError(field=name, message="must be positive"))
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < math.inf
+            ):
+                # NaN compares false with everything: it would pass "> 0" and then never
+                # let a timeout expire or a poll interval order; infinity never ends either.
+                errors.append(FieldError(field=name, message="must be a positive, finite number"))
 
         positive("max_concurrency", self.max_concurrency, integer=True)
         positive("requests_per_second", self.requests_per_second)
@@ -77,6 +92,7 @@ class Settings:
         positive("lease_seconds", self.lease_seconds)
         positive("close_timeout", self.close_timeout)
         positive("max_retry_after", self.max_retry_after)
+        positive("max_download_bytes", self.max_download_bytes, integer=True)
         if (
             isinstance(self.max_retries, bool)
             or not isinstance(self.max_retries, int)

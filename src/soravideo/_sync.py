@@ -362,10 +362,18 @@ class VideoService:
         return self._client._call(self._inner.list_jobs, status, batch_id, page, limit)
 
     def download_video(
-        self, job_id: str, dest: str | os.PathLike[str], variant: str = "video"
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        variant: str = "video",
+        *,
+        overwrite: bool = False,
     ) -> Path:
-        """Stream a completed job's content to ``dest`` and return the path."""
-        return self._client._call(self._inner.download_video, job_id, dest, variant)
+        """Stream a completed job's content to ``dest``, check it, and return the path (see
+        :meth:`AsyncVideoService.download_video`)."""
+        return self._client._call(
+            self._inner.download_video, job_id, dest, variant, overwrite=overwrite
+        )
 
     def remix_video(self, job_id: str, prompt: str) -> Job:
         """Create a job that remixes a completed video."""
@@ -393,10 +401,18 @@ class BatchService:
         return self._client._call(self._inner.create_batch, request, key=key)
 
     def create_batch_from_file(
-        self, path: str | os.PathLike[str], *, key: str | None = None, **defaults: Any
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        **defaults: Any,
     ) -> BatchResult:
-        """Create a batch from a JSONL or CSV manifest (a known ``key`` gives back its batch)."""
-        return self._client._call(self._inner.create_batch_from_file, path, key=key, **defaults)
+        """Create a batch from a JSONL or CSV manifest (a known ``key`` gives back its batch;
+        files it names must be images inside ``base_dir``, by default the manifest's folder)."""
+        return self._client._call(
+            self._inner.create_batch_from_file, path, key=key, base_dir=base_dir, **defaults
+        )
 
     def process_batch(
         self, batch_id: str, concurrency: int | None = None, *, progress: bool = False

@@ -14,19 +14,45 @@ from ._models import Batch, BatchVideoRequest, CreateVideoRequest, Job, JobPrior
 
 __all__ = [
     "ASPECT_RATIOS",
+    "IMAGE_HEAD_BYTES",
+    "MAX_CONCURRENCY",
+    "MAX_DURATION",
+    "MAX_ID_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MAX_PAGE",
+    "MAX_PAGE_LIMIT",
     "MAX_PROMPT_LENGTH",
+    "MAX_USD",
     "RESOLUTIONS",
     "check_batch",
     "check_request",
     "check_storable",
+    "concurrency_errors",
+    "id_errors",
+    "image_type",
     "option_overrides",
+    "page_errors",
     "raise_if",
     "resolve_size",
     "sendable_options",
+    "timeout_errors",
     "unsendable",
 ]
 
 MAX_PROMPT_LENGTH = 32_000
+# Bounds that keep every number the ledger stores or computes from (a page's offset, a
+# batch's concurrency, a duration) inside a 64-bit integer, with room to spare: beyond them
+# SQLite raises OverflowError and PostgreSQL "bigint out of range".
+MAX_PAGE = 1_000_000_000
+MAX_PAGE_LIMIT = 1000
+MAX_DURATION = 3600
+MAX_CONCURRENCY = 100_000
+MAX_USD = 1_000_000_000.0
+MAX_ID_LENGTH = 128
+MAX_KEY_LENGTH = 256
+# What new_id() makes (job_0189c3…, batch_…), with room for ids from elsewhere: letters,
+# digits, "_", "-", ".", ":"; never a space, a control character or a separator.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 RESOLUTIONS: dict[str, int] = {
     "360p": 360,
     "480p": 480,
@@ -68,6 +94,111 @@ def _text_problem(text: str) -> str | None:
         f"contains a lone surrogate ({point}), which is not valid Unicode and cannot be sent "
         "(text decoded with the wrong encoding, or half of an emoji)"
     )
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def id_errors(value: Any, field: str, *, kind: str = "job") -> list[FieldError]:
+    """Return the problem of a job or batch id given to the API (empty when it is one).
+
+    An id is text of 1 to 128 characters: letters, digits, ``_``, ``-``, ``.`` and ``:``
+    (what :func:`~soravideo._services.new_id` makes: ``job_0189c3…``). Anything else cannot
+    name a job or a batch, and is refused before the ledger is asked.
+
+    Args:
+        value: What the caller passed.
+        field: The parameter's name (``job_id``, ``batch_id``).
+        kind: ``"job"`` or ``"batch"``, for the message.
+    """
+    example = f"{kind}_0189c3…"
+    if not isinstance(value, str):
+        return [
+            FieldError(
+                field=field,
+                message=f"must be a {kind} id (text such as {example}), not {type(value).__name__}",
+            )
+        ]
+    if len(value) > MAX_ID_LENGTH:
+        return [FieldError(field=field, message=f"is longer than {MAX_ID_LENGTH} characters")]
+    if _ID.fullmatch(value) is None:
+        return [
+            FieldError(
+                field=field,
+                message=(
+                    f"is not a {kind} id: use letters, digits, '_', '-', '.' and ':' "
+                    f"(such as {example})"
+                ),
+            )
+        ]
+    return []
+
+
+def page_errors(page: Any, limit: Any) -> list[FieldError]:
+    """Return the problems of a listing's ``page`` (1 to 10⁹) and ``limit`` (1 to 1000)."""
+    errors = []
+    if not _is_whole(page) or not 1 <= page <= MAX_PAGE:
+        errors.append(
+            FieldError(field="page", message=f"must be a whole number from 1 to {MAX_PAGE:,}")
+        )
+    if not _is_whole(limit) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        errors.append(
+            FieldError(field="limit", message=f"must be a whole number from 1 to {MAX_PAGE_LIMIT}")
+        )
+    return errors
+
+
+def concurrency_errors(value: Any, field: str = "concurrency") -> list[FieldError]:
+    """Return the problem of a concurrency (``None``, or a whole number from 1 to 100,000)."""
+    if value is None or (_is_whole(value) and 1 <= value <= MAX_CONCURRENCY):
+        return []
+    return [
+        FieldError(field=field, message=f"must be a whole number from 1 to {MAX_CONCURRENCY:,}")
+    ]
+
+
+def timeout_errors(value: Any, field: str = "timeout") -> list[FieldError]:
+    """Return the problem of a timeout in seconds (``None``, or a finite number ≥ 0).
+
+    NaN would never expire (every comparison with it is false) and infinity never does:
+    ``None`` is how to wait without a deadline.
+    """
+    if value is None or (_is_number(value) and 0 <= value < math.inf):
+        return []
+    return [
+        FieldError(
+            field=field,
+            message="must be a finite number of seconds ≥ 0 (None waits without a deadline)",
+        )
+    ]
+
+
+# The image formats a file reference may hold: what the Sora protocol's guides list for
+# input_reference (image/jpeg, image/png, image/webp) and all that Runway takes.
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+)
+IMAGE_HEAD_BYTES = 12
+
+
+def image_type(head: bytes) -> str | None:
+    """Return the MIME type of a JPEG, PNG or WebP image from its first bytes, else ``None``.
+
+    Args:
+        head: At least the first 12 bytes of the file (fewer: too short to be an image).
+    """
+    for magic, content_type in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return content_type
+    if len(head) >= IMAGE_HEAD_BYTES and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def _key_path(path: str, key: Any) -> str:
@@ -135,15 +266,37 @@ def check_storable(jobs: Iterable[Job], batch: Batch | None = None) -> list[Fiel
     """
     errors: list[FieldError] = []
     for i, job in enumerate(jobs):
+        errors.extend(_shapes(job.request, f"jobs[{i}].request"))
         for field in attrs.fields(CreateVideoRequest):
             value = getattr(job.request, field.name)
             if not isinstance(value, bytes):  # an image's bytes are stored as base64
                 errors.extend(unsendable(value, f"jobs[{i}].request.{field.name}"))
-        errors.extend(unsendable(job.metadata, f"jobs[{i}].metadata"))
+        errors.extend(_labels(job.metadata, f"jobs[{i}].metadata"))
     if batch is not None:
         errors.extend(unsendable(batch.name, "batch.name"))
-        errors.extend(unsendable(batch.metadata, "batch.metadata"))
+        errors.extend(_labels(batch.metadata, "batch.metadata"))
     return errors
+
+
+def _shapes(request: CreateVideoRequest, path: str) -> list[FieldError]:
+    # The fields whose converters leave a value of the wrong type as it was given.
+    errors = []
+    if not isinstance(request.priority, JobPriority):
+        errors.append(FieldError(field=f"{path}.priority", message="must be a JobPriority"))
+    if not isinstance(request.input_reference, (str, bytes, type(None))):
+        errors.append(FieldError(field=f"{path}.input_reference", message="must be text or bytes"))
+    if not _is_str_map(request.metadata):
+        errors.append(FieldError(field=f"{path}.metadata", message="must map strings to strings"))
+    if not isinstance(request.provider_options, Mapping):
+        errors.append(FieldError(field=f"{path}.provider_options", message="must be a mapping"))
+    return errors
+
+
+def _labels(value: Any, path: str) -> list[FieldError]:
+    # The model's converter leaves what is not a mapping as it was given.
+    if not _is_str_map(value):
+        return [FieldError(field=path, message="must map strings to strings")]
+    return unsendable(value, path)
 
 
 def option_overrides(
@@ -204,8 +357,11 @@ def resolve_size(request: CreateVideoRequest) -> tuple[int, int] | None:
         return _parse_size(request.size)
     if request.resolution is None and request.aspect_ratio is None:
         return None
-    short = RESOLUTIONS.get((request.resolution or _DEFAULT_RESOLUTION).lower())
+    resolution = request.resolution or _DEFAULT_RESOLUTION
     ratio = request.aspect_ratio or _DEFAULT_ASPECT
+    if not isinstance(resolution, str) or not isinstance(ratio, str):
+        return None  # not a request check_request lets through
+    short = RESOLUTIONS.get(resolution.lower())
     if short is None or ratio not in ASPECT_RATIOS:
         return None
     a, b = (int(x) for x in ratio.split(":"))
@@ -252,10 +408,12 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
         bad("model", "must be a non-empty string")
     duration = request.duration
     if duration is not None:
-        if isinstance(duration, bool) or not isinstance(duration, int):
+        if not _is_whole(duration):
             bad("duration", "must be a whole number of seconds")
         elif duration <= 0:
             bad("duration", "must be positive")
+        elif duration > MAX_DURATION:
+            bad("duration", f"must be at most {MAX_DURATION} seconds (got {duration})")
     if (
         request.resolution is not None
         and "resolution" not in unencodable
@@ -267,7 +425,7 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
     if (
         request.aspect_ratio is not None
         and "aspect_ratio" not in unencodable
-        and request.aspect_ratio not in ASPECT_RATIOS
+        and (not isinstance(request.aspect_ratio, str) or request.aspect_ratio not in ASPECT_RATIOS)
     ):
         bad("aspect_ratio", f"unknown aspect ratio; use one of {', '.join(ASPECT_RATIOS)}")
     if request.size is not None and "size" not in unencodable:
@@ -294,13 +452,14 @@ def check_request(request: Any, path: str = "") -> list[FieldError]:
         elif not isinstance(ref, str) or not ref.strip():
             bad("input_reference", "must be a file path, bytes or an https:// URL")
     if not isinstance(request.priority, JobPriority):
-        bad("priority", "must be a JobPriority")
+        allowed = ", ".join(p.value for p in JobPriority)
+        bad("priority", f"must be a JobPriority or one of {allowed}")
     if not _is_str_map(request.metadata):
         bad("metadata", "must map strings to strings")
     else:
         errors.extend(unsendable(request.metadata, f"{p}metadata"))
     if not isinstance(request.provider_options, Mapping):
-        bad("provider_options", "must be a mapping")
+        bad("provider_options", "must be a mapping of text keys to JSON values")
     else:
         errors.extend(unsendable(request.provider_options, f"{p}provider_options"))
     return errors
@@ -311,8 +470,15 @@ def check_batch(request: Any, *, max_batch_size: int) -> list[FieldError]:
     if not isinstance(request, BatchVideoRequest):
         return [FieldError(field="request", message="must be a BatchVideoRequest")]
     errors: list[FieldError] = []
-    count = len(request.videos)
-    if count == 0:
+    videos = request.videos
+    count = len(videos) if isinstance(videos, tuple) else 0
+    if not isinstance(videos, tuple):
+        # The converter leaves what is not a list of requests as it was given.
+        errors.append(
+            FieldError(field="videos", message="must be a list of CreateVideoRequest objects")
+        )
+        videos = ()
+    elif count == 0:
         errors.append(FieldError(field="videos", message="must contain at least one video"))
     elif count > max_batch_size:
         errors.append(
@@ -324,27 +490,24 @@ def check_batch(request: Any, *, max_batch_size: int) -> list[FieldError]:
                 ),
             )
         )
-    for i, video in enumerate(request.videos):
+    for i, video in enumerate(videos):
         errors.extend(check_request(video, f"videos[{i}]"))
     if request.name is not None and not isinstance(request.name, str):
         errors.append(FieldError(field="name", message="must be a string"))
     elif request.name is not None:
         errors.extend(unsendable(request.name, "name"))
-    conc = request.concurrency
-    if conc is not None and (isinstance(conc, bool) or not isinstance(conc, int) or conc < 1):
-        errors.append(FieldError(field="concurrency", message="must be a positive whole number"))
+    errors.extend(concurrency_errors(request.concurrency))
     if not _is_str_map(request.metadata):
         errors.append(FieldError(field="metadata", message="must map strings to strings"))
     else:
         errors.extend(unsendable(request.metadata, "metadata"))
     budget = request.budget_usd
-    # NaN would compare as "within budget" with any estimate: refused, as is infinity.
-    if budget is not None and (
-        isinstance(budget, bool)
-        or not isinstance(budget, (int, float))
-        or not 0 <= budget < math.inf
-    ):
+    # NaN would compare as "within budget" with any estimate: refused, as is infinity (and
+    # a number no ledger column holds).
+    if budget is not None and (not _is_number(budget) or not 0 <= budget <= MAX_USD):
         errors.append(
-            FieldError(field="budget_usd", message="must be a finite, non-negative number")
+            FieldError(
+                field="budget_usd", message=f"must be a number from 0 to {MAX_USD:,.0f} (USD)"
+            )
         )
     return errors

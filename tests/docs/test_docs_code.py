@@ -97,7 +97,7 @@ def test_page_code_runs(
     # Pages may read the shipped manifests by their repository path (examples/prompts.csv).
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     for name in list(os.environ):
-        if name.startswith(("SORAVIDEO_", "OPENAI_", "RUNWAYML_")):
+        if name.startswith(("SORAVIDEO_", "OPENAI_", "RUNWAYML_", "OPENROUTER_")):
             monkeypatch.delenv(name)
     namespace: dict[str, object] = {"__name__": "__docs__"}
     for block in blocks(page):

@@ -41,8 +41,9 @@ async def test_throttled_tasks_show_in_the_job_and_credits_are_recorded() -> Non
     assert all(j.status is sv.JobStatus.COMPLETED for j in done)
     assert all(j.provider_status == "SUCCEEDED" for j in done)
     assert all(j.cost_credits is not None and j.cost_credits > 0 for j in done)
-    # The provider's own cost replaced the estimate: credits at $0.01.
-    assert all(j.estimated_cost_usd == pytest.approx(j.cost_credits * 0.01) for j in done)
+    # The provider's own cost is recorded beside the estimate, which stays what it was.
+    assert all(j.cost_usd == pytest.approx(j.cost_credits * 0.01) for j in done)
+    assert [j.estimated_cost_usd for j in done] == [j.estimated_cost_usd for j in jobs]
     assert client.fake is not None
     await check_ledger_exactly_once(client.fake, client.repository)
 

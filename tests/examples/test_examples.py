@@ -56,7 +56,11 @@ def test_the_examples_are_the_documented_ones() -> None:
 
 def _start(name: str, workdir: Path) -> Run:
     # No provider settings from the developer's shell: the examples must need none.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORAVIDEO_", "OPENAI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SORAVIDEO_", "OPENAI_", "RUNWAYML_", "OPENROUTER_"))
+    }
     process = subprocess.Popen(
         [sys.executable, "-W", "error", str(EXAMPLES / f"{name}.py")],
         cwd=workdir,

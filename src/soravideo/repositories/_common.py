@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from .._errors import ConflictError, FieldError, JobNotFoundError
 from .._models import Batch, Job, JobStatus
-from .._validation import check_storable, raise_if
+from .._validation import MAX_PAGE_LIMIT, check_storable, page_errors, raise_if
 
 __all__ = [
     "MAX_PAGE_LIMIT",
@@ -21,7 +21,6 @@ __all__ = [
     "remote_id_taken",
 ]
 
-MAX_PAGE_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -30,16 +29,10 @@ def check_page(page: int, limit: int) -> int:
     """Validate a page request and return its offset (the number of rows before it).
 
     Raises:
-        ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        ValidationError: ``page`` is not between 1 and 10⁹, or ``limit`` not between 1
+            and 1000 (bounds that keep the offset inside every backend's integers).
     """
-    errors = []
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        errors.append(FieldError(field="page", message="must be a whole number of at least 1"))
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        errors.append(
-            FieldError(field="limit", message=f"must be a whole number from 1 to {MAX_PAGE_LIMIT}")
-        )
-    raise_if(errors)
+    raise_if(page_errors(page, limit))
     return (page - 1) * limit
 
 

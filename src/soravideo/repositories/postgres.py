@@ -26,6 +26,7 @@ import attrs
 from .._converter import dumps, loads
 from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
 from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._redact import redact_text, scrub_exception, secrets_in
 from ._common import (
     check_lease_seconds,
     check_new,
@@ -56,6 +57,14 @@ def _import_driver() -> tuple[ModuleType, ModuleType]:
         raise ImportError(_EXTRA_HINT) from exc
 
 
+def _forget_connection(error: BaseException) -> None:
+    # A failed connection attempt's psycopg error keeps the libpq connection, whose
+    # ``password`` (and repr) show the DSN's password in clear: drop it, as psycopg's own
+    # pickling does.
+    if getattr(error, "pgconn", None) is not None:
+        error._pgconn = None  # type: ignore[attr-defined]
+
+
 def _utc(value: datetime) -> datetime:
     # Naive datetimes mean UTC everywhere in soravideo (as in the converter).
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
@@ -73,7 +82,8 @@ class PostgresRepository:
     """Keep jobs in PostgreSQL, shared safely by many workers on many machines.
 
     Args:
-        dsn: A libpq connection string or URL (``postgresql://user@host/db``).
+        dsn: A libpq connection string or URL (``postgresql://user@host/db``). Its
+            password is never shown: not in the repr, not in any error.
         min_size: Connections the pool keeps open.
         max_size: Most connections the pool opens.
         timeout: Seconds to wait for a free connection (or to connect) before failing.
@@ -105,6 +115,8 @@ class PostgresRepository:
                 f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
             )
         self._dsn = dsn
+        # The DSN's password (and any credential in it), hidden from every error.
+        self._secrets = secrets_in(dsn)
         self._min_size = min_size
         self._max_size = max_size
         self._timeout = timeout
@@ -142,7 +154,7 @@ class PostgresRepository:
                 finally:
                     await conn.close()
             except self._psycopg.Error as exc:
-                raise RepositoryError(f"cannot open the PostgreSQL ledger: {exc}") from exc
+                raise self._failure("cannot open the PostgreSQL ledger", exc) from exc
             pool = self._psycopg_pool.AsyncConnectionPool(
                 self._dsn,
                 min_size=self._min_size,
@@ -154,6 +166,15 @@ class PostgresRepository:
             )
             await pool.open(wait=False)
             self._pool = pool
+
+    def _failure(self, what: str, error: BaseException) -> RepositoryError:
+        """The error for a driver failure (raise it ``from error``), with no secret of the DSN.
+
+        ``error`` and its chain are scrubbed in place (messages, the failed connection), so
+        nothing reachable from the RepositoryError shows the password.
+        """
+        scrub_exception(error, self._secrets, _forget_connection)
+        return RepositoryError(redact_text(f"{what}: {error}", self._secrets))
 
     async def _migrate(self, conn: AsyncConnection[Any]) -> None:
         steps = migrations(self._queries)
@@ -191,7 +212,7 @@ class PostgresRepository:
             async with self._pool.connection() as conn:
                 yield conn
         except self._psycopg.Error as exc:
-            raise RepositoryError(f"PostgreSQL ledger: {exc}") from exc
+            raise self._failure("PostgreSQL ledger", exc) from exc
 
     async def _scalar(
         self, conn: AsyncConnection[Any], name: str, params: Mapping[str, Any] | None = None

@@ -31,6 +31,7 @@ from .._clock import off_loop_work
 from .._converter import dumps, loads
 from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
 from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
     check_lease_seconds,
     check_new,
@@ -144,7 +145,11 @@ def _remote_id_conflict(conn: sqlite3.Connection, jobs: Sequence[Job]) -> Confli
 
 
 def _error(path: str, exc: BaseException) -> RepositoryError:
-    return RepositoryError(f"SQLite ledger {path}: {exc}")
+    # A mistyped DSN taken for a path may hold a password: neither the message nor the
+    # error chained (``from exc``) shows it.
+    secrets = secrets_in(path)
+    scrub_exception(exc, secrets)
+    return RepositoryError(redact_text(f"SQLite ledger {path}: {exc}", secrets))
 
 
 def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
@@ -331,7 +336,7 @@ class SQLiteRepository:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._worker is not None else "new"
-        return f"SQLiteRepository({self._path!r}, {state})"
+        return f"SQLiteRepository({redact_url(self._path)!r}, {state})"
 
     async def __aenter__(self) -> SQLiteRepository:
         await self.open()
@@ -343,7 +348,9 @@ class SQLiteRepository:
     async def _call(self, work: _Work[T]) -> T:
         with self._lock:
             if self._closed:
-                raise RepositoryError(f"SQLite ledger {self._path}: the repository is closed")
+                raise RepositoryError(
+                    f"SQLite ledger {redact_url(self._path)}: the repository is closed"
+                )
             if self._worker is None:
                 self._worker = _Worker(self._path, self._busy_timeout)
             # Submitted under the lock, so aclose() queues its close after every call that

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._clock import ManualClock, VirtualClock
+from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeProvider, FakeRequest, FakeResponse, Fault, RecordedRequest
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HOSTILE_IDS",
     "HOSTILE_KINDS",
+    "FakeOpenRouter",
     "FakeProvider",
     "FakeRequest",
     "FakeResponse",

@@ -6,17 +6,24 @@ other :class:`FakeServer`), :func:`check_exactly_once` compares the fake's own r
 what it was sent with the jobs of the ledger, and fails naming every rule broken:
 
 - ``orphan``: a video the provider created that no job owns (a create whose answer was
-  lost and never reconciled is paid for and never seen);
+  lost and never reconciled is paid for and never seen). A job that failed with code
+  ``invalid_remote_id`` (the provider answered its create with an id no request may use:
+  ``..``, ``a/b`` …) accounts for one video sent with its prompt: the ledger says what
+  happened, and the job was not sent again;
 - ``owned twice``: two jobs hold the same remote id (one video, two jobs, one of them lost);
 - ``unknown video``: a job holds a remote id the provider never created;
 - ``wrong owner``: the prompt sent for a job's video is not the job's prompt (a
   reconciliation that adopted another job's video);
 - ``stuck``: once the run is settled, a job that is not terminal;
 - ``still running``: a job that ended ``cancelled`` whose video was neither cancelled nor
-  deleted at the provider (it runs on, and is billed);
+  deleted at the provider (it runs on, and is billed). A fake whose provider has no cancel
+  endpoint (``can_cancel = False``: FakeOpenRouter) is exempt: there a cancelled job's
+  video runs on by design, and soravideo can only stop tracking it;
 - ``cost``: the cost the job records is not the price of what was sent for its video
   (FakeSora: the seconds and model sent, priced by the published table or ``prices``;
-  FakeRunway: the credits the fake itself estimated or charged for the task).
+  FakeRunway: the credits the fake itself estimated or charged for the task;
+  FakeOpenRouter: the estimate is the fake's price of what was sent, where the model has
+  one, and ``cost_usd`` of a completed job is the ``usage.cost`` the fake reports).
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ import attrs
 
 from .._models import Job
 from ..repositories.base import JobRepository
+from ..transports.base import INVALID_REMOTE_ID
 from ..transports.sora import SORA_MODELS
+from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeServer
@@ -46,6 +55,8 @@ class _Sent:
     prompt: str | None = None
     usd: float | None = None  # the price of what was sent, where a price table knows it
     credits: tuple[float, ...] = ()  # what the provider itself says it costs (any of these)
+    charged_usd: float | None = None  # what the provider reports it charged, in USD
+    reports_charge: bool = False  # whether the provider reports a charge in USD at all
 
 
 def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent:
@@ -58,12 +69,32 @@ def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent
         usd = None if price is None else round(int(params["seconds"]) * price, 6)
         return _Sent(prompt=str(params["prompt"]), usd=usd)
     prompt = params.get("promptText", params.get("prompt"))
+    if isinstance(fake, FakeOpenRouter):
+        return _Sent(
+            prompt=prompt if isinstance(prompt, str) else None,
+            usd=fake.estimate_of(video_id),
+            charged_usd=fake.charged(video_id),
+            reports_charge=True,
+        )
     if isinstance(fake, FakeRunway):
         charged = fake.task(video_id).get("cost", {}).get("credits")
         estimated = fake.estimated_credits(video_id)
         credits = (estimated,) if charged is None else (estimated, float(charged))
         return _Sent(prompt=prompt if isinstance(prompt, str) else None, credits=credits)
     return _Sent(prompt=prompt if isinstance(prompt, str) else None)
+
+
+def _charge_problem(job: Job, sent: _Sent) -> str | None:
+    if not sent.reports_charge:
+        return None
+    if job.status.value != "completed" and job.cost_usd is None:
+        return None  # not finished in the ledger: its cost was never read
+    recorded, charged = job.cost_usd, sent.charged_usd
+    if recorded is None or charged is None:
+        same = recorded is charged
+    else:
+        same = math.isclose(recorded, charged, abs_tol=1e-6)
+    return None if same else f"records ${recorded} charged, but the provider says ${charged}"
 
 
 def _cost_problem(job: Job, sent: _Sent) -> str | None:
@@ -76,7 +107,7 @@ def _cost_problem(job: Job, sent: _Sent) -> str | None:
         if recorded is None or not any(math.isclose(recorded, c) for c in sent.credits):
             shown = " or ".join(f"{c:g}" for c in sent.credits)
             return f"records {recorded} credits, but the provider says {shown}"
-    return None
+    return _charge_problem(job, sent)
 
 
 def check_exactly_once(
@@ -114,6 +145,7 @@ def check_exactly_once(
     created = fake.created_ids()
     known = set(created)
     stopped = set(fake.cancelled_ids()) | set(fake.deleted_ids())
+    cancellable = bool(getattr(fake, "can_cancel", True))
     owners: dict[str, list[Job]] = defaultdict(list)
     for job in checked:
         if job.remote_id is not None:
@@ -121,12 +153,23 @@ def check_exactly_once(
     sent = {video_id: _sent(fake, video_id, table) for video_id in created}
     # Unfinished jobs without a remote id may still adopt an unowned video (not settled).
     adopters = [j for j in checked if not j.is_terminal and j.remote_id is None]
+    # Jobs failed because their create was answered with an unusable id: each accounts for
+    # one video with its prompt, which the library could never address.
+    refused = [
+        j
+        for j in checked
+        if j.remote_id is None and j.error is not None and j.error.code == INVALID_REMOTE_ID
+    ]
     problems: list[str] = []
 
     for video_id in created:
         if video_id in owners:
             continue
         prompt = sent[video_id].prompt
+        named = next((j for j in refused if prompt is None or j.request.prompt == prompt), None)
+        if named is not None:
+            refused.remove(named)
+            continue
         adopter = next((j for j in adopters if prompt is None or j.request.prompt == prompt), None)
         if not settled and adopter is not None:
             adopters.remove(adopter)
@@ -156,7 +199,7 @@ def check_exactly_once(
                 f"wrong owner: job {job.id} ({job.request.prompt!r}) holds video "
                 f"{job.remote_id}, sent for {what.prompt!r}"
             )
-        if job.status.value == "cancelled" and job.remote_id not in stopped:
+        if job.status.value == "cancelled" and cancellable and job.remote_id not in stopped:
             problems.append(
                 f"still running: job {job.id} is cancelled, but its video {job.remote_id} "
                 "was neither cancelled nor deleted at the provider"

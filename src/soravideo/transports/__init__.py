@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+from .openrouter import OpenRouterTransport
 from .runway import RunwayTransport
 from .sora import SoraTransport
 
@@ -10,6 +11,7 @@ __all__ = [
     "Capabilities",
     "ContentStream",
     "ModelInfo",
+    "OpenRouterTransport",
     "RemoteJob",
     "RunwayTransport",
     "SoraTransport",

@@ -4,7 +4,15 @@ One :class:`HttpSession` per transport sends every request: it adds the auth hea
 runs the retry policy (:mod:`soravideo._retry`), counts what happened in
 :class:`TransportStats`, and maps every failure onto the soravideo error tree once,
 chained with ``from``. Secrets given to it are scrubbed from every message and body it
-puts into an exception or a log line.
+puts into an exception or a log line (see :mod:`soravideo._redact`).
+
+Credentials go only to the configured origin: the session follows redirects itself (an
+injected client's ``follow_redirects`` is never used) and a hop to another origin carries
+no credential at all, neither the transport's headers and query nor an injected client's
+own credential headers or ``auth``. A password in a URL (``http://user:PASSWORD@host``)
+becomes Basic auth for that URL's origin and never appears in a URL that is sent or logged.
+The httpx errors a soravideo error is chained to hold a copy of their request with every
+credential header masked (``[secure]``), never the request that was sent.
 
 What a failure means for a create: one before any byte could reach the server (connect
 error or refused connection, DNS failure, connect or pool timeout) is a
@@ -21,6 +29,7 @@ an injected ``httpx.AsyncClient`` too), and every ``Retry-After`` is capped at t
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -42,6 +51,14 @@ from .._errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
+from .._redact import (
+    is_credential_header,
+    is_credential_name,
+    redact,
+    redact_text,
+    scrub_exception,
+    secrets_in,
+)
 from .._retry import (
     Decision,
     Failure,
@@ -54,7 +71,7 @@ from .._retry import (
     failure_of,
     parse_retry_after,
 )
-from .base import RemoteJob
+from .base import RemoteJob, checked_remote_id, remote_id_problem
 
 __all__ = [
     "USER_AGENT",
@@ -74,9 +91,8 @@ USER_AGENT = "soravideo-python"
 DEFAULT_TIMEOUT = 60.0
 _MAX_BODY_TEXT = 2000
 _MAX_REDIRECTS = 5
-_REDACTED = "***"
-# Shorter "secrets" would scrub ordinary words out of messages; real keys are far longer.
-_MIN_SECRET_LENGTH = 4
+# What an error's copy of its request shows instead of a credential (as httpx's own repr).
+_MASK = "[secure]"
 
 ErrorDescriber = Callable[[Any], tuple[str | None, str | None]]
 """Turns a parsed error body into ``(message, code)``; either may be ``None``."""
@@ -97,30 +113,6 @@ class TransportStats:
     errors: int = 0
     retries: int = 0
     rate_limited: int = 0
-
-
-def redact(value: Any, secrets: Sequence[str]) -> Any:
-    """Return ``value`` with every secret replaced by ``***`` in every string it holds.
-
-    Args:
-        value: A string, or JSON-like data (dicts, lists) holding strings.
-        secrets: The strings to hide (very short ones are ignored).
-
-    Returns:
-        A scrubbed copy (the same object when nothing needed scrubbing).
-    """
-    hidden = [s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH]
-    if not hidden:
-        return value
-    if isinstance(value, str):
-        for secret in hidden:
-            value = value.replace(secret, _REDACTED)
-        return value
-    if isinstance(value, Mapping):
-        return {redact(k, hidden): redact(v, hidden) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v, hidden) for v in value]
-    return value
 
 
 def describe_error_body(body: Any) -> tuple[str | None, str | None]:
@@ -174,7 +166,7 @@ def _body_of(response: httpx.Response) -> Mapping[str, Any] | str | None:
 def request_id_of(response: httpx.Response, secrets: Sequence[str] = ()) -> str | None:
     """Return the response's ``x-request-id`` (scrubbed of ``secrets``), if any."""
     value = response.headers.get("x-request-id")
-    return redact(value, secrets) if value else None
+    return redact_text(value, secrets) if value else None
 
 
 def _with_note(message: str, note: str) -> str:
@@ -205,7 +197,8 @@ def error_from_response(
         kind: What the request did.
         provider: The transport's name.
         note: A sentence appended to the message (e.g. that the API was shut down).
-        secrets: Strings scrubbed from the message and body.
+        secrets: Strings scrubbed from the message and body (which also lose every
+            secret by shape, see :func:`soravideo._redact.redact_text`).
         describe: Extracts ``(message, code)`` from the body.
         now: Current Unix time for ``Retry-After`` dates (``time.time()`` if ``None``).
 
@@ -213,10 +206,10 @@ def error_from_response(
         The error to raise.
     """
     status = response.status_code
-    body = redact(_body_of(response), secrets)
+    body = redact(_body_of(response), secrets, shapes=True)
     text, code = describe(body)
     reason = text or response.reason_phrase or "error"
-    message = redact(
+    message = redact_text(
         _with_note(f"{provider}: {response.request.method} {response.url.path}: {reason}", note),
         secrets,
     )
@@ -280,7 +273,7 @@ def error_from_exception(
         Failure.LOCAL: "the request could not be sent",
     }[failure]
     detail = str(error) or type(error).__name__
-    message = redact(
+    message = redact_text(
         _with_note(f"{provider}: {method} {path}: {what} ({type(error).__name__}: {detail})", note),
         secrets,
     )
@@ -324,16 +317,45 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
+def _redirect_method(method: str, status: int) -> str:
+    """The method a redirect asks for (as browsers and httpx do): 303 and 302 turn into
+    ``GET`` (``HEAD`` stays), 301 turns a ``POST`` into ``GET``, 307 and 308 keep it."""
+    if status in (303, 302) and method != "HEAD":
+        return "GET"
+    if status == 301 and method == "POST":
+        return "GET"
+    return method
+
+
+def _basic_auth(url: httpx.URL) -> str | None:
+    """The ``Authorization`` value a URL's userinfo stands for (``Basic …``), if any."""
+    if not url.username and not url.password:
+        return None
+    pair = f"{url.username}:{url.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+_Builder = Callable[[str, httpx.URL, bool, bool, bool], httpx.Request]
+"""``build(method, url, authorized, first, body)`` → the request of one hop."""
+
+
 class HttpSession:
     """Send a transport's requests: auth, retries, counters and error mapping in one place.
 
+    Redirects are followed here (at most 5 hops), never by the httpx client; a hop to
+    another origin than the request's carries no credential (see the module's notes).
+
     Args:
         provider: The transport's name, put in every error.
-        headers: Headers for every request (auth included; never logged).
-        params: Query parameters for every request (e.g. ``api-version``).
+        headers: Headers for every request (auth included). Each of them is treated as a
+            credential: never logged, masked in errors, never sent to another origin.
+        params: Query parameters for every request (e.g. ``api-version``); never sent to
+            another origin either.
         secrets: Strings to scrub from errors and logs (the API key).
         http_client: An ``httpx.AsyncClient`` to use; not closed by :meth:`aclose`. When
-            ``None``, one is created on first use and closed by :meth:`aclose`.
+            ``None``, one is created on first use and closed by :meth:`aclose`. Its
+            ``follow_redirects`` is ignored; its own credential headers and ``auth`` go to
+            the request's origin only.
         timeout: Per-request timeout in seconds; ``None`` keeps an injected client's own
             (or 60 s for the session's own client) until :meth:`use_timeout` sets one.
         policy: The retry policy.
@@ -365,8 +387,11 @@ class HttpSession:
         self.stats = TransportStats()
         self.note = note
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self._credential_headers = frozenset(name.lower() for name in headers or {})
         self._params = dict(params or {})
         self._secrets = tuple(secrets)
+        # Passwords of URLs this session was given (``http://user:PASSWORD@host``).
+        self._url_secrets: set[str] = set()
         self._client = http_client
         self._owns_client = http_client is None
         # httpx's "use the client's own timeout" marker has no public type.
@@ -406,13 +431,51 @@ class HttpSession:
             self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
         return self._client
 
+    @property
+    def _hidden(self) -> tuple[str, ...]:
+        """Every string known to be secret: for messages, logs and errors."""
+        return (*self._secrets, *self._url_secrets)
+
     def scrub(self, value: Any) -> Any:
         """Return ``value`` with this session's secrets replaced by ``***`` (see :func:`redact`)."""
         return redact(value, self._secrets)
 
     def request_id(self, response: httpx.Response) -> str | None:
         """Return the response's ``x-request-id``, scrubbed of this session's secrets."""
-        return request_id_of(response, self._secrets)
+        return request_id_of(response, self._hidden)
+
+    def _is_credential(self, name: str) -> bool:
+        return name.lower() in self._credential_headers or is_credential_header(name)
+
+    def masked(self, request: httpx.Request) -> httpx.Request:
+        """Return a copy of ``request`` fit for an error: credentials masked, no body.
+
+        Every credential header reads ``[secure]`` and the URL shows no secret; the copy is
+        what the httpx errors chained to soravideo errors hold.
+        """
+        headers = [
+            (name, _MASK if self._is_credential(name) else value)
+            for name, value in request.headers.multi_items()
+        ]
+        url = httpx.URL(redact_text(str(request.url), self._hidden))
+        return httpx.Request(request.method, url, headers=headers)
+
+    def _conceal(self, error: BaseException) -> None:
+        """Scrub ``error`` and its chain in place; their requests become masked copies."""
+
+        def clean(exc: BaseException) -> None:
+            if not isinstance(exc, httpx.HTTPError):
+                return
+            try:
+                request = exc.request
+            except RuntimeError:  # an httpx error made without a request
+                return
+            copy = self.masked(request)
+            exc.request = copy
+            if isinstance(exc, httpx.HTTPStatusError):
+                exc.response.request = copy
+
+        scrub_exception(error, self._hidden, clean)
 
     def map_response(self, response: httpx.Response, kind: RequestKind) -> ProviderError:
         """Return the soravideo error for an error answer (see :func:`error_from_response`).
@@ -425,7 +488,7 @@ class HttpSession:
             kind=kind,
             provider=self.provider,
             note=self.note,
-            secrets=self._secrets,
+            secrets=self._hidden,
             describe=self._describe,
             now=self._now(),
         )
@@ -438,7 +501,12 @@ class HttpSession:
     def map_exception(
         self, error: BaseException, kind: RequestKind, method: str, path: str
     ) -> ProviderError:
-        """Return the soravideo error for an httpx exception (see :func:`error_from_exception`)."""
+        """Return the soravideo error for an httpx exception (see :func:`error_from_exception`).
+
+        ``error`` and its chain are scrubbed in place first: raised ``from`` it, the
+        soravideo error leads to no request header nor message showing a credential.
+        """
+        self._conceal(error)
         return error_from_exception(
             error,
             kind=kind,
@@ -446,7 +514,7 @@ class HttpSession:
             method=method,
             path=path,
             note=self.note,
-            secrets=self._secrets,
+            secrets=self._hidden,
         )
 
     def _build(
@@ -461,15 +529,25 @@ class HttpSession:
         files: Mapping[str, Any] | None = None,
         authorized: bool = True,
     ) -> httpx.Request:
-        merged_params = {**self._params, **(params or {})} if authorized else dict(params or {})
-        merged_headers = (
-            {**self._headers, **(headers or {})}
-            if authorized
-            else {"User-Agent": USER_AGENT, **(headers or {})}
-        )
-        return self.client.build_request(
+        target = httpx.URL(url)
+        basic = None
+        if target.userinfo:
+            # Never in a URL that is sent or logged: Basic auth for this origin instead.
+            if authorized:
+                basic = _basic_auth(target)
+                self._url_secrets.update(secrets_in(str(target)))
+            target = target.copy_with(username=None, password=None)
+        if authorized:
+            merged_params = {**self._params, **(params or {})}
+            merged_headers = {**self._headers, **(headers or {})}
+            if basic and not any(k.lower() == "authorization" for k in merged_headers):
+                merged_headers["Authorization"] = basic
+        else:
+            merged_params = dict(params or {})
+            merged_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        request = self.client.build_request(
             method,
-            url,
+            target,
             params=merged_params or None,
             headers=merged_headers,
             json=json_body,
@@ -477,6 +555,14 @@ class HttpSession:
             files=files,
             timeout=self._timeout,
         )
+        if not authorized:
+            # Nor the injected client's own credentials (its default headers and query).
+            for name in [name for name in request.headers if self._is_credential(name)]:
+                del request.headers[name]
+            for name in self.client.params:
+                if is_credential_name(name):
+                    request.url = request.url.copy_remove_param(name)
+        return request
 
     def _retry_hook(self, method: str, path: str) -> OnRetry:
         def hook(attempt: int, delay: float, error: BaseException) -> None:
@@ -487,7 +573,7 @@ class HttpSession:
                 method,
                 path,
                 attempt,
-                redact(str(error), self._secrets),
+                redact_text(str(error), self._hidden),
                 delay,
             )
             if self._on_retry is not None:
@@ -496,14 +582,21 @@ class HttpSession:
         return hook
 
     async def _send(
-        self, request: httpx.Request, kind: RequestKind, *, stream: bool
+        self, request: httpx.Request, kind: RequestKind, *, stream: bool, authorized: bool
     ) -> httpx.Response:
-        """Send once; return a successful (or redirect, when streaming) answer, else raise."""
+        """Send once, never following a redirect; return a 2xx or redirect answer, else raise.
+
+        ``authorized=False`` also keeps the injected client's ``auth`` from the request.
+        """
         self.stats.requests += 1
         path = request.url.path
+        # httpx's "the client's own auth" marker has no public type.
+        auth: Any = httpx.USE_CLIENT_DEFAULT if authorized else None
         try:
-            response = await self.client.send(request, stream=stream)
-            if stream and not (response.is_success or response.is_redirect):
+            response = await self.client.send(
+                request, stream=stream, auth=auth, follow_redirects=False
+            )
+            if stream and not (response.is_success or response.has_redirect_location):
                 try:
                     await response.aread()
                 finally:
@@ -511,7 +604,7 @@ class HttpSession:
         except httpx.HTTPError as exc:
             self.stats.errors += 1
             raise self.map_exception(exc, kind, request.method, path) from exc
-        if response.is_success or (stream and response.is_redirect):
+        if response.is_success or response.has_redirect_location:
             return response
         self.stats.errors += 1
         if response.status_code == 429:
@@ -524,14 +617,50 @@ class HttpSession:
                     self.note,
                 ),
                 status_code=response.status_code,
-                request_id=request_id_of(response, self._secrets),
+                request_id=request_id_of(response, self._hidden),
                 provider=self.provider,
             )
-        try:
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise self.map_response(response, kind) from exc
-        raise AssertionError("unreachable: raise_for_status accepted an error status")
+        # The answer goes no further than the error: its request is the masked copy.
+        copy = self.masked(request)
+        response.request = copy
+        cause = httpx.HTTPStatusError(
+            f"{response.status_code} {response.reason_phrase} for {request.method} {path}",
+            request=copy,
+            response=response,
+        )
+        raise self.map_response(response, kind) from cause
+
+    async def _follow(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        kind: RequestKind,
+        stream: bool,
+        authorized: bool,
+        build: _Builder,
+    ) -> httpx.Response:
+        """Send a request and follow its redirects; return the final answer.
+
+        Credentials go to ``url``'s origin only: a hop elsewhere is built unauthorized.
+        A redirect that changes the method (303, or 302/301 after a ``POST``) drops the body.
+        """
+        origin = httpx.URL(url)
+        request = build(method, origin, authorized, True, True)
+        hop_authorized = authorized
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._send(request, kind, stream=stream, authorized=hop_authorized)
+            if not response.has_redirect_location:
+                return response
+            await response.aclose()
+            target = request.url.join(response.headers["location"])
+            hop_method = _redirect_method(request.method, response.status_code)
+            hop_authorized = authorized and _same_origin(target, origin)
+            request = build(hop_method, target, hop_authorized, False, hop_method == method)
+        raise ProviderError(
+            _with_note(f"{self.provider}: {method} {origin.path}: too many redirects", self.note),
+            provider=self.provider,
+        )
 
     async def request(
         self,
@@ -548,6 +677,9 @@ class HttpSession:
     ) -> httpx.Response:
         """Send a request (retrying per the policy) and return its successful, read answer.
 
+        Redirects are followed (credentials to ``url``'s origin only); a 307 or 308 sends
+        the same body again.
+
         Args:
             method: The HTTP method.
             url: The absolute URL.
@@ -563,20 +695,28 @@ class HttpSession:
             The 2xx response, body read.
 
         Raises:
-            ProviderError: Mapped per :func:`error_from_response` / :func:`error_from_exception`.
+            ProviderError: Mapped per :func:`error_from_response` / :func:`error_from_exception`;
+                also after more than 5 redirects.
         """
 
-        async def attempt() -> httpx.Response:
-            request = self._build(
-                method,
-                url,
-                params=params,
+        def build(
+            hop_method: str, target: httpx.URL, authorized: bool, first: bool, body: bool
+        ) -> httpx.Request:
+            return self._build(
+                hop_method,
+                target,
+                params=params if first else None,
                 headers=headers,
-                json_body=json_body,
-                data=data,
-                files=files,
+                json_body=json_body if body else None,
+                data=data if body else None,
+                files=files if body else None,
+                authorized=authorized,
             )
-            return await self._send(request, kind, stream=False)
+
+        async def attempt() -> httpx.Response:
+            return await self._follow(
+                method, url, kind=kind, stream=False, authorized=True, build=build
+            )
 
         if not retry:
             return await attempt()
@@ -625,23 +765,21 @@ class HttpSession:
     ) -> AsyncIterator[HttpContentStream]:
         origin = httpx.URL(url)
 
+        def build(
+            hop_method: str, target: httpx.URL, hop_authorized: bool, first: bool, body: bool
+        ) -> httpx.Request:
+            return self._build(
+                hop_method, target, params=params if first else None, authorized=hop_authorized
+            )
+
         async def attempt() -> httpx.Response:
-            request = self._build(method, origin, params=params, authorized=authorized)
-            for _ in range(_MAX_REDIRECTS + 1):
-                response = await self._send(request, RequestKind.READ, stream=True)
-                if not response.is_redirect:
-                    return response
-                await response.aclose()
-                target = request.url.join(response.headers.get("location", ""))
-                # Credentials go to our own origin only: a presigned URL elsewhere needs none.
-                request = self._build(
-                    "GET", target, authorized=authorized and _same_origin(target, origin)
-                )
-            raise ProviderError(
-                _with_note(
-                    f"{self.provider}: {method} {origin.path}: too many redirects", self.note
-                ),
-                provider=self.provider,
+            return await self._follow(
+                method,
+                origin,
+                kind=RequestKind.READ,
+                stream=True,
+                authorized=authorized,
+                build=build,
             )
 
         response = await call_with_retries(
@@ -723,6 +861,25 @@ class HttpTransport:
             )
         raise ProviderError(text, **fields)
 
+    def _check_id(self, response: httpx.Response, remote_id: object, *, creating: bool) -> str:
+        """Return the id a provider answered with, if it can be used in a URL path.
+
+        Raises:
+            ProviderError: ``code="invalid_remote_id"``: a dot segment, a separator, a
+                control character … (see :func:`~soravideo.transports.base.remote_id_problem`).
+                Not an :class:`AmbiguousSubmissionError` even on a create: the create was
+                answered, and sending it again would only make another such video.
+        """
+        return checked_remote_id(
+            remote_id,
+            shown=self._session.scrub(remote_id),
+            provider=self.name,
+            context=f"{response.request.method} {response.url.path}",
+            status_code=response.status_code,
+            request_id=self._session.request_id(response),
+            creating=creating,
+        )
+
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the provider's current view of one job."""
         raise NotImplementedError
@@ -735,6 +892,10 @@ class HttpTransport:
         limiter = anyio.CapacityLimiter(self.fetch_concurrency)
 
         async def one(remote_id: str) -> None:
+            if remote_id_problem(remote_id) is not None:
+                # No request can address it (an id stored by an older version): left out,
+                # as an id the provider does not know is.
+                return
             async with limiter:
                 try:
                     found[remote_id] = await self.fetch(remote_id)

@@ -8,23 +8,120 @@ is safe. It never decides a job's fate: the runner does.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import quote
 
 import attrs
 
-from .._errors import FieldError
+from .._errors import FieldError, ProviderError
 from .._models import CreateVideoRequest, JobError, JobStatus
 
 __all__ = [
+    "INVALID_REMOTE_ID",
+    "MAX_REMOTE_ID_LENGTH",
     "Capabilities",
     "ContentStream",
     "ModelInfo",
     "RemoteJob",
     "Transport",
+    "checked_remote_id",
+    "remote_id_problem",
+    "remote_id_segment",
 ]
+
+MAX_REMOTE_ID_LENGTH = 256
+INVALID_REMOTE_ID = "invalid_remote_id"
+"""The ``code`` of the :class:`~soravideo.ProviderError` a refused remote id raises."""
+
+
+def remote_id_problem(value: object) -> str | None:
+    """Return why ``value`` cannot be a provider's id for a job, or ``None`` when it can.
+
+    A remote id goes into URL paths (``/videos/{id}``, ``/tasks/{id}``), so it must be one
+    path segment that means nothing else: text of 1 to 256 characters, not ``.`` or
+    ``..`` (dot segments, which HTTP clients resolve, so ``/videos/..`` is ``/``), with no
+    ``/`` or ``\\``, and no whitespace, control, format, surrogate, private-use or
+    unassigned characters. Every transport checks the ids it is given and every id it
+    reads from a provider's answer with this one rule.
+    """
+    if not isinstance(value, str):
+        return f"is not text ({type(value).__name__})"
+    if not value:
+        return "is empty"
+    if len(value) > MAX_REMOTE_ID_LENGTH:
+        return f"is longer than {MAX_REMOTE_ID_LENGTH} characters"
+    if value in (".", ".."):
+        return "is a dot segment, which would address another path"
+    if "/" in value or "\\" in value:
+        return "contains a path separator"
+    for char in value:
+        if char.isspace() or unicodedata.category(char)[0] == "C":
+            return f"contains a space or control character (U+{ord(char):04X})"
+    return None
+
+
+def _shown(value: object) -> str:
+    text = ascii(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def checked_remote_id(
+    value: object,
+    *,
+    provider: str,
+    context: str,
+    status_code: int | None = None,
+    request_id: str | None = None,
+    creating: bool = False,
+    shown: object = None,
+) -> str:
+    """Return ``value`` when it is a usable remote id; raise a :class:`ProviderError` if not.
+
+    Args:
+        value: The id, as given or as the provider answered it.
+        provider: The transport's name, for the message.
+        context: What held the id (``"the create answer"``, ``"GET /videos/{id}"``).
+        status_code / request_id: Of the answer that carried the id, when there was one.
+        creating: The id came with a create's answer: the message says that a video may
+            have been made that the library cannot address.
+        shown: What the message shows instead of ``value`` (the id with secrets scrubbed).
+
+    Raises:
+        ProviderError: With ``code="invalid_remote_id"`` (not retryable, not ambiguous:
+            the runner fails a create answered with such an id rather than sending it
+            again, and no request is ever made with it).
+    """
+    problem = remote_id_problem(value)
+    if problem is None:
+        return str(value)
+    note = (
+        "; the provider may have made a video under it that soravideo cannot address: "
+        "check the provider's dashboard before creating this video again"
+        if creating
+        else "; it is never used in a request"
+    )
+    raise ProviderError(
+        f"{provider}: {context}: remote id {_shown(value if shown is None else shown)} "
+        f"{problem}{note}",
+        status_code=status_code,
+        request_id=request_id,
+        provider=provider,
+        code=INVALID_REMOTE_ID,
+    )
+
+
+def remote_id_segment(value: object, *, provider: str) -> str:
+    """Return a remote id checked and percent-quoted, ready to be one URL path segment.
+
+    Raises:
+        ProviderError: ``code="invalid_remote_id"``, before any request is made.
+    """
+    checked = checked_remote_id(value, provider=provider, context="refusing to build a URL")
+    return quote(checked, safe="")
 
 
 @attrs.frozen(kw_only=True)

@@ -38,7 +38,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import attrs
@@ -47,6 +46,7 @@ import httpx
 from .._clock import Clock, utc_from_timestamp
 from .._errors import FieldError, ProviderError, ValidationError
 from .._models import CreateVideoRequest, JobError, JobStatus
+from .._redact import redact_url
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import option_overrides, resolve_size, sendable_options
 from ._http import (
@@ -55,7 +55,7 @@ from ._http import (
     HttpTransport,
     describe_error_body,
 )
-from .base import Capabilities, ModelInfo, RemoteJob
+from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
 __all__ = [
     "API_VERSION",
@@ -458,7 +458,7 @@ class RunwayTransport(HttpTransport):
         default_model: str = DEFAULT_MODEL,
         output_ttl: float = OUTPUT_URL_TTL,
     ) -> None:
-        self.base_url = (base_url or _env("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._base_url = (base_url or _env("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_version = api_version
         self.credit_usd = credit_usd
         self.default_model = default_model
@@ -529,12 +529,24 @@ class RunwayTransport(HttpTransport):
         )
 
     @property
+    def base_url(self) -> str:
+        """The API root, fit to show: a password in it reads ``***``.
+
+        A password in the base URL (``http://user:PASSWORD@host``) is sent as Basic auth to
+        that origin only, when no API key claims the ``Authorization`` header.
+        """
+        return redact_url(self._base_url)
+
+    @property
     def capabilities(self) -> Capabilities:
         """What Runway can do: its models, cancel, URL results, a 5 s minimum poll interval."""
         return self._capabilities
 
     def _url(self, *parts: str) -> str:
-        return self.base_url + "/v1/" + "/".join(quote(part, safe="") for part in parts)
+        # Each part is a task id or a fixed word ("tasks"): checked (no dot segment,
+        # separator or control character) and quoted, so it stays one segment.
+        segments = (remote_id_segment(part, provider=self.name) for part in parts)
+        return self._base_url + "/v1/" + "/".join(segments)
 
     def _model(self, request: CreateVideoRequest) -> str:
         return request.model or self.default_model
@@ -746,6 +758,7 @@ class RunwayTransport(HttpTransport):
     def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
+            self._check_id(response, payload["id"], creating=creating)
             if not creating:
                 return self._remote(payload)
             credits = _credits(payload)

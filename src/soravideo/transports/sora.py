@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import quote
 
 import anyio
 import attrs
@@ -41,10 +40,11 @@ from .._errors import (
     ValidationError,
 )
 from .._models import CreateVideoRequest, JobError, JobStatus
+from .._redact import redact_url
 from .._retry import OnRetry, RequestKind, RetryPolicy
 from .._validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
-from .base import Capabilities, ModelInfo, RemoteJob
+from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
 
@@ -251,7 +251,7 @@ class SoraTransport(HttpTransport):
                 [FieldError(field="auth_style", message="must be 'bearer' or 'azure'")]
             )
         resolved_url = base_url or _env("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = resolved_url.rstrip("/")
+        self._base_url = resolved_url.rstrip("/")
         self.auth_style = auth_style
         self.api_version = api_version
         self.max_list_pages = max(1, max_list_pages)
@@ -276,7 +276,7 @@ class SoraTransport(HttpTransport):
             policy=policy,
             sleep=sleep or anyio.sleep,
             on_retry=on_retry,
-            note=_shutdown_note(self.base_url),
+            note=_shutdown_note(self._base_url),
         )
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():
@@ -303,13 +303,24 @@ class SoraTransport(HttpTransport):
         )
 
     @property
+    def base_url(self) -> str:
+        """The API root, fit to show: a password in it reads ``***``.
+
+        A password in the base URL (``http://user:PASSWORD@host/v1``) is sent as Basic auth
+        to that origin only, when no API key claims the ``Authorization`` header.
+        """
+        return redact_url(self._base_url)
+
+    @property
     def capabilities(self) -> Capabilities:
         """What ``/v1/videos`` can do: Sora's models, cancel (delete), list, remix, bytes."""
         return self._capabilities
 
     def _url(self, *parts: str) -> str:
-        tail = "".join(f"/{quote(part, safe='')}" for part in parts)
-        return f"{self.base_url}/videos{tail}"
+        # Each part is a remote id or a fixed word ("remix", "content"): checked (no dot
+        # segment, separator or control character) and quoted, so it stays one segment.
+        tail = "".join(f"/{remote_id_segment(part, provider=self.name)}" for part in parts)
+        return f"{self._base_url}/videos{tail}"
 
     def _model(self, request: CreateVideoRequest) -> str:
         return request.model or DEFAULT_MODEL
@@ -441,6 +452,7 @@ class SoraTransport(HttpTransport):
     def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
+            self._check_id(response, payload["id"], creating=creating)
             return self._remote(payload, response.headers)
         self._unexpected_answer(response, payload, "a video object", creating=creating)
 
@@ -581,13 +593,22 @@ class SoraTransport(HttpTransport):
                 body=self._session.scrub(response.text[:2000]),
                 provider=self.name,
             )
-        jobs = [
-            self._remote(item, response.headers)
-            for item in payload["data"]
-            if isinstance(item, Mapping) and isinstance(item.get("id"), str) and item["id"]
-        ]
+        jobs = []
+        for item in payload["data"]:
+            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                continue
+            problem = remote_id_problem(item["id"])
+            if problem is not None:
+                # Not ours to adopt or refresh: no request can address it.
+                log.warning(
+                    "sora: GET %s: skipped a listed video whose id %s",
+                    response.url.path,
+                    problem,
+                )
+                continue
+            jobs.append(self._remote(item, response.headers))
         last_id = payload.get("last_id")
-        if not isinstance(last_id, str) or not last_id:
+        if remote_id_problem(last_id) is not None:
             last_id = jobs[-1].remote_id if jobs else None
         return jobs, bool(payload.get("has_more")), last_id
 
