@@ -796,7 +796,7 @@ def test_a_header_past_the_http_limit_is_a_connection_error(hostile: Hostile) ->
 # -- endless answers where JSON is expected -----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="no W2 branch caps the size of a JSON answer")
+@pytest.mark.xfail(strict=True, reason="unowned: a JSON answer has no size cap")
 def test_an_endless_status_answer_is_cut_off(hostile: Hostile) -> None:
     endless = hostile.fake.hostile(
         "endless", match=hostile.match["read"], times=1, limit=ENDLESS_LIMIT
