@@ -1,7 +1,7 @@
 """A custom ledger plugin: jobs kept in one JSON file, checked by the repository contract.
 
 A ledger is any object with the async methods of
-:class:`soravideo.repositories.JobRepository`. This one keeps the rules (compare-and-set,
+``soravideo.repositories.JobRepository``. This one keeps the rules (compare-and-set,
 leases, held batches, pages) by delegating to the in-memory ledger, and writes a snapshot
 of every job and batch to a JSON file after each change, atomically. It suits one process
 and small ledgers; leases are not saved (after a restart nobody holds anything, which is

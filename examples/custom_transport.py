@@ -1,11 +1,10 @@
 """A custom provider plugin: a Transport for a made-up "Acme Motion" HTTP API, run end to end.
 
-A transport is any object with the members of :class:`soravideo.transports.Transport`. It
-maps the neutral :class:`~soravideo.CreateVideoRequest` onto its provider's API, the
-provider's statuses onto :class:`~soravideo.JobStatus`, and the provider's errors onto
-soravideo's error tree, and it says what the provider can do (:class:`Capabilities`). The
-engine does everything else: queueing, concurrency, rate limits, polling, retries, the
-ledger, downloads.
+A transport is any object with the members of ``soravideo.transports.Transport``. It maps
+the neutral ``CreateVideoRequest`` onto its provider's API, the provider's statuses onto
+``JobStatus``, and the provider's errors onto soravideo's error tree, and it says what the
+provider can do (``Capabilities``). The engine does everything else: queueing,
+concurrency, rate limits, polling, retries, the ledger, downloads.
 
 The Acme Motion API (invented for this example)::
 
@@ -198,7 +197,7 @@ class AcmeTransport:
 
 
 class _Stream:
-    """An open download (the :class:`ContentStream` shape)."""
+    """An open download (the ``ContentStream`` shape)."""
 
     def __init__(self, response: httpx.Response) -> None:
         self.content_type = response.headers.get("content-type")
@@ -218,7 +217,7 @@ class AcmeFake:
 
     A clip is queued for one second, then renders for ``generation_time`` seconds; a
     prompt containing "forbidden" fails. It offers the driver members of
-    :class:`soravideo.testing.FakeProvider`, so the transport contract suite can use it.
+    ``soravideo.testing.FakeProvider``, so the transport contract suite can use it.
     """
 
     failing_prompt = "something forbidden"

@@ -3,6 +3,8 @@
 Gates, in order (each runs even when an earlier one failed):
 
 1. ``ruff check`` and ``ruff format --check`` on src, tests, benchmarks, examples, scripts;
+   ``lint-imports``: the import contract of pyproject.toml (the layers of CONTRIBUTING.md's
+   module map, and nothing but the simulated entry point importing ``soravideo.testing``);
 2. ``mypy --strict src``, then ``scripts/warm_caches.py`` (bytecode and Hypothesis's
    Unicode tables: what any machine has after its first run, filled before the suite is
    timed);
@@ -36,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+LINT_IMPORTS = Path(PY).with_name("lint-imports")  # import-linter's command, beside python
 LINT_PATHS = ["src", "tests", "benchmarks", "examples", "scripts"]
 COVERAGE_JSON = ROOT / "coverage.json"
 E2E = "tests/e2e"
@@ -75,6 +78,7 @@ def main() -> int:
     gates: list[tuple[str, list[str]]] = [
         ("ruff check", [PY, "-m", "ruff", "check", *paths]),
         ("ruff format", [PY, "-m", "ruff", "format", "--check", *paths]),
+        ("import contract", [str(LINT_IMPORTS), "--no-cache"]),
         ("mypy --strict", [PY, "-m", "mypy", "--strict", "src"]),
         ("warm caches", [PY, "scripts/warm_caches.py"]),
         (

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soravideo._content_check import ContentCheck, Rejected
+from soravideo._engine.content_check import ContentCheck, Rejected
 from soravideo.testing._media import jpeg, mp4, webp
 
 CAP = 10**9

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soravideo import _models
-from soravideo._converter import dumps, loads, structure, unstructure
-from soravideo._models import BatchStatus, Job, JobPriority, JobStatus, Page
+from soravideo._core import models as _models
+from soravideo._core.converter import dumps, loads, structure, unstructure
+from soravideo._core.models import BatchStatus, Job, JobPriority, JobStatus, Page
 from soravideo.testing import strategies as sst
 
 MODEL_CLASSES = sorted(

@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import soravideo as sv
-from soravideo._cli import EXIT_OK, EXIT_USAGE, main
-from soravideo._validation import image_type
+from soravideo._core.validation import image_type
+from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
 from soravideo.repositories import SQLiteRepository
 
 FUZZ = settings(

@@ -12,7 +12,7 @@ import pytest
 
 import soravideo as sv
 from helpers import request
-from soravideo._converter import dumps
+from soravideo._core.converter import dumps
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing._fake_sora import FakeSora
 from soravideo.transports.sora import SoraTransport

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import soravideo as sv
-from soravideo._manifest import read_manifest
+from soravideo._core.manifest import read_manifest
 from soravideo.testing import strategies as sst
 
 # What str.splitlines() splits on besides \n and \r: each once turned one row into two.

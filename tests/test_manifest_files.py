@@ -18,7 +18,7 @@ import pytest
 
 import soravideo as sv
 from helpers import assert_exactly_once, assert_no_requests
-from soravideo._cli import EXIT_OK, EXIT_USAGE, main
+from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
 from soravideo.testing._media import jpeg, webp
 
 pytestmark = pytest.mark.anyio

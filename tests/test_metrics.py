@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import soravideo as sv
 from helpers import request, requests
-from soravideo._health import _process_memory
-from soravideo._retry import RetryPolicy
+from soravideo._api.metrics import _process_memory
+from soravideo._core.retry import RetryPolicy
 from soravideo.repositories import MemoryRepository
 from soravideo.testing._fake_sora import FakeSora
 from soravideo.transports.sora import SoraTransport

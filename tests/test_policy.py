@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soravideo._policy import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
+from soravideo._engine.pacing import AdaptiveLimit, Observation, TokenBucket, next_poll_delay
 
 
 def simulate(
@@ -101,6 +101,42 @@ def test_adaptive_limit_stays_between_one_and_maximum(
     limit = AdaptiveLimit(maximum)
     for limited, in_flight in events:
         value = limit.on_rate_limited(in_flight) if limited else limit.on_success(in_flight)
+        assert 1 <= value <= maximum
+
+
+@pytest.mark.parametrize(
+    ("current", "in_flight", "ahead", "expected"),
+    [
+        (8, 8, 5, 3),  # five wait ahead of this one: what runs, plus one waiting
+        (8, 8, 0, 8),  # next in line (a runner starting) says nothing
+        (3, 8, 1, 3),  # never raised by a queue
+        (8, 2, 6, 1),  # others' requests ahead too: never below one
+        (4, 4, 1, 3),
+    ],
+)
+def test_adaptive_limit_shrinks_to_what_runs_when_the_provider_queues_our_work(
+    current: int, in_flight: int, ahead: int, expected: int
+) -> None:
+    limit = AdaptiveLimit(8, current)
+    assert limit.on_queued(in_flight, ahead) == expected
+    assert limit.current == expected
+
+
+@given(
+    maximum=st.integers(1, 64),
+    events=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 80), st.integers(0, 80))),
+)
+def test_adaptive_limit_stays_between_one_and_maximum_with_queue_positions(
+    maximum: int, events: list[tuple[int, int, int]]
+) -> None:
+    limit = AdaptiveLimit(maximum)
+    for kind, in_flight, ahead in events:
+        if kind == 0:
+            value = limit.on_rate_limited(in_flight)
+        elif kind == 1:
+            value = limit.on_success(in_flight)
+        else:
+            value = limit.on_queued(in_flight, ahead)
         assert 1 <= value <= maximum
 
 

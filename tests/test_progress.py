@@ -12,7 +12,7 @@ import tqdm.auto
 import tqdm.std
 
 import soravideo as sv
-from soravideo._progress import INSTALL_HINT, Bar
+from soravideo._api.progress import INSTALL_HINT, Bar
 
 HINT = "pip install 'soravideo[progress]'"
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soravideo._redact import (
+from soravideo._core.redact import (
     is_credential_header,
     is_credential_name,
     redact,

@@ -17,7 +17,7 @@ from soravideo import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from soravideo._retry import (
+from soravideo._core.retry import (
     Decision,
     Failure,
     RequestKind,

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import logging
 
-from ._batches import AsyncBatchService
-from ._client import AsyncSoraVideo
-from ._clock import Clock, ManualClock, SystemClock, VirtualClock
-from ._converter import converter
-from ._errors import (
+from ._api.batches import AsyncBatchService
+from ._api.client import AsyncSoraVideo
+from ._api.health import CheckResult, HealthReport, ReadinessReport
+from ._api.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    JobMetrics,
+    Metrics,
+    ProviderMetrics,
+    RunnerMetrics,
+    SpendMetrics,
+    SystemMetrics,
+)
+from ._api.sync import BatchService, SoraVideo, VideoService
+from ._api.videos import AsyncVideoService
+from ._core.clock import Clock, ManualClock, SystemClock, VirtualClock
+from ._core.converter import converter
+from ._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     BatchNotFoundError,
@@ -30,20 +42,8 @@ from ._errors import (
     SoraVideoError,
     ValidationError,
 )
-from ._events import JobEvent
-from ._health import (
-    PROMETHEUS_CONTENT_TYPE,
-    CheckResult,
-    HealthReport,
-    JobMetrics,
-    Metrics,
-    ProviderMetrics,
-    ReadinessReport,
-    RunnerMetrics,
-    SpendMetrics,
-    SystemMetrics,
-)
-from ._models import (
+from ._core.events import JobEvent
+from ._core.models import (
     Batch,
     BatchProgress,
     BatchResult,
@@ -60,13 +60,10 @@ from ._models import (
     ResumeSummary,
     VideoResult,
 )
-from ._retry import RetryPolicy
-from ._runner import RunnerStats
-from ._services import AsyncVideoService
-from ._settings import Settings
-from ._sync import BatchService, SoraVideo, VideoService
-
-__version__ = "0.1.0"
+from ._core.retry import RetryPolicy
+from ._core.settings import Settings
+from ._core.version import __version__
+from ._engine.runner import RunnerStats
 
 # Silent unless the application configures logging (the library convention).
 logging.getLogger("soravideo").addHandler(logging.NullHandler())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from soravideo._cli import COMMANDS, build_parser, main
+from soravideo.cli._main import COMMANDS, build_parser, main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 # Long-running or already run by test_cli.py: checked by the parser only.

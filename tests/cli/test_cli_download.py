@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import soravideo as sv
-from soravideo._cli import EXIT_OK, EXIT_USAGE, main
+from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora, check_exactly_once
 from soravideo.transports import SoraTransport

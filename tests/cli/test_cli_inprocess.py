@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import soravideo as sv
-from soravideo._cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exit_code, main
+from soravideo.cli._main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exit_code, main
 
 
 class Run:

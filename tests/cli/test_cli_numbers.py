@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from soravideo._cli import EXIT_OK, EXIT_USAGE, main
+from soravideo.cli._main import EXIT_OK, EXIT_USAGE, main
 
 # command (with its positional arguments) → its numeric options and values each refuses
 FLOATS = ["-5", "-0.001", "nan", "NaN", "inf", "-inf", "1e999", "five", ""]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from helpers import read_ledger
-from soravideo._cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
+from soravideo.cli._main import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
 from soravideo.testing import FakeOpenRouter, check_exactly_once
 from soravideo.transports.openrouter import OpenRouterTransport
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from soravideo._cli import EXIT_UNREACHABLE, EXIT_USAGE, main
+from soravideo.cli._main import EXIT_UNREACHABLE, EXIT_USAGE, main
 
 SECRET = "dsn-SECRET-0123456789"
 PASSWORD = "url-PASSWORD-9876543210"

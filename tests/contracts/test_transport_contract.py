@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from soravideo.testing import FakeRunway, FakeSora, TransportContract
+from soravideo.testing import FakeFal, FakeRunway, FakeSora, TransportContract
+from soravideo.transports.fal import FalTransport
 from soravideo.transports.runway import RunwayTransport
 from soravideo.transports.sora import SoraTransport
 
@@ -69,6 +70,27 @@ class TestRunwayTransportOnFakeRunway(TransportContract):
         async with httpx.AsyncClient(transport=fake.http_transport()) as client:
             transport = RunwayTransport(
                 base_url=RUNWAY_URL, api_key=RUNWAY_KEY, http_client=client, clock=fake.clock
+            )
+            yield transport
+            await transport.aclose()
+
+
+FAL_URL = "http://fake-fal.test"
+FAL_KEY = "fal_contract_test_key:0123456789abcdef"
+
+
+class TestFalTransportOnFakeFal(TransportContract):
+    """No list and no idempotency key at fal: the transport remembers its own creates."""
+
+    @pytest.fixture
+    def fake(self) -> FakeFal:
+        return FakeFal(api_key=FAL_KEY, generation_time=60.0, queue_time=2.0, max_concurrent=2)
+
+    @pytest.fixture
+    async def transport(self, fake: FakeFal) -> AsyncIterator[FalTransport]:
+        async with httpx.AsyncClient(transport=fake.http_transport()) as client:
+            transport = FalTransport(
+                base_url=FAL_URL, api_key=FAL_KEY, http_client=client, clock=fake.clock
             )
             yield transport
             await transport.aclose()

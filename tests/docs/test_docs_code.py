@@ -200,7 +200,9 @@ def test_a_command_nothing_backs_is_refused(command: str) -> None:
 
 def test_a_snippet_of_a_file_the_suite_does_not_run_is_refused() -> None:
     with pytest.raises(AssertionError, match="include only files the suite runs"):
-        _check_snippet(Block("page.md", 1, "python", None, '--8<-- "src/soravideo/_models.py"'))
+        _check_snippet(
+            Block("page.md", 1, "python", None, '--8<-- "src/soravideo/_core/models.py"')
+        )
     with pytest.raises(AssertionError, match="no section"):
         _check_snippet(
             Block("page.md", 1, "python", None, '--8<-- "examples/quickstart_sync.py:x"')

@@ -33,8 +33,8 @@ import attrs
 import pytest
 
 import soravideo as sv
-from soravideo._cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
-from soravideo._converter import dumps
+from soravideo._core.converter import dumps
+from soravideo.cli._main import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import FakeSora, check_ledger_exactly_once
 from soravideo.transports import SoraTransport

@@ -12,9 +12,9 @@ import pytest
 
 import soravideo as sv
 from helpers import assert_no_requests, logged, request, requests
-from soravideo._clock import VirtualClock
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock
 from soravideo.repositories import MemoryRepository
+from soravideo.testing._simulated_runway import simulated_runway_parts
 from soravideo.transports.sora import SORA_MODELS
 
 pytestmark = pytest.mark.anyio

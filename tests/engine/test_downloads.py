@@ -592,7 +592,7 @@ async def test_auto_download_of_the_same_video_again_is_idempotent(tmp_path: Pat
         done = await p.client.videos.wait_for_job(job.id, timeout=600)
         assert done.result is not None and done.result.path == str(out / f"{job.id}.mp4")
         saved = Path(done.result.path).read_bytes()
-        from soravideo._download import download_content
+        from soravideo._engine.downloads import download_content
 
         again = await download_content(
             p.client.transport,
@@ -627,7 +627,7 @@ def test_max_download_bytes_defaults_to_4_gib_and_must_be_a_positive_whole_numbe
 def test_publish_never_clobbers_without_replace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
 ) -> None:
-    from soravideo._download import publish
+    from soravideo._engine.downloads import publish
 
     if not links:
 

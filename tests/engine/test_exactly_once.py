@@ -18,13 +18,13 @@ import pytest
 
 import soravideo as sv
 from helpers import assert_created_once, request, requests
-from soravideo._clock import VirtualClock, utc_from_timestamp
-from soravideo._events import EventBus
-from soravideo._runner import JobRunner, idempotency_key
-from soravideo._simulated import simulated_parts
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock, utc_from_timestamp
+from soravideo._core.events import EventBus
+from soravideo._engine.runner import JobRunner, idempotency_key
 from soravideo.repositories import MemoryRepository, SQLiteRepository
 from soravideo.testing import check_exactly_once
+from soravideo.testing._simulated import simulated_parts
+from soravideo.testing._simulated_runway import simulated_runway_parts
 
 pytestmark = pytest.mark.anyio
 

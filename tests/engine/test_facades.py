@@ -4,51 +4,15 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import inspect
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import soravideo as sv
 from helpers import assert_created_once, request, requests
-from soravideo._simulated import simulated_parts
 from soravideo.repositories import MemoryRepository, SQLiteRepository
-
-PAIRS = [
-    (sv.SoraVideo, sv.AsyncSoraVideo),
-    (sv.VideoService, sv.AsyncVideoService),
-    (sv.BatchService, sv.AsyncBatchService),
-]
-RENAMED = {"close": "aclose"}
-
-
-def _public(cls: type) -> dict[str, Any]:
-    return {
-        name: member
-        for name, member in inspect.getmembers(cls)
-        if not name.startswith("_") and (inspect.isfunction(member) or inspect.ismethod(member))
-    }
-
-
-def _signature(fn: Any) -> list[tuple[str, Any, Any]]:
-    sig = inspect.signature(fn)
-    return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
-
-
-@pytest.mark.parametrize(("sync_cls", "async_cls"), PAIRS)
-def test_sync_and_async_classes_have_the_same_methods(sync_cls: type, async_cls: type) -> None:
-    sync_methods = _public(sync_cls)
-    async_methods = _public(async_cls)
-    expected = {RENAMED.get(name, name) for name in sync_methods} - {"run_background"}
-    assert expected == set(async_methods) - {"run_background"}
-    for name, method in sync_methods.items():
-        twin = async_methods[RENAMED.get(name, name)]
-        assert _signature(method) == _signature(twin), name
-        assert not inspect.iscoroutinefunction(method), name
-        if name not in {"on", "validate", "estimate_cost", "simulated", "health"}:
-            assert inspect.iscoroutinefunction(twin), name
+from soravideo.testing._simulated import simulated_parts
 
 
 @pytest.mark.parametrize("ledger_kind", ["memory", "sqlite"])

@@ -18,11 +18,11 @@ import pytest
 
 import soravideo as sv
 from helpers import request
-from soravideo._clock import VirtualClock
-from soravideo._simulated import simulated_parts
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeRunway
+from soravideo.testing._simulated import simulated_parts
+from soravideo.testing._simulated_runway import simulated_runway_parts
 from soravideo.transports import Transport
 
 GENERATION = 60.0

@@ -18,10 +18,10 @@ import pytest
 
 import soravideo as sv
 from helpers import request
-from soravideo._clock import VirtualClock
-from soravideo._simulated_openrouter import simulated_openrouter_parts
+from soravideo._core.clock import VirtualClock
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeOpenRouter, check_ledger_exactly_once
+from soravideo.testing._simulated_openrouter import simulated_openrouter_parts
 from soravideo.transports import OpenRouterTransport
 from soravideo.transports.openrouter import OPENROUTER_MODELS
 

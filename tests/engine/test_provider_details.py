@@ -7,10 +7,10 @@ import pytest
 
 import soravideo as sv
 from helpers import request, requests
-from soravideo._clock import VirtualClock
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import check_ledger_exactly_once
+from soravideo.testing._simulated_runway import simulated_runway_parts
 
 pytestmark = pytest.mark.anyio
 

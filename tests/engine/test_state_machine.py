@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import soravideo as sv
-from soravideo._simulated import simulated_parts
 from soravideo.repositories import MemoryRepository
+from soravideo.testing._simulated import simulated_parts
 
 
 class EngineMachine(RuleBasedStateMachine):

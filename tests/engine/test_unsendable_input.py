@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import soravideo as sv
 from helpers import assert_no_requests, request
-from soravideo._validation import check_request, unsendable
+from soravideo._core.validation import check_request, unsendable
 from soravideo.testing import strategies as sst
 
 pytestmark = pytest.mark.anyio

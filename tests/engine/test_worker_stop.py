@@ -16,9 +16,9 @@ import anyio
 import pytest
 
 import soravideo as sv
-from soravideo._simulated import simulated_parts
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeSora
+from soravideo.testing._simulated import simulated_parts
 
 pytestmark = pytest.mark.anyio
 

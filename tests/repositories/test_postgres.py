@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from soravideo import ConflictError, RepositoryError
-from soravideo._converter import dumps
-from soravideo._models import CreateVideoRequest, Job, JobPriority, JobStatus
+from soravideo._core.converter import dumps
+from soravideo._core.models import CreateVideoRequest, Job, JobPriority, JobStatus
 from soravideo.repositories._queries import load_queries
 from soravideo.repositories.postgres import PostgresRepository
 

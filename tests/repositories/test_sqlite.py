@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from soravideo import ConflictError, Job, JobNotFoundError, JobStatus, RepositoryError
-from soravideo._converter import dumps
+from soravideo._core.converter import dumps
 from soravideo.repositories import SQLiteRepository
 from soravideo.repositories._queries import load_queries, migrations
 from soravideo.testing.repository_contract import T0, make_batch, make_job

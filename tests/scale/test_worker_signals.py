@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 import soravideo as sv
-from soravideo._events import JobEvent
+from soravideo._core.events import JobEvent
 from soravideo.repositories import SQLiteRepository
 
 # Only a bound for a broken run: the tests wait for events, never for time.

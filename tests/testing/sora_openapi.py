@@ -5,7 +5,7 @@
 checked with openapi-schema-validator's ``OAS31Validator``.
 
 The documented later additions are accepted explicitly, by widening enums in a copy of the
-spec (see :func:`_extend`); nothing else is relaxed.
+spec (see ``_extend``); nothing else is relaxed.
 """
 
 from __future__ import annotations

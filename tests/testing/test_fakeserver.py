@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import AsyncIterator
 
 import anyio
 import httpx
 import pytest
+import trustme
 
-from soravideo._clock import SystemClock
+from soravideo._core.clock import SystemClock
 from soravideo.testing import FakeProvider, FakeSora, Fault, ManualClock
 from soravideo.testing._fakeserver import FakeRequest, FakeResponse, FakeServer, Router
 
@@ -404,3 +406,62 @@ def test_a_bare_fake_server_answers_404_in_its_generic_shape() -> None:
     assert answer.status_code == 404
     assert answer.json() == {"error": {"message": "Invalid URL (GET /anything)", "code": None}}
     assert answer.headers["x-request-id"].startswith("req_")
+
+
+# -- paths of any depth, the scheme, TLS --------------------------------------------------
+
+
+def test_a_star_template_matches_one_or_more_segments() -> None:
+    router = Router()
+
+    def take(request: FakeRequest, model: str) -> FakeResponse:
+        return FakeResponse(status=200, body=model.encode())
+
+    router.add("GET", "/{owner}/{alias}/requests/{request_id}", take, name="result")
+    router.add("POST", "/{model*}", take, name="submit")
+
+    deep = router.resolve("POST", "/fal-ai/veo3.1/fast/image-to-video")
+    one = router.resolve("POST", "/app")
+    result = router.resolve("GET", "/fal-ai/veo3.1/requests/r1")
+    assert isinstance(deep, tuple) and deep[1] == {"model": "fal-ai/veo3.1/fast/image-to-video"}
+    assert isinstance(one, tuple) and one[1] == {"model": "app"}
+    assert isinstance(result, tuple) and result[0].name == "result"
+    assert router.resolve("POST", "/") is False
+    assert router.resolve("POST", "/a//b") is False
+
+
+class _Echo(FakeServer):
+    """Answers every request with the scheme it came over."""
+
+    def __init__(self) -> None:
+        super().__init__(prefix="")
+        self.router.add("GET", "/{path*}", self._echo, name="echo")
+
+    def _echo(self, request: FakeRequest, path: str) -> FakeResponse:
+        return FakeResponse.json(200, {"scheme": request.scheme, "path": path})
+
+
+@pytest.mark.anyio
+async def test_an_in_process_request_knows_its_scheme() -> None:
+    echo = _Echo()
+    async with httpx.AsyncClient(transport=echo.http_transport()) as client:
+        plain = await client.get("http://fake.test/a/b")
+        secure = await client.get("https://fake.test/a")
+    assert plain.json() == {"scheme": "http", "path": "a/b"}
+    assert secure.json()["scheme"] == "https"
+
+
+def test_the_fake_serves_https_with_a_given_context(
+    tls_server_context: ssl.SSLContext, tls_ca: trustme.CA
+) -> None:
+    echo = _Echo()
+    with echo.serve(ssl_context=tls_server_context) as base_url:
+        assert base_url.startswith("https://127.0.0.1:")
+        client_context = ssl.create_default_context()
+        tls_ca.configure_trust(client_context)
+        with httpx.Client(base_url=base_url, verify=client_context) as client:
+            answers = [client.get("/x").json() for _ in range(2)]
+        with httpx.Client(base_url=base_url) as untrusting, pytest.raises(httpx.ConnectError):
+            untrusting.get("/x")  # the throwaway CA is trusted by no one else
+    assert answers == [{"scheme": "https", "path": "x"}] * 2
+    assert echo.count(route="echo") == 2

@@ -13,8 +13,7 @@ import pytest
 
 import soravideo as sv
 from helpers import request, requests
-from soravideo._clock import VirtualClock
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import (
     FakeRunway,
@@ -23,6 +22,7 @@ from soravideo.testing import (
     check_exactly_once,
     check_ledger_exactly_once,
 )
+from soravideo.testing._simulated_runway import simulated_runway_parts
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 

@@ -19,7 +19,7 @@ import pytest
 import respx
 
 from soravideo import CreateVideoRequest, ProviderError
-from soravideo._retry import RetryPolicy
+from soravideo._core.retry import RetryPolicy
 from soravideo.transports.runway import RunwayTransport
 from soravideo.transports.sora import SoraTransport
 

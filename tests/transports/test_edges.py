@@ -24,12 +24,12 @@ import respx
 
 import soravideo as sv
 from helpers import request
-from soravideo._clock import VirtualClock
-from soravideo._runner import idempotency_key
-from soravideo._simulated import simulated_parts
-from soravideo._simulated_runway import simulated_runway_parts
+from soravideo._core.clock import VirtualClock
+from soravideo._engine.runner import idempotency_key
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeRunway, FakeSora
+from soravideo.testing._simulated import simulated_parts
+from soravideo.testing._simulated_runway import simulated_runway_parts
 from soravideo.transports import RunwayTransport, SoraTransport
 
 GENERATION = 60.0
@@ -208,6 +208,29 @@ async def test_a_create_that_never_reached_the_server_is_retried(
     assert remote.remote_id in ("video_1", "task-1")
     assert route.call_count == 2
     assert len(sleeps.delays) == 1
+
+
+class SleepsOnAClock(Sleeps):
+    """A clock whose sleeps are recorded and take no time."""
+
+    def time(self) -> float:
+        return 1_800_000_000.0
+
+    async def sleep(self, seconds: float) -> None:
+        await self(seconds)
+
+
+@pytest.mark.anyio
+async def test_both_transports_take_a_clock_and_wait_on_it_between_retries(kind: str) -> None:
+    # The same constructor keywords for every transport: ``clock=`` as well as ``sleep=``.
+    clock = SleepsOnAClock()
+    with respx.mock(assert_all_called=False) as router:
+        router.post(url__regex=r".*/(videos|text_to_video)$").mock(
+            side_effect=[NEVER_SENT[0], create_answer(kind)]
+        )
+        async with make_transport(kind, clock=clock) as transport:
+            await transport.submit(request(), idempotency_key="job-1")
+    assert len(clock.delays) == 1
 
 
 @pytest.mark.anyio

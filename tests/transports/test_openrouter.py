@@ -25,7 +25,7 @@ from soravideo import (
     RateLimitError,
     ValidationError,
 )
-from soravideo._clock import ManualClock
+from soravideo._core.clock import ManualClock
 from soravideo.transports import Transport
 from soravideo.transports.base import remote_id_problem
 from soravideo.transports.openrouter import (

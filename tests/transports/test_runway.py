@@ -26,7 +26,7 @@ from soravideo import (
     RateLimitError,
     ValidationError,
 )
-from soravideo._clock import ManualClock
+from soravideo._core.clock import ManualClock
 from soravideo.transports import RunwayTransport, Transport
 from soravideo.transports.runway import (
     MAX_DATA_URI_LENGTH,

@@ -26,8 +26,8 @@ from soravideo import (
     RateLimitError,
     ValidationError,
 )
-from soravideo._converter import dumps
-from soravideo._retry import RetryPolicy
+from soravideo._core.converter import dumps
+from soravideo._core.retry import RetryPolicy
 from soravideo.transports import Transport
 from soravideo.transports.sora import SoraTransport
 

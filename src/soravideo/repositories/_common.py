@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-from .._errors import ConflictError, FieldError, JobNotFoundError
-from .._models import Batch, Job, JobStatus
-from .._validation import MAX_PAGE_LIMIT, check_storable, page_errors, raise_if
+from .._core.errors import ConflictError, FieldError, JobNotFoundError
+from .._core.models import Batch, Job, JobStatus
+from .._core.validation import MAX_PAGE_LIMIT, check_storable, page_errors, raise_if
 
 __all__ = [
     "MAX_PAGE_LIMIT",

@@ -7,7 +7,7 @@ to the next one::
     SELECT data FROM jobs WHERE id = :id;
 
 Comment lines before the first block describe the file. Blocks named ``migration_<N>`` are
-schema migrations, applied in the order of ``N`` (see :func:`migrations`). Each backend keeps
+schema migrations, applied in the order of ``N`` (see ``migrations``). Each backend keeps
 its own file, in its driver's parameter style.
 """
 
@@ -76,7 +76,7 @@ def load_queries(filename: str, package: str = "soravideo.repositories") -> Mapp
 
     Raises:
         FileNotFoundError: the file is not in the package.
-        ValueError: the file is malformed (see :func:`parse_queries`).
+        ValueError: the file is malformed (see ``parse_queries``).
     """
     text = resources.files(package).joinpath("sql").joinpath(filename).read_text(encoding="utf-8")
     # Read-only: the cached mapping is shared by every repository.

@@ -4,15 +4,15 @@ Rules every backend keeps (the contract suite in ``soravideo.testing`` checks th
 
 - ``add_jobs`` stores a batch and all its jobs atomically: all or nothing.
 - ``update_job`` is a compare-and-set on the job's current status (and lease owner, when
-  given): a mismatch raises :class:`~soravideo.ConflictError` and changes nothing.
+  given): a mismatch raises [`ConflictError`][soravideo.ConflictError] and changes nothing.
 - Terminal statuses are final: a completed, failed or cancelled job may be rewritten
   (say, to record where its video was downloaded) but never change status again.
 - A batch's ``key`` (when set) is unique across the ledger: ``add_jobs`` with a batch whose
-  key another batch holds raises :class:`~soravideo.ConflictError` naming the key, and
+  key another batch holds raises [`ConflictError`][soravideo.ConflictError] naming the key, and
   stores nothing, even when two processes race (the ledger's unique index decides).
 - A remote video belongs to one job at most: no two jobs share a ``(provider, remote_id)``
   pair. ``add_jobs`` or ``update_job`` that would give a second job a remote id another
-  job holds raises :class:`~soravideo.ConflictError` naming the remote id and its owner,
+  job holds raises [`ConflictError`][soravideo.ConflictError] naming the remote id and its owner,
   and changes nothing.
 - ``claim_jobs`` hands each unleased (or lease-expired) non-terminal job to one claimer
   only, urgent before low, then oldest first, and stamps the lease (owner, expiry).
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .._models import Batch, BatchStatus, Job, JobStatus, Page
+from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 
 __all__ = ["JobRepository"]
 
@@ -47,7 +47,7 @@ class JobRepository(Protocol):
                 (the message names the remote id and its owner).
             BatchNotFoundError: a job names a batch that is neither stored nor given.
             ValidationError: a job holds what JSON and UTF-8 cannot carry (nothing
-                stored; ``soravideo._validation.check_storable`` names each such field).
+                stored; ``soravideo._core.validation.check_storable`` names each such field).
         """
         ...
 

@@ -16,9 +16,9 @@ from datetime import datetime
 import anyio.lowlevel
 import attrs
 
-from .._converter import dumps, loads
-from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError
-from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.converter import dumps, loads
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError
+from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
 from ._common import (
     check_lease_seconds,
     check_new,
@@ -68,10 +68,10 @@ class _StoredBatch:
 class MemoryRepository:
     """Keep jobs in this process's memory (gone when it exits).
 
-    Safe to share between tasks and threads: each method holds a lock for a few dict
-    operations and never awaits while holding it. :meth:`aclose` releases nothing and
-    forgets nothing, so a test can still read the ledger after closing the client that
-    used it.
+    Safe to share between tasks and threads: each method holds a lock for a few dict operations and
+    never awaits while holding it. [`aclose`][soravideo.repositories.MemoryRepository.aclose]
+    releases nothing and forgets nothing, so a test can still read the ledger after closing the
+    client that used it.
 
     Example::
 

@@ -1,13 +1,15 @@
 """The PostgreSQL ledger: many processes on many machines share one set of jobs.
 
 psycopg 3 (async) and psycopg-pool are an optional extra, imported when a
-:class:`PostgresRepository` is created, never when ``soravideo`` is imported.
+[`PostgresRepository`][soravideo.repositories.postgres.PostgresRepository] is created, never when
+``soravideo`` is imported.
 
-Workers claim jobs with one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``
-statement that stamps a lease (owner, expiry); every later write is a compare-and-set on
-the job's id, its expected status and (when given) the lease owner. The queries live in
-``sql/postgres.sql``; schema migrations are applied on :meth:`PostgresRepository.open` under
-an advisory lock, so processes that start together migrate once.
+Workers claim jobs with one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` statement
+that stamps a lease (owner, expiry); every later write is a compare-and-set on the job's id, its
+expected status and (when given) the lease owner. The queries live in ``sql/postgres.sql``; schema
+migrations are applied on
+[`PostgresRepository.open`][soravideo.repositories.postgres.PostgresRepository.open] under an
+advisory lock, so processes that start together migrate once.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .._converter import dumps, loads
-from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
-from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from .._redact import redact_text, scrub_exception, secrets_in
+from .._core.converter import dumps, loads
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.redact import redact_text, scrub_exception, secrets_in
 from ._common import (
     check_lease_seconds,
     check_new,

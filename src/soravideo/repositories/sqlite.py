@@ -1,6 +1,6 @@
 """The SQLite ledger: durable and embedded, shared by the processes of one machine.
 
-The stdlib ``sqlite3`` driver blocks, so each repository owns one worker thread that owns
+The stdlib ``sqlite3`` driver blocks, so each repository owns one connection thread that owns
 one connection: every statement runs there (the connection never crosses threads) and the
 event loop only waits. Writes that read before they write (claims, lease renewals, adding a
 batch) run in ``BEGIN IMMEDIATE`` transactions, which take SQLite's one write lock up front,
@@ -27,11 +27,11 @@ import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
-from .._clock import off_loop_work
-from .._converter import dumps, loads
-from .._errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
-from .._models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
-from .._redact import redact_text, redact_url, scrub_exception, secrets_in
+from .._core.clock import off_loop_work
+from .._core.converter import dumps, loads
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
     check_lease_seconds,
     check_new,
@@ -211,20 +211,20 @@ def _migrate(conn: sqlite3.Connection, queries: Mapping[str, str]) -> None:
 
 
 async def _result(future: Future[T]) -> T:
-    """Wait for the worker's answer; a cancelled caller still waits for the statement to end."""
+    """Wait for the connection thread's answer; a cancelled caller still waits for the statement to end."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         # Not asyncio (trio): park one of anyio's threads on the future.
         return await anyio.to_thread.run_sync(future.result)
-    # asyncio: the worker wakes the loop directly; no second thread, no thread-pool token.
+    # asyncio: the connection thread wakes the loop directly; no second thread, no thread-pool token.
     with anyio.CancelScope(shield=True):
         await asyncio.wrap_future(future)
     await anyio.lowlevel.checkpoint_if_cancelled()
     return future.result()
 
 
-class _Worker:
+class _ConnectionThread:
     """One thread that owns one connection, opened by the first piece of work it runs.
 
     Its own daemon thread, not a ``ThreadPoolExecutor``: at interpreter exit the executors
@@ -250,7 +250,7 @@ class _Worker:
         future: Future[T] = Future()
         with self._lock:
             if self._stopped:
-                raise RuntimeError("the SQLite worker is closed")
+                raise RuntimeError("the SQLite connection thread is closed")
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._serve, name="soravideo-sqlite", daemon=True
@@ -307,9 +307,9 @@ class _Worker:
 class SQLiteRepository:
     """Keep jobs in a SQLite file: durable, embedded, shared by the processes of one machine.
 
-    The constructor does no I/O: the file (and its folder) is created, and the schema
-    migrated, by :meth:`open` or by the first method called. The connection runs in WAL mode
-    with ``synchronous=NORMAL`` and foreign keys on.
+    The constructor does no I/O: the file (and its folder) is created, and the schema migrated, by
+    [`open`][soravideo.repositories.SQLiteRepository.open] or by the first method called. The
+    connection runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on.
 
     Args:
         path: The database file. ``~`` is expanded; missing parent folders are created.
@@ -326,7 +326,7 @@ class SQLiteRepository:
         self._path = text if text == ":memory:" else str(Path(text).expanduser())
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._worker: _Worker | None = None
+        self._thread: _ConnectionThread | None = None
         self._closed = False
 
     @property
@@ -335,7 +335,7 @@ class SQLiteRepository:
         return self._path
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._worker is not None else "new"
+        state = "closed" if self._closed else "open" if self._thread is not None else "new"
         return f"SQLiteRepository({redact_url(self._path)!r}, {state})"
 
     async def __aenter__(self) -> SQLiteRepository:
@@ -351,11 +351,11 @@ class SQLiteRepository:
                 raise RepositoryError(
                     f"SQLite ledger {redact_url(self._path)}: the repository is closed"
                 )
-            if self._worker is None:
-                self._worker = _Worker(self._path, self._busy_timeout)
+            if self._thread is None:
+                self._thread = _ConnectionThread(self._path, self._busy_timeout)
             # Submitted under the lock, so aclose() queues its close after every call that
             # got in before it.
-            future = self._worker.submit(work)
+            future = self._thread.submit(work)
         # Counted as off-loop work, so that simulated time does not leap while SQLite works.
         with off_loop_work:
             return await _result(future)
@@ -372,13 +372,13 @@ class SQLiteRepository:
         await self._call(lambda conn: None)
 
     async def aclose(self) -> None:
-        """Close the connection and stop the worker thread. Idempotent; final."""
+        """Close the connection and stop the connection thread. Idempotent; final."""
         with self._lock:
-            worker, self._worker = self._worker, None
+            thread, self._thread = self._thread, None
             self._closed = True
-        if worker is not None:
+        if thread is not None:
             with off_loop_work:
-                await anyio.to_thread.run_sync(worker.close)
+                await anyio.to_thread.run_sync(thread.close)
 
     async def ping(self) -> None:
         """Run one statement on the connection.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._clock import ManualClock, VirtualClock
+from .._core.clock import ManualClock, VirtualClock
+from ._fake_fal import FakeFal
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HOSTILE_IDS",
     "HOSTILE_KINDS",
+    "FakeFal",
     "FakeOpenRouter",
     "FakeProvider",
     "FakeRequest",

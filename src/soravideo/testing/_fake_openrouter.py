@@ -10,7 +10,7 @@ streaming ``video/mp4``; ``GET /api/v1/videos/models`` (every key the client's m
 requires); ``GET /api/v1/key`` (the current key, for a cheap authenticated check).
 Errors are ``{"error": {"code": <int>, "message": …}}``, as the client's error types need.
 
-There is no cancel, delete or list endpoint, as at OpenRouter: :meth:`FakeOpenRouter.cancel`
+There is no cancel, delete or list endpoint, as at OpenRouter: `FakeOpenRouter.cancel`
 plays a job stopped on OpenRouter's side (the dashboard, the upstream provider), which is
 how a job can read ``cancelled`` at all.
 
@@ -18,7 +18,7 @@ As in the other fakes, no background task runs: every answer is derived from the
 clock. With ``max_concurrent``, jobs beyond the limit stay ``pending`` and start, first come
 first served, as slots free up (OpenRouter publishes no queue position, so none is shown).
 What the live API does in the cases its documentation leaves open (see the notes of
-:mod:`soravideo.transports.openrouter`) is a choice of this fake, said where it is made.
+`soravideo.transports.openrouter`) is a choice of this fake, said where it is made.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from .._clock import Clock
+from .._core.clock import Clock
 from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel, size_resolution
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
@@ -128,7 +128,7 @@ class FakeOpenRouter(FakeServer):
         failure_at: When they fail, as a fraction of the generation time.
         max_concurrent: The most jobs generating at once; later ones wait ``pending``.
         models: The video models it serves (default: the transport's
-            :data:`~soravideo.transports.openrouter.OPENROUTER_MODELS`); requests are
+            `OPENROUTER_MODELS`); requests are
             checked against each model's durations, resolutions, aspect ratios, sizes and
             frame types (400 otherwise, as OpenRouter documents).
         accept_unknown_models: Take models it does not list (no checks; priced at
@@ -144,7 +144,7 @@ class FakeOpenRouter(FakeServer):
         seed: Seeds ids, request ids and rate-based faults.
         prefix: The path prefix (``/api/v1``).
 
-    Jobs of ``failure_prompts`` and jobs cancelled with :meth:`cancel` cost nothing (what
+    Jobs of ``failure_prompts`` and jobs cancelled with `cancel` cost nothing (what
     OpenRouter charges for those is not documented); a completed job costs its seconds ×
     its model's price per second at its resolution, reported as ``usage.cost``.
     """

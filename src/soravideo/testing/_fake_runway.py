@@ -8,9 +8,9 @@ fraction), ``SUCCEEDED`` (with output URLs), ``FAILED`` (with ``failure`` and
 /v1/organization``. Requests need ``Authorization: Bearer KEY`` (when the fake has a key)
 and ``X-Runway-Version``, like the real API.
 
-Output URLs point at the fake itself (``/_cdn/{task}/{token}.mp4``): signed, keyless and
-expiring (``url_ttl``, :meth:`FakeRunway.expire_urls`), and each task read signs fresh
-ones, so a client's refresh of an expired URL can be tested.
+Output URLs point at the fake itself (``/_cdn/{task}/{token}.mp4``): signed, keyless and expiring
+(``url_ttl``, [`FakeRunway.expire_urls`][soravideo.testing.FakeRunway.expire_urls]), and each task
+read signs fresh ones, so a client's refresh of an expired URL can be tested.
 
 As in FakeSora, no background task runs: every answer is derived from the fake's clock.
 With ``max_concurrent``, tasks beyond the limit wait ``THROTTLED`` (Runway queues them; it
@@ -33,7 +33,7 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from .._clock import Clock, utc_from_timestamp
+from .._core.clock import Clock, utc_from_timestamp
 from ..transports.runway import (
     API_VERSION,
     MAX_DATA_URI_LENGTH,
@@ -137,8 +137,7 @@ class FakeRunway(FakeServer):
         cancelled_visible: Keep a task cancelled by ``DELETE`` readable as ``CANCELLED``;
             by default it is gone (404), as Runway's delete documentation says.
         credits_per_second: Credits per second by model (default: the published rates in
-            :data:`~soravideo.transports.runway.RUNWAY_MODELS`, with audio; 10 for
-            models with no published rate).
+            ``RUNWAY_MODELS``, with audio; 10 for models with no published rate).
         credit_balance: The organization's credits before any task.
         content_bytes: Size of each MP4's media payload.
         seed: Seeds ids, tokens, request ids and rate-based faults.

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .._clock import Clock
+from .._core.clock import Clock
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 
@@ -156,7 +156,7 @@ class FakeSora(FakeServer):
         api_key: When set, requests must carry ``Authorization: Bearer KEY`` or
             ``api-key: KEY`` (Azure style); anything else answers 401.
         clock: Its time. ``None``: a ManualClock in-process, real time when served (the
-            first use decides; see :class:`FakeServer`).
+            first use decides; see ``FakeServer``).
         generation_time: Seconds from create to completion, or a function of the create
             parameters (``model``, ``prompt``, ``seconds``, ``size`` …) returning seconds.
         queue_time: Seconds a job stays ``queued`` before ``in_progress`` (a job is always
@@ -182,7 +182,7 @@ class FakeSora(FakeServer):
         prefix: The path prefix (``/v1``).
 
     Deleting a job that is still generating cancels it (the protocol has no cancel
-    endpoint): the fake records it in :meth:`cancelled_ids` and frees its concurrency
+    endpoint): the fake records it in ``cancelled_ids`` and frees its concurrency
     slot. An ``Idempotency-Key`` seen within ``idempotency_ttl`` on the same endpoint
     returns the original job as it is now, never a second job; both requests are logged
     and the repeat is tagged ``"replayed"``.

@@ -1,21 +1,21 @@
 """Provider-agnostic machinery for fake provider APIs: routing, a request log, faults, serving.
 
-A fake provider (``FakeSora``, later ``FakeRunway`` …) subclasses :class:`FakeServer`, adds
+A fake provider (``FakeSora``, later ``FakeRunway`` …) subclasses ``FakeServer``, adds
 its routes and its error shape, and gets for free:
 
 - a router over plain requests (method, path, query, headers, body bytes) to plain
   responses (status, headers, body bytes or an iterable of chunks);
-- a request log (``fake.requests``) with :meth:`FakeServer.count`;
+- a request log (``fake.requests``) with ``FakeServer.count``;
 - fault injection, scripted or by a seeded rate: error statuses with ``Retry-After``,
   connection resets (before or after the request takes effect), refused connections and
   slow responses;
-- a hostile mode (:meth:`FakeServer.hostile`): answers a broken or malicious provider
+- a hostile mode (``FakeServer.hostile``): answers a broken or malicious provider
   would send (wrong JSON types, dot ids, HTML bodies, endless or cut bodies, absurd
   headers, redirects to another origin), with the request log telling which requests
-  strayed outside the provider's resources (:meth:`FakeServer.stray_requests`);
-- two ways to serve: in-process as an httpx transport (:meth:`FakeServer.http_transport`,
-  :meth:`FakeServer.sync_http_transport`) and as a real HTTP server on a loopback port
-  (:meth:`FakeServer.serve`, stdlib ``http.server`` in a background thread).
+  strayed outside the provider's resources (``FakeServer.stray_requests``);
+- two ways to serve: in-process as an httpx transport (``FakeServer.http_transport``,
+  ``FakeServer.sync_http_transport``) and as a real HTTP server on a loopback port
+  (``FakeServer.serve``, stdlib ``http.server`` in a background thread).
 
 The exchange logic (faults, dispatch, logging) is written once, as a generator that yields
 the delays to wait; each way of serving only decides how to wait and how to fail.
@@ -31,6 +31,7 @@ import math
 import random
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -42,7 +43,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import attrs
 import httpx
 
-from .._clock import Clock, ManualClock, SystemClock
+from .._core.clock import Clock, ManualClock, SystemClock
 from . import _hostile
 from ._hostile import HostileKind, StreamCounters
 
@@ -89,6 +90,8 @@ class FakeRequest:
         body: The raw body.
         full_path: The path as received, prefix included.
         in_prefix: Whether the path is under the prefix (no route matches otherwise).
+        scheme: ``"https"`` when it came over TLS (`FakeServer.serve` with an
+            ``ssl_context``, or an in-process ``https://`` URL), else ``"http"``.
     """
 
     method: str
@@ -98,6 +101,7 @@ class FakeRequest:
     body: bytes = b""
     full_path: str = ""
     in_prefix: bool = True
+    scheme: str = "http"
 
     def header(self, name: str) -> str | None:
         """Return one header's value, or ``None``."""
@@ -295,11 +299,12 @@ class Fault:
         times: How many times it fires; ``None`` is unlimited.
         rate: Probability of firing on each matching request (seeded), or ``None``.
         hostile: Answer as a broken or malicious provider would: one of
-            :data:`~soravideo.testing.HOSTILE_KINDS` (see :meth:`FakeServer.hostile`,
+            ``soravideo.testing.HOSTILE_KINDS`` (see ``FakeServer.hostile``,
             which fills in ``options`` and the kind's phase).
         options: The hostile kind's options (``{"id": ".."}`` for ``"bad_id"`` …).
-        streams: What the fault's streamed bodies did (``endless``): bytes sent, streams
-            still open, :meth:`~StreamCounters.wait_closed`.
+        streams: What the fault's streamed bodies did (``endless``), a
+            [`StreamCounters`][soravideo.testing.StreamCounters]: bytes sent, streams
+            still open, ``wait_closed``.
     """
 
     status: int | None = None
@@ -421,8 +426,10 @@ class Router:
         self._routes: list[_Route] = []
 
     def add(self, method: str, template: str, handler: Handler, *, name: str) -> None:
-        """Add a route; ``{name}`` in the template matches one path segment."""
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        """Add a route; ``{name}`` in the template matches one path segment, ``{name*}``
+        one or more (``/{model*}`` matches ``/fal-ai/veo3.1/fast``)."""
+        regex = re.sub(r"\\\{(\w+)\\\*\\\}", r"(?P<\1>[^/]+(?:/[^/]+)*)", re.escape(template))
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append(_Route(method.upper(), re.compile(f"^{regex}$"), name, handler))
 
     def resolve(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | bool:
@@ -458,9 +465,9 @@ class FakeServer:
     """Base class of the fake provider APIs. Subclasses add routes and an error shape.
 
     Args:
-        clock: The fake's time. ``None`` picks one on first need: :meth:`serve` picks real
+        clock: The fake's time. ``None`` picks one on first need: ``serve`` picks real
             time, anything else (``fake.clock``, a transport, a request) picks a
-            :class:`~soravideo.testing.ManualClock` that the test moves.
+            [`ManualClock`][soravideo.ManualClock] that the test moves.
         seed: Seeds ids and rate-based faults, so runs repeat.
         prefix: The path prefix every route lives under (``/v1``).
     """
@@ -652,7 +659,7 @@ class FakeServer:
         times: int | None = None,
         rate: float | None = None,
     ) -> Fault:
-        """Add a fault to the plan; see :class:`Fault` for the arguments.
+        """Add a fault to the plan; see [`Fault`][soravideo.testing.Fault] for the arguments.
 
         ``times`` defaults to 1 for a scripted fault and to unlimited when ``rate`` is set.
 
@@ -691,13 +698,13 @@ class FakeServer:
     ) -> Fault:
         """Answer matching requests as a broken or malicious provider would.
 
-        The kinds and their options (the table in :mod:`soravideo.testing._hostile`,
+        The kinds and their options (the table in ``soravideo.testing._hostile``,
         repeated in the testing guide):
 
         - JSON answers, after the request took effect: ``wrong_types`` (``fields=``),
           ``missing_fields`` (``keep=("id",)``), ``huge_numbers`` (``value=10**400``),
           ``nested_garbage`` (``depth=64``, ``fields=``), ``bad_id`` (``id=".."``; see
-          :data:`~soravideo.testing.HOSTILE_IDS`), ``fields`` (``values={...}``);
+          ``soravideo.testing.HOSTILE_IDS``), ``fields`` (``values={...}``);
         - bodies: ``html_body`` and ``json_error_body`` (``status=200``), ``not_video``,
           ``truncated`` (``keep=``, ``content_length=True``), ``endless`` (``limit=``,
           ``chunk=``), ``huge_length`` (``length=10**15``);
@@ -706,13 +713,13 @@ class FakeServer:
 
         Args:
             kind: What the answer becomes.
-            match: Which requests, as for :meth:`inject` (``"GET /videos/*/content"``).
+            match: Which requests, as for ``inject`` (``"GET /videos/*/content"``).
             times: How many times it fires; ``None`` is every matching request.
             rate: Probability of firing on each matching request (seeded), or ``None``.
             phase: ``"before"`` or ``"after"`` the request takes effect; ``None`` is the
                 kind's own (``"before"`` for ``redirect`` and ``retry_after``, else
                 ``"after"``). Kinds that change the fake's answer act only after.
-            delay: Seconds to wait before answering, as for :meth:`inject`.
+            delay: Seconds to wait before answering, as for ``inject``.
             **options: The kind's options.
 
         Returns:
@@ -930,6 +937,7 @@ class FakeServer:
         query: Iterable[tuple[str, str]],
         headers: Iterable[tuple[str, str]],
         body: bytes,
+        scheme: str = "http",
     ) -> FakeRequest:
         inner = self._strip_prefix(raw_path)
         return FakeRequest(
@@ -940,6 +948,7 @@ class FakeServer:
             body=body,
             full_path=raw_path,
             in_prefix=inner is not None,
+            scheme=scheme,
         )
 
     # -- serving in-process -----------------------------------------------------------
@@ -961,7 +970,13 @@ class FakeServer:
     # -- serving on loopback -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Iterator[str]:
         """Serve the fake on a loopback port in a background thread.
 
         When the fake was made without a clock and has not picked one yet, serving picks
@@ -970,14 +985,18 @@ class FakeServer:
         Args:
             host: The address to bind (keep it loopback).
             port: The port; 0 picks a free one.
+            ssl_context: Serve HTTPS with this server context (a throwaway certificate,
+                e.g. ``trustme``'s), for clients that insist on ``https://``; each
+                connection's handshake runs in its own thread.
 
         Yields:
-            The base URL, prefix included (``http://127.0.0.1:PORT/v1``).
+            The base URL, prefix included (``http://127.0.0.1:PORT/v1``; ``https://``
+            with ``ssl_context``).
         """
         with self._lock:
             if self._clock is None:
                 self._clock = SystemClock()
-        server = _ThreadingServer((host, port), _make_handler(self))
+        server = _ThreadingServer((host, port), _make_handler(self), ssl_context)
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -987,7 +1006,8 @@ class FakeServer:
         thread.start()
         try:
             bound_host, bound_port = server.server_address[:2]
-            yield f"http://{bound_host!s}:{bound_port}{self.prefix}"
+            scheme = "https" if ssl_context is not None else "http"
+            yield f"{scheme}://{bound_host!s}:{bound_port}{self.prefix}"
         finally:
             server.shutdown()
             server.close_connections()
@@ -1116,6 +1136,7 @@ class _AsyncFakeTransport(httpx.AsyncBaseTransport):
             request.url.params.multi_items(),
             request.headers.multi_items(),
             body,
+            request.url.scheme,
         )
         exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
@@ -1146,6 +1167,7 @@ class _SyncFakeTransport(httpx.BaseTransport):
             request.url.params.multi_items(),
             request.headers.multi_items(),
             body,
+            request.url.scheme,
         )
         exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
@@ -1171,11 +1193,35 @@ class _ThreadingServer(ThreadingHTTPServer):
     # Tests start and stop servers quickly; a lingering TIME_WAIT must not block the port.
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self.ssl_context = ssl_context
         self._handlers: set[threading.Thread] = set()
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.ssl_context is not None:
+            # The handshake waits for the connection's own thread (finish_request).
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (OSError, ValueError):
+                logger.debug("fake server: TLS handshake with %s failed", client_address)
+                return
+        super().finish_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -1260,6 +1306,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 urllib.parse.parse_qsl(split.query, keep_blank_values=True),
                 self.headers.items(),
                 body,
+                "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
             )
             exchange = server._exchange(request)
             try:

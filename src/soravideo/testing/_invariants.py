@@ -1,9 +1,9 @@
 """The exactly-once invariant: what a fake provider created, checked against a ledger's jobs.
 
-soravideo promises that every job is billed once and never lost. After any run against a
-fake (:class:`~soravideo.testing.FakeSora`, :class:`~soravideo.testing.FakeRunway` or any
-other :class:`FakeServer`), :func:`check_exactly_once` compares the fake's own record of
-what it was sent with the jobs of the ledger, and fails naming every rule broken:
+soravideo promises that every job is billed once and never lost. After any run against a fake
+([`FakeSora`][soravideo.testing.FakeSora], [`FakeRunway`][soravideo.testing.FakeRunway] or any other
+``FakeServer``), [`check_exactly_once`][soravideo.testing.check_exactly_once] compares the fake's
+own record of what it was sent with the jobs of the ledger, and fails naming every rule broken:
 
 - ``orphan``: a video the provider created that no job owns (a create whose answer was
   lost and never reconciled is paid for and never seen). A job that failed with code
@@ -21,7 +21,8 @@ what it was sent with the jobs of the ledger, and fails naming every rule broken
   video runs on by design, and soravideo can only stop tracking it;
 - ``cost``: the cost the job records is not the price of what was sent for its video
   (FakeSora: the seconds and model sent, priced by the published table or ``prices``;
-  FakeRunway: the credits the fake itself estimated or charged for the task;
+  FakeRunway: the credits the fake itself estimated or charged for the task; FakeFal: the
+  endpoint, duration, resolution and audio sent, priced by fal's published table;
   FakeOpenRouter: the estimate is the fake's price of what was sent, where the model has
   one, and ``cost_usd`` of a completed job is the ``usage.cost`` the fake reports).
 """
@@ -34,10 +35,11 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from .._models import Job
+from .._core.models import Job
 from ..repositories.base import JobRepository
 from ..transports.base import INVALID_REMOTE_ID
 from ..transports.sora import SORA_MODELS
+from ._fake_fal import FakeFal
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
@@ -69,6 +71,11 @@ def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent
         usd = None if price is None else round(int(params["seconds"]) * price, 6)
         return _Sent(prompt=str(params["prompt"]), usd=usd)
     prompt = params.get("promptText", params.get("prompt"))
+    if isinstance(fake, FakeFal):
+        # fal reports no cost: the published price of what was sent is the check.
+        return _Sent(
+            prompt=prompt if isinstance(prompt, str) else None, usd=fake.price_usd(video_id)
+        )
     if isinstance(fake, FakeOpenRouter):
         return _Sent(
             prompt=prompt if isinstance(prompt, str) else None,
@@ -121,7 +128,8 @@ def check_exactly_once(
     """Assert that the jobs and what the fake created match one to one.
 
     Call it at the end of a test, with every job of the ledger (see
-    :func:`check_ledger_exactly_once` to read them from a repository).
+    [`check_ledger_exactly_once`][soravideo.testing.check_ledger_exactly_once] to read them from a
+    repository).
 
     Args:
         fake: The fake provider the jobs were sent to.
@@ -235,7 +243,8 @@ async def check_ledger_exactly_once(
     provider: str | None = None,
     prices: Mapping[str, float] | None = None,
 ) -> None:
-    """Read every job of ``repository`` and run :func:`check_exactly_once` on them.
+    """Read every job of ``repository`` and run
+    [`check_exactly_once`][soravideo.testing.check_exactly_once] on them.
 
     The repository must be open (a client's ``client.repository`` is, once the client has
     been used; a new one is opened with ``async with``).
@@ -243,7 +252,8 @@ async def check_ledger_exactly_once(
     Args:
         fake: The fake provider the jobs were sent to.
         repository: The ledger.
-        settled / provider / prices: As :func:`check_exactly_once` takes them.
+        settled / provider / prices: As [`check_exactly_once`][soravideo.testing.check_exactly_once]
+            takes them.
 
     Raises:
         AssertionError: naming every violation, one per line.

@@ -108,13 +108,13 @@ class TemporaryPostgres:
     """Start a disposable PostgreSQL server; ``stop()`` (or leaving the ``with``) deletes it.
 
     Args:
-        bin_dir: Where ``initdb`` and ``pg_ctl`` live; found with :func:`find_postgres_bin`
+        bin_dir: Where ``initdb`` and ``pg_ctl`` live; found with ``find_postgres_bin``
             when omitted.
-        database: The database created for the caller (its DSN is :attr:`dsn`).
+        database: The database created for the caller (its DSN is ``dsn``).
         settings: Extra ``postgres -c name=value`` settings.
 
     Raises:
-        PostgresUnavailableError: from :meth:`start`, when the binaries are missing or the
+        PostgresUnavailableError: from ``start``, when the binaries are missing or the
             server fails to start (the message says why, in one line).
     """
 

@@ -1,8 +1,11 @@
-"""The ledger contract: one pytest test class every :class:`JobRepository` must pass.
+"""The ledger contract: one pytest test class every ledger must pass.
 
-Needs pytest, hypothesis and anyio's pytest plugin (installed with anyio). To check your own
-backend, subclass :class:`RepositoryContract` in a test file and provide a ``repository``
-fixture that yields an **opened, empty** repository (and closes it afterwards)::
+The rules of [`JobRepository`][soravideo.repositories.JobRepository], as tests. They need
+pytest, hypothesis and anyio's pytest plugin (installed with anyio). To check your own
+backend, subclass
+[`RepositoryContract`][soravideo.testing.repository_contract.RepositoryContract] in a test
+file and provide a ``repository`` fixture that yields an **opened, empty** repository (and
+closes it afterwards)::
 
     # tests/test_my_repository.py
     import pytest
@@ -52,13 +55,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .._errors import (
+from .._core.errors import (
     BatchNotFoundError,
     ConflictError,
     JobNotFoundError,
     ValidationError,
 )
-from .._models import (
+from .._core.models import (
     Batch,
     BatchProgress,
     BatchStatus,
@@ -89,7 +92,7 @@ def make_job(
     batch_id: str | None = None,
     **fields: Any,
 ) -> Job:
-    """Build a small job created ``age`` seconds after :data:`T0` (a random id by default)."""
+    """Build a small job created ``age`` seconds after ``T0`` (a random id by default)."""
     created = T0 + timedelta(seconds=age)
     return Job(
         id=job_id or f"job_{uuid.uuid4().hex}",
@@ -112,7 +115,7 @@ def make_batch(
     age: float = 0.0,
     key: str | None = None,
 ) -> Batch:
-    """Build a batch created ``age`` seconds after :data:`T0` (a random id by default)."""
+    """Build a batch created ``age`` seconds after ``T0`` (a random id by default)."""
     created = T0 + timedelta(seconds=age)
     return Batch(
         id=batch_id or f"batch_{uuid.uuid4().hex}",
@@ -148,7 +151,7 @@ def _at(seconds: float) -> datetime:
 
 
 class RepositoryContract:
-    """The rules of :class:`~soravideo.repositories.JobRepository`, as tests.
+    """The rules of [`JobRepository`][soravideo.repositories.JobRepository], as tests.
 
     Subclass it (as ``TestSomething``) and provide the ``repository`` fixture; see the
     module's docstring. Every test starts from an empty ledger.

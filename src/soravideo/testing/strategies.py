@@ -11,7 +11,7 @@ Needs ``hypothesis`` (a test dependency, never imported by ``import soravideo``)
 Every value can be stored by every ledger: datetimes are timezone-aware (UTC or a fixed
 offset, microseconds included), text holds no NUL or lone surrogate (PostgreSQL and UTF-8
 refuse them), numbers are finite, and ``provider_options`` are JSON values. Requests are
-valid for :func:`soravideo._validation.check_request`. :data:`MODELS` maps every model class
+valid for ``soravideo._core.validation.check_request``. ``MODELS`` maps every model class
 to a strategy for it.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from .._models import (
+from .._core.models import (
     Batch,
     BatchProgress,
     BatchResult,
@@ -42,7 +42,7 @@ from .._models import (
     ResumeSummary,
     VideoResult,
 )
-from .._validation import ASPECT_RATIOS, RESOLUTIONS, resolve_size
+from .._core.validation import ASPECT_RATIOS, RESOLUTIONS, resolve_size
 
 __all__ = [
     "MODELS",

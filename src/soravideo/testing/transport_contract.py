@@ -1,8 +1,9 @@
-"""The contract every :class:`~soravideo.transports.Transport` must keep, as a pytest suite.
+"""The contract every [`Transport`][soravideo.transports.Transport] must keep, as a pytest suite.
 
-Subclass :class:`TransportContract` in a test module (a name starting with ``Test``) and
-provide two fixtures: ``transport`` (your transport wired to a fake provider, in-process)
-and ``fake`` (that fake, which implements :class:`FakeProvider`)::
+Subclass [`TransportContract`][soravideo.testing.transport_contract.TransportContract] in a
+test module (a name starting with ``Test``) and provide two fixtures: ``transport`` (your
+transport wired to a fake provider, in-process) and ``fake`` (that fake, which implements
+[`FakeProvider`][soravideo.testing.FakeProvider])::
 
     import httpx
     import pytest
@@ -33,8 +34,8 @@ import uuid
 
 import pytest
 
-from .._errors import AmbiguousSubmissionError, NotFoundError, ProviderError
-from .._models import CreateVideoRequest, JobStatus
+from .._core.errors import AmbiguousSubmissionError, NotFoundError, ProviderError
+from .._core.models import CreateVideoRequest, JobStatus
 from ..transports.base import RemoteJob, Transport
 from ._fakeserver import FakeProvider
 
@@ -55,8 +56,8 @@ class TransportContract:
     """What every transport does, checked against its fake. Subclass it; see the module doc.
 
     Fixtures the subclass provides:
-        transport: A :class:`~soravideo.transports.Transport` talking to ``fake``.
-        fake: The :class:`FakeProvider` behind it, on simulated time.
+        transport: A [`Transport`][soravideo.transports.Transport] talking to ``fake``.
+        fake: The [`FakeProvider`][soravideo.testing.FakeProvider] behind it, on simulated time.
     """
 
     @pytest.mark.anyio

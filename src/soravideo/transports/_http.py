@@ -1,10 +1,10 @@
 """Provider-agnostic HTTP plumbing shared by the httpx transports.
 
-One :class:`HttpSession` per transport sends every request: it adds the auth headers,
-runs the retry policy (:mod:`soravideo._retry`), counts what happened in
-:class:`TransportStats`, and maps every failure onto the soravideo error tree once,
+One ``HttpSession`` per transport sends every request: it adds the auth headers,
+runs the retry policy (``soravideo._core.retry``), counts what happened in
+``TransportStats``, and maps every failure onto the soravideo error tree once,
 chained with ``from``. Secrets given to it are scrubbed from every message and body it
-puts into an exception or a log line (see :mod:`soravideo._redact`).
+puts into an exception or a log line (see ``soravideo._core.redact``).
 
 Credentials go only to the configured origin: the session follows redirects itself (an
 injected client's ``follow_redirects`` is never used) and a hop to another origin carries
@@ -14,17 +14,17 @@ becomes Basic auth for that URL's origin and never appears in a URL that is sent
 The httpx errors a soravideo error is chained to hold a copy of their request with every
 credential header masked (``[secure]``), never the request that was sent.
 
-What a failure means for a create: one before any byte could reach the server (connect
-error or refused connection, DNS failure, connect or pool timeout) is a
-:class:`~soravideo.ProviderConnectionError` (or its timeout subclass), retried by the
-policy like any safe request; one after the request may have arrived (read or write
-timeout, a broken connection, an unreadable answer) is an
-:class:`~soravideo.AmbiguousSubmissionError`, never re-sent here.
+What a failure means for a create: one before any byte could reach the server (connect error or
+refused connection, DNS failure, connect or pool timeout) is a
+[`ProviderConnectionError`][soravideo.ProviderConnectionError] (or its timeout subclass), retried by
+the policy like any safe request; one after the request may have arrived (read or write timeout, a
+broken connection, an unreadable answer) is an
+[`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError], never re-sent here.
 
 Every request carries the session's timeout (``timeout=`` on the request, so it holds for
 an injected ``httpx.AsyncClient`` too), and every ``Retry-After`` is capped at the policy's
 ``retry_after_cap``; a client sets both from its settings through
-:meth:`HttpTransport.use_settings`.
+``HttpTransport.use_settings``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import anyio
 import attrs
 import httpx
 
-from .._errors import (
+from .._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
     PermissionDeniedError,
@@ -51,7 +51,7 @@ from .._errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from .._redact import (
+from .._core.redact import (
     is_credential_header,
     is_credential_name,
     redact,
@@ -59,7 +59,7 @@ from .._redact import (
     scrub_exception,
     secrets_in,
 )
-from .._retry import (
+from .._core.retry import (
     Decision,
     Failure,
     OnRetry,
@@ -185,11 +185,13 @@ def error_from_response(
 ) -> ProviderError:
     """Map an error answer onto the soravideo tree (raise it ``from`` the HTTP error).
 
-    ``401`` → :class:`AuthenticationError`, ``403`` → :class:`PermissionDeniedError`,
-    ``429`` → :class:`RateLimitError` (with ``retry_after``), ``5xx`` →
-    :class:`ProviderUnavailableError`, except that a create whose answer leaves its fate
-    open (``500``, ``502``, ``504`` …) is an :class:`AmbiguousSubmissionError`; anything
-    else → :class:`ProviderError`. Every error carries ``status_code``, ``request_id``
+    ``401`` → [`AuthenticationError`][soravideo.AuthenticationError], ``403`` →
+    [`PermissionDeniedError`][soravideo.PermissionDeniedError], ``429`` →
+    [`RateLimitError`][soravideo.RateLimitError] (with ``retry_after``), ``5xx`` →
+    [`ProviderUnavailableError`][soravideo.ProviderUnavailableError], except that a create whose
+    answer leaves its fate open (``500``, ``502``, ``504`` …) is an
+    [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]; anything else →
+    [`ProviderError`][soravideo.ProviderError]. Every error carries ``status_code``, ``request_id``
     (``x-request-id``), the parsed ``body``, ``provider`` and ``code``.
 
     Args:
@@ -198,7 +200,7 @@ def error_from_response(
         provider: The transport's name.
         note: A sentence appended to the message (e.g. that the API was shut down).
         secrets: Strings scrubbed from the message and body (which also lose every
-            secret by shape, see :func:`soravideo._redact.redact_text`).
+            secret by shape, see ``soravideo._core.redact.redact_text``).
         describe: Extracts ``(message, code)`` from the body.
         now: Current Unix time for ``Retry-After`` dates (``time.time()`` if ``None``).
 
@@ -250,8 +252,9 @@ def error_from_exception(
     """Map an httpx exception onto the soravideo tree (raise it ``from`` ``error``).
 
     A create that may have been sent (timeout, broken connection after sending) becomes an
-    :class:`AmbiguousSubmissionError`; timeouts otherwise a :class:`ProviderTimeoutError`;
-    other failures to reach the server a :class:`ProviderConnectionError`.
+    [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]; timeouts otherwise a
+    [`ProviderTimeoutError`][soravideo.ProviderTimeoutError]; other failures to reach the server a
+    [`ProviderConnectionError`][soravideo.ProviderConnectionError].
 
     Args:
         error: The httpx exception.
@@ -291,7 +294,7 @@ def error_from_exception(
 
 @attrs.define(kw_only=True)
 class HttpContentStream:
-    """An open streamed download (a :class:`~soravideo.transports.ContentStream`)."""
+    """An open streamed download (a [`ContentStream`][soravideo.transports.ContentStream])."""
 
     content_type: str | None
     content_length: int | None
@@ -352,12 +355,12 @@ class HttpSession:
         params: Query parameters for every request (e.g. ``api-version``); never sent to
             another origin either.
         secrets: Strings to scrub from errors and logs (the API key).
-        http_client: An ``httpx.AsyncClient`` to use; not closed by :meth:`aclose`. When
-            ``None``, one is created on first use and closed by :meth:`aclose`. Its
+        http_client: An ``httpx.AsyncClient`` to use; not closed by ``aclose``. When
+            ``None``, one is created on first use and closed by ``aclose``. Its
             ``follow_redirects`` is ignored; its own credential headers and ``auth`` go to
             the request's origin only.
         timeout: Per-request timeout in seconds; ``None`` keeps an injected client's own
-            (or 60 s for the session's own client) until :meth:`use_timeout` sets one.
+            (or 60 s for the session's own client) until ``use_timeout`` sets one.
         policy: The retry policy.
         sleep: Waits between retries.
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
@@ -437,7 +440,7 @@ class HttpSession:
         return (*self._secrets, *self._url_secrets)
 
     def scrub(self, value: Any) -> Any:
-        """Return ``value`` with this session's secrets replaced by ``***`` (see :func:`redact`)."""
+        """Return ``value`` with this session's secrets replaced by ``***`` (see ``redact``)."""
         return redact(value, self._secrets)
 
     def request_id(self, response: httpx.Response) -> str | None:
@@ -478,9 +481,9 @@ class HttpSession:
         scrub_exception(error, self._hidden, clean)
 
     def map_response(self, response: httpx.Response, kind: RequestKind) -> ProviderError:
-        """Return the soravideo error for an error answer (see :func:`error_from_response`).
+        """Return the soravideo error for an error answer (see ``error_from_response``).
 
-        A :class:`RateLimitError`'s ``retry_after`` is capped at the policy's
+        A [`RateLimitError`][soravideo.RateLimitError]'s ``retry_after`` is capped at the policy's
         ``retry_after_cap`` (one warning per session the first time that bites).
         """
         error = error_from_response(
@@ -501,7 +504,7 @@ class HttpSession:
     def map_exception(
         self, error: BaseException, kind: RequestKind, method: str, path: str
     ) -> ProviderError:
-        """Return the soravideo error for an httpx exception (see :func:`error_from_exception`).
+        """Return the soravideo error for an httpx exception (see ``error_from_exception``).
 
         ``error`` and its chain are scrubbed in place first: raised ``from`` it, the
         soravideo error leads to no request header nor message showing a credential.
@@ -695,7 +698,7 @@ class HttpSession:
             The 2xx response, body read.
 
         Raises:
-            ProviderError: Mapped per :func:`error_from_response` / :func:`error_from_exception`;
+            ProviderError: Mapped per ``error_from_response`` / ``error_from_exception``;
                 also after more than 5 redirects.
         """
 
@@ -750,7 +753,7 @@ class HttpSession:
                 to ``url`` itself (a provider's signed CDN URL).
 
         Returns:
-            An async context manager yielding the open :class:`HttpContentStream`.
+            An async context manager yielding the open ``HttpContentStream``.
         """
         return self._stream(method, url, params=params, authorized=authorized)
 
@@ -825,7 +828,7 @@ _T = TypeVar("_T", bound="HttpTransport")
 class HttpTransport:
     """What every httpx-based transport shares: counters, the retry policy, ``async with``.
 
-    Subclasses set ``self._session`` (an :class:`HttpSession`) and define ``aclose``.
+    Subclasses set ``self._session`` (an ``HttpSession``) and define ``aclose``.
     """
 
     _session: HttpSession
@@ -866,9 +869,10 @@ class HttpTransport:
 
         Raises:
             ProviderError: ``code="invalid_remote_id"``: a dot segment, a separator, a
-                control character … (see :func:`~soravideo.transports.base.remote_id_problem`).
-                Not an :class:`AmbiguousSubmissionError` even on a create: the create was
-                answered, and sending it again would only make another such video.
+                control character … (see
+                [`remote_id_problem`][soravideo.transports.base.remote_id_problem]). Not an
+                [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] even on a create:
+                the create was answered, and sending it again would only make another such video.
         """
         return checked_remote_id(
             remote_id,

@@ -1,9 +1,10 @@
 """The provider seam: a provider-neutral protocol every transport implements.
 
-A transport speaks one provider's API. It maps the neutral :class:`CreateVideoRequest`
-onto that API, maps the provider's statuses onto :class:`JobStatus` and its errors onto
-the soravideo error tree (at the boundary, chained with ``from``), and retries only what
-is safe. It never decides a job's fate: the runner does.
+A transport speaks one provider's API. It maps the neutral
+[`CreateVideoRequest`][soravideo.CreateVideoRequest] onto that API, maps the provider's statuses
+onto [`JobStatus`][soravideo.JobStatus] and its errors onto the soravideo error tree (at the
+boundary, chained with ``from``), and retries only what is safe. It never decides a job's fate: the
+runner does.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from urllib.parse import quote
 
 import attrs
 
-from .._errors import FieldError, ProviderError
-from .._models import CreateVideoRequest, JobError, JobStatus
+from .._core.errors import FieldError, ProviderError
+from .._core.models import CreateVideoRequest, JobError, JobStatus
 
 __all__ = [
     "INVALID_REMOTE_ID",
@@ -35,7 +36,7 @@ __all__ = [
 
 MAX_REMOTE_ID_LENGTH = 256
 INVALID_REMOTE_ID = "invalid_remote_id"
-"""The ``code`` of the :class:`~soravideo.ProviderError` a refused remote id raises."""
+"""The ``code`` of the [`ProviderError`][soravideo.ProviderError] a refused remote id raises."""
 
 
 def remote_id_problem(value: object) -> str | None:
@@ -79,7 +80,8 @@ def checked_remote_id(
     creating: bool = False,
     shown: object = None,
 ) -> str:
-    """Return ``value`` when it is a usable remote id; raise a :class:`ProviderError` if not.
+    """Return ``value`` when it is a usable remote id; raise a
+    [`ProviderError`][soravideo.ProviderError] if not.
 
     Args:
         value: The id, as given or as the provider answered it.
@@ -172,6 +174,10 @@ class RemoteJob:
         urls: Result URLs by variant, for providers that deliver URLs.
         poll_after: The provider's hint of when to ask again (seconds), if any.
         created_at: When the provider created it.
+        queue_position: How many requests wait ahead of this one in the provider's own
+            queue (``0``: next), where the provider queues excess work instead of
+            refusing it (fal); ``None`` when it says nothing. The engine reads it as
+            back-pressure, as it reads a 429.
         raw: The payload as received (never holds secrets).
     """
 
@@ -186,6 +192,7 @@ class RemoteJob:
     urls: Mapping[str, str] = attrs.field(factory=dict)
     poll_after: float | None = None
     created_at: datetime | None = None
+    queue_position: int | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
 

@@ -24,14 +24,14 @@ Mapping, in brief:
   dropped from ``RemoteJob.raw``: OpenRouter says to treat them like secrets.
 - cost: ``usage.cost`` (USD) of a completed job is ``RemoteJob.cost_usd``, which the engine
   records as ``job.cost_usd`` beside the estimate.
-- no cancel, no delete, no list, no idempotency key: see :class:`OpenRouterTransport`.
+- no cancel, no delete, no list, no idempotency key: see [`OpenRouterTransport`][soravideo.transports.OpenRouterTransport].
 
 What could not be verified (no call to OpenRouter itself could be made; everything above
 comes from the official client and OpenRouter's published documentation):
 
-- the built-in model table (:data:`OPENROUTER_MODELS`): durations, sizes and prices are a
+- the built-in model table (`OPENROUTER_MODELS`): durations, sizes and prices are a
   snapshot from OpenRouter's guides and third-party pages, not from the live listing;
-  :meth:`OpenRouterTransport.refresh_models` replaces it with ``GET /videos/models``, the
+  `OpenRouterTransport.refresh_models` replaces it with ``GET /videos/models``, the
   authoritative source (``pricing_skus`` included);
 - which ``pricing_skus`` apply to a request: only ``per-video-second`` and
   ``per-video-second-<resolution>`` are read; audio or other SKUs are not priced;
@@ -68,12 +68,12 @@ import anyio
 import attrs
 import httpx
 
-from .._clock import Clock, utc_from_timestamp
-from .._errors import FieldError, ProviderError, ValidationError
-from .._models import CreateVideoRequest, JobError, JobStatus
-from .._redact import redact_url
-from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
+from .._core.clock import Clock, utc_from_timestamp
+from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.models import CreateVideoRequest, JobError, JobStatus
+from .._core.redact import redact_url
+from .._core.retry import OnRetry, RequestKind, RetryPolicy
+from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
@@ -272,7 +272,7 @@ OPENROUTER_MODELS: Mapping[str, OpenRouterModel] = {
         default_resolution="720p",
     ),
 }
-"""Video models known before :meth:`OpenRouterTransport.refresh_models` (a snapshot; see the
+"""Video models known before `OpenRouterTransport.refresh_models` (a snapshot; see the
 module notes). Other names are passed to OpenRouter as they are."""
 
 
@@ -310,7 +310,7 @@ def _flag(value: Any) -> bool | None:
 def model_from_listing(
     item: Mapping[str, Any], known: OpenRouterModel | None = None
 ) -> OpenRouterModel:
-    """Build an :class:`OpenRouterModel` from one entry of ``GET /videos/models``.
+    """Build an `OpenRouterModel` from one entry of ``GET /videos/models``.
 
     Args:
         item: The entry.
@@ -373,19 +373,19 @@ class OpenRouterTransport(HttpTransport):
     it certainly did not happen (a connection never made, or a ``408``/``409``/``429``/
     ``503`` answer): anything after its bytes may have arrived (a timeout, a reset, a
     ``500``/``502``/``504``, an unreadable answer) is an
-    :class:`~soravideo.AmbiguousSubmissionError` and is never sent again. The official
+    [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] and is never sent again. The official
     client does re-send such a create (its default policy retries every 5xx and timeout,
     POST included), which can make and bill a second video; soravideo does not.
 
     OpenRouter has no idempotency key and no endpoint that lists jobs, so an ambiguous
     create cannot be reconciled: the engine fails the job with ``ambiguous_submission``
     (retryable) rather than risk a second video; check the OpenRouter activity page before
-    creating it again. Within one transport, a repeated :meth:`submit` with the same
+    creating it again. Within one transport, a repeated `submit` with the same
     ``idempotency_key`` reads the job the first one made instead of creating another.
 
     There is no cancel endpoint either (``capabilities.can_cancel`` is ``False``):
     cancelling a job in soravideo stops tracking it, but OpenRouter generates (and bills)
-    the video all the same. :meth:`cancel` raises.
+    the video all the same. `cancel` raises.
 
     Args:
         base_url: The API root; requests go to ``{base_url}/videos``. Default:
@@ -397,7 +397,7 @@ class OpenRouterTransport(HttpTransport):
         app_title: Sent as ``X-OpenRouter-Title``. Default:
             ``OPENROUTER_X_OPEN_ROUTER_TITLE``, as the official client.
         http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeOpenRouter``'s
-            transport); it is not closed by :meth:`aclose`.
+            transport); it is not closed by `aclose`.
         timeout: Per-request timeout in seconds. When ``None``: a client's
             ``request_timeout`` once the transport is given to one, else 60 s (an injected
             client's own timeout).
@@ -408,7 +408,7 @@ class OpenRouterTransport(HttpTransport):
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding the table's and the listing's
             ``pricing_skus`` (a flat rate at every resolution).
-        models: The model table to start from (default :data:`OPENROUTER_MODELS`).
+        models: The model table to start from (default `OPENROUTER_MODELS`).
         default_model: The model used when a request names none.
         min_poll_interval: The least time between two reads of a job (seconds).
     """
@@ -550,7 +550,7 @@ class OpenRouterTransport(HttpTransport):
     async def refresh_models(self) -> Mapping[str, OpenRouterModel]:
         """Read ``GET /videos/models`` and adopt it as the model table (and its prices).
 
-        The listing is authoritative: it replaces :data:`OPENROUTER_MODELS` (soravideo's
+        The listing is authoritative: it replaces `OPENROUTER_MODELS` (soravideo's
         own defaults of duration and resolution are kept where the listing allows them),
         and prices come from each model's ``pricing_skus`` unless ``prices=`` overrides
         them. Models it does not list are passed to OpenRouter as they are.

@@ -16,12 +16,13 @@ Mapping, in brief:
   fraction) → processing at 0–99 %; ``SUCCEEDED`` → completed with ``urls["video"]``;
   ``FAILED`` → failed with ``failureCode`` (moderation codes are not retryable);
   ``CANCELLED`` → cancelled.
-- results are URLs on Runway's CDN that expire within 24–48 hours: :meth:`open_content`
+- results are URLs on Runway's CDN that expire within 24–48 hours: ``open_content``
   downloads them without the API key and fetches the task again for fresh URLs when one
   answers 403, 404 or 410.
 - cost: ``estimatedCost.credits`` while running and ``cost.credits`` once ended are
   ``RemoteJob.cost_credits``; ``cost_usd`` is credits × ``credit_usd``.
-- Runway has no list endpoint and no idempotency keys; see :class:`RunwayTransport`.
+- Runway has no list endpoint and no idempotency keys; see
+  [`RunwayTransport`][soravideo.transports.RunwayTransport].
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ import anyio
 import attrs
 import httpx
 
-from .._clock import Clock, utc_from_timestamp
-from .._errors import FieldError, ProviderError, ValidationError
-from .._models import CreateVideoRequest, JobError, JobStatus
-from .._redact import redact_url
-from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import option_overrides, resolve_size, sendable_options
+from .._core.clock import Clock, utc_from_timestamp
+from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.models import CreateVideoRequest, JobError, JobStatus
+from .._core.redact import redact_url
+from .._core.retry import OnRetry, RequestKind, RetryPolicy
+from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import (
     HttpContentStream,
     HttpSession,
@@ -405,12 +406,12 @@ def _json(response: httpx.Response) -> Any:
 class RunwayTransport(HttpTransport):
     """Speak the Runway API: text-to-video and image-to-video tasks, cancel, URL results.
 
-    The constructor does no I/O. Reads and deletes are retried per ``retry_policy``; a
-    create only when it certainly did not happen (otherwise
-    :class:`~soravideo.AmbiguousSubmissionError`). Runway honours no idempotency key and
-    has no list endpoint, so an ambiguous create cannot be reconciled by listing; within
-    one transport, a repeated :meth:`submit` with the same ``idempotency_key`` returns the
-    task the first one made instead of creating another.
+    The constructor does no I/O. Reads and deletes are retried per ``retry_policy``; a create only
+    when it certainly did not happen (otherwise
+    [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]). Runway honours no idempotency
+    key and has no list endpoint, so an ambiguous create cannot be reconciled by listing; within one
+    transport, a repeated [`submit`][soravideo.transports.RunwayTransport.submit] with the same
+    ``idempotency_key`` returns the task the first one made instead of creating another.
 
     Args:
         base_url: The API root. Default: ``RUNWAYML_BASE_URL``, else
@@ -418,7 +419,7 @@ class RunwayTransport(HttpTransport):
         api_key: The API secret. Default: ``RUNWAYML_API_SECRET``.
         api_version: Sent as ``X-Runway-Version``.
         http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeRunway``'s transport);
-            it is not closed by :meth:`aclose`.
+            it is not closed by [`aclose`][soravideo.transports.RunwayTransport.aclose].
         timeout: Per-request timeout in seconds. When ``None``: a client's
             ``request_timeout`` once the transport is given to one, else 60 s (an injected
             client's own timeout).
@@ -427,10 +428,11 @@ class RunwayTransport(HttpTransport):
         clock: Time for ``expires_at`` estimates and retry waits (simulated time in tests).
         sleep: Waits between retries (default: ``clock.sleep``, else ``anyio.sleep``).
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
-        credit_usd: USD per credit, for ``cost_usd`` and :meth:`estimate_cost`
-            (default :data:`CREDIT_USD`, Runway's published $0.01).
+        credit_usd: USD per credit, for ``cost_usd`` and
+            [`estimate_cost`][soravideo.transports.RunwayTransport.estimate_cost] (default
+            ``CREDIT_USD``, Runway's published $0.01).
         credits_per_second: Credits per second by model name, overriding or adding to
-            :data:`RUNWAY_MODELS` (e.g. your negotiated rates, or a Gemini Omni figure).
+            ``RUNWAY_MODELS`` (e.g. your negotiated rates, or a Gemini Omni figure).
         default_model: The model used when a request names none.
         output_ttl: Seconds an output URL is assumed to stay valid (``expires_at``).
     """
@@ -608,7 +610,7 @@ class RunwayTransport(HttpTransport):
     def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
         """Return every problem Runway would have with ``request``, naming each field.
 
-        For the models in :data:`RUNWAY_MODELS`: the duration, the size (``size``, or
+        For the models in ``RUNWAY_MODELS``: the duration, the size (``size``, or
         ``resolution`` + ``aspect_ratio``; an aspect ratio alone picks the model's size of
         that shape), whether the model takes text alone or an image, and the prompt's
         length. For every model: the image (a PNG, JPEG or WebP file or bytes that fit in
@@ -685,7 +687,9 @@ class RunwayTransport(HttpTransport):
         return float(seconds * rate)
 
     def estimate_cost(self, request: CreateVideoRequest) -> float | None:
-        """Return the price in USD: :meth:`estimate_credits` × ``credit_usd``, or ``None``.
+        """Return the price in USD:
+        [`estimate_credits`][soravideo.transports.RunwayTransport.estimate_credits] ×
+        ``credit_usd``, or ``None``.
 
         Args:
             request: What would be generated.

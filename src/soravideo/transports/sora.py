@@ -1,8 +1,9 @@
 """The ``/v1/videos`` protocol (OpenAI Sora, Azure OpenAI, OpenAI-compatible gateways) over httpx.
 
-The protocol is ``shared/spec/openai-videos-openapi.yaml``. OpenAI shut its own Sora API
-down on 2026-09-24 and Azure OpenAI retired Sora on 2026-10-15; gateways and
-:class:`soravideo.testing.FakeSora` still serve the protocol, which is what this speaks.
+The protocol is ``shared/spec/openai-videos-openapi.yaml``. OpenAI shut its own Sora API down on
+2026-09-24 and Azure OpenAI retired Sora on 2026-10-15; gateways and
+[`soravideo.testing.FakeSora`][soravideo.testing.FakeSora] still serve the protocol, which is what
+this speaks.
 
 Mapping, in brief:
 
@@ -10,11 +11,13 @@ Mapping, in brief:
   provider's error code and message); gateway ``cancelled`` → cancelled; ``expired`` →
   failed with code ``expired``; an unknown status → processing, its word kept in
   ``provider_status`` (logged once).
-- errors: see :func:`soravideo.transports._http.error_from_response`. A ``404`` for a
-  remote id is a plain :class:`~soravideo.ProviderError` with ``status_code == 404``:
-  the *remote* job is gone, which is not the ledger's :class:`~soravideo.NotFoundError`
-  (that one means "no such job id in soravideo"). :meth:`SoraTransport.cancel` treats it
-  as done and :meth:`SoraTransport.fetch_many` leaves such ids out.
+- errors: see ``soravideo.transports._http.error_from_response``. A ``404`` for a remote
+  id is a plain [`ProviderError`][soravideo.ProviderError] with ``status_code == 404``:
+  the *remote* job is gone, which is not the ledger's
+  [`NotFoundError`][soravideo.NotFoundError] (that one means "no such job id in
+  soravideo"). [`SoraTransport.cancel`][soravideo.transports.SoraTransport.cancel] treats it
+  as done and [`SoraTransport.fetch_many`][soravideo.transports.SoraTransport.fetch_many]
+  leaves such ids out.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import logging
 import math
 import mimetypes
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -33,16 +37,16 @@ import anyio
 import attrs
 import httpx
 
-from .._clock import utc_from_timestamp
-from .._errors import (
+from .._core.clock import Clock, utc_from_timestamp
+from .._core.errors import (
     FieldError,
     ProviderError,
     ValidationError,
 )
-from .._models import CreateVideoRequest, JobError, JobStatus
-from .._redact import redact_url
-from .._retry import OnRetry, RequestKind, RetryPolicy
-from .._validation import option_overrides, resolve_size, sendable_options
+from .._core.models import CreateVideoRequest, JobError, JobStatus
+from .._core.redact import redact_url
+from .._core.retry import OnRetry, RequestKind, RetryPolicy
+from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpSession, HttpTransport
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
@@ -200,7 +204,7 @@ class SoraTransport(HttpTransport):
 
     The constructor does no I/O. Every create carries an ``Idempotency-Key``; reads and
     deletes are retried per ``retry_policy``; a create only when it certainly did not
-    happen (otherwise :class:`~soravideo.AmbiguousSubmissionError`).
+    happen (otherwise [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]).
 
     Args:
         base_url: The API root including its version prefix; requests go to
@@ -212,17 +216,20 @@ class SoraTransport(HttpTransport):
             (``api-key: KEY``).
         api_version: Sent as the ``api-version`` query parameter (Azure) when given.
         http_client: An ``httpx.AsyncClient`` to use (e.g. over ``FakeSora``'s transport);
-            it is not closed by :meth:`aclose`.
+            it is not closed by [`aclose`][soravideo.transports.SoraTransport.aclose].
         timeout: Per-request timeout in seconds. When ``None``: a client's
             ``request_timeout`` once the transport is given to one, else 60 s (an injected
             client's own timeout).
         retry_policy: How requests are retried.
         max_retries: Shorthand overriding ``retry_policy.max_retries``.
-        sleep: Waits between retries (pass a ``Clock``'s ``sleep``); ``anyio.sleep`` by default.
+        clock: Time for ``Retry-After`` dates and retry waits (simulated time in tests),
+            as for [`RunwayTransport`][soravideo.transports.RunwayTransport].
+        sleep: Waits between retries (default: ``clock.sleep``, else ``anyio.sleep``).
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding or adding to the published ones.
-        max_list_pages: Most list pages :meth:`fetch_many` reads before fetching the
-            remaining ids one by one.
+        max_list_pages: Most list pages
+            [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before
+            fetching the remaining ids one by one.
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
@@ -241,6 +248,7 @@ class SoraTransport(HttpTransport):
         timeout: float | httpx.Timeout | None = None,
         retry_policy: RetryPolicy | None = None,
         max_retries: int | None = None,
+        clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         on_retry: OnRetry | None = None,
         prices: Mapping[str, float] | None = None,
@@ -274,9 +282,10 @@ class SoraTransport(HttpTransport):
             http_client=http_client,
             timeout=timeout,
             policy=policy,
-            sleep=sleep or anyio.sleep,
+            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
             on_retry=on_retry,
             note=_shutdown_note(self._base_url),
+            now=clock.time if clock is not None else time.time,
         )
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():

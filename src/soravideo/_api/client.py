@@ -1,0 +1,355 @@
+"""AsyncSoraVideo: wires a repository, a transport and the runner together."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._core.clock import Clock, SystemClock, VirtualClock
+from .._core.events import Callback, EventBus
+from .._core.models import ResumeSummary
+from .._core.settings import Settings
+from .._engine.runner import JobRunner
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+from . import health as _health
+from . import metrics as _metrics
+from .batches import AsyncBatchService
+from .context import ClientContext
+from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
+from .metrics import Metrics
+from .resume import find_unfinished, see_through
+from .videos import AsyncVideoService
+
+if TYPE_CHECKING:
+    from ..testing._simulated import FakeSora
+
+__all__ = ["AsyncSoraVideo", "default_repository", "default_transport", "simulated_client"]
+
+DEFAULT_DB = "soravideo.db"
+
+
+def default_repository() -> JobRepository:
+    """Return the embedded default ledger: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``."""
+    from ..repositories.sqlite import SQLiteRepository
+
+    return SQLiteRepository(os.environ.get("SORAVIDEO_DB") or DEFAULT_DB)
+
+
+def default_transport() -> Transport:
+    """Return a Sora-protocol transport configured from the environment."""
+    from ..transports.sora import SoraTransport
+
+    return SoraTransport()
+
+
+def _hand_settings(transport: Transport, settings: Settings) -> None:
+    """Give the transport the settings it acts on itself (``request_timeout``, ``max_retry_after``).
+
+    Transports are built before a client's settings exist; every httpx transport gets
+    them here (``HttpTransport.use_settings``), once, when the client is made. Other
+    transports act on no client setting themselves.
+    """
+    from ..transports._http import HttpTransport
+
+    if isinstance(transport, HttpTransport):
+        transport.use_settings(
+            request_timeout=settings.request_timeout, max_retry_after=settings.max_retry_after
+        )
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    base = settings if settings is not None else Settings()
+    return base.merge(**overrides) if overrides else base
+
+
+def simulated_client(
+    repository: JobRepository | None = None,
+    *,
+    generation_time: float = 30.0,
+    seed: int = 0,
+    cls: type[AsyncSoraVideo] | None = None,
+    **kwargs: Any,
+) -> AsyncSoraVideo:
+    """Return a client on FakeSora and simulated time (what ``AsyncSoraVideo.simulated()`` gives).
+
+    The one place outside ``soravideo.testing`` that imports it (lazily, on first use;
+    ``lint-imports`` allows this import alone).
+
+    Args:
+        repository: A ledger (default: a new `MemoryRepository`).
+        generation_time: Simulated seconds each video takes.
+        seed: Seeds the fake's video ids (simulators sharing a ledger one after the
+            other, one per CLI command, need different seeds).
+        cls: The client class to make (default: ``AsyncSoraVideo``).
+        **kwargs: Everything the constructor takes except ``transport`` and ``clock``.
+    """
+    from ..testing._simulated import simulated_parts
+
+    clock = VirtualClock()
+    fake, transport = simulated_parts(clock, generation_time=generation_time, seed=seed)
+    if repository is None:
+        from ..repositories.memory import MemoryRepository
+
+        repository = MemoryRepository()
+    make = cls if cls is not None else AsyncSoraVideo
+    client = make(transport=transport, repository=repository, clock=clock, **kwargs)
+    client.fake = fake
+    return client
+
+
+class AsyncSoraVideo:
+    """The async client: ``client.videos`` and ``client.batches`` over one ledger and one provider.
+
+    Use it as ``async with AsyncSoraVideo(...) as client:`` to keep the engine running in
+    the background for the whole block. Without ``async with`` it works too: the calls
+    that wait (``wait_for_job``, ``process_batch``, ``run_worker``) drive the engine while
+    they wait. ``aclose()`` is idempotent. The client owns the transport and repository it
+    is given and closes them.
+
+    Args:
+        transport: The provider (default: a
+            [`SoraTransport`][soravideo.transports.SoraTransport] from the environment).
+            An httpx transport is given this client's
+            ``request_timeout`` (unless it was built with its own ``timeout=``) and
+            ``max_retry_after`` (see ``HttpTransport.use_settings``).
+        repository: The ledger (default: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``).
+        settings: A [`Settings`][soravideo.Settings]; keyword arguments override its fields.
+        clock: Time source (tests and ``simulated()`` pass a simulated one).
+        worker_id: This client's name as the owner of the leases it takes in a shared
+            ledger (default: ``host:pid:random``); name workers so that the ledger tells
+            who holds what.
+        **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport | None = None,
+        repository: JobRepository | None = None,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings: Settings = _settings(settings, overrides)
+        """The client's settings."""
+        self.transport: Transport = transport if transport is not None else default_transport()
+        """The provider transport."""
+        _hand_settings(self.transport, self.settings)
+        self.repository: JobRepository = (
+            repository if repository is not None else default_repository()
+        )
+        """The ledger."""
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        """The clock the engine runs on."""
+        self.events = EventBus()
+        self._context = ClientContext(
+            repository=self.repository,
+            transport=self.transport,
+            settings=self.settings,
+            clock=self.clock,
+            events=self.events,
+            worker_id=worker_id,
+        )
+        self.videos: AsyncVideoService = AsyncVideoService(self._context)
+        """Single videos: create, wait for, download, remix, cancel and list them."""
+        self.batches: AsyncBatchService = AsyncBatchService(self._context)
+        """Batches of videos: create (from a manifest too), process, watch and cancel them."""
+        self.fake: FakeSora | None = None
+        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
+        (``None`` otherwise)."""
+        self._stack: AsyncExitStack | None = None
+
+    @classmethod
+    def simulated(
+        cls,
+        *,
+        repository: JobRepository | None = None,
+        generation_time: float = 30.0,
+        **kwargs: Any,
+    ) -> AsyncSoraVideo:
+        """Return a client that runs fully offline on FakeSora with simulated time.
+
+        Simulated time jumps ahead whenever every task is waiting, so a 30-second
+        generation finishes in milliseconds. The ledger is in memory unless ``repository``
+        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
+        (failure prompts, injected faults, request counters).
+
+        Args:
+            repository: A ledger (default: a new
+                [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
+            generation_time: Simulated seconds each video takes.
+            **kwargs: Everything the constructor takes except ``transport``.
+        """
+        return simulated_client(repository, generation_time=generation_time, cls=cls, **kwargs)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def _runner(self) -> JobRunner | None:
+        """The engine, once built (tests look at it)."""
+        return self._context.runner
+
+    async def _started(self) -> JobRunner:
+        """Open the ledger and build the engine on first use; return the runner."""
+        return await self._context.engine()
+
+    async def __aenter__(self) -> AsyncSoraVideo:
+        runner = await self._started()
+        stack = AsyncExitStack()
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        tg.start_soon(runner.run_forever)
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def run_background(self) -> None:
+        """Run the engine until cancelled (the sync client runs this on its portal)."""
+        runner = await self._started()
+        await runner.run_forever()
+
+    async def aclose(self) -> None:
+        """Stop the engine, give back leases, close the transport and the ledger. Idempotent.
+
+        Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
+        time) and their answers recorded, so a video the provider made is never lost; a
+        create still unanswered then leaves its job resumable (processing), never failed.
+        """
+        if self._context.closed:
+            return
+        self._context.closed = True
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+        with anyio.CancelScope(shield=True):
+            runner = self._context.runner
+            if runner is not None:
+                # An engine driven elsewhere (the sync client's portal task, another
+                # task's wait) may still have creates on the wire: not before they answer.
+                await runner.settle_submissions(self.settings.close_timeout)
+                # Closing must not fail because the ledger is down.
+                with contextlib.suppress(Exception):
+                    await runner.release_all()
+            await self.transport.aclose()
+            await self.repository.aclose()
+
+    # ------------------------------------------------------------------ engine
+
+    def on(self, kind: str, callback: Callback) -> Any:
+        """Call ``callback(event)`` on job events: ``created``, ``submitted``, ``progress``,
+        ``completed``, ``failed``, ``cancelled``, or ``"*"`` for all.
+
+        Args:
+            kind: The event kind to follow, or ``"*"`` for every kind.
+            callback: A function, or a coroutine function, of one
+                [`JobEvent`][soravideo.JobEvent].
+
+        Returns:
+            A function that unregisters the callback.
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
+        """
+        return self.events.on(kind, callback)
+
+    # ------------------------------------------------------------------ monitoring
+
+    def health(self) -> HealthReport:
+        """Report that the client is alive (liveness), without any I/O.
+
+        Returns:
+            ``HealthReport(status="ok", timestamp, uptime, version)``.
+        """
+        return _health.health(self._context)
+
+    async def ready(
+        self,
+        timeout: float = DEFAULT_READY_TIMEOUT,  # noqa: ASYNC109 - each check's own deadline, on real time
+    ) -> ReadinessReport:
+        """Check the ledger and the provider with one real round trip each (readiness).
+
+        Never raises because a dependency is down or hangs: that check is ``unhealthy``
+        with a reason, and ``ready`` is ``False``.
+
+        Args:
+            timeout: Real seconds each check may take (they run at the same time).
+
+        Returns:
+            ``ReadinessReport(ready, checks, timestamp)``.
+
+        Raises:
+            ValidationError: ``timeout`` is not a positive number.
+        """
+        return await _health.ready(self._context, timeout)
+
+    async def metrics(self) -> Metrics:
+        """Return job counts, provider counters, engine state, spend and system figures.
+
+        Returns:
+            A [`Metrics`][soravideo.Metrics] snapshot (``to_dict()``, ``to_prometheus()``).
+
+        Raises:
+            RepositoryError: The ledger cannot be read.
+        """
+        return await _metrics.metrics(self._context)
+
+    async def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
+        """See every unfinished batch and job of the ledger through: what a crashed or
+        interrupted process left behind (``soravideo resume`` from a terminal).
+
+        Batches still pending or processing are processed, as
+        [`process_batch`][soravideo.AsyncBatchService.process_batch] does, and finalized;
+        every other unfinished job is waited for. Nothing is created again: jobs in flight
+        are polled by their remote id, pending ones are sent once. It waits until each one
+        has ended (a failed job is not an error: see the ledger); cancelling the call stops
+        the wait, not the jobs.
+
+        A job created to be downloaded (its client's ``download_dir``, the CLI's
+        ``--out-dir``) is saved in its own directory when it completes, whichever process
+        completes it.
+
+        Args:
+            download_dir: Also save here each resumed job that completes without being
+                saved (it has no directory of its own, or saving there failed).
+
+        Returns:
+            ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
+            batches included) and the batches it processed; zeros when nothing was left.
+        """
+        work = await find_unfinished(self.videos, self.batches)
+        await see_through(self._context, self.videos, self.batches, work, download_dir=download_dir)
+        return ResumeSummary(jobs=len(work.jobs), batches=len(work.batches))
+
+    async def run_worker(self) -> None:
+        """Claim and drive jobs from the shared ledger until cancelled.
+
+        Any process may create jobs; every worker picks them up. Leases make sure each job
+        is submitted once; a worker that dies leaves its jobs to the others once its leases
+        expire. On cancellation it finishes the step in hand, waits up to ``close_timeout``
+        for creates on the wire to be answered and recorded, and gives its leases back.
+        """
+        runner = await self._started()
+        runner.worker_mode = True
+        runner.wake()
+        try:
+            async with runner.driving():
+                await anyio.sleep_forever()
+        finally:
+            runner.stop_worker()
+            with anyio.CancelScope(shield=True):
+                await runner.settle_submissions(self.settings.close_timeout)
+                await runner.release_all()

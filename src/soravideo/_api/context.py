@@ -1,0 +1,113 @@
+"""The one object the services and the monitoring calls receive instead of the client.
+
+``AsyncSoraVideo`` makes one `ClientContext` and hands it to ``client.videos``,
+``client.batches`` and the health and metrics calls. It holds what they share (the
+ledger, the provider, the settings, the clock, the events), the engine's life cycle
+(started on first use, closed once) and the one wait loop of every call that waits.
+Nothing here imports the client, so the services never reach into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from .._core.clock import Clock, sleep_or_wake
+from .._core.events import EventBus
+from .._core.settings import Settings
+from .._engine.runner import JobRunner
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+
+__all__ = ["ClientContext"]
+
+
+class ClientContext:
+    """What a client's services share: its parts, its engine's life cycle, and its wait loop.
+
+    Args:
+        repository: The ledger.
+        transport: The provider.
+        settings: The client's settings.
+        clock: The client's time source.
+        events: The client's event bus (the runner emits on it).
+        worker_id: The owner name the runner takes leases under (default: its own).
+    """
+
+    def __init__(
+        self,
+        *,
+        repository: JobRepository,
+        transport: Transport,
+        settings: Settings,
+        clock: Clock,
+        events: EventBus,
+        worker_id: str | None = None,
+    ) -> None:
+        self.repository = repository
+        self.transport = transport
+        self.settings = settings
+        self.clock = clock
+        self.events = events
+        self.worker_id = worker_id
+        self.runner: JobRunner | None = None
+        """The engine, once `engine` built it."""
+        self.closed = False
+        """Set once the client closes; `engine` refuses from then on."""
+        self.started_at = clock.time()
+        """The clock's time when the client was made (its uptime counts from here)."""
+        self._open_lock: anyio.Lock | None = None
+
+    def uptime(self) -> float:
+        """Return the seconds since the client was made, on its clock (never negative)."""
+        return max(0.0, self.clock.time() - self.started_at)
+
+    async def engine(self) -> JobRunner:
+        """Open the ledger and build the engine on first use; return the runner.
+
+        Returns:
+            The client's one `JobRunner`.
+
+        Raises:
+            RuntimeError: The client is closed.
+        """
+        if self.runner is not None:
+            return self.runner
+        if self.closed:
+            raise RuntimeError("this client is closed")
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self.runner is None:
+                await self.repository.open()
+                self.runner = JobRunner(
+                    repository=self.repository,
+                    transport=self.transport,
+                    settings=self.settings,
+                    clock=self.clock,
+                    events=self.events,
+                    owner=self.worker_id,
+                )
+        return self.runner
+
+    async def watch(self, look: Callable[[JobRunner], Awaitable[float | None]]) -> None:
+        """Drive the engine while calling ``look`` until it says it is done.
+
+        The one wait loop of every call that waits (``wait_for_job``, ``process_batch``):
+        ``look`` reads the ledger and returns ``None`` when it has what it waited for, or
+        the seconds (of the client's clock) to wait before it looks again. The wait ends
+        early as soon as the engine reports a change (a job event), so nothing is missed
+        between two looks.
+
+        Args:
+            look: Called with the runner; returns ``None`` to stop, or seconds to wait.
+        """
+        runner = await self.engine()
+        async with runner.driving():
+            while True:
+                changed = runner.events.changed()
+                wait = await look(runner)
+                if wait is None:
+                    return
+                await sleep_or_wake(self.clock, wait, changed)

@@ -1,0 +1,748 @@
+"""The sync facade: the async core on one anyio blocking portal (its own thread) per client.
+
+Every method is a one-line delegate with its async twin's docstring in sync words;
+``tests/test_sync_parity.py`` checks that the sync and async classes have the same public
+members with the same signatures, types and docstrings. Ctrl-C during a call cancels the
+call on the portal. The portal has its own event loop, so the sync API also works from a thread
+whose loop is already running (a Jupyter cell).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.from_thread
+from anyio.from_thread import BlockingPortal
+
+from .._core.clock import Clock
+from .._core.errors import FieldError
+from .._core.events import Callback
+from .._core.models import (
+    Batch,
+    BatchResult,
+    BatchStatusReport,
+    BatchVideoRequest,
+    CancellationSummary,
+    CreateVideoRequest,
+    Job,
+    JobStatus,
+    Page,
+    ResumeSummary,
+    VideoResult,
+)
+from .._core.settings import Settings
+from ..repositories.base import JobRepository
+from ..transports.base import Transport
+from .batches import AsyncBatchService
+from .client import AsyncSoraVideo
+from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
+from .metrics import Metrics
+from .videos import AsyncVideoService
+
+if TYPE_CHECKING:
+    from ..testing._simulated import FakeSora
+
+__all__ = ["BatchService", "SoraVideo", "VideoService"]
+
+T = TypeVar("T")
+logger = logging.getLogger("soravideo")
+_RESPONSIVE_WAIT = 0.25
+# How often a worker's main thread looks whether SIGTERM arrived.
+_SIGNAL_WAIT = 0.05
+
+
+class SoraVideo:
+    """The sync client: ``client.videos`` and ``client.batches`` over one ledger and one provider.
+
+    The same engine and API as [`AsyncSoraVideo`][soravideo.AsyncSoraVideo], for scripts and
+    notebooks: each method blocks until its async twin's call has ended, and Ctrl-C
+    cancels the call. The engine runs in the background on the client's own thread (an
+    event loop of its own, so the client also works in a Jupyter cell) from the first call
+    until ``close()``, which ``with SoraVideo(...) as client:`` calls at the end of the
+    block and the interpreter calls at exit. ``close()`` is idempotent. The client owns the
+    transport and repository it is given and closes them.
+
+    Args:
+        transport: The provider (default: a
+            [`SoraTransport`][soravideo.transports.SoraTransport] from the environment).
+            An httpx transport is given this client's ``request_timeout`` (unless it was
+            built with its own ``timeout=``) and ``max_retry_after`` (see
+            ``HttpTransport.use_settings``).
+        repository: The ledger (default: SQLite at ``$SORAVIDEO_DB`` or ``./soravideo.db``).
+        settings: A [`Settings`][soravideo.Settings]; keyword arguments override its fields.
+        clock: Time source (tests and ``simulated()`` pass a simulated one).
+        worker_id: This client's name as the owner of the leases it takes in a shared
+            ledger (default: ``host:pid:random``); name workers so that the ledger tells
+            who holds what.
+        **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
+    """
+
+    videos: VideoService
+    """Single videos: create, wait for, download, remix, cancel and list them."""
+    batches: BatchService
+    """Batches of videos: create (from a manifest too), process, watch and cancel them."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport | None = None,
+        repository: JobRepository | None = None,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        self._wrap(
+            AsyncSoraVideo(
+                transport=transport,
+                repository=repository,
+                settings=settings,
+                clock=clock,
+                worker_id=worker_id,
+                **overrides,
+            )
+        )
+
+    def _wrap(self, inner: AsyncSoraVideo) -> None:
+        self._async = inner
+        self.videos = VideoService(self, inner.videos)
+        self.batches = BatchService(self, inner.batches)
+        self._lock = threading.Lock()
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._background: Future[None] | None = None
+        # Running run_worker calls, so that close() from another thread can stop them.
+        self._workers: dict[Future[None], anyio.CancelScope] = {}
+        self._closed = False
+
+    @classmethod
+    def simulated(
+        cls,
+        *,
+        repository: JobRepository | None = None,
+        generation_time: float = 30.0,
+        **kwargs: Any,
+    ) -> SoraVideo:
+        """Return a client that runs fully offline on FakeSora with simulated time.
+
+        Simulated time jumps ahead whenever every task is waiting, so a 30-second
+        generation finishes in milliseconds. The ledger is in memory unless ``repository``
+        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
+        (failure prompts, injected faults, request counters).
+
+        Args:
+            repository: A ledger (default: a new
+                [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
+            generation_time: Simulated seconds each video takes.
+            **kwargs: Everything the constructor takes except ``transport``.
+        """
+        client = cls.__new__(cls)
+        client._wrap(
+            AsyncSoraVideo.simulated(
+                repository=repository, generation_time=generation_time, **kwargs
+            )
+        )
+        return client
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def settings(self) -> Settings:
+        """The client's settings."""
+        return self._async.settings
+
+    @property
+    def transport(self) -> Transport:
+        """The provider transport."""
+        return self._async.transport
+
+    @property
+    def repository(self) -> JobRepository:
+        """The ledger."""
+        return self._async.repository
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the engine runs on."""
+        return self._async.clock
+
+    @property
+    def fake(self) -> FakeSora | None:
+        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
+        (``None`` otherwise).
+        """
+        return self._async.fake
+
+    def _ensure_portal(self) -> BlockingPortal:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this client is closed")
+            if self._portal is None:
+                cm = anyio.from_thread.start_blocking_portal()
+                portal = cm.__enter__()
+                self._portal_cm, self._portal = cm, portal
+                self._background = portal.start_task_soon(self._async.run_background)
+                atexit.register(_close_at_exit, weakref.ref(self))
+            return self._portal
+
+    def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        portal = self._ensure_portal()
+        future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
+        try:
+            # Short waits keep the main thread responsive to Ctrl-C on every platform.
+            # (Not future.result(timeout=...): its TimeoutError would also catch the call's
+            # own JobTimeoutError, a TimeoutError too.)
+            while not futures.wait([future], timeout=_RESPONSIVE_WAIT)[0]:
+                pass
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        """Stop the engine, give back leases, close the transport and the ledger. Idempotent.
+
+        Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
+        time) and their answers recorded, so a video the provider made is never lost; a
+        create still unanswered then leaves its job resumable (processing), never failed.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            portal, cm = self._portal, self._portal_cm
+            self._portal = self._portal_cm = None
+        if portal is None or cm is None:
+            return
+        try:
+            if self._background is not None:
+                self._background.cancel()
+            with self._lock:
+                workers = list(self._workers.items())
+            for future, scope in workers:
+                # Before aclose, so each worker gives its leases back while the ledger is open.
+                _stop_and_wait(portal, scope, future)
+            portal.call(self._async.aclose)
+        finally:
+            cm.__exit__(None, None, None)
+
+    def __enter__(self) -> SoraVideo:
+        self._ensure_portal()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ API
+
+    def on(self, kind: str, callback: Callback) -> Any:
+        """Call ``callback(event)`` on job events: ``created``, ``submitted``, ``progress``,
+        ``completed``, ``failed``, ``cancelled``, or ``"*"`` for all.
+
+        Args:
+            kind: The event kind to follow, or ``"*"`` for every kind.
+            callback: A function, or a coroutine function, of one
+                [`JobEvent`][soravideo.JobEvent].
+
+        Returns:
+            A function that unregisters the callback.
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
+        """
+        return self._async.on(kind, callback)
+
+    def run_worker(self) -> None:
+        """Claim and drive jobs from the shared ledger until SIGTERM, Ctrl-C or ``close()``.
+
+        Any process may create jobs; every worker picks them up. Leases make sure each job
+        is submitted once; a worker that dies leaves its jobs to the others once its leases
+        expire.
+
+        Called from the main thread, it handles SIGTERM while it runs (and puts the previous
+        handler back afterwards): the worker finishes the step in hand, waits up to
+        ``close_timeout`` for creates on the wire to be answered and recorded, gives its
+        leases back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``.
+        From another thread, SIGTERM is left to whatever handles it in the program;
+        ``close()`` (from any thread) stops the worker the same way, and it returns.
+        """
+        stop = _StopFlag()
+        # Installed first, so a SIGTERM while the engine starts up is a request to stop too.
+        with _sigterm_sets(stop):
+            portal = self._ensure_portal()
+            future, scope = portal.start_task(_cancellable, self._async.run_worker)
+            with self._lock:
+                self._workers[future] = scope
+            try:
+                while not stop.requested:
+                    if futures.wait([future], timeout=_SIGNAL_WAIT)[0]:
+                        return future.result()
+            except KeyboardInterrupt:
+                _stop_and_wait(portal, scope, future)
+                raise
+            finally:
+                with self._lock:
+                    self._workers.pop(future, None)
+            _stop_and_wait(portal, scope, future)
+
+    def health(self) -> HealthReport:
+        """Report that the client is alive (liveness), without any I/O.
+
+        Returns:
+            ``HealthReport(status="ok", timestamp, uptime, version)``.
+        """
+        return self._async.health()
+
+    def ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> ReadinessReport:
+        """Check the ledger and the provider with one real round trip each (readiness).
+
+        Never raises because a dependency is down or hangs: that check is ``unhealthy``
+        with a reason, and ``ready`` is ``False``.
+
+        Args:
+            timeout: Real seconds each check may take (they run at the same time).
+
+        Returns:
+            ``ReadinessReport(ready, checks, timestamp)``.
+
+        Raises:
+            ValidationError: ``timeout`` is not a positive number.
+        """
+        return self._call(self._async.ready, timeout)
+
+    def metrics(self) -> Metrics:
+        """Return job counts, provider counters, engine state, spend and system figures.
+
+        Returns:
+            A [`Metrics`][soravideo.Metrics] snapshot (``to_dict()``, ``to_prometheus()``).
+
+        Raises:
+            RepositoryError: The ledger cannot be read.
+        """
+        return self._call(self._async.metrics)
+
+    def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
+        """See every unfinished batch and job of the ledger through: what a crashed or
+        interrupted process left behind (``soravideo resume`` from a terminal).
+
+        Batches still pending or processing are processed, as
+        [`process_batch`][soravideo.BatchService.process_batch] does, and finalized;
+        every other unfinished job is waited for. Nothing is created again: jobs in flight
+        are polled by their remote id, pending ones are sent once. It waits until each one
+        has ended (a failed job is not an error: see the ledger); cancelling the call stops
+        the wait, not the jobs.
+
+        A job created to be downloaded (its client's ``download_dir``, the CLI's
+        ``--out-dir``) is saved in its own directory when it completes, whichever process
+        completes it.
+
+        Args:
+            download_dir: Also save here each resumed job that completes without being
+                saved (it has no directory of its own, or saving there failed).
+
+        Returns:
+            ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
+            batches included) and the batches it processed; zeros when nothing was left.
+        """
+        return self._call(self._async.resume, download_dir=download_dir)
+
+
+class _StopFlag:
+    # A plain attribute: a signal handler must not take a lock the interrupted code may hold.
+    requested = False
+
+
+@contextmanager
+def _sigterm_sets(stop: _StopFlag) -> Iterator[None]:
+    """Make SIGTERM set ``stop.requested`` for the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        # None: the previous handler was installed from C and cannot be put back as such.
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+async def _cancellable(
+    fn: Callable[[], Awaitable[None]],
+    *,
+    task_status: anyio.abc.TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.CancelScope() as scope:
+        task_status.started(scope)
+        await fn()
+
+
+def _stop_and_wait(portal: BlockingPortal, scope: anyio.CancelScope, future: Future[None]) -> None:
+    """Cancel a worker on the portal and wait until it has given its leases back."""
+    portal.call(scope.cancel)
+    try:
+        future.result()
+    except Exception:
+        # Stopping must not fail (the ledger may be down); the leases then expire instead.
+        logger.warning("worker: could not give every lease back on stopping", exc_info=True)
+
+
+def _close_at_exit(ref: weakref.ReferenceType[SoraVideo]) -> None:
+    client = ref()
+    if client is not None:
+        client.close()
+
+
+class VideoService:
+    """Create, watch, cancel, list and download single videos (``client.videos``)."""
+
+    def __init__(self, client: SoraVideo, inner: AsyncVideoService) -> None:
+        self._client = client
+        self._inner = inner
+
+    def create_video(self, request: CreateVideoRequest) -> Job:
+        """Validate and store a new job; the runner sends it as soon as there is room.
+
+        Args:
+            request: What to generate.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            ValidationError: naming every bad field; nothing was stored or sent.
+        """
+        return self._client._call(self._inner.create_video, request)
+
+    def get_job(self, job_id: str) -> Job:
+        """Return a job as the ledger has it.
+
+        Args:
+            job_id: The job's id.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id (not text, or of another shape).
+        """
+        return self._client._call(self._inner.get_job, job_id)
+
+    def wait_for_job(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        progress: bool = False,
+    ) -> Job:
+        """Wait until the job is completed, failed or cancelled, and return it.
+
+        A failed job is returned, not raised: look at ``job.status`` and ``job.error``.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: A real deadline in seconds (on the client's clock); ``None`` waits as
+                long as it takes.
+            cancel_on_timeout: On expiry, also cancel the job at the provider so that it
+                stops costing money.
+            progress: Show a progress bar (needs the ``progress`` extra).
+
+        Raises:
+            JobTimeoutError: the deadline passed first (also a ``TimeoutError``).
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
+                number ≥ 0 (or ``None``).
+        """
+        return self._client._call(
+            self._inner.wait_for_job,
+            job_id,
+            timeout,
+            cancel_on_timeout=cancel_on_timeout,
+            progress=progress,
+        )
+
+    def get_video_result(self, job_id: str) -> VideoResult:
+        """Return the result of a completed job.
+
+        Args:
+            job_id: A completed job.
+
+        Raises:
+            JobStateError: the job is not completed.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
+        """
+        return self._client._call(self._inner.get_video_result, job_id)
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Cancel a job: a pending one is never sent; an in-flight one is cancelled at the provider.
+
+        Args:
+            job_id: The job to cancel.
+
+        Returns:
+            The job, ``cancelled``.
+
+        Raises:
+            JobStateError: the job already finished.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
+        """
+        return self._client._call(self._inner.cancel_job, job_id)
+
+    def list_jobs(
+        self,
+        status: JobStatus | str | None = None,
+        batch_id: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> Page[Job]:
+        """Return one page of jobs, newest first, optionally by status and batch.
+
+        Args:
+            status: Only jobs in this status (a [`JobStatus`][soravideo.JobStatus] or its
+                value, ``"completed"``).
+            batch_id: Only the jobs of this batch.
+            page: Which page, from 1.
+            limit: Jobs a page, from 1 to 1000.
+
+        Raises:
+            ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
+                ``page`` outside 1–10⁹ or ``limit`` outside 1–1000 (each one named).
+        """
+        return self._client._call(self._inner.list_jobs, status, batch_id, page, limit)
+
+    def download_video(
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        variant: str = "video",
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        """Stream a completed job's content to ``dest``, check it, and return the path.
+
+        The content is written to a temporary file beside the target and renamed only
+        once it passed its checks (content type, the container's first bytes, its length,
+        ``max_download_bytes``); nothing is left behind when it fails or is cancelled.
+
+        Args:
+            job_id: A completed job.
+            dest: A file path (missing parent directories are made); or a directory,
+                existing or a path ending in a separator (made if missing), which gets
+                ``<job id>.<ext>`` inside it (``.mp4``, ``.webp``, ``.jpg``).
+            variant: ``"video"``, or another variant the provider offers
+                (``"thumbnail"``, ``"spritesheet"`` for the Sora protocol).
+            overwrite: Replace a file already at the target (only once the new content
+                passed its checks). Without it, an existing file is an error and nothing
+                is fetched.
+
+        Returns:
+            The path written.
+
+        Raises:
+            JobStateError: the job is not completed.
+            ValidationError: the provider has no such variant; ``job_id`` is not a job id;
+                ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
+                (field ``dest``, naming the path).
+            DownloadError: the content failed its checks; nothing was kept.
+        """
+        return self._client._call(
+            self._inner.download_video, job_id, dest, variant, overwrite=overwrite
+        )
+
+    def remix_video(self, job_id: str, prompt: str) -> Job:
+        """Create a new job that remixes a completed video with a new prompt.
+
+        Args:
+            job_id: The completed job whose video is remixed.
+            prompt: What to change.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            JobStateError: the source job is not completed.
+            ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
+                provider cannot remix.
+        """
+        return self._client._call(self._inner.remix_video, job_id, prompt)
+
+    def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
+        """Return every neutral and provider-specific problem of ``request``; store nothing.
+
+        Args:
+            request: The request to check.
+            path: A prefix for the field names (``"videos[3]"`` gives
+                ``videos[3].prompt``); empty for a request on its own.
+
+        Returns:
+            One [`FieldError`][soravideo.FieldError] per problem; empty when it can be sent.
+        """
+        return self._inner.validate(request, path)
+
+
+class BatchService:
+    """Create, process, watch and cancel batches of videos (``client.batches``)."""
+
+    def __init__(self, client: SoraVideo, inner: AsyncBatchService) -> None:
+        self._client = client
+        self._inner = inner
+
+    def estimate_cost(self, request: CreateVideoRequest | BatchVideoRequest) -> float:
+        """Return the estimated price in USD of one video or a whole batch.
+
+        Args:
+            request: One video, or a batch (the sum of its videos).
+
+        Raises:
+            ValidationError: a request is invalid (named field by field, as
+                ``create_batch`` names them), or the provider has no price for a requested
+                model.
+        """
+        return self._inner.estimate_cost(request)
+
+    def create_batch(self, request: BatchVideoRequest, *, key: str | None = None) -> BatchResult:
+        """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
+
+        With a ``key``, creating is idempotent: the same script run again (after a crash,
+        say) gets the batch it created the first time, with the same batch id and job ids,
+        and nothing new is stored or sent;
+        [`process_batch`][soravideo.BatchService.process_batch] then carries on where
+        it stopped. The ledger keeps a fingerprint of the request (a SHA-256 of its
+        canonical JSON), so a different request under a known key is refused rather than
+        mistaken for it. Two processes racing with one key end up with the same batch.
+
+        Args:
+            request: The videos and the batch's options.
+            key: Your name for this batch, unique in the ledger (``"ads-2026-12"``).
+
+        Raises:
+            ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
+            BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
+            ConflictError: another request was stored under ``key``; nothing stored.
+        """
+        return self._client._call(self._inner.create_batch, request, key=key)
+
+    def create_batch_from_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        **defaults: Any,
+    ) -> BatchResult:
+        """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
+        request field).
+
+        A file a row names (``input_reference``) is read from the manifest's own folder, or
+        from ``base_dir``: a relative path resolves inside it, and a path that leads out of
+        it (absolute, ``..``, a symbolic link to elsewhere) is refused, as is a file that is
+        not a JPEG, PNG or WebP image. URLs (``https://…``, ``data:``) are left to the
+        provider's own checks.
+
+        Args:
+            path: A ``.jsonl`` / ``.ndjson`` or ``.csv`` file.
+            key: Make creating idempotent, as with
+                [`create_batch`][soravideo.BatchService.create_batch]: the same
+                manifest and defaults under the same key give back the batch made the first
+                time.
+            base_dir: The folder the manifest's files must be in (default: the manifest's).
+            **defaults: Request fields for rows that leave them out (``model="sora-2"``),
+                and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
+
+        Raises:
+            ValidationError: naming the row and field of every problem
+                (``row 4: input_reference``); nothing stored.
+            ConflictError: another request was stored under ``key``.
+        """
+        return self._client._call(
+            self._inner.create_batch_from_file, path, key=key, base_dir=base_dir, **defaults
+        )
+
+    def process_batch(
+        self, batch_id: str, concurrency: int | None = None, *, progress: bool = False
+    ) -> Batch:
+        """Run every job of the batch and return the batch once each one has ended.
+
+        Jobs run in parallel within the batch's concurrency and the client's limits; a
+        failing job does not stop the others. Calling it again (after a crash, in another
+        process) carries on with what is left and never re-sends a job that has a remote id.
+
+        Args:
+            batch_id: The batch to run.
+            concurrency: At most this many of its jobs at the provider at once, from 1 to
+                100,000 (default: the batch's own ``concurrency``; without one, only the
+                client's ``max_concurrency`` applies).
+            progress: Show a progress bar (needs the ``progress`` extra).
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
+                whole number from 1 to 100,000.
+        """
+        return self._client._call(
+            self._inner.process_batch, batch_id, concurrency, progress=progress
+        )
+
+    def get_batch_status(self, batch_id: str) -> BatchStatusReport:
+        """Return the batch, every one of its jobs, and its progress.
+
+        Args:
+            batch_id: The batch's id.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id.
+        """
+        return self._client._call(self._inner.get_batch_status, batch_id)
+
+    def cancel_batch(self, batch_id: str) -> CancellationSummary:
+        """Cancel every unfinished job of the batch; finished ones are left as they are.
+
+        Pending jobs are cancelled without being sent; in-flight ones are cancelled at the
+        provider. When it returns, nothing more is sent for the batch, and creates that were
+        on the wire have been answered, recorded and their videos stopped. The batch ends
+        ``cancelled``.
+
+        Args:
+            batch_id: The batch to cancel.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+            ValidationError: ``batch_id`` is not a batch id.
+        """
+        return self._client._call(self._inner.cancel_batch, batch_id)
+
+    def list_batches(self, page: int = 1, limit: int = 20) -> Page[Batch]:
+        """Return one page of batches, newest first.
+
+        Args:
+            page: Which page, from 1.
+            limit: Batches a page, from 1 to 1000.
+
+        Raises:
+            ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.
+        """
+        return self._client._call(self._inner.list_batches, page, limit)

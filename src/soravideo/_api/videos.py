@@ -1,0 +1,398 @@
+"""The service behind ``client.videos``: validate, store, then let the runner work."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import attrs
+
+from .._core.clock import now_utc
+from .._core.errors import FieldError, JobStateError, JobTimeoutError, ValidationError
+from .._core.models import (
+    CreateVideoRequest,
+    Job,
+    JobStatus,
+    Page,
+    VideoResult,
+)
+from .._core.validation import check_request, id_errors, page_errors, raise_if, timeout_errors
+from .._engine.downloads import Existing, download_content, file_name
+from .._engine.runner import REMIX_OF, JobRunner
+from .context import ClientContext
+
+__all__ = [
+    "AsyncVideoService",
+    "check_id",
+    "check_page",
+    "new_id",
+    "new_job",
+    "parse_status",
+    "save_video",
+]
+
+_VARIANTS_FIELD = "variant"
+
+
+def new_id(prefix: str) -> str:
+    """Return a new unique id such as ``job_0189c3…`` that sorts by creation time.
+
+    Jobs created within one tick of a (simulated) clock share ``created_at``; ids that
+    sort in creation order keep "oldest first" exact among them.
+    """
+    return f"{prefix}_{time.time_ns():016x}{uuid.uuid4().hex[:12]}"
+
+
+def check_page(page: int, limit: int) -> None:
+    """Raise ``ValidationError`` for a page outside 1–10⁹ or a limit outside 1–1000."""
+    raise_if(page_errors(page, limit))
+
+
+def check_id(value: str, field: str = "job_id", *, kind: str = "job") -> None:
+    """Raise ``ValidationError`` when ``value`` cannot be a job (or batch) id."""
+    raise_if(id_errors(value, field, kind=kind))
+
+
+def parse_status(status: JobStatus | str | None) -> JobStatus | None:
+    """Accept a ``JobStatus`` or its value; ``ValidationError`` for anything else."""
+    if status is None or isinstance(status, JobStatus):
+        return status
+    try:
+        return JobStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise ValidationError(
+            [FieldError(field="status", message=f"unknown status {status!r}; use one of {allowed}")]
+        ) from None
+
+
+def new_job(
+    context: ClientContext,
+    request: CreateVideoRequest,
+    *,
+    batch_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Job:
+    """Build (not store) a pending job for a validated request."""
+    now = now_utc(context.clock)
+    download_dir = context.settings.download_dir
+    return Job(
+        id=new_id("job"),
+        status=JobStatus.PENDING,
+        priority=request.priority,
+        request=request,
+        provider=context.transport.name,
+        batch_id=batch_id,
+        metadata={**request.metadata, **(metadata or {})},
+        estimated_cost_usd=context.transport.estimate_cost(request),
+        created_at=now,
+        updated_at=now,
+        download_dir=os.fspath(download_dir) if download_dir is not None else None,
+    )
+
+
+async def save_video(
+    context: ClientContext,
+    job_id: str,
+    dest: str | os.PathLike[str],
+    variant: str,
+    *,
+    existing: Existing,
+) -> Path:
+    """Download as ``AsyncVideoService.download_video`` does, with a chosen policy for an
+    existing file (``resume`` keeps a file that is this very video: ``"same"``)."""
+    check_id(job_id)
+    await context.engine()
+    job = await context.repository.get_job(job_id)
+    if job.status is not JobStatus.COMPLETED or job.remote_id is None:
+        raise JobStateError(job.id, job.status.value, "only a completed job can be downloaded")
+    variants = context.transport.capabilities.variants
+    if variant not in variants:
+        raise ValidationError(
+            [FieldError(field=_VARIANTS_FIELD, message=f"use one of {', '.join(variants)}")]
+        )
+    got = await download_content(
+        context.transport,
+        job.remote_id,
+        dest,
+        variant=variant,
+        name=file_name(job.id, variant),
+        max_bytes=context.settings.max_download_bytes,
+        existing=existing,
+    )
+    if variant == "video" and job.result is not None:
+        result = attrs.evolve(
+            job.result,
+            path=str(got.path),
+            bytes=got.bytes,
+            sha256=got.sha256,
+            content_type=got.content_type,
+        )
+        updated = attrs.evolve(job, result=result, updated_at=now_utc(context.clock))
+        await context.repository.update_job(updated, expected_status=JobStatus.COMPLETED)
+    return got.path
+
+
+class AsyncVideoService:
+    """Create, watch, cancel, list and download single videos (``client.videos``)."""
+
+    def __init__(self, context: ClientContext) -> None:
+        self._context = context
+
+    def validate(self, request: CreateVideoRequest, path: str = "") -> list[FieldError]:
+        """Return every neutral and provider-specific problem of ``request``; store nothing.
+
+        Args:
+            request: The request to check.
+            path: A prefix for the field names (``"videos[3]"`` gives
+                ``videos[3].prompt``); empty for a request on its own.
+
+        Returns:
+            One [`FieldError`][soravideo.FieldError] per problem; empty when it can be sent.
+        """
+        errors = check_request(request, path)
+        if not errors:
+            errors = self._context.transport.validate(request, path)
+        return errors
+
+    async def create_video(self, request: CreateVideoRequest) -> Job:
+        """Validate and store a new job; the runner sends it as soon as there is room.
+
+        Args:
+            request: What to generate.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            ValidationError: naming every bad field; nothing was stored or sent.
+        """
+        raise_if(self.validate(request))
+        job = new_job(self._context, request)
+        return await self._store(job)
+
+    async def _store(self, job: Job) -> Job:
+        runner = await self._context.engine()
+        await self._context.repository.add_jobs([job])
+        await runner.events.emit("created", job)
+        runner.wake()
+        return job
+
+    async def get_job(self, job_id: str) -> Job:
+        """Return a job as the ledger has it.
+
+        Args:
+            job_id: The job's id.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id (not text, or of another shape).
+        """
+        check_id(job_id)
+        await self._context.engine()
+        return await self._context.repository.get_job(job_id)
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        progress: bool = False,
+    ) -> Job:
+        """Wait until the job is completed, failed or cancelled, and return it.
+
+        A failed job is returned, not raised: look at ``job.status`` and ``job.error``.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: A real deadline in seconds (on the client's clock); ``None`` waits as
+                long as it takes.
+            cancel_on_timeout: On expiry, also cancel the job at the provider so that it
+                stops costing money.
+            progress: Show a progress bar (needs the ``progress`` extra).
+
+        Raises:
+            JobTimeoutError: the deadline passed first (also a ``TimeoutError``).
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
+                number ≥ 0 (or ``None``).
+        """
+        from .progress import job_progress
+
+        raise_if([*id_errors(job_id, "job_id"), *timeout_errors(timeout)])
+
+        context = self._context
+        await context.engine()
+        clock = context.clock
+        deadline = None if timeout is None else clock.time() + timeout
+        ended: Job | None = None
+        with job_progress(enabled=progress, job_id=job_id) as bar:
+
+            async def look(runner: JobRunner) -> float | None:
+                nonlocal ended
+                job = await context.repository.get_job(job_id)
+                bar.update(job)
+                if job.is_terminal:
+                    ended = job
+                    return None
+                wait = runner.recheck_interval(job_id)
+                if deadline is not None:
+                    remaining = deadline - clock.time()
+                    if remaining <= 0:
+                        if cancel_on_timeout:
+                            await runner.cancel(job_id)
+                        raise JobTimeoutError(job_id, float(timeout or 0), status=job.status.value)
+                    wait = min(wait, remaining)
+                return wait
+
+            await context.watch(look)
+        assert ended is not None
+        return ended
+
+    async def get_video_result(self, job_id: str) -> VideoResult:
+        """Return the result of a completed job.
+
+        Args:
+            job_id: A completed job.
+
+        Raises:
+            JobStateError: the job is not completed.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
+        """
+        job = await self.get_job(job_id)
+        if job.status is not JobStatus.COMPLETED or job.result is None:
+            raise JobStateError(job.id, job.status.value, "only a completed job has a result")
+        return job.result
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """Cancel a job: a pending one is never sent; an in-flight one is cancelled at the provider.
+
+        Args:
+            job_id: The job to cancel.
+
+        Returns:
+            The job, ``cancelled``.
+
+        Raises:
+            JobStateError: the job already finished.
+            JobNotFoundError: no job has this id.
+            ValidationError: ``job_id`` is not a job id.
+        """
+        check_id(job_id)
+        runner = await self._context.engine()
+        return await runner.cancel(job_id)
+
+    async def list_jobs(
+        self,
+        status: JobStatus | str | None = None,
+        batch_id: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> Page[Job]:
+        """Return one page of jobs, newest first, optionally by status and batch.
+
+        Args:
+            status: Only jobs in this status (a [`JobStatus`][soravideo.JobStatus] or its
+                value, ``"completed"``).
+            batch_id: Only the jobs of this batch.
+            page: Which page, from 1.
+            limit: Jobs a page, from 1 to 1000.
+
+        Raises:
+            ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
+                ``page`` outside 1–10⁹ or ``limit`` outside 1–1000 (each one named).
+        """
+        errors = page_errors(page, limit)
+        if batch_id is not None:
+            errors = [*id_errors(batch_id, "batch_id", kind="batch"), *errors]
+        try:
+            parsed = parse_status(status)
+        except ValidationError as exc:
+            errors = [*exc.errors, *errors]
+        raise_if(errors)
+        await self._context.engine()
+        return await self._context.repository.list_jobs(
+            status=parsed, batch_id=batch_id, page=page, limit=limit
+        )
+
+    async def download_video(
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        variant: str = "video",
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        """Stream a completed job's content to ``dest``, check it, and return the path.
+
+        The content is written to a temporary file beside the target and renamed only
+        once it passed its checks (content type, the container's first bytes, its length,
+        ``max_download_bytes``); nothing is left behind when it fails or is cancelled.
+
+        Args:
+            job_id: A completed job.
+            dest: A file path (missing parent directories are made); or a directory,
+                existing or a path ending in a separator (made if missing), which gets
+                ``<job id>.<ext>`` inside it (``.mp4``, ``.webp``, ``.jpg``).
+            variant: ``"video"``, or another variant the provider offers
+                (``"thumbnail"``, ``"spritesheet"`` for the Sora protocol).
+            overwrite: Replace a file already at the target (only once the new content
+                passed its checks). Without it, an existing file is an error and nothing
+                is fetched.
+
+        Returns:
+            The path written.
+
+        Raises:
+            JobStateError: the job is not completed.
+            ValidationError: the provider has no such variant; ``job_id`` is not a job id;
+                ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
+                (field ``dest``, naming the path).
+            DownloadError: the content failed its checks; nothing was kept.
+        """
+        errors = id_errors(job_id, "job_id")
+        if not isinstance(dest, (str, os.PathLike)) or (isinstance(dest, str) and not dest):
+            errors.append(FieldError(field="dest", message="must be a file or directory path"))
+        if not isinstance(variant, str):
+            errors.append(FieldError(field=_VARIANTS_FIELD, message="must be text"))
+        raise_if(errors)
+        return await save_video(
+            self._context, job_id, dest, variant, existing="replace" if overwrite else "refuse"
+        )
+
+    async def remix_video(self, job_id: str, prompt: str) -> Job:
+        """Create a new job that remixes a completed video with a new prompt.
+
+        Args:
+            job_id: The completed job whose video is remixed.
+            prompt: What to change.
+
+        Returns:
+            The new job, ``pending``.
+
+        Raises:
+            JobStateError: the source job is not completed.
+            ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
+                provider cannot remix.
+        """
+        errors = id_errors(job_id, "job_id")
+        if not isinstance(prompt, str):
+            errors.append(FieldError(field="prompt", message="must be a string"))
+        raise_if(errors)
+        source = await self.get_job(job_id)
+        if not self._context.transport.capabilities.can_remix:
+            raise ValidationError(
+                [FieldError(field="job_id", message=f"provider {source.provider} cannot remix")]
+            )
+        if source.status is not JobStatus.COMPLETED or source.remote_id is None:
+            raise JobStateError(
+                source.id, source.status.value, "only a completed video can be remixed"
+            )
+        request = attrs.evolve(source.request, prompt=prompt, input_reference=None)
+        raise_if(check_request(request))
+        job = new_job(self._context, request, metadata={REMIX_OF: source.remote_id})
+        return await self._store(job)

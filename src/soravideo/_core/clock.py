@@ -1,0 +1,225 @@
+"""Clocks: real time, or simulated time that tests and ``simulated()`` control.
+
+The runner and the fakes read time and sleep only through a [`Clock`][soravideo.Clock], so a whole
+generation of many minutes can run in milliseconds, deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.lowlevel
+
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "VirtualClock",
+    "off_loop_work",
+    "sleep_or_wake",
+    "utc_from_timestamp",
+]
+
+
+class _OffLoopWork:
+    """Counts work running off the event loop (a ledger's thread) that simulated time must await.
+
+    A task that waits for a thread looks blocked to the loop, yet the thread will answer
+    soon; simulated time must not leap ahead (and expire deadlines) meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any such work is under way."""
+        return self._count > 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+
+
+off_loop_work = _OffLoopWork()
+"""Wrap awaits of thread work in ``with off_loop_work:`` so simulated time waits for it."""
+
+
+def utc_from_timestamp(seconds: float) -> datetime:
+    """Return an aware UTC datetime for Unix seconds."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What soravideo needs of time: read it, and sleep on it."""
+
+    def time(self) -> float:
+        """Return the current time in Unix seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep this many seconds of this clock's time."""
+        ...
+
+
+def now_utc(clock: Clock) -> datetime:
+    """Return the clock's current time as an aware UTC datetime."""
+    return utc_from_timestamp(clock.time())
+
+
+async def _all_tasks_blocked() -> None:
+    """Return once no other task can run.
+
+    On asyncio this watches the loop's ready queue, which answers within a few loop turns;
+    anyio's portable ``wait_all_tasks_blocked`` re-checks only every 0.1 s of real time,
+    which would make simulated minutes cost real seconds.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+        ready = loop._ready  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):
+        await anyio.wait_all_tasks_blocked()
+        return
+    while True:
+        await asyncio.sleep(0)
+        if not ready:
+            return
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, event: anyio.Event) -> None:
+    """Return after ``seconds`` of ``clock``'s time, or as soon as ``event`` is set.
+
+    The one wait of the engine's loops and of the services' waits (``wait_for_job``,
+    ``process_batch``): a timer on the clock raced against an event.
+
+    Args:
+        clock: The time ``seconds`` is counted on.
+        seconds: How long to wait at most (a negative figure waits for nothing).
+        event: Ends the wait early once set (a set event returns at once).
+    """
+    if event.is_set():
+        await anyio.lowlevel.checkpoint()
+        return
+    if isinstance(clock, SystemClock):
+        # Real time: the event loop's own timer, no helper task (the engine waits
+        # here between almost every step).
+        with anyio.move_on_after(max(0.0, seconds)):
+            await event.wait()
+        return
+    async with anyio.create_task_group() as tg:
+
+        async def sleeper() -> None:
+            await clock.sleep(seconds)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(sleeper)
+        await event.wait()
+        tg.cancel_scope.cancel()
+
+
+class SystemClock:
+    """Wall-clock time and real sleeps."""
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class ManualClock:
+    """Time that moves only when told: ``clock.advance(30)`` wakes every sleeper that is due.
+
+    Sleepers must be on one event loop; ``advance`` may be called from that loop's tasks
+    (or synchronously from a test), and it never blocks.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+        self._new_sleeper: anyio.Event | None = None
+
+    def time(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), event))
+        if self._new_sleeper is not None:
+            self._new_sleeper.set()
+        try:
+            await event.wait()
+        finally:
+            event.set()  # a cancelled sleeper leaves no stale deadline behind
+
+    def next_deadline(self) -> float | None:
+        """Return when the earliest sleeper wakes, or ``None`` when nobody sleeps."""
+        while self._sleepers and self._sleepers[0][2].is_set():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has come."""
+        if seconds < 0:
+            raise ValueError("a clock cannot go back")
+        self.set_time(self._now + seconds)
+
+    def set_time(self, when: float) -> None:
+        """Move time to ``when`` (never backwards) and wake the sleepers that are due."""
+        self._now = max(self._now, when)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, event = heapq.heappop(self._sleepers)
+            event.set()
+
+    def __repr__(self) -> str:
+        return f"ManualClock(time={self._now:.3f})"
+
+
+class VirtualClock(ManualClock):
+    """Simulated time that jumps ahead by itself whenever every task is waiting.
+
+    Run [`run`][soravideo.VirtualClock.run] in a task group next to the code under test
+    (``simulated()`` clients do this for you): each time all tasks are blocked, time skips to the
+    next sleeper's deadline, so minutes of simulated waiting take microseconds and stay
+    deterministic.
+    """
+
+    async def run(self) -> None:
+        """Drive the clock until cancelled."""
+        while True:
+            await _all_tasks_blocked()
+            if off_loop_work.busy:
+                # A thread is about to answer: let real time pass, not simulated time.
+                await anyio.sleep(0.0002)
+                continue
+            deadline = self.next_deadline()
+            if deadline is None:
+                # Nothing sleeps on this clock: time stands still until somebody does.
+                self._new_sleeper = anyio.Event()
+                await self._new_sleeper.wait()
+                continue
+            self.set_time(deadline)
+            await anyio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(time={self.time():.3f})"

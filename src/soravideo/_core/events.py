@@ -1,0 +1,114 @@
+"""Events: observe jobs without polling the ledger.
+
+``client.on("completed", callback)`` registers a callback; it receives a
+[`JobEvent`][soravideo.JobEvent]. Async callbacks are awaited; plain functions are called in a
+worker thread, so a blocking callback (or one that calls the sync client back) never blocks the
+event loop. Keep callbacks short: the job's next step waits for them, and a callback must not wait
+for a job to finish. A failing callback is logged and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal, get_args
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from .clock import off_loop_work
+from .models import Job
+
+__all__ = ["EVENT_KINDS", "EventBus", "EventKind", "JobEvent"]
+
+logger = logging.getLogger("soravideo")
+
+EventKind = Literal["created", "submitted", "progress", "completed", "failed", "cancelled"]
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+
+
+@attrs.frozen(kw_only=True)
+class JobEvent:
+    """Something happened to a job: ``kind`` says what, ``job`` is the job afterwards."""
+
+    kind: EventKind
+    job: Job
+
+
+Callback = Callable[[JobEvent], Awaitable[None] | None]
+
+
+def _is_async(callback: Callback) -> bool:
+    """Whether calling ``callback`` returns an awaitable (async functions and objects whose
+    ``__call__`` is async)."""
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - an async __call__ is what we look for
+    )
+
+
+class EventBus:
+    """Callbacks by event kind, plus a broadcast that wakes anyone waiting for a change."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[str, list[Callback]] = {kind: [] for kind in EVENT_KINDS}
+        # Made on first use: an anyio.Event can only be created inside an event loop.
+        self._changed: anyio.Event | None = None
+
+    def on(self, kind: str, callback: Callback) -> Callable[[], None]:
+        """Register ``callback`` for ``kind`` (``"*"`` for all); return a function that removes it."""
+        kinds = EVENT_KINDS if kind == "*" else (kind,)
+        for k in kinds:
+            if k not in self._callbacks:
+                raise ValueError(
+                    f"unknown event {kind!r}; use one of {', '.join(EVENT_KINDS)} or '*'"
+                )
+        for k in kinds:
+            self._callbacks[k].append(callback)
+
+        def remove() -> None:
+            for k in kinds:
+                if callback in self._callbacks[k]:
+                    self._callbacks[k].remove(callback)
+
+        return remove
+
+    def changed(self) -> anyio.Event:
+        """Return an event that is set at the next change of any job."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        return self._changed
+
+    def touch(self) -> None:
+        """Wake everybody waiting on ``changed``."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def emit(self, kind: EventKind, job: Job) -> None:
+        """Run the callbacks of ``kind`` with a [`JobEvent`][soravideo.JobEvent], then wake waiters.
+
+        Waiters wake after the callbacks, so a ``wait_for_job`` that returns has seen every
+        callback of the job's end run to completion.
+        """
+        try:
+            await self._run_callbacks(kind, job)
+        finally:
+            self.touch()
+
+    async def _run_callbacks(self, kind: EventKind, job: Job) -> None:
+        callbacks = list(self._callbacks[kind])
+        if not callbacks:
+            return
+        event = JobEvent(kind=kind, job=job)
+        for callback in callbacks:
+            try:
+                if _is_async(callback):
+                    await callback(event)  # type: ignore[misc]
+                else:
+                    # Counted as off-loop work, so simulated time waits for the callback.
+                    with off_loop_work:
+                        await anyio.to_thread.run_sync(callback, event)
+            except Exception:
+                logger.exception("event callback %r failed on %s of job %s", callback, kind, job.id)

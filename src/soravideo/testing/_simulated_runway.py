@@ -1,0 +1,43 @@
+"""The parts of a simulated Runway client: FakeRunway in-process, on simulated time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .._core.clock import VirtualClock
+
+if TYPE_CHECKING:
+    from ..transports.runway import RunwayTransport
+    from ._fake_runway import FakeRunway
+
+__all__ = ["SIMULATED_RUNWAY_URL", "simulated_runway_parts"]
+
+SIMULATED_RUNWAY_URL = "http://fakerunway.invalid"
+_SIMULATED_KEY = "key_simulated"
+
+
+def simulated_runway_parts(
+    clock: VirtualClock, *, generation_time: float, **knobs: Any
+) -> tuple[FakeRunway, RunwayTransport]:
+    """Return a FakeRunway on ``clock`` and a RunwayTransport that reaches it without sockets.
+
+    Args:
+        clock: The simulated time both run on.
+        generation_time: Simulated seconds each video takes.
+        **knobs: Other [`FakeRunway`][soravideo.testing.FakeRunway] arguments
+            (``max_concurrent`` …).
+    """
+    from ..transports.runway import RunwayTransport
+    from ._fake_runway import FakeRunway
+
+    fake = FakeRunway(api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, **knobs)
+    http_client = httpx.AsyncClient(transport=fake.http_transport())
+    transport = RunwayTransport(
+        base_url=SIMULATED_RUNWAY_URL,
+        api_key=_SIMULATED_KEY,
+        http_client=http_client,
+        clock=clock,
+    )
+    return fake, transport
