@@ -1,10 +1,10 @@
 """ForeignServer: another origin, for redirect tests: it records what it received, unredacted.
 
 A hostile provider redirects a download (or an API call) to a host of its choosing. A
-client must send that host no credential. Serve a :class:`ForeignServer` on another
+client must send that host no credential. Serve a ``ForeignServer`` on another
 loopback port, point a ``redirect`` at it (``fake.hostile("redirect", to=url)``), and ask
-it what arrived: :attr:`ForeignServer.received` keeps every request as it came, headers
-included and *not* redacted, and :meth:`ForeignServer.seen` says where a secret showed up.
+it what arrived: ``ForeignServer.received`` keeps every request as it came, headers
+included and *not* redacted, and ``ForeignServer.seen`` says where a secret showed up.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Hostile answers: what a broken or malicious provider sends, for the fakes' hostile mode.
 
-``fake.hostile(kind, **options)`` (see :meth:`FakeServer.hostile`) adds a
-:class:`~soravideo.testing.Fault` whose answer is one of the kinds below instead of the
+``fake.hostile(kind, **options)`` (see ``FakeServer.hostile``) adds a
+[`Fault`][soravideo.testing.Fault] whose answer is one of the kinds below instead of the
 fake's own. Kinds that *change* the fake's answer (its JSON, its body, its headers) need
 that answer, so they act after the request took effect (``phase="after"``: a create
 made its video); kinds that *replace* the answer may also act before
@@ -20,7 +20,7 @@ kind                 phases  the answer
 ``nested_garbage``   after   each field (``fields=``: only these) becomes arrays and objects
                              nested ``depth`` deep (64; 100 000 exhausts a recursive parser)
 ``bad_id``           after   each resource's id (and a list's ``first_id``/``last_id``)
-                             becomes ``id`` (``".."``; see :data:`HOSTILE_IDS`). On the
+                             becomes ``id`` (``".."``; see ``HOSTILE_IDS``). On the
                              answer of the create that made it, the job really takes that
                              id at the fake (a request that quotes it finds it); elsewhere
                              only the answer says it
@@ -140,7 +140,7 @@ _SPECS: Mapping[str, _Spec] = {
 }
 
 HOSTILE_KINDS: tuple[str, ...] = tuple(_SPECS)
-"""Every kind :meth:`FakeServer.hostile` accepts, in the order of the table above."""
+"""Every kind ``FakeServer.hostile`` accepts, in the order of the table above."""
 
 
 def resolve(
