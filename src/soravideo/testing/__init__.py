@@ -15,7 +15,9 @@ from ._fake_gemini import FakeGemini
 from ._fake_openrouter import FakeOpenRouter
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
-from ._fakeserver import FakeProvider, Fault, RecordedRequest
+from ._fakeserver import FakeProvider, FakeRequest, FakeResponse, Fault, RecordedRequest
+from ._foreign import ForeignServer
+from ._hostile import HOSTILE_IDS, HOSTILE_KINDS, HostileKind, StreamCounters
 from ._invariants import check_exactly_once, check_ledger_exactly_once
 
 if TYPE_CHECKING:
@@ -24,16 +26,23 @@ if TYPE_CHECKING:
     from .transport_contract import TransportContract
 
 __all__ = [
+    "HOSTILE_IDS",
+    "HOSTILE_KINDS",
     "FakeFal",
     "FakeGemini",
     "FakeOpenRouter",
     "FakeProvider",
+    "FakeRequest",
+    "FakeResponse",
     "FakeRunway",
     "FakeSora",
     "Fault",
+    "ForeignServer",
+    "HostileKind",
     "ManualClock",
     "RecordedRequest",
     "RepositoryContract",
+    "StreamCounters",
     "TemporaryPostgres",
     "TransportContract",
     "VirtualClock",

@@ -28,6 +28,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -275,6 +276,30 @@ class FakeRunway(FakeServer):
         with self._lock:
             return dict(self._tasks[task_id].params)
 
+    def content(self, video_id: str, variant: str = "video") -> bytes:
+        """Return the MP4 the task's output URL serves (the same bytes on every download).
+
+        Args:
+            video_id: The task id.
+            variant: Only ``"video"``.
+
+        Raises:
+            KeyError: no task ever had this id.
+            ValueError: ``variant`` is not ``"video"``.
+        """
+        if variant != "video":
+            raise ValueError("Runway tasks have only a 'video'")
+        with self._lock:
+            return self._mp4(self._tasks[video_id])
+
+    def _rename_job(self, old: str, new: str) -> None:
+        # Insertion order is creation order (the throttling queue reads it): rebuild.
+        self._tasks = {(new if k == old else k): t for k, t in self._tasks.items()}
+        self._tasks[new].id = new
+        for token, (task_id, expires) in list(self._tokens.items()):
+            if task_id == old:
+                self._tokens[token] = (new, expires)
+
     def estimated_credits(self, task_id: str) -> float:
         """Return the credits the task was estimated at when created (its ``estimatedCost``).
 
@@ -390,7 +415,7 @@ class FakeRunway(FakeServer):
     def _sign(self, task: _Task, now: float, cdn_base: str) -> str:
         token = f"{self._rng.getrandbits(128):032x}"
         self._tokens[token] = (task.id, now + self.url_ttl)
-        return f"{cdn_base}{_CDN_PREFIX}{task.id}/{token}.mp4"
+        return f"{cdn_base}{_CDN_PREFIX}{quote(task.id, safe='')}/{token}.mp4"
 
     def _resource(
         self,
@@ -593,6 +618,16 @@ class FakeRunway(FakeServer):
             status=status, headers={"content-type": "application/xml"}, body=body.encode()
         )
 
+    def _mp4(self, task: _Task) -> bytes:
+        width, height = _pixels(task.params.get("ratio"))
+        return _media.mp4(
+            seconds=task.seconds,
+            width=width,
+            height=height,
+            payload_size=self.content_bytes,
+            key=f"{self.seed}:{task.id}",
+        )
+
     def _download(self, request: FakeRequest, task_id: str, file: str) -> FakeResponse:
         if request.header("authorization") is not None:
             return self._cdn_error(
@@ -608,14 +643,7 @@ class FakeRunway(FakeServer):
             return self._cdn_error(404, "NoSuchKey", "The specified key does not exist.")
         if self.now() >= signed[1]:
             return self._cdn_error(403, "AccessDenied", "Request has expired")
-        width, height = _pixels(task.params.get("ratio"))
-        data = _media.mp4(
-            seconds=task.seconds,
-            width=width,
-            height=height,
-            payload_size=self.content_bytes,
-            key=f"{self.seed}:{task.id}",
-        )
+        data = self._mp4(task)
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},

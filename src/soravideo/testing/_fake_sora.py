@@ -282,6 +282,29 @@ class FakeSora(FakeServer):
         with self._lock:
             return self._resource(self._videos[video_id], self.now())
 
+    def content(self, video_id: str, variant: str = "video") -> bytes:
+        """Return the bytes ``GET /videos/{id}/content?variant=…`` serves for a video.
+
+        Args:
+            video_id: The video's id.
+            variant: ``"video"`` (MP4), ``"thumbnail"`` (WebP) or ``"spritesheet"`` (JPEG).
+
+        Raises:
+            KeyError: no video ever had this id, or no such variant.
+        """
+        if variant not in _VARIANTS:
+            raise KeyError(variant)
+        with self._lock:
+            return self._render(self._videos[video_id], variant)
+
+    def _rename_job(self, old: str, new: str) -> None:
+        video = self._videos.pop(old)
+        video.id = new
+        self._videos[new] = video
+        for key, (video_id, at) in list(self._keys.items()):
+            if video_id == old:
+                self._keys[key] = (new, at)
+
     def create_params(self, video_id: str) -> dict[str, Any]:
         """Return what the job was created with (``input_reference`` summarised).
 

@@ -9,6 +9,10 @@ its routes and its error shape, and gets for free:
 - fault injection, scripted or by a seeded rate: error statuses with ``Retry-After``,
   connection resets (before or after the request takes effect), refused connections and
   slow responses;
+- a hostile mode (``FakeServer.hostile``): answers a broken or malicious provider
+  would send (wrong JSON types, dot ids, HTML bodies, endless or cut bodies, absurd
+  headers, redirects to another origin), with the request log telling which requests
+  strayed outside the provider's resources (``FakeServer.stray_requests``);
 - two ways to serve: in-process as an httpx transport (``FakeServer.http_transport``,
   ``FakeServer.sync_http_transport``) and as a real HTTP server on a loopback port
   (``FakeServer.serve``, stdlib ``http.server`` in a background thread).
@@ -40,6 +44,8 @@ import attrs
 import httpx
 
 from .._core.clock import Clock, ManualClock, SystemClock
+from . import _hostile
+from ._hostile import HostileKind, StreamCounters
 
 __all__ = [
     "Body",
@@ -59,6 +65,7 @@ logger = logging.getLogger("soravideo.testing")
 Body = bytes | Iterable[bytes]
 """A response body: all bytes at once, or an iterable of chunks (streamed)."""
 
+_HANDLER_JOIN_TIMEOUT = 10.0  # seconds serve() waits at exit for connections to end
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
 
 
@@ -120,16 +127,25 @@ class FakeResponse:
 
     Args:
         status: HTTP status code.
-        headers: Response headers.
+        headers: Response headers. Characters ``\x80``–``\xff`` in a value are sent as
+            those raw bytes (latin-1), so a header can carry bytes that are not UTF-8.
         body: Bytes, or an iterable of chunks that is streamed (set ``Content-Length``
             yourself when you know it; served mode falls back to chunked encoding).
         tag: What the route did, for the request log (``"created"``, ``"replayed"`` …).
+        framing: ``"auto"``: ``Content-Length`` (bytes, or as set) or chunked encoding.
+            ``"close"``: neither; the body ends when the connection closes, so a client
+            cannot tell a cut body from a whole one.
+        abort: End the connection right after the body: no final chunk, and a
+            ``Content-Length`` not met stays unmet (a client sees the body cut short;
+            in-process, httpx raises ``RemoteProtocolError`` at its end, as over a socket).
     """
 
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: Body = b""
     tag: str | None = None
+    framing: Literal["auto", "close"] = "auto"
+    abort: bool = False
 
     @classmethod
     def json(
@@ -168,10 +184,12 @@ class RecordedRequest:
         status: The status sent, or ``None`` when no response was sent (reset, refused,
             timed out).
         fault: The kind of injected fault that fired (``"status"``, ``"reset"``,
-            ``"refuse"``, ``"delay"``), or ``None``.
+            ``"refuse"``, ``"delay"``, or ``"hostile:KIND"``), or ``None``.
         tag: What the route did (``"created"``, ``"replayed"`` …), if it said.
         response_headers: Headers sent.
         response_body: The body sent, when it was not streamed.
+        full_path: The path as received, prefix included, still percent-encoded.
+        params: The route's path parameters, decoded (``{"video_id": "video_1"}``).
     """
 
     seq: int
@@ -187,6 +205,8 @@ class RecordedRequest:
     tag: str | None = None
     response_headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     response_body: bytes | None = attrs.field(default=None, repr=False)
+    full_path: str = ""
+    params: Mapping[str, str] = attrs.field(factory=dict)
 
     def json(self) -> Any:
         """Parse the request body as JSON."""
@@ -269,7 +289,8 @@ class Fault:
             sync and served: real seconds). May be combined with ``status`` or ``reset``.
         phase: ``"before"``: the fault hits before the request takes effect. ``"after"``:
             the request takes effect (a job is created), then the fault replaces the
-            answer: the ambiguous case a client cannot tell apart.
+            answer: the ambiguous case a client cannot tell apart. ``None`` (the default)
+            is ``"before"``, or the hostile kind's own phase.
         retry_after / retry_after_ms: Sent as ``Retry-After`` / ``retry-after-ms`` with
             a ``status``.
         message / code: The error's message and code, with a ``status``.
@@ -277,13 +298,20 @@ class Fault:
             (method optional, path glob below the prefix), a predicate, or ``None`` (all).
         times: How many times it fires; ``None`` is unlimited.
         rate: Probability of firing on each matching request (seeded), or ``None``.
+        hostile: Answer as a broken or malicious provider would: one of
+            ``soravideo.testing.HOSTILE_KINDS`` (see ``FakeServer.hostile``,
+            which fills in ``options`` and the kind's phase).
+        options: The hostile kind's options (``{"id": ".."}`` for ``"bad_id"`` …).
+        streams: What the fault's streamed bodies did (``endless``), a
+            [`StreamCounters`][soravideo.testing.StreamCounters]: bytes sent, streams
+            still open, ``wait_closed``.
     """
 
     status: int | None = None
     reset: bool = False
     refuse: bool = False
     delay: float = 0.0
-    phase: Literal["before", "after"] = "before"
+    phase: Literal["before", "after"] | None = None
     retry_after: float | None = None
     retry_after_ms: int | None = None
     message: str | None = None
@@ -292,13 +320,20 @@ class Fault:
     times: int | None = 1
     rate: float | None = None
     fired: int = 0
+    hostile: HostileKind | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    streams: StreamCounters = attrs.field(factory=StreamCounters, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        actions = (self.status is not None) + self.reset + self.refuse
+        actions = (self.status is not None) + self.reset + self.refuse + (self.hostile is not None)
         if actions > 1:
-            raise ValueError("a fault is one of status, reset or refuse")
+            raise ValueError("a fault is one of status, reset, refuse or hostile")
         if actions == 0 and self.delay <= 0:
-            raise ValueError("a fault needs a status, reset, refuse or a delay")
+            raise ValueError("a fault needs a status, reset, refuse, hostile or a delay")
+        if self.hostile is not None:
+            self.options, self.phase = _hostile.resolve(self.hostile, self.options, self.phase)
+        elif self.phase is None:
+            self.phase = "before"
         if self.refuse and self.phase != "before":
             raise ValueError("a refused connection cannot happen after the request")
         if self.phase not in ("before", "after"):
@@ -310,7 +345,9 @@ class Fault:
 
     @property
     def kind(self) -> str:
-        """Return ``"status"``, ``"reset"``, ``"refuse"`` or ``"delay"``."""
+        """Return ``"status"``, ``"reset"``, ``"refuse"``, ``"hostile:KIND"`` or ``"delay"``."""
+        if self.hostile is not None:
+            return f"hostile:{self.hostile}"
         if self.status is not None:
             return "status"
         if self.reset:
@@ -613,7 +650,7 @@ class FakeServer:
         reset: bool = False,
         refuse: bool = False,
         delay: float = 0.0,
-        phase: Literal["before", "after"] = "before",
+        phase: Literal["before", "after"] | None = None,
         retry_after: float | None = None,
         retry_after_ms: int | None = None,
         message: str | None = None,
@@ -647,6 +684,108 @@ class FakeServer:
                 rate=rate,
             )
         )
+
+    def hostile(
+        self,
+        kind: HostileKind,
+        *,
+        match: Matcher = None,
+        times: int | None = 1,
+        rate: float | None = None,
+        phase: Literal["before", "after"] | None = None,
+        delay: float = 0.0,
+        **options: Any,
+    ) -> Fault:
+        """Answer matching requests as a broken or malicious provider would.
+
+        The kinds and their options (the table in ``soravideo.testing._hostile``,
+        repeated in the testing guide):
+
+        - JSON answers, after the request took effect: ``wrong_types`` (``fields=``),
+          ``missing_fields`` (``keep=("id",)``), ``huge_numbers`` (``value=10**400``),
+          ``nested_garbage`` (``depth=64``, ``fields=``), ``bad_id`` (``id=".."``; see
+          ``soravideo.testing.HOSTILE_IDS``), ``fields`` (``values={...}``);
+        - bodies: ``html_body`` and ``json_error_body`` (``status=200``), ``not_video``,
+          ``truncated`` (``keep=``, ``content_length=True``), ``endless`` (``limit=``,
+          ``chunk=``), ``huge_length`` (``length=10**15``);
+        - ``redirect`` (``to=``, ``status=302``), ``retry_after`` (``value="1e12"``,
+          ``status=429``, ``ms=``) and ``headers`` (``headers={...}``, ``status=``).
+
+        Args:
+            kind: What the answer becomes.
+            match: Which requests, as for ``inject`` (``"GET /videos/*/content"``).
+            times: How many times it fires; ``None`` is every matching request.
+            rate: Probability of firing on each matching request (seeded), or ``None``.
+            phase: ``"before"`` or ``"after"`` the request takes effect; ``None`` is the
+                kind's own (``"before"`` for ``redirect`` and ``retry_after``, else
+                ``"after"``). Kinds that change the fake's answer act only after.
+            delay: Seconds to wait before answering, as for ``inject``.
+            **options: The kind's options.
+
+        Returns:
+            The fault: ``fired`` counts its answers, ``streams`` what its streamed bodies
+            did (an ``endless`` body's bytes, and whether the client hung up).
+
+        Raises:
+            ValueError: an unknown kind or option, a missing option, or a phase the kind
+                cannot act in.
+        """
+        return self.faults.add(
+            Fault(
+                hostile=kind,
+                options=options,
+                phase=phase,
+                delay=delay,
+                match=match,
+                times=times,
+                rate=rate,
+            )
+        )
+
+    def stray_requests(self) -> list[RecordedRequest]:
+        """Return the requests that went outside the provider's resources.
+
+        A stray request reached no route (a path outside the prefix, an unknown path, a
+        wrong method) or named, in a path parameter ending in ``_id``, a job the fake never
+        made: what a client sends when it puts a hostile id (``..``, ``a/b``) into a URL.
+        A client that checks the ids it is given sends none.
+
+        Returns:
+            The stray requests, oldest first.
+        """
+        with self._lock:
+            known = {r.id for r in self._records()}
+            return [
+                r
+                for r in self._log
+                if r.route is None
+                or any(k.endswith("_id") and v not in known for k, v in r.params.items())
+            ]
+
+    def _rename_job(self, old: str, new: str) -> None:
+        """Give a job another id (a hostile create's ``bad_id``); called with the lock held."""
+        raise NotImplementedError
+
+    def rename_job(self, old: str, new: str) -> bool:
+        """Give a job the id ``new`` (requests for ``new`` then find it); ``False`` when
+        ``old`` is unknown, ``new`` is taken, or the fake cannot rename."""
+        with self._lock:
+            known = {r.id for r in self._records()}
+            if old not in known or new in known:
+                return False
+            try:
+                self._rename_job(old, new)
+            except NotImplementedError:
+                return False
+            return True
+
+    def content(self, video_id: str, variant: str = "video") -> bytes:
+        """Return the bytes the fake serves as a job's content. Subclasses override.
+
+        Raises:
+            KeyError: no job ever had this id.
+        """
+        raise NotImplementedError
 
     # -- hooks for subclasses ------------------------------------------------------
 
@@ -687,6 +826,12 @@ class FakeServer:
             return None
         resolved = self.router.resolve(request.method, request.path)
         return resolved[0].name if isinstance(resolved, tuple) else None
+
+    def _route_params(self, request: FakeRequest) -> dict[str, str]:
+        if not request.in_prefix:
+            return {}
+        resolved = self.router.resolve(request.method, request.path)
+        return resolved[1] if isinstance(resolved, tuple) else {}
 
     def _fault_response(self, fault: Fault) -> FakeResponse:
         assert fault.status is not None
@@ -730,6 +875,8 @@ class FakeServer:
                     return _Outcome(drop="reset")
             if fault is not None and fault.phase == "before" and fault.status is not None:
                 response = self._fault_response(fault)
+            elif fault is not None and fault.phase == "before" and fault.hostile is not None:
+                response = _hostile.answer(self, fault, request, None)
             else:
                 handled = response = self._dispatch(request)
             if fault is not None and fault.phase == "after":
@@ -739,8 +886,13 @@ class FakeServer:
                     return _Outcome(drop="reset")
                 if fault.status is not None:
                     response = self._fault_response(fault)
-            if self.request_id_header is not None:
-                response = response.with_headers({self.request_id_header: self.new_request_id()})
+                if fault.hostile is not None:
+                    with self._lock:
+                        response = _hostile.answer(self, fault, request, response)
+            header = self.request_id_header
+            if header is not None and header not in {k.lower() for k in response.headers}:
+                # A hostile answer may have set its own (huge, not UTF-8 …).
+                response = response.with_headers({header: self.new_request_id()})
             sent = response
             return _Outcome(response=response)
         finally:
@@ -773,6 +925,8 @@ class FakeServer:
                     response_body=(
                         response.body if response and isinstance(response.body, bytes) else None
                     ),
+                    full_path=request.full_path,
+                    params=self._route_params(request),
                 )
             )
 
@@ -859,6 +1013,12 @@ class FakeServer:
             server.close_connections()
             server.server_close()
             thread.join()
+            # Connections still answering (an endless body) end once their socket is shut.
+            lingering = server.join_handlers(_HANDLER_JOIN_TIMEOUT)
+            if lingering:
+                logger.warning(
+                    "fake server: %d connection(s) still open after shutdown", len(lingering)
+                )
 
 
 # -- in-process drivers -------------------------------------------------------------------
@@ -873,7 +1033,7 @@ def _read_timeout(request: httpx.Request) -> float | None:
 
 
 def _to_httpx(
-    outcome: _Outcome, request: httpx.Request, stream: Callable[[Iterable[bytes]], Any]
+    outcome: _Outcome, request: httpx.Request, stream: Callable[[_Framed], Any]
 ) -> httpx.Response:
     if outcome.drop == "refuse":
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
@@ -883,30 +1043,85 @@ def _to_httpx(
         )
     response = outcome.response
     assert response is not None
-    if isinstance(response.body, bytes):
-        return httpx.Response(
-            response.status, headers=dict(response.headers), content=response.body
-        )
-    return httpx.Response(
-        response.status, headers=dict(response.headers), stream=stream(response.body)
-    )
+    headers = [
+        (name.encode("latin-1"), _header_bytes(value)) for name, value in response.headers.items()
+    ]
+    if isinstance(response.body, bytes) and not response.abort and response.framing == "auto":
+        return httpx.Response(response.status, headers=headers, content=response.body)
+    body = [response.body] if isinstance(response.body, bytes) else response.body
+    return httpx.Response(response.status, headers=headers, stream=stream(_Framed(response, body)))
+
+
+def _header_bytes(value: str) -> bytes:
+    """A header value as sent: latin-1 (so ``\xff`` is the byte 0xff), else UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def _announced_length(headers: Mapping[str, str]) -> int | None:
+    for name, value in headers.items():
+        if name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class _Framed:
+    """A streamed body as a socket would deliver it to httpx: an aborted body whose framing
+    lets a client notice (an unmet ``Content-Length``, a chunked body without its last
+    chunk) ends in ``RemoteProtocolError``; the chunks are closed when the reader stops."""
+
+    def __init__(self, response: FakeResponse, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self._abort = response.abort and response.framing == "auto"
+        self._announced = _announced_length(response.headers)
+
+    def __iter__(self) -> Iterator[bytes]:
+        received = 0
+        try:
+            for chunk in self._chunks:
+                received += len(chunk)
+                yield chunk
+        finally:
+            self.close()
+        if self._abort and (self._announced is None or received < self._announced):
+            expected = "" if self._announced is None else f", expected {self._announced}"
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body: "
+                f"received {received} bytes{expected}"
+            )
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class _AsyncChunks(httpx.AsyncByteStream):
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: _Framed) -> None:
         self._chunks = chunks
 
     async def __aiter__(self) -> Any:
         for chunk in self._chunks:
             yield chunk
 
+    async def aclose(self) -> None:
+        self._chunks.close()
+
 
 class _SyncChunks(httpx.SyncByteStream):
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: _Framed) -> None:
         self._chunks = chunks
 
     def __iter__(self) -> Iterator[bytes]:
         yield from self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()
 
 
 class _AsyncFakeTransport(httpx.AsyncBaseTransport):
@@ -987,6 +1202,7 @@ class _ThreadingServer(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         self.ssl_context = ssl_context
+        self._handlers: set[threading.Thread] = set()
         super().__init__(address, handler)
 
     def get_request(self) -> tuple[Any, Any]:
@@ -1006,6 +1222,24 @@ class _ThreadingServer(ThreadingHTTPServer):
                 logger.debug("fake server: TLS handshake with %s failed", client_address)
                 return
         super().finish_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._handlers.add(threading.current_thread())
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._handlers.discard(threading.current_thread())
+
+    def join_handlers(self, timeout: float) -> list[threading.Thread]:
+        """Wait for the threads serving connections to end; return those still running."""
+        deadline = time.monotonic() + timeout
+        with self._open_lock:
+            threads = list(self._handlers)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return [t for t in threads if t.is_alive()]
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -1034,6 +1268,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "soravideo-fake"
+        _headers_buffer: list[bytes]  # http.server's own, filled by send_response
         sys_version = ""
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -1086,26 +1321,52 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 return
             response = outcome.response
             assert response is not None
+            try:
+                self._answer(response)
+            except OSError:
+                # The client hung up mid-answer (an endless body it stopped reading).
+                self.close_connection = True
+            finally:
+                close = getattr(response.body, "close", None)
+                if close is not None:
+                    close()
+            if response.abort or response.framing == "close":
+                self.close_connection = True
+
+        def _header(self, name: str, value: str) -> None:
+            # Raw bytes, not send_header: a hostile value may hold bytes that are not UTF-8.
+            self._headers_buffer.append(
+                name.encode("latin-1") + b": " + _header_bytes(value) + b"\r\n"
+            )
+
+        def _answer(self, response: FakeResponse) -> None:
             self.send_response(response.status)
             names = {k.lower() for k in response.headers}
             for name, value in response.headers.items():
-                self.send_header(name, value)
-            if isinstance(response.body, bytes):
-                if "content-length" not in names:
-                    self.send_header("content-length", str(len(response.body)))
+                self._header(name, value)
+            body = response.body
+            if response.framing == "close":
+                self._header("connection", "close")
                 self.end_headers()
-                self.wfile.write(response.body)
+                for chunk in [body] if isinstance(body, bytes) else body:
+                    self.wfile.write(chunk)
+            elif isinstance(body, bytes):
+                if "content-length" not in names:
+                    self._header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             elif "content-length" in names:
                 self.end_headers()
-                for chunk in response.body:
+                for chunk in body:
                     self.wfile.write(chunk)
             else:
-                self.send_header("transfer-encoding", "chunked")
+                self._header("transfer-encoding", "chunked")
                 self.end_headers()
-                for chunk in response.body:
+                for chunk in body:
                     if chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.write(b"0\r\n\r\n")
+                if not response.abort:
+                    self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
         do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
