@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
+import httpx
 
 import soravideo as sv
 from helpers import request
@@ -25,7 +26,6 @@ from soravideo._engine.reconcile import Reconciler
 from soravideo._engine.state import EngineState
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeSora, check_ledger_exactly_once
-from soravideo.testing._simulated import simulated_parts
 from soravideo.transports import SoraTransport
 
 OWNER = "engine-under-test"
@@ -84,7 +84,16 @@ class Kit:
 async def built() -> AsyncIterator[Kit]:
     """Build a kit; on leaving, check the ledger against the fake."""
     clock = sv.ManualClock()
-    fake, transport = simulated_parts(clock, generation_time=60)  # type: ignore[arg-type]
+    fake = FakeSora(clock=clock, generation_time=60)
+    base_url = "http://fakesora.invalid/v1"
+    # No retries of its own: a fault the fake injects reaches the part under test at once.
+    transport = SoraTransport(
+        base_url=base_url,
+        api_key="sk-parts",
+        http_client=httpx.AsyncClient(transport=fake.http_transport(), base_url=base_url),
+        clock=clock,
+        max_retries=0,
+    )
     repository = MemoryRepository()
     settings = sv.Settings(poll_min_interval=1.0, poll_max_interval=30.0, max_concurrency=4)
     state = EngineState()
@@ -137,4 +146,5 @@ async def built() -> AsyncIterator[Kit]:
         stopped=stopped,
         seen=seen,
     )
+    await transport.aclose()
     await check_ledger_exactly_once(fake, repository, settled=False)
