@@ -1,6 +1,6 @@
 """The engine's writes to the ledger, and what follows when a write finds the job changed.
 
-Every status change goes through :meth:`Ledger.write`, guarded by the job's expected
+Every status change goes through ``Ledger.write``, guarded by the job's expected
 status and this engine's lease, and shielded: a write that started is finished, so a
 cancelled engine never leaves a provider's answer (a remote id, a final status) unrecorded
 halfway.

@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 
 class Pacer:
-    """The engine's shared pace: every provider request goes through :meth:`gate`.
+    """The engine's shared pace: every provider request goes through ``gate``.
 
     Args:
         settings: The client's settings (``requests_per_second``, ``max_concurrency``,

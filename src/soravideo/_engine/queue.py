@@ -1,6 +1,6 @@
 """The engine's queue: jobs claimed and waiting to be sent, in the order they go.
 
-A job leaves it when it is picked to be sent (:meth:`JobQueue.pop_next`), when its cancel
+A job leaves it when it is picked to be sent (``JobQueue.pop_next``), when its cancel
 begins, or when the engine stops (the engine gives those leases back). Nothing here does
 I/O or reads a clock: the caller passes the time and what it knows of the jobs in flight.
 """

@@ -32,7 +32,7 @@ class Tracked:
 class Wake:
     """A wake-up call that one loop waits for and any part may give.
 
-    The loop re-arms it (:meth:`rearm`) before it looks for work, so a call given while it
+    The loop re-arms it (``rearm``) before it looks for work, so a call given while it
     looks is not lost.
     """
 
