@@ -1,0 +1,187 @@
+"""The engine's writes to the ledger, and what follows when a write finds the job changed.
+
+Every status change goes through ``Ledger.write``, guarded by the job's expected
+status and this engine's lease, and shielded: a write that started is finished, so a
+cancelled engine never leaves a provider's answer (a remote id, a final status) unrecorded
+halfway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import attrs
+
+from .._core.clock import Clock, now_utc
+from .._core.errors import ConflictError, JobNotFoundError
+from .._core.events import EventBus, EventKind
+from .._core.models import Job, JobStatus
+from ..repositories.base import JobRepository
+from ..transports.base import RemoteJob
+from .state import EngineState
+
+__all__ = ["Ledger", "cost_changes"]
+
+logger = logging.getLogger("soravideo")
+
+
+def cost_changes(remote: RemoteJob) -> dict[str, Any]:
+    """The provider's own cost figures, recorded beside the estimate when it gives them."""
+    changes: dict[str, Any] = {}
+    # [W2-5] The provider's USD figure goes to ``cost_usd``; it no longer replaces
+    # ``estimated_cost_usd`` (which stays the estimate made before sending).
+    if remote.cost_usd is not None:
+        changes["cost_usd"] = remote.cost_usd
+    if remote.cost_credits is not None:
+        changes["cost_credits"] = remote.cost_credits
+    return changes
+
+
+class Ledger:
+    """Write jobs for one engine, under its lease.
+
+    Args:
+        repository: The ledger.
+        clock: The engine's clock (``updated_at``, ``completed_at``).
+        owner: The lease owner the engine claims under.
+        state: The engine's jobs (a job that ends is dropped from them).
+        events: Where a job's end is announced.
+        stop_video: Stops a video at the provider (a job cancelled elsewhere).
+    """
+
+    def __init__(
+        self,
+        *,
+        repository: JobRepository,
+        clock: Clock,
+        owner: str,
+        state: EngineState,
+        events: EventBus,
+        stop_video: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.repository = repository
+        self.clock = clock
+        self.owner = owner
+        self.state = state
+        self.events = events
+        self.stop_video = stop_video
+
+    async def write(
+        self, job: Job, expected: JobStatus, *, guarded: bool = True, **changes: Any
+    ) -> Job:
+        """Write ``changes`` to a job whose status is still ``expected``.
+
+        Args:
+            job: The job as last read or written.
+            expected: The status the ledger must still hold.
+            guarded: Only while this engine holds the job's lease.
+            **changes: Fields to change (``updated_at`` and, on a job's end,
+                ``completed_at`` are set unless given).
+
+        Returns:
+            The job as written.
+
+        Raises:
+            ConflictError: The job changed (or its lease moved) since.
+            JobNotFoundError: The job is gone.
+            RepositoryError: The ledger refused the write (locked, down).
+        """
+        now = now_utc(self.clock)
+        changes.setdefault("updated_at", now)
+        new_status = changes.get("status", job.status)
+        if new_status.is_terminal and not job.status.is_terminal:
+            changes.setdefault("completed_at", now)
+        updated = attrs.evolve(job, **changes)
+        with anyio.CancelScope(shield=True):
+            written = await self.repository.update_job(
+                updated, expected_status=expected, lease_owner=self.owner if guarded else None
+            )
+        if written.remote_id is not None:
+            self.state.unrecorded.pop(written.id, None)
+        return written
+
+    async def get(self, job_id: str) -> Job:
+        """Return the job as the ledger has it.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        return await self.repository.get_job(job_id)
+
+    async def read(self, job_id: str) -> Job | None:
+        """Return the job as the ledger has it, or ``None`` if it is gone."""
+        try:
+            return await self.repository.get_job(job_id)
+        except JobNotFoundError:
+            return None
+
+    async def finish(
+        self, job: Job, status: JobStatus, *, guarded: bool = True, **changes: Any
+    ) -> Job | None:
+        """Write a terminal status and announce it; return ``None`` if someone else
+        changed the job first (the job is then no longer driven here).
+
+        Raises:
+            RepositoryError: The ledger refused the write (the job stays held).
+        """
+        try:
+            done = await self.write(job, job.status, guarded=guarded, status=status, **changes)
+        except (ConflictError, JobNotFoundError):
+            if status is not JobStatus.CANCELLED:
+                await self.changed_elsewhere(job)
+            else:
+                await self.forget(job.id)
+            return None
+        self.state.drop(job.id)
+        logger.info(
+            "job %s %s -> %s (provider %s)", job.id, job.status.value, status.value, job.provider
+        )
+        kind: EventKind = (
+            "completed"
+            if status is JobStatus.COMPLETED
+            else "failed"
+            if status is JobStatus.FAILED
+            else "cancelled"
+        )
+        await self.events.emit(kind, done)
+        self.state.wake_dispatch.set()
+        return done
+
+    async def changed_elsewhere(self, job: Job) -> None:
+        """Handle a job whose ledger row changed under us: if another process cancelled it,
+        stop its video (a concurrent cancel may even have overwritten its remote id)."""
+        current = await self.read(job.id)
+        if current is not None and current.status is JobStatus.CANCELLED and job.remote_id:
+            await self.stop_video(job.remote_id)
+            if current.remote_id is None:
+                with contextlib.suppress(ConflictError, JobNotFoundError):
+                    await self.write(
+                        current, JobStatus.CANCELLED, guarded=False, remote_id=job.remote_id
+                    )
+        await self.forget(job.id)
+
+    async def forget(self, job_id: str) -> None:
+        """Stop touching a job whose ledger row changed under us (cancelled, or lease lost),
+        or whose create a cancel stopped before it was sent."""
+        self.state.drop(job_id)
+        # A cancel that then fails to write (a locked ledger) leaves the job unfinished and
+        # leased to us: given back, it is claimed again (by anyone) instead of sitting on
+        # our lease until it expires. A cancelled job or another owner's is untouched.
+        await self.release_unheld(job_id)
+        self.events.touch()
+        self.state.wake_dispatch.set()
+
+    async def release_unheld(self, job_id: str) -> None:
+        """Give back our lease on a job this engine no longer drives, and look for work."""
+        if self.state.holds(job_id):
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.repository.release_lease([job_id], self.owner)
+            except Exception as exc:  # the lease then simply expires
+                logger.warning("job %s: could not give its lease back: %s", job_id, exc)
+        self.state.claim_needed = True

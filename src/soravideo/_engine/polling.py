@@ -1,0 +1,292 @@
+"""Polling: ask the provider about jobs it accepted, on an ETA schedule, until they end.
+
+Jobs due together are asked about in one request where the provider can list; each answer
+is written to the ledger (progress, or the job's end with its result, downloaded first
+when the client has a download directory).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import attrs
+
+from .._core.clock import Clock, sleep_or_wake
+from .._core.errors import (
+    ConflictError,
+    DownloadError,
+    JobNotFoundError,
+    ProviderError,
+    RepositoryError,
+    ValidationError,
+)
+from .._core.events import EventBus
+from .._core.models import Job, JobError, JobStatus, VideoResult
+from .._core.settings import Settings
+from ..transports.base import RemoteJob, Transport
+from .downloads import download_content, file_name
+from .ledger import Ledger, cost_changes
+from .pacer import Pacer
+from .pacing import Observation, next_poll_delay
+from .reconcile import Reconciler
+from .state import EngineState, Tracked
+
+__all__ = ["Poller"]
+
+logger = logging.getLogger("soravideo")
+
+_DOWNLOAD_ATTEMPTS = 3
+# A job the provider no longer knows is failed after this many answers saying so.
+_MISSING_LIMIT = 3
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """Whether a failed automatic download may succeed if tried again.
+
+    Not when the content was too large (it would be as large again), nor when another
+    file holds the target's name.
+    """
+    if isinstance(error, ValidationError):
+        return False
+    return not (isinstance(error, DownloadError) and error.code == "too_large")
+
+
+class Poller:
+    """Track accepted jobs and apply what the provider says of them.
+
+    Args:
+        state: The engine's jobs (``tracked`` is this part's).
+        ledger: Where answers are written.
+        pacer: The engine's pace (each status request goes through its gate).
+        reconciler: Told of every remote id tracked here.
+        transport: The provider.
+        settings: The client's settings (poll intervals, download directory).
+        clock: The engine's clock.
+        events: Where progress is announced.
+    """
+
+    def __init__(
+        self,
+        *,
+        state: EngineState,
+        ledger: Ledger,
+        pacer: Pacer,
+        reconciler: Reconciler,
+        transport: Transport,
+        settings: Settings,
+        clock: Clock,
+        events: EventBus,
+    ) -> None:
+        self.state = state
+        self.ledger = ledger
+        self.pacer = pacer
+        self.reconciler = reconciler
+        self.transport = transport
+        self.settings = settings
+        self.clock = clock
+        self.events = events
+
+    def _floor(self) -> float:
+        return max(self.settings.poll_min_interval, self.transport.capabilities.min_poll_interval)
+
+    def poll_delay(self, tracked: Tracked) -> float:
+        """Return how long to wait before asking about a tracked job again."""
+        floor = self._floor()
+        return next_poll_delay(
+            tracked.observations,
+            self.clock.time(),
+            min_interval=floor,
+            max_interval=max(floor, self.settings.poll_max_interval),
+            hint=tracked.hint,
+        )
+
+    def track(self, job: Job, remote: RemoteJob | None = None) -> None:
+        """Start polling a job with a remote id.
+
+        Args:
+            job: The job, as recorded.
+            remote: The create's answer, when the job was just created: its first check
+                then waits for the ETA. A job claimed from the ledger (resumed, or taken
+                over from a dead worker) is checked at once: nobody has looked at it for a
+                while, and it may have finished long ago.
+        """
+        if job.remote_id is not None:
+            self.reconciler.remember(job.remote_id)
+        now = self.clock.time()
+        started = job.started_at.timestamp() if job.started_at else now
+        observations = [Observation(at=min(started, now), progress=0)]
+        if remote is not None and remote.progress > 0:
+            observations.append(Observation(at=now, progress=remote.progress))
+        elif job.progress > 0:
+            observations.append(Observation(at=now, progress=job.progress))
+        hint = remote.poll_after if remote is not None else None
+        tracked = Tracked(job=job, observations=observations, due=now, hint=hint)
+        if remote is not None:
+            tracked.due = now + self.poll_delay(tracked)
+        self.state.tracked[job.id] = tracked
+        self.state.wake_poll.set()
+        self.state.wake_lease.set()
+
+    async def run(self) -> None:
+        """Poll tracked jobs as they fall due, until cancelled."""
+        state = self.state
+        while True:
+            wake = state.wake_poll.rearm()
+            # A job being cancelled is not polled: its cancel is stopping it.
+            pollable = [t for t in state.tracked.values() if t.job.id not in state.cancelling]
+            if not pollable:
+                await wake.wait()
+                continue
+            now = self.clock.time()
+            earliest = min(t.due for t in pollable)
+            if earliest > now:
+                await sleep_or_wake(self.clock, earliest - now, wake)
+                continue
+            floor = self._floor()
+            due = [t for t in pollable if t.due <= now + floor / 2]
+            await self.refresh(due)
+
+    def _retry_later(self, tracked: Tracked) -> None:
+        tracked.failures += 1
+        tracked.due = self.clock.time() + self.pacer.backoff(tracked.failures)
+
+    async def refresh(self, due: list[Tracked]) -> None:
+        """Ask the provider about ``due`` jobs and apply its answers.
+
+        Neither a provider's error nor a ledger that refuses a write stops polling: the
+        jobs concerned are asked about again after a backoff.
+        """
+        ids = [t.job.remote_id for t in due if t.job.remote_id]
+        try:
+            if len(ids) > 1 and self.transport.capabilities.can_list:
+                remotes = await self.pacer.call(self.transport.fetch_many, ids)
+            else:
+                remotes = {}
+                for remote_id in ids:
+                    remotes[remote_id] = await self.pacer.call(self.transport.fetch, remote_id)
+        except ProviderError as exc:
+            logger.warning("status refresh of %d jobs failed: %s", len(ids), exc)
+            for tracked in due:
+                self._retry_later(tracked)
+            if exc.status_code == 404 and len(due) == 1:
+                await self._applying(due[0], None)
+            return
+        for tracked in due:
+            if tracked.job.id not in self.state.tracked or tracked.job.id in self.state.cancelling:
+                continue
+            remote = remotes.get(tracked.job.remote_id or "")
+            if remote is not None:
+                tracked.failures = 0
+            await self._applying(tracked, remote)
+
+    async def _applying(self, tracked: Tracked, remote: RemoteJob | None) -> None:
+        try:
+            if remote is None:
+                await self.apply_missing(tracked)
+            else:
+                await self.apply(tracked, remote)
+        except RepositoryError as exc:
+            # The ledger refused the write (locked, down): the job stays here, with a
+            # remote id it may not have recorded yet, and is checked and written again.
+            self._retry_later(tracked)
+            logger.warning("job %s: ledger write failed (%s); trying again", tracked.job.id, exc)
+
+    async def apply_missing(self, tracked: Tracked) -> None:
+        """Count an answer that the provider no longer knows the job; fail it on the third.
+
+        Raises:
+            RepositoryError: The ledger refused the job's failure.
+        """
+        tracked.failures += 1
+        if tracked.failures < _MISSING_LIMIT:
+            tracked.due = self.clock.time() + self.pacer.backoff(tracked.failures)
+            return
+        error = JobError(code="remote_missing", message="the provider no longer knows this job")
+        await self.ledger.finish(tracked.job, JobStatus.FAILED, error=error)
+
+    async def apply(self, tracked: Tracked, remote: RemoteJob) -> None:
+        """Record what the provider says of a job: its progress, or its end.
+
+        Raises:
+            RepositoryError: The ledger refused the write (the job stays tracked).
+        """
+        job = tracked.job
+        now = self.clock.time()
+        final = {"provider_status": remote.provider_status or None, **cost_changes(remote)}
+        if remote.status is JobStatus.COMPLETED:
+            result = await self.result(job, remote)
+            await self.ledger.finish(
+                job, JobStatus.COMPLETED, progress=100, result=result, error=None, **final
+            )
+        elif remote.status is JobStatus.FAILED:
+            error = remote.error or JobError(code="failed", message="the provider reported failure")
+            await self.ledger.finish(job, JobStatus.FAILED, error=error, **final)
+        elif remote.status is JobStatus.CANCELLED:
+            await self.ledger.finish(job, JobStatus.CANCELLED, **final)
+        else:
+            tracked.hint = remote.poll_after
+            if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
+                self.pacer.limit.on_queued(len(self.state.tracked), remote.queue_position)
+            if remote.progress != (
+                tracked.observations[-1].progress if tracked.observations else 0
+            ):
+                tracked.observations.append(Observation(at=now, progress=remote.progress))
+            status_word = remote.provider_status or None
+            if remote.progress != job.progress or status_word != job.provider_status:
+                try:
+                    job = await self.ledger.write(
+                        job,
+                        JobStatus.PROCESSING,
+                        progress=remote.progress,
+                        provider_status=status_word,
+                        **cost_changes(remote),
+                    )
+                except (ConflictError, JobNotFoundError):
+                    await self.ledger.changed_elsewhere(job)
+                    return
+                tracked.job = job
+                await self.events.emit("progress", job)
+            tracked.due = now + self.poll_delay(tracked)
+
+    async def result(self, job: Job, remote: RemoteJob) -> VideoResult:
+        """Return a completed job's result, with the video downloaded to the job's (or the
+        client's) download directory when there is one (a few attempts; a failed download
+        leaves the result without a path)."""
+        result = VideoResult(
+            remote_id=remote.remote_id,
+            url=remote.urls.get("video"),
+            expires_at=remote.expires_at,
+        )
+        # The job's own directory first: it may have been created by another process.
+        directory = job.download_dir or self.settings.download_dir
+        if directory is None:
+            return result
+        for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+            try:
+                await self.pacer.gate()
+                # A file already there is kept only if it is this very video (the same
+                # job saved before, by a worker that died before recording it); another
+                # file is never replaced: the job completes without a path.
+                got = await download_content(
+                    self.transport,
+                    remote.remote_id,
+                    os.path.join(directory, ""),  # a directory, even one not made yet
+                    name=file_name(job.id),
+                    max_bytes=self.settings.max_download_bytes,
+                    existing="same",
+                )
+            except (ProviderError, OSError, ValidationError) as exc:
+                logger.warning("job %s: download attempt %d failed: %s", job.id, attempt, exc)
+                if not _worth_retrying(exc):
+                    break
+                await self.clock.sleep(self.pacer.backoff(attempt))
+                continue
+            return attrs.evolve(
+                result,
+                path=str(got.path),
+                bytes=got.bytes,
+                sha256=got.sha256,
+                content_type=got.content_type,
+            )
+        return result

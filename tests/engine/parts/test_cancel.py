@@ -1,0 +1,83 @@
+"""Canceller alone: a queued job is never sent; a running one is stopped at the provider."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import soravideo as sv
+from engine_kit import Kit
+from soravideo._engine.cancel import Canceller, VideoStopper
+
+pytestmark = pytest.mark.anyio
+
+
+def canceller(kit: Kit) -> Canceller:
+    async def stop_video(remote_id: str) -> None:
+        await kit.ledger.stop_video(remote_id)
+
+    return Canceller(
+        state=kit.state,
+        ledger=kit.ledger,
+        reconciler=kit.reconciler,
+        stop_video=stop_video,
+        events=kit.events,
+    )
+
+
+async def test_a_queued_job_is_cancelled_and_never_sent(kit: Kit) -> None:
+    job = await kit.pending()
+    kit.state.enqueue(job)
+    done = await canceller(kit).cancel(job.id)
+    assert done.status is sv.JobStatus.CANCELLED
+    assert not kit.state.holds(job.id)
+    assert kit.state.cancelling == set()
+    assert kit.seen == [("cancelled", job.id)]
+    assert kit.fake.created_count() == 0
+
+
+async def test_a_running_job_has_its_video_stopped_and_kept_on_record(kit: Kit) -> None:
+    job = await kit.sent()
+    kit.poller.track(job)
+    done = await canceller(kit).cancel(job.id)
+    assert done.status is sv.JobStatus.CANCELLED
+    assert done.remote_id == job.remote_id
+    assert kit.stopped == [job.remote_id]
+    assert kit.fake.cancelled_ids() == [job.remote_id]
+    assert not kit.state.holds(job.id)
+
+
+async def test_a_batch_being_cancelled_sends_nothing_more(kit: Kit) -> None:
+    client = sv.AsyncSoraVideo(transport=kit.transport, repository=kit.repository, clock=kit.clock)
+    batch = await client.batches.create_batch(
+        sv.BatchVideoRequest(videos=[sv.CreateVideoRequest(prompt=f"v{i}") for i in range(2)])
+    )
+    jobs = [await kit.claim(job_id) for job_id in batch.job_ids]
+    other = await kit.pending("not in the batch")
+    for job in [*jobs, other]:
+        kit.state.enqueue(job)
+    with canceller(kit).cancelling_batch(batch.batch_id):
+        assert list(kit.state.queue) == [other.id]
+        assert all(kit.state.blocked(job) for job in jobs)
+    assert not any(kit.state.blocked(job) for job in jobs)
+
+
+async def test_a_finished_job_cannot_be_cancelled(kit: Kit) -> None:
+    job = await kit.pending()
+    await kit.ledger.finish(job, sv.JobStatus.FAILED, error=sv.JobError(code="x", message="x"))
+    with pytest.raises(sv.JobStateError):
+        await canceller(kit).cancel(job.id)
+    assert kit.state.cancelling == set()
+
+
+async def test_a_video_that_cannot_be_stopped_is_said_so_not_raised(
+    kit: Kit, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = await kit.sent()
+    stopper = VideoStopper(kit.transport, kit.pacer)
+    kit.fake.inject(status=500, match="DELETE /videos/*")
+    with caplog.at_level(logging.WARNING, logger="soravideo"):
+        await stopper.stop(job.remote_id or "")
+    assert "could not cancel remote job" in caplog.text
+    assert kit.fake.cancelled_ids() == []

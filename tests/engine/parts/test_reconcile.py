@@ -1,0 +1,68 @@
+"""Reconciler alone: which video an unanswered create made, if any can be proven."""
+
+from __future__ import annotations
+
+import pytest
+
+import soravideo as sv
+from engine_kit import Kit
+from soravideo._core.clock import now_utc
+
+pytestmark = pytest.mark.anyio
+
+
+async def unanswered(kit: Kit, prompt: str = "a red fox in the snow") -> sv.Job:
+    """A job whose create was sent but whose answer was lost (processing, no remote id)."""
+    job = await kit.pending(prompt)
+    job = await kit.ledger.write(
+        job,
+        sv.JobStatus.PENDING,
+        status=sv.JobStatus.PROCESSING,
+        started_at=now_utc(kit.clock),
+        attempts=1,
+    )
+    kit.clock.advance(1)
+    return job
+
+
+async def test_the_one_matching_video_made_after_the_first_attempt_is_adopted(kit: Kit) -> None:
+    job = await unanswered(kit)
+    made = await kit.transport.submit(job.request, idempotency_key="lost-answer")
+    found = await kit.reconciler.reconcile(job)
+    assert found is not None and found.remote_id == made.remote_id
+    await kit.ledger.write(job, sv.JobStatus.PROCESSING, remote_id=made.remote_id)
+
+
+async def test_a_video_recorded_or_remembered_for_another_job_is_never_adopted(kit: Kit) -> None:
+    owner = await kit.sent()  # same prompt, recorded in the ledger
+    job = await unanswered(kit)
+    assert await kit.reconciler.reconcile(job) is None
+    # One this engine recorded (its ledger write still on the way) is skipped too.
+    other = await kit.transport.submit(job.request, idempotency_key="recorded-here")
+    kit.reconciler.remember(other.remote_id)
+    assert kit.reconciler.seen(other.remote_id)
+    assert await kit.reconciler.reconcile(job) is None
+    await kit.ledger.write(job, sv.JobStatus.PROCESSING, remote_id=other.remote_id)
+    assert owner.remote_id != other.remote_id
+
+
+async def test_two_matching_videos_are_not_proof_of_either(kit: Kit) -> None:
+    job = await unanswered(kit)
+    neighbour = await kit.pending()  # same prompt; its create answered after ours was lost
+    first = await kit.transport.submit(job.request, idempotency_key="one")
+    second = await kit.transport.submit(job.request, idempotency_key="two")
+    assert await kit.reconciler.reconcile(job) is None
+    await kit.ledger.write(job, sv.JobStatus.PROCESSING, remote_id=first.remote_id)
+    await kit.ledger.write(
+        neighbour, sv.JobStatus.PENDING, status=sv.JobStatus.PROCESSING, remote_id=second.remote_id
+    )
+
+
+async def test_a_job_never_started_is_not_reconciled_and_the_provider_is_not_asked(
+    kit: Kit,
+) -> None:
+    job = await kit.pending()
+    assert job.started_at is None
+    before = len(kit.fake.requests)
+    assert await kit.reconciler.reconcile(job) is None
+    assert len(kit.fake.requests) == before
