@@ -39,7 +39,7 @@ from soravideo.repositories import SQLiteRepository
 FUZZ = settings(
     derandomize=True,
     database=None,
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -9,9 +9,9 @@ cannot resolve, see ``test_docs_build.py``); anything else is plain code, ````Jo
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,16 +25,21 @@ RENDERED_ROLE = re.compile(r":(?:class|meth|func|attr|exc|mod|data|obj|const):<c
 UNRENDERED_REFERENCE = re.compile(r"\]\[soravideo[\w.]*\]")
 
 
-def docstrings(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield the line and text of every string statement of a module: its docstrings, those
-    of its classes and functions, and those of its attributes."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if (
-            isinstance(node, ast.Expr)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
-            yield node.lineno, node.value.value
+def docstrings(path: Path) -> tuple[tuple[int, str], ...]:
+    """The line and text of every string statement of a module: its docstrings, those
+    of its classes and functions, and those of its attributes (parsed once per process)."""
+    return _docstrings(path)
+
+
+@functools.cache
+def _docstrings(path: Path) -> tuple[tuple[int, str], ...]:
+    return tuple(
+        (node.lineno, node.value.value)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def source_files() -> list[Path]:

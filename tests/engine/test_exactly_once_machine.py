@@ -266,7 +266,7 @@ ExactlyOnceMachine.TestCase.settings = settings(
     # Derandomized: the same examples on every run, so CI never flakes on a new one.
     derandomize=True,
     database=None,
-    max_examples=20,
+    max_examples=12,
     stateful_step_count=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

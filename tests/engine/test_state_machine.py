@@ -140,7 +140,7 @@ EngineMachine.TestCase.settings = settings(
     # Derandomized: the same examples on every run, so CI never flakes on a new one.
     derandomize=True,
     database=None,
-    max_examples=25,
+    max_examples=15,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -182,7 +182,7 @@ async def test_deeply_nested_options_are_refused_not_a_crash() -> None:
     assert problems[0].field.startswith("provider_options.a.a")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     text=st.text(
         st.characters(codec="utf-8")
@@ -200,7 +200,7 @@ def test_text_is_sendable_exactly_when_utf8_encodes_it_and_it_holds_no_nul(text:
     assert (unsendable(text, "prompt") == []) is encodable
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(value=sst.json_values(), request=sst.create_video_requests(complete=True))
 def test_what_the_shared_strategies_draw_is_sendable(
     value: Any, request: sv.CreateVideoRequest
