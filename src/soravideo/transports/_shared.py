@@ -34,7 +34,7 @@ import mimetypes
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import anyio
 import httpx
@@ -144,7 +144,7 @@ def image_file_type(path: str) -> str | None:
         return sniff_image(handle.read(16))
 
 
-def is_url_reference(reference: str | bytes) -> bool:
+def is_url_reference(reference: str | bytes) -> TypeGuard[str]:
     """Whether an ``input_reference`` is a URL or ``data:`` URI (sent as given), not a file."""
     return isinstance(reference, str) and ("://" in reference or reference.startswith("data:"))
 
