@@ -12,6 +12,8 @@ functions beside them, which need no session:
   aware UTC datetime, or ``None`` for anything that is not a usable number.
 - ``finite_non_negative(value)``: a number a provider reports (a cost, a price) when it is a
   finite, non-negative ``int`` or ``float`` (``bool`` excluded), else ``None``.
+- ``FieldProblems(path)``: the list a ``validate`` returns, with ``add(field, message)`` and
+  ``add_all(errors)`` putting the request's ``path`` (``videos[3].``) before each field.
 - ``spans(values)``: ``"2–10"`` for a contiguous run of durations, ``"4, 6, 8"`` otherwise,
   for validation messages.
 - ``BoundedCache``: an insertion-ordered ``str`` → ``str`` map that forgets its oldest entries
@@ -32,11 +34,12 @@ import collections
 import math
 import mimetypes
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeGuard
 
 import anyio
+import attrs
 import httpx
 
 from .._core.clock import utc_from_timestamp
@@ -45,6 +48,7 @@ from .._core.errors import FieldError, ValidationError
 __all__ = [
     "IMAGE_TYPES",
     "BoundedCache",
+    "FieldProblems",
     "data_uri",
     "data_uri_problem",
     "env_value",
@@ -95,6 +99,22 @@ def finite_non_negative(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) and number >= 0 else None
+
+
+class FieldProblems(list[FieldError]):
+    """The problems ``validate`` finds, each field named under the request's ``path``."""
+
+    def __init__(self, path: str = "") -> None:
+        super().__init__()
+        self.prefix = f"{path}." if path else ""
+
+    def add(self, field: str, message: str) -> None:
+        """Add the problem of ``field`` (``"duration"`` becomes ``"videos[3].duration"``)."""
+        self.append(FieldError(field=f"{self.prefix}{field}", message=message))
+
+    def add_all(self, errors: Iterable[FieldError]) -> None:
+        """Add problems found for the request alone, their fields put under ``path``."""
+        self.extend(attrs.evolve(e, field=f"{self.prefix}{e.field}") for e in errors)
 
 
 def spans(values: Sequence[int]) -> str:

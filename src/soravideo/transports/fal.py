@@ -85,6 +85,7 @@ from ._fal_catalogue import (
 )
 from ._http import HttpContentStream, UrlResultTransport, describe_error_body
 from ._shared import (
+    FieldProblems,
     data_uri,
     data_uri_problem,
     env_value,
@@ -505,11 +506,8 @@ class FalTransport(UrlResultTransport):
         Returns:
             The problems, empty when there are none.
         """
-        prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
-
-        def bad(field: str, message: str) -> None:
-            errors.append(FieldError(field=f"{prefix}{field}", message=message))
+        errors = FieldProblems(path)
+        bad = errors.add
 
         model = self._model(request)
         try:
@@ -526,7 +524,7 @@ class FalTransport(UrlResultTransport):
             if problem is not None:
                 bad("input_reference", problem)
         _, problems = self._shape(request, spec)
-        errors.extend(attrs.evolve(e, field=f"{prefix}{e.field}") for e in problems)
+        errors.add_all(problems)
         if spec is None:
             return errors
         if reference is None and spec.needs_image:

@@ -70,7 +70,7 @@ from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpTransport
-from ._shared import env_value, finite_non_negative, json_or_none, unix_time
+from ._shared import FieldProblems, env_value, finite_non_negative, json_or_none, unix_time
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
 __all__ = [
@@ -557,11 +557,8 @@ class OpenRouterTransport(HttpTransport):
         Returns:
             The problems, empty when there are none.
         """
-        prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
-
-        def bad(field: str, message: str) -> None:
-            errors.append(FieldError(field=f"{prefix}{field}", message=message))
+        errors = FieldProblems(path)
+        bad = errors.add
 
         options = request.provider_options
         errors.extend(option_overrides(options, _RESERVED_OPTIONS, path))

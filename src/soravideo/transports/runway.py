@@ -46,6 +46,7 @@ from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, UrlResultTransport, describe_error_body
 from ._shared import (
+    FieldProblems,
     data_uri,
     data_uri_problem,
     env_value,
@@ -569,11 +570,8 @@ class RunwayTransport(UrlResultTransport):
         Returns:
             The problems, empty when there are none.
         """
-        prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
-
-        def bad(field: str, message: str) -> None:
-            errors.append(FieldError(field=f"{prefix}{field}", message=message))
+        errors = FieldProblems(path)
+        bad = errors.add
 
         options = request.provider_options
         errors.extend(option_overrides(options, _RESERVED_OPTIONS, path))
@@ -601,7 +599,7 @@ class RunwayTransport(UrlResultTransport):
             )
         _, ratio_error = self._ratio(request, spec)
         if ratio_error is not None:
-            errors.append(attrs.evolve(ratio_error, field=f"{prefix}{ratio_error.field}"))
+            errors.add_all([ratio_error])
         if spec.max_prompt is not None and _utf16_length(request.prompt) > spec.max_prompt:
             bad(
                 "prompt",
