@@ -3,7 +3,7 @@
 Besides the checks, the pieces of a row that the backends build alike live here: a batch's
 stored JSON (``batch_data``), a batch rebuilt with its progress (``with_progress``), a lease's
 expiry in microseconds (``lease_expiry_us``), the name suffix of a filtered job listing
-(``listing_suffix``), and the errors the backends raise alike (``given_twice``,
+(``listing_suffix``), the guard of a claim (``nothing_to_claim``), and the errors the backends raise alike (``given_twice``,
 ``already_stored``, ``batch_status_conflict``, ``first_remote_id_conflict``).
 """
 
@@ -35,6 +35,7 @@ __all__ = [
     "lease_expiry_us",
     "listing_suffix",
     "micros",
+    "nothing_to_claim",
     "remote_id_taken",
     "with_progress",
 ]
@@ -226,3 +227,13 @@ def listing_suffix(status: JobStatus | None, batch_id: str | None) -> str:
         (False, True): "_by_batch",
         (True, True): "_by_status_and_batch",
     }[(status is not None, batch_id is not None)]
+
+
+def nothing_to_claim(limit: int, lease_seconds: float, job_ids: Sequence[str] | None) -> bool:
+    """Check a claim's lease, and return whether the claim can only come back empty.
+
+    Raises:
+        ValidationError: ``lease_seconds`` is not a positive number.
+    """
+    check_lease_seconds(lease_seconds)
+    return limit < 1 or (job_ids is not None and not job_ids)

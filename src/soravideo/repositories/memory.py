@@ -31,6 +31,7 @@ from ._common import (
     key_taken,
     lease_expiry_us,
     micros,
+    nothing_to_claim,
     remote_id_taken,
 )
 from .base import JobRepository
@@ -223,9 +224,9 @@ class MemoryRepository(JobRepository):
         batch_id: str | None = None,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        check_lease_seconds(lease_seconds)
+        empty = nothing_to_claim(limit, lease_seconds, job_ids)
         await anyio.lowlevel.checkpoint()
-        if limit < 1 or (job_ids is not None and not job_ids):
+        if empty:
             return []
         now_us = micros(now)
         expires_us = lease_expiry_us(now, lease_seconds)

@@ -40,6 +40,7 @@ from ._common import (
     given_twice,
     key_taken,
     listing_suffix,
+    nothing_to_claim,
     remote_id_taken,
     with_progress,
 )
@@ -391,8 +392,7 @@ class PostgresRepository(JobRepository):
         batch_id: str | None = None,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        check_lease_seconds(lease_seconds)
-        if limit < 1 or (job_ids is not None and not job_ids):
+        if nothing_to_claim(limit, lease_seconds, job_ids):
             return []
         now = _utc(now)
         params: dict[str, Any] = {

@@ -46,6 +46,7 @@ from ._common import (
     lease_expiry_us,
     listing_suffix,
     micros,
+    nothing_to_claim,
     remote_id_taken,
     with_progress,
 )
@@ -502,8 +503,7 @@ class SQLiteRepository(JobRepository):
         batch_id: str | None = None,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        check_lease_seconds(lease_seconds)
-        if limit < 1 or (job_ids is not None and not job_ids):
+        if nothing_to_claim(limit, lease_seconds, job_ids):
             return []
         now_us = micros(now)
         params: dict[str, Any] = {"now": now_us, "limit": limit, "batch_id": batch_id}
