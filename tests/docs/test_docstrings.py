@@ -110,3 +110,38 @@ def test_the_site_shows_links_not_markup(site: Path) -> None:
     clients = (site / "reference" / "clients" / "index.html").read_text(encoding="utf-8")
     # A cross-reference in a sync docstring is a link to the sync twin's entry.
     assert 'href="#soravideo.BatchService.process_batch"' in clients
+
+
+def test_the_ledgers_take_their_method_docstrings_from_the_protocol() -> None:
+    # Written once on JobRepository; an implementation documents only what is its own
+    # (open, aclose and ping), and help() and the reference show the protocol's text.
+    import inspect
+
+    from soravideo.repositories import JobRepository, MemoryRepository, SQLiteRepository
+    from soravideo.repositories.postgres import PostgresRepository
+
+    own = {"open", "aclose", "ping"}
+    shared = {
+        name
+        for name, member in vars(JobRepository).items()
+        if inspect.iscoroutinefunction(member) and name not in own
+    }
+    assert "claim_jobs" in shared
+    for cls in (MemoryRepository, SQLiteRepository, PostgresRepository):
+        assert issubclass(cls, JobRepository)
+        for name in sorted(shared):
+            assert vars(cls)[name].__doc__ is None, f"{cls.__name__}.{name} repeats its docstring"
+            assert inspect.getdoc(getattr(cls, name)) == inspect.getdoc(
+                getattr(JobRepository, name)
+            )
+
+
+def test_the_reference_shows_the_protocols_docstrings_on_each_ledger(site: Path) -> None:
+    page = (site / "reference" / "repositories" / "index.html").read_text(encoding="utf-8")
+    for path in (
+        "soravideo.repositories.MemoryRepository",
+        "soravideo.repositories.SQLiteRepository",
+        "soravideo.repositories.postgres.PostgresRepository",
+    ):
+        start = page.index(f'id="{path}.claim_jobs"')
+        assert "Lease up to" in page[start : start + 4000], path

@@ -1,24 +1,43 @@
-"""Rules every ledger backend shares: paging limits, time keys, compare-and-set verdicts."""
+"""Rules every ledger backend shares: paging limits, time keys, compare-and-set verdicts.
+
+Besides the checks, the pieces of a row that the backends build alike live here: a batch's
+stored JSON (``batch_data``), a batch rebuilt with its progress (``with_progress``), a lease's
+expiry in microseconds (``lease_expiry_us``), the name suffix of a filtered job listing
+(``listing_suffix``), the guard of a claim (``nothing_to_claim``), and the errors the backends raise alike (``given_twice``,
+``already_stored``, ``batch_status_conflict``, ``first_remote_id_conflict``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
+import attrs
+
+from .._core.converter import dumps, loads
 from .._core.errors import ConflictError, FieldError, JobNotFoundError
-from .._core.models import Batch, Job, JobStatus
+from .._core.models import Batch, BatchProgress, Job, JobStatus
 from .._core.validation import MAX_PAGE_LIMIT, check_storable, page_errors, raise_if
 
 __all__ = [
     "MAX_PAGE_LIMIT",
+    "already_stored",
+    "batch_data",
+    "batch_status_conflict",
     "check_lease_seconds",
     "check_new",
     "check_page",
     "check_update",
     "counts_by_status",
+    "first_remote_id_conflict",
+    "given_twice",
     "key_taken",
+    "lease_expiry_us",
+    "listing_suffix",
     "micros",
+    "nothing_to_claim",
     "remote_id_taken",
+    "with_progress",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -132,3 +151,89 @@ def key_taken(batch: Batch, owner: str | None) -> ConflictError:
         batch.id,
         message=f"batch key {batch.key!r} is already taken by {holder}",
     )
+
+
+def first_remote_id_conflict(
+    jobs: Sequence[Job], owners: Mapping[tuple[str, str], str]
+) -> ConflictError:
+    """The error for the first of ``jobs`` whose remote video is taken.
+
+    Taken by the ledger (``owners``: the stored owner of each ``(provider, remote_id)`` pair
+    of ``jobs`` that has one) or by a job before it in ``jobs``.
+    """
+    given: dict[tuple[str, str], str] = {}
+    for job in jobs:
+        if job.remote_id is None:
+            continue
+        pair = (job.provider, job.remote_id)
+        owner = owners.get(pair) or given.get(pair)
+        if owner is not None:
+            return remote_id_taken(job, owner)
+        given[pair] = job.id
+    # Another process took it and let it go again between the two statements.
+    return remote_id_taken(jobs[0], None)
+
+
+def given_twice(job_ids: Iterable[str]) -> ConflictError | None:
+    """The error for the first job id that appears twice in ``job_ids``, or ``None``."""
+    seen: set[str] = set()
+    for job_id in job_ids:
+        if job_id in seen:
+            return ConflictError(job_id, message=f"job id {job_id!r} is given twice")
+        seen.add(job_id)
+    return None
+
+
+def already_stored(kind: str, item_id: str) -> ConflictError:
+    """The error for a new job or batch (``kind``) whose id the ledger already holds."""
+    return ConflictError(item_id, message=f"{kind} {item_id!r} is already stored")
+
+
+def batch_status_conflict(batch: Batch, expected: str, actual: str) -> ConflictError:
+    """The error for ``update_batch`` when the stored status is not the one expected."""
+    return ConflictError(
+        batch.id,
+        expected=expected,
+        actual=actual,
+        message=f"batch {batch.id!r}: expected status {expected}, found {actual}",
+    )
+
+
+def batch_data(batch: Batch) -> str:
+    """The JSON a batch is stored as: without its progress, which is derived from the jobs on
+    every read (a stored copy would only go stale)."""
+    return dumps(attrs.evolve(batch, progress=BatchProgress()))
+
+
+def with_progress(data: str, rows: Iterable[tuple[str | None, int | None]]) -> Batch:
+    """A stored batch (its JSON) with the progress its jobs' ``(status, count)`` rows give.
+
+    Rows whose status or count is ``None`` (a batch with no jobs, outer-joined) count nothing.
+    """
+    counts = counts_by_status((s, n) for s, n in rows if s is not None and n is not None)
+    return attrs.evolve(loads(data, Batch), progress=BatchProgress.from_counts(counts))
+
+
+def lease_expiry_us(now: datetime, lease_seconds: float) -> int:
+    """When a lease taken at ``now`` for ``lease_seconds`` expires, in microseconds."""
+    return micros(now) + round(lease_seconds * 1_000_000)
+
+
+def listing_suffix(status: JobStatus | None, batch_id: str | None) -> str:
+    """The suffix of the ``list_jobs``/``count_jobs`` query for these filters (``_by_status`` …)."""
+    return {
+        (False, False): "",
+        (True, False): "_by_status",
+        (False, True): "_by_batch",
+        (True, True): "_by_status_and_batch",
+    }[(status is not None, batch_id is not None)]
+
+
+def nothing_to_claim(limit: int, lease_seconds: float, job_ids: Sequence[str] | None) -> bool:
+    """Check a claim's lease, and return whether the claim can only come back empty.
+
+    Raises:
+        ValidationError: ``lease_seconds`` is not a positive number.
+    """
+    check_lease_seconds(lease_seconds)
+    return limit < 1 or (job_ids is not None and not job_ids)

@@ -31,7 +31,12 @@ __all__ = ["JobRepository"]
 
 @runtime_checkable
 class JobRepository(Protocol):
-    """Where jobs and batches live. Every method is async; none is called before ``open``."""
+    """Where jobs and batches live. Every method is async; none is called before ``open``.
+
+    The method docstrings here are the only ones: the built-in ledgers subclass this protocol
+    and inherit them (in ``help()`` and in the API reference), documenting only what is
+    particular to them.
+    """
 
     async def open(self) -> None:
         """Connect and apply schema migrations. Idempotent; called lazily by the client."""
@@ -46,13 +51,18 @@ class JobRepository(Protocol):
                 names the key); or a job's ``(provider, remote_id)`` belongs to another job
                 (the message names the remote id and its owner).
             BatchNotFoundError: a job names a batch that is neither stored nor given.
-            ValidationError: a job holds what JSON and UTF-8 cannot carry (nothing
-                stored; ``soravideo._core.validation.check_storable`` names each such field).
+            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone surrogates,
+                NaN …; nothing stored; ``soravideo._core.validation.check_storable`` names
+                each such field).
         """
         ...
 
     async def get_job(self, job_id: str) -> Job:
-        """Return one job, or raise ``JobNotFoundError``."""
+        """Return one job.
+
+        Raises:
+            JobNotFoundError: no job has this id.
+        """
         ...
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
@@ -64,11 +74,17 @@ class JobRepository(Protocol):
     ) -> Job:
         """Replace a job if it still has ``expected_status`` (and, when given, this lease owner).
 
+        A job that becomes terminal gives up its lease.
+
+        Returns:
+            The job as stored.
+
         Raises:
             JobNotFoundError: no such job.
             ConflictError: the status (or lease owner) differs, a terminal status would
                 change, or the job's ``(provider, remote_id)`` belongs to another job (the
                 message names the remote id and its owner). Nothing is changed.
+            BatchNotFoundError: the job now names a batch that is not stored.
         """
         ...
 
@@ -95,13 +111,26 @@ class JobRepository(Protocol):
         processed): a claim without ``batch_id`` or ``job_ids`` skips it, so a batch's
         videos are sent only once the batch is processed. With ``batch_id`` (or ``job_ids``)
         the claim is restricted to those jobs, held or not.
+
+        Returns:
+            The claimed jobs, in claim order.
+
+        Raises:
+            ValidationError: ``lease_seconds`` is not positive.
         """
         ...
 
     async def renew_lease(
         self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
     ) -> list[str]:
-        """Extend ``owner``'s leases; return the ids whose lease it still held."""
+        """Extend ``owner``'s leases on these jobs to ``now + lease_seconds``.
+
+        Returns:
+            The ids whose lease ``owner`` still held, in the order given.
+
+        Raises:
+            ValidationError: ``lease_seconds`` is not positive.
+        """
         ...
 
     async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
@@ -116,15 +145,23 @@ class JobRepository(Protocol):
         page: int = 1,
         limit: int = 20,
     ) -> Page[Job]:
-        """Return one page of jobs, newest first, optionally filtered."""
+        """Return one page of jobs, newest first, optionally filtered by status and batch.
+
+        Raises:
+            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        """
         ...
 
     async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
-        """Count jobs by status (every status present, zero when none)."""
+        """Count jobs by status, optionally in one batch (every status present, zero when none)."""
         ...
 
     async def get_batch(self, batch_id: str) -> Batch:
-        """Return a batch with its progress derived from its jobs, or ``BatchNotFoundError``."""
+        """Return a batch with its progress derived from its jobs.
+
+        Raises:
+            BatchNotFoundError: no batch has this id.
+        """
         ...
 
     async def get_batch_by_key(self, key: str) -> Batch | None:
@@ -132,7 +169,10 @@ class JobRepository(Protocol):
         ...
 
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
-        """Compare-and-set a batch's status and fields; ``ConflictError`` on a mismatch.
+        """Replace a batch if it still has ``expected_status`` (a compare-and-set).
+
+        Returns:
+            The batch as stored, its progress derived from its jobs.
 
         Raises:
             BatchNotFoundError: no such batch.
@@ -141,7 +181,11 @@ class JobRepository(Protocol):
         ...
 
     async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
-        """Return one page of batches, newest first, progress included."""
+        """Return one page of batches, newest first, each with its progress.
+
+        Raises:
+            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
+        """
         ...
 
     async def ping(self) -> None:

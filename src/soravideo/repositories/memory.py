@@ -20,15 +20,21 @@ from .._core.converter import dumps, loads
 from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError
 from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
 from ._common import (
+    already_stored,
+    batch_data,
+    batch_status_conflict,
     check_lease_seconds,
     check_new,
     check_page,
     check_update,
     counts_by_status,
     key_taken,
+    lease_expiry_us,
     micros,
+    nothing_to_claim,
     remote_id_taken,
 )
+from .base import JobRepository
 
 __all__ = ["MemoryRepository"]
 
@@ -60,12 +66,10 @@ class _StoredBatch:
 
     @classmethod
     def of(cls, batch: Batch) -> _StoredBatch:
-        # Progress is derived from the jobs on every read; a stored copy would only go stale.
-        data = dumps(attrs.evolve(batch, progress=BatchProgress()))
-        return cls(batch=batch, data=data, created_us=micros(batch.created_at))
+        return cls(batch=batch, data=batch_data(batch), created_us=micros(batch.created_at))
 
 
-class MemoryRepository:
+class MemoryRepository(JobRepository):
     """Keep jobs in this process's memory (gone when it exits).
 
     Safe to share between tasks and threads: each method holds a lock for a few dict operations and
@@ -120,15 +124,6 @@ class MemoryRepository:
     # -- jobs ---------------------------------------------------------------------------------
 
     async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
-        """Store new jobs (and their batch) at once: all of them or nothing.
-
-        Raises:
-            ConflictError: a job id appears twice, or a job or the batch is already stored;
-                another batch has the batch's key; or another job has a job's remote id.
-            BatchNotFoundError: a job names a batch that is neither stored nor given.
-            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
-                surrogates, NaN …); nothing stored.
-        """
         check_new(jobs, batch)
         await anyio.lowlevel.checkpoint()
         stored = [_StoredJob.of(job) for job in jobs]
@@ -137,12 +132,12 @@ class MemoryRepository:
             seen: set[str] = set()
             for job in jobs:
                 if job.id in self._jobs:
-                    raise ConflictError(job.id, message=f"job {job.id!r} is already stored")
+                    raise already_stored("job", job.id)
                 if job.id in seen:
                     raise ConflictError(job.id, message=f"job id {job.id!r} is given twice")
                 seen.add(job.id)
             if batch is not None and batch.id in self._batches:
-                raise ConflictError(batch.id, message=f"batch {batch.id!r} is already stored")
+                raise already_stored("batch", batch.id)
             known = self._batches.keys() | ({batch.id} if batch is not None else set())
             for job in jobs:
                 if job.batch_id is not None and job.batch_id not in known:
@@ -168,11 +163,6 @@ class MemoryRepository:
             )
 
     async def get_job(self, job_id: str) -> Job:
-        """Return one job.
-
-        Raises:
-            JobNotFoundError: no job has this id.
-        """
         await anyio.lowlevel.checkpoint()
         with self._lock:
             row = self._jobs.get(job_id)
@@ -181,7 +171,6 @@ class MemoryRepository:
         return loads(row.data, Job)
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        """Return the jobs that exist among these ids, in the order given."""
         await anyio.lowlevel.checkpoint()
         with self._lock:
             rows = [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]
@@ -190,19 +179,6 @@ class MemoryRepository:
     async def update_job(
         self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
     ) -> Job:
-        """Replace a job if it still has ``expected_status`` (and this lease owner, when given).
-
-        A job that becomes terminal gives up its lease.
-
-        Returns:
-            The job as stored.
-
-        Raises:
-            JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, a terminal status would change,
-                or another job has this job's remote id.
-            BatchNotFoundError: the job now names a batch that is not stored.
-        """
         await anyio.lowlevel.checkpoint()
         new = _StoredJob.of(job)
         with self._lock:
@@ -232,7 +208,6 @@ class MemoryRepository:
         return job
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
-        """Return the job that owns this provider's remote video, or ``None`` when none does."""
         await anyio.lowlevel.checkpoint()
         with self._lock:
             job_id = self._remote.get((provider, remote_id))
@@ -249,23 +224,12 @@ class MemoryRepository:
         batch_id: str | None = None,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        """Lease up to ``limit`` unleased (or lease-expired) unfinished jobs to ``owner``.
-
-        Urgent before low, then oldest first. Without ``batch_id`` or ``job_ids``, pending
-        jobs of a batch that is itself still pending are held back.
-
-        Returns:
-            The claimed jobs, in claim order.
-
-        Raises:
-            ValidationError: ``lease_seconds`` is not positive.
-        """
-        check_lease_seconds(lease_seconds)
+        empty = nothing_to_claim(limit, lease_seconds, job_ids)
         await anyio.lowlevel.checkpoint()
-        if limit < 1 or (job_ids is not None and not job_ids):
+        if empty:
             return []
         now_us = micros(now)
-        expires_us = now_us + round(lease_seconds * 1_000_000)
+        expires_us = lease_expiry_us(now, lease_seconds)
         with self._lock:
             if job_ids is not None:
                 pool = [self._jobs[job_id] for job_id in set(job_ids) if job_id in self._jobs]
@@ -294,17 +258,9 @@ class MemoryRepository:
     async def renew_lease(
         self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
     ) -> list[str]:
-        """Extend ``owner``'s leases on these jobs to ``now + lease_seconds``.
-
-        Returns:
-            The ids whose lease ``owner`` still held, in the order given.
-
-        Raises:
-            ValidationError: ``lease_seconds`` is not positive.
-        """
         check_lease_seconds(lease_seconds)
         await anyio.lowlevel.checkpoint()
-        expires_us = micros(now) + round(lease_seconds * 1_000_000)
+        expires_us = lease_expiry_us(now, lease_seconds)
         renewed: list[str] = []
         with self._lock:
             for job_id in job_ids:
@@ -315,7 +271,6 @@ class MemoryRepository:
         return renewed
 
     async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
-        """Give up ``owner``'s leases on these jobs (others' leases are untouched)."""
         await anyio.lowlevel.checkpoint()
         with self._lock:
             for job_id in job_ids:
@@ -331,11 +286,6 @@ class MemoryRepository:
         page: int = 1,
         limit: int = 20,
     ) -> Page[Job]:
-        """Return one page of jobs, newest first, optionally filtered by status and batch.
-
-        Raises:
-            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
-        """
         offset = check_page(page, limit)
         wanted = JobStatus(status) if status is not None else None
         await anyio.lowlevel.checkpoint()
@@ -351,7 +301,6 @@ class MemoryRepository:
         return Page.build(items, page=page, limit=limit, total=len(rows))
 
     async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
-        """Count jobs by status, optionally in one batch (every status present, zero when none)."""
         await anyio.lowlevel.checkpoint()
         with self._lock:
             return counts_by_status(
@@ -378,11 +327,6 @@ class MemoryRepository:
     # -- batches ------------------------------------------------------------------------------
 
     async def get_batch(self, batch_id: str) -> Batch:
-        """Return a batch with its progress derived from its jobs.
-
-        Raises:
-            BatchNotFoundError: no batch has this id.
-        """
         await anyio.lowlevel.checkpoint()
         with self._lock:
             row = self._batches.get(batch_id)
@@ -391,7 +335,6 @@ class MemoryRepository:
             return self._with_progress([row])[0]
 
     async def get_batch_by_key(self, key: str) -> Batch | None:
-        """Return the batch stored with this idempotency key (progress included), or ``None``."""
         await anyio.lowlevel.checkpoint()
         with self._lock:
             batch_id = self._keys.get(key)
@@ -399,16 +342,6 @@ class MemoryRepository:
             return self._with_progress([row])[0] if row is not None else None
 
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
-        """Replace a batch if it still has ``expected_status``.
-
-        Returns:
-            The batch as stored, its progress derived from its jobs.
-
-        Raises:
-            BatchNotFoundError: no such batch.
-            ConflictError: the batch's status differs from ``expected_status``, or another
-                batch has its key.
-        """
         await anyio.lowlevel.checkpoint()
         expected = BatchStatus(expected_status)
         new = _StoredBatch.of(batch)
@@ -418,12 +351,7 @@ class MemoryRepository:
                 raise BatchNotFoundError(batch.id)
             actual = old.batch.status
             if actual is not expected:
-                raise ConflictError(
-                    batch.id,
-                    expected=expected.value,
-                    actual=actual.value,
-                    message=f"batch {batch.id!r}: expected status {expected}, found {actual}",
-                )
+                raise batch_status_conflict(batch, expected.value, actual.value)
             if batch.key is not None and self._keys.get(batch.key, batch.id) != batch.id:
                 raise key_taken(batch, self._keys[batch.key])
             if old.batch.key is not None and old.batch.key != batch.key:
@@ -434,11 +362,6 @@ class MemoryRepository:
             return self._with_progress([new])[0]
 
     async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
-        """Return one page of batches, newest first, each with its progress.
-
-        Raises:
-            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
-        """
         offset = check_page(page, limit)
         await anyio.lowlevel.checkpoint()
         with self._lock:

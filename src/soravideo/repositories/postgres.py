@@ -16,27 +16,33 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import attrs
 
 from .._core.converter import dumps, loads
 from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
-from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, scrub_exception, secrets_in
 from ._common import (
+    already_stored,
+    batch_data,
+    batch_status_conflict,
     check_lease_seconds,
     check_new,
     check_page,
     check_update,
     counts_by_status,
+    first_remote_id_conflict,
+    given_twice,
     key_taken,
+    listing_suffix,
+    nothing_to_claim,
     remote_id_taken,
+    with_progress,
 )
 from ._queries import load_queries, migrations
 from .base import JobRepository
@@ -80,7 +86,7 @@ def _lease_expiry(now: datetime, lease_seconds: float) -> datetime:
         return datetime.max.replace(tzinfo=timezone.utc)
 
 
-class PostgresRepository:
+class PostgresRepository(JobRepository):
     """Keep jobs in PostgreSQL, shared safely by many workers on many machines.
 
     Args:
@@ -238,16 +244,11 @@ class PostgresRepository:
         self, conn: AsyncConnection[Any], jobs: Sequence[Job]
     ) -> ConflictError:
         """Name the first job whose remote video is taken, by the ledger or by a job before it."""
-        given: dict[tuple[str, str], str] = {}
+        owners: dict[tuple[str, str], str] = {}
         for job in jobs:
-            if job.remote_id is None:
-                continue
-            owner = await self._remote_owner(conn, job) or given.get((job.provider, job.remote_id))
-            if owner is not None:
-                return remote_id_taken(job, owner)
-            given[(job.provider, job.remote_id)] = job.id
-        # Another process took it and let it go again between the two statements.
-        return remote_id_taken(jobs[0], None)
+            if job.remote_id is not None and (owner := await self._remote_owner(conn, job)):
+                owners[(job.provider, job.remote_id)] = owner
+        return first_remote_id_conflict(jobs, owners)
 
     async def ping(self) -> None:
         """Make one round trip to the server.
@@ -276,21 +277,12 @@ class PostgresRepository:
     # -- jobs ------------------------------------------------------------------------------
 
     async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
-        """Store new jobs (and their batch) in one transaction: all of them or nothing.
-
-        Raises:
-            ConflictError: a job id appears twice, or a job or the batch is already stored;
-                another batch has the batch's key; or another job has a job's remote id.
-            BatchNotFoundError: a job names a batch that is neither stored nor given.
-            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
-                surrogates, NaN …); nothing stored.
-        """
         check_new(jobs, batch)
         jobs = list(jobs)
         ids = [job.id for job in jobs]
-        duplicate = next((job_id for job_id, n in Counter(ids).items() if n > 1), None)
+        duplicate = given_twice(ids)
         if duplicate is not None:
-            raise ConflictError(duplicate, message=f"job id {duplicate!r} is given twice")
+            raise duplicate
         given = {batch.id} if batch is not None else set()
         referenced = sorted({job.batch_id for job in jobs if job.batch_id is not None} - given)
         rows = {
@@ -327,21 +319,14 @@ class PostgresRepository:
                 if constraint == "soravideo_jobs_remote":
                     raise await self._remote_id_conflict(conn, jobs) from exc
                 if batch is not None and constraint == "soravideo_batches_pkey":
-                    raise ConflictError(
-                        batch.id, message=f"batch {batch.id!r} is already stored"
-                    ) from exc
+                    raise already_stored("batch", batch.id) from exc
                 job_id = _key_in(exc) or ids[0]
-                raise ConflictError(job_id, message=f"job {job_id!r} is already stored") from exc
+                raise already_stored("job", job_id) from exc
             except errors.ForeignKeyViolation as exc:
                 # Only a batch created by another process could vanish; none is ever deleted.
                 raise BatchNotFoundError(_key_in(exc) or "") from exc
 
     async def get_job(self, job_id: str) -> Job:
-        """Return one job.
-
-        Raises:
-            JobNotFoundError: no job has this id.
-        """
         async with self._connection() as conn:
             cur = await conn.execute(self._queries["get_job"], {"id": job_id})
             row = await cur.fetchone()
@@ -350,7 +335,6 @@ class PostgresRepository:
         return loads(row[0], Job)
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        """Return the jobs that exist among these ids, in the order given."""
         if not job_ids:
             return []
         async with self._connection() as conn:
@@ -361,19 +345,6 @@ class PostgresRepository:
     async def update_job(
         self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
     ) -> Job:
-        """Replace a job if it still has ``expected_status`` (and this lease owner, when given).
-
-        A job that becomes terminal gives up its lease.
-
-        Returns:
-            The job as stored.
-
-        Raises:
-            JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, a terminal status would change,
-                or another job has this job's remote id.
-            BatchNotFoundError: the job now names a batch that is not stored.
-        """
         params = {
             "id": job.id,
             "status": job.status.value,
@@ -405,7 +376,6 @@ class PostgresRepository:
         raise ConflictError(job.id, message=f"job {job.id!r} changed while it was being updated")
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
-        """Return the job that owns this provider's remote video, or ``None`` when none does."""
         params = {"provider": provider, "remote_id": remote_id}
         async with self._connection() as conn:
             cur = await conn.execute(self._queries["find_job_by_remote_id"], params)
@@ -422,16 +392,7 @@ class PostgresRepository:
         batch_id: str | None = None,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        """Lease up to ``limit`` unleased (or lease-expired) non-terminal jobs to ``owner``.
-
-        Urgent before low, then oldest first. Without ``batch_id`` or ``job_ids``, pending
-        jobs of a batch that is still pending are held back.
-
-        Returns:
-            The claimed jobs, in claim order.
-        """
-        check_lease_seconds(lease_seconds)
-        if limit < 1 or (job_ids is not None and not job_ids):
+        if nothing_to_claim(limit, lease_seconds, job_ids):
             return []
         now = _utc(now)
         params: dict[str, Any] = {
@@ -459,11 +420,6 @@ class PostgresRepository:
     async def renew_lease(
         self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
     ) -> list[str]:
-        """Extend ``owner``'s leases on these jobs.
-
-        Returns:
-            The ids whose lease ``owner`` still held (in the order given).
-        """
         check_lease_seconds(lease_seconds)
         if not job_ids:
             return []
@@ -478,7 +434,6 @@ class PostgresRepository:
         return [job_id for job_id in job_ids if job_id in held]
 
     async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
-        """Give up ``owner``'s leases on these jobs (others' leases are untouched)."""
         if not job_ids:
             return
         async with self._connection() as conn:
@@ -494,19 +449,13 @@ class PostgresRepository:
         page: int = 1,
         limit: int = 20,
     ) -> Page[Job]:
-        """Return one page of jobs, newest first, optionally filtered by status and batch."""
         params: dict[str, Any] = {
             "limit": limit,
             "offset": check_page(page, limit),
             "status": JobStatus(status).value if status is not None else None,
             "batch_id": batch_id,
         }
-        suffix = {
-            (False, False): "",
-            (True, False): "_by_status",
-            (False, True): "_by_batch",
-            (True, True): "_by_status_and_batch",
-        }[(status is not None, batch_id is not None)]
+        suffix = listing_suffix(status, batch_id)
         async with self._connection() as conn:
             cur = await conn.execute(self._queries[f"list_jobs{suffix}"], params)
             rows = await cur.fetchall()
@@ -515,7 +464,6 @@ class PostgresRepository:
         return Page.build(items, page=page, limit=limit, total=total)
 
     async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
-        """Count jobs by status (every status present, zero when none)."""
         async with self._connection() as conn:
             if batch_id is None:
                 cur = await conn.execute(self._queries["group_jobs_by_status"])
@@ -529,38 +477,22 @@ class PostgresRepository:
     # -- batches ---------------------------------------------------------------------------
 
     async def get_batch(self, batch_id: str) -> Batch:
-        """Return a batch with its progress derived from its jobs.
-
-        Raises:
-            BatchNotFoundError: no batch has this id.
-        """
         async with self._connection() as conn:
             cur = await conn.execute(self._queries["get_batch"], {"id": batch_id})
             rows = await cur.fetchall()
         if not rows:
             raise BatchNotFoundError(batch_id)
-        return _batch_with_progress(rows[0][0], ((s, n) for _, s, n in rows))
+        return with_progress(rows[0][0], ((s, n) for _, s, n in rows))
 
     async def get_batch_by_key(self, key: str) -> Batch | None:
-        """Return the batch stored with this idempotency key (progress included), or ``None``."""
         async with self._connection() as conn:
             cur = await conn.execute(self._queries["get_batch_by_key"], {"key": key})
             rows = await cur.fetchall()
         if not rows:
             return None
-        return _batch_with_progress(rows[0][1], ((s, n) for _, _, s, n in rows))
+        return with_progress(rows[0][1], ((s, n) for _, _, s, n in rows))
 
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
-        """Replace a batch if it still has ``expected_status``.
-
-        Returns:
-            The batch as stored, its progress derived from its jobs.
-
-        Raises:
-            BatchNotFoundError: no such batch.
-            ConflictError: the batch's status differs from ``expected_status``, or another
-                batch has its key.
-        """
         expected = BatchStatus(expected_status).value
         params = {**_batch_params(batch), "expected": expected}
         async with self._connection() as conn:
@@ -570,20 +502,14 @@ class PostgresRepository:
                 raise key_taken(batch, await self._key_owner(conn, batch.key)) from exc
             rows = await cur.fetchall()
             if rows:
-                return _batch_with_progress(rows[0][0], ((s, n) for _, s, n in rows))
+                return with_progress(rows[0][0], ((s, n) for _, s, n in rows))
             cur = await conn.execute(self._queries["batch_status"], {"id": batch.id})
             state = await cur.fetchone()
         if state is None:
             raise BatchNotFoundError(batch.id)
-        raise ConflictError(
-            batch.id,
-            expected=expected,
-            actual=state[0],
-            message=f"batch {batch.id!r}: expected status {expected}, found {state[0]}",
-        )
+        raise batch_status_conflict(batch, expected, state[0])
 
     async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
-        """Return one page of batches, newest first, progress included."""
         params = {"limit": limit, "offset": check_page(page, limit)}
         async with self._connection() as conn:
             cur = await conn.execute(self._queries["list_batches"], params)
@@ -592,7 +518,7 @@ class PostgresRepository:
         for _, batch_id, data, status, n in rows:
             if batch_id is not None:
                 grouped.setdefault(batch_id, (data, []))[1].append((status, n))
-        items = [_batch_with_progress(data, counts) for data, counts in grouped.values()]
+        items = [with_progress(data, counts) for data, counts in grouped.values()]
         return Page.build(items, page=page, limit=limit, total=int(rows[0][0]))
 
 
@@ -603,14 +529,8 @@ def _batch_params(batch: Batch) -> dict[str, Any]:
         "created_at": _utc(batch.created_at),
         "updated_at": _utc(batch.updated_at),
         "key": batch.key,
-        # Progress is derived from the jobs on every read; a stored copy would only go stale.
-        "data": dumps(attrs.evolve(batch, progress=BatchProgress())),
+        "data": batch_data(batch),
     }
-
-
-def _batch_with_progress(data: str, counts: Iterable[tuple[str | None, int | None]]) -> Batch:
-    by_status = counts_by_status((s, n) for s, n in counts if s is not None and n is not None)
-    return attrs.evolve(loads(data, Batch), progress=BatchProgress.from_counts(by_status))
 
 
 def _key_in(exc: Exception) -> str | None:
@@ -618,7 +538,3 @@ def _key_in(exc: Exception) -> str | None:
     detail = getattr(getattr(exc, "diag", None), "message_detail", None) or ""
     start, end = detail.find("=("), detail.rfind(")")
     return detail[start + 2 : end] if 0 <= start < end else None
-
-
-if TYPE_CHECKING:
-    _: type[JobRepository] = PostgresRepository

@@ -25,24 +25,33 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-import attrs
 
 from .._core.clock import off_loop_work
 from .._core.converter import dumps, loads
 from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
-from .._core.models import Batch, BatchProgress, BatchStatus, Job, JobStatus, Page
+from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
+    already_stored,
+    batch_data,
+    batch_status_conflict,
     check_lease_seconds,
     check_new,
     check_page,
     check_update,
     counts_by_status,
+    first_remote_id_conflict,
+    given_twice,
     key_taken,
+    lease_expiry_us,
+    listing_suffix,
     micros,
+    nothing_to_claim,
     remote_id_taken,
+    with_progress,
 )
 from ._queries import load_queries, migrations
+from .base import JobRepository
 
 __all__ = ["SQLiteRepository"]
 
@@ -94,23 +103,8 @@ def _batch_row(batch: Batch) -> dict[str, Any]:
         "created_us": micros(batch.created_at),
         "updated_us": micros(batch.updated_at),
         "key": batch.key,
-        # Progress is derived from the jobs on every read; a stored copy would only go stale.
-        "data": dumps(attrs.evolve(batch, progress=BatchProgress())),
+        "data": batch_data(batch),
     }
-
-
-def _with_progress(data: str, rows: Sequence[tuple[str, int]]) -> Batch:
-    batch = loads(data, Batch)
-    return attrs.evolve(batch, progress=BatchProgress.from_counts(counts_by_status(rows)))
-
-
-def _first_duplicate(ids: Sequence[str]) -> str | None:
-    seen: set[str] = set()
-    for job_id in ids:
-        if job_id in seen:
-            return job_id
-        seen.add(job_id)
-    return None
 
 
 def _violates(exc: sqlite3.IntegrityError, columns: str) -> bool:
@@ -132,16 +126,12 @@ def _key_owner(conn: sqlite3.Connection, key: str | None) -> str | None:
 
 def _remote_id_conflict(conn: sqlite3.Connection, jobs: Sequence[Job]) -> ConflictError:
     """Name the first job whose remote video is taken, by the ledger or by a job before it."""
-    given: dict[tuple[str, str], str] = {}
-    for job in jobs:
-        if job.remote_id is None:
-            continue
-        owner = _remote_owner(conn, job) or given.get((job.provider, job.remote_id))
-        if owner is not None:
-            return remote_id_taken(job, owner)
-        given[(job.provider, job.remote_id)] = job.id
-    # Another process took it and let it go again between the two statements.
-    return remote_id_taken(jobs[0], None)
+    owners = {
+        (job.provider, job.remote_id): owner
+        for job in jobs
+        if job.remote_id is not None and (owner := _remote_owner(conn, job)) is not None
+    }
+    return first_remote_id_conflict(jobs, owners)
 
 
 def _error(path: str, exc: BaseException) -> RepositoryError:
@@ -304,7 +294,7 @@ class _ConnectionThread:
             conn.close()
 
 
-class SQLiteRepository:
+class SQLiteRepository(JobRepository):
     """Keep jobs in a SQLite file: durable, embedded, shared by the processes of one machine.
 
     The constructor does no I/O: the file (and its folder) is created, and the schema migrated, by
@@ -397,21 +387,12 @@ class SQLiteRepository:
     # -- jobs ---------------------------------------------------------------------------------
 
     async def add_jobs(self, jobs: Sequence[Job], *, batch: Batch | None = None) -> None:
-        """Store new jobs (and their batch) in one transaction: all of them or nothing.
-
-        Raises:
-            ConflictError: a job id appears twice, or a job or the batch is already stored;
-                another batch has the batch's key; or another job has a job's remote id.
-            BatchNotFoundError: a job names a batch that is neither stored nor given.
-            ValidationError: a job holds what JSON and UTF-8 cannot carry (lone
-                surrogates, NaN …); nothing stored.
-        """
         check_new(jobs, batch)
         jobs = list(jobs)
         ids = [job.id for job in jobs]
-        duplicate = _first_duplicate(ids)
+        duplicate = given_twice(ids)
         if duplicate is not None:
-            raise ConflictError(duplicate, message=f"job id {duplicate!r} is given twice")
+            raise duplicate
         referenced = sorted({job.batch_id for job in jobs if job.batch_id is not None})
         q = _queries()
 
@@ -427,9 +408,7 @@ class SQLiteRepository:
                     if batch is not None and _violates(exc, "batches.key"):
                         conn.rollback()
                         raise key_taken(batch, _key_owner(conn, batch.key)) from exc
-                    raise ConflictError(
-                        batch_row["id"], message=f"batch {batch_row['id']!r} is already stored"
-                    ) from exc
+                    raise already_stored("batch", batch_row["id"]) from exc
             if referenced:
                 cur = conn.execute(q["existing_batch_ids"], {"ids": _ids_param(referenced)})
                 found = {batch_id for (batch_id,) in cur}
@@ -445,17 +424,12 @@ class SQLiteRepository:
                 cur = conn.execute(q["existing_job_ids"], {"ids": _ids_param(ids)})
                 taken = cur.fetchone()
                 job_id = taken[0] if taken else ids[0]
-                raise ConflictError(job_id, message=f"job {job_id!r} is already stored") from exc
+                raise already_stored("job", job_id) from exc
             conn.execute("COMMIT")
 
         await self._call(work)
 
     async def get_job(self, job_id: str) -> Job:
-        """Return one job.
-
-        Raises:
-            JobNotFoundError: no job has this id.
-        """
         query = _queries()["get_job"]
 
         def work(conn: sqlite3.Connection) -> Job | None:
@@ -468,7 +442,6 @@ class SQLiteRepository:
         return job
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        """Return the jobs that exist among these ids, in the order given."""
         if not job_ids:
             return []
         ids = list(job_ids)
@@ -483,19 +456,6 @@ class SQLiteRepository:
     async def update_job(
         self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
     ) -> Job:
-        """Replace a job if it still has ``expected_status`` (and this lease owner, when given).
-
-        A job that becomes terminal gives up its lease.
-
-        Returns:
-            The job as stored.
-
-        Raises:
-            JobNotFoundError: no such job.
-            ConflictError: the status (or lease owner) differs, a terminal status would change,
-                or another job has this job's remote id.
-            BatchNotFoundError: the job now names a batch that is not stored.
-        """
         expected = JobStatus(expected_status)
         params = {
             **_job_row(job),
@@ -524,7 +484,6 @@ class SQLiteRepository:
         return job
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
-        """Return the job that owns this provider's remote video, or ``None`` when none does."""
         query = _queries()["find_job_by_remote_id"]
         params = {"provider": provider, "remote_id": remote_id}
 
@@ -544,19 +503,7 @@ class SQLiteRepository:
         batch_id: str | None = None,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        """Lease up to ``limit`` unleased (or lease-expired) unfinished jobs to ``owner``.
-
-        Urgent before low, then oldest first. Without ``batch_id`` or ``job_ids``, pending
-        jobs of a batch that is itself still pending are held back.
-
-        Returns:
-            The claimed jobs, in claim order.
-
-        Raises:
-            ValidationError: ``lease_seconds`` is not positive.
-        """
-        check_lease_seconds(lease_seconds)
-        if limit < 1 or (job_ids is not None and not job_ids):
+        if nothing_to_claim(limit, lease_seconds, job_ids):
             return []
         now_us = micros(now)
         params: dict[str, Any] = {"now": now_us, "limit": limit, "batch_id": batch_id}
@@ -567,7 +514,7 @@ class SQLiteRepository:
             name = "claim_candidates_in_batch"
         else:
             name = "claim_candidates"
-        stamp = {"owner": owner, "expires_us": now_us + round(lease_seconds * 1_000_000)}
+        stamp = {"owner": owner, "expires_us": lease_expiry_us(now, lease_seconds)}
         q = _queries()
 
         def work(conn: sqlite3.Connection) -> list[str]:
@@ -584,14 +531,6 @@ class SQLiteRepository:
     async def renew_lease(
         self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime
     ) -> list[str]:
-        """Extend ``owner``'s leases on these jobs to ``now + lease_seconds``.
-
-        Returns:
-            The ids whose lease ``owner`` still held, in the order given.
-
-        Raises:
-            ValidationError: ``lease_seconds`` is not positive.
-        """
         check_lease_seconds(lease_seconds)
         if not job_ids:
             return []
@@ -599,7 +538,7 @@ class SQLiteRepository:
         params = {
             "ids": _ids_param(ids),
             "owner": owner,
-            "expires_us": micros(now) + round(lease_seconds * 1_000_000),
+            "expires_us": lease_expiry_us(now, lease_seconds),
         }
         q = _queries()
 
@@ -615,7 +554,6 @@ class SQLiteRepository:
         return [job_id for job_id in ids if job_id in held]
 
     async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
-        """Give up ``owner``'s leases on these jobs (others' leases are untouched)."""
         if not job_ids:
             return
         params = {"ids": _ids_param(job_ids), "owner": owner}
@@ -630,11 +568,6 @@ class SQLiteRepository:
         page: int = 1,
         limit: int = 20,
     ) -> Page[Job]:
-        """Return one page of jobs, newest first, optionally filtered by status and batch.
-
-        Raises:
-            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
-        """
         offset = check_page(page, limit)
         params: dict[str, Any] = {
             "status": JobStatus(status).value if status is not None else None,
@@ -642,12 +575,7 @@ class SQLiteRepository:
             "limit": limit,
             "offset": offset,
         }
-        suffix = {
-            (False, False): "",
-            (True, False): "_by_status",
-            (False, True): "_by_batch",
-            (True, True): "_by_status_and_batch",
-        }[(status is not None, batch_id is not None)]
+        suffix = listing_suffix(status, batch_id)
         q = _queries()
 
         def work(conn: sqlite3.Connection) -> tuple[list[Job], int]:
@@ -664,7 +592,6 @@ class SQLiteRepository:
         return Page.build(items, page=page, limit=limit, total=total)
 
     async def count_jobs(self, *, batch_id: str | None = None) -> Mapping[JobStatus, int]:
-        """Count jobs by status, optionally in one batch (every status present, zero when none)."""
         q = _queries()
         if batch_id is None:
             query, params = q["group_jobs_by_status"], {}
@@ -676,18 +603,13 @@ class SQLiteRepository:
     # -- batches ------------------------------------------------------------------------------
 
     async def get_batch(self, batch_id: str) -> Batch:
-        """Return a batch with its progress derived from its jobs.
-
-        Raises:
-            BatchNotFoundError: no batch has this id.
-        """
         q = _queries()
 
         def work(conn: sqlite3.Connection) -> Batch | None:
             conn.execute("BEGIN")
             row = conn.execute(q["get_batch"], {"id": batch_id}).fetchone()
             counts = conn.execute(q["group_batch_jobs_by_status"], {"batch_id": batch_id})
-            result = _with_progress(row[0], counts.fetchall()) if row else None
+            result = with_progress(row[0], counts.fetchall()) if row else None
             conn.execute("COMMIT")
             return result
 
@@ -697,7 +619,6 @@ class SQLiteRepository:
         return batch
 
     async def get_batch_by_key(self, key: str) -> Batch | None:
-        """Return the batch stored with this idempotency key (progress included), or ``None``."""
         q = _queries()
 
         def work(conn: sqlite3.Connection) -> Batch | None:
@@ -706,23 +627,13 @@ class SQLiteRepository:
             result = None
             if row is not None:
                 counts = conn.execute(q["group_batch_jobs_by_status"], {"batch_id": row[0]})
-                result = _with_progress(row[1], counts.fetchall())
+                result = with_progress(row[1], counts.fetchall())
             conn.execute("COMMIT")
             return result
 
         return await self._call(work)
 
     async def update_batch(self, batch: Batch, *, expected_status: BatchStatus) -> Batch:
-        """Replace a batch if it still has ``expected_status``.
-
-        Returns:
-            The batch as stored, its progress derived from its jobs.
-
-        Raises:
-            BatchNotFoundError: no such batch.
-            ConflictError: the batch's status differs from ``expected_status``, or another
-                batch has its key.
-        """
         expected = BatchStatus(expected_status).value
         params = {**_batch_row(batch), "expected": expected}
         q = _queries()
@@ -737,25 +648,15 @@ class SQLiteRepository:
                 row = conn.execute(q["batch_status"], {"id": batch.id}).fetchone()
                 if row is None:
                     raise BatchNotFoundError(batch.id)
-                raise ConflictError(
-                    batch.id,
-                    expected=expected,
-                    actual=row[0],
-                    message=f"batch {batch.id!r}: expected status {expected}, found {row[0]}",
-                )
+                raise batch_status_conflict(batch, expected, row[0])
             counts = conn.execute(q["group_batch_jobs_by_status"], {"batch_id": batch.id})
-            stored = _with_progress(params["data"], counts.fetchall())
+            stored = with_progress(params["data"], counts.fetchall())
             conn.execute("COMMIT")
             return stored
 
         return await self._call(work)
 
     async def list_batches(self, *, page: int = 1, limit: int = 20) -> Page[Batch]:
-        """Return one page of batches, newest first, each with its progress.
-
-        Raises:
-            ValidationError: ``page`` is below 1, or ``limit`` is not between 1 and 1000.
-        """
         offset = check_page(page, limit)
         q = _queries()
 
@@ -771,7 +672,7 @@ class SQLiteRepository:
                 ):
                     counts[batch_id].append((status, n))
             conn.execute("COMMIT")
-            return [_with_progress(data, counts[batch_id]) for batch_id, data in rows], total
+            return [with_progress(data, counts[batch_id]) for batch_id, data in rows], total
 
         items, total = await self._call(work)
         return Page.build(items, page=page, limit=limit, total=total)

@@ -23,7 +23,6 @@ waiting ahead, and start, first come first served, as slots free up.
 
 from __future__ import annotations
 
-import heapq
 import hmac
 import json
 import math
@@ -43,6 +42,7 @@ from ..transports.fal import (
 )
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._slots import Slots
 
 __all__ = ["FakeFal"]
 
@@ -402,34 +402,23 @@ class FakeFal(FakeServer):
         is removed before it starts.
         """
         spans: dict[str, tuple[float, float] | None] = {}
-        busy: list[float] = []
-        limit = self.max_concurrent
+        slots = Slots(self.max_concurrent)
         for request in sorted(self._requests.values(), key=lambda r: r.seq):
-            start = request.created
-            if limit is not None:
-                while busy and busy[0] <= request.created:
-                    heapq.heappop(busy)
-                if len(busy) >= limit:
-                    start = max(request.created, heapq.heappop(busy))
+            start = slots.start(request.created)
             removed = request.cancelled_at is not None and request.cancelled_at < (
                 start + self.queue_time
             )
             if removed:
                 spans[request.id] = None
-                if (
-                    limit is not None
-                    and request.cancelled_at is not None
-                    and (request.cancelled_at >= start)
-                ):
+                if request.cancelled_at is not None and request.cancelled_at >= start:
                     # It held its slot while its runner started, until the cancel.
-                    heapq.heappush(busy, request.cancelled_at)
+                    slots.hold_until(request.cancelled_at)
                 continue
             stop = start + self.queue_time + request.runtime
             if request.cancelled_at is not None and self.honour_cancel:
                 stop = min(stop, request.cancelled_at)
             spans[request.id] = (start, stop)
-            if limit is not None:
-                heapq.heappush(busy, stop)
+            slots.hold_until(stop)
         return spans
 
     def _end(self, request: _Request) -> float | None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import hmac
 import math
 import string
@@ -38,6 +37,7 @@ from .._core.clock import Clock
 from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel, size_resolution
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._slots import Slots
 
 __all__ = ["FakeOpenRouter"]
 
@@ -377,15 +377,9 @@ class FakeOpenRouter(FakeServer):
     def _spans(self) -> dict[str, tuple[float, float] | None]:
         """Return each job's (start, stop) of generation, or ``None`` if it never starts."""
         spans: dict[str, tuple[float, float] | None] = {}
-        busy: list[float] = []
-        limit = self.max_concurrent
+        slots = Slots(self.max_concurrent)
         for job in sorted(self._jobs.values(), key=lambda j: j.seq):
-            start = job.created
-            if limit is not None:
-                while busy and busy[0] <= job.created:
-                    heapq.heappop(busy)
-                if len(busy) >= limit:
-                    start = max(job.created, heapq.heappop(busy))
+            start = slots.start(job.created)
             if job.cancelled_at is not None and job.cancelled_at < start:
                 spans[job.id] = None
                 continue
@@ -393,8 +387,7 @@ class FakeOpenRouter(FakeServer):
             if job.cancelled_at is not None:
                 stop = min(stop, job.cancelled_at)
             spans[job.id] = (start, stop)
-            if limit is not None:
-                heapq.heappush(busy, stop)
+            slots.hold_until(stop)
         return spans
 
     def _status(self, job: _Job, now: float, span: tuple[float, float] | None) -> str:

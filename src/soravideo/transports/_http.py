@@ -1,5 +1,11 @@
 """Provider-agnostic HTTP plumbing shared by the httpx transports.
 
+A transport is written as a subclass of ``HttpTransport`` (or of ``UrlResultTransport``, when
+its results are signed URLs): see their docstrings for what they give a transport for free,
+and ``soravideo.transports._shared`` for the plain helpers beside them (environment keys,
+JSON answers, timestamps, inline images, bounded caches). A new transport uses them instead
+of writing its own.
+
 One ``HttpSession`` per transport sends every request: it adds the auth headers,
 runs the retry policy (``soravideo._core.retry``), counts what happened in
 ``TransportStats``, and maps every failure onto the soravideo error tree once,
@@ -34,28 +40,33 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import anyio
 import attrs
 import httpx
 
+from .._core.clock import Clock
 from .._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
+    FieldError,
     PermissionDeniedError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
+    ValidationError,
 )
+from .._core.models import CreateVideoRequest, JobStatus
 from .._core.redact import (
     is_credential_header,
     is_credential_name,
     redact,
     redact_text,
+    redact_url,
     scrub_exception,
     secrets_in,
 )
@@ -71,13 +82,16 @@ from .._core.retry import (
     failure_of,
     parse_retry_after,
 )
-from .base import RemoteJob, checked_remote_id, remote_id_problem
+from ._shared import BoundedCache, json_or_none
+from .base import Capabilities, RemoteJob, checked_remote_id, remote_id_problem
 
 __all__ = [
     "USER_AGENT",
     "HttpContentStream",
     "HttpSession",
+    "HttpTransport",
     "TransportStats",
+    "UrlResultTransport",
     "describe_error_body",
     "error_from_exception",
     "error_from_response",
@@ -826,15 +840,193 @@ _T = TypeVar("_T", bound="HttpTransport")
 
 
 class HttpTransport:
-    """What every httpx-based transport shares: counters, the retry policy, ``async with``.
+    """What every httpx-based transport shares, written once.
 
-    Subclasses set ``self._session`` (an ``HttpSession``) and define ``aclose``.
+    A subclass sets ``name``, ``_log`` and ``_unknown_status_message``, calls
+    ``_setup_http`` from its constructor (which builds ``self._session``) and sets
+    ``self._base_url`` and ``self._capabilities``. It then gets, without writing them again:
+
+    - ``__repr__`` (``Name(base_url=…, <_repr_fields>…, api_key=set)``) and ``base_url``,
+      the root with any password in it shown as ``***``;
+    - ``capabilities``, ``stats``, ``retry_policy``, ``use_settings``, ``aclose`` and
+      ``async with``;
+    - ``_model(request)``: the request's model, else ``self.default_model``;
+    - ``_status_of(payload, statuses)``: the provider's status word mapped onto
+      [`JobStatus`][soravideo.JobStatus]; an unknown word is processing, logged once;
+    - ``_job_payload(response, what)``: a 2xx answer's job object with a usable ``id``, else
+      ``_unexpected_answer`` (an ambiguous create, or a plain provider error);
+    - ``_check_variant(variant)``: the [`ValidationError`][soravideo.ValidationError] for a
+      content variant the provider does not serve;
+    - ``_create_once(idempotency_key, create)``: for a provider that honours no idempotency
+      key, a repeated ``submit`` with the same key reads the job the first one made;
+    - ``_request_unless_gone(...)``: a request (a cancel, a ping) whose ``404`` means there
+      is nothing left to do;
+    - ``fetch_many`` and ``list_recent`` for a provider with no list endpoint (one read per
+      job, a few at a time; no listing), which a provider with one overrides.
+
+    ``UrlResultTransport`` adds the download of results a provider hands out as signed URLs.
     """
 
     _session: HttpSession
+    _base_url: str
+    _capabilities: Capabilities
+    _has_key: bool
+    _now: Callable[[], float]
+    _warned_statuses: set[str]
+    _submitted: BoundedCache
     name: str
+    default_model: str
     # How many single-job reads ``_fetch_each`` keeps in flight at once.
     fetch_concurrency: int = 8
+    # Attributes shown by ``__repr__`` between ``base_url`` and ``api_key``.
+    _repr_fields: tuple[str, ...] = ()
+    # The logger and the message (``%r``: the word) of ``_status_of``'s one warning.
+    _log: logging.Logger = log
+    _unknown_status_message: str = "unknown status %r; treating the job as processing"
+    # How the provider is named in messages ("Runway has only 'video'").
+    _label: str = ""
+
+    def _setup_http(
+        self,
+        *,
+        key: str | None,
+        headers: Mapping[str, str],
+        http_client: httpx.AsyncClient | None,
+        timeout: float | httpx.Timeout | None,
+        retry_policy: RetryPolicy | None,
+        max_retries: int | None,
+        clock: Clock | None,
+        sleep: Callable[[float], Awaitable[None]] | None,
+        on_retry: OnRetry | None,
+        params: Mapping[str, Any] | None = None,
+        note: str = "",
+        describe: ErrorDescriber = describe_error_body,
+    ) -> None:
+        """Build the transport's ``HttpSession`` from the constructor arguments they all take.
+
+        ``key`` (``None``: no key) is scrubbed from every error and log line; the time and
+        the waits between retries come from ``clock`` when given (simulated time), and
+        ``max_retries`` overrides ``retry_policy.max_retries``.
+        """
+        self._now = clock.time if clock is not None else time.time
+        self._has_key = key is not None
+        self._warned_statuses = set()
+        self._submitted = BoundedCache()
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        self._session = HttpSession(
+            provider=self.name,
+            headers=headers,
+            params=params,
+            secrets=(key,) if key else (),
+            http_client=http_client,
+            timeout=timeout,
+            policy=policy,
+            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
+            on_retry=on_retry,
+            note=note,
+            describe=describe,
+            now=self._now,
+        )
+
+    def __repr__(self) -> str:
+        shown = [f"base_url={self.base_url!r}"]
+        shown += [f"{field}={getattr(self, field)!r}" for field in self._repr_fields]
+        shown.append(f"api_key={'set' if self._has_key else None}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    @property
+    def base_url(self) -> str:
+        """The API root, fit to show: a password in it reads ``***``.
+
+        A password in the base URL (``http://user:PASSWORD@host``) is sent as Basic auth to
+        that origin only, when no API key claims the ``Authorization`` header.
+        """
+        return redact_url(self._base_url)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the provider can do: its models, cancel, list, remix, the kind of result."""
+        return self._capabilities
+
+    def _model(self, request: CreateVideoRequest) -> str:
+        return request.model or self.default_model
+
+    def _status_of(
+        self, payload: Mapping[str, Any], statuses: Mapping[str, JobStatus], *, upper: bool = False
+    ) -> tuple[str, JobStatus]:
+        """Return the payload's status word (case-folded) and what it means.
+
+        A word not in ``statuses`` means processing, and is logged once per word.
+        """
+        word = str(payload.get("status") or "").strip()
+        word = word.upper() if upper else word.lower()
+        status = statuses.get(word)
+        if status is None:
+            if word not in self._warned_statuses:
+                self._warned_statuses.add(word)
+                self._log.warning(self._unknown_status_message, word)
+            status = JobStatus.PROCESSING
+        return word, status
+
+    def _job_payload(
+        self, response: httpx.Response, what: str, *, creating: bool = False
+    ) -> Mapping[str, Any]:
+        """Return a 2xx answer's job object, checked to have an ``id`` fit for a URL path.
+
+        Raises:
+            AmbiguousSubmissionError: on a create whose answer is not ``what``.
+            ProviderError: otherwise, for an answer that is not ``what`` or an unusable id.
+        """
+        payload = json_or_none(response)
+        if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
+            self._check_id(response, payload["id"], creating=creating)
+            return payload
+        self._unexpected_answer(response, payload, what, creating=creating)
+
+    def _check_variant(self, variant: str) -> None:
+        """Refuse a content variant the provider does not serve.
+
+        Raises:
+            ValidationError: ``variant`` is not in ``capabilities.variants``.
+        """
+        variants = self._capabilities.variants
+        if variant in variants:
+            return
+        if variants == ("video",):
+            message = f"{self._label} has only 'video'"
+        else:
+            message = f"must be one of {', '.join(variants)}"
+        raise ValidationError([FieldError(field="variant", message=message)])
+
+    async def _create_once(
+        self, idempotency_key: str, create: Callable[[], Awaitable[RemoteJob]]
+    ) -> RemoteJob:
+        """Create a job once per key within this transport: a repeat reads the first one's job.
+
+        For providers that honour no idempotency key; the key is never sent.
+        """
+        earlier = self._submitted.get(idempotency_key)
+        if earlier is not None:
+            return await self.fetch(earlier)
+        remote = await create()
+        self._submitted.remember(idempotency_key, remote.remote_id)
+        return remote
+
+    async def _request_unless_gone(
+        self, method: str, url: str, *, kind: RequestKind, retry: bool = True
+    ) -> None:
+        """Send a request whose ``404`` answer means there is nothing (left) to do.
+
+        Raises:
+            ProviderError: any other failure.
+        """
+        try:
+            await self._session.request(method, url, kind=kind, retry=retry)
+        except ProviderError as exc:
+            if exc.status_code != 404:
+                raise
 
     def _unexpected_answer(
         self, response: httpx.Response, payload: object, what: str, *, creating: bool
@@ -888,6 +1080,27 @@ class HttpTransport:
         """Return the provider's current view of one job."""
         raise NotImplementedError
 
+    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
+        """Refresh many jobs, one request each (the provider has no list), a few at a time.
+
+        Args:
+            remote_ids: The provider's ids (duplicates are fine).
+
+        Returns:
+            The jobs by id, in the order given; ids the provider does not know (404) are
+            left out.
+
+        Raises:
+            ProviderError: Any other failure.
+        """
+        wanted = list(dict.fromkeys(remote_ids))
+        found = await self._fetch_each(wanted)
+        return {rid: found[rid] for rid in wanted if rid in found}
+
+    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
+        """Return ``[]``: the provider has no endpoint that lists jobs."""
+        return []
+
     async def _fetch_each(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
         """Fetch jobs one request each, a few at a time; jobs the provider no longer knows
         (404) are left out, any other failure is raised."""
@@ -915,8 +1128,8 @@ class HttpTransport:
         return found
 
     async def aclose(self) -> None:
-        """Close connections the transport owns. Idempotent."""
-        raise NotImplementedError
+        """Close the HTTP client if this transport created it. Idempotent."""
+        await self._session.aclose()
 
     async def __aenter__(self: _T) -> _T:
         return self
@@ -955,3 +1168,68 @@ class HttpTransport:
         """
         self._session.use_timeout(request_timeout)
         self.retry_policy = attrs.evolve(self.retry_policy, retry_after_cap=max_retry_after)
+
+
+_STALE_URL_STATUSES = frozenset({403, 404, 410})
+
+
+class UrlResultTransport(HttpTransport):
+    """An ``HttpTransport`` whose results are URLs on the provider's CDN, readable by anyone
+    holding them (``result_kind="url"``).
+
+    The subclass's ``_remote`` remembers each job's URL in ``self._outputs`` (a
+    ``BoundedCache``) and puts it in ``RemoteJob.urls["video"]``; its ``open_content`` checks
+    the variant and returns ``self._open_output(remote_id)``, which downloads the URL last
+    seen (or fetches the job for one) without the key, and fetches the job again for a fresh
+    URL, once, when the URL answers 403, 404 or 410 (expired). ``_job_word`` and
+    ``_output_word`` name the job and its result in messages ("runway: task … has no output
+    to download"), ``_refresh_words`` what a stale URL leads to.
+    """
+
+    _outputs: BoundedCache
+    _job_word: str = "job"
+    _output_word: str = "video"
+    _refresh_words: str = "fetching a fresh one"
+
+    def _setup_http(self, **kwargs: Any) -> None:
+        super()._setup_http(**kwargs)
+        self._outputs = BoundedCache()
+
+    async def _output_url(self, remote_id: str) -> str:
+        remote = await self.fetch(remote_id)
+        url = remote.urls.get("video")
+        if url is None:
+            raise ProviderError(
+                f"{self.name}: {self._job_word} {remote_id} has no {self._output_word} to "
+                f"download (status {remote.provider_status or 'unknown'})",
+                provider=self.name,
+                code="no_output",
+            )
+        return url
+
+    @asynccontextmanager
+    async def _open_output(self, remote_id: str) -> AsyncIterator[HttpContentStream]:
+        url = self._outputs.get(remote_id) or await self._output_url(remote_id)
+        async with AsyncExitStack() as stack:
+            try:
+                stream = await stack.enter_async_context(
+                    self._session.stream("GET", url, authorized=False)
+                )
+            except ProviderError as exc:
+                if exc.status_code not in _STALE_URL_STATUSES:
+                    raise
+                self._log.info(
+                    "%s: the %s URL of %s %s answered %s; %s",
+                    self.name,
+                    self._output_word,
+                    self._job_word,
+                    remote_id,
+                    exc.status_code,
+                    self._refresh_words,
+                )
+                self._outputs.pop(remote_id, None)
+                fresh = await self._output_url(remote_id)
+                stream = await stack.enter_async_context(
+                    self._session.stream("GET", fresh, authorized=False)
+                )
+            yield stream

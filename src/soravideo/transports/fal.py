@@ -57,27 +57,21 @@ Unverified (no live call was made; the fake implements the choices below):
 
 from __future__ import annotations
 
-import base64
-import collections
 import json
 import logging
 import math
-import mimetypes
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import FieldError, ProviderError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
-from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import ASPECT_RATIOS, option_overrides, resolve_size, sendable_options
 from ._fal_catalogue import (
@@ -89,7 +83,19 @@ from ._fal_catalogue import (
     price_of_body,
     split_remote_id,
 )
-from ._http import HttpContentStream, HttpSession, HttpTransport, describe_error_body
+from ._http import HttpContentStream, UrlResultTransport, describe_error_body
+from ._shared import (
+    FieldProblems,
+    data_uri,
+    data_uri_problem,
+    env_value,
+    image_file_type,
+    is_url_reference,
+    json_or_none,
+    read_image,
+    sniff_image,
+    spans,
+)
 from .base import Capabilities, ModelInfo, RemoteJob
 
 __all__ = [
@@ -113,9 +119,6 @@ OBJECT_TTL = 7 * 24 * 3600.0
 """Seconds fal is asked to keep each video on its CDN (its documented default is at least
 7 days; ``X-Fal-Object-Lifecycle-Preference`` makes it explicit)."""
 MIN_POLL_INTERVAL = 2.0
-_CACHE_SIZE = 10_000
-_STALE_URL_STATUSES = frozenset({403, 404, 410})
-_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 # Words fal uses for a request that was cancelled, in error types and details.
 _CANCELLED_WORDS = ("client_cancelled", "cancelled", "canceled")
 # Error types that are fal's own trouble (worth sending the job again).
@@ -143,33 +146,12 @@ _STATUSES: Mapping[str, JobStatus] = {
 # ---------------------------------------------------------------------------- images
 
 
-def _sniff(content: bytes) -> str | None:
-    if content.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if content.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def _file_type(path: str) -> str | None:
-    guessed = mimetypes.guess_type(path)[0]
-    if guessed in _IMAGE_TYPES:
-        return guessed
-    with open(path, "rb") as handle:
-        return _sniff(handle.read(16))
-
-
 def _reference_problem(reference: str | bytes) -> str | None:
     """Return why ``reference`` cannot become fal's ``image_url``, or ``None``."""
     if isinstance(reference, bytes):
-        return None if _sniff(reference) else "not a PNG, JPEG or WebP image"
+        return None if sniff_image(reference) else "not a PNG, JPEG or WebP image"
     if reference.startswith("data:"):
-        head = reference[:64].lower()
-        if not head.startswith("data:image/") or ";base64," not in reference[:128]:
-            return "a data: URI must be base64 and start with data:image/<type>;base64,"
-        return None
+        return data_uri_problem(reference)
     if "://" in reference:
         if not reference.startswith("https://"):
             return "fal fetches images over https:// (or takes a file, bytes or a data: URI)"
@@ -181,7 +163,7 @@ def _reference_problem(reference: str | bytes) -> str | None:
     if not os.path.isfile(reference):
         return "file not found"
     try:
-        content_type = _file_type(reference)
+        content_type = image_file_type(reference)
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
     return None if content_type else "not a PNG, JPEG or WebP image"
@@ -219,35 +201,12 @@ def _describe_error(body: Any) -> tuple[str | None, str | None]:
     return describe_error_body(body)
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _cancelled(code: str | None, message: str | None) -> bool:
     text = f"{code or ''} {message or ''}".lower()
     return any(word in text for word in _CANCELLED_WORDS)
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _spans(values: Sequence[int]) -> str:
-    """Return ``4–15`` for a contiguous run, ``4, 6, 8`` otherwise."""
-    ordered = sorted(values)
-    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
-        return f"{ordered[0]}–{ordered[-1]}"
-    return ", ".join(str(v) for v in ordered)
-
-
-class FalTransport(HttpTransport):
+class FalTransport(UrlResultTransport):
     """Speak fal's queue API: submit, status, result, cancel; URL results on fal's CDN.
 
     The constructor does no I/O. Reads and cancels are retried per ``retry_policy``; a
@@ -294,6 +253,12 @@ class FalTransport(HttpTransport):
     """
 
     name = "fal"
+    _log = log
+    _unknown_status_message = "fal: unknown request status %r; treating the request as processing"
+    _label = "fal"
+    _job_word = "request"
+    _output_word = "video"
+    _refresh_words = "reading the result again"
 
     # No list endpoint: refreshes are single reads, kept few at once.
     fetch_concurrency = 4
@@ -317,7 +282,7 @@ class FalTransport(HttpTransport):
         webhook_url: str | None = None,
         min_poll_interval: float = MIN_POLL_INTERVAL,
     ) -> None:
-        host = _env("FAL_QUEUE_RUN_HOST")
+        host = env_value("FAL_QUEUE_RUN_HOST")
         default = f"https://{host}" if host else DEFAULT_BASE_URL
         self._base_url = (base_url or default).rstrip("/")
         app_of(default_model)  # a default that cannot be addressed fails here
@@ -325,27 +290,21 @@ class FalTransport(HttpTransport):
         self.object_ttl = object_ttl
         self.server_retries = server_retries
         self.webhook_url = webhook_url
-        self._now: Callable[[], float] = clock.time if clock is not None else time.time
-        key = (api_key or "").strip() or _env("FAL_KEY")
+        key = (api_key or "").strip() or env_value("FAL_KEY")
         if key is None:
-            key_id, secret = _env("FAL_KEY_ID"), _env("FAL_KEY_SECRET")
+            key_id, secret = env_value("FAL_KEY_ID"), env_value("FAL_KEY_SECRET")
             key = f"{key_id}:{secret}" if key_id and secret else None
-        headers = {"Authorization": f"Key {key}"} if key is not None else {}
-        self._has_key = key is not None
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = HttpSession(
-            provider=self.name,
-            headers=headers,
-            secrets=(key,) if key else (),
+        self._setup_http(
+            key=key,
+            headers={"Authorization": f"Key {key}"} if key is not None else {},
+            describe=_describe_error,
             http_client=http_client,
             timeout=timeout,
-            policy=policy,
-            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
+            retry_policy=retry_policy,
+            max_retries=max_retries,
+            clock=clock,
+            sleep=sleep,
             on_retry=on_retry,
-            describe=_describe_error,
-            now=self._now,
         )
         self._specs = FAL_MODELS
         self._prices = dict(prices or {})
@@ -361,18 +320,6 @@ class FalTransport(HttpTransport):
             allows_unknown_models=True,
             idempotent_creates=False,
         )
-        self._outputs: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._submitted: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._warned: set[str] = set()
-
-    def __repr__(self) -> str:
-        key = "set" if self._has_key else None
-        return f"FalTransport(base_url={self.base_url!r}, api_key={key})"
-
-    @property
-    def base_url(self) -> str:
-        """The queue root, fit to show: a password in it reads ``***``."""
-        return redact_url(self._base_url)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -430,9 +377,6 @@ class FalTransport(HttpTransport):
             ) from None
 
     # ------------------------------------------------------------------ the request
-
-    def _model(self, request: CreateVideoRequest) -> str:
-        return request.model or self.default_model
 
     def _endpoint(self, request: CreateVideoRequest) -> tuple[str, FalModel | None]:
         """Return the endpoint the request goes to (an image picks image-to-video)."""
@@ -562,11 +506,8 @@ class FalTransport(HttpTransport):
         Returns:
             The problems, empty when there are none.
         """
-        prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
-
-        def bad(field: str, message: str) -> None:
-            errors.append(FieldError(field=f"{prefix}{field}", message=message))
+        errors = FieldProblems(path)
+        bad = errors.add
 
         model = self._model(request)
         try:
@@ -583,7 +524,7 @@ class FalTransport(HttpTransport):
             if problem is not None:
                 bad("input_reference", problem)
         _, problems = self._shape(request, spec)
-        errors.extend(attrs.evolve(e, field=f"{prefix}{e.field}") for e in problems)
+        errors.add_all(problems)
         if spec is None:
             return errors
         if reference is None and spec.needs_image:
@@ -597,7 +538,7 @@ class FalTransport(HttpTransport):
             elif duration not in spec.durations:
                 bad(
                     "duration",
-                    f"{spec.name} makes {_spans(spec.durations)} second videos, not {duration}",
+                    f"{spec.name} makes {spans(spec.durations)} second videos, not {duration}",
                 )
         if spec.max_prompt is not None and len(request.prompt) > spec.max_prompt:
             bad(
@@ -633,20 +574,9 @@ class FalTransport(HttpTransport):
         return endpoint, spec, body
 
     async def _image(self, reference: str | bytes) -> str:
-        if isinstance(reference, str) and ("://" in reference or reference.startswith("data:")):
+        if is_url_reference(reference):
             return reference
-        content = (
-            reference if isinstance(reference, bytes) else await anyio.Path(reference).read_bytes()
-        )
-        content_type = _sniff(content)
-        if content_type is None and isinstance(reference, str):
-            guessed = mimetypes.guess_type(reference)[0]
-            content_type = guessed if guessed in _IMAGE_TYPES else None
-        if content_type is None:
-            raise ValidationError(
-                [FieldError(field="input_reference", message="not a PNG, JPEG or WebP image")]
-            )
-        return f"data:{content_type};base64,{base64.b64encode(content).decode('ascii')}"
+        return data_uri(*await read_image(reference))
 
     # ------------------------------------------------------------------ cost
 
@@ -670,17 +600,6 @@ class FalTransport(HttpTransport):
         return price_of_body(spec, body, per_second=self._prices.get(endpoint))
 
     # ------------------------------------------------------------------ mapping
-
-    def _warn(self, word: str) -> None:
-        if word not in self._warned:
-            self._warned.add(word)
-            log.warning("fal: unknown request status %r; treating the request as processing", word)
-
-    def _remember(self, cache: collections.OrderedDict[str, str], key: str, value: str) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
 
     def _queued(self, remote_id: str, payload: Mapping[str, Any], word: str) -> RemoteJob:
         position = payload.get("queue_position")
@@ -761,7 +680,7 @@ class FalTransport(HttpTransport):
                 return self._failed(
                     remote_id, payload, code=code, message=message, retryable=retryable
                 )
-            result = _json(response)
+            result = json_or_none(response)
             video = result.get("video") if isinstance(result, Mapping) else None
             found = video.get("url") if isinstance(video, Mapping) else None
             if not isinstance(found, str) or not found.startswith(("https://", "http://")):
@@ -773,7 +692,7 @@ class FalTransport(HttpTransport):
                     retryable=True,
                 )
             url = found
-            self._remember(self._outputs, remote_id, url)
+            self._outputs.remember(remote_id, url)
         ttl = self.object_ttl if self.object_ttl is not None else OBJECT_TTL
         return RemoteJob(
             remote_id=remote_id,
@@ -807,15 +726,14 @@ class FalTransport(HttpTransport):
         retryable = (code in _TRANSIENT_TYPES) if code else False
         return code or f"http_{status}", message, retryable
 
-    def _parse_status(self, remote_id: str, received: Any) -> tuple[str, Mapping[str, Any]]:
+    def _status_payload(self, remote_id: str, received: Any) -> Mapping[str, Any]:
         if not isinstance(received, Mapping):
             raise ProviderError(
                 f"fal: the status of {remote_id} is not a JSON object",
                 provider=self.name,
             )
         payload: Mapping[str, Any] = self._session.scrub(dict(received))
-        word = str(payload.get("status") or "").strip().upper()
-        return word, payload
+        return payload
 
     # ------------------------------------------------------------------ requests
 
@@ -842,58 +760,61 @@ class FalTransport(HttpTransport):
             ProviderError: fal refused it (or a subclass: auth, rate limit …), or answered
                 with an id that cannot be used (``code="invalid_remote_id"``).
         """
-        earlier = self._submitted.get(idempotency_key)
-        if earlier is not None:
-            return await self.fetch(earlier)
-        endpoint, spec, body = self._plain_body(request)
-        if request.input_reference is not None:
-            body[(spec.image_field if spec else None) or "image_url"] = await self._image(
-                request.input_reference
+
+        async def create() -> RemoteJob:
+            endpoint, spec, body = self._plain_body(request)
+            if request.input_reference is not None:
+                body[(spec.image_field if spec else None) or "image_url"] = await self._image(
+                    request.input_reference
+                )
+            headers = {} if self.server_retries else {"x-fal-no-retry": "1"}
+            if self.object_ttl is not None:
+                headers["X-Fal-Object-Lifecycle-Preference"] = json.dumps(
+                    {"expiration_duration_seconds": math.ceil(self.object_ttl)}
+                )
+            params = {"fal_webhook": self.webhook_url} if self.webhook_url else None
+            path = "/".join(quote(part, safe="") for part in endpoint.strip("/").split("/"))
+            response = await self._session.request(
+                "POST",
+                f"{self._base_url}/{path}",
+                kind=RequestKind.CREATE,
+                json_body=body,
+                headers=headers,
+                params=params,
             )
-        headers = {} if self.server_retries else {"x-fal-no-retry": "1"}
-        if self.object_ttl is not None:
-            headers["X-Fal-Object-Lifecycle-Preference"] = json.dumps(
-                {"expiration_duration_seconds": math.ceil(self.object_ttl)}
-            )
-        params = {"fal_webhook": self.webhook_url} if self.webhook_url else None
-        path = "/".join(quote(part, safe="") for part in endpoint.strip("/").split("/"))
-        response = await self._session.request(
-            "POST",
-            f"{self._base_url}/{path}",
-            kind=RequestKind.CREATE,
-            json_body=body,
-            headers=headers,
-            params=params,
-        )
-        payload = _json(response)
-        request_id = payload.get("request_id") if isinstance(payload, Mapping) else None
-        if not isinstance(request_id, str):
-            self._unexpected_answer(response, payload, "a queued request", creating=True)
-        app = app_of(endpoint)
-        try:
-            remote_id = fal_remote_id(app, request_id)
-        except ValueError as exc:
-            raise ProviderError(
-                f"fal: the create answer: {exc}; fal may have made a video under it that "
-                "soravideo cannot address: check fal's dashboard before creating this video "
-                "again",
-                status_code=response.status_code,
-                provider=self.name,
-                code="invalid_remote_id",
-            ) from None
-        assert isinstance(payload, Mapping)
-        status_url = payload.get("status_url")
-        expected = self._request_url(app, request_id, "/status")
-        if isinstance(status_url, str) and httpx.URL(status_url).path != httpx.URL(expected).path:
-            log.warning(
-                "fal: the create answer's status URL is not where requests of %s live; "
-                "reading the request at %s",
-                app,
-                httpx.URL(expected).path,
-            )
-        self._remember(self._submitted, idempotency_key, remote_id)
-        remote = self._queued(remote_id, self._session.scrub(dict(payload)), "IN_QUEUE")
-        return attrs.evolve(remote, created_at=utc_from_timestamp(self._now()))
+            payload = json_or_none(response)
+            request_id = payload.get("request_id") if isinstance(payload, Mapping) else None
+            if not isinstance(request_id, str):
+                self._unexpected_answer(response, payload, "a queued request", creating=True)
+            app = app_of(endpoint)
+            try:
+                remote_id = fal_remote_id(app, request_id)
+            except ValueError as exc:
+                raise ProviderError(
+                    f"fal: the create answer: {exc}; fal may have made a video under it that "
+                    "soravideo cannot address: check fal's dashboard before creating this video "
+                    "again",
+                    status_code=response.status_code,
+                    provider=self.name,
+                    code="invalid_remote_id",
+                ) from None
+            assert isinstance(payload, Mapping)
+            status_url = payload.get("status_url")
+            expected = self._request_url(app, request_id, "/status")
+            if (
+                isinstance(status_url, str)
+                and httpx.URL(status_url).path != httpx.URL(expected).path
+            ):
+                log.warning(
+                    "fal: the create answer's status URL is not where requests of %s live; "
+                    "reading the request at %s",
+                    app,
+                    httpx.URL(expected).path,
+                )
+            remote = self._queued(remote_id, self._session.scrub(dict(payload)), "IN_QUEUE")
+            return attrs.evolve(remote, created_at=utc_from_timestamp(self._now()))
+
+        return await self._create_once(idempotency_key, create)
 
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
         """Refuse: fal's queue has no remix (``capabilities.can_remix`` is false).
@@ -929,34 +850,11 @@ class FalTransport(HttpTransport):
             kind=RequestKind.READ,
             params={"logs": "0"},
         )
-        word, payload = self._parse_status(remote_id, _json(response))
-        status = _STATUSES.get(word)
-        if status is None:
-            self._warn(word)
-            return self._queued(remote_id, payload, word)
+        payload = self._status_payload(remote_id, json_or_none(response))
+        word, status = self._status_of(payload, _STATUSES, upper=True)
         if status is JobStatus.COMPLETED:
             return await self._completed(remote_id, payload)
         return self._queued(remote_id, payload, word)
-
-    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
-        """Refresh many requests, one read each (fal has no list), a few at a time.
-
-        Args:
-            remote_ids: Remote ids (duplicates are fine).
-
-        Returns:
-            The requests by id; ids fal does not know (404) are left out.
-
-        Raises:
-            ProviderError: Any other failure.
-        """
-        wanted = list(dict.fromkeys(remote_ids))
-        found = await self._fetch_each(wanted)
-        return {rid: found[rid] for rid in wanted if rid in found}
-
-    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
-        """Return ``[]``: fal has no endpoint that lists requests."""
-        return []
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel a request: ``PUT …/requests/{id}/cancel``.
@@ -973,31 +871,15 @@ class FalTransport(HttpTransport):
         """
         app, request_id = self._address(remote_id)
         try:
-            await self._session.request(
-                "PUT",
-                self._request_url(app, request_id, "/cancel"),
-                kind=RequestKind.DELETE,
+            await self._request_unless_gone(
+                "PUT", self._request_url(app, request_id, "/cancel"), kind=RequestKind.DELETE
             )
         except ProviderError as exc:
             body = exc.body if isinstance(exc.body, Mapping) else {}
-            if exc.status_code == 404:
-                return
             if exc.status_code == 400 and body.get("status") == "ALREADY_COMPLETED":
                 log.info("fal: request %s had already completed; nothing to cancel", remote_id)
                 return
             raise
-
-    async def _output_url(self, remote_id: str) -> str:
-        remote = await self.fetch(remote_id)
-        url = remote.urls.get("video")
-        if url is None:
-            raise ProviderError(
-                f"fal: request {remote_id} has no video to download "
-                f"(status {remote.provider_status or 'unknown'})",
-                provider=self.name,
-                code="no_output",
-            )
-        return url
 
     def open_content(
         self, remote_id: str, variant: str = "video"
@@ -1018,32 +900,8 @@ class FalTransport(HttpTransport):
         Raises:
             ValidationError: ``variant`` is not ``"video"``.
         """
-        if variant != "video":
-            raise ValidationError([FieldError(field="variant", message="fal has only 'video'")])
-        return self._open_content(remote_id)
-
-    @asynccontextmanager
-    async def _open_content(self, remote_id: str) -> AsyncIterator[HttpContentStream]:
-        url = self._outputs.get(remote_id) or await self._output_url(remote_id)
-        async with AsyncExitStack() as stack:
-            try:
-                stream = await stack.enter_async_context(
-                    self._session.stream("GET", url, authorized=False)
-                )
-            except ProviderError as exc:
-                if exc.status_code not in _STALE_URL_STATUSES:
-                    raise
-                log.info(
-                    "fal: the video URL of request %s answered %s; reading the result again",
-                    remote_id,
-                    exc.status_code,
-                )
-                self._outputs.pop(remote_id, None)
-                fresh = await self._output_url(remote_id)
-                stream = await stack.enter_async_context(
-                    self._session.stream("GET", fresh, authorized=False)
-                )
-            yield stream
+        self._check_variant(variant)
+        return self._open_output(remote_id)
 
     async def ping(self) -> None:
         """Make one cheap request with the key, without retrying.
@@ -1056,17 +914,9 @@ class FalTransport(HttpTransport):
             ProviderError: fal is unreachable or refuses the key.
         """
         app = app_of(self.default_model)
-        try:
-            await self._session.request(
-                "GET",
-                self._request_url(app, "00000000-0000-0000-0000-000000000000", "/status"),
-                kind=RequestKind.READ,
-                retry=False,
-            )
-        except ProviderError as exc:
-            if exc.status_code != 404:
-                raise
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it. Idempotent."""
-        await self._session.aclose()
+        await self._request_unless_gone(
+            "GET",
+            self._request_url(app, "00000000-0000-0000-0000-000000000000", "/status"),
+            kind=RequestKind.READ,
+            retry=False,
+        )

@@ -55,26 +55,22 @@ comes from the official client and OpenRouter's published documentation):
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
-import os
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import anyio
 import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import FieldError, ProviderError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
-from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
-from ._http import HttpContentStream, HttpSession, HttpTransport
+from ._http import HttpContentStream, HttpTransport
+from ._shared import FieldProblems, env_value, finite_non_negative, json_or_none, unix_time
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
 __all__ = [
@@ -95,7 +91,6 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MODEL = "google/veo-3.1"
 MIN_POLL_INTERVAL = 10.0
 """OpenRouter's API reference asks to poll every 10–30 seconds."""
-_CACHE_SIZE = 10_000
 _FIRST_FRAME = "first_frame"
 # Body keys the request's own fields set: refused in provider_options (the price depends on
 # model, duration and resolution; see option_overrides) and never taken from them.
@@ -276,21 +271,6 @@ OPENROUTER_MODELS: Mapping[str, OpenRouterModel] = {
 module notes). Other names are passed to OpenRouter as they are."""
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _strings(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list):
         return None
@@ -414,6 +394,9 @@ class OpenRouterTransport(HttpTransport):
     """
 
     name = "openrouter"
+    _log = log
+    _unknown_status_message = "openrouter: unknown job status %r; treating the job as processing"
+    _label = "OpenRouter"
 
     # No list endpoint: refreshes are single reads, kept few at once.
     fetch_concurrency = 4
@@ -440,48 +423,32 @@ class OpenRouterTransport(HttpTransport):
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.default_model = default_model
         self.min_poll_interval = min_poll_interval
-        self._now: Callable[[], float] = clock.time if clock is not None else time.time
-        key = (api_key or "").strip() or _env("OPENROUTER_API_KEY")
+        key = (api_key or "").strip() or env_value("OPENROUTER_API_KEY")
         headers: dict[str, str] = {}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
-        referer = http_referer or _env("OPENROUTER_HTTP_REFERER")
+        referer = http_referer or env_value("OPENROUTER_HTTP_REFERER")
         if referer:
             headers["HTTP-Referer"] = referer
-        title = app_title or _env("OPENROUTER_X_OPEN_ROUTER_TITLE")
+        title = app_title or env_value("OPENROUTER_X_OPEN_ROUTER_TITLE")
         if title:
             headers["X-OpenRouter-Title"] = title
-        self._has_key = key is not None
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = HttpSession(
-            provider=self.name,
+        self._setup_http(
+            key=key,
             headers=headers,
-            secrets=(key,) if key else (),
             http_client=http_client,
             timeout=timeout,
-            policy=policy,
-            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
+            retry_policy=retry_policy,
+            max_retries=max_retries,
+            clock=clock,
+            sleep=sleep,
             on_retry=on_retry,
-            now=self._now,
         )
         self._prices = dict(prices or {})
         self._specs: Mapping[str, OpenRouterModel] = dict(
             OPENROUTER_MODELS if models is None else models
         )
         self._capabilities = self._build_capabilities()
-        self._submitted: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._warned_statuses: set[str] = set()
-
-    def __repr__(self) -> str:
-        key = "set" if self._has_key else None
-        return f"OpenRouterTransport(base_url={self.base_url!r}, api_key={key})"
-
-    @property
-    def base_url(self) -> str:
-        """The API root, fit to show: a password in it reads ``***``."""
-        return redact_url(self._base_url)
 
     @property
     def models(self) -> Mapping[str, OpenRouterModel]:
@@ -542,9 +509,6 @@ class OpenRouterTransport(HttpTransport):
     def _url(self, *parts: str) -> str:
         return self._base_url + "/" + "/".join(parts)
 
-    def _model(self, request: CreateVideoRequest) -> str:
-        return request.model or self.default_model
-
     # ------------------------------------------------------------------ models
 
     async def refresh_models(self) -> Mapping[str, OpenRouterModel]:
@@ -564,7 +528,7 @@ class OpenRouterTransport(HttpTransport):
         response = await self._session.request(
             "GET", self._url("videos", "models"), kind=RequestKind.READ
         )
-        payload = _json(response)
+        payload = json_or_none(response)
         data = payload.get("data") if isinstance(payload, Mapping) else None
         if not isinstance(data, list):
             self._unexpected_answer(response, payload, "a list of video models", creating=False)
@@ -593,11 +557,8 @@ class OpenRouterTransport(HttpTransport):
         Returns:
             The problems, empty when there are none.
         """
-        prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
-
-        def bad(field: str, message: str) -> None:
-            errors.append(FieldError(field=f"{prefix}{field}", message=message))
+        errors = FieldProblems(path)
+        bad = errors.add
 
         options = request.provider_options
         errors.extend(option_overrides(options, _RESERVED_OPTIONS, path))
@@ -687,28 +648,13 @@ class OpenRouterTransport(HttpTransport):
 
     # ------------------------------------------------------------------ mapping
 
-    def _warn_status(self, status: str) -> None:
-        if status not in self._warned_statuses:
-            self._warned_statuses.add(status)
-            log.warning("openrouter: unknown job status %r; treating the job as processing", status)
-
-    def _remember(self, key: str, remote_id: str) -> None:
-        self._submitted[key] = remote_id
-        self._submitted.move_to_end(key)
-        while len(self._submitted) > _CACHE_SIZE:
-            self._submitted.popitem(last=False)
-
     def _remote(self, received: Mapping[str, Any]) -> RemoteJob:
         # Signed download URLs are as good as a secret (OpenRouter's words): never kept.
         payload: dict[str, Any] = self._session.scrub(
             {k: v for k, v in received.items() if k != "urls"}
         )
         remote_id = str(payload["id"])
-        word = str(payload.get("status") or "").strip().lower()
-        status = _STATUSES.get(word)
-        if status is None:
-            self._warn_status(word)
-            status = JobStatus.PROCESSING
+        word, status = self._status_of(payload, _STATUSES)
         error: JobError | None = None
         if word == "failed":
             message = payload.get("error")
@@ -728,38 +674,27 @@ class OpenRouterTransport(HttpTransport):
         first = unsigned[0] if isinstance(unsigned, list) and unsigned else None
         if status is JobStatus.COMPLETED and isinstance(first, str) and first:
             urls["video"] = first
-        expires = payload.get("expires_at")
-        expires_at = None
-        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-            try:
-                expires_at = utc_from_timestamp(float(expires))
-            except (OverflowError, OSError, ValueError):
-                expires_at = None
         return RemoteJob(
             remote_id=remote_id,
             status=status,
             progress=100 if status is JobStatus.COMPLETED else 0,
             provider_status=word,
             error=error,
-            expires_at=expires_at,
+            expires_at=unix_time(payload.get("expires_at")),
             cost_usd=_cost(payload.get("usage")),
             urls=urls,
             raw=payload,
         )
 
     def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
-        payload = _json(response)
-        if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
-            self._check_id(response, payload["id"], creating=creating)
-            remote = self._remote(payload)
-            if creating:
-                return attrs.evolve(
-                    remote,
-                    status=JobStatus.PROCESSING,
-                    created_at=utc_from_timestamp(self._now()),
-                )
-            return remote
-        self._unexpected_answer(response, payload, "a video job", creating=creating)
+        remote = self._remote(self._job_payload(response, "a video job", creating=creating))
+        if creating:
+            return attrs.evolve(
+                remote,
+                status=JobStatus.PROCESSING,
+                created_at=utc_from_timestamp(self._now()),
+            )
+        return remote
 
     # ------------------------------------------------------------------ requests
 
@@ -820,16 +755,15 @@ class OpenRouterTransport(HttpTransport):
             ProviderError: OpenRouter refused it (or a subclass: auth, rate limit …); a
                 ``402`` means the account has no credits left.
         """
-        earlier = self._submitted.get(idempotency_key)
-        if earlier is not None:
-            return await self.fetch(earlier)
-        body = self._body(request)
-        response = await self._session.request(
-            "POST", self._url("videos"), kind=RequestKind.CREATE, json_body=body
-        )
-        remote = self._parse(response, creating=True)
-        self._remember(idempotency_key, remote.remote_id)
-        return remote
+
+        async def create() -> RemoteJob:
+            body = self._body(request)
+            response = await self._session.request(
+                "POST", self._url("videos"), kind=RequestKind.CREATE, json_body=body
+            )
+            return self._parse(response, creating=True)
+
+        return await self._create_once(idempotency_key, create)
 
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
         """Refuse: soravideo does not remix on OpenRouter (``capabilities.can_remix`` is false).
@@ -868,26 +802,6 @@ class OpenRouterTransport(HttpTransport):
         )
         return self._parse(response)
 
-    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
-        """Refresh many jobs, one request each (OpenRouter has no list), a few at a time.
-
-        Args:
-            remote_ids: Job ids (duplicates are fine).
-
-        Returns:
-            The jobs by id; ids OpenRouter does not know (404) are left out.
-
-        Raises:
-            ProviderError: Any other failure.
-        """
-        wanted = list(dict.fromkeys(remote_ids))
-        found = await self._fetch_each(wanted)
-        return {rid: found[rid] for rid in wanted if rid in found}
-
-    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
-        """Return ``[]``: OpenRouter has no endpoint that lists video jobs."""
-        return []
-
     async def cancel(self, remote_id: str) -> None:
         """Refuse: OpenRouter has no cancel or delete endpoint (``can_cancel`` is false).
 
@@ -923,10 +837,7 @@ class OpenRouterTransport(HttpTransport):
             ValidationError: ``variant`` is not ``"video"``, or ``remote_id`` cannot be put
                 in a URL path.
         """
-        if variant != "video":
-            raise ValidationError(
-                [FieldError(field="variant", message="OpenRouter has only 'video'")]
-            )
+        self._check_variant(variant)
         return self._session.stream(
             "GET",
             self._url("videos", remote_id_segment(remote_id, provider=self.name), "content"),
@@ -941,16 +852,6 @@ class OpenRouterTransport(HttpTransport):
         """
         await self._session.request("GET", self._url("key"), kind=RequestKind.READ, retry=False)
 
-    async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it. Idempotent."""
-        await self._session.aclose()
-
 
 def _cost(usage: Any) -> float | None:
-    if not isinstance(usage, Mapping):
-        return None
-    value = usage.get("cost")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    cost = float(value)
-    return cost if math.isfinite(cost) and cost >= 0 else None
+    return finite_non_negative(usage.get("cost")) if isinstance(usage, Mapping) else None

@@ -27,34 +27,34 @@ Mapping, in brief:
 
 from __future__ import annotations
 
-import base64
-import collections
 import ipaddress
 import logging
 import math
-import mimetypes
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from typing import Any
 
-import anyio
 import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import FieldError, ProviderError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
-from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
-from ._http import (
-    HttpContentStream,
-    HttpSession,
-    HttpTransport,
-    describe_error_body,
+from ._http import HttpContentStream, UrlResultTransport, describe_error_body
+from ._shared import (
+    FieldProblems,
+    data_uri,
+    data_uri_problem,
+    env_value,
+    image_file_type,
+    is_url_reference,
+    read_image,
+    sniff_image,
+    spans,
 )
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
@@ -84,9 +84,6 @@ MAX_URL_LENGTH = 2048
 OUTPUT_URL_TTL = 24 * 3600.0
 """Output URLs "expire within 24–48 hours": ``expires_at`` assumes the shorter bound."""
 MIN_POLL_INTERVAL = 5.0
-_CACHE_SIZE = 10_000
-_STALE_URL_STATUSES = frozenset({403, 404, 410})
-_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 # Body keys the request's own fields set: refused in provider_options (the price depends on
 # model and duration; see option_overrides) and never taken from them.
 _RESERVED_OPTIONS: Mapping[str, str] = {
@@ -246,26 +243,8 @@ def failure_is_retryable(code: str) -> bool:
     return parts[0] == "INTERNAL" or parts[-1] == "INTERNAL"
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def _sniff(content: bytes) -> str | None:
-    if content.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if content.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _data_uri_length(size: int, content_type: str) -> int:
@@ -289,9 +268,9 @@ def _url_problem(reference: str) -> str | None:
     if reference.startswith("runway://"):
         return None
     if reference.startswith("data:"):
-        head = reference[:64].lower()
-        if not head.startswith("data:image/") or ";base64," not in reference[:128]:
-            return "a data: URI must be base64 and start with data:image/<type>;base64,"
+        problem = data_uri_problem(reference)
+        if problem is not None:
+            return problem
         if len(reference) >= MAX_DATA_URI_LENGTH:
             return (
                 f"the data: URI is {_megabytes(len(reference))}, over Runway's "
@@ -313,29 +292,21 @@ def _url_problem(reference: str) -> str | None:
     return "Runway refuses image URLs on an IP address: use a domain name"
 
 
-def _file_type(path: str) -> str | None:
-    guessed = mimetypes.guess_type(path)[0]
-    if guessed in _IMAGE_TYPES:
-        return guessed
-    with open(path, "rb") as handle:
-        return _sniff(handle.read(16))
-
-
 def _reference_problem(reference: str | bytes) -> str | None:
     """Return why ``reference`` cannot become Runway's ``promptImage``, or ``None``."""
     if isinstance(reference, bytes):
-        content_type = _sniff(reference)
+        content_type = sniff_image(reference)
         if content_type is None:
             return "not a PNG, JPEG or WebP image (Runway takes those)"
         length = _data_uri_length(len(reference), content_type)
         return _too_big(len(reference), length) if length >= MAX_DATA_URI_LENGTH else None
-    if "://" in reference or reference.startswith("data:"):
+    if is_url_reference(reference):
         return _url_problem(reference)
     if not os.path.isfile(reference):
         return "file not found"
     try:
         size = os.path.getsize(reference)
-        content_type = _file_type(reference)
+        content_type = image_file_type(reference)
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
     if content_type is None:
@@ -396,14 +367,7 @@ def _describe_error(body: Any) -> tuple[str | None, str | None]:
     return message, code
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-class RunwayTransport(HttpTransport):
+class RunwayTransport(UrlResultTransport):
     """Speak the Runway API: text-to-video and image-to-video tasks, cancel, URL results.
 
     The constructor does no I/O. Reads and deletes are retried per ``retry_policy``; a create only
@@ -438,6 +402,12 @@ class RunwayTransport(HttpTransport):
     """
 
     name = "runway"
+    _repr_fields = ("api_version",)
+    _log = log
+    _unknown_status_message = "runway: unknown task status %r; treating the task as processing"
+    _label = "Runway"
+    _job_word = "task"
+    _output_word = "output"
 
     # No list endpoint: refreshes are single reads, kept few at once (rate limits).
     fetch_concurrency = 4
@@ -460,31 +430,28 @@ class RunwayTransport(HttpTransport):
         default_model: str = DEFAULT_MODEL,
         output_ttl: float = OUTPUT_URL_TTL,
     ) -> None:
-        self._base_url = (base_url or _env("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._base_url = (base_url or env_value("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
         self.api_version = api_version
         self.credit_usd = credit_usd
         self.default_model = default_model
         self.output_ttl = output_ttl
-        self._now: Callable[[], float] = clock.time if clock is not None else time.time
-        key = (api_key or "").strip() or _env("RUNWAYML_API_SECRET")
+        key = (api_key or "").strip() or env_value("RUNWAYML_API_SECRET")
         headers = {"X-Runway-Version": api_version}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
-        self._has_key = key is not None
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = HttpSession(
-            provider=self.name,
+        self._setup_http(
+            key=key,
             headers=headers,
-            secrets=(key,) if key else (),
+            describe=_describe_error,
             http_client=http_client,
             timeout=timeout,
-            policy=policy,
-            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
+            retry_policy=retry_policy,
+            max_retries=max_retries,
+            clock=clock,
+            sleep=sleep,
             on_retry=on_retry,
-            describe=_describe_error,
-            now=self._now,
         )
         self._specs = RUNWAY_MODELS
         self._rate_overrides = dict(credits_per_second or {})
@@ -500,9 +467,6 @@ class RunwayTransport(HttpTransport):
             allows_unknown_models=True,
             idempotent_creates=False,
         )
-        self._outputs: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._submitted: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._warned_statuses: set[str] = set()
 
     def _rate(self, model: str, *, audio: bool = True) -> float | None:
         if model in self._rate_overrides:
@@ -523,22 +487,6 @@ class RunwayTransport(HttpTransport):
             accepts_image=bool(spec.image_ratios),
         )
 
-    def __repr__(self) -> str:
-        key = "set" if self._has_key else None
-        return (
-            f"RunwayTransport(base_url={self.base_url!r}, api_version={self.api_version!r}, "
-            f"api_key={key})"
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The API root, fit to show: a password in it reads ``***``.
-
-        A password in the base URL (``http://user:PASSWORD@host``) is sent as Basic auth to
-        that origin only, when no API key claims the ``Authorization`` header.
-        """
-        return redact_url(self._base_url)
-
     @property
     def capabilities(self) -> Capabilities:
         """What Runway can do: its models, cancel, URL results, a 5 s minimum poll interval."""
@@ -549,9 +497,6 @@ class RunwayTransport(HttpTransport):
         # separator or control character) and quoted, so it stays one segment.
         segments = (remote_id_segment(part, provider=self.name) for part in parts)
         return self._base_url + "/v1/" + "/".join(segments)
-
-    def _model(self, request: CreateVideoRequest) -> str:
-        return request.model or self.default_model
 
     # ------------------------------------------------------------------ validation
 
@@ -625,11 +570,8 @@ class RunwayTransport(HttpTransport):
         Returns:
             The problems, empty when there are none.
         """
-        prefix = f"{path}." if path else ""
-        errors: list[FieldError] = []
-
-        def bad(field: str, message: str) -> None:
-            errors.append(FieldError(field=f"{prefix}{field}", message=message))
+        errors = FieldProblems(path)
+        bad = errors.add
 
         options = request.provider_options
         errors.extend(option_overrides(options, _RESERVED_OPTIONS, path))
@@ -653,11 +595,11 @@ class RunwayTransport(HttpTransport):
         if is_int and duration not in spec.durations:
             bad(
                 "duration",
-                f"{spec.name} makes {_spans(spec.durations)} second videos, not {duration}",
+                f"{spec.name} makes {spans(spec.durations)} second videos, not {duration}",
             )
         _, ratio_error = self._ratio(request, spec)
         if ratio_error is not None:
-            errors.append(attrs.evolve(ratio_error, field=f"{prefix}{ratio_error.field}"))
+            errors.add_all([ratio_error])
         if spec.max_prompt is not None and _utf16_length(request.prompt) > spec.max_prompt:
             bad(
                 "prompt",
@@ -698,30 +640,18 @@ class RunwayTransport(HttpTransport):
             The estimate in USD, or ``None`` when the model has no known price.
         """
         credits = self.estimate_credits(request)
+        return self._usd(credits)
+
+    def _usd(self, credits: float | None) -> float | None:
         return None if credits is None else round(credits * self.credit_usd, 6)
 
     # ------------------------------------------------------------------ mapping
-
-    def _warn_status(self, status: str) -> None:
-        if status not in self._warned_statuses:
-            self._warned_statuses.add(status)
-            log.warning("runway: unknown task status %r; treating the task as processing", status)
-
-    def _remember(self, cache: collections.OrderedDict[str, str], key: str, value: str) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
 
     def _remote(self, received: Mapping[str, Any]) -> RemoteJob:
         # Scrubbed first: the payload ends up in the ledger and in logs.
         payload: Mapping[str, Any] = self._session.scrub(dict(received))
         remote_id = str(payload["id"])
-        word = str(payload.get("status") or "").strip().upper()
-        status = _STATUSES.get(word)
-        if status is None:
-            self._warn_status(word)
-            status = JobStatus.PROCESSING
+        word, status = self._status_of(payload, _STATUSES, upper=True)
         error: JobError | None = None
         urls: dict[str, str] = {}
         if status is JobStatus.COMPLETED:
@@ -729,7 +659,7 @@ class RunwayTransport(HttpTransport):
             first = output[0] if isinstance(output, list) and output else None
             if isinstance(first, str) and first:
                 urls["video"] = first
-                self._remember(self._outputs, remote_id, first)
+                self._outputs.remember(remote_id, first)
             else:
                 status = JobStatus.FAILED
                 error = JobError(
@@ -753,46 +683,33 @@ class RunwayTransport(HttpTransport):
             error=error,
             expires_at=utc_from_timestamp(self._now() + self.output_ttl) if urls else None,
             cost_credits=credits,
-            cost_usd=None if credits is None else round(credits * self.credit_usd, 6),
+            cost_usd=self._usd(credits),
             urls=urls,
             created_at=_timestamp(payload.get("createdAt")),
             raw=payload,
         )
 
     def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
-        payload = _json(response)
-        if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
-            self._check_id(response, payload["id"], creating=creating)
-            if not creating:
-                return self._remote(payload)
-            credits = _credits(payload)
-            return RemoteJob(
-                remote_id=payload["id"],
-                status=JobStatus.PROCESSING,
-                cost_credits=credits,
-                cost_usd=None if credits is None else round(credits * self.credit_usd, 6),
-                created_at=utc_from_timestamp(self._now()),
-                raw=self._session.scrub(dict(payload)),
-            )
-        self._unexpected_answer(response, payload, "a task", creating=creating)
+        payload = self._job_payload(response, "a task", creating=creating)
+        if not creating:
+            return self._remote(payload)
+        credits = _credits(payload)
+        return RemoteJob(
+            remote_id=payload["id"],
+            status=JobStatus.PROCESSING,
+            cost_credits=credits,
+            cost_usd=self._usd(credits),
+            created_at=utc_from_timestamp(self._now()),
+            raw=self._session.scrub(dict(payload)),
+        )
 
     # ------------------------------------------------------------------ requests
 
     async def _prompt_image(self, reference: str | bytes) -> str:
-        if isinstance(reference, str) and ("://" in reference or reference.startswith("data:")):
+        if is_url_reference(reference):
             return reference
-        content = (
-            reference if isinstance(reference, bytes) else await anyio.Path(reference).read_bytes()
-        )
-        content_type = _sniff(content)
-        if content_type is None and isinstance(reference, str):
-            guessed = mimetypes.guess_type(reference)[0]
-            content_type = guessed if guessed in _IMAGE_TYPES else None
-        if content_type is None:
-            raise ValidationError(
-                [FieldError(field="input_reference", message="not a PNG, JPEG or WebP image")]
-            )
-        uri = f"data:{content_type};base64,{base64.b64encode(content).decode('ascii')}"
+        content, content_type = await read_image(reference)
+        uri = data_uri(content, content_type)
         if len(uri) >= MAX_DATA_URI_LENGTH:
             raise ValidationError(
                 [FieldError(field="input_reference", message=_too_big(len(content), len(uri)))]
@@ -840,16 +757,15 @@ class RunwayTransport(HttpTransport):
             ValidationError: The image cannot be sent (unreadable, or too big inline).
             ProviderError: Runway refused it (or a subclass: auth, rate limit …).
         """
-        earlier = self._submitted.get(idempotency_key)
-        if earlier is not None:
-            return await self.fetch(earlier)
-        endpoint, body = await self._body(request)
-        response = await self._session.request(
-            "POST", self._url(endpoint), kind=RequestKind.CREATE, json_body=body
-        )
-        remote = self._parse(response, creating=True)
-        self._remember(self._submitted, idempotency_key, remote.remote_id)
-        return remote
+
+        async def create() -> RemoteJob:
+            endpoint, body = await self._body(request)
+            response = await self._session.request(
+                "POST", self._url(endpoint), kind=RequestKind.CREATE, json_body=body
+            )
+            return self._parse(response, creating=True)
+
+        return await self._create_once(idempotency_key, create)
 
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
         """Refuse: Runway has no remix endpoint (``capabilities.can_remix`` is false).
@@ -880,26 +796,6 @@ class RunwayTransport(HttpTransport):
         )
         return self._parse(response)
 
-    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
-        """Refresh many tasks, one request each (Runway has no list), a few at a time.
-
-        Args:
-            remote_ids: Task ids (duplicates are fine).
-
-        Returns:
-            The tasks by id; ids Runway does not know (404) are left out.
-
-        Raises:
-            ProviderError: Any other failure.
-        """
-        wanted = list(dict.fromkeys(remote_ids))
-        found = await self._fetch_each(wanted)
-        return {rid: found[rid] for rid in wanted if rid in found}
-
-    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
-        """Return ``[]``: Runway has no endpoint that lists tasks."""
-        return []
-
     async def cancel(self, remote_id: str) -> None:
         """Cancel a pending, throttled or running task (or delete a finished one).
 
@@ -912,25 +808,9 @@ class RunwayTransport(HttpTransport):
             ProviderError: Runway refused (other than 404).
         """
         self._outputs.pop(remote_id, None)
-        try:
-            await self._session.request(
-                "DELETE", self._url("tasks", remote_id), kind=RequestKind.DELETE
-            )
-        except ProviderError as exc:
-            if exc.status_code != 404:
-                raise
-
-    async def _output_url(self, remote_id: str) -> str:
-        remote = await self.fetch(remote_id)
-        url = remote.urls.get("video")
-        if url is None:
-            raise ProviderError(
-                f"runway: task {remote_id} has no output to download "
-                f"(status {remote.provider_status or 'unknown'})",
-                provider=self.name,
-                code="no_output",
-            )
-        return url
+        await self._request_unless_gone(
+            "DELETE", self._url("tasks", remote_id), kind=RequestKind.DELETE
+        )
 
     def open_content(
         self, remote_id: str, variant: str = "video"
@@ -952,32 +832,8 @@ class RunwayTransport(HttpTransport):
         Raises:
             ValidationError: ``variant`` is not ``"video"``.
         """
-        if variant != "video":
-            raise ValidationError([FieldError(field="variant", message="Runway has only 'video'")])
-        return self._open_content(remote_id)
-
-    @asynccontextmanager
-    async def _open_content(self, remote_id: str) -> AsyncIterator[HttpContentStream]:
-        url = self._outputs.get(remote_id) or await self._output_url(remote_id)
-        async with AsyncExitStack() as stack:
-            try:
-                stream = await stack.enter_async_context(
-                    self._session.stream("GET", url, authorized=False)
-                )
-            except ProviderError as exc:
-                if exc.status_code not in _STALE_URL_STATUSES:
-                    raise
-                log.info(
-                    "runway: the output URL of task %s answered %s; fetching a fresh one",
-                    remote_id,
-                    exc.status_code,
-                )
-                self._outputs.pop(remote_id, None)
-                fresh = await self._output_url(remote_id)
-                stream = await stack.enter_async_context(
-                    self._session.stream("GET", fresh, authorized=False)
-                )
-            yield stream
+        self._check_variant(variant)
+        return self._open_output(remote_id)
 
     async def ping(self) -> None:
         """Make one cheap authenticated request (``GET /v1/organization``), without retrying.
@@ -988,15 +844,3 @@ class RunwayTransport(HttpTransport):
         await self._session.request(
             "GET", self._url("organization"), kind=RequestKind.READ, retry=False
         )
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it. Idempotent."""
-        await self._session.aclose()
-
-
-def _spans(values: Sequence[int]) -> str:
-    """Return ``2–10`` for a contiguous run, ``4, 6, 8`` otherwise."""
-    ordered = sorted(values)
-    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
-        return f"{ordered[0]}–{ordered[-1]}"
-    return ", ".join(str(v) for v in ordered)

@@ -27,27 +27,25 @@ import logging
 import math
 import mimetypes
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Any, Literal
 
 import anyio
 import attrs
 import httpx
 
-from .._core.clock import Clock, utc_from_timestamp
+from .._core.clock import Clock
 from .._core.errors import (
     FieldError,
     ProviderError,
     ValidationError,
 )
 from .._core.models import CreateVideoRequest, JobError, JobStatus
-from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
-from ._http import HttpContentStream, HttpSession, HttpTransport
+from ._http import HttpContentStream, HttpTransport
+from ._shared import env_value, json_or_none, unix_time
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
@@ -116,14 +114,6 @@ _IMAGE_SIGNATURES = (
 )
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
 def _shutdown_note(base_url: str) -> str:
     try:
         host = httpx.URL(base_url).host.lower()
@@ -141,15 +131,6 @@ def _shutdown_note(base_url: str) -> str:
             "videos. Point base_url at an OpenAI-compatible gateway that serves /v1/videos"
         )
     return ""
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        return utc_from_timestamp(float(value))
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _poll_after(headers: httpx.Headers) -> float | None:
@@ -192,13 +173,6 @@ def _form_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 class SoraTransport(HttpTransport):
     """Speak the ``/v1/videos`` protocol: OpenAI-compatible gateways, Azure, or FakeSora.
 
@@ -236,6 +210,9 @@ class SoraTransport(HttpTransport):
     """
 
     name = "sora"
+    _repr_fields = ("auth_style", "api_version")
+    _log = log
+    _unknown_status_message = "sora: unknown video status %r; treating the job as still processing"
 
     def __init__(
         self,
@@ -258,34 +235,32 @@ class SoraTransport(HttpTransport):
             raise ValidationError(
                 [FieldError(field="auth_style", message="must be 'bearer' or 'azure'")]
             )
-        resolved_url = base_url or _env("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        resolved_url = (
+            base_url or env_value("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        )
         self._base_url = resolved_url.rstrip("/")
         self.auth_style = auth_style
         self.api_version = api_version
         self.max_list_pages = max(1, max_list_pages)
-        key = (api_key or "").strip() or _env("SORAVIDEO_API_KEY", "OPENAI_API_KEY")
+        key = (api_key or "").strip() or env_value("SORAVIDEO_API_KEY", "OPENAI_API_KEY")
         headers: dict[str, str] = {}
         if key is not None:
             if auth_style == "azure":
                 headers["api-key"] = key
             else:
                 headers["Authorization"] = f"Bearer {key}"
-        self._has_key = key is not None
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = HttpSession(
-            provider=self.name,
+        self._setup_http(
+            key=key,
             headers=headers,
             params={"api-version": api_version} if api_version else None,
-            secrets=(key,) if key else (),
+            note=_shutdown_note(self._base_url),
             http_client=http_client,
             timeout=timeout,
-            policy=policy,
-            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
+            retry_policy=retry_policy,
+            max_retries=max_retries,
+            clock=clock,
+            sleep=sleep,
             on_retry=on_retry,
-            note=_shutdown_note(self._base_url),
-            now=clock.time if clock is not None else time.time,
         )
         models = dict(SORA_MODELS)
         for model, price in (prices or {}).items():
@@ -302,23 +277,6 @@ class SoraTransport(HttpTransport):
             allows_unknown_models=True,
         )
         self._list_unsupported = False
-        self._warned_statuses: set[str] = set()
-
-    def __repr__(self) -> str:
-        key = "set" if self._has_key else None
-        return (
-            f"SoraTransport(base_url={self.base_url!r}, auth_style={self.auth_style!r}, "
-            f"api_version={self.api_version!r}, api_key={key})"
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The API root, fit to show: a password in it reads ``***``.
-
-        A password in the base URL (``http://user:PASSWORD@host/v1``) is sent as Basic auth
-        to that origin only, when no API key claims the ``Authorization`` header.
-        """
-        return redact_url(self._base_url)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -412,21 +370,10 @@ class SoraTransport(HttpTransport):
         seconds = request.duration or info.default_duration or 4
         return round(seconds * info.price_per_second_usd, 6)
 
-    def _warn_status(self, status: str) -> None:
-        if status not in self._warned_statuses:
-            self._warned_statuses.add(status)
-            log.warning(
-                "sora: unknown video status %r; treating the job as still processing", status
-            )
-
     def _remote(self, received: Mapping[str, Any], headers: httpx.Headers) -> RemoteJob:
         # Scrubbed first: the payload ends up in the ledger (raw, error message) and logs.
         payload: Mapping[str, Any] = self._session.scrub(dict(received))
-        word = str(payload.get("status") or "").strip().lower()
-        status = _STATUSES.get(word)
-        if status is None:
-            self._warn_status(word)
-            status = JobStatus.PROCESSING
+        word, status = self._status_of(payload, _STATUSES)
         error: JobError | None = None
         raw_error = payload.get("error")
         code = message = None
@@ -452,18 +399,15 @@ class SoraTransport(HttpTransport):
             progress=progress,
             provider_status=word,
             error=error,
-            expires_at=_timestamp(payload.get("expires_at")),
+            expires_at=unix_time(payload.get("expires_at")),
             poll_after=_poll_after(headers),
-            created_at=_timestamp(payload.get("created_at")),
+            created_at=unix_time(payload.get("created_at")),
             raw=payload,
         )
 
     def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
-        payload = _json(response)
-        if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
-            self._check_id(response, payload["id"], creating=creating)
-            return self._remote(payload, response.headers)
-        self._unexpected_answer(response, payload, "a video object", creating=creating)
+        payload = self._job_payload(response, "a video object", creating=creating)
+        return self._remote(payload, response.headers)
 
     async def _create(
         self,
@@ -593,15 +537,9 @@ class SoraTransport(HttpTransport):
         response = await self._session.request(
             "GET", self._url(), kind=RequestKind.READ, params=params, retry=retry
         )
-        payload = _json(response)
+        payload = json_or_none(response)
         if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
-            raise ProviderError(
-                f"sora: GET {response.url.path}: the answer is not a list of videos",
-                status_code=response.status_code,
-                request_id=self._session.request_id(response),
-                body=self._session.scrub(response.text[:2000]),
-                provider=self.name,
-            )
+            self._unexpected_answer(response, payload, "a list of videos", creating=False)
         jobs = []
         for item in payload["data"]:
             if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
@@ -694,11 +632,7 @@ class SoraTransport(HttpTransport):
         Raises:
             ProviderError: The provider refused (other than 404).
         """
-        try:
-            await self._session.request("DELETE", self._url(remote_id), kind=RequestKind.DELETE)
-        except ProviderError as exc:
-            if exc.status_code != 404:
-                raise
+        await self._request_unless_gone("DELETE", self._url(remote_id), kind=RequestKind.DELETE)
 
     def open_content(
         self, remote_id: str, variant: str = "video"
@@ -716,10 +650,7 @@ class SoraTransport(HttpTransport):
         Raises:
             ValidationError: ``variant`` is not one of the three.
         """
-        if variant not in _VARIANTS:
-            raise ValidationError(
-                [FieldError(field="variant", message=f"must be one of {', '.join(_VARIANTS)}")]
-            )
+        self._check_variant(variant)
         return self._session.stream(
             "GET", self._url(remote_id, "content"), params={"variant": variant}
         )
@@ -731,7 +662,3 @@ class SoraTransport(HttpTransport):
             ProviderError: The provider is unreachable or refuses the key.
         """
         await self._list_page(limit=1, after=None, retry=False)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it. Idempotent."""
-        await self._session.aclose()
