@@ -97,6 +97,7 @@ from ._gemini_catalogue import (
     operation_name,
 )
 from ._http import HttpSession, HttpTransport, describe_error_body
+from ._shared import BoundedCache
 from .base import (
     INVALID_REMOTE_ID,
     Capabilities,
@@ -452,7 +453,7 @@ class GeminiTransport(HttpTransport):
             allows_unknown_models=True,
             idempotent_creates=False,
         )
-        self._submitted: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._submitted = BoundedCache(_CACHE_SIZE)
         self._done_at: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._warned: set[str] = set()
 
@@ -985,7 +986,7 @@ class GeminiTransport(HttpTransport):
                 self._unexpected_answer(response, payload, "an interaction", creating=True)
             remote_id = self._check_id(response, found, creating=True)
             remote = self._interaction(remote_id, payload)
-        self._remember(self._submitted, idempotency_key, remote_id)
+        self._submitted.remember(idempotency_key, remote_id)
         return attrs.evolve(
             remote,
             status=JobStatus.PROCESSING,
