@@ -709,14 +709,21 @@ class JobRunner:
                     await self._record_remote(job, adopted)
                     return
                 caps = self.transport.capabilities
-                if not caps.can_list and not caps.idempotent_creates:
+                # [W2-6 replicate] A list that shows no such job is no proof either (the
+                # create may land later): without deduplication, never re-send.
+                if not caps.idempotent_creates:
                     # Re-sending could make a second video; failing is the safe answer.
+                    why = (
+                        "whose list shows no one job for it and which cannot deduplicate"
+                        if caps.can_list
+                        else "which can neither list jobs nor deduplicate"
+                    )
                     error = JobError(
                         code="ambiguous_submission",
                         message=(
-                            f"the create may or may not have reached {job.provider}, which can "
-                            "neither list jobs nor deduplicate creates; check the provider's "
-                            "dashboard before creating this video again"
+                            f"the create may or may not have reached {job.provider}, {why} "
+                            "creates; check the provider's dashboard before creating this "
+                            "video again"
                         ),
                         retryable=True,
                     )
@@ -1178,6 +1185,15 @@ class JobRunner:
         # The job's own directory first: it may have been created by another process.
         directory = job.download_dir or self.settings.download_dir
         if directory is None:
+            ttl = self.transport.capabilities.results_expire_after  # [W2-6 replicate]
+            if ttl is not None:
+                logger.warning(
+                    "job %s: %s deletes the video %.0f minutes after it completes and no "
+                    "download_dir is set: download it now (videos.download_video)",
+                    job.id,
+                    job.provider,
+                    ttl / 60,
+                )
             return result
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
             try:
