@@ -94,7 +94,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-PROVIDERS = ("sora", "runway", "fal", "openrouter", "simulated")
+PROVIDERS = ("sora", "runway", "fal", "openrouter", "replicate", "simulated")
 # Simulated seconds each video takes on --provider simulated (AsyncSoraVideo.simulated's).
 SIMULATED_GENERATION_TIME = 30.0
 _PAGE_SIZE = 1000
@@ -139,7 +139,8 @@ environment:
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
   --provider runway: RUNWAYML_API_SECRET; --provider fal: FAL_KEY (--model picks the
-  endpoint, e.g. fal-ai/veo3.1).
+  endpoint, e.g. fal-ai/veo3.1); --provider replicate: REPLICATE_API_TOKEN (--model
+  owner/name, e.g. google/veo-3.1; outputs are deleted after an hour: use --out-dir).
   The API key is never printed.
 
 examples:
@@ -387,7 +388,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         choices=PROVIDERS,
         default=default("sora"),
         help="the provider: sora (any /v1/videos gateway; default), runway, fal (its queue; "
-        "pick the endpoint with --model), openrouter, or simulated (offline FakeSora)",
+        "pick the endpoint with --model), openrouter, replicate (--model owner/name), or "
+        "simulated (offline FakeSora)",
     )
     group.add_argument(
         "--db",
@@ -655,8 +657,14 @@ _KEY_VARIABLES = (
     "FAL_KEY",
     "FAL_KEY_SECRET",
     "OPENROUTER_API_KEY",
+    "REPLICATE_API_TOKEN",
 )
-_URL_VARIABLES = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "RUNWAYML_BASE_URL")
+_URL_VARIABLES = (
+    "SORAVIDEO_BASE_URL",
+    "OPENAI_BASE_URL",
+    "RUNWAYML_BASE_URL",
+    "REPLICATE_BASE_URL",
+)
 
 
 def _known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
@@ -714,6 +722,10 @@ def _transport(args: argparse.Namespace) -> Transport:
         from .transports.fal import FalTransport
 
         return FalTransport(base_url=args.base_url)
+    if args.provider == "replicate":
+        from .transports.replicate import ReplicateTransport
+
+        return ReplicateTransport(base_url=args.base_url)
     if args.provider == "openrouter":
         from .transports.openrouter import OpenRouterTransport
 

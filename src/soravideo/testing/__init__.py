@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._clock import ManualClock, VirtualClock
 from ._fake_fal import FakeFal
 from ._fake_openrouter import FakeOpenRouter
+from ._fake_replicate import FakeReplicate
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeProvider, Fault, RecordedRequest
@@ -26,6 +27,7 @@ __all__ = [
     "FakeFal",
     "FakeOpenRouter",
     "FakeProvider",
+    "FakeReplicate",
     "FakeRunway",
     "FakeSora",
     "Fault",

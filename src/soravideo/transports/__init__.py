@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
 from .fal import FalTransport
 from .openrouter import OpenRouterTransport
+from .replicate import ReplicateTransport
 from .runway import RunwayTransport
 from .sora import SoraTransport
 
@@ -15,6 +16,7 @@ __all__ = [
     "ModelInfo",
     "OpenRouterTransport",
     "RemoteJob",
+    "ReplicateTransport",
     "RunwayTransport",
     "SoraTransport",
     "Transport",
