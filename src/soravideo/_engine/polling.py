@@ -261,6 +261,15 @@ class Poller:
         # The job's own directory first: it may have been created by another process.
         directory = job.download_dir or self.settings.download_dir
         if directory is None:
+            ttl = self.transport.capabilities.results_expire_after
+            if ttl is not None:
+                logger.warning(
+                    "job %s: %s deletes the video %.0f minutes after it completes and no "
+                    "download_dir is set: download it now (videos.download_video)",
+                    job.id,
+                    job.provider,
+                    ttl / 60,
+                )
             return result
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
             try:

@@ -189,14 +189,21 @@ class Submitter:
                     await self._record_remote(job, adopted)
                     return
                 caps = self.transport.capabilities
-                if not caps.can_list and not caps.idempotent_creates:
+                # A list that shows no such job is no proof either (the create may land
+                # later): without deduplication, never re-send.
+                if not caps.idempotent_creates:
                     # Re-sending could make a second video; failing is the safe answer.
+                    why = (
+                        "whose list shows no one job for it and which cannot deduplicate"
+                        if caps.can_list
+                        else "which can neither list jobs nor deduplicate"
+                    )
                     error = JobError(
                         code="ambiguous_submission",
                         message=(
-                            f"the create may or may not have reached {job.provider}, which can "
-                            "neither list jobs nor deduplicate creates; check the provider's "
-                            "dashboard before creating this video again"
+                            f"the create may or may not have reached {job.provider}, {why} "
+                            "creates; check the provider's dashboard before creating this "
+                            "video again"
                         ),
                         retryable=True,
                     )

@@ -65,7 +65,9 @@ environment:
   SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
   --provider runway: RUNWAYML_API_SECRET; --provider fal: FAL_KEY (--model picks the
   endpoint, e.g. fal-ai/veo3.1); --provider gemini: GOOGLE_API_KEY or GEMINI_API_KEY
-  (--model gemini-omni-1.2-flash, veo-3.1-generate-preview ...).
+  (--model gemini-omni-1.2-flash, veo-3.1-generate-preview ...); --provider replicate:
+  REPLICATE_API_TOKEN (--model owner/name, e.g. google/veo-3.1; outputs are deleted
+  after an hour: use --out-dir).
   The API key is never printed.
 
 examples:

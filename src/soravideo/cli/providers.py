@@ -52,6 +52,12 @@ def _openrouter(base_url: str | None) -> Transport:
     return OpenRouterTransport(base_url=base_url)
 
 
+def _replicate(base_url: str | None) -> Transport:
+    from ..transports.replicate import ReplicateTransport
+
+    return ReplicateTransport(base_url=base_url)
+
+
 def _gemini(base_url: str | None) -> Transport:
     from ..transports.gemini import GeminiTransport
 
@@ -101,6 +107,13 @@ TABLE: tuple[Provider, ...] = (
         ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
         (),
         _gemini,
+    ),
+    Provider(
+        "replicate",
+        "replicate (--model owner/name)",
+        ("REPLICATE_API_TOKEN",),
+        ("REPLICATE_BASE_URL",),
+        _replicate,
     ),
     Provider("simulated", "simulated (offline FakeSora)"),
 )

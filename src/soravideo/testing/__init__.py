@@ -13,6 +13,7 @@ from .._core.clock import ManualClock, VirtualClock
 from ._fake_fal import FakeFal
 from ._fake_gemini import FakeGemini
 from ._fake_openrouter import FakeOpenRouter
+from ._fake_replicate import FakeReplicate
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeProvider, FakeRequest, FakeResponse, Fault, RecordedRequest
@@ -32,6 +33,7 @@ __all__ = [
     "FakeGemini",
     "FakeOpenRouter",
     "FakeProvider",
+    "FakeReplicate",
     "FakeRequest",
     "FakeResponse",
     "FakeRunway",

@@ -26,7 +26,8 @@ own record of what it was sent with the jobs of the ledger, and fails naming eve
   endpoint, duration, resolution and audio sent, priced by fal's published table;
   FakeGemini: the model, seconds and resolution sent, priced by the transport's table;
   FakeOpenRouter: the estimate is the fake's price of what was sent, where the model has
-  one, and ``cost_usd`` of a completed job is the ``usage.cost`` the fake reports).
+  one, and ``cost_usd`` of a completed job is the ``usage.cost`` the fake reports;
+  FakeReplicate: the input sent, priced by the fake's ``prices``, where it has one).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..transports.sora import SORA_MODELS
 from ._fake_fal import FakeFal
 from ._fake_gemini import FakeGemini
 from ._fake_openrouter import FakeOpenRouter
+from ._fake_replicate import FakeReplicate
 from ._fake_runway import FakeRunway
 from ._fake_sora import FakeSora
 from ._fakeserver import FakeServer
@@ -76,6 +78,11 @@ def _sent(fake: FakeServer, video_id: str, prices: Mapping[str, float]) -> _Sent
     prompt = params.get("promptText", params.get("prompt"))
     if isinstance(fake, (FakeFal, FakeGemini)):
         # fal and Gemini report no USD cost: the published price of what was sent is the check.
+        return _Sent(
+            prompt=prompt if isinstance(prompt, str) else None, usd=fake.price_usd(video_id)
+        )
+    if isinstance(fake, FakeReplicate):
+        # Replicate reports no cost: the configured price of what was sent is the check.
         return _Sent(
             prompt=prompt if isinstance(prompt, str) else None, usd=fake.price_usd(video_id)
         )

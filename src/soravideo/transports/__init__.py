@@ -6,6 +6,7 @@ from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
 from .fal import FalTransport
 from .gemini import GeminiTransport
 from .openrouter import OpenRouterTransport
+from .replicate import ReplicateTransport
 from .runway import RunwayTransport
 from .sora import SoraTransport
 
@@ -17,6 +18,7 @@ __all__ = [
     "ModelInfo",
     "OpenRouterTransport",
     "RemoteJob",
+    "ReplicateTransport",
     "RunwayTransport",
     "SoraTransport",
     "Transport",

@@ -153,9 +153,14 @@ class Capabilities:
     min_poll_interval: float = 0.0
     allows_unknown_models: bool = True
     # Whether a create re-sent with the same Idempotency-Key returns the original job. When
-    # false (and the provider cannot list), a create whose outcome is unknown is failed
-    # rather than re-sent, so that no video is ever made twice.
+    # false, a create whose outcome is unknown is never re-sent: the one job the provider's
+    # list shows for it is adopted (where it can list), else the job is failed, so that no
+    # video is ever made twice.
     idempotent_creates: bool = True
+    # [W2-6 replicate] Seconds a finished job's result stays downloadable, where the
+    # provider deletes it soon (Replicate: an hour). The engine then warns about each job
+    # that completes with no download_dir to save it in.
+    results_expire_after: float | None = None
 
 
 @attrs.frozen(kw_only=True)
