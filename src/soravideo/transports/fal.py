@@ -89,7 +89,7 @@ from ._fal_catalogue import (
     price_of_body,
     split_remote_id,
 )
-from ._http import HttpContentStream, HttpSession, HttpTransport, describe_error_body
+from ._http import HttpContentStream, HttpSession, HttpTransport, describe_error_body, parse_json
 from .base import Capabilities, ModelInfo, RemoteJob
 
 __all__ = [
@@ -220,10 +220,7 @@ def _describe_error(body: Any) -> tuple[str | None, str | None]:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return parse_json(response)
 
 
 def _cancelled(code: str | None, message: str | None) -> bool:
@@ -920,7 +917,8 @@ class FalTransport(HttpTransport):
         Raises:
             ProviderError: With ``status_code == 404`` when fal no longer knows the request
                 (a cancelled one); a subclass for auth, rate limit, outage and connection
-                failures; ``code="invalid_remote_id"`` for an id that is not fal's.
+                failures; ``code="invalid_remote_id"`` for an id that is not fal's;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         app, request_id = self._address(remote_id)
         response = await self._session.request(
@@ -930,6 +928,9 @@ class FalTransport(HttpTransport):
             params={"logs": "0"},
         )
         word, payload = self._parse_status(remote_id, _json(response))
+        answered = payload.get("request_id")
+        if isinstance(answered, str):
+            self._check_same_id(response, request_id, answered)
         status = _STATUSES.get(word)
         if status is None:
             self._warn(word)

@@ -74,7 +74,7 @@ from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
-from ._http import HttpContentStream, HttpSession, HttpTransport
+from ._http import HttpContentStream, HttpSession, HttpTransport, finite_number, parse_json
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
 __all__ = [
@@ -207,7 +207,7 @@ def _price(value: Any) -> float | None:
         return None
     try:
         price = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return price if math.isfinite(price) and price >= 0 else None
 
@@ -285,10 +285,7 @@ def _env(*names: str) -> str | None:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return parse_json(response)
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -747,10 +744,14 @@ class OpenRouterTransport(HttpTransport):
             raw=payload,
         )
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
             self._check_id(response, payload["id"], creating=creating)
+            if asked is not None:
+                self._check_same_id(response, asked, payload["id"])
             remote = self._remote(payload)
             if creating:
                 return attrs.evolve(
@@ -859,14 +860,15 @@ class OpenRouterTransport(HttpTransport):
         Raises:
             ValidationError: ``remote_id`` cannot be put in a URL path.
             ProviderError: With ``status_code == 404`` when OpenRouter does not know the
-                job; a subclass for auth, rate limit, outage and connection failures.
+                job; a subclass for auth, rate limit, outage and connection failures;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         response = await self._session.request(
             "GET",
             self._url("videos", remote_id_segment(remote_id, provider=self.name)),
             kind=RequestKind.READ,
         )
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
         """Refresh many jobs, one request each (OpenRouter has no list), a few at a time.
@@ -949,8 +951,5 @@ class OpenRouterTransport(HttpTransport):
 def _cost(usage: Any) -> float | None:
     if not isinstance(usage, Mapping):
         return None
-    value = usage.get("cost")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    cost = float(value)
-    return cost if math.isfinite(cost) and cost >= 0 else None
+    cost = finite_number(usage.get("cost"))
+    return cost if cost is not None and cost >= 0 else None

@@ -55,6 +55,8 @@ from ._http import (
     HttpSession,
     HttpTransport,
     describe_error_body,
+    finite_number,
+    parse_json,
 )
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
 
@@ -361,21 +363,20 @@ def _credits(payload: Mapping[str, Any]) -> float | None:
     for key in ("cost", "estimatedCost"):
         block = payload.get(key)
         if isinstance(block, Mapping):
-            value = block.get("credits")
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
+            value = finite_number(block.get("credits"))
+            if value is not None and value >= 0:
+                return value
     return None
 
 
 def _progress(word: str, value: Any) -> int:
     if word == "SUCCEEDED":
         return 100
-    if word != "RUNNING" or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    if math.isnan(value):
+    number = finite_number(value)
+    if word != "RUNNING" or number is None:
         return 0
     # 100 is kept for "done": a task still running at 1.0 reads 99.
-    return int(min(99.0, max(0.0, float(value) * 100.0)))
+    return int(min(99.0, max(0.0, number * 100.0)))
 
 
 def _describe_error(body: Any) -> tuple[str | None, str | None]:
@@ -397,10 +398,7 @@ def _describe_error(body: Any) -> tuple[str | None, str | None]:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return parse_json(response)
 
 
 class RunwayTransport(HttpTransport):
@@ -759,10 +757,15 @@ class RunwayTransport(HttpTransport):
             raw=payload,
         )
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
             self._check_id(response, payload["id"], creating=creating)
+            if asked is not None:
+                # Before _remote, which remembers the answer's output URL under its id.
+                self._check_same_id(response, asked, payload["id"])
             if not creating:
                 return self._remote(payload)
             credits = _credits(payload)
@@ -873,12 +876,13 @@ class RunwayTransport(HttpTransport):
         Raises:
             ProviderError: With ``status_code == 404`` when Runway no longer has the task
                 (deleted or cancelled); a subclass for auth, rate limit, outage and
-                connection failures.
+                connection failures;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         response = await self._session.request(
             "GET", self._url("tasks", remote_id), kind=RequestKind.READ
         )
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
         """Refresh many tasks, one request each (Runway has no list), a few at a time.

@@ -47,7 +47,7 @@ from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
-from ._http import HttpContentStream, HttpSession, HttpTransport
+from ._http import HttpContentStream, HttpSession, HttpTransport, finite_number, parse_json
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
@@ -152,7 +152,9 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _poll_after(headers: httpx.Headers) -> float | None:
+def _poll_after(headers: httpx.Headers, cap: float) -> float | None:
+    """The ``openai-poll-after-ms`` hint in seconds, at most ``cap``; ``None`` when absent or
+    absurd (not a number, infinite, NaN or negative)."""
     raw = headers.get(POLL_AFTER_HEADER)
     if raw is None:
         return None
@@ -160,13 +162,12 @@ def _poll_after(headers: httpx.Headers) -> float | None:
         value = float(raw.strip()) / 1000.0
     except ValueError:
         return None
-    return max(0.0, value) if math.isfinite(value) else None
+    return min(value, cap) if math.isfinite(value) and value >= 0 else None
 
 
 def _progress(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return 0
-    return int(min(100.0, max(0.0, float(value))))
+    number = finite_number(value)
+    return 0 if number is None else int(min(100.0, max(0.0, number)))
 
 
 def _is_url(reference: str) -> bool:
@@ -193,10 +194,7 @@ def _form_value(value: Any) -> str:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return parse_json(response)
 
 
 class SoraTransport(HttpTransport):
@@ -453,15 +451,20 @@ class SoraTransport(HttpTransport):
             provider_status=word,
             error=error,
             expires_at=_timestamp(payload.get("expires_at")),
-            poll_after=_poll_after(headers),
+            # Capped as a Retry-After is: a hint of 1e308 ms must not stall the job.
+            poll_after=_poll_after(headers, self.retry_policy.retry_after_cap),
             created_at=_timestamp(payload.get("created_at")),
             raw=payload,
         )
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
             self._check_id(response, payload["id"], creating=creating)
+            if asked is not None:
+                self._check_same_id(response, asked, payload["id"])
             return self._remote(payload, response.headers)
         self._unexpected_answer(response, payload, "a video object", creating=creating)
 
@@ -579,10 +582,11 @@ class SoraTransport(HttpTransport):
 
         Raises:
             ProviderError: With ``status_code == 404`` when the provider no longer knows
-                the id; a subclass for auth, rate limit, outage and connection failures.
+                the id; a subclass for auth, rate limit, outage and connection failures;
+                ``code="remote_id_mismatch"`` when the answer is about another video.
         """
         response = await self._session.request("GET", self._url(remote_id), kind=RequestKind.READ)
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def _list_page(
         self, *, limit: int, after: str | None, retry: bool = True
