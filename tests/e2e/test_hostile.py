@@ -48,20 +48,6 @@ SETTINGS: dict[str, Any] = {
 MAX_DOWNLOAD_BYTES = 2_000_000
 ENDLESS_LIMIT = 64 * 1024 * 1024
 
-# Found here, fixed by no W2 branch (see the report of w2-hostile).
-ENGINE_CRASH = pytest.mark.xfail(
-    strict=True,
-    reason="unowned: a number past float range (OverflowError) or JSON nested past the "
-    "recursion limit (RecursionError) in an answer ends the engine or leaves the job stuck",
-)
-ID_SWAP = pytest.mark.xfail(
-    strict=True,
-    reason="unowned: a read answering with another job's id is taken as this job's video",
-)
-POLL_HINT = pytest.mark.xfail(
-    strict=True, reason="unowned: an absurd openai-poll-after-ms is not capped"
-)
-
 
 def _is_read(request: FakeRequest) -> bool:
     """A status read of one video (not its content)."""
@@ -327,11 +313,6 @@ def _ended(jobs: list[sv.Job]) -> None:
 # -- JSON answers to status reads -----------------------------------------------------------
 
 # (provider, answer) pairs that end the engine today.
-_CRASHING = {
-    ("sora", "huge numbers"),
-    ("sora", "garbage nested 100 000 deep"),
-    ("runway", "garbage nested 100 000 deep"),
-}
 READ_ANSWERS: dict[str, dict[str, Any]] = {
     "every field of another type": {"kind": "wrong_types"},
     "status as a number": {"kind": "wrong_types", "fields": ["status"]},
@@ -352,10 +333,8 @@ READ_ANSWERS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", READ_ANSWERS)
 def test_hostile_status_answers_are_survived_and_the_job_completes(
-    hostile: Hostile, name: str, request: pytest.FixtureRequest
+    hostile: Hostile, name: str
 ) -> None:
-    if (hostile.provider, name) in _CRASHING:
-        request.applymarker(ENGINE_CRASH)
     options = dict(READ_ANSWERS[name])
     kind = options.pop("kind")
     # Long enough that the hostile answers reach a job still generating.
@@ -383,13 +362,7 @@ CREATE_ANSWERS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("provider", ["sora"])
-@pytest.mark.parametrize(
-    "answer",
-    [
-        pytest.param(v, id=k, marks=[ENGINE_CRASH] if ("sora", k) in _CRASHING else [])
-        for k, v in CREATE_ANSWERS.items()
-    ],
-)
+@pytest.mark.parametrize("answer", CREATE_ANSWERS.values(), ids=CREATE_ANSWERS.keys())
 def test_a_create_answered_with_garbage_is_reconciled_never_sent_twice(
     hostile: Hostile, answer: dict[str, Any]
 ) -> None:
@@ -459,11 +432,8 @@ def test_status_reads_answered_with_a_hostile_id_never_send_a_request_elsewhere(
 
 
 def test_a_status_read_answered_with_another_jobs_id_never_swaps_videos(
-    hostile: Hostile, request: pytest.FixtureRequest
+    hostile: Hostile,
 ) -> None:
-    if hostile.provider == "sora":
-        # Runway downloads the output URL of the answer, which is still this job's own.
-        request.applymarker(ID_SWAP)
     # The first video is made and finished; the second job's reads then answer with the
     # first video: a job must never take (nor download) a video that is not its own.
     first = hostile.run("the first video")
@@ -729,13 +699,7 @@ def test_an_absurd_retry_after_is_capped_and_the_job_completes(
     hostile.check(jobs)
 
 
-POLL_HINTS = [
-    pytest.param("1e308", marks=POLL_HINT),
-    "-1",
-    "nan",
-    pytest.param("99999999999999999999999", marks=POLL_HINT),
-    "\xff",
-]
+POLL_HINTS = ["1e308", "-1", "nan", "99999999999999999999999", "\xff"]
 
 
 @pytest.mark.parametrize("provider", ["sora"])
@@ -756,9 +720,8 @@ def test_an_absurd_poll_hint_never_stalls_the_job(hostile: Hostile, value: str) 
 
 
 ERROR_HEADERS: dict[str, dict[str, str]] = {
-    # Longer ones are covered by the fake's tests: redact_text is quadratic on one long
-    # token in a log line (64 KiB: 40 s), which the report of w2-hostile names.
-    "a request id of 4 KiB": {"x-request-id": "r" * 4096},
+    # 64 KiB once cost 40 s: redact_text was quadratic on one long token of a log line.
+    "a request id of 64 KiB": {"x-request-id": "r" * 65536},
     "a request id that is not UTF-8": {"x-request-id": "req-\xff\xfe\xfd"},
     "a request id echoing the key": {"x-request-id": f"req-{API_KEY}"},
     "a content type that is not UTF-8": {"content-type": "application/json; charset=\xff"},
@@ -796,7 +759,6 @@ def test_a_header_past_the_http_limit_is_a_connection_error(hostile: Hostile) ->
 # -- endless answers where JSON is expected -----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="unowned: a JSON answer has no size cap")
 def test_an_endless_status_answer_is_cut_off(hostile: Hostile) -> None:
     endless = hostile.fake.hostile(
         "endless", match=hostile.match["read"], times=1, limit=ENDLESS_LIMIT
@@ -805,6 +767,7 @@ def test_an_endless_status_answer_is_cut_off(hostile: Hostile) -> None:
     jobs = hostile.run()
 
     assert endless.streams.wait_closed(timeout=30)
-    assert endless.streams.sent_bytes < ENDLESS_LIMIT / 4, "the whole answer was read"
+    # Read up to the 16 MiB cap on answers; the sockets' buffers hold a few MiB more.
+    assert endless.streams.sent_bytes < ENDLESS_LIMIT / 2, "the whole answer was read"
     _completed_with_file(hostile, jobs)
     hostile.check(jobs)

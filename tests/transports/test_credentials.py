@@ -98,11 +98,12 @@ async def test_same_origin_redirects_are_followed_with_the_key(
     following: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
     mock.get(f"{BASE}/videos/video_1").respond(301, headers={"location": "/v1/videos/video_2"})
-    moved = mock.get(f"{BASE}/videos/video_2").respond(json=video("video_2"))
+    # The same video at another address: its answer is still about video_1.
+    moved = mock.get(f"{BASE}/videos/video_2").respond(json=video("video_1"))
     mock.post(f"{BASE}/videos").respond(307, headers={"location": "/v1/videos-new"})
     created = mock.post(f"{BASE}/videos-new").respond(json=video("video_3"))
     async with azure(following) as transport:
-        assert (await transport.fetch("video_1")).remote_id == "video_2"
+        assert (await transport.fetch("video_1")).remote_id == "video_1"
         remote = await transport.submit(CreateVideoRequest(prompt="a fox"), idempotency_key="k")
     assert remote.remote_id == "video_3"
     assert moved.calls.last.request.headers["api-key"] == KEY

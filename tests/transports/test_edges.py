@@ -444,15 +444,16 @@ async def test_request_timeout_applies_to_every_request_of_an_injected_client(
                 return httpx.Response(200, json={"object": "list", "data": [], "has_more": False})
             if req.url.path.endswith("/content") or "/_cdn/" in req.url.path:
                 return httpx.Response(200, content=b"video")
+            asked = req.url.path.rsplit("/", 1)[-1]  # a read is answered about its own job
             if kind == "sora":
                 return httpx.Response(
                     200,
-                    json={"id": "x", "object": "video", "status": "completed", "progress": 100},
+                    json={"id": asked, "object": "video", "status": "completed", "progress": 100},
                 )
             return httpx.Response(
                 200,
                 json={
-                    "id": "x",
+                    "id": asked,
                     "status": "SUCCEEDED",
                     "output": ["http://edge.test/_cdn/x/video.mp4"],
                 },

@@ -27,6 +27,13 @@ the policy like any safe request; one after the request may have arrived (read o
 broken connection, an unreadable answer) is an
 [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError], never re-sent here.
 
+Whatever a provider answers becomes a job or a [`ProviderError`][soravideo.ProviderError], never
+another exception: an answer (JSON or an error page) is read up to ``MAX_ANSWER_BYTES`` (once
+decoded; more is an error with ``code="answer_too_large"`` and the connection is closed),
+JSON nested deeper than ``MAX_JSON_DEPTH`` or otherwise unparseable is no JSON at all
+(``parse_json``), a number past float range is no number (``finite_number``), and a read of
+one job answered about another is refused (``code="remote_id_mismatch"``).
+
 Every request carries the session's timeout (``timeout=`` on the request, so it holds for
 an injected ``httpx.AsyncClient`` too), and every ``Retry-After`` is capped at the policy's
 ``retry_after_cap``; a client sets both from its settings through
@@ -82,10 +89,14 @@ from .._core.retry import (
     failure_of,
     parse_retry_after,
 )
-from ._shared import BoundedCache, json_or_none
+from ._shared import MAX_JSON_DEPTH, BoundedCache, finite_number, parse_json
 from .base import Capabilities, RemoteJob, checked_remote_id, remote_id_problem
 
 __all__ = [
+    "ANSWER_TOO_LARGE",
+    "MAX_ANSWER_BYTES",
+    "MAX_JSON_DEPTH",
+    "REMOTE_ID_MISMATCH",
     "USER_AGENT",
     "HttpContentStream",
     "HttpSession",
@@ -95,6 +106,8 @@ __all__ = [
     "describe_error_body",
     "error_from_exception",
     "error_from_response",
+    "finite_number",
+    "parse_json",
     "redact",
     "request_id_of",
 ]
@@ -107,6 +120,13 @@ _MAX_BODY_TEXT = 2000
 _MAX_REDIRECTS = 5
 # What an error's copy of its request shows instead of a credential (as httpx's own repr).
 _MASK = "[secure]"
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""The most of an answer (JSON, an error page) a session reads, decoded; not downloads."""
+ANSWER_TOO_LARGE = "answer_too_large"
+"""``ProviderError.code`` of an answer longer than ``HttpSession.max_answer_bytes``."""
+REMOTE_ID_MISMATCH = "remote_id_mismatch"
+"""``ProviderError.code`` of a read of one job answered about another."""
+
 
 ErrorDescriber = Callable[[Any], tuple[str | None, str | None]]
 """Turns a parsed error body into ``(message, code)``; either may be ``None``."""
@@ -170,10 +190,7 @@ def _body_of(response: httpx.Response) -> Mapping[str, Any] | str | None:
         return None
     if not text:
         return None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return text[:_MAX_BODY_TEXT]
+    parsed = parse_json(response)
     return parsed if isinstance(parsed, Mapping) else text[:_MAX_BODY_TEXT]
 
 
@@ -381,7 +398,14 @@ class HttpSession:
         note: A sentence appended to every error message.
         describe: Extracts ``(message, code)`` from error bodies.
         now: Returns the current Unix time (for ``Retry-After`` dates).
+
+    Attributes:
+        max_answer_bytes: The most of an answer that is read (decoded), error pages
+            included; streamed downloads are not counted here. ``MAX_ANSWER_BYTES`` unless
+            a transport sets its own.
     """
+
+    max_answer_bytes: int = MAX_ANSWER_BYTES
 
     def __init__(
         self,
@@ -598,29 +622,88 @@ class HttpSession:
 
         return hook
 
+    async def _read_capped(self, response: httpx.Response) -> tuple[httpx.Response, bool]:
+        """Read a streamed answer's body, decoded, up to ``max_answer_bytes``; close it.
+
+        Returns:
+            An answer holding the body read (all of it, or the first ``max_answer_bytes``),
+            and whether there was more (then the connection was closed unread).
+        """
+        chunks: list[bytes] = []
+        size = 0
+        too_large = False
+        try:
+            async for chunk in response.aiter_bytes():
+                if size + len(chunk) > self.max_answer_bytes:
+                    chunks.append(chunk[: self.max_answer_bytes - size])
+                    too_large = True
+                    break
+                size += len(chunk)
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        # The body is decoded already: the copy must not decode it again.
+        headers = [
+            (name, value)
+            for name, value in response.headers.raw  # bytes: a header need not be ASCII
+            if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
+        read = httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=response.request,
+            extensions=response.extensions,
+        )
+        return read, too_large
+
+    def _too_large(self, response: httpx.Response, kind: RequestKind) -> ProviderError:
+        method, path = response.request.method, response.request.url.path
+        message = _with_note(
+            f"{self.provider}: {method} {path}: the answer is longer than "
+            f"{self.max_answer_bytes} bytes; the rest was not read",
+            self.note,
+        )
+        fields: dict[str, Any] = {
+            "status_code": response.status_code,
+            "request_id": request_id_of(response, self._hidden),
+            "provider": self.provider,
+            "code": ANSWER_TOO_LARGE,
+        }
+        if kind is RequestKind.CREATE:
+            # A 2xx came back, so the job probably exists, but we cannot tell its id.
+            return AmbiguousSubmissionError(
+                f"{message} (the create may have happened; reconcile before sending it again)",
+                **fields,
+            )
+        return ProviderError(message, **fields)
+
     async def _send(
         self, request: httpx.Request, kind: RequestKind, *, stream: bool, authorized: bool
     ) -> httpx.Response:
         """Send once, never following a redirect; return a 2xx or redirect answer, else raise.
 
+        Every answer is received as a stream: unless a streamed 2xx is wanted (``stream``),
+        its body is read here, at most ``max_answer_bytes`` of it (a redirect's is not read).
         ``authorized=False`` also keeps the injected client's ``auth`` from the request.
         """
         self.stats.requests += 1
         path = request.url.path
         # httpx's "the client's own auth" marker has no public type.
         auth: Any = httpx.USE_CLIENT_DEFAULT if authorized else None
+        too_large = False
         try:
             response = await self.client.send(
-                request, stream=stream, auth=auth, follow_redirects=False
+                request, stream=True, auth=auth, follow_redirects=False
             )
-            if stream and not (response.is_success or response.has_redirect_location):
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
+            if not response.has_redirect_location and not (stream and response.is_success):
+                response, too_large = await self._read_capped(response)
         except httpx.HTTPError as exc:
             self.stats.errors += 1
             raise self.map_exception(exc, kind, request.method, path) from exc
+        if too_large and response.is_success:
+            self.stats.errors += 1
+            raise self._too_large(response, kind)
         if response.is_success or response.has_redirect_location:
             return response
         self.stats.errors += 1
@@ -971,17 +1054,26 @@ class HttpTransport:
         return word, status
 
     def _job_payload(
-        self, response: httpx.Response, what: str, *, creating: bool = False
+        self,
+        response: httpx.Response,
+        what: str,
+        *,
+        creating: bool = False,
+        asked: str | None = None,
     ) -> Mapping[str, Any]:
-        """Return a 2xx answer's job object, checked to have an ``id`` fit for a URL path.
+        """Return a 2xx answer's job object, checked to have an ``id`` fit for a URL path
+        and, for a read of job ``asked``, to be about that job.
 
         Raises:
             AmbiguousSubmissionError: on a create whose answer is not ``what``.
-            ProviderError: otherwise, for an answer that is not ``what`` or an unusable id.
+            ProviderError: otherwise, for an answer that is not ``what``, an unusable id,
+                or another job's id (``remote_id_mismatch``).
         """
-        payload = json_or_none(response)
+        payload = parse_json(response)
         if isinstance(payload, Mapping) and isinstance(payload.get("id"), str) and payload["id"]:
             self._check_id(response, payload["id"], creating=creating)
+            if asked is not None:
+                self._check_same_id(response, asked, payload["id"])
             return payload
         self._unexpected_answer(response, payload, what, creating=creating)
 
@@ -1074,6 +1166,28 @@ class HttpTransport:
             status_code=response.status_code,
             request_id=self._session.request_id(response),
             creating=creating,
+        )
+
+    def _check_same_id(self, response: httpx.Response, asked: str, answered: object) -> None:
+        """Refuse a read of one job (``asked``) answered about another (``answered``).
+
+        The answer's status, output and cost are another job's: taken as this one's, its
+        video would be kept (and downloaded) as this job's.
+
+        Raises:
+            ProviderError: ``code="remote_id_mismatch"`` (never an
+                [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]: a read).
+        """
+        if answered == asked:
+            return
+        shown = ascii(self._session.scrub(answered))[:80]
+        raise ProviderError(
+            f"{self.name}: {response.request.method} {response.url.path}: the answer is about "
+            f"{shown}, not {ascii(asked)[:80]}",
+            status_code=response.status_code,
+            request_id=self._session.request_id(response),
+            provider=self.name,
+            code=REMOTE_ID_MISMATCH,
         )
 
     async def fetch(self, remote_id: str) -> RemoteJob:

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import base64
 import collections
+import json
 import math
 import mimetypes
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeGuard
 
@@ -47,15 +48,18 @@ from .._core.errors import FieldError, ValidationError
 
 __all__ = [
     "IMAGE_TYPES",
+    "MAX_JSON_DEPTH",
     "BoundedCache",
     "FieldProblems",
     "data_uri",
     "data_uri_problem",
     "env_value",
     "finite_non_negative",
+    "finite_number",
     "image_file_type",
     "is_url_reference",
     "json_or_none",
+    "parse_json",
     "read_image",
     "sniff_image",
     "spans",
@@ -75,12 +79,70 @@ def env_value(*names: str) -> str | None:
     return None
 
 
-def json_or_none(response: httpx.Response) -> Any:
-    """Return the response's JSON body, or ``None`` when it is not JSON."""
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of a JSON answer a transport takes (providers' are a few levels deep)."""
+
+
+def _within_depth(value: Any, limit: int) -> bool:
+    """Whether JSON-like data nests at most ``limit`` arrays and objects deep (no recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        pending.extend((child, depth + 1) for child in children)
+    return True
+
+
+def parse_json(response: httpx.Response) -> Any:
+    """Return an answer's JSON, or ``None`` when it holds none a transport can use.
+
+    ``None`` for a body that is not JSON (or not UTF-8), for JSON nested deeper than
+    ``MAX_JSON_DEPTH`` (deep enough to exhaust a recursive parser, or any recursive walk
+    of it later) and for integers too long to parse: never an exception.
+
+    Args:
+        response: The answer, body read.
+
+    Returns:
+        The parsed JSON, or ``None``.
+    """
     try:
-        return response.json()
-    except ValueError:
+        parsed = json.loads(response.content)
+    except (ValueError, RecursionError):
         return None
+    return parsed if _within_depth(parsed, MAX_JSON_DEPTH) else None
+
+
+def finite_number(value: Any) -> float | None:
+    """Return a JSON number as a finite float, or ``None`` for anything else.
+
+    ``None`` for a bool, a string, an infinity or NaN, and an integer past float range
+    (where ``float()`` and ``math.isnan`` raise ``OverflowError``).
+
+    Args:
+        value: A value from a provider's answer.
+
+    Returns:
+        The number, or ``None``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+json_or_none = parse_json
+"""The former name of [parse_json][soravideo.transports._shared.parse_json]."""
 
 
 def unix_time(value: Any) -> datetime | None:
@@ -95,10 +157,8 @@ def unix_time(value: Any) -> datetime | None:
 
 def finite_non_negative(value: Any) -> float | None:
     """Return ``value`` as a float when it is a finite number ≥ 0 (not a bool), else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and number >= 0 else None
+    number = finite_number(value)
+    return number if number is not None and number >= 0 else None
 
 
 class FieldProblems(list[FieldError]):

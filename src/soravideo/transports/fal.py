@@ -841,7 +841,8 @@ class FalTransport(UrlResultTransport):
         Raises:
             ProviderError: With ``status_code == 404`` when fal no longer knows the request
                 (a cancelled one); a subclass for auth, rate limit, outage and connection
-                failures; ``code="invalid_remote_id"`` for an id that is not fal's.
+                failures; ``code="invalid_remote_id"`` for an id that is not fal's;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         app, request_id = self._address(remote_id)
         response = await self._session.request(
@@ -852,6 +853,9 @@ class FalTransport(UrlResultTransport):
         )
         payload = self._status_payload(remote_id, json_or_none(response))
         word, status = self._status_of(payload, _STATUSES, upper=True)
+        answered = payload.get("request_id")
+        if isinstance(answered, str):
+            self._check_same_id(response, request_id, answered)
         if status is JobStatus.COMPLETED:
             return await self._completed(remote_id, payload)
         return self._queued(remote_id, payload, word)

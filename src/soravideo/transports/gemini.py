@@ -96,7 +96,7 @@ from ._gemini_catalogue import (
     is_operation,
     operation_name,
 )
-from ._http import HttpSession, HttpTransport, describe_error_body
+from ._http import HttpSession, HttpTransport, describe_error_body, parse_json
 from ._shared import BoundedCache
 from .base import (
     INVALID_REMOTE_ID,
@@ -192,10 +192,7 @@ def _env(*names: str) -> str | None:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return parse_json(response)
 
 
 def _describe_error(body: Any) -> tuple[str | None, str | None]:
@@ -325,7 +322,13 @@ class InlineVideo:
 
 class _GeminiSession(HttpSession):
     """Google answers a wrong key with ``400 INVALID_ARGUMENT`` (reason
-    ``API_KEY_INVALID``): that is an [`AuthenticationError`][soravideo.AuthenticationError] here."""
+    ``API_KEY_INVALID``): that is an [`AuthenticationError`][soravideo.AuthenticationError] here.
+
+    An answer may hold a whole video inline (base64 in the JSON): answers are read up to
+    1 GiB, not the 16 MiB of other providers.
+    """
+
+    max_answer_bytes = 1 << 30
 
     def map_response(self, response: httpx.Response, kind: RequestKind) -> ProviderError:
         error = super().map_response(response, kind)
@@ -1036,15 +1039,19 @@ class GeminiTransport(HttpTransport):
         Raises:
             ProviderError: With ``status_code == 404`` when Google does not know the job; a
                 subclass for auth, rate limit, outage and connection failures;
-                ``code="invalid_remote_id"`` for an id no request may use.
+                ``code="invalid_remote_id"`` for an id no request may use;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         response, payload = await self._read(remote_id)
         if is_operation(remote_id):
+            name = payload.get("name")
+            if isinstance(name, str):
+                self._check_same_id(response, operation_name(remote_id), name)
             return self._operation(remote_id, payload)
         found = payload.get("id")
-        if isinstance(found, str) and found and found != remote_id:
+        if isinstance(found, str) and found:
             self._check_id(response, found, creating=False)
-            log.warning("gemini: interaction %s answered with id %s", remote_id, found)
+            self._check_same_id(response, remote_id, found)
         return self._interaction(remote_id, payload)
 
     async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:

@@ -202,7 +202,7 @@ def _price(value: Any) -> float | None:
         return None
     try:
         price = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return price if math.isfinite(price) and price >= 0 else None
 
@@ -686,8 +686,11 @@ class OpenRouterTransport(HttpTransport):
             raw=payload,
         )
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
-        remote = self._remote(self._job_payload(response, "a video job", creating=creating))
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
+        payload = self._job_payload(response, "a video job", creating=creating, asked=asked)
+        remote = self._remote(payload)
         if creating:
             return attrs.evolve(
                 remote,
@@ -793,14 +796,15 @@ class OpenRouterTransport(HttpTransport):
         Raises:
             ValidationError: ``remote_id`` cannot be put in a URL path.
             ProviderError: With ``status_code == 404`` when OpenRouter does not know the
-                job; a subclass for auth, rate limit, outage and connection failures.
+                job; a subclass for auth, rate limit, outage and connection failures;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         response = await self._session.request(
             "GET",
             self._url("videos", remote_id_segment(remote_id, provider=self.name)),
             kind=RequestKind.READ,
         )
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def cancel(self, remote_id: str) -> None:
         """Refuse: OpenRouter has no cancel or delete endpoint (``can_cancel`` is false).

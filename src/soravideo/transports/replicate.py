@@ -85,7 +85,7 @@ from ._replicate_models import (
     price_of_input,
     split_model,
 )
-from ._shared import BoundedCache
+from ._shared import BoundedCache, parse_json
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = [
@@ -135,10 +135,7 @@ def _env(*names: str) -> str | None:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return parse_json(response)
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -646,10 +643,14 @@ class ReplicateTransport(HttpTransport):
         self._warn(word)
         return RemoteJob(status=JobStatus.PROCESSING, **common)
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
         payload = _json(response)
         if isinstance(payload, Mapping) and "id" in payload:
             self._check_id(response, payload["id"], creating=creating)
+            if asked is not None:
+                self._check_same_id(response, asked, payload["id"])
             return self._remote(self._session.scrub(dict(payload)))
         self._unexpected_answer(response, payload, "a prediction", creating=creating)
 
@@ -775,7 +776,7 @@ class ReplicateTransport(HttpTransport):
         response = await self._session.request(
             "GET", self._prediction_url(remote_id), kind=RequestKind.READ
         )
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def _list_page(
         self, cursor: str | None, *, retry: bool = True

@@ -50,6 +50,7 @@ from ._shared import (
     data_uri,
     data_uri_problem,
     env_value,
+    finite_number,
     image_file_type,
     is_url_reference,
     read_image,
@@ -332,21 +333,20 @@ def _credits(payload: Mapping[str, Any]) -> float | None:
     for key in ("cost", "estimatedCost"):
         block = payload.get(key)
         if isinstance(block, Mapping):
-            value = block.get("credits")
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
+            value = finite_number(block.get("credits"))
+            if value is not None and value >= 0:
+                return value
     return None
 
 
 def _progress(word: str, value: Any) -> int:
     if word == "SUCCEEDED":
         return 100
-    if word != "RUNNING" or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    if math.isnan(value):
+    number = finite_number(value)
+    if word != "RUNNING" or number is None:
         return 0
     # 100 is kept for "done": a task still running at 1.0 reads 99.
-    return int(min(99.0, max(0.0, float(value) * 100.0)))
+    return int(min(99.0, max(0.0, number * 100.0)))
 
 
 def _describe_error(body: Any) -> tuple[str | None, str | None]:
@@ -689,8 +689,11 @@ class RunwayTransport(UrlResultTransport):
             raw=payload,
         )
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
-        payload = self._job_payload(response, "a task", creating=creating)
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
+        # The id is checked before _remote, which remembers the answer's output URL under it.
+        payload = self._job_payload(response, "a task", creating=creating, asked=asked)
         if not creating:
             return self._remote(payload)
         credits = _credits(payload)
@@ -789,12 +792,13 @@ class RunwayTransport(UrlResultTransport):
         Raises:
             ProviderError: With ``status_code == 404`` when Runway no longer has the task
                 (deleted or cancelled); a subclass for auth, rate limit, outage and
-                connection failures.
+                connection failures;
+                ``code="remote_id_mismatch"`` when the answer is about another job.
         """
         response = await self._session.request(
             "GET", self._url("tasks", remote_id), kind=RequestKind.READ
         )
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel a pending, throttled or running task (or delete a finished one).

@@ -45,7 +45,7 @@ from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpTransport
-from ._shared import env_value, json_or_none, unix_time
+from ._shared import env_value, finite_number, json_or_none, unix_time
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
@@ -133,7 +133,9 @@ def _shutdown_note(base_url: str) -> str:
     return ""
 
 
-def _poll_after(headers: httpx.Headers) -> float | None:
+def _poll_after(headers: httpx.Headers, cap: float) -> float | None:
+    """The ``openai-poll-after-ms`` hint in seconds, at most ``cap``; ``None`` when absent or
+    absurd (not a number, infinite, NaN or negative)."""
     raw = headers.get(POLL_AFTER_HEADER)
     if raw is None:
         return None
@@ -141,13 +143,12 @@ def _poll_after(headers: httpx.Headers) -> float | None:
         value = float(raw.strip()) / 1000.0
     except ValueError:
         return None
-    return max(0.0, value) if math.isfinite(value) else None
+    return min(value, cap) if math.isfinite(value) and value >= 0 else None
 
 
 def _progress(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return 0
-    return int(min(100.0, max(0.0, float(value))))
+    number = finite_number(value)
+    return 0 if number is None else int(min(100.0, max(0.0, number)))
 
 
 def _is_url(reference: str) -> bool:
@@ -400,13 +401,16 @@ class SoraTransport(HttpTransport):
             provider_status=word,
             error=error,
             expires_at=unix_time(payload.get("expires_at")),
-            poll_after=_poll_after(headers),
+            # Capped as a Retry-After is: a hint of 1e308 ms must not stall the job.
+            poll_after=_poll_after(headers, self.retry_policy.retry_after_cap),
             created_at=unix_time(payload.get("created_at")),
             raw=payload,
         )
 
-    def _parse(self, response: httpx.Response, *, creating: bool = False) -> RemoteJob:
-        payload = self._job_payload(response, "a video object", creating=creating)
+    def _parse(
+        self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
+    ) -> RemoteJob:
+        payload = self._job_payload(response, "a video object", creating=creating, asked=asked)
         return self._remote(payload, response.headers)
 
     async def _create(
@@ -523,10 +527,11 @@ class SoraTransport(HttpTransport):
 
         Raises:
             ProviderError: With ``status_code == 404`` when the provider no longer knows
-                the id; a subclass for auth, rate limit, outage and connection failures.
+                the id; a subclass for auth, rate limit, outage and connection failures;
+                ``code="remote_id_mismatch"`` when the answer is about another video.
         """
         response = await self._session.request("GET", self._url(remote_id), kind=RequestKind.READ)
-        return self._parse(response)
+        return self._parse(response, asked=remote_id)
 
     async def _list_page(
         self, *, limit: int, after: str | None, retry: bool = True
