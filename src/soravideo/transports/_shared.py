@@ -142,7 +142,7 @@ def finite_number(value: Any) -> float | None:
 
 
 json_or_none = parse_json
-"""The former name of [parse_json][soravideo.transports._shared.parse_json]."""
+"""The former name of ``parse_json``."""
 
 
 def unix_time(value: Any) -> datetime | None:
