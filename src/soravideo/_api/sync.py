@@ -29,7 +29,7 @@ import anyio.from_thread
 from anyio.from_thread import BlockingPortal
 
 from .._core.clock import Clock
-from .._core.errors import FieldError
+from .._core.errors import FieldError, SoraVideoError
 from .._core.events import Callback
 from .._core.models import (
     Batch,
@@ -125,6 +125,7 @@ class SoraVideo:
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._background: Future[None] | None = None
+        self._engine_error: BaseException | None = None
         # Running run_worker calls, so that close() from another thread can stop them.
         self._workers: dict[Future[None], anyio.CancelScope] = {}
         self._closed = False
@@ -196,11 +197,26 @@ class SoraVideo:
                 portal = cm.__enter__()
                 self._portal_cm, self._portal = cm, portal
                 self._background = portal.start_task_soon(self._async.run_background)
+                self._background.add_done_callback(self._engine_ended)
                 atexit.register(_close_at_exit, weakref.ref(self))
             return self._portal
 
+    def _engine_ended(self, future: Future[None]) -> None:
+        """Note an engine that stopped on an error: logged now, raised by the next call."""
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            self._engine_error = error
+            logger.error("the client's engine stopped: %r", error, exc_info=error)
+
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         portal = self._ensure_portal()
+        if self._engine_error is not None:
+            raise SoraVideoError(
+                "the client's engine stopped on an error (logged as it happened); its jobs "
+                "are in the ledger: close this client and resume them with a new one"
+            ) from self._engine_error
         future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
         try:
             # Short waits keep the main thread responsive to Ctrl-C on every platform.

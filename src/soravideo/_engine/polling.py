@@ -172,6 +172,13 @@ class Poller:
             if exc.status_code == 404 and len(due) == 1:
                 await self._applying(due[0], None)
             return
+        except Exception:
+            # A transport's own bug (not a ProviderError): the jobs are asked about again
+            # after a backoff; the engine goes on and no job is dropped.
+            logger.exception("status refresh of %d jobs failed unexpectedly", len(ids))
+            for tracked in due:
+                self._retry_later(tracked)
+            return
         for tracked in due:
             if tracked.job.id not in self.state.tracked or tracked.job.id in self.state.cancelling:
                 continue

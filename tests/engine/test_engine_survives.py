@@ -1,0 +1,77 @@
+"""The engine outlives a transport's own bugs, and a sync client whose engine stopped says so.
+
+A status read that raises something other than a ProviderError (a transport's bug, such as an
+OverflowError on a number past float range) is logged and retried after a backoff: the
+engine goes on and the job completes. If the sync client's background engine ever stops on
+an error, the error is logged at once and the next call raises instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from typing import Any
+
+import pytest
+
+import soravideo as sv
+from soravideo.testing import check_exactly_once
+
+
+@pytest.mark.anyio
+async def test_a_status_read_that_raises_a_bug_is_retried_and_the_job_completes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = sv.AsyncSoraVideo.simulated(generation_time=10)
+    transport = client.transport
+    real_fetch, real_many = transport.fetch, transport.fetch_many
+    raised = []
+
+    async def fetch(remote_id: str) -> Any:
+        if len(raised) < 2:
+            raised.append(remote_id)
+            raise OverflowError("int too large to convert to float")
+        return await real_fetch(remote_id)
+
+    async def fetch_many(remote_ids: Any) -> Any:
+        if len(raised) < 2:
+            raised.append(remote_ids)
+            raise OverflowError("int too large to convert to float")
+        return await real_many(remote_ids)
+
+    transport.fetch = fetch  # type: ignore[method-assign]
+    transport.fetch_many = fetch_many  # type: ignore[method-assign]
+    async with client:
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
+        with caplog.at_level(logging.ERROR, logger="soravideo"):
+            done = await client.videos.wait_for_job(job.id, timeout=3600)
+        assert done.status is sv.JobStatus.COMPLETED
+        assert len(raised) == 2
+        assert "failed unexpectedly" in caplog.text
+        assert client.fake is not None
+        check_exactly_once(client.fake, [done])
+
+
+def test_a_sync_client_whose_engine_stopped_logs_it_and_raises_on_the_next_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = sv.SoraVideo.simulated()
+
+    async def broken() -> None:
+        raise RuntimeError("the engine broke")
+
+    client._async.run_background = broken  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.ERROR, logger="soravideo"):
+            assert client.videos.list_jobs().total == 0
+            background = client._background
+            assert background is not None
+            futures.wait([background], timeout=30)
+        assert "the client's engine stopped" in caplog.text
+        with pytest.raises(sv.SoraVideoError, match="engine stopped") as info:
+            client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
+        assert isinstance(info.value.__cause__, RuntimeError)
+    finally:
+        client.close()
+    assert client.fake is not None
+    assert client.fake.created_count() == 0
