@@ -54,7 +54,7 @@ from .metrics import Metrics
 from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from ..testing._simulated import FakeSora
+    from ..testing._simulated import FakeServer
 
 __all__ = ["BatchService", "SoraVideo", "VideoService"]
 
@@ -89,6 +89,11 @@ class SoraVideo:
             ledger (default: ``host:pid:random``); name workers so that the ledger tells
             who holds what.
         **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
+
+    Raises:
+        AuthenticationError: The provider needs an API key and none was found (in
+            ``api_key=`` or the environment variables the message names); nothing was
+            stored or sent.
     """
 
     videos: VideoService
@@ -136,25 +141,36 @@ class SoraVideo:
         *,
         repository: JobRepository | None = None,
         generation_time: float = 30.0,
+        provider: str = "sora",
         **kwargs: Any,
     ) -> SoraVideo:
-        """Return a client that runs fully offline on FakeSora with simulated time.
+        """Return a client that runs fully offline on a fake provider with simulated time.
 
-        Simulated time jumps ahead whenever every task is waiting, so a 30-second
-        generation finishes in milliseconds. The ledger is in memory unless ``repository``
-        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
-        (failure prompts, injected faults, request counters).
+        Simulated time stands still between your calls and leaps ahead while a call waits
+        (``wait_for_job``, ``process_batch``, ``resume`` …), so a 30-second generation
+        finishes in milliseconds, and a job created a moment ago can still be cancelled. The
+        ledger is in memory unless ``repository`` is given. ``client.fake`` is the fake
+        behind it (failure prompts, injected faults, request counters). No key is needed.
 
         Args:
             repository: A ledger (default: a new
                 [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
             generation_time: Simulated seconds each video takes.
+            provider: The provider to simulate: ``"sora"`` ([`FakeSora`][soravideo.testing.FakeSora]),
+                ``"runway"``, ``"fal"``, ``"openrouter"``, ``"gemini"`` or ``"replicate"``
+                (their fakes in [`soravideo.testing`][soravideo.testing]).
             **kwargs: Everything the constructor takes except ``transport``.
+
+        Raises:
+            ValidationError: ``provider`` has no simulator.
         """
         client = cls.__new__(cls)
         client._wrap(
             AsyncSoraVideo.simulated(
-                repository=repository, generation_time=generation_time, **kwargs
+                repository=repository,
+                generation_time=generation_time,
+                provider=provider,
+                **kwargs,
             )
         )
         return client
@@ -182,10 +198,10 @@ class SoraVideo:
         return self._async.clock
 
     @property
-    def fake(self) -> FakeSora | None:
-        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
-        (``None`` otherwise).
-        """
+    def fake(self) -> FakeServer | None:
+        """The fake provider behind a ``simulated()`` client (a
+        [`FakeSora`][soravideo.testing.FakeSora] unless another provider was asked for;
+        ``None`` otherwise)."""
         return self._async.fake
 
     def _ensure_portal(self) -> BlockingPortal:
