@@ -655,7 +655,13 @@ class BatchService:
         """
         return self._inner.estimate_cost(request)
 
-    def create_batch(self, request: BatchVideoRequest, *, key: str | None = None) -> BatchResult:
+    def create_batch(
+        self,
+        request: BatchVideoRequest,
+        *,
+        key: str | None = None,
+        budget_usd: float | None = None,
+    ) -> BatchResult:
         """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
 
         With a ``key``, creating is idempotent: the same script run again (after a crash,
@@ -669,13 +675,16 @@ class BatchService:
         Args:
             request: The videos and the batch's options.
             key: Your name for this batch, unique in the ledger (``"ads-2026-12"``).
+            budget_usd: The most the batch may cost (USD): the same as
+                ``BatchVideoRequest.budget_usd``, which it sets; give it one way only.
 
         Raises:
-            ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
+            ValidationError: naming every bad field (``videos[3].prompt``), or
+                ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
         """
-        return self._client._call(self._inner.create_batch, request, key=key)
+        return self._client._call(self._inner.create_batch, request, key=key, budget_usd=budget_usd)
 
     def create_batch_from_file(
         self,
@@ -683,6 +692,7 @@ class BatchService:
         *,
         key: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
         **defaults: Any,
     ) -> BatchResult:
         """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
@@ -701,16 +711,24 @@ class BatchService:
                 manifest and defaults under the same key give back the batch made the first
                 time.
             base_dir: The folder the manifest's files must be in (default: the manifest's).
+            budget_usd: The most the batch may cost (USD), as for
+                [`create_batch`][soravideo.BatchService.create_batch].
             **defaults: Request fields for rows that leave them out (``model="sora-2"``),
-                and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
+                and the batch's own ``name``, ``concurrency`` and ``metadata``.
 
         Raises:
             ValidationError: naming the row and field of every problem
                 (``row 4: input_reference``); nothing stored.
+            BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``.
         """
         return self._client._call(
-            self._inner.create_batch_from_file, path, key=key, base_dir=base_dir, **defaults
+            self._inner.create_batch_from_file,
+            path,
+            key=key,
+            base_dir=base_dir,
+            budget_usd=budget_usd,
+            **defaults,
         )
 
     def process_batch(

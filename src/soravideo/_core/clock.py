@@ -12,8 +12,8 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
-from contextvars import ContextVar
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
 

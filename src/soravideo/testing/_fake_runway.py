@@ -35,10 +35,10 @@ import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
 from ..transports.runway import (
-    RUNWAY_ENDPOINT_MODELS,
     API_VERSION,
     MAX_DATA_URI_LENGTH,
     MAX_URL_LENGTH,
+    RUNWAY_ENDPOINT_MODELS,
     RUNWAY_MODELS,
     RunwayModel,
 )

@@ -79,7 +79,9 @@ def simulated_provider_parts(
         from ..transports.fal import FalTransport
         from ._fake_fal import FakeFal
 
-        fal = FakeFal(api_key="key-simulated", clock=clock, generation_time=generation_time, seed=seed)
+        fal = FakeFal(
+            api_key="key-simulated", clock=clock, generation_time=generation_time, seed=seed
+        )
         return fal, FalTransport(
             base_url="http://fakefal.invalid",
             api_key="key-simulated",

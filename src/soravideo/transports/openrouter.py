@@ -452,6 +452,7 @@ class OpenRouterTransport(HttpTransport):
             on_retry=on_retry,
         )
         self._prices = dict(prices or {})
+        self.allow_unknown_models = allow_unknown_models
         self._specs: Mapping[str, OpenRouterModel] = dict(
             OPENROUTER_MODELS if models is None else models
         )
@@ -477,7 +478,7 @@ class OpenRouterTransport(HttpTransport):
             result_kind="bytes",
             variants=("video",),
             min_poll_interval=self.min_poll_interval,
-            allows_unknown_models=allow_unknown_models,
+            allows_unknown_models=self.allow_unknown_models,
             idempotent_creates=False,
         )
 

@@ -671,12 +671,11 @@ class RunwayTransport(UrlResultTransport):
         with_image = self._with_image(request)
         if spec is None:
             endpoints = RUNWAY_ENDPOINT_MODELS
-            if with_image and model in endpoints["text_to_video"]:
-                if model not in endpoints["image_to_video"]:
-                    bad("input_reference", f"{model} makes videos from text only")
-            elif not with_image and model in endpoints["image_to_video"]:
-                if model not in endpoints["text_to_video"]:
-                    bad("input_reference", f"{model} makes videos from an image only: give one")
+            text, image = endpoints["text_to_video"], endpoints["image_to_video"]
+            if with_image and model in text and model not in image:
+                bad("input_reference", f"{model} makes videos from text only")
+            elif not with_image and model in image and model not in text:
+                bad("input_reference", f"{model} makes videos from an image only: give one")
             return errors
         if with_image and not spec.image_ratios:
             bad("input_reference", f"{spec.name} makes videos from text only")
