@@ -275,3 +275,16 @@ def test_the_cli_simulates_a_provider(no_keys: Path, provider: str) -> None:
     assert (no_keys / "fox.mp4").stat().st_size > 0
     code, _, err = run_cli("--simulate", "runway", "--db", "ledger.db", "list")
     assert code == 2 and "--simulate goes with --provider simulated" in err
+
+
+def test_the_runway_page_handles_a_failed_job_and_runs_offline(no_keys: Path) -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "runway.md").read_text("utf-8")
+    first, offline = [
+        block.split("\n", 1)[1]
+        for block in page.split("```")[1::2][:2]
+        if block.startswith("python")
+    ]
+    assert "job.status is sv.JobStatus.COMPLETED" in first
+    with pytest.raises(sv.AuthenticationError, match="RUNWAYML_API_SECRET"):
+        exec(compile(first, "docs/runway.md", "exec"), {})
+    exec(compile(offline, "docs/runway.md", "exec"), {})

@@ -240,7 +240,7 @@ class AsyncSoraVideo:
             generation_time: Simulated seconds each video takes.
             provider: The provider to simulate: ``"sora"`` ([`FakeSora`][soravideo.testing.FakeSora]),
                 ``"runway"``, ``"fal"``, ``"openrouter"``, ``"gemini"`` or ``"replicate"``
-                (their fakes in [`soravideo.testing`][soravideo.testing]).
+                (their fakes in `soravideo.testing`).
             **kwargs: Everything the constructor takes except ``transport``.
 
         Raises:

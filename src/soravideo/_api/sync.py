@@ -158,7 +158,7 @@ class SoraVideo:
             generation_time: Simulated seconds each video takes.
             provider: The provider to simulate: ``"sora"`` ([`FakeSora`][soravideo.testing.FakeSora]),
                 ``"runway"``, ``"fal"``, ``"openrouter"``, ``"gemini"`` or ``"replicate"``
-                (their fakes in [`soravideo.testing`][soravideo.testing]).
+                (their fakes in `soravideo.testing`).
             **kwargs: Everything the constructor takes except ``transport``.
 
         Raises:

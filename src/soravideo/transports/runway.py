@@ -282,7 +282,7 @@ RUNWAY_ENDPOINT_MODELS: Mapping[str, tuple[str, ...]] = {
 }
 """Runway's catalogue: every video model, by the endpoint that takes it.
 
-The models in [`RUNWAY_MODELS`][soravideo.transports.runway.RUNWAY_MODELS] are checked (duration,
+The models in ``RUNWAY_MODELS`` are checked (duration,
 size, prompt) and priced; the others are sent as asked, Runway checking the rest. A model in
 neither list is refused unless the transport is built with ``allow_unknown_models=True``.
 """
