@@ -202,21 +202,31 @@ class SoraVideo:
             return self._portal
 
     def _engine_ended(self, future: Future[None]) -> None:
-        """Note an engine that stopped on an error: logged now, raised by the next call."""
-        if future.cancelled():
-            return
+        """Note an engine that stopped on an error: logged at once, raised by the next call."""
+        self._engine_failure()
+
+    def _engine_failure(self) -> BaseException | None:
+        """Return the error the background engine stopped on (logged once), or ``None``."""
+        future = self._background
+        if future is None or not future.done() or future.cancelled():
+            return None
         error = future.exception()
         if error is not None:
-            self._engine_error = error
-            logger.error("the client's engine stopped: %r", error, exc_info=error)
+            with self._lock:
+                # Logged under the lock: a caller that finds it already noted finds it logged.
+                if self._engine_error is None:
+                    self._engine_error = error
+                    logger.error("the client's engine stopped: %r", error, exc_info=error)
+        return error
 
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         portal = self._ensure_portal()
-        if self._engine_error is not None:
+        failure = self._engine_failure()
+        if failure is not None:
             raise SoraVideoError(
                 "the client's engine stopped on an error (logged as it happened); its jobs "
                 "are in the ledger: close this client and resume them with a new one"
-            ) from self._engine_error
+            ) from failure
         future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
         try:
             # Short waits keep the main thread responsive to Ctrl-C on every platform.
