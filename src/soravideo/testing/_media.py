@@ -34,7 +34,7 @@ def _shape(width: int, height: int) -> str:
 @functools.cache
 def media_file(name: str) -> bytes:
     """Return one of the shipped media files (``landscape.mp4``, ``square.webp`` …)."""
-    return resources.files(__package__).joinpath("media", name).read_bytes()
+    return (resources.files("soravideo.testing") / "media" / name).read_bytes()
 
 
 def thumbnail(*, width: int, height: int) -> bytes:
