@@ -109,10 +109,10 @@ def tidy(data: bytes) -> bytes:
 
 def check(data: bytes) -> None:
     """Fail unless the layout is the one ``_media.mp4`` patches, and the file decodes."""
-    assert (
-        data.count(b"stts") == 1 and struct.unpack_from(">I", data, data.index(b"stts") + 8)[0] == 1
-    )
-    assert b"ctts" not in data and b"co64" not in data
+    assert data.count(b"stts") == 1
+    assert struct.unpack_from(">I", data, data.index(b"stts") + 8)[0] == 1  # one frame rate
+    assert b"ctts" not in data  # no B-frames: decode order is display order
+    assert b"co64" not in data
     for kind in (b"mvhd", b"tkhd", b"mdhd"):
         assert data[data.index(kind) + 4] == 0, f"{kind!r} is not version 0"
     with av.open(io.BytesIO(data)) as container:
