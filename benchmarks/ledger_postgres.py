@@ -142,6 +142,8 @@ def raw_worker(dsn: str, owner: str, barrier: Barrier, results: Any) -> None:
                     "batch_id": None,
                     "created_at": job["created_at"],
                     "updated_at": NOW,
+                    "provider": job["provider"],
+                    "remote_id": job.get("remote_id"),
                     "data": data,
                     "expected": job["status"],
                     "owner": owner,
