@@ -91,7 +91,9 @@ class ClientContext:
                 )
         return self.runner
 
-    async def watch(self, look: Callable[[JobRunner], Awaitable[float | None]]) -> None:
+    async def watch(
+        self, look: Callable[[JobRunner], Awaitable[float | None]], *, job_id: str | None = None
+    ) -> None:
         """Drive the engine while calling ``look`` until it says it is done.
 
         The one wait loop of every call that waits (``wait_for_job``, ``process_batch``):
@@ -102,11 +104,14 @@ class ClientContext:
 
         Args:
             look: Called with the runner; returns ``None`` to stop, or seconds to wait.
+            job_id: Wake early only for a change of this job (a ``wait_for_job``), not for
+                every job's: ten thousand waiters then cost one look per change each, not
+                one per change of any job.
         """
         runner = await self.engine()
         async with runner.driving():
             while True:
-                changed = runner.events.changed()
+                changed = runner.events.changed(job_id)
                 wait = await look(runner)
                 if wait is None:
                     return

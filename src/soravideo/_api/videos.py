@@ -248,7 +248,7 @@ class AsyncVideoService:
                     wait = min(wait, remaining)
                 return wait
 
-            await context.watch(look)
+            await context.watch(look, job_id=job_id)
         assert ended is not None
         return ended
 

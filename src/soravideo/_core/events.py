@@ -55,6 +55,9 @@ class EventBus:
         self._callbacks: dict[str, list[Callback]] = {kind: [] for kind in EVENT_KINDS}
         # Made on first use: an anyio.Event can only be created inside an event loop.
         self._changed: anyio.Event | None = None
+        # One event a job somebody waits for: a change of one job wakes its own waiters
+        # only, so ten thousand waiters cost one wake-up each, not one per change of any job.
+        self._job_changed: dict[str, anyio.Event] = {}
 
     def on(self, kind: str, callback: Callback) -> Callable[[], None]:
         """Register ``callback`` for ``kind`` (``"*"`` for all); return a function that removes it."""
@@ -74,17 +77,39 @@ class EventBus:
 
         return remove
 
-    def changed(self) -> anyio.Event:
-        """Return an event that is set at the next change of any job."""
+    def changed(self, job_id: str | None = None) -> anyio.Event:
+        """Return an event that is set at the next change of any job (or of ``job_id`` only).
+
+        Args:
+            job_id: Wake only for a change of this job (and for a ``touch`` of every job).
+        """
+        if job_id is not None:
+            event = self._job_changed.get(job_id)
+            if event is None:
+                event = self._job_changed[job_id] = anyio.Event()
+            return event
         if self._changed is None:
             self._changed = anyio.Event()
         return self._changed
 
-    def touch(self) -> None:
-        """Wake everybody waiting on ``changed``."""
+    def touch(self, job_id: str | None = None) -> None:
+        """Wake everybody waiting on ``changed`` (for a job: its own waiters and those of
+        any job).
+
+        Args:
+            job_id: The job that changed; ``None`` wakes the waiters of every job too.
+        """
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+        if job_id is not None:
+            event = self._job_changed.pop(job_id, None)
+            if event is not None:
+                event.set()
+            return
+        events, self._job_changed = self._job_changed, {}
+        for event in events.values():
+            event.set()
 
     async def emit(self, kind: EventKind, job: Job) -> None:
         """Run the callbacks of ``kind`` with a [`JobEvent`][soravideo.JobEvent], then wake waiters.
@@ -95,7 +120,7 @@ class EventBus:
         try:
             await self._run_callbacks(kind, job)
         finally:
-            self.touch()
+            self.touch(job.id)
 
     async def _run_callbacks(self, kind: EventKind, job: Job) -> None:
         callbacks = list(self._callbacks[kind])
