@@ -149,7 +149,8 @@ async def library_run(
         if trace:
             tracemalloc.stop()
         await sim.http.aclose()
-    assert len(done) == n and all(job.status is sv.JobStatus.COMPLETED for job in done)
+    assert len(done) == n
+    assert all(job.status is sv.JobStatus.COMPLETED for job in done)
     assert sim.fake.created_count() == n
     return Run(cpu / n, sim.fake.status_request_count() / n, peak)
 
