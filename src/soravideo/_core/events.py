@@ -123,11 +123,13 @@ class EventBus:
             job_id: Wake only for a change of this job (and for a ``touch`` of every job).
         """
         if job_id is not None:
+            # A set event (a simulated clock sets a waiter's event when its wait is up:
+            # ``sleep_or_wake``) is replaced, so the next wait does not end at once.
             event = self._job_changed.get(job_id)
-            if event is None:
+            if event is None or event.is_set():
                 event = self._job_changed[job_id] = anyio.Event()
             return event
-        if self._changed is None:
+        if self._changed is None or self._changed.is_set():
             self._changed = anyio.Event()
         return self._changed
 
