@@ -310,7 +310,8 @@ class AsyncVideoService:
 
             async def look(runner: JobRunner) -> float | None:
                 nonlocal ended
-                job = await context.repository.get_job(job_id)
+                # The job as the engine announced it, when that is what woke us.
+                job = runner.events.latest(job_id) or await context.repository.get_job(job_id)
                 bar.update(job)
                 if job.is_terminal:
                     ended = job
@@ -325,7 +326,10 @@ class AsyncVideoService:
                     wait = min(wait, remaining)
                 return wait
 
-            await context.watch(look, job_id=job_id)
+            try:
+                await context.watch(look, job_id=job_id)
+            finally:
+                context.events.latest(job_id)  # nothing kept for a waiter gone
         assert ended is not None
         return ended
 

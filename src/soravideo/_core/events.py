@@ -97,6 +97,8 @@ class EventBus:
         # only, so ten thousand waiters cost one wake-up each, not one per change of any job.
         self._job_changed: dict[str, anyio.Event] = {}
         self._watches: dict[str, list[JobWatch]] = {}
+        # The job as last announced, kept for a waiter of it (``latest``) while one waits.
+        self._latest: dict[str, Job] = {}
 
     def on(self, kind: str, callback: Callback) -> Callable[[], None]:
         """Register ``callback`` for ``kind`` (``"*"`` for all); return a function that removes it."""
@@ -157,6 +159,18 @@ class EventBus:
                 if not watches:
                     self._watches.pop(job_id, None)
 
+    def latest(self, job_id: str) -> Job | None:
+        """Return (and forget) the job as announced since its waiter last asked, if it was.
+
+        A waiter woken by its job's event reads the job from here instead of the ledger
+        (the engine writes a job before it announces it); ``None`` when nothing was
+        announced (a time-out, or a change without a job): read the ledger then.
+
+        Args:
+            job_id: The job waited for.
+        """
+        return self._latest.pop(job_id, None)
+
     def touch(self, job_id: str | None = None) -> None:
         """Wake everybody waiting on ``changed`` (for a job: its own waiters and those of
         any job).
@@ -190,6 +204,8 @@ class EventBus:
         try:
             await self._run_callbacks(kind, job)
         finally:
+            if job.id in self._job_changed:
+                self._latest[job.id] = job
             self.touch(job.id)
 
     async def _run_callbacks(self, kind: EventKind, job: Job) -> None:
