@@ -28,6 +28,7 @@ types: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/ledger.py
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

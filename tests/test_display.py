@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,7 +17,8 @@ import soravideo as sv
 from soravideo.testing import strategies as sst
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
-ALLOWED_TAGS = {"div", "span", "code", "b", "video", "a", "table", "tr", "td"}
+ALLOWED_TAGS = {"div", "span", "code", "b", "video", "a", "table", "tr", "th", "td"}
+ALLOWED_TAGS |= {"svg", "rect", "text", "title"}  # the charts
 
 
 def job(
@@ -272,3 +275,221 @@ def test_report_html_is_well_formed(report: sv.BatchStatusReport) -> None:
 
     assert set(tags.seen) <= ALLOWED_TAGS
     assert tags.seen.count("tr") == min(len(report.jobs), 50) + (len(report.jobs) > 50)
+
+
+# -- posters, grids and charts ----------------------------------------------------------------
+
+EVIL = '</title><script>alert(1)</script><img src=x onerror=1> & "q"'
+
+
+def downloaded(folder: Path, index: int, **fields: Any) -> sv.Job:
+    """A completed job whose video (and thumbnail, ``<name>.webp``) are in ``folder``."""
+    video = folder / f"clip {index}.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    return attrs.evolve(
+        job(**fields),
+        id=f"job_{index}",
+        result=sv.VideoResult(remote_id=f"video_{index}", path=str(video)),
+    )
+
+
+def test_job_html_shows_the_thumbnail_beside_the_video_as_its_poster_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = downloaded(tmp_path, 1)
+    (tmp_path / "clip 1.webp").write_bytes(b"RIFF\x04\x00\x00\x00WEBP")
+
+    markup = done._repr_html_()
+
+    assert 'poster="data:image/webp;base64,UklGRgQAAABXRUJQ"' in markup
+    assert 'preload="metadata"' in markup
+    parse(markup)
+
+
+def test_job_html_names_a_large_thumbnail_by_its_path_and_finds_one_named_by_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = downloaded(tmp_path, 1)
+    (tmp_path / "job_1.webp").write_bytes(b"RIFF" + bytes(300 * 1024))
+
+    assert 'poster="job_1.webp"' in done._repr_html_()
+
+
+def test_job_html_has_no_poster_without_a_thumbnail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip 1.jpg").write_bytes(b"\xff\xd8\xff")  # a spritesheet, not a poster
+
+    markup = downloaded(tmp_path, 1)._repr_html_()
+
+    assert "<video" in markup and "poster=" not in markup
+
+
+def report_of(jobs: list[sv.Job], **fields: Any) -> sv.BatchStatusReport:
+    return sv.BatchStatusReport(batch=batch(**fields), jobs=jobs, progress=batch().progress)
+
+
+def test_report_html_shows_a_grid_of_the_downloaded_videos_the_first_twelve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    jobs = [downloaded(tmp_path, i, prompt=f"kite number {i}") for i in range(14)]
+    jobs.append(attrs.evolve(job(sv.JobStatus.FAILED), id="job_failed"))
+
+    markup = report_of(jobs)._repr_html_()
+
+    assert markup.count('class="sv-grid"') == 1
+    assert markup.count('class="sv-cell"') == 12
+    assert markup.count("<video") == 12
+    assert 'src="clip 0.mp4"' in markup and "kite number 11" in markup
+    assert 'src="clip 12.mp4"' not in markup
+    parse(markup)
+
+
+def test_report_html_without_local_videos_has_no_grid() -> None:
+    assert "sv-grid" not in report_of([job()])._repr_html_()
+
+
+def test_report_html_charts_statuses_and_costs_as_inline_svg() -> None:
+    statuses = [sv.JobStatus.COMPLETED] * 3 + [sv.JobStatus.FAILED, sv.JobStatus.PROCESSING]
+    jobs = [attrs.evolve(job(s), id=f"job_{i}") for i, s in enumerate(statuses)]
+    jobs[0] = attrs.evolve(jobs[0], cost_usd=1.5)  # what the provider charged wins
+
+    markup = report_of(jobs, budget_usd=5.0)._repr_html_()
+    tags = parse(markup)
+
+    assert markup.count("<svg") == 2
+    assert 'aria-label="jobs by status"' in markup
+    assert "<title>3 completed</title>" in markup
+    assert "<title>1 failed</title>" in markup
+    assert "<title>1 processing</title>" in markup
+    assert markup.count('fill="#16a34a"') == 1 + 3  # one status bar, three cost bars
+    assert "$4.70 of $5.00 budget" in markup  # 1.50 + 4 x 0.80
+    assert "<title>job_0 $1.50 a red fox running" in markup
+    assert set(tags.seen) <= ALLOWED_TAGS
+
+
+def test_report_html_without_costs_has_only_the_status_chart() -> None:
+    markup = report_of([attrs.evolve(job(), estimated_cost_usd=None)])._repr_html_()
+
+    assert markup.count("<svg") == 1
+
+
+def test_report_html_escapes_prompts_in_the_grid_and_the_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    jobs = [downloaded(tmp_path, 1, prompt=EVIL)]
+
+    markup = report_of(jobs, name=EVIL)._repr_html_()
+    tags = parse(markup)
+
+    assert "<script" not in markup and "<img" not in markup
+    assert "&lt;/title&gt;&lt;script&gt;" in markup
+    assert set(tags.seen) <= ALLOWED_TAGS
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+def job_page(**fields: Any) -> sv.Page[sv.Job]:
+    failed = attrs.evolve(
+        job(sv.JobStatus.FAILED, prompt=EVIL, error=sv.JobError(code="moderation", message="no")),
+        id="job_0002",
+    )
+    return sv.Page.build([job(), failed], page=1, limit=2, total=3, **fields)
+
+
+def test_a_page_of_jobs_gives_flat_records() -> None:
+    records = job_page().to_records()
+
+    assert [r["id"] for r in records] == ["job_0001", "job_0002"]
+    assert list(records[0]) == [
+        "id", "status", "progress", "provider", "model", "prompt", "duration",
+        "estimated_cost_usd", "cost_usd", "batch_id", "error", "path", "created_at",
+        "completed_at",
+    ]  # fmt: skip
+    assert records[0]["status"] == "completed" and records[1]["error"] == "moderation"
+    assert records[0]["model"] == "sora-2" and records[0]["created_at"] == T0
+
+
+def test_a_page_of_batches_gives_flat_records() -> None:
+    [record] = sv.Page.build([batch()], page=1, limit=20, total=1).to_records()
+
+    assert record["id"] == "batch_0001"
+    assert (record["status"], record["total"], record["completed"], record["failed"]) == (
+        "partial",
+        3,
+        2,
+        1,
+    )
+
+
+def test_a_page_of_anything_else_gives_its_fields() -> None:
+    page = sv.Page.build([sv.JobError(code="c", message="m")], page=1, limit=1, total=1)
+
+    assert page.to_records() == [{"code": "c", "message": "m", "retryable": False}]
+
+
+def test_to_pandas_without_pandas_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+
+    with pytest.raises(ImportError, match=r"pip install pandas"):
+        job_page().to_pandas()
+
+
+def test_to_pandas_makes_a_data_frame_of_the_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Any] = []
+
+    class DataFrame:
+        @classmethod
+        def from_records(cls, records: Any) -> str:
+            made.append(records)
+            return "frame"
+
+    monkeypatch.setitem(sys.modules, "pandas", types.SimpleNamespace(DataFrame=DataFrame))
+    page = job_page()
+
+    assert page.to_pandas() == "frame"
+    assert made == [page.to_records()]
+
+
+def test_to_pandas_with_real_pandas() -> None:
+    pytest.importorskip("pandas")
+
+    frame = job_page().to_pandas()
+
+    assert list(frame["id"]) == ["job_0001", "job_0002"]
+    assert list(frame["status"]) == ["completed", "failed"]
+
+
+def test_a_page_shows_a_table_with_badges_and_which_page_it_is() -> None:
+    markup = job_page()._repr_html_()
+    tags = parse(markup)
+
+    assert markup.count("<tr>") == 3  # the header and two jobs
+    assert "<th style=" in markup and ">estimated_cost_usd</th>" in markup
+    assert 'class="sv-badge sv-failed"' in markup
+    assert "<code>job_0002</code>" in markup and ">0.80<" in markup
+    assert "page 1 of 2 · 2 shown of 3 · next: page=2" in markup
+    assert "<script" not in markup and "&lt;/title&gt;&lt;script&gt;" in markup
+    assert set(tags.seen) <= ALLOWED_TAGS
+
+
+def test_an_empty_page_is_an_empty_table() -> None:
+    markup = sv.Page.build([], page=1, limit=20, total=0)._repr_html_()
+
+    assert "page 1 of 1 · 0 shown of 0" in markup
+    parse(markup)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sst.pages(sst.jobs()))
+def test_every_page_of_jobs_is_a_well_formed_table(page: sv.Page[sv.Job]) -> None:
+    tags = parse(page._repr_html_())
+
+    assert set(tags.seen) <= ALLOWED_TAGS
+    assert tags.seen.count("tr") == 1 + len(page.items)

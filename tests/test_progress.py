@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +30,14 @@ def bars(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.out = io.StringIO()
-            super().__init__(*args, file=self.out, mininterval=0, **kwargs)
+            self.shown: list[float] = []  # n after each update
+            super().__init__(*args, file=self.out, **kwargs)
             made.append(self)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            done = super().update(n)
+            self.shown.append(self.n)
+            return done
 
     monkeypatch.setattr(tqdm.auto, "tqdm", Captured)
     return made
@@ -59,6 +68,68 @@ def test_wait_for_job_shows_a_bar_that_reaches_100(client: sv.SoraVideo, bars: l
     text = bar.out.getvalue()
     assert "100%" in text
     assert "completed" in text
+
+
+def test_a_job_bar_shows_elapsed_and_eta_on_the_simulated_clock_and_steps_through(
+    client: sv.SoraVideo, bars: list[Any]
+) -> None:
+    job = client.videos.create_video(sv.CreateVideoRequest(prompt="a red fox", duration=8))
+
+    done = client.videos.wait_for_job(job.id, timeout=600, progress=True)
+
+    [bar] = bars
+    assert done.completed_at is not None
+    simulated = (done.completed_at - done.created_at).total_seconds()
+    assert simulated >= 10  # the simulator's generation time, in simulated seconds
+    assert bar.format_dict["elapsed"] == pytest.approx(simulated)
+    minutes, seconds = divmod(int(simulated), 60)
+    # elapsed<ETA, on the client's (simulated) clock.
+    assert f"| {minutes:02d}:{seconds:02d}<00:00, completed" in bar.out.getvalue()
+    # Which intermediate progress the bar shows depends on when the sync client's engine
+    # thread polls relative to the waiting thread, so only the order is asserted here.
+    assert bar.shown == sorted(bar.shown)
+
+
+def test_a_batch_bar_counts_time_on_the_clients_clock(
+    client: sv.SoraVideo, bars: list[Any]
+) -> None:
+    created = client.batches.create_batch(
+        sv.BatchVideoRequest(videos=[sv.CreateVideoRequest(prompt=f"video {i}") for i in range(3)])
+    )
+
+    batch = client.batches.process_batch(created.batch_id, progress=True)
+
+    [bar] = bars
+    assert batch.completed_at is not None
+    assert bar.format_dict["elapsed"] >= 10  # simulated seconds; the wall clock saw far less
+    assert re.search(r"100%\|#+\| \d\d:\d\d<00:00, completed", bar.out.getvalue())
+
+
+def test_the_notebook_extra_installs_the_widget_and_tqdm() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+
+    names = {re.split(r"[<>=\[; ]", spec)[0] for spec in extras["notebook"]}
+    assert {"ipywidgets", "tqdm"} <= names
+    assert "soravideo[notebook]" in INSTALL_HINT
+
+
+def test_a_bar_redraws_an_unchanged_state_at_most_once_a_second_of_its_time() -> None:
+    recorder = Recorder()
+    bar = Bar(recorder)
+    start = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    bar.set(10, "processing", at=start)
+    bar.set(10, "processing", at=start + timedelta(seconds=0.5))
+    assert recorder.refreshed == 0
+    bar.set(10, "processing", at=start + timedelta(seconds=2))
+    bar.set(10, "queued", at=start + timedelta(seconds=2))
+
+    assert recorder.refreshed == 2
+    assert recorder.start_t == start.timestamp()
+    assert bar.now() == (start + timedelta(seconds=2)).timestamp()
 
 
 def test_process_batch_shows_a_bar_named_after_the_batch(
@@ -130,6 +201,11 @@ class Recorder:
     def __init__(self) -> None:
         self.n = 0.0
         self.postfix = ""
+        self.start_t = self.last_print_t = 0.0
+        self.refreshed = 0
+
+    def refresh(self) -> None:
+        self.refreshed += 1
 
     def update(self, step: float) -> None:
         self.n += step

@@ -116,3 +116,28 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_import_loads_the_client_transports_and_ledgers_on_first_use() -> None:
+    code = (
+        "import sys, soravideo, soravideo.transports, soravideo.repositories\n"
+        "lazy = ('httpx', 'tenacity', 'soravideo._engine.runner', 'soravideo._api.sync',\n"
+        "        'soravideo.transports.sora', 'soravideo.transports.fal',\n"
+        "        'soravideo.repositories.sqlite', 'soravideo.repositories.memory')\n"
+        "print(','.join(m for m in lazy if m in sys.modules))\n"
+        "names = set(dir(soravideo))\n"
+        "assert set(soravideo.__all__) <= names, set(soravideo.__all__) - names\n"
+        "assert set(soravideo.transports.__all__) <= set(dir(soravideo.transports))\n"
+        "assert soravideo.SoraVideo.__name__ == 'SoraVideo'\n"
+        "assert soravideo.transports.FalTransport.__name__ == 'FalTransport'\n"
+        "assert soravideo.repositories.SQLiteRepository.__name__ == 'SQLiteRepository'\n"
+        "assert 'SoraVideo' in vars(soravideo)  # cached after the first access\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    for module in (sv, soravideo.transports, soravideo.repositories):
+        with pytest.raises(AttributeError, match="no_such_name"):
+            module.no_such_name  # noqa: B018

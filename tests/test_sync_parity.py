@@ -58,12 +58,14 @@ OWN_DESCRIPTION = {
     ("SoraVideo", ""): "the engine runs on the client's own thread, not in an async with block",
     ("SoraVideo", "run_worker"): "a blocking worker stops on SIGTERM, Ctrl-C or close()",
 }
-# Async methods that are plain functions (nothing to await) on both sides.
-NOT_AWAITED = {"on", "health", "simulated", "validate", "estimate_cost"}
+# Async methods that are plain functions (nothing to await) on both sides: ``as_completed``
+# checks its arguments at once and returns an iterator (async, or its sync twin).
+NOT_AWAITED = {"on", "health", "simulated", "validate", "estimate_cost", "as_completed"}
 
 # The async wording and its sync words, applied in this order to every async docstring.
 WORDING = [
     (r"\basync with\b", "with"),
+    (r"\basync for\b", "for"),
     (r"\bawait ", ""),
     (r"\bAsyncSoraVideo\b", "SoraVideo"),
     (r"\bAsyncVideoService\b", "VideoService"),

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from ._api.batches import AsyncBatchService
-from ._api.client import AsyncSoraVideo
-from ._api.health import CheckResult, HealthReport, ReadinessReport
-from ._api.metrics import (
-    PROMETHEUS_CONTENT_TYPE,
-    JobMetrics,
-    Metrics,
-    ProviderMetrics,
-    RunnerMetrics,
-    SpendMetrics,
-    SystemMetrics,
-)
-from ._api.sync import BatchService, SoraVideo, VideoService
-from ._api.videos import AsyncVideoService
-from ._core.clock import Clock, ManualClock, SystemClock, VirtualClock
-from ._core.converter import converter
 from ._core.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
@@ -42,7 +28,6 @@ from ._core.errors import (
     SoraVideoError,
     ValidationError,
 )
-from ._core.events import JobEvent
 from ._core.models import (
     Batch,
     BatchProgress,
@@ -60,10 +45,29 @@ from ._core.models import (
     ResumeSummary,
     VideoResult,
 )
-from ._core.retry import RetryPolicy
-from ._core.settings import Settings
 from ._core.version import __version__
-from ._engine.runner import RunnerStats
+
+if TYPE_CHECKING:
+    from ._api.batches import AsyncBatchService
+    from ._api.client import AsyncSoraVideo
+    from ._api.health import CheckResult, HealthReport, ReadinessReport
+    from ._api.metrics import (
+        PROMETHEUS_CONTENT_TYPE,
+        JobMetrics,
+        Metrics,
+        ProviderMetrics,
+        RunnerMetrics,
+        SpendMetrics,
+        SystemMetrics,
+    )
+    from ._api.sync import BatchService, SoraVideo, VideoService
+    from ._api.videos import AsyncVideoService
+    from ._core.clock import Clock, ManualClock, SystemClock, VirtualClock
+    from ._core.converter import converter
+    from ._core.events import JobEvent
+    from ._core.retry import RetryPolicy
+    from ._core.settings import Settings
+    from ._engine.runner import RunnerStats
 
 # Silent unless the application configures logging (the library convention).
 logging.getLogger("soravideo").addHandler(logging.NullHandler())
@@ -131,3 +135,47 @@ __all__ = [
     "__version__",
     "converter",
 ]
+
+# Names loaded on first access (PEP 562): the client, its engine and the transports and
+# ledgers they use cost nothing until a program touches them, so ``import soravideo`` stays
+# light for programs that only handle its models and errors. Name -> defining module.
+_LAZY = {
+    "AsyncBatchService": "._api.batches",
+    "AsyncSoraVideo": "._api.client",
+    "CheckResult": "._api.health",
+    "HealthReport": "._api.health",
+    "ReadinessReport": "._api.health",
+    "PROMETHEUS_CONTENT_TYPE": "._api.metrics",
+    "JobMetrics": "._api.metrics",
+    "Metrics": "._api.metrics",
+    "ProviderMetrics": "._api.metrics",
+    "RunnerMetrics": "._api.metrics",
+    "SpendMetrics": "._api.metrics",
+    "SystemMetrics": "._api.metrics",
+    "BatchService": "._api.sync",
+    "SoraVideo": "._api.sync",
+    "VideoService": "._api.sync",
+    "AsyncVideoService": "._api.videos",
+    "Clock": "._core.clock",
+    "ManualClock": "._core.clock",
+    "SystemClock": "._core.clock",
+    "VirtualClock": "._core.clock",
+    "converter": "._core.converter",
+    "JobEvent": "._core.events",
+    "RetryPolicy": "._core.retry",
+    "Settings": "._core.settings",
+    "RunnerStats": "._engine.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -61,17 +61,14 @@ def test_a_sync_client_whose_engine_stopped_logs_it_and_raises_on_the_next_call(
         raise RuntimeError("the engine broke")
 
     client._async.run_background = broken  # type: ignore[method-assign]
-    try:
-        with caplog.at_level(logging.ERROR, logger="soravideo"):
-            assert client.videos.list_jobs().total == 0
-            background = client._background
-            assert background is not None
-            futures.wait([background], timeout=30)
-        assert "the client's engine stopped" in caplog.text
+    with caplog.at_level(logging.ERROR, logger="soravideo"), client:
+        # Entering starts the engine on the client's portal; it stops at once.
+        background = client._background
+        assert background is not None
+        futures.wait([background], timeout=30)
         with pytest.raises(sv.SoraVideoError, match="engine stopped") as info:
             client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
         assert isinstance(info.value.__cause__, RuntimeError)
-    finally:
-        client.close()
+        assert caplog.text.count("the client's engine stopped") == 1
     assert client.fake is not None
     assert client.fake.created_count() == 0

@@ -5,7 +5,10 @@ Skipped only where nbclient or ipykernel is missing, and never in CI (``CI`` set
 
 from __future__ import annotations
 
+import base64
+import html
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -104,10 +107,73 @@ def test_a_downloaded_job_plays_its_video(executed: Any) -> None:
     assert (workdir / "demo-output" / "notebook" / "fox.mp4").is_file()
 
 
+def test_the_video_it_plays_decodes(executed: Any) -> None:
+    av = pytest.importorskip("av")
+    _, workdir = executed
+
+    with av.open(str(workdir / "demo-output" / "notebook" / "fox.mp4")) as container:
+        [stream] = container.streams.video
+        assert stream.codec_context.name == "h264"
+        frames = list(container.decode(stream))
+        seconds = float(container.duration / 1_000_000)
+    assert len(frames) == 24
+    assert seconds == pytest.approx(8, abs=0.01)
+
+
+def test_its_poster_is_the_thumbnail_a_real_image(executed: Any) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    notebook, workdir = executed
+    markup = _html(notebook, "job = client.videos.wait_for_job(")
+    thumbnail = workdir / "demo-output" / "notebook" / "fox.webp"
+
+    inline = base64.b64encode(thumbnail.read_bytes()).decode()
+    assert f'poster="data:image/webp;base64,{inline}"' in markup
+    with image_module.open(thumbnail) as image:
+        image.load()
+        assert image.format == "WEBP" and min(image.size) > 100
+
+
+def test_waiting_shows_a_bar_with_elapsed_and_eta(executed: Any) -> None:
+    notebook, _ = executed
+    outputs = _outputs(notebook, "job = client.videos.wait_for_job(")
+    shown = [o for o in outputs if o.output_type == "display_data"]
+
+    [bar] = shown  # a widget (the notebook extra's ipywidgets), with a text fallback
+    assert "application/vnd.jupyter.widget-view+json" in bar.data
+    # Its last state, as the kernel left it (nbclient keeps the widgets' state).
+    states = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    # The widget's text is HTML, its spaces figure spaces.
+    texts = [
+        html.unescape(str(w["state"].get("value", ""))).replace("\u2007", " ")
+        for w in states.values()
+    ]
+    assert any(re.search(r"\d\d:\d\d<00:00, completed", t) for t in texts), texts
+
+
+def test_the_report_shows_charts_and_a_grid_of_posters(executed: Any) -> None:
+    notebook, _ = executed
+    report = _html(notebook, "for done in client.batches.get_batch_status(")
+
+    assert report.count("<svg") == 2
+    assert "<title>4 completed</title>" in report
+    assert report.count('class="sv-cell"') == 4
+    assert report.count('poster="data:image/webp;base64,') == 4
+
+
+def test_a_page_of_jobs_is_a_table(executed: Any) -> None:
+    notebook, _ = executed
+    table = _html(notebook, "page = client.videos.list_jobs(")
+
+    assert 'class="sv-records"' in table
+    assert table.count("<tr>") == 1 + 5  # the header, the fox and the four of the batch
+    assert "a red fox running through fresh snow" in table
+    assert "page 1 of 1 · 5 shown of 5" in table
+
+
 def test_the_batch_and_its_report_show_their_outcome(executed: Any) -> None:
     notebook, _ = executed
     batch = _html(notebook, "created = client.batches.create_batch_from_file(")
-    report = _html(notebook, "report = client.batches.get_batch_status(")
+    report = _html(notebook, "for done in client.batches.get_batch_status(")
 
     assert 'class="sv-badge sv-completed"' in batch
     assert "<b>prompts</b>" in batch

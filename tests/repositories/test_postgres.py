@@ -18,7 +18,7 @@ import pytest
 
 from soravideo import ConflictError, RepositoryError
 from soravideo._core.converter import dumps
-from soravideo._core.models import CreateVideoRequest, Job, JobPriority, JobStatus
+from soravideo._core.models import Batch, CreateVideoRequest, Job, JobPriority, JobStatus
 from soravideo.repositories._queries import load_queries
 from soravideo.repositories.postgres import PostgresRepository
 
@@ -100,6 +100,117 @@ async def test_migration_2_keeps_a_duplicated_remote_video_with_its_first_job(
         assert await repo.get_job(adopted.id) == adopted  # the document is untouched
         with pytest.raises(ConflictError, match=first.id):
             await repo.add_jobs([attrs.evolve(make_jobs(1, prefix="new")[0], remote_id="video_1")])
+
+
+async def stored_counts(dsn: str) -> tuple[dict[str, int], dict[str, int], dict[tuple, int]]:
+    """Return (counts from the jobs, counts from the totals, batch counts from both, compared)."""
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute("SELECT status, count(*) FROM soravideo_jobs GROUP BY status")
+        counted = {status: n for status, n in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT status, sum(n) FROM soravideo_job_totals GROUP BY status HAVING sum(n) <> 0"
+        )
+        totals = {status: int(n) for status, n in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT batch_id, status, count(*) FROM soravideo_jobs WHERE batch_id IS NOT NULL"
+            " GROUP BY batch_id, status"
+            " EXCEPT SELECT batch_id, status, sum(n) FROM soravideo_batch_job_totals"
+            " GROUP BY batch_id, status HAVING sum(n) <> 0"
+        )
+        batch_mismatches = {(b, s): n for b, s, n in await cur.fetchall()}
+    return counted, totals, batch_mismatches
+
+
+async def test_migration_3_counts_the_jobs_already_stored(postgres_dsn: str) -> None:
+    batch = Batch(id="batch-old", job_ids=(), created_at=T0, updated_at=T0)
+    jobs = [
+        attrs.evolve(
+            job,
+            status=[JobStatus.PENDING, JobStatus.COMPLETED, JobStatus.FAILED][i % 3],
+            batch_id=batch.id if i % 2 else None,
+        )
+        for i, job in enumerate(make_jobs(12, prefix="old"))
+    ]
+    queries = load_queries("postgres.sql")
+    async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as conn:
+        await conn.execute(queries["create_version_table"])
+        for version in (1, 2):
+            await conn.execute(queries[f"migration_{version}"])
+            await conn.execute(queries["record_version"], {"version": version})
+        await conn.execute(
+            "INSERT INTO soravideo_batches (id, status, created_at, updated_at, data)"
+            " VALUES (%s, 'pending', %s, %s, '{}')",
+            (batch.id, T0, T0),
+        )
+        for job in jobs:
+            await conn.execute(
+                "INSERT INTO soravideo_jobs (id, status, priority_rank, batch_id, created_at,"
+                " updated_at, data) VALUES (%s, %s, 0, %s, %s, %s, %s)",
+                (
+                    job.id,
+                    job.status.value,
+                    job.batch_id,
+                    job.created_at,
+                    job.updated_at,
+                    dumps(job),
+                ),
+            )
+    async with PostgresRepository(postgres_dsn) as repo:
+        assert await repo.schema_version() >= 3
+        counts = await repo.count_jobs()
+        assert counts[JobStatus.PENDING] == counts[JobStatus.COMPLETED] == 4
+        in_batch = await repo.count_jobs(batch_id=batch.id)
+        assert sum(in_batch.values()) == 6
+        page = await repo.list_jobs(status=JobStatus.FAILED, batch_id=batch.id)
+        assert page.total == len(page.items) == 2
+        await repo.add_jobs(make_jobs(2, prefix="new"))
+        assert (await repo.list_jobs(status=JobStatus.PENDING)).total == 6
+    counted, totals, batch_mismatches = await stored_counts(postgres_dsn)
+    assert totals == counted
+    assert batch_mismatches == {}
+
+
+async def test_counter_rows_stay_exact_under_concurrent_writers(postgres_dsn: str) -> None:
+    # Four pools (so several backends, so several counter slots) move jobs through every
+    # status at once, into and out of batches; the totals must still equal a count.
+    batches = [Batch(id=f"batch-{b}", job_ids=(), created_at=T0, updated_at=T0) for b in range(2)]
+    jobs = make_jobs(160)
+    repos = [PostgresRepository(postgres_dsn, max_size=3) for _ in range(4)]
+    try:
+        for repo in repos:
+            await repo.open()
+        for batch in batches:
+            await repos[0].add_jobs([], batch=batch)
+        await repos[0].add_jobs(jobs)
+
+        async def worker(n: int) -> None:
+            repo = repos[n % len(repos)]
+            owner = f"worker-{n}"
+            while claimed := await repo.claim_jobs(owner, limit=3, lease_seconds=600, now=T0):
+                for job in claimed:
+                    batch_id = batches[hash(job.id) % 2].id if int(job.id[-1]) % 2 else None
+                    running = attrs.evolve(job, status=JobStatus.PROCESSING, batch_id=batch_id)
+                    await repo.update_job(running, expected_status=job.status, lease_owner=owner)
+                    end = JobStatus.COMPLETED if int(job.id[-2]) % 3 else JobStatus.FAILED
+                    await repo.update_job(
+                        attrs.evolve(running, status=end),
+                        expected_status=JobStatus.PROCESSING,
+                        lease_owner=owner,
+                    )
+
+        async with anyio.create_task_group() as tg:
+            for n in range(8):
+                tg.start_soon(worker, n)
+        counts = await repos[1].count_jobs()
+        assert counts[JobStatus.COMPLETED] + counts[JobStatus.FAILED] == len(jobs)
+        progress = [await repos[2].count_jobs(batch_id=batch.id) for batch in batches]
+        assert sum(sum(p.values()) for p in progress) == len(jobs) // 2
+    finally:
+        for repo in repos:
+            await repo.aclose()
+    counted, totals, batch_mismatches = await stored_counts(postgres_dsn)
+    assert totals == counted
+    assert batch_mismatches == {}
 
 
 async def test_a_schema_newer_than_the_code_is_refused(postgres_dsn: str) -> None:

@@ -352,6 +352,31 @@ def test_the_served_fake_resets_connections_for_real() -> None:
     assert fake.created_count() == 1
 
 
+def test_a_served_answer_still_delayed_ends_when_serving_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Delayed far past the test: leaving serve() ends the wait, so the request is logged
+    # unanswered (status None) and no connection outlives the server.
+    fake = FakeSora()
+    fake.inject(delay=3600, phase="after", match="POST /videos")
+    with (
+        fake.serve() as base_url,
+        httpx.Client(base_url=base_url, timeout=0.2) as client,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        client.post("/videos", json=PROMPT)
+
+    [logged] = fake.requests
+    assert (logged.method, logged.path, logged.status, logged.fault) == (
+        "POST",
+        "/videos",
+        None,
+        "delay",
+    )
+    assert fake.created_count() == 1  # the delay came after the create took effect
+    assert not [r for r in caplog.records if "still open" in r.getMessage()]
+
+
 def test_the_served_fake_handles_concurrent_clients_consistently() -> None:
     fake = FakeSora()
     ids: list[str] = []

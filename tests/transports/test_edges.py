@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import anyio
 import attrs
+import certifi
 import httpx
 import pytest
 import respx
@@ -496,3 +498,31 @@ async def test_a_transports_own_timeout_wins_over_the_clients(kind: str) -> None
         ):
             await transport.submit(request(), idempotency_key="job-t")
     assert seen == [{"connect": 7.0, "read": 7.0, "write": 7.0, "pool": 7.0}]
+
+
+# --- 4. the clients a transport makes itself share one TLS context ----------------------------
+
+
+@pytest.mark.anyio
+async def test_the_clients_transports_make_share_one_tls_context_per_certificate_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Making a TLS context loads the CA bundle: milliseconds of CPU, for every client.
+    made: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(create(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    # A certificate setting of its own: its context is made for it, once.
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    transports = [make_transport(kind) for kind in ("sora", "runway", "sora")]
+    try:
+        clients = {id(t._session.client) for t in transports}
+    finally:
+        for transport in transports:
+            await transport.aclose()
+    assert len(clients) == 3
+    assert len(made) == 1

@@ -964,6 +964,34 @@ async def test_fetch_many_bounds_the_pages_it_reads(
 
 
 @pytest.mark.anyio
+async def test_fetch_many_reads_as_many_pages_as_keep_paying_for_themselves(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    # [W2-4] A thousand videos in flight fill ten pages: listing them all costs ten
+    # requests, where stopping at max_list_pages would fetch the rest one by one.
+    ids = [f"video_{n:04d}" for n in range(1000)]
+    pages = [ids[start : start + 100] for start in range(0, 1000, 100)]
+
+    def paged(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        index = 0 if after is None else next(i for i, p in enumerate(pages) if p[-1] == after) + 1
+        items = [video(vid) for vid in pages[index]]
+        return httpx.Response(200, json=listing(items, index + 1 < len(pages)))
+
+    listed = router.get("/videos").mock(side_effect=paged)
+    single = router.get(url__regex=r"/videos/video_\d+$").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json=video(request.url.path.rsplit("/", 1)[-1])
+        )
+    )
+    async with make(base_url=BASE, sleep=sleeps, max_list_pages=3) as transport:
+        found = await transport.fetch_many(ids)
+    assert set(found) == set(ids)
+    assert listed.call_count == 10
+    assert single.call_count == 0
+
+
+@pytest.mark.anyio
 async def test_fetch_many_without_a_list_endpoint_falls_back_and_remembers(
     router: respx.MockRouter, sora: SoraTransport
 ) -> None:

@@ -297,7 +297,9 @@ class AsyncBatchService:
             batch = await self._set_status(batch, BatchStatus.PROCESSING)
         runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
         try:
-            with make_bar(enabled=progress, description=batch.name or batch.id) as bar:
+            with make_bar(
+                enabled=progress, description=batch.name or batch.id, clock=context.clock
+            ) as bar:
 
                 async def look(engine: JobRunner) -> float | None:
                     nonlocal batch

@@ -91,7 +91,13 @@ class ClientContext:
                 )
         return self.runner
 
-    async def watch(self, look: Callable[[JobRunner], Awaitable[float | None]]) -> None:
+    async def watch(
+        self,
+        look: Callable[[JobRunner], Awaitable[float | None]],
+        *,
+        job_id: str | None = None,
+        wake: Callable[[], anyio.Event] | None = None,
+    ) -> None:
         """Drive the engine while calling ``look`` until it says it is done.
 
         The one wait loop of every call that waits (``wait_for_job``, ``process_batch``):
@@ -102,11 +108,17 @@ class ClientContext:
 
         Args:
             look: Called with the runner; returns ``None`` to stop, or seconds to wait.
+            job_id: Wake early only for a change of this job (a ``wait_for_job``), not for
+                every job's: ten thousand waiters then cost one look per change each, not
+                one per change of any job.
+            wake: Returns the event that ends each wait early, taken before each look
+                (``as_completed``: the changes of the jobs it waits for); instead of
+                ``job_id``'s.
         """
         runner = await self.engine()
         async with runner.driving():
             while True:
-                changed = runner.events.changed()
+                changed = wake() if wake is not None else runner.events.changed(job_id)
                 wait = await look(runner)
                 if wait is None:
                     return

@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent import futures
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
@@ -218,21 +218,31 @@ class SoraVideo:
             return self._portal
 
     def _engine_ended(self, future: Future[None]) -> None:
-        """Note an engine that stopped on an error: logged now, raised by the next call."""
-        if future.cancelled():
-            return
+        """Note an engine that stopped on an error: logged at once, raised by the next call."""
+        self._engine_failure()
+
+    def _engine_failure(self) -> BaseException | None:
+        """Return the error the background engine stopped on (logged once), or ``None``."""
+        future = self._background
+        if future is None or not future.done() or future.cancelled():
+            return None
         error = future.exception()
         if error is not None:
-            self._engine_error = error
-            logger.error("the client's engine stopped: %r", error, exc_info=error)
+            with self._lock:
+                # Logged under the lock: a caller that finds it already noted finds it logged.
+                if self._engine_error is None:
+                    self._engine_error = error
+                    logger.error("the client's engine stopped: %r", error, exc_info=error)
+        return error
 
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         portal = self._ensure_portal()
-        if self._engine_error is not None:
+        failure = self._engine_failure()
+        if failure is not None:
             raise SoraVideoError(
                 "the client's engine stopped on an error (logged as it happened); its jobs "
                 "are in the ledger: close this client and resume them with a new one"
-            ) from self._engine_error
+            ) from failure
         future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
         try:
             # Short waits keep the main thread responsive to Ctrl-C on every platform.
@@ -244,6 +254,20 @@ class SoraVideo:
         except KeyboardInterrupt:
             future.cancel()
             raise
+
+    def _iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        """Walk an async iterator of the core on the portal, one item a call; stopping early
+        closes it there (unless the client closed first)."""
+        try:
+            while True:
+                more, item = self._call(_next_of, iterator)
+                if not more:
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None and not self._closed:
+                self._call(aclose)
 
     def close(self) -> None:
         """Stop the engine, give back leases, close the transport and the ledger. Idempotent.
@@ -398,6 +422,14 @@ class SoraVideo:
         return self._call(self._async.resume, download_dir=download_dir)
 
 
+async def _next_of(iterator: AsyncIterator[T]) -> tuple[bool, T | None]:
+    """Return ``(True, item)`` for the iterator's next item, ``(False, None)`` at its end."""
+    try:
+        return True, await iterator.__anext__()
+    except StopAsyncIteration:
+        return False, None
+
+
 class _StopFlag:
     # A plain attribute: a signal handler must not take a lock the interrupted code may hold.
     requested = False
@@ -467,6 +499,53 @@ class VideoService:
             ValidationError: naming every bad field; nothing was stored or sent.
         """
         return self._client._call(self._inner.create_video, request)
+
+    def create_videos(self, requests: Sequence[CreateVideoRequest]) -> list[Job]:
+        """Validate and store many single jobs in one ledger write: all of them or none.
+
+        What [`create_video`][soravideo.VideoService.create_video] does for one
+        request, for many at a time and at a fraction of the cost a job (one write, one
+        wake-up of the engine): each job is its own (no batch), sent as soon as there is
+        room, highest priority first, then in the order given.
+
+        Args:
+            requests: What to generate, one request a video.
+
+        Returns:
+            The new jobs, ``pending``, in the order of ``requests``.
+
+        Raises:
+            ValidationError: naming every bad field as ``requests[i].field`` (or
+                ``requests`` when it is not a list of requests); nothing was stored or sent.
+        """
+        return self._client._call(self._inner.create_videos, requests)
+
+    def as_completed(self, job_ids: Sequence[str], timeout: float | None = None) -> Iterator[Job]:
+        """Yield each job as it ends (completed, failed or cancelled), the first to end first.
+
+        One waiter for them all: ``for job in client.videos.as_completed(ids):``
+        handles each video as soon as it is done, where waiting for each in turn would
+        leave the finished ones waiting behind a slow one. A job already ended comes at
+        once; each comes once. A failed job is yielded, not raised: look at
+        ``job.status``. Stopping the loop early stops the wait, not the jobs.
+
+        Args:
+            job_ids: The jobs to wait for (an id given twice comes once).
+            timeout: A real deadline in seconds for all of them, from this call (on the
+                client's clock); ``None`` waits as long as it takes.
+
+        Returns:
+            The jobs, one at a time as they end (iterate with ``for``), each as the
+            ledger has it then.
+
+        Raises:
+            JobTimeoutError: the deadline passed before every job ended (raised by the
+                iteration; it names the first job still unfinished, and the jobs go on).
+            JobNotFoundError: no job has one of these ids (raised by the iteration).
+            ValidationError: ``job_ids`` is not a list of job ids (each bad one named as
+                ``job_ids[i]``), or ``timeout`` is not a finite number ≥ 0 (or ``None``).
+        """
+        return self._client._iterate(self._inner.as_completed(job_ids, timeout))
 
     def get_job(self, job_id: str) -> Job:
         """Return a job as the ledger has it.

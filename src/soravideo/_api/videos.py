@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -22,6 +23,7 @@ from .._core.validation import check_request, id_errors, page_errors, raise_if, 
 from .._engine.downloads import Existing, download_content, file_name
 from .._engine.runner import REMIX_OF, JobRunner
 from ..transports.base import model_problems
+from .completion import each_as_it_ends
 from .context import ClientContext
 
 __all__ = [
@@ -178,6 +180,81 @@ class AsyncVideoService:
         job = new_job(self._context, request)
         return await self._store(job)
 
+    async def create_videos(self, requests: Sequence[CreateVideoRequest]) -> list[Job]:
+        """Validate and store many single jobs in one ledger write: all of them or none.
+
+        What [`create_video`][soravideo.AsyncVideoService.create_video] does for one
+        request, for many at a time and at a fraction of the cost a job (one write, one
+        wake-up of the engine): each job is its own (no batch), sent as soon as there is
+        room, highest priority first, then in the order given.
+
+        Args:
+            requests: What to generate, one request a video.
+
+        Returns:
+            The new jobs, ``pending``, in the order of ``requests``.
+
+        Raises:
+            ValidationError: naming every bad field as ``requests[i].field`` (or
+                ``requests`` when it is not a list of requests); nothing was stored or sent.
+        """
+        if isinstance(requests, (str, bytes)) or not isinstance(requests, Sequence):
+            raise ValidationError(
+                [FieldError(field="requests", message="must be a list of CreateVideoRequest")]
+            )
+        errors: list[FieldError] = []
+        for index, request in enumerate(requests):
+            errors += self.validate(request, f"requests[{index}]")
+        raise_if(errors)
+        jobs = [new_job(self._context, request) for request in requests]
+        runner = await self._context.engine()
+        await self._context.repository.add_jobs(jobs)
+        for job in jobs:
+            await runner.events.emit("created", job)
+        runner.wake()
+        return jobs
+
+    def as_completed(
+        self, job_ids: Sequence[str], timeout: float | None = None
+    ) -> AsyncIterator[Job]:
+        """Yield each job as it ends (completed, failed or cancelled), the first to end first.
+
+        One waiter for them all: ``async for job in client.videos.as_completed(ids):``
+        handles each video as soon as it is done, where waiting for each in turn would
+        leave the finished ones waiting behind a slow one. A job already ended comes at
+        once; each comes once. A failed job is yielded, not raised: look at
+        ``job.status``. Stopping the loop early stops the wait, not the jobs.
+
+        Args:
+            job_ids: The jobs to wait for (an id given twice comes once).
+            timeout: A real deadline in seconds for all of them, from this call (on the
+                client's clock); ``None`` waits as long as it takes.
+
+        Returns:
+            The jobs, one at a time as they end (iterate with ``async for``), each as the
+            ledger has it then.
+
+        Raises:
+            JobTimeoutError: the deadline passed before every job ended (raised by the
+                iteration; it names the first job still unfinished, and the jobs go on).
+            JobNotFoundError: no job has one of these ids (raised by the iteration).
+            ValidationError: ``job_ids`` is not a list of job ids (each bad one named as
+                ``job_ids[i]``), or ``timeout`` is not a finite number ≥ 0 (or ``None``).
+        """
+        if isinstance(job_ids, (str, bytes)) or not isinstance(job_ids, Sequence):
+            raise ValidationError(
+                [FieldError(field="job_ids", message="must be a list of job ids")]
+            )
+        errors = [
+            error
+            for index, job_id in enumerate(job_ids)
+            for error in id_errors(job_id, f"job_ids[{index}]")
+        ]
+        raise_if([*errors, *timeout_errors(timeout)])
+        clock = self._context.clock
+        deadline = None if timeout is None else clock.time() + timeout
+        return each_as_it_ends(self._context, list(dict.fromkeys(job_ids)), timeout, deadline)
+
     async def _store(self, job: Job) -> Job:
         runner = await self._context.engine()
         await self._context.repository.add_jobs([job])
@@ -238,7 +315,8 @@ class AsyncVideoService:
 
             async def look(runner: JobRunner) -> float | None:
                 nonlocal ended
-                job = await context.repository.get_job(job_id)
+                # The job as the engine announced it, when that is what woke us.
+                job = runner.events.latest(job_id) or await context.repository.get_job(job_id)
                 bar.update(job)
                 if job.is_terminal:
                     ended = job
@@ -253,7 +331,10 @@ class AsyncVideoService:
                     wait = min(wait, remaining)
                 return wait
 
-            await context.watch(look)
+            try:
+                await context.watch(look, job_id=job_id)
+            finally:
+                context.events.latest(job_id)  # nothing kept for a waiter gone
         assert ended is not None
         return ended
 

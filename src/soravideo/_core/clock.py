@@ -128,6 +128,11 @@ async def sleep_or_wake(clock: Clock, seconds: float, event: anyio.Event) -> Non
     The one wait of the engine's loops and of the services' waits (``wait_for_job``,
     ``process_batch``): a timer on the clock raced against an event.
 
+    On a simulated clock (``ManualClock``, ``VirtualClock``) the clock itself sets
+    ``event`` when the time is up: no helper task a wait, which ten thousand waiters would
+    pay for at every wake-up ([W2-4]). So pass an event of this wait's own round (a loop
+    re-arms it), or one whose owner replaces it once set (``EventBus.changed``).
+
     Args:
         clock: The time ``seconds`` is counted on.
         seconds: How long to wait at most (a negative figure waits for nothing).
@@ -141,6 +146,10 @@ async def sleep_or_wake(clock: Clock, seconds: float, event: anyio.Event) -> Non
         # here between almost every step).
         with anyio.move_on_after(max(0.0, seconds)):
             await event.wait()
+        return
+    if isinstance(clock, ManualClock):
+        clock.set_after(seconds, event)
+        await event.wait()
         return
     async with anyio.create_task_group() as tg:
 
@@ -194,6 +203,20 @@ class ManualClock:
             await event.wait()
         finally:
             event.set()  # a cancelled sleeper leaves no stale deadline behind
+
+    def set_after(self, seconds: float, event: anyio.Event) -> None:
+        """Set ``event`` once ``seconds`` have passed on this clock (at once when ≤ 0).
+
+        Args:
+            seconds: How long from now.
+            event: The event to set; set earlier by someone else, it is forgotten here.
+        """
+        if seconds <= 0:
+            event.set()
+            return
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), event))
+        if self._new_sleeper is not None:
+            self._new_sleeper.set()
 
     def next_deadline(self) -> float | None:
         """Return when the earliest sleeper wakes, or ``None`` when nobody sleeps."""

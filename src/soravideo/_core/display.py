@@ -1,26 +1,49 @@
 """How jobs and batches show themselves: a short plain repr, and HTML cards for Jupyter.
 
 The models' ``__repr__`` and ``_repr_html_`` delegate here, so the models stay plain data.
+A job's card plays its video once downloaded, with its thumbnail as the poster; a batch
+report's card shows a grid of its videos and a small status and cost chart (inline SVG);
+a page of a listing is a table (``page_html``), or records (``records``).
 Every piece of user text (prompts, names, error messages, paths) is HTML-escaped.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import os
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 if TYPE_CHECKING:
-    from .models import Batch, BatchProgress, BatchStatusReport, Job
+    from .models import Batch, BatchProgress, BatchStatusReport, Job, Page
 
-__all__ = ["batch_html", "batch_repr", "job_html", "job_repr", "report_html", "report_repr"]
+__all__ = [
+    "batch_html",
+    "batch_repr",
+    "job_html",
+    "job_repr",
+    "page_html",
+    "records",
+    "report_html",
+    "report_repr",
+]
 
 _REPR_PROMPT = 30
 _HTML_PROMPT = 240
 _TABLE_PROMPT = 60
 _REPORT_ROWS = 50
 _VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".m4v")
+# A thumbnail beside a video (``fox.webp`` or ``<job id>.webp`` next to ``fox.mp4``) is its
+# poster; one this small is put inline, so the card shows it wherever the notebook is opened.
+_POSTER_TYPES = {".webp": "image/webp", ".png": "image/png", ".jpeg": "image/jpeg"}
+_INLINE_POSTER = 256 * 1024
+_GRID_VIDEOS = 12
+_CHART_JOBS = 50
 
 # Status colours: grey waiting, blue working, green done, amber mixed, red failed.
 _COLOURS = {
@@ -142,7 +165,7 @@ def _batch_bar(progress: BatchProgress) -> str:
     )
 
 
-def _video_src(path: str) -> str | None:
+def _video_src(path: str, suffixes: tuple[str, ...] = _VIDEO_SUFFIXES) -> str | None:
     """Return a ``src`` a notebook can load for a local video, or ``None`` when there is none.
 
     Jupyter serves files relative to the notebook's folder, so a path below the working
@@ -150,7 +173,7 @@ def _video_src(path: str) -> str | None:
     such as VS Code can open).
     """
     file = Path(path)
-    if file.suffix.lower() not in _VIDEO_SUFFIXES or not file.is_file():
+    if file.suffix.lower() not in suffixes or not file.is_file():
         return None
     resolved = file.resolve()
     try:
@@ -159,17 +182,43 @@ def _video_src(path: str) -> str | None:
         return resolved.as_uri()
 
 
+def _poster(job: Job, video: Path) -> str | None:
+    """Return a ``poster`` for a local video: its thumbnail beside it, inline when small."""
+    for stem in dict.fromkeys((video.stem, job.id)):
+        for suffix, media_type in _POSTER_TYPES.items():
+            image = video.with_name(stem + suffix)
+            try:
+                size = image.stat().st_size
+                if size <= _INLINE_POSTER:
+                    data = base64.b64encode(image.read_bytes()).decode("ascii")
+                    return f"data:{media_type};base64,{data}"
+            except OSError:
+                continue
+            return _video_src(str(image), suffixes=(suffix,))
+    return None
+
+
+def _video_tag(job: Job, path: str, width: str) -> str | None:
+    """Return a ``<video>`` that plays a downloaded video, with its poster, or ``None``."""
+    src = _video_src(path)
+    if src is None:
+        return None
+    poster = _poster(job, Path(path))
+    poster_attr = f' poster="{_esc(poster)}"' if poster else ""
+    return (
+        f'<video class="sv-video" src="{_esc(src)}"{poster_attr} controls muted '
+        f'preload="metadata" style="max-width:100%;width:{width};margin-top:6px"></video>'
+    )
+
+
 def _result_html(job: Job) -> str:
     result = job.result
     if result is None:
         return ""
     if result.path:
-        src = _video_src(result.path)
-        if src is not None:
-            return (
-                f'<video class="sv-video" src="{_esc(src)}" controls muted '
-                f'style="max-width:100%;width:360px;margin-top:6px"></video>'
-            )
+        video = _video_tag(job, result.path, "360px")
+        if video is not None:
+            return video
         return f'<div style="{_MUTED}">saved to <code>{_esc(result.path)}</code></div>'
     if result.url and result.url.startswith(("https://", "http://")):
         return f'<div><a href="{_esc(result.url)}" target="_blank" rel="noopener">video</a></div>'
@@ -240,8 +289,96 @@ def _job_row(job: Job) -> str:
     )
 
 
+def _grid(jobs: Sequence[Job]) -> str:
+    """A grid of the downloaded videos (the first twelve), each with its short prompt."""
+    cells: list[str] = []
+    for job in jobs:
+        if len(cells) == _GRID_VIDEOS:
+            break
+        video = _video_tag(job, job.result.path, "100%") if job.result and job.result.path else None
+        if video is not None:
+            caption = _esc(_short(job.request.prompt, 40))
+            cells.append(f'<div class="sv-cell">{video}<div style="{_MUTED}">{caption}</div></div>')
+    if not cells:
+        return ""
+    style = "display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:8px;margin-top:6px"
+    return f'<div class="sv-grid" style="{style}">{"".join(cells)}</div>'
+
+
+def _svg(width: int, height: int, label: str, body: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(label)}" '
+        f'style="margin:6px 12px 0 0;vertical-align:top">{body}</svg>'
+    )
+
+
+def _status_chart(jobs: Sequence[Job]) -> str:
+    """Bars of how many jobs are in each status, as inline SVG."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
+    statuses = [s for s in _COLOURS if counts.get(s)]
+    if not statuses:
+        return ""
+    top = max(counts.values())
+    row, label_w, bar_w = 18, 80, 140
+    body = []
+    for i, status in enumerate(statuses):
+        y = i * row
+        w = max(1.0, bar_w * counts[status] / top)
+        body.append(
+            f'<text x="0" y="{y + 12}" font-size="11" fill="#374151">{status}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="11" rx="2" '
+            f'fill="{_COLOURS[status]}"><title>{counts[status]} {status}</title></rect>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 12}" font-size="11" fill="#374151">'
+            f"{counts[status]}</text>"
+        )
+    width = label_w + bar_w + 30
+    return _svg(width, row * len(statuses), "jobs by status", "".join(body))
+
+
+def _cost(job: Job) -> float | None:
+    return job.cost_usd if job.cost_usd is not None else job.estimated_cost_usd
+
+
+def _cost_chart(jobs: Sequence[Job], budget: float | None) -> str:
+    """A bar per job (the first fifty) of what it costs, with the total, as inline SVG."""
+    costs = [(job, _cost(job)) for job in jobs[:_CHART_JOBS]]
+    priced = [(job, cost) for job, cost in costs if cost is not None]
+    if not priced:
+        return ""
+    top = max(cost for _, cost in priced) or 1.0
+    total = sum(_cost(job) or 0.0 for job in jobs)
+    plot_h, bar_w, gap = 48, 8, 2
+    body = []
+    for i, (job, cost) in enumerate(costs):
+        if cost is None:
+            continue
+        h = max(1.0, plot_h * cost / top)
+        tip = f"{job.id} ${cost:.2f} {_short(job.request.prompt, 60)}"
+        body.append(
+            f'<rect x="{i * (bar_w + gap)}" y="{plot_h - h:.1f}" width="{bar_w}" '
+            f'height="{h:.1f}" fill="{_COLOURS.get(job.status.value, "#6b7280")}">'
+            f"<title>{_esc(tip)}</title></rect>"
+        )
+    of_budget = f" of ${budget:.2f} budget" if budget is not None else ""
+    caption = f"${total:.2f}{of_budget}"
+    body.append(
+        f'<text x="0" y="{plot_h + 14}" font-size="11" fill="#374151">{_esc(caption)}</text>'
+    )
+    width = max(140, len(costs) * (bar_w + gap))
+    return _svg(width, plot_h + 18, f"cost per job, {caption}", "".join(body))
+
+
+def _charts(report: BatchStatusReport) -> str:
+    charts = _status_chart(report.jobs) + _cost_chart(report.jobs, report.batch.budget_usd)
+    return f'<div class="sv-charts">{charts}</div>' if charts else ""
+
+
 def report_html(report: BatchStatusReport) -> str:
-    """Return the batch card followed by a table of its jobs (the first fifty)."""
+    """Return the batch card, a status and cost chart, a grid of its downloaded videos,
+    and a table of its jobs (the first fifty)."""
     rows = "".join(_job_row(job) for job in report.jobs[:_REPORT_ROWS])
     more = len(report.jobs) - _REPORT_ROWS
     if more > 0:
@@ -249,6 +386,105 @@ def report_html(report: BatchStatusReport) -> str:
     return (
         f'<div class="soravideo sv-report" style="{_CARD}">'
         f"{_batch_header(report.batch, report.progress)}"
+        f"{_charts(report)}{_grid(report.jobs)}"
         f'<table class="sv-jobs" style="border-collapse:collapse;margin-top:6px;font-size:inherit">{rows}</table>'
         f"</div>"
+    )
+
+
+# -- pages: records and a table ----------------------------------------------------------------
+
+
+def _job_record(job: Job) -> dict[str, Any]:
+    result = job.result
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "progress": job.progress,
+        "provider": job.provider,
+        "model": job.request.model,
+        "prompt": job.request.prompt,
+        "duration": job.request.duration,
+        "estimated_cost_usd": job.estimated_cost_usd,
+        "cost_usd": job.cost_usd,
+        "batch_id": job.batch_id,
+        "error": job.error.code if job.error is not None else None,
+        "path": result.path if result is not None else None,
+        "created_at": job.created_at,
+        "completed_at": job.completed_at,
+    }
+
+
+def _batch_record(batch: Batch) -> dict[str, Any]:
+    progress = batch.progress
+    return {
+        "id": batch.id,
+        "name": batch.name,
+        "status": batch.status.value,
+        "total": progress.total,
+        "completed": progress.completed,
+        "failed": progress.failed,
+        "cancelled": progress.cancelled,
+        "pending": progress.pending,
+        "percentage": progress.percentage,
+        "budget_usd": batch.budget_usd,
+        "created_at": batch.created_at,
+        "completed_at": batch.completed_at,
+    }
+
+
+def _record(item: object) -> dict[str, Any]:
+    from .models import Batch, Job
+
+    if isinstance(item, Job):
+        return _job_record(item)
+    if isinstance(item, Batch):
+        return _batch_record(item)
+    if attrs.has(type(item)):
+        return attrs.asdict(item, recurse=False)  # type: ignore[arg-type]
+    return {"value": item}
+
+
+def records(items: Sequence[object]) -> list[dict[str, Any]]:
+    """Return one flat dict per item: a job or a batch as plain values (its status as a string) in a
+    fixed column order; any other attrs item as its fields."""
+    return [_record(item) for item in items]
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if key == "status":
+        return _badge(str(value))
+    if key == "prompt":
+        return _esc(_short(str(value), _TABLE_PROMPT))
+    if key == "id":
+        return f"<code>{_esc(value)}</code>"
+    if isinstance(value, datetime):
+        return _esc(value.strftime("%Y-%m-%d %H:%M:%S"))
+    if isinstance(value, float):
+        return _esc(f"{value:.2f}")
+    return _esc(_short(str(value), _TABLE_PROMPT))
+
+
+def page_html(page: Page[Any]) -> str:
+    """Return a table of a page's items (one row each, one column a record key), and which
+    page of how many it is."""
+    rows = records(page.items)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cell = "padding:2px 6px;text-align:left;vertical-align:top;border-bottom:1px solid #e5e7eb"
+    head = "".join(f"<th style='{cell}'>{_esc(key)}</th>" for key in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='{cell}'>{_cell(key, row.get(key))}</td>" for key in columns)
+        + "</tr>"
+        for row in rows
+    )
+    more = " · next: page=" + str(page.page + 1) if page.has_next else ""
+    summary = f"page {page.page} of {max(page.pages, 1)} · {len(rows)} shown of {page.total}{more}"
+    return (
+        f'<div class="soravideo sv-page" style="{_CARD};max-width:none;overflow-x:auto">'
+        f'<table class="sv-records" style="border-collapse:collapse;font-size:inherit">'
+        f"<tr>{head}</tr>{body}</table>"
+        f'<div style="{_MUTED};margin-top:4px">{_esc(summary)}</div></div>'
     )

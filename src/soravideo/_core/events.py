@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Literal, get_args
 
 import anyio
@@ -21,7 +22,7 @@ import attrs
 from .clock import off_loop_work
 from .models import Job
 
-__all__ = ["EVENT_KINDS", "EventBus", "EventKind", "JobEvent"]
+__all__ = ["EVENT_KINDS", "EventBus", "EventKind", "JobEvent", "JobWatch"]
 
 logger = logging.getLogger("soravideo")
 
@@ -48,6 +49,43 @@ def _is_async(callback: Callback) -> bool:
     )
 
 
+class JobWatch:
+    """The changes of a set of jobs, gathered until taken: one waiter of many jobs
+    (``as_completed``) learns which of them changed without reading them all.
+
+    Made by ``EventBus.watch``; every job counts as changed at first.
+    """
+
+    def __init__(self, job_ids: Iterable[str]) -> None:
+        self.job_ids = set(job_ids)
+        self.changed: set[str] = set(self.job_ids)
+        self.event = anyio.Event()
+        self.event.set()
+
+    def note(self, job_id: str | None) -> None:
+        """Record a change of one job (``None``: of every job)."""
+        if job_id is None:
+            self.changed |= self.job_ids
+        else:
+            self.changed.add(job_id)
+        self.event.set()
+
+    def take(self) -> set[str]:
+        """Return the jobs changed since the last take, and start gathering afresh.
+
+        The event stays set until a take, so a wait that began before it still ends.
+        """
+        changed, self.changed = self.changed, set()
+        if self.event.is_set():
+            self.event = anyio.Event()
+        return changed
+
+    def forget(self, job_id: str) -> None:
+        """Stop watching a job (it ended)."""
+        self.job_ids.discard(job_id)
+        self.changed.discard(job_id)
+
+
 class EventBus:
     """Callbacks by event kind, plus a broadcast that wakes anyone waiting for a change."""
 
@@ -55,6 +93,12 @@ class EventBus:
         self._callbacks: dict[str, list[Callback]] = {kind: [] for kind in EVENT_KINDS}
         # Made on first use: an anyio.Event can only be created inside an event loop.
         self._changed: anyio.Event | None = None
+        # One event a job somebody waits for: a change of one job wakes its own waiters
+        # only, so ten thousand waiters cost one wake-up each, not one per change of any job.
+        self._job_changed: dict[str, anyio.Event] = {}
+        self._watches: dict[str, list[JobWatch]] = {}
+        # The job as last announced, kept for a waiter of it (``latest``) while one waits.
+        self._latest: dict[str, Job] = {}
 
     def on(self, kind: str, callback: Callback) -> Callable[[], None]:
         """Register ``callback`` for ``kind`` (``"*"`` for all); return a function that removes it."""
@@ -74,17 +118,82 @@ class EventBus:
 
         return remove
 
-    def changed(self) -> anyio.Event:
-        """Return an event that is set at the next change of any job."""
-        if self._changed is None:
+    def changed(self, job_id: str | None = None) -> anyio.Event:
+        """Return an event that is set at the next change of any job (or of ``job_id`` only).
+
+        Args:
+            job_id: Wake only for a change of this job (and for a ``touch`` of every job).
+        """
+        if job_id is not None:
+            # A set event (a simulated clock sets a waiter's event when its wait is up:
+            # ``sleep_or_wake``) is replaced, so the next wait does not end at once.
+            event = self._job_changed.get(job_id)
+            if event is None or event.is_set():
+                event = self._job_changed[job_id] = anyio.Event()
+            return event
+        if self._changed is None or self._changed.is_set():
             self._changed = anyio.Event()
         return self._changed
 
-    def touch(self) -> None:
-        """Wake everybody waiting on ``changed``."""
+    @contextmanager
+    def watch(self, job_ids: Iterable[str]) -> Iterator[JobWatch]:
+        """Gather the changes of these jobs for the duration of the block.
+
+        Args:
+            job_ids: The jobs to watch.
+
+        Yields:
+            A `JobWatch` (every job counts as changed at first).
+        """
+        watch = JobWatch(job_ids)
+        ids = list(watch.job_ids)
+        for job_id in ids:
+            self._watches.setdefault(job_id, []).append(watch)
+        try:
+            yield watch
+        finally:
+            for job_id in ids:
+                watches = self._watches.get(job_id, [])
+                if watch in watches:
+                    watches.remove(watch)
+                if not watches:
+                    self._watches.pop(job_id, None)
+
+    def latest(self, job_id: str) -> Job | None:
+        """Return (and forget) the job as announced since its waiter last asked, if it was.
+
+        A waiter woken by its job's event reads the job from here instead of the ledger
+        (the engine writes a job before it announces it); ``None`` when nothing was
+        announced (a time-out, or a change without a job): read the ledger then.
+
+        Args:
+            job_id: The job waited for.
+        """
+        return self._latest.pop(job_id, None)
+
+    def touch(self, job_id: str | None = None) -> None:
+        """Wake everybody waiting on ``changed`` (for a job: its own waiters and those of
+        any job).
+
+        Args:
+            job_id: The job that changed; ``None`` wakes the waiters of every job too.
+        """
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+        if job_id is not None:
+            event = self._job_changed.pop(job_id, None)
+            if event is not None:
+                event.set()
+            for watch in self._watches.get(job_id, ()):
+                watch.note(job_id)
+            return
+        for watches in self._watches.values():
+            for watch in watches:
+                watch.note(None)
+        events, self._job_changed = self._job_changed, {}
+        for event in events.values():
+            event.set()
 
     async def emit(self, kind: EventKind, job: Job) -> None:
         """Run the callbacks of ``kind`` with a [`JobEvent`][soravideo.JobEvent], then wake waiters.
@@ -95,7 +204,9 @@ class EventBus:
         try:
             await self._run_callbacks(kind, job)
         finally:
-            self.touch()
+            if job.id in self._job_changed:
+                self._latest[job.id] = job
+            self.touch(job.id)
 
     async def _run_callbacks(self, kind: EventKind, job: Job) -> None:
         callbacks = list(self._callbacks[kind])

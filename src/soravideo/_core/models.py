@@ -401,3 +401,40 @@ class Page(Generic[T]):
             pages=pages,
             has_next=page < pages,
         )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Return the items as flat dicts, one per item, for a table or a CSV writer.
+
+        A job gives ``id``, ``status`` (its string), ``progress``, ``provider``, ``model``,
+        ``prompt``, ``duration``, ``estimated_cost_usd``, ``cost_usd``, ``batch_id``,
+        ``error`` (its code), ``path`` (of the downloaded video), ``created_at`` and
+        ``completed_at``; a batch its ``id``, ``name``, ``status``, counts (``total``,
+        ``completed``, ``failed``, ``cancelled``, ``pending``), ``percentage``,
+        ``budget_usd``, ``created_at`` and ``completed_at``.
+
+        Returns:
+            One dict per item, in the page's order, its keys in the same order.
+        """
+        return _display.records(self.items)
+
+    def to_pandas(self) -> Any:
+        """Return the items as a ``pandas.DataFrame``, one row per item (see ``to_records``).
+
+        Returns:
+            A ``pandas.DataFrame``.
+
+        Raises:
+            ImportError: pandas is not installed (it is optional: ``pip install pandas``).
+        """
+        try:
+            import pandas
+        except ImportError as error:
+            raise ImportError(
+                "Page.to_pandas() needs pandas, which soravideo does not install: "
+                "pip install pandas (or use Page.to_records())"
+            ) from error
+        return pandas.DataFrame.from_records(self.to_records())
+
+    def _repr_html_(self) -> str:
+        """Return an HTML table of the items for Jupyter, and which page of how many it is."""
+        return _display.page_html(self)

@@ -172,7 +172,7 @@ class Ledger:
         # leased to us: given back, it is claimed again (by anyone) instead of sitting on
         # our lease until it expires. A cancelled job or another owner's is untouched.
         await self.release_unheld(job_id)
-        self.events.touch()
+        self.events.touch(job_id)
         self.state.wake_dispatch.set()
 
     async def release_unheld(self, job_id: str) -> None:

@@ -8,6 +8,7 @@ when the client has a download directory).
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 import attrs
@@ -86,6 +87,10 @@ class Poller:
         self.settings = settings
         self.clock = clock
         self.events = events
+        # When the loop's sleep ends (-inf while it is awake and about to look again; +inf
+        # before it runs): a job tracked for later than that needs no wake-up, so tracking
+        # ten thousand jobs does not make the loop scan them all ten thousand times ([W2-4]).
+        self._sleeping_until = math.inf
 
     def _floor(self) -> float:
         return max(self.settings.poll_min_interval, self.transport.capabilities.min_poll_interval)
@@ -125,7 +130,8 @@ class Poller:
         if remote is not None:
             tracked.due = now + self.poll_delay(tracked)
         self.state.tracked[job.id] = tracked
-        self.state.wake_poll.set()
+        if tracked.due < self._sleeping_until:
+            self.state.wake_poll.set()
         self.state.wake_lease.set()
 
     async def run(self) -> None:
@@ -133,14 +139,17 @@ class Poller:
         state = self.state
         while True:
             wake = state.wake_poll.rearm()
+            self._sleeping_until = -math.inf
             # A job being cancelled is not polled: its cancel is stopping it.
             pollable = [t for t in state.tracked.values() if t.job.id not in state.cancelling]
             if not pollable:
+                self._sleeping_until = math.inf
                 await wake.wait()
                 continue
             now = self.clock.time()
             earliest = min(t.due for t in pollable)
             if earliest > now:
+                self._sleeping_until = earliest
                 await sleep_or_wake(self.clock, earliest - now, wake)
                 continue
             floor = self._floor()

@@ -195,7 +195,6 @@ class JobRunner:
         """Look for new work now (a job was created, cancelled, or a batch started)."""
         self._state.claim_needed = True
         self._state.wake_dispatch.set()
-        self._state.wake_poll.set()
 
     def set_batch_limit(self, batch_id: str, concurrency: int) -> None:
         """Mark a batch as being processed here, with at most ``concurrency`` jobs in flight

@@ -100,15 +100,16 @@ class EngineState:
 
     def in_flight(self, batch_id: str | None = None) -> int:
         """How many jobs are submitting or tracked (of one batch, when given)."""
-        jobs = [*self.submitting.values(), *(t.job for t in self.tracked.values())]
         if batch_id is None:
-            return len(jobs)
-        return sum(1 for j in jobs if j.batch_id == batch_id)
+            # O(1): the dispatcher asks before every job it sends.
+            return len(self.submitting) + len(self.tracked)
+        return sum(1 for j in self.submitting.values() if j.batch_id == batch_id) + sum(
+            1 for t in self.tracked.values() if t.job.batch_id == batch_id
+        )
 
     def load(self, batch_id: str) -> int:
         """How many jobs of a batch the engine holds (in flight or queued)."""
-        queued = sum(1 for j in self.queue.jobs() if j.batch_id == batch_id)
-        return self.in_flight(batch_id) + queued
+        return self.in_flight(batch_id) + self.queue.count(batch_id)
 
     def blocked(self, job: Job) -> bool:
         """Whether a cancel of the job (or of its batch) has begun: it is never sent then."""

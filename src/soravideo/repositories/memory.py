@@ -9,6 +9,7 @@ would not survive a real backend's serialisation fails here too.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -91,9 +92,13 @@ class MemoryRepository(JobRepository):
         # repository may serve sync clients whose portals run different event loops.
         self._lock = threading.Lock()
         self._jobs: dict[str, _StoredJob] = {}
-        # Ids of unfinished jobs, oldest first: a claim looks at these only, so its cost
-        # follows the work outstanding, not the size of the whole ledger.
-        self._open: dict[str, None] = {}
+        # Ids of unfinished jobs nobody holds (never leased, given back, or found expired):
+        # a claim looks at these only, so its cost follows the work waiting to be taken,
+        # not the size of the ledger nor the jobs in flight ([W2-4]).
+        self._free: dict[str, None] = {}
+        # (lease expiry, job id) of leased unfinished jobs, earliest first; an entry whose
+        # job has since been renewed, given back or finished is skipped when reached.
+        self._expiries: list[tuple[int, str]] = []
         self._batches: dict[str, _StoredBatch] = {}
         # The ledger's unique indexes: (provider, remote id) -> job id, batch key -> batch id.
         self._remote: dict[tuple[str, str], str] = {}
@@ -158,7 +163,7 @@ class MemoryRepository(JobRepository):
                     self._keys[batch.key] = batch.id
             self._remote.update(remotes)
             self._jobs.update((row.job.id, row) for row in stored)
-            self._open.update(
+            self._free.update(
                 (row.job.id, None) for row in stored if not row.job.status.is_terminal
             )
 
@@ -203,7 +208,7 @@ class MemoryRepository(JobRepository):
             if not job.status.is_terminal:
                 new.lease_owner, new.lease_expires_us = old.lease_owner, old.lease_expires_us
             else:
-                self._open.pop(job.id, None)
+                self._free.pop(job.id, None)
             self._jobs[job.id] = new
         return job
 
@@ -234,7 +239,8 @@ class MemoryRepository(JobRepository):
             if job_ids is not None:
                 pool = [self._jobs[job_id] for job_id in set(job_ids) if job_id in self._jobs]
             else:
-                pool = [self._jobs[job_id] for job_id in self._open]
+                self._free_expired(now_us)
+                pool = [self._jobs[job_id] for job_id in self._free]
             candidates = [
                 row
                 for row in pool
@@ -247,7 +253,27 @@ class MemoryRepository(JobRepository):
             claimed = candidates[:limit]
             for row in claimed:
                 row.lease_owner, row.lease_expires_us = owner, expires_us
+                self._leased(row)
         return [loads(row.data, Job) for row in claimed]
+
+    def _leased(self, row: _StoredJob) -> None:
+        """Note a lease taken or renewed (the lock held)."""
+        self._free.pop(row.job.id, None)
+        heapq.heappush(self._expiries, (row.lease_expires_us or 0, row.job.id))
+
+    def _free_expired(self, now_us: int) -> None:
+        """Make the jobs whose lease has expired claimable again (the lock held)."""
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now_us:
+            expires_us, job_id = heapq.heappop(expiries)
+            row = self._jobs.get(job_id)
+            if (
+                row is not None
+                and row.lease_owner is not None
+                and row.lease_expires_us == expires_us
+                and not row.job.status.is_terminal
+            ):
+                self._free[job_id] = None
 
     def _is_held(self, job: Job) -> bool:
         if job.status is not JobStatus.PENDING or job.batch_id is None:
@@ -267,6 +293,7 @@ class MemoryRepository(JobRepository):
                 row = self._jobs.get(job_id)
                 if row is not None and row.lease_owner == owner and not row.job.is_terminal:
                     row.lease_expires_us = expires_us
+                    self._leased(row)
                     renewed.append(job_id)
         return renewed
 
@@ -277,6 +304,8 @@ class MemoryRepository(JobRepository):
                 row = self._jobs.get(job_id)
                 if row is not None and row.lease_owner == owner:
                     row.lease_owner = row.lease_expires_us = None
+                    if not row.job.status.is_terminal:
+                        self._free[job_id] = None
 
     async def list_jobs(
         self,

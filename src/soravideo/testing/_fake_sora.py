@@ -762,9 +762,9 @@ class FakeSora(FakeServer):
                 key=f"{self.seed}:{video.id}",
             )
         if variant == "thumbnail":
-            return _media.webp(width=width, height=height)
+            return _media.thumbnail(width=width, height=height)
         # A 5 x 5 grid of tenth-size frames, like the real spritesheets.
-        return _media.jpeg(width=5 * max(1, width // 10), height=5 * max(1, height // 10))
+        return _media.spritesheet(width=width, height=height)
 
 
 def _chunks(data: bytes) -> Iterator[bytes]:

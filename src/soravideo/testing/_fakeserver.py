@@ -38,7 +38,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import attrs
 import httpx
@@ -1009,6 +1009,7 @@ class FakeServer:
             scheme = "https" if ssl_context is not None else "http"
             yield f"{scheme}://{bound_host!s}:{bound_port}{self.prefix}"
         finally:
+            server.stopping.set()
             server.shutdown()
             server.close_connections()
             server.server_close()
@@ -1203,6 +1204,7 @@ class _ThreadingServer(ThreadingHTTPServer):
         self._open_lock = threading.Lock()
         self.ssl_context = ssl_context
         self._handlers: set[threading.Thread] = set()
+        self.stopping = threading.Event()  # set when serve() ends: delayed answers stop waiting
         super().__init__(address, handler)
 
     def get_request(self) -> tuple[Any, Any]:
@@ -1309,10 +1311,15 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
             )
             exchange = server._exchange(request)
+            stopping = cast(_ThreadingServer, self.server).stopping
             try:
                 delay = next(exchange)
                 while True:
-                    time.sleep(delay)
+                    if stopping.wait(delay):
+                        # Serving stops: the answer is never sent (logged with status None).
+                        exchange.close()
+                        self.close_connection = True
+                        return
                     delay = exchange.send(None)
             except StopIteration as stop:
                 outcome: _Outcome = stop.value

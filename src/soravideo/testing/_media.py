@@ -1,84 +1,103 @@
-"""Small but structurally valid media files, built in code: MP4, WebP and JPEG.
+"""The media the fakes serve: real, playable files, plus tiny image builders for tests.
 
-The fakes serve these as video content, thumbnails and spritesheets, so clients can check
-magic numbers, box structure and dimensions without any real encoder. Pixels are a flat
-grey: the point is the container, not the picture.
+The fakes' videos, thumbnails and spritesheets are small real files made once by
+``scripts/make_media.py`` and shipped in ``soravideo/testing/media/``: for each shape
+(landscape, portrait, square) an H.264 MP4 that browsers play (24 frames, 320 pixels on the
+long side, ``ftyp``, ``moov``, ``mdat``), a WebP thumbnail of its middle frame and a JPEG
+spritesheet of 5 x 5 tenth-size frames. ``mp4`` adapts the clip to each fake video: the
+duration and size it asked for written in its headers (the 24 frames spread over the
+duration; a player scales the picture to the size), and keyed filler after the frames, so
+each video's bytes differ and repeat.
+
+``webp`` and ``jpeg`` build flat-grey images of any size in code, for tests that need one.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 from collections.abc import Iterator
+from importlib import resources
 
-__all__ = ["iter_mp4_boxes", "jpeg", "mp4", "webp"]
+__all__ = ["iter_mp4_boxes", "jpeg", "media_file", "mp4", "spritesheet", "thumbnail", "webp"]
 
-_MP4_TIMESCALE = 1000
-_IDENTITY_MATRIX = struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
-
-
-def _box(kind: bytes, *payload: bytes) -> bytes:
-    body = b"".join(payload)
-    return struct.pack(">I", 8 + len(body)) + kind + body
+_MOVIE_TIMESCALE = 1000  # mvhd's, as FFmpeg writes it: durations in milliseconds
 
 
-def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
-    return _box(kind, bytes([version]) + flags.to_bytes(3, "big"), *payload)
+def _shape(width: int, height: int) -> str:
+    if width > height:
+        return "landscape"
+    return "portrait" if width < height else "square"
+
+
+@functools.cache
+def media_file(name: str) -> bytes:
+    """Return one of the shipped media files (``landscape.mp4``, ``square.webp`` …)."""
+    return (resources.files("soravideo.testing") / "media" / name).read_bytes()
+
+
+def thumbnail(*, width: int, height: int) -> bytes:
+    """Return the real WebP thumbnail of the shape (landscape, portrait, square) of this size."""
+    return media_file(f"{_shape(width, height)}.webp")
+
+
+def spritesheet(*, width: int, height: int) -> bytes:
+    """Return the real JPEG spritesheet (5 x 5 tenth-size frames) of this size's shape."""
+    return media_file(f"{_shape(width, height)}.jpg")
+
+
+def _find(data: bytes | bytearray, path: tuple[bytes, ...], start: int = 0) -> int:
+    """Return the offset of the payload of the box at ``path`` (e.g. ``moov``, ``mvhd``)."""
+    end = len(data)
+    for kind in path:
+        while True:
+            size, found = struct.unpack_from(">I4s", data, start)
+            if size < 8 or start + size > end:
+                raise ValueError(f"bad size {size} for box {found!r} at {start}")
+            if found == kind:
+                start, end = start + 8, start + size
+                break
+            start += size
+            if start >= end:
+                raise ValueError(f"no {kind!r} box")
+    return start
 
 
 def mp4(*, seconds: int, width: int, height: int, payload_size: int, key: str) -> bytes:
-    """Build an MP4 file: ``ftyp``, ``moov`` (one video track of this size and length), ``mdat``.
+    """Return a playable MP4 of this length and size: the shipped clip of its shape, adapted.
 
     Args:
-        seconds: Duration written in ``mvhd``, ``tkhd`` and ``mdhd``.
-        width / height: Track dimensions written in ``tkhd``.
-        payload_size: Bytes of ``mdat`` payload (deterministic noise).
-        key: Seeds the payload, so each video's bytes differ and repeat.
+        seconds: The duration, written in ``mvhd``, ``tkhd``, the edit list and ``mdhd``
+            (whose timescale and ``stts`` spread the clip's frames evenly over it).
+        width / height: The presentation size written in ``tkhd``; the shape picks the clip.
+        payload_size: Bytes of keyed filler after the frames in ``mdat`` (no sample points
+            at them, so players skip them): how big the download is.
+        key: Seeds the filler, so each video's bytes differ and repeat.
 
     Returns:
         The whole file.
     """
-    duration = seconds * _MP4_TIMESCALE
-    ftyp = _box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isom", b"iso2", b"avc1", b"mp41")
-    mvhd = _full_box(
-        b"mvhd",
-        0,
-        0,
-        struct.pack(">IIII", 0, 0, _MP4_TIMESCALE, duration),
-        struct.pack(">IH", 0x00010000, 0x0100),
-        bytes(10),
-        _IDENTITY_MATRIX,
-        bytes(24),
-        struct.pack(">I", 2),
-    )
-    tkhd = _full_box(
-        b"tkhd",
-        0,
-        3,  # enabled, in movie
-        struct.pack(">IIIII", 0, 0, 1, 0, duration),
-        bytes(8),
-        struct.pack(">hhhH", 0, 0, 0, 0),
-        _IDENTITY_MATRIX,
-        struct.pack(">II", width << 16, height << 16),
-    )
-    language = ((ord("u") - 0x60) << 10) | ((ord("n") - 0x60) << 5) | (ord("d") - 0x60)
-    mdhd = _full_box(
-        b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, _MP4_TIMESCALE, duration, language, 0)
-    )
-    hdlr = _full_box(b"hdlr", 0, 0, struct.pack(">I", 0), b"vide", bytes(12), b"VideoHandler\x00")
-    dinf = _box(b"dinf", _full_box(b"dref", 0, 0, struct.pack(">I", 1), _full_box(b"url ", 0, 1)))
-    stbl = _box(
-        b"stbl",
-        _full_box(b"stsd", 0, 0, struct.pack(">I", 0)),
-        _full_box(b"stts", 0, 0, struct.pack(">I", 0)),
-        _full_box(b"stsc", 0, 0, struct.pack(">I", 0)),
-        _full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0)),
-        _full_box(b"stco", 0, 0, struct.pack(">I", 0)),
-    )
-    minf = _box(b"minf", _full_box(b"vmhd", 0, 1, bytes(8)), dinf, stbl)
-    moov = _box(b"moov", mvhd, _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, minf)))
-    mdat = _box(b"mdat", random.Random(key).randbytes(max(0, payload_size)))
-    return ftyp + moov + mdat
+    data = bytearray(media_file(f"{_shape(width, height)}.mp4"))
+    millis = seconds * _MOVIE_TIMESCALE
+    mvhd = _find(data, (b"moov", b"mvhd"))
+    struct.pack_into(">II", data, mvhd + 12, _MOVIE_TIMESCALE, millis)
+    trak = (b"moov", b"trak")
+    tkhd = _find(data, (*trak, b"tkhd"))
+    struct.pack_into(">I", data, tkhd + 20, millis)
+    struct.pack_into(">II", data, tkhd + 76, width << 16, height << 16)
+    elst = _find(data, (*trak, b"edts", b"elst"))
+    struct.pack_into(">I", data, elst + 8, millis)
+    media = (*trak, b"mdia")
+    stts = _find(data, (*media, b"minf", b"stbl", b"stts"))
+    frames = struct.unpack_from(">I", data, stts + 8)[0]
+    struct.pack_into(">I", data, stts + 12, seconds)  # each frame lasts seconds / frames
+    mdhd = _find(data, (*media, b"mdhd"))
+    struct.pack_into(">II", data, mdhd + 12, frames, frames * seconds)
+    mdat = _find(data, (b"mdat",)) - 8
+    filler = random.Random(key).randbytes(max(0, payload_size))
+    struct.pack_into(">I", data, mdat, len(data) - mdat + len(filler))
+    return bytes(data) + filler
 
 
 def iter_mp4_boxes(

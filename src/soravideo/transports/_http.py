@@ -45,6 +45,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -373,6 +376,29 @@ _Builder = Callable[[str, httpx.URL, bool, bool, bool], httpx.Request]
 """``build(method, url, authorized, first, body)`` → the request of one hop."""
 
 
+_TLS_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_TLS_LOCK = threading.Lock()
+
+
+def tls_context() -> ssl.SSLContext:
+    """Return the TLS context of the clients that transports make themselves.
+
+    httpx makes one per client, and making one loads the CA bundle (milliseconds of CPU);
+    this is made once per process for each certificate setting httpx honours
+    (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) and shared: a context serves any number of
+    connections, and every such client asks it for HTTP/1.1 alike.
+
+    Returns:
+        httpx's default context for the current certificate setting.
+    """
+    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    with _TLS_LOCK:
+        context = _TLS_CONTEXTS.get(key)
+        if context is None:
+            context = _TLS_CONTEXTS[key] = httpx.create_ssl_context()
+        return context
+
+
 class HttpSession:
     """Send a transport's requests: auth, retries, counters and error mapping in one place.
 
@@ -468,8 +494,8 @@ class HttpSession:
                 raise ProviderError(
                     f"{self.provider}: the transport is closed", provider=self.provider
                 )
-            # Created lazily: building a client loads TLS certificates, and constructors do no I/O.
-            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+            # Created lazily: constructors do no I/O.
+            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, verify=tls_context())
         return self._client
 
     @property

@@ -604,8 +604,10 @@ class SoraTransport(HttpTransport):
         """Refresh many videos: list pages first, then fetch the rest one by one.
 
         Pages through ``GET /videos?limit=100&order=desc&after=…`` until every id is found,
-        the list ends, or ``max_list_pages`` pages were read; ids still missing are fetched
-        individually. A gateway without a list endpoint (404/405/501) is remembered and
+        the list ends, or ``max_list_pages`` pages were read; past those, it reads on only
+        while each page finds more than one of the ids (a page then costs less than fetching
+        them one by one), so a thousand videos in flight take ten pages. Ids still missing
+        are fetched individually. A gateway without a list endpoint (404/405/501) is remembered and
         only fetched individually from then on.
 
         Args:
@@ -624,7 +626,7 @@ class SoraTransport(HttpTransport):
         targets = set(wanted)
         after: str | None = None
         pages = 0
-        while not self._list_unsupported and pages < self.max_list_pages:
+        while not self._list_unsupported:
             pages += 1
             try:
                 jobs, has_more, after = await self._list_page(limit=_LIST_LIMIT, after=after)
@@ -636,8 +638,13 @@ class SoraTransport(HttpTransport):
                 )
                 self._list_unsupported = True
                 break
+            before = len(found)
             found.update((job.remote_id, job) for job in jobs if job.remote_id in targets)
             if len(found) == len(targets) or not has_more or after is None:
+                break
+            # [W2-4] Past max_list_pages, only while a page pays for itself (each such page
+            # finds two ids or more, so there are at most half as many as ids wanted).
+            if pages >= self.max_list_pages and len(found) - before <= 1:
                 break
         missing = [rid for rid in wanted if rid not in found]
         if missing:

@@ -78,6 +78,109 @@ WHERE j.remote_id IS NOT NULL AND EXISTS (
 CREATE UNIQUE INDEX soravideo_jobs_remote ON soravideo_jobs (provider, remote_id)
     WHERE remote_id IS NOT NULL;
 
+-- name: migration_3
+-- Counts by status, kept in the transaction that changes the jobs (as SQLite's triggers
+-- do): a total is then the sum of a few rows at any size, not a count over every job, and
+-- it is exact in every snapshot. Each connection adds to its own slot (its backend's pid
+-- modulo 16), so that workers finishing jobs at once do not queue on one counter row; a
+-- count sums the slots. A statement takes its counter rows in one order (the jobs' totals,
+-- then the batches', each sorted), so two transactions that share a slot cannot deadlock.
+-- The lock keeps writers of an older soravideo out while the totals are filled in.
+LOCK TABLE soravideo_jobs IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE soravideo_job_totals (
+    status text NOT NULL,
+    slot smallint NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (status, slot)
+);
+CREATE TABLE soravideo_batch_job_totals (
+    batch_id text COLLATE "C" NOT NULL,
+    status text NOT NULL,
+    slot smallint NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (batch_id, status, slot)
+);
+INSERT INTO soravideo_job_totals (status, slot, n)
+SELECT status, 0, count(*) FROM soravideo_jobs GROUP BY status;
+INSERT INTO soravideo_batch_job_totals (batch_id, status, slot, n)
+SELECT batch_id, status, 0, count(*) FROM soravideo_jobs
+WHERE batch_id IS NOT NULL GROUP BY batch_id, status;
+CREATE FUNCTION soravideo_count_inserted_jobs() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO soravideo_job_totals AS t (status, slot, n)
+    SELECT j.status, pg_backend_pid() % 16, count(*) FROM inserted_jobs AS j
+    GROUP BY j.status ORDER BY j.status
+    ON CONFLICT (status, slot) DO UPDATE SET n = t.n + excluded.n;
+    INSERT INTO soravideo_batch_job_totals AS t (batch_id, status, slot, n)
+    SELECT j.batch_id, j.status, pg_backend_pid() % 16, count(*) FROM inserted_jobs AS j
+    WHERE j.batch_id IS NOT NULL
+    GROUP BY j.batch_id, j.status ORDER BY j.batch_id, j.status
+    ON CONFLICT (batch_id, status, slot) DO UPDATE SET n = t.n + excluded.n;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION soravideo_count_deleted_jobs() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO soravideo_job_totals AS t (status, slot, n)
+    SELECT j.status, pg_backend_pid() % 16, -count(*) FROM deleted_jobs AS j
+    GROUP BY j.status ORDER BY j.status
+    ON CONFLICT (status, slot) DO UPDATE SET n = t.n + excluded.n;
+    INSERT INTO soravideo_batch_job_totals AS t (batch_id, status, slot, n)
+    SELECT j.batch_id, j.status, pg_backend_pid() % 16, -count(*) FROM deleted_jobs AS j
+    WHERE j.batch_id IS NOT NULL
+    GROUP BY j.batch_id, j.status ORDER BY j.batch_id, j.status
+    ON CONFLICT (batch_id, status, slot) DO UPDATE SET n = t.n + excluded.n;
+    RETURN NULL;
+END
+$$;
+-- Per row, and only when the status or the batch changes: a lease stamp costs nothing.
+CREATE FUNCTION soravideo_count_updated_job() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    my_slot smallint := pg_backend_pid() % 16;
+BEGIN
+    IF OLD.status IS DISTINCT FROM NEW.status THEN
+        INSERT INTO soravideo_job_totals AS t (status, slot, n)
+        SELECT c.status, my_slot, c.n
+        FROM (VALUES (OLD.status, -1), (NEW.status, 1)) AS c (status, n)
+        ORDER BY c.status
+        ON CONFLICT (status, slot) DO UPDATE SET n = t.n + excluded.n;
+    END IF;
+    INSERT INTO soravideo_batch_job_totals AS t (batch_id, status, slot, n)
+    SELECT c.batch_id, c.status, my_slot, c.n
+    FROM (VALUES (OLD.batch_id, OLD.status, -1), (NEW.batch_id, NEW.status, 1))
+        AS c (batch_id, status, n)
+    WHERE c.batch_id IS NOT NULL
+    ORDER BY c.batch_id, c.status
+    ON CONFLICT (batch_id, status, slot) DO UPDATE SET n = t.n + excluded.n;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION soravideo_count_truncated_jobs() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    DELETE FROM soravideo_job_totals;
+    DELETE FROM soravideo_batch_job_totals;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER soravideo_jobs_count_insert AFTER INSERT ON soravideo_jobs
+    REFERENCING NEW TABLE AS inserted_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION soravideo_count_inserted_jobs();
+CREATE TRIGGER soravideo_jobs_count_delete AFTER DELETE ON soravideo_jobs
+    REFERENCING OLD TABLE AS deleted_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION soravideo_count_deleted_jobs();
+CREATE TRIGGER soravideo_jobs_count_update AFTER UPDATE OF status, batch_id ON soravideo_jobs
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.batch_id IS DISTINCT FROM NEW.batch_id)
+    EXECUTE FUNCTION soravideo_count_updated_job();
+CREATE TRIGGER soravideo_jobs_count_truncate AFTER TRUNCATE ON soravideo_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION soravideo_count_truncated_jobs();
+-- Counts no longer read the jobs: the index that served them only slows every write.
+DROP INDEX soravideo_jobs_status_count;
+
 -- name: insert_batch
 INSERT INTO soravideo_batches (id, status, created_at, updated_at, key, data)
 VALUES (%(id)s, %(status)s, %(created_at)s, %(updated_at)s, %(key)s, %(data)s);
@@ -192,13 +295,14 @@ SET lease_owner = NULL, lease_expires_at = NULL
 WHERE id = ANY(%(ids)s::text[]) AND lease_owner = %(owner)s;
 
 -- Listings come in one variant per filter, so that each prepared plan uses the index that
--- serves its filter. One statement returns the total and the page from one snapshot: one
+-- serves its filter. The total is a sum of counter rows (migration 3), not a count of jobs.
+-- One statement returns the total and the page from one snapshot: one
 -- row per job, or a single row with a NULL job when the page is empty. The inner query
 -- skips the offset inside the index; only the page's rows are read from the table.
 
 -- name: list_jobs
 SELECT t.n, p.data
-FROM (SELECT count(*) AS n FROM soravideo_jobs) AS t
+FROM (SELECT coalesce(sum(n), 0)::bigint AS n FROM soravideo_job_totals) AS t
 LEFT JOIN LATERAL (
     SELECT j.data, j.created_at, j.id FROM soravideo_jobs AS j
     WHERE j.id IN (
@@ -210,7 +314,9 @@ ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: list_jobs_by_status
 SELECT t.n, p.data
-FROM (SELECT count(*) AS n FROM soravideo_jobs WHERE status = %(status)s) AS t
+FROM (
+    SELECT coalesce(sum(n), 0)::bigint AS n FROM soravideo_job_totals WHERE status = %(status)s
+) AS t
 LEFT JOIN LATERAL (
     SELECT j.data, j.created_at, j.id FROM soravideo_jobs AS j
     WHERE j.id IN (
@@ -222,7 +328,10 @@ ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: list_jobs_by_batch
 SELECT t.n, p.data
-FROM (SELECT count(*) AS n FROM soravideo_jobs WHERE batch_id = %(batch_id)s) AS t
+FROM (
+    SELECT coalesce(sum(n), 0)::bigint AS n FROM soravideo_batch_job_totals
+    WHERE batch_id = %(batch_id)s
+) AS t
 LEFT JOIN LATERAL (
     SELECT j.data, j.created_at, j.id FROM soravideo_jobs AS j
     WHERE j.id IN (
@@ -234,7 +343,10 @@ ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: list_jobs_by_status_and_batch
 SELECT t.n, p.data
-FROM (SELECT count(*) AS n FROM soravideo_jobs WHERE batch_id = %(batch_id)s AND status = %(status)s) AS t
+FROM (
+    SELECT coalesce(sum(n), 0)::bigint AS n FROM soravideo_batch_job_totals
+    WHERE batch_id = %(batch_id)s AND status = %(status)s
+) AS t
 LEFT JOIN LATERAL (
     SELECT j.data, j.created_at, j.id FROM soravideo_jobs AS j
     WHERE j.id IN (
@@ -245,18 +357,19 @@ LEFT JOIN LATERAL (
 ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: group_jobs_by_status
-SELECT status, count(*) FROM soravideo_jobs GROUP BY status;
+SELECT status, sum(n)::bigint FROM soravideo_job_totals GROUP BY status;
 
 -- name: group_batch_jobs_by_status
-SELECT status, count(*) FROM soravideo_jobs WHERE batch_id = %(batch_id)s GROUP BY status;
+SELECT status, sum(n)::bigint FROM soravideo_batch_job_totals WHERE batch_id = %(batch_id)s
+GROUP BY status;
 
 -- name: get_batch
 -- One row per status present among the batch's jobs (one row with NULLs when it has none).
 SELECT b.data, c.status, c.n
 FROM soravideo_batches AS b
 LEFT JOIN LATERAL (
-    SELECT j.status, count(*) AS n FROM soravideo_jobs AS j
-    WHERE j.batch_id = b.id GROUP BY j.status
+    SELECT t.status, sum(t.n)::bigint AS n FROM soravideo_batch_job_totals AS t
+    WHERE t.batch_id = b.id GROUP BY t.status
 ) AS c ON true
 WHERE b.id = %(id)s;
 
@@ -264,8 +377,8 @@ WHERE b.id = %(id)s;
 SELECT b.id, b.data, c.status, c.n
 FROM soravideo_batches AS b
 LEFT JOIN LATERAL (
-    SELECT j.status, count(*) AS n FROM soravideo_jobs AS j
-    WHERE j.batch_id = b.id GROUP BY j.status
+    SELECT t.status, sum(t.n)::bigint AS n FROM soravideo_batch_job_totals AS t
+    WHERE t.batch_id = b.id GROUP BY t.status
 ) AS c ON true
 WHERE b.key = %(key)s;
 
@@ -283,8 +396,8 @@ WITH updated AS (
 SELECT u.data, c.status, c.n
 FROM updated AS u
 LEFT JOIN LATERAL (
-    SELECT j.status, count(*) AS n FROM soravideo_jobs AS j
-    WHERE j.batch_id = u.id GROUP BY j.status
+    SELECT t.status, sum(t.n)::bigint AS n FROM soravideo_batch_job_totals AS t
+    WHERE t.batch_id = u.id GROUP BY t.status
 ) AS c ON true;
 
 -- name: list_batches
@@ -296,8 +409,8 @@ LEFT JOIN LATERAL (
     ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 ) AS p ON true
 LEFT JOIN LATERAL (
-    SELECT j.status, count(*) AS n FROM soravideo_jobs AS j
-    WHERE j.batch_id = p.id GROUP BY j.status
+    SELECT t.status, sum(t.n)::bigint AS n FROM soravideo_batch_job_totals AS t
+    WHERE t.batch_id = p.id GROUP BY t.status
 ) AS c ON true
 ORDER BY p.created_at DESC, p.id DESC;
 

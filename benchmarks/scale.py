@@ -1,0 +1,353 @@
+"""Scale yardstick: many jobs in flight at once, each awaited by its own ``wait_for_job``.
+
+Every row is measured in this run (CPU time, ``time.process_time``: this process and its
+threads, so a busy machine does not count against it):
+
+1. CPU per job, create → completed, N jobs in flight at once (``max_concurrency`` N), each
+   awaited by its own ``wait_for_job`` (the natural ``gather`` of waits), on the memory
+   ledger and on SQLite, at each size; beside it, for information, bare ``httpx`` making
+   the same kind of calls to the same simulated provider (a ``POST /videos`` a job, then
+   list pages until every video ended). Flatness: the largest size's figure against the
+   smallest's. Targets: ≤ 1 ms a job (memory), ≤ 2 ms (SQLite), ≤ 1.3× from the smallest
+   size to the largest.
+2. Memory per job in flight at the largest size: ``tracemalloc``'s peak over the run,
+   less what was allocated before, divided by N. Target ≤ 16 KiB.
+3. ``create_videos`` CPU per job at the largest size (one call, one ledger write), against
+   ``create_video`` one at a time (information). Target ≤ 1 ms.
+4. Status requests per video with 1,000 in flight on the Sora protocol (list refresh),
+   generation times 60 s ± 10 % (seeded). Target ≤ 1.
+
+The provider is FakeSora in-process on simulated time (a VirtualClock that leaps whenever
+every task waits), so its own cost is in every figure, the bare one included.
+
+Run: ``python benchmarks/scale.py [--quick]``. ``--quick`` runs tiny sizes, for the smoke
+test. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import random
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from _common import Row, markdown_table
+
+import soravideo as sv
+from soravideo.repositories import JobRepository, MemoryRepository, SQLiteRepository
+from soravideo.testing import FakeSora
+from soravideo.transports import SoraTransport
+
+T = TypeVar("T")
+
+BASE_URL = "http://fakesora.invalid/v1"
+API_KEY = "sk-benchmark"
+SEED = 2026
+GENERATION_T = 60.0
+SPREAD = 0.10
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    in_flight: tuple[int, ...]
+    listing: int
+
+
+FULL = Sizes(in_flight=(100, 1_000, 10_000), listing=1_000)
+QUICK = Sizes(in_flight=(10, 40), listing=30)
+
+
+def settings(n: int) -> dict[str, Any]:
+    """Every job in flight at once: no client limit below N, no rate limit in the way."""
+    return {"max_concurrency": n, "requests_per_second": 1_000_000.0}
+
+
+def prompt(i: int) -> str:
+    return f"scale video {i}: a red fox in the snow"
+
+
+def generation_time(n: int) -> Callable[[Mapping[str, Any]], float]:
+    rng = random.Random(f"{SEED}:{n}")
+    times = {prompt(i): GENERATION_T * (1 + SPREAD * (2 * rng.random() - 1)) for i in range(n)}
+    return lambda params: times[str(params["prompt"])]
+
+
+def video_request(i: int) -> sv.CreateVideoRequest:
+    return sv.CreateVideoRequest(prompt=prompt(i), duration=8)
+
+
+@dataclass
+class Sim:
+    clock: sv.VirtualClock
+    fake: FakeSora
+    http: httpx.AsyncClient
+
+    def client(self, repository: JobRepository, n: int) -> sv.AsyncSoraVideo:
+        transport = SoraTransport(
+            base_url=BASE_URL, api_key=API_KEY, http_client=self.http, clock=self.clock
+        )
+        return sv.AsyncSoraVideo(
+            transport=transport, repository=repository, clock=self.clock, **settings(n)
+        )
+
+
+def make_sim(n: int) -> Sim:
+    clock = sv.VirtualClock()
+    fake = FakeSora(clock=clock, generation_time=generation_time(n), seed=SEED)
+    http = httpx.AsyncClient(transport=fake.http_transport(), base_url=BASE_URL)
+    return Sim(clock=clock, fake=fake, http=http)
+
+
+@dataclass
+class Run:
+    cpu_per_job: float
+    status_per_video: float
+    peak_bytes_per_job: float | None = None
+
+
+async def library_run(
+    n: int, repository: JobRepository, *, bulk: bool = False, trace: bool = False
+) -> Run:
+    """N jobs created (one by one, or in one ``create_videos``), each awaited by its own
+    ``wait_for_job``, the engine running in the background (``async with``)."""
+    sim = make_sim(n)
+    gc.collect()
+    if trace:
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+    started = time.process_time()
+    try:
+        async with sim.client(repository, n) as client:
+            if bulk:
+                jobs = await client.videos.create_videos([video_request(i) for i in range(n)])
+            else:
+                jobs = [await client.videos.create_video(video_request(i)) for i in range(n)]
+            done: list[sv.Job] = []
+
+            async def wait(job_id: str) -> None:
+                done.append(await client.videos.wait_for_job(job_id))
+
+            async with anyio.create_task_group() as tg:
+                for job in jobs:
+                    tg.start_soon(wait, job.id)
+        cpu = time.process_time() - started
+        peak = None
+        if trace:
+            peak = (tracemalloc.get_traced_memory()[1] - base) / n
+    finally:
+        if trace:
+            tracemalloc.stop()
+        await sim.http.aclose()
+    assert len(done) == n
+    assert all(job.status is sv.JobStatus.COMPLETED for job in done)
+    assert sim.fake.created_count() == n
+    return Run(cpu / n, sim.fake.status_request_count() / n, peak)
+
+
+async def create_only(n: int, *, bulk: bool) -> float:
+    """CPU per job of creating N jobs (engine running), without waiting for them."""
+    sim = make_sim(n)
+    requests = [video_request(i) for i in range(n)]
+    try:
+        async with sim.client(MemoryRepository(), n) as client:
+            started = time.process_time()
+            if bulk:
+                await client.videos.create_videos(requests)
+            else:
+                for request in requests:
+                    await client.videos.create_video(request)
+            cpu = time.process_time() - started
+            await client.videos.wait_for_job((await client.videos.list_jobs(limit=1)).items[0].id)
+    finally:
+        await sim.http.aclose()
+    return cpu / n
+
+
+async def on_clock(clock: sv.VirtualClock, work: Callable[[], Awaitable[T]]) -> T:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(clock.run)
+        result = await work()
+        tg.cancel_scope.cancel()
+    return result
+
+
+async def bare_run(n: int) -> float:
+    """Bare httpx on the same simulated provider: create N videos, then read list pages
+    (100 a page, newest first) every ``GENERATION_T / 6`` seconds until all ended."""
+    sim = make_sim(n)
+    http = sim.http
+    started = time.process_time()
+
+    async def work() -> None:
+        open_ids: set[str] = set()
+        for i in range(n):
+            response = await http.post(
+                "/videos",
+                json={"prompt": prompt(i), "seconds": "8"},
+                headers={"Idempotency-Key": f"bare-{i}"},
+            )
+            response.raise_for_status()
+            open_ids.add(response.json()["id"])
+        while open_ids:
+            await sim.clock.sleep(GENERATION_T / 6)
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": 100, "order": "desc"}
+                if after is not None:
+                    params["after"] = after
+                page = (await http.get("/videos", params=params)).json()
+                for video in page["data"]:
+                    if video["status"] in ("completed", "failed"):
+                        open_ids.discard(video["id"])
+                if not page["has_more"] or not page["data"]:
+                    break
+                after = page["data"][-1]["id"]
+
+    try:
+        await on_clock(sim.clock, work)
+    finally:
+        await http.aclose()
+    return (time.process_time() - started) / n
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+async def cpu_rows(
+    label: str,
+    sizes: Sequence[int],
+    make_repository: Callable[[int], JobRepository],
+    bound: float,
+    bare: Mapping[int, float],
+) -> tuple[list[Row], dict[int, Run]]:
+    rows: list[Row] = []
+    runs: dict[int, Run] = {}
+    for n in sizes:
+        run = runs[n] = await library_run(n, make_repository(n))
+        rows.append(
+            Row(
+                f"CPU per job, {n:,} in flight, each with its own wait_for_job, {label}",
+                ms(run.cpu_per_job),
+                f"{ms(bare[n])} (bare httpx)",
+                run.cpu_per_job / bare[n],
+                f"≤ {bound * 1e3:g} ms",
+                run.cpu_per_job <= bound,
+            )
+        )
+    small, large = min(sizes), max(sizes)
+    growth = runs[large].cpu_per_job / runs[small].cpu_per_job
+    rows.append(
+        Row(
+            f"CPU per job growth {small:,} → {large:,} in flight, {label}",
+            f"{growth:.2f}×",
+            f"{ms(runs[small].cpu_per_job)} at {small:,}",
+            growth,
+            "≤ 1.3×",
+            growth <= 1.3,
+        )
+    )
+    return rows, runs
+
+
+async def run(sizes: Sizes) -> list[Row]:
+    bare = {n: await bare_run(n) for n in sizes.in_flight}
+    rows, _ = await cpu_rows(
+        "memory ledger", sizes.in_flight, lambda _n: MemoryRepository(), 1e-3, bare
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite, _ = await cpu_rows(
+            "SQLite ledger",
+            sizes.in_flight,
+            lambda n: SQLiteRepository(Path(tmp) / f"scale-{n}.db"),
+            2e-3,
+            bare,
+        )
+    rows += sqlite
+    large = max(sizes.in_flight)
+    traced = await library_run(large, MemoryRepository(), trace=True)
+    per_job = (traced.peak_bytes_per_job or 0.0) / KIB
+    rows.append(
+        Row(
+            f"memory per job in flight, {large:,} in flight, memory ledger (tracemalloc peak)",
+            f"{per_job:.1f} KiB",
+            "16 KiB",
+            per_job / 16,
+            "≤ 16 KiB",
+            per_job <= 16,
+        )
+    )
+    bulk = await create_only(large, bulk=True)
+    one_by_one = await create_only(large, bulk=False)
+    rows.append(
+        Row(
+            f"create_videos CPU per job, {large:,} in one call, memory ledger",
+            ms(bulk),
+            f"{ms(one_by_one)} (create_video one at a time)",
+            bulk / one_by_one,
+            "≤ 1 ms",
+            bulk <= 1e-3,
+        )
+    )
+    listing = await library_run(sizes.listing, MemoryRepository(), bulk=True)
+    rows.append(
+        Row(
+            f"status requests per video, {sizes.listing:,} in flight, Sora protocol (list refresh)",
+            f"{listing.status_per_video:.2f}",
+            "1",
+            listing.status_per_video,
+            "≤ 1",
+            listing.status_per_video <= 1,
+        )
+    )
+    return rows
+
+
+def settings_note(sizes: Sizes) -> str:
+    return "\n".join(
+        [
+            f"Sizes {', '.join(f'{n:,}' for n in sizes.in_flight)} in flight; client "
+            f"max_concurrency = N, requests_per_second = 1e6 (every job at the provider at "
+            f"once), other settings the defaults; generation times {GENERATION_T:g} s ± "
+            f"{SPREAD:.0%} (seed {SEED}); FakeSora in-process on a VirtualClock; jobs created "
+            "one by one with create_video (the create_videos row: one call), the engine in "
+            "the background (async with), then one wait_for_job task a job in one task group.",
+            "CPU = time.process_time() from the first create to the last wait's return, "
+            "divided by N (the SQLite ledger's thread included). Bare httpx: POST /videos a "
+            f"job, then every {GENERATION_T / 6:g} s list pages until every video ended, on the "
+            "same fake; its ratio column is library / bare.",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    rows = anyio.run(run, sizes)
+    print(markdown_table(rows))
+    print()
+    print(settings_note(sizes))
+    print(
+        f"\nsoravideo {sv.__version__} · Python {platform.python_version()} · "
+        f"{platform.machine()} · {time.perf_counter() - started:.1f} s in all"
+        + (" · QUICK sizes: not a measurement" if args.quick else "")
+    )
+    return 0 if all(row.ok is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
