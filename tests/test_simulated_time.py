@@ -56,3 +56,23 @@ async def test_a_plain_virtual_clock_still_runs_by_itself() -> None:
     with held.waiting():
         assert not held.held
     assert held.held
+
+
+def test_as_completed_lets_time_run_while_it_waits() -> None:
+    with sv.SoraVideo.simulated(generation_time=300) as client:
+        jobs = client.videos.create_videos(
+            [sv.CreateVideoRequest(prompt=p) for p in ("a fox", "a hare")]
+        )
+        done = list(client.videos.as_completed([j.id for j in jobs], timeout=3600))
+        assert {j.status for j in done} == {sv.JobStatus.COMPLETED}
+        assert client.fake is not None
+        check_exactly_once(client.fake, done)
+
+
+async def test_a_users_sleep_on_the_clock_lets_time_run() -> None:
+    async with sv.AsyncSoraVideo.simulated(generation_time=60) as client:
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
+        await client.clock.sleep(600)
+        assert (await client.videos.get_job(job.id)).status is sv.JobStatus.COMPLETED
+        assert client.fake is not None
+        await check_ledger_exactly_once(client.fake, client.repository)
