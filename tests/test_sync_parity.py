@@ -36,6 +36,7 @@ import pytest
 
 import soravideo as sv
 from soravideo.testing import FakeSora
+from soravideo.testing._fakeserver import FakeServer
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -128,7 +129,12 @@ def _members(api: griffe.Object | griffe.Alias, sync: str, async_: str) -> list[
 def _namespace(cls: type) -> dict[str, Any]:
     # The names an annotation may use: the module's own, and those it imports only for
     # type checkers (``if TYPE_CHECKING:``), which the public package has too.
-    return {**vars(sv), "FakeSora": FakeSora, **vars(sys.modules[cls.__module__])}
+    return {
+        **vars(sv),
+        "FakeSora": FakeSora,
+        "FakeServer": FakeServer,
+        **vars(sys.modules[cls.__module__]),
+    }
 
 
 def _hints(fn: Any, owner: type) -> dict[str, Any]:

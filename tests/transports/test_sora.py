@@ -140,7 +140,7 @@ def test_it_is_a_transport_with_sora_capabilities() -> None:
     assert transport.name == "sora"
     caps = transport.capabilities
     assert caps.default_model == "sora-2"
-    assert set(caps.models) == {"sora-2", "sora-2-pro"}
+    assert {"sora-2", "sora-2-pro"} <= set(caps.models)
     assert caps.models["sora-2"].durations == (4, 8, 12, 16, 20)
     assert "1920x1080" in (caps.models["sora-2-pro"].sizes or ())
     assert "1920x1080" not in (caps.models["sora-2"].sizes or ())
@@ -149,7 +149,9 @@ def test_it_is_a_transport_with_sora_capabilities() -> None:
     assert (caps.can_cancel, caps.can_list, caps.can_remix) == (True, True, True)
     assert caps.result_kind == "bytes"
     assert caps.variants == ("video", "thumbnail", "spritesheet")
-    assert caps.allows_unknown_models
+    # [W2-9] An unknown model is refused unless passed through on purpose.
+    assert not caps.allows_unknown_models
+    assert SoraTransport(allow_unknown_models=True).capabilities.allows_unknown_models
 
 
 def test_bad_auth_style_is_refused() -> None:

@@ -15,6 +15,7 @@ from .._core.errors import (
     ConflictError,
     FieldError,
     JobStateError,
+    ValidationError,
 )
 from .._core.manifest import read_manifest
 from .._core.models import (
@@ -39,6 +40,7 @@ from .._core.validation import (
     unsendable,
 )
 from .._engine.runner import JobRunner
+from ..transports.base import model_problems
 from .context import ClientContext
 from .videos import check_id, check_page, new_id, new_job
 
@@ -126,7 +128,11 @@ class AsyncBatchService:
         return round(total, 6)
 
     async def create_batch(
-        self, request: BatchVideoRequest, *, key: str | None = None
+        self,
+        request: BatchVideoRequest,
+        *,
+        key: str | None = None,
+        budget_usd: float | None = None,
     ) -> BatchResult:
         """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
 
@@ -141,13 +147,28 @@ class AsyncBatchService:
         Args:
             request: The videos and the batch's options.
             key: Your name for this batch, unique in the ledger (``"ads-2026-12"``).
+            budget_usd: The most the batch may cost (USD): the same as
+                ``BatchVideoRequest.budget_usd``, which it sets; give it one way only.
 
         Raises:
-            ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
+            ValidationError: naming every bad field (``videos[3].prompt``), or
+                ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
         """
         context = self._context
+        if budget_usd is not None and isinstance(request, BatchVideoRequest):
+            if request.budget_usd is not None:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            field="budget_usd",
+                            message="given twice (as the keyword and as "
+                            "BatchVideoRequest.budget_usd): give it one way",
+                        )
+                    ]
+                )
+            request = attrs.evolve(request, budget_usd=budget_usd)
         errors = check_batch(request, max_batch_size=context.settings.max_batch_size)
         errors.extend(_key_errors(key))
         videos = request.videos if isinstance(request, BatchVideoRequest) else ()
@@ -156,6 +177,7 @@ class AsyncBatchService:
             if isinstance(video, CreateVideoRequest) and not any(
                 e.field.startswith(f"{path}.") for e in errors
             ):
+                errors.extend(model_problems(context.transport.capabilities, video.model, path))
                 errors.extend(context.transport.validate(video, path))
         raise_if(errors)
         if request.budget_usd is not None:
@@ -200,6 +222,7 @@ class AsyncBatchService:
         *,
         key: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
         **defaults: Any,
     ) -> BatchResult:
         """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
@@ -218,12 +241,15 @@ class AsyncBatchService:
                 manifest and defaults under the same key give back the batch made the first
                 time.
             base_dir: The folder the manifest's files must be in (default: the manifest's).
+            budget_usd: The most the batch may cost (USD), as for
+                [`create_batch`][soravideo.AsyncBatchService.create_batch].
             **defaults: Request fields for rows that leave them out (``model="sora-2"``),
-                and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
+                and the batch's own ``name``, ``concurrency`` and ``metadata``.
 
         Raises:
             ValidationError: naming the row and field of every problem
                 (``row 4: input_reference``); nothing stored.
+            BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``.
         """
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
@@ -234,7 +260,9 @@ class AsyncBatchService:
         stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
         # A file name is bytes on POSIX; one that is not UTF-8 holds surrogates, shown as "?".
         batch_kwargs.setdefault("name", stem.encode("utf-8", "replace").decode("utf-8"))
-        return await self.create_batch(BatchVideoRequest(videos=videos, **batch_kwargs), key=key)
+        return await self.create_batch(
+            BatchVideoRequest(videos=videos, **batch_kwargs), key=key, budget_usd=budget_usd
+        )
 
     async def process_batch(
         self, batch_id: str, concurrency: int | None = None, *, progress: bool = False

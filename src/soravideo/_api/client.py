@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._core.clock import Clock, SystemClock, VirtualClock
+from .._core.clock import Clock, SystemClock, VirtualClock, user_waits
+from .._core.errors import AuthenticationError, FieldError, ValidationError
 from .._core.events import Callback, EventBus
 from .._core.models import ResumeSummary
 from .._core.settings import Settings
@@ -27,7 +28,7 @@ from .resume import find_unfinished, see_through
 from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from ..testing._simulated import FakeSora
+    from ..testing._simulated import FakeServer
 
 __all__ = ["AsyncSoraVideo", "default_repository", "default_transport", "simulated_client"]
 
@@ -63,6 +64,31 @@ def _hand_settings(transport: Transport, settings: Settings) -> None:
         )
 
 
+_OTHER_PROVIDERS = (
+    "other providers: RunwayTransport (RUNWAYML_API_SECRET), FalTransport (FAL_KEY), "
+    "OpenRouterTransport (OPENROUTER_API_KEY), GeminiTransport (GOOGLE_API_KEY or "
+    "GEMINI_API_KEY), ReplicateTransport (REPLICATE_API_TOKEN); offline and keyless: "
+    "SoraVideo.simulated()"
+)
+
+
+def _check_key(transport: Transport) -> None:
+    """Raise at once when the transport has no key for its provider's own API root.
+
+    Without one every create would fail later, after its job was stored; the error names
+    the environment variables the provider reads (and those of the others).
+
+    Raises:
+        AuthenticationError: The transport has no key and its provider needs one.
+    """
+    from ..transports._http import HttpTransport
+
+    if isinstance(transport, HttpTransport):
+        problem = transport.missing_key()
+        if problem is not None:
+            raise AuthenticationError(f"{problem}; {_OTHER_PROVIDERS}", provider=transport.name)
+
+
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     base = settings if settings is not None else Settings()
     return base.merge(**overrides) if overrides else base
@@ -71,28 +97,46 @@ def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
 def simulated_client(
     repository: JobRepository | None = None,
     *,
+    provider: str = "sora",
     generation_time: float = 30.0,
     seed: int = 0,
     cls: type[AsyncSoraVideo] | None = None,
     **kwargs: Any,
 ) -> AsyncSoraVideo:
-    """Return a client on FakeSora and simulated time (what ``AsyncSoraVideo.simulated()`` gives).
+    """Return a client on a provider's fake and simulated time (what ``simulated()`` gives).
 
     The one place outside ``soravideo.testing`` that imports it (lazily, on first use;
     ``lint-imports`` allows this import alone).
 
     Args:
         repository: A ledger (default: a new `MemoryRepository`).
+        provider: The provider to simulate: ``sora`` (FakeSora), ``runway``, ``fal``,
+            ``openrouter``, ``gemini`` or ``replicate`` (each by its fake).
         generation_time: Simulated seconds each video takes.
         seed: Seeds the fake's video ids (simulators sharing a ledger one after the
             other, one per CLI command, need different seeds).
         cls: The client class to make (default: ``AsyncSoraVideo``).
         **kwargs: Everything the constructor takes except ``transport`` and ``clock``.
-    """
-    from ..testing._simulated import simulated_parts
 
-    clock = VirtualClock()
-    fake, transport = simulated_parts(clock, generation_time=generation_time, seed=seed)
+    Raises:
+        ValidationError: ``provider`` has no simulator.
+    """
+    from ..testing._simulated import SIMULATED_PROVIDERS, simulated_provider_parts
+
+    if provider not in SIMULATED_PROVIDERS:
+        raise ValidationError(
+            [
+                FieldError(
+                    field="provider",
+                    message=f"no simulator for {provider!r}; choose one of "
+                    + ", ".join(SIMULATED_PROVIDERS),
+                )
+            ]
+        )
+    clock = VirtualClock(only_while_waiting=True)
+    fake, transport = simulated_provider_parts(
+        provider, clock, generation_time=generation_time, seed=seed
+    )
     if repository is None:
         from ..repositories.memory import MemoryRepository
 
@@ -125,6 +169,11 @@ class AsyncSoraVideo:
             ledger (default: ``host:pid:random``); name workers so that the ledger tells
             who holds what.
         **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
+
+    Raises:
+        AuthenticationError: The provider needs an API key and none was found (in
+            ``api_key=`` or the environment variables the message names); nothing was
+            stored or sent.
     """
 
     def __init__(
@@ -141,6 +190,7 @@ class AsyncSoraVideo:
         """The client's settings."""
         self.transport: Transport = transport if transport is not None else default_transport()
         """The provider transport."""
+        _check_key(self.transport)
         _hand_settings(self.transport, self.settings)
         self.repository: JobRepository = (
             repository if repository is not None else default_repository()
@@ -161,9 +211,10 @@ class AsyncSoraVideo:
         """Single videos: create, wait for, download, remix, cancel and list them."""
         self.batches: AsyncBatchService = AsyncBatchService(self._context)
         """Batches of videos: create (from a manifest too), process, watch and cancel them."""
-        self.fake: FakeSora | None = None
-        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
-        (``None`` otherwise)."""
+        self.fake: FakeServer | None = None
+        """The fake provider behind a ``simulated()`` client (a
+        [`FakeSora`][soravideo.testing.FakeSora] unless another provider was asked for;
+        ``None`` otherwise)."""
         self._stack: AsyncExitStack | None = None
 
     @classmethod
@@ -172,22 +223,32 @@ class AsyncSoraVideo:
         *,
         repository: JobRepository | None = None,
         generation_time: float = 30.0,
+        provider: str = "sora",
         **kwargs: Any,
     ) -> AsyncSoraVideo:
-        """Return a client that runs fully offline on FakeSora with simulated time.
+        """Return a client that runs fully offline on a fake provider with simulated time.
 
-        Simulated time jumps ahead whenever every task is waiting, so a 30-second
-        generation finishes in milliseconds. The ledger is in memory unless ``repository``
-        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
-        (failure prompts, injected faults, request counters).
+        Simulated time stands still between your calls and leaps ahead while a call waits
+        (``wait_for_job``, ``process_batch``, ``resume`` …), so a 30-second generation
+        finishes in milliseconds, and a job created a moment ago can still be cancelled. The
+        ledger is in memory unless ``repository`` is given. ``client.fake`` is the fake
+        behind it (failure prompts, injected faults, request counters). No key is needed.
 
         Args:
             repository: A ledger (default: a new
                 [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
             generation_time: Simulated seconds each video takes.
+            provider: The provider to simulate: ``"sora"`` ([`FakeSora`][soravideo.testing.FakeSora]),
+                ``"runway"``, ``"fal"``, ``"openrouter"``, ``"gemini"`` or ``"replicate"``
+                (their fakes in `soravideo.testing`).
             **kwargs: Everything the constructor takes except ``transport``.
+
+        Raises:
+            ValidationError: ``provider`` has no simulator.
         """
-        return simulated_client(repository, generation_time=generation_time, cls=cls, **kwargs)
+        return simulated_client(
+            repository, provider=provider, generation_time=generation_time, cls=cls, **kwargs
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -239,8 +300,10 @@ class AsyncSoraVideo:
             runner = self._context.runner
             if runner is not None:
                 # An engine driven elsewhere (the sync client's portal task, another
-                # task's wait) may still have creates on the wire: not before they answer.
-                await runner.settle_submissions(self.settings.close_timeout)
+                # task's wait) may still have creates on the wire: not before they answer
+                # (simulated time moves meanwhile: their retries sleep on it).
+                with user_waits(self.clock):
+                    await runner.settle_submissions(self.settings.close_timeout)
                 # Closing must not fail because the ledger is down.
                 with contextlib.suppress(Exception):
                     await runner.release_all()

@@ -54,7 +54,7 @@ from .metrics import Metrics
 from .videos import AsyncVideoService
 
 if TYPE_CHECKING:
-    from ..testing._simulated import FakeSora
+    from ..testing._simulated import FakeServer
 
 __all__ = ["BatchService", "SoraVideo", "VideoService"]
 
@@ -89,6 +89,11 @@ class SoraVideo:
             ledger (default: ``host:pid:random``); name workers so that the ledger tells
             who holds what.
         **overrides: Any [`Settings`][soravideo.Settings] field, e.g. ``max_concurrency=8``.
+
+    Raises:
+        AuthenticationError: The provider needs an API key and none was found (in
+            ``api_key=`` or the environment variables the message names); nothing was
+            stored or sent.
     """
 
     videos: VideoService
@@ -136,25 +141,36 @@ class SoraVideo:
         *,
         repository: JobRepository | None = None,
         generation_time: float = 30.0,
+        provider: str = "sora",
         **kwargs: Any,
     ) -> SoraVideo:
-        """Return a client that runs fully offline on FakeSora with simulated time.
+        """Return a client that runs fully offline on a fake provider with simulated time.
 
-        Simulated time jumps ahead whenever every task is waiting, so a 30-second
-        generation finishes in milliseconds. The ledger is in memory unless ``repository``
-        is given. ``client.fake`` is the [`FakeSora`][soravideo.testing.FakeSora] behind it
-        (failure prompts, injected faults, request counters).
+        Simulated time stands still between your calls and leaps ahead while a call waits
+        (``wait_for_job``, ``process_batch``, ``resume`` …), so a 30-second generation
+        finishes in milliseconds, and a job created a moment ago can still be cancelled. The
+        ledger is in memory unless ``repository`` is given. ``client.fake`` is the fake
+        behind it (failure prompts, injected faults, request counters). No key is needed.
 
         Args:
             repository: A ledger (default: a new
                 [`MemoryRepository`][soravideo.repositories.MemoryRepository]).
             generation_time: Simulated seconds each video takes.
+            provider: The provider to simulate: ``"sora"`` ([`FakeSora`][soravideo.testing.FakeSora]),
+                ``"runway"``, ``"fal"``, ``"openrouter"``, ``"gemini"`` or ``"replicate"``
+                (their fakes in `soravideo.testing`).
             **kwargs: Everything the constructor takes except ``transport``.
+
+        Raises:
+            ValidationError: ``provider`` has no simulator.
         """
         client = cls.__new__(cls)
         client._wrap(
             AsyncSoraVideo.simulated(
-                repository=repository, generation_time=generation_time, **kwargs
+                repository=repository,
+                generation_time=generation_time,
+                provider=provider,
+                **kwargs,
             )
         )
         return client
@@ -182,10 +198,10 @@ class SoraVideo:
         return self._async.clock
 
     @property
-    def fake(self) -> FakeSora | None:
-        """The [`FakeSora`][soravideo.testing.FakeSora] behind a ``simulated()`` client
-        (``None`` otherwise).
-        """
+    def fake(self) -> FakeServer | None:
+        """The fake provider behind a ``simulated()`` client (a
+        [`FakeSora`][soravideo.testing.FakeSora] unless another provider was asked for;
+        ``None`` otherwise)."""
         return self._async.fake
 
     def _ensure_portal(self) -> BlockingPortal:
@@ -718,7 +734,13 @@ class BatchService:
         """
         return self._inner.estimate_cost(request)
 
-    def create_batch(self, request: BatchVideoRequest, *, key: str | None = None) -> BatchResult:
+    def create_batch(
+        self,
+        request: BatchVideoRequest,
+        *,
+        key: str | None = None,
+        budget_usd: float | None = None,
+    ) -> BatchResult:
         """Validate and store a batch and all its jobs, atomically; nothing is sent yet.
 
         With a ``key``, creating is idempotent: the same script run again (after a crash,
@@ -732,13 +754,16 @@ class BatchService:
         Args:
             request: The videos and the batch's options.
             key: Your name for this batch, unique in the ledger (``"ads-2026-12"``).
+            budget_usd: The most the batch may cost (USD): the same as
+                ``BatchVideoRequest.budget_usd``, which it sets; give it one way only.
 
         Raises:
-            ValidationError: naming every bad field (``videos[3].prompt``); nothing stored.
+            ValidationError: naming every bad field (``videos[3].prompt``), or
+                ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
         """
-        return self._client._call(self._inner.create_batch, request, key=key)
+        return self._client._call(self._inner.create_batch, request, key=key, budget_usd=budget_usd)
 
     def create_batch_from_file(
         self,
@@ -746,6 +771,7 @@ class BatchService:
         *,
         key: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
         **defaults: Any,
     ) -> BatchResult:
         """Create a batch from a JSONL or CSV manifest: one video a row (``prompt`` plus any
@@ -764,16 +790,24 @@ class BatchService:
                 manifest and defaults under the same key give back the batch made the first
                 time.
             base_dir: The folder the manifest's files must be in (default: the manifest's).
+            budget_usd: The most the batch may cost (USD), as for
+                [`create_batch`][soravideo.BatchService.create_batch].
             **defaults: Request fields for rows that leave them out (``model="sora-2"``),
-                and the batch's own ``name``, ``concurrency``, ``budget_usd`` and ``metadata``.
+                and the batch's own ``name``, ``concurrency`` and ``metadata``.
 
         Raises:
             ValidationError: naming the row and field of every problem
                 (``row 4: input_reference``); nothing stored.
+            BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``.
         """
         return self._client._call(
-            self._inner.create_batch_from_file, path, key=key, base_dir=base_dir, **defaults
+            self._inner.create_batch_from_file,
+            path,
+            key=key,
+            base_dir=base_dir,
+            budget_usd=budget_usd,
+            **defaults,
         )
 
     def process_batch(

@@ -22,6 +22,7 @@ from .._core.models import (
 from .._core.validation import check_request, id_errors, page_errors, raise_if, timeout_errors
 from .._engine.downloads import Existing, download_content, file_name
 from .._engine.runner import REMIX_OF, JobRunner
+from ..transports.base import model_problems
 from .completion import each_as_it_ends
 from .context import ClientContext
 
@@ -156,7 +157,11 @@ class AsyncVideoService:
         """
         errors = check_request(request, path)
         if not errors:
-            errors = self._context.transport.validate(request, path)
+            transport = self._context.transport
+            errors = [
+                *model_problems(transport.capabilities, request.model, path),
+                *transport.validate(request, path),
+            ]
         return errors
 
     async def create_video(self, request: CreateVideoRequest) -> Job:

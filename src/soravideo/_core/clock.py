@@ -11,6 +11,9 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
 
@@ -22,8 +25,10 @@ __all__ = [
     "ManualClock",
     "SystemClock",
     "VirtualClock",
+    "engine_task",
     "off_loop_work",
     "sleep_or_wake",
+    "user_waits",
     "utc_from_timestamp",
 ]
 
@@ -55,6 +60,24 @@ class _OffLoopWork:
 
 off_loop_work = _OffLoopWork()
 """Wrap awaits of thread work in ``with off_loop_work:`` so simulated time waits for it."""
+
+
+_IN_ENGINE: ContextVar[bool] = ContextVar("soravideo_in_engine", default=False)
+
+
+@contextmanager
+def engine_task() -> Iterator[None]:
+    """Mark the block's task (and the tasks it starts) as the engine's.
+
+    A [`VirtualClock`][soravideo.VirtualClock] made with ``only_while_waiting=True`` lets
+    time move for a sleep on it outside the engine (a user's ``await clock.sleep(600)``
+    waits), never for the engine's own sleeps (its poller and pacer).
+    """
+    token = _IN_ENGINE.set(True)
+    try:
+        yield
+    finally:
+        _IN_ENGINE.reset(token)
 
 
 def utc_from_timestamp(seconds: float) -> datetime:
@@ -225,7 +248,53 @@ class VirtualClock(ManualClock):
     (``simulated()`` clients do this for you): each time all tasks are blocked, time skips to the
     next sleeper's deadline, so minutes of simulated waiting take microseconds and stay
     deterministic.
+
+    With ``only_while_waiting=True`` (what ``simulated()`` clients use), time moves only
+    while somebody is inside [`waiting`][soravideo.VirtualClock.waiting]: a client's calls
+    that wait (``wait_for_job``, ``process_batch``, ``resume``, ``run_worker`` …) and a
+    sleep on the clock outside the engine open it, so simulated time stands still between
+    a user's calls (a job created a moment ago can still be cancelled) and leaps ahead
+    while the user waits.
+
+    Args:
+        start: The time to start at (Unix seconds; default: now).
+        only_while_waiting: Move only while a [`waiting`][soravideo.VirtualClock.waiting]
+            block is open.
     """
+
+    def __init__(self, start: float | None = None, *, only_while_waiting: bool = False) -> None:
+        super().__init__(start)
+        self.only_while_waiting = only_while_waiting
+        self._waiters = 0
+        self._waiter_came: anyio.Event | None = None
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Let time move for the duration of the block (blocks nest and overlap).
+
+        Enter and leave it on the clock's event loop. It changes nothing unless the clock
+        was made with ``only_while_waiting=True``.
+        """
+        self._waiters += 1
+        if self._waiter_came is not None:
+            self._waiter_came.set()
+        try:
+            yield
+        finally:
+            self._waiters -= 1
+
+    async def sleep(self, seconds: float) -> None:
+        if self.only_while_waiting and not _IN_ENGINE.get():
+            # A user sleeping on the clock waits: time moves meanwhile.
+            with self.waiting():
+                await super().sleep(seconds)
+            return
+        await super().sleep(seconds)
+
+    @property
+    def held(self) -> bool:
+        """Whether time stands still now because nobody waits (``only_while_waiting``)."""
+        return self.only_while_waiting and self._waiters == 0
 
     async def run(self) -> None:
         """Drive the clock until cancelled."""
@@ -234,6 +303,12 @@ class VirtualClock(ManualClock):
             if off_loop_work.busy:
                 # A thread is about to answer: let real time pass, not simulated time.
                 await anyio.sleep(0.0002)
+                continue
+            if self.held:
+                # Nobody waits: time stands still until a call waits.
+                self._waiter_came = anyio.Event()
+                if self.held:
+                    await self._waiter_came.wait()
                 continue
             deadline = self.next_deadline()
             if deadline is None:
@@ -246,3 +321,17 @@ class VirtualClock(ManualClock):
 
     def __repr__(self) -> str:
         return f"VirtualClock(time={self.time():.3f})"
+
+
+def user_waits(clock: Clock) -> AbstractContextManager[None]:
+    """Return a block during which ``clock`` may move: a user's call is waiting.
+
+    A [`VirtualClock`][soravideo.VirtualClock] made with ``only_while_waiting=True`` moves
+    only inside such blocks; every other clock ignores them.
+
+    Args:
+        clock: The client's clock.
+    """
+    if isinstance(clock, VirtualClock):
+        return clock.waiting()
+    return nullcontext()

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from .._core.clock import Clock, user_waits
 from .._core.errors import ConflictError, JobStateError, ProviderError
 from .._core.events import EventBus
 from .._core.models import Job, JobStatus
@@ -63,6 +64,8 @@ class Canceller:
         reconciler: Finds the video of a create whose answer was lost.
         stop_video: Stops a video at the provider.
         events: Where ``cancelled`` is announced.
+        clock: The engine's clock: once the cancel is written, simulated time may move
+            while the cancel waits for a create on the wire (``user_waits``).
     """
 
     def __init__(
@@ -73,7 +76,9 @@ class Canceller:
         reconciler: Reconciler,
         stop_video: Callable[[str], Awaitable[None]],
         events: EventBus,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock
         self.state = state
         self.ledger = ledger
         self.reconciler = reconciler
@@ -136,9 +141,14 @@ class Canceller:
         state.cancelling.add(job_id)
         self.stop_sending(job_id)
         written = False
+        waits = contextlib.ExitStack()
         try:
             job, done = await self._cancel_in_ledger(job_id)
             written = True
+            if self.clock is not None:
+                # The job can no longer complete: simulated time may move now, for a
+                # create on the wire (its retries sleep on the clock).
+                waits.enter_context(user_waits(self.clock))
             on_the_wire = state.submit_done.get(job_id)
             if on_the_wire is not None:
                 # Its answer's ledger write finds the job cancelled and stops the video
@@ -173,6 +183,7 @@ class Canceller:
                     )
             done = current
         finally:
+            waits.close()
             state.cancelling.discard(job_id)
             if written or job_id not in state.submit_done:
                 state.drop(job_id)

@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager, contextmanager
 import anyio
 import attrs
 
-from .._core.clock import Clock, SystemClock, sleep_or_wake
+from .._core.clock import Clock, SystemClock, engine_task, sleep_or_wake, user_waits
 from .._core.events import EventBus
 from .._core.models import Job
 from .._core.settings import Settings
@@ -145,6 +145,7 @@ class JobRunner:
             reconciler=reconciler,
             stop_video=stopper.stop,
             events=events,
+            clock=self.clock,
         )
         self._lease_clock = lease_clock
         self._run_lock = anyio.Lock()
@@ -214,8 +215,15 @@ class JobRunner:
         """Keep the engine running for the duration of the block.
 
         When a background task already runs it (a context-managed or sync client), this
-        does nothing; otherwise the calling task drives the engine while it waits.
+        only lets simulated time move (``user_waits``); otherwise the calling task also
+        drives the engine while it waits.
         """
+        with user_waits(self.clock):
+            async with self._driven():
+                yield
+
+    @asynccontextmanager
+    async def _driven(self) -> AsyncIterator[None]:
         if self._background:
             yield
             return
@@ -243,6 +251,10 @@ class JobRunner:
 
     async def run(self) -> None:
         """Drive jobs until cancelled. Only one ``run`` is active at a time."""
+        with engine_task():
+            await self._run()
+
+    async def _run(self) -> None:
         async with self._run_lock:
             self._state.claim_needed = True
             self._state.stopping_at = None

@@ -73,9 +73,14 @@ def _write_manifest(path: Path, prompts: Sequence[str]) -> None:
 
 def _client(ledger: Path, videos: Path, *, seed: int, **settings: Any) -> AsyncSoraVideo:
     client = simulated_client(SQLiteRepository(ledger), seed=seed, download_dir=videos, **settings)
-    assert client.fake is not None
-    client.fake.generation_time = _generation_time
+    _fake(client).generation_time = _generation_time
     return client
+
+
+def _fake(client: AsyncSoraVideo) -> Any:
+    """Return the FakeSora of a simulated client (typed as any fake provider)."""
+    assert client.fake is not None
+    return client.fake
 
 
 def _named(job: Job) -> str:
@@ -90,7 +95,6 @@ async def _singles(
         f"at most {SINGLES_CONCURRENCY} generate at the same time"
     )
     client = _client(ledger, videos, seed=1, max_concurrency=SINGLES_CONCURRENCY)
-    assert client.fake is not None
     start = client.clock.time()
     client.on("*", EventPrinter(write, client.clock.time, name=_named).on_event)
     # Stored before the engine starts, so that it sees all five at once and sends them
@@ -111,7 +115,7 @@ async def _singles(
             for job in created:
                 tg.start_soon(wait, job.id)
         elapsed = client.clock.time() - start
-        status_requests = client.fake.status_request_count()
+        status_requests = _fake(client).status_request_count()
     finished = sorted(
         jobs.values(),
         key=lambda j: (j.started_at or j.created_at, -j.priority.rank, j.created_at, j.id),
@@ -140,8 +144,7 @@ async def _batch(
     ledger: Path, videos: Path, manifest: Path, write: Callable[[str], None]
 ) -> tuple[list[Job], int, float, bool]:
     client = _client(ledger, videos, seed=2)
-    assert client.fake is not None
-    fake = client.fake
+    fake = _fake(client)
     prompts = [p or fake.failing_prompt for p in BATCH_PROMPTS]
     await anyio.to_thread.run_sync(_write_manifest, manifest, prompts)
     write(

@@ -6,6 +6,7 @@ The codes are documented in ``soravideo --help`` (``soravideo.cli.parser.EPILOG`
 from __future__ import annotations
 
 import argparse
+import re
 
 from .._core.converter import unstructure
 from .._core.errors import (
@@ -22,7 +23,7 @@ from .._core.errors import (
 )
 from .._core.redact import redact_text
 from .context import Context, shown_ledger
-from .providers import provider_label, safe_transport
+from .providers import key_variables, provider_label, safe_transport
 
 __all__ = [
     "EXIT_FAILED",
@@ -31,6 +32,7 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
     "UsageError",
+    "cli_advice",
     "error_message",
     "exit_code",
     "report",
@@ -79,8 +81,33 @@ def unwrap(exc: BaseException) -> BaseException:
         exc = inner[0]
 
 
+# The library's advice in Python words, and the options that say the same on the command line.
+_PYTHON_ADVICE = (
+    (re.compile(r"(?:SoraVideo|Settings)\(max_batch_size=(\d+)\)"), r"--max-batch-size \1"),
+    (re.compile(r"(?:SoraVideo|Settings)\(max_batch_size=\.\.\.\)"), "--max-batch-size N"),
+)
+
+
+def cli_advice(text: str) -> str:
+    """Return ``text`` with the library's Python advice put as command-line options.
+
+    ``raise it with SoraVideo(max_batch_size=25)`` becomes ``raise it with
+    --max-batch-size 25``.
+    """
+    for pattern, option in _PYTHON_ADVICE:
+        text = pattern.sub(option, text)
+    return text
+
+
 def error_message(exc: BaseException, args: argparse.Namespace) -> str:
     """Return the one line that tells the user what went wrong (not yet redacted)."""
+    if isinstance(exc, AuthenticationError) and exc.status_code is None:
+        # No key at all (found before anything was stored or sent): name where it goes.
+        names = " or ".join(key_variables(args.provider)) or "its API key"
+        return (
+            f"{args.provider} needs an API key: set {names} in the environment "
+            "(or try --provider simulated, offline)"
+        )
     if isinstance(exc, ProviderError) and exit_code(exc) == EXIT_UNREACHABLE:
         label = provider_label(args, safe_transport(args))
         hint = " (or try --provider simulated, offline)" if args.provider == "sora" else ""
@@ -91,7 +118,7 @@ def error_message(exc: BaseException, args: argparse.Namespace) -> str:
         return f"ledger {shown_ledger(args)}: {exc}"
     if isinstance(exc, JobTimeoutError):
         return f"{exc}; it goes on: `soravideo status {exc.job_id} --wait` or `soravideo resume`"
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return cli_advice(" ".join(str(exc).split())) or type(exc).__name__
 
 
 def report(ctx: Context, exc: BaseException) -> int:
@@ -102,7 +129,11 @@ def report(ctx: Context, exc: BaseException) -> int:
     code = exit_code(exc)
     text = redact_text(error_message(exc, ctx.args), ctx.hidden)
     if ctx.json:
-        fields = [unstructure(e) for e in exc.errors] if isinstance(exc, ValidationError) else []
+        fields = (
+            [{**unstructure(e), "message": cli_advice(e.message)} for e in exc.errors]
+            if isinstance(exc, ValidationError)
+            else []
+        )
         ctx.document(
             {
                 "error": {

@@ -19,8 +19,9 @@ from .._core.validation import (
     MAX_PAGE_LIMIT,
     MAX_USD,
 )
+from .._core.version import __version__
 from .errors import EXIT_USAGE
-from .providers import PROVIDERS, provider_help
+from .providers import PROVIDERS, SIMULATED, provider_help
 
 __all__ = ["DESCRIPTION", "EPILOG", "build_parser"]
 
@@ -40,8 +41,9 @@ how jobs move:
   such a command ends keeps going at the provider; the next one picks it up.
 
 the simulated provider (--provider simulated):
-  FakeSora runs inside each command, on simulated time, so a 30-second video takes a
-  few milliseconds. The ledger still persists, but the simulator does not: a command
+  FakeSora (or the fake of --simulate runway, fal, openrouter, gemini, replicate) runs
+  inside each command, on simulated time, so a 30-second video takes a few
+  milliseconds; no key is needed. The ledger still persists, but the simulator does not: a command
   that runs the engine on it sees every job it started through to the end before it
   exits. Download videos in the same command (create --wait --out, batch --out-dir);
   a later `download` copies the file if it was saved (SORAVIDEO_DOWNLOAD_DIR).
@@ -140,6 +142,14 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help=provider_help(),
     )
     group.add_argument(
+        "--simulate",
+        choices=SIMULATED,
+        metavar="PROVIDER",
+        default=default(None),
+        help="with --provider simulated: the provider its fake stands in for "
+        f"({', '.join(SIMULATED)}; default sora)",
+    )
+    group.add_argument(
         "--db",
         metavar="PATH",
         default=default(None),
@@ -200,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"soravideo {__version__}", help="show the version"
     )
     _add_globals(parser, suppress=False)
     common = _Parser(add_help=False)

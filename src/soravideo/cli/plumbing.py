@@ -84,15 +84,21 @@ def build_client(ctx: Context, *, must_exist: bool = False, **overrides: Any) ->
     environment with ``overrides`` (those not ``None``) on top.
 
     Raises:
-        UsageError: ``--base-url`` with the simulated provider, or an unusable ``--db``.
+        UsageError: ``--base-url`` with the simulated provider, ``--simulate`` without it,
+            or an unusable ``--db``.
     """
     args = ctx.args
     settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
     if ctx.simulated and args.base_url:
         raise UsageError("--base-url does not apply to --provider simulated")
+    simulate = getattr(args, "simulate", None)
+    if simulate is not None and not ctx.simulated:
+        raise UsageError("--simulate goes with --provider simulated")
     if ctx.simulated:
         repository = build_repository(args, must_exist=must_exist)
-        return simulated_client(repository, seed=secrets.randbits(64), settings=settings)
+        return simulated_client(
+            repository, seed=secrets.randbits(64), settings=settings, provider=simulate or "sora"
+        )
     transport = build_transport(args)
     return AsyncSoraVideo(
         transport=transport,

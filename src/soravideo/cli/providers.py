@@ -18,10 +18,12 @@ from ..transports.base import Transport
 __all__ = [
     "KEY_VARIABLES",
     "PROVIDERS",
+    "SIMULATED",
     "TABLE",
     "URL_VARIABLES",
     "Provider",
     "build_transport",
+    "key_variables",
     "provider_help",
     "provider_label",
     "safe_transport",
@@ -119,6 +121,8 @@ TABLE: tuple[Provider, ...] = (
 )
 
 PROVIDERS = tuple(provider.name for provider in TABLE)
+SIMULATED = tuple(provider.name for provider in TABLE if provider.transport is not None)
+"""The providers ``--simulate`` takes: each has a fake in ``soravideo.testing``."""
 KEY_VARIABLES = tuple(name for provider in TABLE for name in provider.key_variables)
 URL_VARIABLES = tuple(name for provider in TABLE for name in provider.url_variables)
 _BY_NAME = {provider.name: provider for provider in TABLE}
@@ -128,6 +132,12 @@ def provider_help() -> str:
     """Return ``--provider``'s help: every provider, as the table describes it."""
     names = [provider.help for provider in TABLE]
     return f"the provider: {', '.join(names[:-1])}, or {names[-1]}"
+
+
+def key_variables(provider: str) -> tuple[str, ...]:
+    """Return the environment variables ``provider``'s key is read from (none: unknown)."""
+    row = _BY_NAME.get(provider)
+    return row.key_variables if row is not None else ()
 
 
 def build_transport(args: argparse.Namespace) -> Transport:

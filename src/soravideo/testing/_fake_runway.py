@@ -38,6 +38,7 @@ from ..transports.runway import (
     API_VERSION,
     MAX_DATA_URI_LENGTH,
     MAX_URL_LENGTH,
+    RUNWAY_ENDPOINT_MODELS,
     RUNWAY_MODELS,
     RunwayModel,
 )
@@ -468,8 +469,25 @@ class FakeRunway(FakeServer):
         with_image = endpoint == "image_to_video"
         model = body.get("model")
         spec = self.models.get(model) if isinstance(model, str) else None
+        listed = RUNWAY_ENDPOINT_MODELS.get(endpoint, ())
+        if spec is None and isinstance(model, str) and model in listed:
+            # A model of the catalogue this fake has no detail of: its duration and ratio
+            # are taken as sent (Runway checks them).
+            spec = RunwayModel(
+                name=model,
+                text_ratios=(),
+                image_ratios=(),
+                durations=(),
+                default_duration=5,
+                max_prompt=None,
+                ratio_required=False,
+            )
+            return spec, self._summary(body, with_image, [])
         if spec is None or not spec.ratios(with_image=with_image):
-            known = [m for m, s in self.models.items() if s.ratios(with_image=with_image)]
+            known = [
+                *(m for m, s in self.models.items() if s.ratios(with_image=with_image)),
+                *(m for m in listed if m not in self.models),
+            ]
             raise _Issues([("model", f"Invalid model for {endpoint}; expected one of {known}")])
         text = body.get("promptText")
         prompt_required = not with_image or spec.prompt_required_with_image
@@ -500,6 +518,13 @@ class FakeRunway(FakeServer):
             issues.append(("seed", "Expected an integer from 0 to 4294967295"))
         if "audio" in body and not isinstance(body["audio"], bool):
             issues.append(("audio", "Expected a boolean"))
+        return spec, self._summary(body, with_image, issues)
+
+    @staticmethod
+    def _summary(
+        body: Mapping[str, Any], with_image: bool, issues: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """Check the body's image; return the loggable summary, or raise every issue."""
         summary = dict(body)
         if with_image:
             image = body.get("promptImage")
@@ -512,7 +537,7 @@ class FakeRunway(FakeServer):
             issues.append(("promptImage", "Not allowed for text_to_video"))
         if issues:
             raise _Issues(issues)
-        return spec, summary
+        return summary
 
     def _create(self, request: FakeRequest, endpoint: str) -> FakeResponse:
         if request.content_type != "application/json":

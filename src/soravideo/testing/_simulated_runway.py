@@ -19,20 +19,23 @@ _SIMULATED_KEY = "key_simulated"
 
 
 def simulated_runway_parts(
-    clock: VirtualClock, *, generation_time: float, **knobs: Any
+    clock: VirtualClock, *, generation_time: float, seed: int = 0, **knobs: Any
 ) -> tuple[FakeRunway, RunwayTransport]:
     """Return a FakeRunway on ``clock`` and a RunwayTransport that reaches it without sockets.
 
     Args:
         clock: The simulated time both run on.
         generation_time: Simulated seconds each video takes.
+        seed: Seeds the fake's task ids.
         **knobs: Other [`FakeRunway`][soravideo.testing.FakeRunway] arguments
             (``max_concurrent`` …).
     """
     from ..transports.runway import RunwayTransport
     from ._fake_runway import FakeRunway
 
-    fake = FakeRunway(api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, **knobs)
+    fake = FakeRunway(
+        api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, seed=seed, **knobs
+    )
     http_client = httpx.AsyncClient(transport=fake.http_transport())
     transport = RunwayTransport(
         base_url=SIMULATED_RUNWAY_URL,

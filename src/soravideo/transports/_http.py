@@ -994,6 +994,28 @@ class HttpTransport:
     _unknown_status_message: str = "unknown status %r; treating the job as processing"
     # How the provider is named in messages ("Runway has only 'video'").
     _label: str = ""
+    key_variables: tuple[str, ...] = ()
+    """The environment variables the provider's key is read from (``missing_key`` names them)."""
+    # The provider's own API root, where a request without a key is refused (a gateway or
+    # a fake elsewhere may need none).
+    _keyed_root: str = ""
+
+    def missing_key(self) -> str | None:
+        """Return why every request would be refused for want of a key, or ``None``.
+
+        A transport with no key that talks to its provider's own API root (not a keyless
+        gateway, a fake, or a root with a password in it) can do nothing: the client says
+        so when it is made (an [`AuthenticationError`][soravideo.AuthenticationError]).
+        """
+        if self._has_key or not self._keyed_root:
+            return None
+        if self._base_url.rstrip("/") != self._keyed_root.rstrip("/"):
+            return None
+        names = " or ".join(self.key_variables)
+        return (
+            f"no API key for {self.name}: set {names} in the environment, or pass api_key= "
+            f"to {type(self).__name__}"
+        )
 
     def _setup_http(
         self,

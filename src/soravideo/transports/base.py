@@ -30,6 +30,7 @@ __all__ = [
     "RemoteJob",
     "Transport",
     "checked_remote_id",
+    "model_problems",
     "remote_id_problem",
     "remote_id_segment",
 ]
@@ -161,6 +162,38 @@ class Capabilities:
     # provider deletes it soon (Replicate: an hour). The engine then warns about each job
     # that completes with no download_dir to save it in.
     results_expire_after: float | None = None
+
+
+def model_problems(
+    capabilities: Capabilities, model: str | None, path: str = ""
+) -> list[FieldError]:
+    """Return the error for a model the provider's catalogue does not list (empty otherwise).
+
+    No model (the provider's default) and a transport that passes unknown models through on
+    purpose (``allows_unknown_models``, its ``allow_unknown_models=True``) are fine.
+
+    Args:
+        capabilities: The transport's capabilities (its catalogue: ``models``).
+        model: The request's model.
+        path: Prefix for the field name (``videos[3]``).
+
+    Returns:
+        One [`FieldError`][soravideo.FieldError] naming ``model`` and the models listed, or none.
+    """
+    if model is None or not isinstance(model, str) or capabilities.allows_unknown_models:
+        return []
+    if model in capabilities.models:
+        return []
+    listed = ", ".join(capabilities.models)
+    return [
+        FieldError(
+            field=f"{path}.model" if path else "model",
+            message=(
+                f"unknown model {model!r}; this provider's models: {listed} (build the "
+                "transport with allow_unknown_models=True to send other names as they are)"
+            ),
+        )
+    ]
 
 
 @attrs.frozen(kw_only=True)

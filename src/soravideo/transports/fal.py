@@ -250,7 +250,13 @@ class FalTransport(UrlResultTransport):
             request there.
         min_poll_interval: The shortest wait between two status reads of one request (fal
             publishes none; its own client polls every 0.1 s).
+        allow_unknown_models: Send a model the catalogue does not list as it is (the
+            default: this provider's models are open-ended; ``False`` refuses them
+            with a [`ValidationError`][soravideo.ValidationError] naming ``model``).
     """
+
+    key_variables = ("FAL_KEY", "FAL_KEY_ID + FAL_KEY_SECRET")
+    _keyed_root = DEFAULT_BASE_URL
 
     name = "fal"
     _log = log
@@ -281,6 +287,7 @@ class FalTransport(UrlResultTransport):
         server_retries: bool = False,
         webhook_url: str | None = None,
         min_poll_interval: float = MIN_POLL_INTERVAL,
+        allow_unknown_models: bool = True,
     ) -> None:
         host = env_value("FAL_QUEUE_RUN_HOST")
         default = f"https://{host}" if host else DEFAULT_BASE_URL
@@ -317,7 +324,7 @@ class FalTransport(UrlResultTransport):
             result_kind="url",
             variants=("video",),
             min_poll_interval=min_poll_interval,
-            allows_unknown_models=True,
+            allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
         )
 

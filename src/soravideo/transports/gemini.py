@@ -390,7 +390,13 @@ class GeminiTransport(HttpTransport):
         prices: USD per second by model, overriding `GEMINI_MODELS` (a flat rate at
             every resolution).
         min_poll_interval: The least time between two reads of a job (seconds).
+        allow_unknown_models: Send a model the catalogue does not list as it is (a
+            gateway's own model); by default it is refused with the list, a
+            [`ValidationError`][soravideo.ValidationError] naming ``model``.
     """
+
+    key_variables = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+    _keyed_root = DEFAULT_BASE_URL
 
     name = "gemini"
 
@@ -413,6 +419,7 @@ class GeminiTransport(HttpTransport):
         default_model: str = DEFAULT_MODEL,
         prices: Mapping[str, float] | None = None,
         min_poll_interval: float = MIN_POLL_INTERVAL,
+        allow_unknown_models: bool = False,
     ) -> None:
         self._base_url = (base_url or _env("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
@@ -453,7 +460,7 @@ class GeminiTransport(HttpTransport):
             result_kind="bytes",
             variants=("video",),
             min_poll_interval=min_poll_interval,
-            allows_unknown_models=True,
+            allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
         )
         self._submitted = BoundedCache(_CACHE_SIZE)

@@ -391,7 +391,13 @@ class OpenRouterTransport(HttpTransport):
         models: The model table to start from (default `OPENROUTER_MODELS`).
         default_model: The model used when a request names none.
         min_poll_interval: The least time between two reads of a job (seconds).
+        allow_unknown_models: Send a model the catalogue does not list as it is (a
+            gateway's own model); by default it is refused with the list, a
+            [`ValidationError`][soravideo.ValidationError] naming ``model``.
     """
+
+    key_variables = ("OPENROUTER_API_KEY",)
+    _keyed_root = DEFAULT_BASE_URL
 
     name = "openrouter"
     _log = log
@@ -419,6 +425,7 @@ class OpenRouterTransport(HttpTransport):
         models: Mapping[str, OpenRouterModel] | None = None,
         default_model: str = DEFAULT_MODEL,
         min_poll_interval: float = MIN_POLL_INTERVAL,
+        allow_unknown_models: bool = False,
     ) -> None:
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.default_model = default_model
@@ -445,6 +452,7 @@ class OpenRouterTransport(HttpTransport):
             on_retry=on_retry,
         )
         self._prices = dict(prices or {})
+        self.allow_unknown_models = allow_unknown_models
         self._specs: Mapping[str, OpenRouterModel] = dict(
             OPENROUTER_MODELS if models is None else models
         )
@@ -470,7 +478,7 @@ class OpenRouterTransport(HttpTransport):
             result_kind="bytes",
             variants=("video",),
             min_poll_interval=self.min_poll_interval,
-            allows_unknown_models=True,
+            allows_unknown_models=self.allow_unknown_models,
             idempotent_creates=False,
         )
 

@@ -245,7 +245,13 @@ class ReplicateTransport(HttpTransport):
         max_list_pages: Pages of the list read per refresh before the jobs still missing
             are read one by one.
         min_poll_interval: The shortest wait between two reads of one prediction.
+        allow_unknown_models: Send a model the catalogue does not list as it is (the
+            default: this provider's models are open-ended; ``False`` refuses them
+            with a [`ValidationError`][soravideo.ValidationError] naming ``model``).
     """
+
+    key_variables = ("REPLICATE_API_TOKEN",)
+    _keyed_root = DEFAULT_BASE_URL
 
     name = "replicate"
 
@@ -268,6 +274,7 @@ class ReplicateTransport(HttpTransport):
         output_ttl: float = OUTPUT_TTL,
         max_list_pages: int = MAX_LIST_PAGES,
         min_poll_interval: float = MIN_POLL_INTERVAL,
+        allow_unknown_models: bool = True,
     ) -> None:
         self._base_url = (base_url or _env("REPLICATE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         problem = model_problem(default_model)
@@ -312,7 +319,7 @@ class ReplicateTransport(HttpTransport):
             result_kind="url",
             variants=("video",),
             min_poll_interval=min_poll_interval,
-            allows_unknown_models=True,
+            allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
             results_expire_after=output_ttl,
         )

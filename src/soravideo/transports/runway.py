@@ -64,6 +64,7 @@ __all__ = [
     "CREDIT_USD",
     "DEFAULT_BASE_URL",
     "MAX_DATA_URI_LENGTH",
+    "RUNWAY_ENDPOINT_MODELS",
     "RUNWAY_MODELS",
     "RunwayModel",
     "RunwayTransport",
@@ -219,7 +220,72 @@ RUNWAY_MODELS: Mapping[str, RunwayModel] = {
         ratio_required=False,
     ),
 }
-"""The video models this transport knows, by name. Other names are passed to Runway as is."""
+"""The video models this transport checks and prices, by name (the others of
+``RUNWAY_ENDPOINT_MODELS`` are sent as asked)."""
+
+RUNWAY_ENDPOINT_MODELS: Mapping[str, tuple[str, ...]] = {
+    # The ``model`` Literal of each request type of the runwayml 5.24.0 package
+    # (text_to_video_create_params, image_to_video_create_params; a test compares).
+    "text_to_video": (
+        "gen4.5",
+        "veo3.1",
+        "veo3.1_fast",
+        "klingO3_4k",
+        "hailuo3",
+        "kling3.0_4k",
+        "happyhorse_1_0",
+        "kling2.5_turbo_pro",
+        "kling3.0_pro",
+        "kling3.0_standard",
+        "klingO3_pro",
+        "klingO3_standard",
+        "seedance2",
+        "seedance2_fast",
+        "seedance2_mini",
+        "gemini_omni_flash",
+        "grok_imagine_1_5",
+        "wan3",
+        "gemini_omni_flash_1.1",
+        "wan3_prime",
+        "h3_max",
+        "seedance2_5",
+        "grok_imagine_1_5_lite",
+        "kling_4",
+    ),
+    "image_to_video": (
+        "gen4.5",
+        "gen4_turbo",
+        "veo3.1",
+        "veo3.1_fast",
+        "klingO3_4k",
+        "hailuo3",
+        "kling3.0_4k",
+        "happyhorse_1_0",
+        "kling2.5_turbo_pro",
+        "kling3.0_pro",
+        "kling3.0_standard",
+        "klingO3_pro",
+        "klingO3_standard",
+        "seedance2",
+        "seedance2_fast",
+        "seedance2_mini",
+        "gemini_omni_flash",
+        "grok_imagine_1_5",
+        "wan3",
+        "gemini_omni_flash_1.1",
+        "wan3_prime",
+        "h3_max",
+        "seedance2_5",
+        "grok_imagine_1_5_lite",
+        "kling_4",
+    ),
+}
+"""Runway's catalogue: every video model, by the endpoint that takes it.
+
+The models in ``RUNWAY_MODELS`` are checked (duration,
+size, prompt) and priced; the others are sent as asked, Runway checking the rest. A model in
+neither list is refused unless the transport is built with ``allow_unknown_models=True``.
+"""
 
 _STATUSES: Mapping[str, JobStatus] = {
     "PENDING": JobStatus.PROCESSING,
@@ -399,7 +465,13 @@ class RunwayTransport(UrlResultTransport):
             ``RUNWAY_MODELS`` (e.g. your negotiated rates, or a Gemini Omni figure).
         default_model: The model used when a request names none.
         output_ttl: Seconds an output URL is assumed to stay valid (``expires_at``).
+        allow_unknown_models: Send a model the catalogue does not list as it is (a
+            gateway's own model); by default it is refused with the list, a
+            [`ValidationError`][soravideo.ValidationError] naming ``model``.
     """
+
+    key_variables = ("RUNWAYML_API_SECRET",)
+    _keyed_root = DEFAULT_BASE_URL
 
     name = "runway"
     _repr_fields = ("api_version",)
@@ -429,6 +501,7 @@ class RunwayTransport(UrlResultTransport):
         credits_per_second: Mapping[str, float] | None = None,
         default_model: str = DEFAULT_MODEL,
         output_ttl: float = OUTPUT_URL_TTL,
+        allow_unknown_models: bool = False,
     ) -> None:
         self._base_url = (base_url or env_value("RUNWAYML_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
@@ -456,7 +529,18 @@ class RunwayTransport(UrlResultTransport):
         self._specs = RUNWAY_MODELS
         self._rate_overrides = dict(credits_per_second or {})
         self._capabilities = Capabilities(
-            models={name: self._model_info(spec) for name, spec in self._specs.items()},
+            models={
+                name: self._model_info(spec)
+                if spec is not None
+                else ModelInfo(
+                    name=name, accepts_image=name in RUNWAY_ENDPOINT_MODELS["image_to_video"]
+                )
+                for name, spec in (
+                    (name, self._specs.get(name))
+                    for endpoint in RUNWAY_ENDPOINT_MODELS.values()
+                    for name in endpoint
+                )
+            },
             default_model=default_model,
             can_cancel=True,
             can_list=False,
@@ -464,7 +548,7 @@ class RunwayTransport(UrlResultTransport):
             result_kind="url",
             variants=("video",),
             min_poll_interval=MIN_POLL_INTERVAL,
-            allows_unknown_models=True,
+            allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
         )
 
@@ -582,10 +666,17 @@ class RunwayTransport(UrlResultTransport):
             problem = _reference_problem(reference)
             if problem is not None:
                 bad("input_reference", problem)
-        spec = self._specs.get(self._model(request))
-        if spec is None:
-            return errors
+        model = self._model(request)
+        spec = self._specs.get(model)
         with_image = self._with_image(request)
+        if spec is None:
+            endpoints = RUNWAY_ENDPOINT_MODELS
+            text, image = endpoints["text_to_video"], endpoints["image_to_video"]
+            if with_image and model in text and model not in image:
+                bad("input_reference", f"{model} makes videos from text only")
+            elif not with_image and model in image and model not in text:
+                bad("input_reference", f"{model} makes videos from an image only: give one")
+            return errors
         if with_image and not spec.image_ratios:
             bad("input_reference", f"{spec.name} makes videos from text only")
         elif not with_image and not spec.text_ratios:

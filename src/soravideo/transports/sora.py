@@ -71,26 +71,34 @@ _OWN_FIELDS: Mapping[str, str] = {
     "input_reference": "input_reference",
 }
 
+# Prices in USD per second of video as OpenAI published them for 720p (pricing page,
+# October 2025; recorded in shared/PROVIDERS.md on 2026-11-27). Pass ``prices=`` to
+# SoraTransport for a gateway's own rates.
+_SORA_2 = ModelInfo(
+    name="sora-2",
+    durations=_DURATIONS,
+    sizes=_SIZES,
+    default_duration=4,
+    default_size="720x1280",
+    price_per_second_usd=0.10,
+)
+_SORA_2_PRO = ModelInfo(
+    name="sora-2-pro",
+    durations=_DURATIONS,
+    sizes=_PRO_SIZES,
+    default_duration=4,
+    default_size="720x1280",
+    price_per_second_usd=0.30,
+)
+
 SORA_MODELS: Mapping[str, ModelInfo] = {
-    # Prices in USD per second of video as OpenAI published them for 720p (pricing page,
-    # October 2025; recorded in shared/PROVIDERS.md on 2026-11-27). Pass ``prices=`` to
-    # SoraTransport for a gateway's own rates.
-    "sora-2": ModelInfo(
-        name="sora-2",
-        durations=_DURATIONS,
-        sizes=_SIZES,
-        default_duration=4,
-        default_size="720x1280",
-        price_per_second_usd=0.10,
-    ),
-    "sora-2-pro": ModelInfo(
-        name="sora-2-pro",
-        durations=_DURATIONS,
-        sizes=_PRO_SIZES,
-        default_duration=4,
-        default_size="720x1280",
-        price_per_second_usd=0.30,
-    ),
+    # The names of the official client's ``openai.types.VideoModel`` (openai 3.63; a test
+    # compares): the dated snapshots are their model's, sizes, durations and price alike.
+    "sora-2": _SORA_2,
+    "sora-2-pro": _SORA_2_PRO,
+    "sora-2-2025-10-06": attrs.evolve(_SORA_2, name="sora-2-2025-10-06"),
+    "sora-2-2025-12-08": attrs.evolve(_SORA_2, name="sora-2-2025-12-08"),
+    "sora-2-pro-2025-10-06": attrs.evolve(_SORA_2_PRO, name="sora-2-pro-2025-10-06"),
 }
 """The models OpenAI documented for ``/v1/videos``, with their durations, sizes and prices."""
 
@@ -205,10 +213,17 @@ class SoraTransport(HttpTransport):
         max_list_pages: Most list pages
             [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before
             fetching the remaining ids one by one.
+        allow_unknown_models: Send a model the catalogue does not list as it is (a
+            gateway's own model); by default it is refused with the list, a
+            [`ValidationError`][soravideo.ValidationError] naming ``model``. A model
+            priced with ``prices=`` is listed.
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
     """
+
+    key_variables = ("SORAVIDEO_API_KEY", "OPENAI_API_KEY")
+    _keyed_root = DEFAULT_BASE_URL
 
     name = "sora"
     _repr_fields = ("auth_style", "api_version")
@@ -231,6 +246,7 @@ class SoraTransport(HttpTransport):
         on_retry: OnRetry | None = None,
         prices: Mapping[str, float] | None = None,
         max_list_pages: int = 5,
+        allow_unknown_models: bool = False,
     ) -> None:
         if auth_style not in ("bearer", "azure"):
             raise ValidationError(
@@ -275,7 +291,7 @@ class SoraTransport(HttpTransport):
             can_remix=True,
             result_kind="bytes",
             variants=_VARIANTS,
-            allows_unknown_models=True,
+            allows_unknown_models=allow_unknown_models,
         )
         self._list_unsupported = False
 
