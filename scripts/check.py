@@ -26,16 +26,25 @@ that fails once fails the gate. Extra arguments go to the main pytest run
 ``SUITE_BUDGET`` (``SORAVIDEO_SUITE_BUDGET`` changes the figure shown, ``0`` hides it), with
 its ``SLOWEST`` slowest tests, and never gated on: a correct tree must not fail because the
 machine was busy.
+
+Hangs fail instead of holding CI: a test still running after pyproject's ``timeout`` fails
+with every thread's stack (pytest-timeout), and a gate still running after ``HANG_AFTER``
+seconds, or one that leaves a process behind after it exits, is killed and fails with the
+processes still running printed. Output is passed through line by line as it comes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -46,6 +55,11 @@ E2E = "tests/e2e"
 SUITE_BUDGET = 30.0  # seconds the main test run aims at on a 2-core machine (shown, not gated)
 SLOWEST = 10  # the slowest tests of the main run, repeated in the summary
 MAX_WORKERS = 4  # each xdist worker starts its own throwaway PostgreSQL server
+# A hang detector, not a time limit: a gate still running after this many seconds (about
+# thirty times what the slowest gate takes) is stuck, so it is killed with its children and
+# fails, instead of holding CI until its own limit. Single tests have pytest-timeout's
+# `timeout` (pyproject.toml), which prints every thread's stack first.
+HANG_AFTER = float(os.environ.get("SORAVIDEO_GATE_HANG_AFTER") or 1800)
 
 
 def workers() -> int:
@@ -56,33 +70,92 @@ def workers() -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
+def _pass_through(stream: IO[str], slowest: list[str] | None) -> None:
+    """Copy a gate's output line by line, collecting pytest's ``--durations`` table."""
+    in_table = False
+    for line in stream:
+        sys.stdout.write(line)
+        sys.stdout.flush()  # CI reads a pipe: show progress as it comes, not in 8 KiB blocks
+        if slowest is None:
+            continue
+        if "slowest" in line and "durations" in line and line.startswith("="):
+            in_table = True
+        elif in_table and (line.startswith("=") or not line.strip()):
+            in_table = False
+        elif in_table:
+            slowest.append(line.rstrip())
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the process group ``pgid`` is still running."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _print_processes(since: float) -> None:
+    """Print the processes that began in the last ``since`` seconds (kernel threads aside)."""
+    listing = subprocess.run(
+        ["ps", "-eo", "pid,ppid,pgid,etimes,args"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    for line in listing[1:]:
+        fields = line.split(None, 4)
+        if len(fields) == 5 and int(fields[3]) <= since + 1 and not fields[4].startswith("["):
+            print(f"  {line.strip()}")
+    sys.stdout.flush()
+
+
 def run(title: str, args: list[str], slowest: list[str] | None = None) -> tuple[int, float]:
     """Run one gate; return its exit code and how long it took.
 
-    With ``slowest``, the gate's output is passed through line by line and the lines of
-    pytest's ``--durations`` table are also collected there, for the summary.
+    The gate's output is passed through line by line; with ``slowest``, the lines of
+    pytest's ``--durations`` table are also collected there, for the summary. A gate that
+    hangs (still running after ``HANG_AFTER`` seconds) or leaves a process behind (one that
+    holds its output or stays in its process group after it exits) is killed and fails,
+    with the processes still running printed: a leaked child would otherwise hold CI's
+    output open until CI's own limit.
     """
     print(f"\n=== {title}: {' '.join(args)}", flush=True)
     started = time.perf_counter()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    if slowest is None:
-        code = subprocess.call(args, cwd=ROOT, env=env)
-    else:
-        with subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, errors="replace"
-        ) as process:
-            assert process.stdout is not None
-            in_table = False
-            for line in process.stdout:
-                sys.stdout.write(line)
-                if "slowest" in line and "durations" in line and line.startswith("="):
-                    in_table = True
-                elif in_table and (line.startswith("=") or not line.strip()):
-                    in_table = False
-                elif in_table:
-                    slowest.append(line.rstrip())
-            sys.stdout.flush()
-        code = process.returncode
+    problem = ""
+    # Not `with Popen`: its exit closes the output, which waits for the reader thread,
+    # which a leaked process holding the output would block forever.
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,  # its own process group, so a hang is killed with its children
+    )
+    assert process.stdout is not None
+    reader = threading.Thread(target=_pass_through, args=(process.stdout, slowest), daemon=True)
+    reader.start()
+    try:
+        process.wait(timeout=HANG_AFTER)
+    except subprocess.TimeoutExpired:
+        problem = f"still running after {HANG_AFTER:.0f} s (a hang)"
+    if not problem and _group_alive(process.pid):
+        time.sleep(2)  # a child on its way out
+        if _group_alive(process.pid):
+            problem = "exited, but left processes running in its process group"
+    reader.join(timeout=0 if problem else 10)
+    if not problem and reader.is_alive():
+        problem = "exited, but a process it started (in a session of its own) holds its output"
+    if problem:
+        print(f"\n=== {title}: {problem}: a failure. Processes it may have started:")
+        _print_processes(since=time.perf_counter() - started)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if not reader.is_alive():
+        process.stdout.close()
+    code = 1 if problem and process.returncode == 0 else process.returncode
     elapsed = time.perf_counter() - started
     if code == 5 and args[1:3] == ["-m", "pytest"]:
         print(f"=== {title}: pytest collected no tests, which is a failure here", flush=True)
