@@ -18,6 +18,7 @@ from a soravideo error shows a secret either.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -160,7 +161,29 @@ def redact(value: Any, secrets: Iterable[str | None], *, shapes: bool = False) -
     hidden = _hidden(secrets)
     if not hidden and not shapes:
         return value
+    if not shapes and not _may_hold(value, hidden):
+        return value
     return _replace(value, hidden, shapes)
+
+
+def _may_hold(value: Any, hidden: list[str]) -> bool:
+    """Whether any of ``hidden`` may appear in JSON-like ``value`` (``False`` only when sure).
+
+    One look at its JSON text instead of a walk of every string: a secret JSON would not
+    write as it is (one holding a quote, a backslash or a control character), or data JSON
+    cannot write, is walked as before.
+    """
+    if type(value) is str:
+        return any(secret in value for secret in hidden)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return True
+    return any(secret in text or not _json_verbatim(secret) for secret in hidden)
+
+
+def _json_verbatim(secret: str) -> bool:
+    return secret.isprintable() and '"' not in secret and "\\" not in secret
 
 
 def _replace(value: Any, hidden: list[str], shapes: bool) -> Any:

@@ -84,20 +84,32 @@ MAX_JSON_DEPTH = 64
 
 
 def _within_depth(value: Any, limit: int) -> bool:
-    """Whether JSON-like data nests at most ``limit`` arrays and objects deep (no recursion)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """Whether JSON-like data nests at most ``limit`` arrays and objects deep (no recursion).
+
+    Walked a level at a time, looking at containers only: a parsed answer holds plain
+    ``dict`` and ``list`` (other mappings and sequences are walked too, more slowly).
+    """
+    level = [value] if _is_container(value) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return False
-        pending.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, Mapping) else item
+            below.extend(child for child in children if _is_container(child))
+        level = below
     return True
+
+
+def _is_container(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict or kind is list:
+        return True
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return False
+    return isinstance(value, (Mapping, list))
 
 
 def parse_json(response: httpx.Response) -> Any:

@@ -60,6 +60,10 @@ def remote_id_problem(value: object) -> str | None:
         return "is a dot segment, which would address another path"
     if "/" in value or "\\" in value:
         return "contains a path separator"
+    if value.isascii() and value.isprintable():
+        # The usual id, decided without a look at each character: printable ASCII holds
+        # no control character, and the only whitespace in it is the space.
+        return "contains a space or control character (U+0020)" if " " in value else None
     for char in value:
         if char.isspace() or unicodedata.category(char)[0] == "C":
             return f"contains a space or control character (U+{ord(char):04X})"

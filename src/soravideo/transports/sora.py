@@ -27,7 +27,7 @@ import logging
 import math
 import mimetypes
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -550,8 +550,15 @@ class SoraTransport(HttpTransport):
         return self._parse(response, asked=remote_id)
 
     async def _list_page(
-        self, *, limit: int, after: str | None, retry: bool = True
+        self,
+        *,
+        limit: int,
+        after: str | None,
+        retry: bool = True,
+        wanted: Set[str] | None = None,
     ) -> tuple[list[RemoteJob], bool, str | None]:
+        # With ``wanted``, only those videos are read into jobs: a refresh pages through
+        # every video of the account, and most are not the ones it looks for.
         params: dict[str, Any] = {"limit": limit, "order": "desc"}
         if after:
             params["after"] = after
@@ -562,8 +569,14 @@ class SoraTransport(HttpTransport):
         if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
             self._unexpected_answer(response, payload, "a list of videos", creating=False)
         jobs = []
+        last_listed: str | None = None
         for item in payload["data"]:
             if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                continue
+            if wanted is not None and item["id"] not in wanted:
+                # The ids looked for passed the remote-id rule when they were stored.
+                if remote_id_problem(item["id"]) is None:
+                    last_listed = item["id"]
                 continue
             problem = remote_id_problem(item["id"])
             if problem is not None:
@@ -575,9 +588,10 @@ class SoraTransport(HttpTransport):
                 )
                 continue
             jobs.append(self._remote(item, response.headers))
+            last_listed = jobs[-1].remote_id
         last_id = payload.get("last_id")
         if remote_id_problem(last_id) is not None:
-            last_id = jobs[-1].remote_id if jobs else None
+            last_id = last_listed
         return jobs, bool(payload.get("has_more")), last_id
 
     async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
@@ -629,7 +643,9 @@ class SoraTransport(HttpTransport):
         while not self._list_unsupported:
             pages += 1
             try:
-                jobs, has_more, after = await self._list_page(limit=_LIST_LIMIT, after=after)
+                jobs, has_more, after = await self._list_page(
+                    limit=_LIST_LIMIT, after=after, wanted=targets
+                )
             except ProviderError as exc:
                 if exc.status_code not in (404, 405, 501):
                     raise
