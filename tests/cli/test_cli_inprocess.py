@@ -21,6 +21,8 @@ import pytest
 import soravideo as sv
 from soravideo.cli import main
 from soravideo.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exit_code
+from soravideo.cli.parser import build_parser
+from soravideo.cli.providers import TABLE, build_transport
 
 
 class Run:
@@ -402,3 +404,42 @@ def test_python_dash_m_soravideo_runs_main(
         runpy.run_module("soravideo", run_name="__main__", alter_sys=True)
     assert exited.value.code == EXIT_OK
     assert "exit codes:" in capsys.readouterr().out
+
+
+def test_an_unknown_model_is_sent_only_with_allow_unknown_model(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SORAVIDEO_API_KEY", "sk-cli-test-unknown-model-0123")
+    port = _closed_port()
+    real = ("--provider", "sora", "--base-url", f"http://127.0.0.1:{port}/v1", "--db", "l.db")
+    refused = cli(*real, "create", "a fox", "--model", "sora-3", simulated=False)
+    assert refused.code == EXIT_USAGE
+    line = refused.error_line()
+    assert "unknown model 'sora-3'" in line and "sora-2" in line
+    # Command-line advice, not Python's.
+    assert "add --allow-unknown-model" in line and "allow_unknown_models=True" not in line
+    assert not (tmp_path / "l.db").exists()
+    # With the flag the model passes validation and goes to the provider (here: unreachable).
+    sent = cli(
+        *real, "--allow-unknown-model", "create", "a fox", "--model", "sora-3", "--wait",
+        simulated=False,
+    )  # fmt: skip
+    assert sent.code == EXIT_UNREACHABLE, sent.err
+    assert not (tmp_path / "l.db").exists()
+
+
+def test_allow_unknown_model_builds_every_transport_that_way() -> None:
+    for provider in (p.name for p in TABLE if p.transport is not None):
+        args = build_parser().parse_args(["--provider", provider, "list"])
+        assert not args.allow_unknown_model
+        allowed = build_parser().parse_args(
+            ["--provider", provider, "--allow-unknown-model", "list"]
+        )
+        transport = build_transport(allowed)
+        assert transport.capabilities.allows_unknown_models, provider
+
+
+def test_allow_unknown_model_is_refused_with_the_simulator(cli: Any) -> None:
+    result = cli("--allow-unknown-model", "create", "a fox", "--model", "sora-3")
+    assert result.code == EXIT_USAGE
+    assert "needs a real provider" in result.error_line()

@@ -85,6 +85,10 @@ def unwrap(exc: BaseException) -> BaseException:
 _PYTHON_ADVICE = (
     (re.compile(r"(?:SoraVideo|Settings)\(max_batch_size=(\d+)\)"), r"--max-batch-size \1"),
     (re.compile(r"(?:SoraVideo|Settings)\(max_batch_size=\.\.\.\)"), "--max-batch-size N"),
+    (
+        re.compile(r"build the transport with allow_unknown_models=True"),
+        "add --allow-unknown-model",
+    ),
 )
 
 

@@ -164,6 +164,13 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "(default: $SORAVIDEO_BASE_URL or $OPENAI_BASE_URL)",
     )
     group.add_argument(
+        "--allow-unknown-model",
+        action="store_true",
+        default=default(False),
+        help="send a --model the provider's catalogue does not list as it is (a model "
+        "newer than this soravideo); unknown models are refused by default",
+    )
+    group.add_argument(
         "--json",
         action="store_true",
         default=default(False),

@@ -84,8 +84,8 @@ def build_client(ctx: Context, *, must_exist: bool = False, **overrides: Any) ->
     environment with ``overrides`` (those not ``None``) on top.
 
     Raises:
-        UsageError: ``--base-url`` with the simulated provider, ``--simulate`` without it,
-            or an unusable ``--db``.
+        UsageError: ``--base-url`` or ``--allow-unknown-model`` with the simulated
+            provider, ``--simulate`` without it, or an unusable ``--db``.
     """
     args = ctx.args
     settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
@@ -94,6 +94,11 @@ def build_client(ctx: Context, *, must_exist: bool = False, **overrides: Any) ->
     simulate = getattr(args, "simulate", None)
     if simulate is not None and not ctx.simulated:
         raise UsageError("--simulate goes with --provider simulated")
+    if ctx.simulated and getattr(args, "allow_unknown_model", False):
+        raise UsageError(
+            "--allow-unknown-model needs a real provider: the simulator makes only the "
+            "models it lists"
+        )
     if ctx.simulated:
         repository = build_repository(args, must_exist=must_exist)
         return simulated_client(

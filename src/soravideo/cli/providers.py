@@ -30,40 +30,40 @@ __all__ = [
 ]
 
 
-def _sora(base_url: str | None) -> Transport:
+def _sora(base_url: str | None, **options: bool) -> Transport:
     from ..transports.sora import SoraTransport
 
-    return SoraTransport(base_url=base_url)
+    return SoraTransport(base_url=base_url, **options)
 
 
-def _runway(base_url: str | None) -> Transport:
+def _runway(base_url: str | None, **options: bool) -> Transport:
     from ..transports.runway import RunwayTransport
 
-    return RunwayTransport(base_url=base_url)
+    return RunwayTransport(base_url=base_url, **options)
 
 
-def _fal(base_url: str | None) -> Transport:
+def _fal(base_url: str | None, **options: bool) -> Transport:
     from ..transports.fal import FalTransport
 
-    return FalTransport(base_url=base_url)
+    return FalTransport(base_url=base_url, **options)
 
 
-def _openrouter(base_url: str | None) -> Transport:
+def _openrouter(base_url: str | None, **options: bool) -> Transport:
     from ..transports.openrouter import OpenRouterTransport
 
-    return OpenRouterTransport(base_url=base_url)
+    return OpenRouterTransport(base_url=base_url, **options)
 
 
-def _replicate(base_url: str | None) -> Transport:
+def _replicate(base_url: str | None, **options: bool) -> Transport:
     from ..transports.replicate import ReplicateTransport
 
-    return ReplicateTransport(base_url=base_url)
+    return ReplicateTransport(base_url=base_url, **options)
 
 
-def _gemini(base_url: str | None) -> Transport:
+def _gemini(base_url: str | None, **options: bool) -> Transport:
     from ..transports.gemini import GeminiTransport
 
-    return GeminiTransport(base_url=base_url)
+    return GeminiTransport(base_url=base_url, **options)
 
 
 @attrs.frozen
@@ -75,15 +75,16 @@ class Provider:
         help: How ``--provider``'s help names it.
         key_variables: Environment variables that hold its API keys.
         url_variables: Environment variables that hold its API root (may carry a password).
-        transport: Builds its transport from ``--base-url`` (lazily imported); ``None``
-            for the simulated provider, which brings its own.
+        transport: Builds its transport from ``--base-url`` and options such as
+            ``allow_unknown_models`` (lazily imported); ``None`` for the simulated provider,
+            which brings its own.
     """
 
     name: str
     help: str
     key_variables: tuple[str, ...] = ()
     url_variables: tuple[str, ...] = ()
-    transport: Callable[[str | None], Transport] | None = None
+    transport: Callable[..., Transport] | None = None
 
 
 TABLE: tuple[Provider, ...] = (
@@ -144,7 +145,9 @@ def build_transport(args: argparse.Namespace) -> Transport:
     """Return the transport of ``--provider`` (not ``simulated``: it brings its own)."""
     make = _BY_NAME[args.provider].transport
     assert make is not None, "the simulated provider brings its own transport"
-    return make(args.base_url)
+    # Only when asked: fal and Replicate pass unknown endpoints through by default.
+    options = {"allow_unknown_models": True} if getattr(args, "allow_unknown_model", False) else {}
+    return make(args.base_url, **options)
 
 
 def safe_transport(args: argparse.Namespace) -> Transport | None:
