@@ -30,40 +30,42 @@ __all__ = [
 ]
 
 
-def _sora(base_url: str | None, **options: bool) -> Transport:
+def _sora(base_url: str | None, allow_unknown_models: bool) -> Transport:
     from ..transports.sora import SoraTransport
 
-    return SoraTransport(base_url=base_url, **options)
+    return SoraTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
 
 
-def _runway(base_url: str | None, **options: bool) -> Transport:
+def _runway(base_url: str | None, allow_unknown_models: bool) -> Transport:
     from ..transports.runway import RunwayTransport
 
-    return RunwayTransport(base_url=base_url, **options)
+    return RunwayTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
 
 
-def _fal(base_url: str | None, **options: bool) -> Transport:
+def _fal(base_url: str | None, allow_unknown_models: bool) -> Transport:
     from ..transports.fal import FalTransport
 
-    return FalTransport(base_url=base_url, **options)
+    # Its endpoints are open-ended: unknown ones pass through whatever the flag says.
+    return FalTransport(base_url=base_url)
 
 
-def _openrouter(base_url: str | None, **options: bool) -> Transport:
+def _openrouter(base_url: str | None, allow_unknown_models: bool) -> Transport:
     from ..transports.openrouter import OpenRouterTransport
 
-    return OpenRouterTransport(base_url=base_url, **options)
+    return OpenRouterTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
 
 
-def _replicate(base_url: str | None, **options: bool) -> Transport:
+def _replicate(base_url: str | None, allow_unknown_models: bool) -> Transport:
     from ..transports.replicate import ReplicateTransport
 
-    return ReplicateTransport(base_url=base_url, **options)
+    # Its endpoints are open-ended: unknown ones pass through whatever the flag says.
+    return ReplicateTransport(base_url=base_url)
 
 
-def _gemini(base_url: str | None, **options: bool) -> Transport:
+def _gemini(base_url: str | None, allow_unknown_models: bool) -> Transport:
     from ..transports.gemini import GeminiTransport
 
-    return GeminiTransport(base_url=base_url, **options)
+    return GeminiTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
 
 
 @attrs.frozen
@@ -75,16 +77,15 @@ class Provider:
         help: How ``--provider``'s help names it.
         key_variables: Environment variables that hold its API keys.
         url_variables: Environment variables that hold its API root (may carry a password).
-        transport: Builds its transport from ``--base-url`` and options such as
-            ``allow_unknown_models`` (lazily imported); ``None`` for the simulated provider,
-            which brings its own.
+        transport: Builds its transport from ``--base-url`` and ``--allow-unknown-model``
+            (lazily imported); ``None`` for the simulated provider, which brings its own.
     """
 
     name: str
     help: str
     key_variables: tuple[str, ...] = ()
     url_variables: tuple[str, ...] = ()
-    transport: Callable[..., Transport] | None = None
+    transport: Callable[[str | None, bool], Transport] | None = None
 
 
 TABLE: tuple[Provider, ...] = (
@@ -145,9 +146,7 @@ def build_transport(args: argparse.Namespace) -> Transport:
     """Return the transport of ``--provider`` (not ``simulated``: it brings its own)."""
     make = _BY_NAME[args.provider].transport
     assert make is not None, "the simulated provider brings its own transport"
-    # Only when asked: fal and Replicate pass unknown endpoints through by default.
-    options = {"allow_unknown_models": True} if getattr(args, "allow_unknown_model", False) else {}
-    return make(args.base_url, **options)
+    return make(args.base_url, bool(getattr(args, "allow_unknown_model", False)))
 
 
 def safe_transport(args: argparse.Namespace) -> Transport | None:
