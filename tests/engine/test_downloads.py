@@ -463,6 +463,30 @@ async def test_a_directory_gets_the_job_id_inside_it(provider: Provider, tmp_pat
     assert everything_in(tmp_path) == sorted(p.name for p in (path, thumb, sprite))
 
 
+async def test_a_file_named_for_another_format_is_saved_as_asked_with_a_warning(
+    provider: Provider, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = await provider.completed()
+    with caplog.at_level(logging.WARNING, logger="soravideo"):
+        thumb = await provider.client.videos.download_video(
+            job.id, tmp_path / "thumb.jpg", variant="thumbnail"
+        )
+        plain = await provider.client.videos.download_video(
+            job.id, tmp_path / "thumb", variant="thumbnail"
+        )
+        right = await provider.client.videos.download_video(
+            job.id, tmp_path / "thumb.WebP", variant="thumbnail"
+        )
+    assert thumb == tmp_path / "thumb.jpg"
+    assert thumb.read_bytes()[8:12] == b"WEBP" == plain.read_bytes()[8:12]
+    warned = [r.getMessage() for r in caplog.records if "saved as asked" in r.getMessage()]
+    # Only the name that says another format: thumb.jpg, not thumb or thumb.WebP.
+    assert warned == [
+        f"sora: the thumbnail of {job.remote_id} is WEBP data, saved as asked under thumb.jpg"
+    ]
+    assert right.exists()
+
+
 @pytest.mark.parametrize("separator", sorted({"/", os.sep}))
 async def test_a_path_ending_in_a_separator_is_a_directory_made_if_missing(
     provider: Provider, tmp_path: Path, separator: str

@@ -22,6 +22,7 @@ the temporary file is removed: no file appears at the target unless it is whole 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -36,6 +37,8 @@ from .._core.errors import DownloadError, FieldError, ValidationError
 from .._core.settings import DEFAULT_MAX_DOWNLOAD_BYTES
 from ..transports.base import Transport
 from .content_check import ContentCheck, Rejected
+
+logger = logging.getLogger("soravideo")
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
@@ -63,6 +66,28 @@ class Downloaded:
     bytes: int
     sha256: str
     content_type: str | None
+
+
+# The file name suffixes each format the content check identifies goes by.
+_SUFFIXES = {
+    "mp4": (".mp4", ".m4v", ".mov"),
+    "webp": (".webp",),
+    "png": (".png",),
+    "jpeg": (".jpg", ".jpeg", ".jpe"),
+}
+
+
+def _misnamed(target: Path, found: str | None) -> str | None:
+    """Return the format's name when ``target``'s suffix names another known format.
+
+    ``thumb.jpg`` holding WebP data is misnamed; ``thumb`` or ``thumb.bin`` is not.
+    """
+    suffix = target.suffix.lower()
+    if found is None or suffix in _SUFFIXES[found]:
+        return None
+    if any(suffix in suffixes for suffixes in _SUFFIXES.values()):
+        return found.upper()
+    return None
 
 
 def file_name(job_id: str, variant: str = "video") -> str:
@@ -218,6 +243,16 @@ async def download_content(
                     code=exc.code,
                 ) from None
             content_type = stream.content_type
+        misnamed = _misnamed(target, check.format)
+        if misnamed is not None:
+            logger.warning(
+                "%s: the %s of %s is %s data, saved as asked under %s",
+                transport.name,
+                variant,
+                remote_id,
+                misnamed,
+                target.name,
+            )
         with off_loop_work:
             await anyio.to_thread.run_sync(publish, partial, target, existing, digest.hexdigest())
     finally:
