@@ -26,7 +26,7 @@ from litestar.middleware.rate_limit import DurationUnit, RateLimitConfig
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, Schema, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.plugins.attrs import AttrsSchemaPlugin
 from litestar.typing import FieldDefinition
 
@@ -44,6 +44,7 @@ from .._core.errors import (
     ValidationError,
 )
 from .._core.models import BatchVideoRequest, CreateVideoRequest, JobStatus
+from .._core.validation import check_batch
 from .._core.version import __version__
 from ._background import Background
 from ._wire import (
@@ -154,14 +155,23 @@ def _error(
     return _CamelResponse(content=body, status_code=status, headers=dict(headers or {}))
 
 
+class _RequestInvalid(ValidationError):
+    """A request body's problems, its fields named as the API names them already."""
+
+
 def _invalid(errors: Iterable[FieldError], message: str = "invalid request") -> Response[Any]:
-    problems = [FieldProblem(field=camel_path(e.field), message=e.message) for e in errors]
+    problems = [FieldProblem(field=e.field, message=e.message) for e in errors]
     return _error(400, "invalid_request", message, fields=problems)
 
 
 def _library_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, _RequestInvalid):
         return _invalid(exc.errors)
+    if isinstance(exc, ValidationError):
+        # The library names fields as the models do (videos[1].aspect_ratio).
+        return _invalid(
+            FieldError(field=camel_path(e.field), message=e.message) for e in exc.errors
+        )
     if isinstance(exc, NotFoundError):
         return _error(404, "not_found", str(exc))
     if isinstance(exc, JobStateError):
@@ -276,21 +286,23 @@ _ERRORS = {
 def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
     videos = client.videos
 
-    def validated(request: CreateVideoRequest | None, path: str, errors: list[FieldError]) -> None:
-        # The library's checks, for the fields the wire did not already name.
+    def add(errors: list[FieldError], found: Iterable[FieldError]) -> None:
+        # The library's problems (its field names camelCased), for fields not yet named.
         named = {e.field for e in errors}
-        if request is not None:
-            errors.extend(
-                e for e in videos.validate(request, path) if camel_path(e.field) not in named
-            )
+        for problem in found:
+            field = camel_path(problem.field)
+            if field not in named:
+                named.add(field)
+                errors.append(FieldError(field=field, message=problem.message))
 
     @post("/videos", status_code=201, summary="Create a video job", responses=_ERRORS)
-    async def create_video(data: VideoBody) -> JobCreatedResponse:
+    async def create_video(data: JSONBody[VideoBody]) -> JobCreatedResponse:
         errors: list[FieldError] = []
         request = read_video(data.raw, "", errors)
-        validated(request, "", errors)
+        if request is not None:
+            add(errors, videos.validate(request))
         if errors or request is None:
-            raise ValidationError(errors)
+            raise _RequestInvalid(errors)
         job = await videos.create_video(request)
         return JobCreatedResponse(
             data=JobCreated(job_id=job.id, status=job.status, message="video job created")
@@ -299,13 +311,17 @@ def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
     @post(
         "/videos/batch", status_code=201, summary="Create a batch of video jobs", responses=_ERRORS
     )
-    async def create_batch(data: BatchBody) -> BatchCreatedResponse:
+    async def create_batch(data: JSONBody[BatchBody]) -> BatchCreatedResponse:
         errors: list[FieldError] = []
         request = read_batch(data.raw, errors)
         if request is None or errors:
-            for i, video in enumerate(request.videos if request is not None else ()):
-                validated(video, f"videos[{i}]", errors)
-            raise ValidationError(errors)
+            if request is not None:
+                # Name the batch's own fields and each video's too, in one answer.
+                max_size = client.settings.max_batch_size
+                add(errors, check_batch(request, max_batch_size=max_size))
+                for i, video in enumerate(request.videos):
+                    add(errors, videos.validate(video, f"videos[{i}]"))
+            raise _RequestInvalid(errors)
         created = await client.batches.create_batch(request)
         background.process(created.batch_id)
         return BatchCreatedResponse(
@@ -315,7 +331,7 @@ def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
         )
 
     @get("/videos/{jobId:str}", summary="Get a job", responses=_ERRORS)
-    async def get_job(jobId: str) -> JobResponse:
+    async def get_job(jobId: Annotated[str, PathParameter()]) -> JobResponse:
         return JobResponse(data=await videos.get_job(jobId))
 
     @get(
@@ -323,20 +339,22 @@ def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
         summary="Get a completed job's video (400 before)",
         responses=_ERRORS,
     )
-    async def get_result(jobId: str) -> ResultResponse:
+    async def get_result(jobId: Annotated[str, PathParameter()]) -> ResultResponse:
         return ResultResponse(data=await videos.get_video_result(jobId))
 
     @delete("/videos/{jobId:str}", status_code=200, summary="Cancel a job", responses=_ERRORS)
-    async def cancel_job(jobId: str) -> JobCancelledResponse:
+    async def cancel_job(jobId: Annotated[str, PathParameter()]) -> JobCancelledResponse:
         job = await videos.cancel_job(jobId)
         return JobCancelledResponse(data=JobCancelled(job_id=job.id, status=job.status))
 
     @get("/videos", summary="List jobs, newest first", responses=_ERRORS)
     async def list_jobs(
-        page: Annotated[int, Parameter(ge=1, description="from 1")] = 1,
-        limit: Annotated[int, Parameter(ge=1, le=1000, description="jobs a page")] = 20,
-        status: JobStatus | None = None,
-        batch_id: Annotated[str | None, Parameter(query="batchId")] = None,
+        page: Annotated[int, QueryParameter(ge=1, description="from 1")] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, description="jobs a page")] = 20,
+        status: Annotated[JobStatus | None, QueryParameter(description="only jobs in it")] = None,
+        batch_id: Annotated[
+            str | None, QueryParameter(name="batchId", description="only its jobs")
+        ] = None,
     ) -> JobListResponse:
         got = await videos.list_jobs(status=status, batch_id=batch_id, page=page, limit=limit)
         return JobListResponse(
@@ -355,7 +373,7 @@ def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
         summary="Get a batch, its jobs and its progress",
         responses=_ERRORS,
     )
-    async def get_batch(batchId: str) -> BatchResponse:
+    async def get_batch(batchId: Annotated[str, PathParameter()]) -> BatchResponse:
         return BatchResponse(data=await client.batches.get_batch_status(batchId))
 
     @post(
@@ -364,7 +382,7 @@ def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
         summary="Cancel a batch",
         responses=_ERRORS,
     )
-    async def cancel_batch(batchId: str) -> BatchCancelledResponse:
+    async def cancel_batch(batchId: Annotated[str, PathParameter()]) -> BatchCancelledResponse:
         return BatchCancelledResponse(data=await client.batches.cancel_batch(batchId))
 
     return [
