@@ -12,7 +12,7 @@ import anyio.abc
 from ..context import SERVER_KEYS, Context, shown_ledger
 from ..errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, UsageError
 from ..formatting import table
-from ..plumbing import build_client, preflight, watch
+from ..plumbing import build_client, preflight, settle_simulated, watch
 
 __all__ = ["cmd_health", "cmd_metrics", "cmd_serve", "cmd_worker", "server_keys"]
 
@@ -117,6 +117,7 @@ async def cmd_serve(ctx: Context) -> int:
             tg.start_soon(announce)
             await server.serve()
             tg.cancel_scope.cancel()
+        await settle_simulated(ctx, client)
     finally:
         await client.aclose()
     ctx.note("server stopped; leases given back")
