@@ -31,6 +31,8 @@ FLOORS: dict[str, float] = {
     "repositories": 85.0,
     "_engine": 80.0,
     "_api": 80.0,
+    # The REST API (the server extra): tested in-process through httpx's ASGI transport.
+    "server": 80.0,
     # The command line: also tested in subprocesses, which this run does not measure.
     "cli": 75.0,
     # Shipped to users (FakeSora, FakeRunway, contract suites), so held to the same floor.

@@ -16,7 +16,7 @@ from soravideo.cli.parser import build_parser
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 # Long-running or already run by test_cli.py: checked by the parser only.
-NOT_RUN = {"demo", "worker"}
+NOT_RUN = {"demo", "worker", "serve"}
 
 
 def _blocks(language: str) -> list[str]:

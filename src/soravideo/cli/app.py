@@ -78,8 +78,8 @@ def _run(ctx: Context) -> int:
         _silence(ctx.stdout)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        if args.command == "worker":
-            ctx.note("worker stopped")
+        if args.command in ("worker", "serve"):
+            ctx.note(f"{args.command} stopped")
             return EXIT_OK
         ctx.note("interrupted")
         return EXIT_INTERRUPTED

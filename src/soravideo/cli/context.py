@@ -19,7 +19,10 @@ from .._core.converter import unstructure
 from .._core.redact import redact, redact_url, secrets_in
 from .providers import KEY_VARIABLES, URL_VARIABLES
 
-__all__ = ["Context", "known_secrets", "ledger_target", "shown_ledger"]
+__all__ = ["SERVER_KEYS", "Context", "known_secrets", "ledger_target", "shown_ledger"]
+
+SERVER_KEYS = "SORAVIDEO_SERVER_API_KEYS"
+"""The variable holding the keys ``soravideo serve`` accepts, comma-separated."""
 
 
 @attrs.define
@@ -73,6 +76,9 @@ class Context:
 def known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
     """The secrets a command may be given: API keys, and the passwords of its URLs."""
     found = [os.environ.get(name, "").strip() for name in KEY_VARIABLES]
+    # serve's own keys, which callers send (never printed either).
+    for text in [*(getattr(args, "api_key", None) or ()), os.environ.get(SERVER_KEYS, "")]:
+        found += [key.strip() for key in text.split(",")]
     urls = [ledger_target(args), getattr(args, "base_url", None)]
     for url in [*urls, *(os.environ.get(name) for name in URL_VARIABLES)]:
         if url:

@@ -375,4 +375,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="videos generating at once in this worker",
     )
+    p = command(
+        "serve",
+        "serve the REST API over the ledger, running its jobs as a worker (server extra)",
+        "Routes under /api/v1 need an x-api-key header holding one of the keys (from\n"
+        "--api-key, else $SORAVIDEO_SERVER_API_KEYS; comma-separated); /health, /ready,\n"
+        "/metrics, /openapi.json and /docs need none. Any number of servers and workers may\n"
+        "share one ledger. On SIGTERM or Ctrl-C it finishes the requests in hand, gives its\n"
+        "leases back and exits 0.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=_whole(0, 65535), default=8000, help="port (default 8000; 0: any free one)"
+    )
+    p.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        help="a key callers may send (repeatable; prefer $SORAVIDEO_SERVER_API_KEYS, which "
+        "other users of the machine cannot see)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        default="100/minute",
+        metavar="N/UNIT",
+        help="requests a key may make per second, minute, hour or day (default 100/minute)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_whole(1, MAX_CONCURRENCY),
+        metavar="N",
+        help="videos generating at once in this server",
+    )
     return parser

@@ -10,7 +10,7 @@ from ..context import Context
 from .batches import cmd_batch, cmd_resume
 from .files import cmd_download
 from .jobs import cmd_cancel, cmd_create, cmd_list, cmd_status
-from .service import cmd_health, cmd_metrics, cmd_worker
+from .service import cmd_health, cmd_metrics, cmd_serve, cmd_worker
 
 __all__ = ["COMMANDS", "cmd_demo"]
 
@@ -34,4 +34,5 @@ COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
     "metrics": cmd_metrics,
     "demo": cmd_demo,
     "worker": cmd_worker,
+    "serve": cmd_serve,
 }

@@ -1,18 +1,22 @@
-"""``health``, ``metrics`` and ``worker``: for whoever runs soravideo as a service."""
+"""``health``, ``metrics``, ``worker`` and ``serve``: for whoever runs soravideo as a service."""
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
 
-from ..context import Context, shown_ledger
-from ..errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from ..context import SERVER_KEYS, Context, shown_ledger
+from ..errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, UsageError
 from ..formatting import table
-from ..plumbing import build_client, preflight, watch
+from ..plumbing import build_client, preflight, settle_simulated, watch
 
-__all__ = ["cmd_health", "cmd_metrics", "cmd_worker"]
+__all__ = ["cmd_health", "cmd_metrics", "cmd_serve", "cmd_worker", "server_keys"]
+
+_SERVER_EXTRA = "serve needs the server extra: pip install 'soravideo[server]'"
 
 
 async def cmd_health(ctx: Context) -> int:
@@ -60,7 +64,7 @@ async def cmd_worker(ctx: Context) -> int:
         await preflight(client)
         watch(ctx, client, to_stdout=True)
         async with anyio.create_task_group() as tg:
-            await tg.start(_stop_on_signal, ctx, tg.cancel_scope)
+            await tg.start(_stop_on_signal, ctx, tg.cancel_scope.cancel)
             ctx.note(
                 f"worker on {shown_ledger(args)}: waiting for jobs (SIGTERM or Ctrl-C to stop)"
             )
@@ -71,9 +75,58 @@ async def cmd_worker(ctx: Context) -> int:
     return EXIT_OK
 
 
+def server_keys(api_keys: list[str] | None) -> tuple[str, ...]:
+    """Return the API keys ``serve`` accepts: every ``--api-key``, else
+    ``$SORAVIDEO_SERVER_API_KEYS``; each may hold several, comma-separated."""
+    given = api_keys or [os.environ.get(SERVER_KEYS, "")]
+    return tuple(dict.fromkeys(k.strip() for text in given for k in text.split(",") if k.strip()))
+
+
+async def cmd_serve(ctx: Context) -> int:
+    """``soravideo serve``: the REST API, with the engine running as a worker, until
+    SIGTERM or Ctrl-C."""
+    args = ctx.args
+    keys = server_keys(args.api_key)
+    if not keys:
+        raise UsageError(f"serve needs an API key: --api-key KEY or ${SERVER_KEYS}")
+    try:
+        from ...server import create_app
+        from ...server._uvicorn import make_server
+        from ...server._wire import parse_rate_limit
+    except ModuleNotFoundError as exc:
+        raise UsageError(_SERVER_EXTRA) from exc
+    parse_rate_limit(args.rate_limit)  # a bad one is refused before anything starts
+    client = build_client(ctx, max_concurrency=args.concurrency)
+    try:
+        await preflight(client)
+        app = create_app(client, api_keys=keys, rate_limit=args.rate_limit)
+        server = make_server(app, host=args.host, port=args.port, verbose=args.verbose)
+
+        def stop() -> None:
+            server.should_exit = True
+
+        async def announce() -> None:
+            await server.listening.wait()
+            for address in server.addresses():
+                ctx.note(
+                    f"serving on {address} (ledger {shown_ledger(args)}; SIGTERM or Ctrl-C to stop)"
+                )
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(_stop_on_signal, ctx, stop)
+            tg.start_soon(announce)
+            await server.serve()
+            tg.cancel_scope.cancel()
+        await settle_simulated(ctx, client)
+    finally:
+        await client.aclose()
+    ctx.note("server stopped; leases given back")
+    return EXIT_OK
+
+
 async def _stop_on_signal(
     ctx: Context,
-    scope: anyio.CancelScope,
+    stop: Callable[[], None],
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -87,8 +140,8 @@ async def _stop_on_signal(
     try:
         task_status.started()
         async for signum in signals:
-            ctx.note(f"worker: {signal.Signals(signum).name}, stopping")
-            scope.cancel()
+            ctx.note(f"{ctx.args.command}: {signal.Signals(signum).name}, stopping")
+            stop()
             return
     finally:
         receiver.__exit__(None, None, None)
