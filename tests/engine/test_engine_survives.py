@@ -9,10 +9,12 @@ an error, the error is logged at once and the next call raises instead of waitin
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 from typing import Any
 
 import pytest
+from anyio.from_thread import BlockingPortal
 
 import soravideo as sv
 from soravideo.testing import check_exactly_once
@@ -70,5 +72,70 @@ def test_a_sync_client_whose_engine_stopped_logs_it_and_raises_on_the_next_call(
             client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
         assert isinstance(info.value.__cause__, RuntimeError)
         assert caplog.text.count("the client's engine stopped") == 1
+    assert client.fake is not None
+    assert client.fake.created_count() == 0
+
+
+def test_an_engine_that_stops_before_its_callback_is_registered_does_not_hang_the_client(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The race behind a hung suite: the engine stopped before the client registered the
+    # callback that notes it, so the callback ran at once, in the thread that held the
+    # client's lock, and waited for that lock forever. Made certain here: the engine's task
+    # is awaited before start_task_soon returns.
+    real = BlockingPortal.start_task_soon
+
+    def settled(self: BlockingPortal, *args: Any, **kwargs: Any) -> Any:
+        future = real(self, *args, **kwargs)
+        futures.wait([future], timeout=30)
+        return future
+
+    monkeypatch.setattr(BlockingPortal, "start_task_soon", settled)
+    client = sv.SoraVideo.simulated()
+
+    async def broken() -> None:
+        raise RuntimeError("the engine broke at once")
+
+    client._async.run_background = broken  # type: ignore[method-assign]
+    outcome: list[BaseException | None] = []
+
+    def use() -> None:
+        try:
+            with client:
+                client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    with caplog.at_level(logging.ERROR, logger="soravideo"):
+        thread = threading.Thread(target=use, daemon=True)
+        thread.start()
+        thread.join(timeout=60)
+    assert not thread.is_alive(), "the client hung on entry"
+    [error] = outcome
+    assert isinstance(error, sv.SoraVideoError) and "engine stopped" in str(error)
+    assert caplog.text.count("the client's engine stopped") == 1
+    assert client.fake is not None
+    assert client.fake.created_count() == 0
+
+
+def test_ready_and_metrics_report_instead_of_raising_after_the_engine_stopped() -> None:
+    client = sv.SoraVideo.simulated()
+
+    async def broken() -> None:
+        raise RuntimeError("the engine broke")
+
+    client._async.run_background = broken  # type: ignore[method-assign]
+    with client:
+        background = client._background
+        assert background is not None
+        futures.wait([background], timeout=30)
+        report = client.ready()
+        metrics = client.metrics()
+        with pytest.raises(sv.SoraVideoError, match="engine stopped"):
+            client.videos.list_jobs()
+    assert report.ready  # the ledger and the provider answer; the report is the answer
+    assert metrics.jobs is not None
     assert client.fake is not None
     assert client.fake.created_count() == 0

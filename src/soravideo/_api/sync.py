@@ -205,6 +205,7 @@ class SoraVideo:
         return self._async.fake
 
     def _ensure_portal(self) -> BlockingPortal:
+        started: Future[None] | None = None
         with self._lock:
             if self._closed:
                 raise RuntimeError("this client is closed")
@@ -212,10 +213,14 @@ class SoraVideo:
                 cm = anyio.from_thread.start_blocking_portal()
                 portal = cm.__enter__()
                 self._portal_cm, self._portal = cm, portal
-                self._background = portal.start_task_soon(self._async.run_background)
-                self._background.add_done_callback(self._engine_ended)
+                started = self._background = portal.start_task_soon(self._async.run_background)
                 atexit.register(_close_at_exit, weakref.ref(self))
-            return self._portal
+            portal = self._portal
+        if started is not None:
+            # Outside the lock: an engine that already stopped runs the callback here, at
+            # once, and the callback takes the lock (under it, this thread waited forever).
+            started.add_done_callback(self._engine_ended)
+        return portal
 
     def _engine_ended(self, future: Future[None]) -> None:
         """Note an engine that stopped on an error: logged at once, raised by the next call."""
@@ -236,13 +241,19 @@ class SoraVideo:
         return error
 
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        portal = self._ensure_portal()
+        self._ensure_portal()
         failure = self._engine_failure()
         if failure is not None:
             raise SoraVideoError(
                 "the client's engine stopped on an error (logged as it happened); its jobs "
                 "are in the ledger: close this client and resume them with a new one"
             ) from failure
+        return self._call_anyway(fn, *args, **kwargs)
+
+    def _call_anyway(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the portal even after the engine stopped: for the reports (ready,
+        metrics), which say what is wrong instead of raising."""
+        portal = self._ensure_portal()
         future = portal.start_task_soon(functools.partial(fn, *args, **kwargs))
         try:
             # Short waits keep the main thread responsive to Ctrl-C on every platform.
@@ -383,7 +394,7 @@ class SoraVideo:
         Raises:
             ValidationError: ``timeout`` is not a positive number.
         """
-        return self._call(self._async.ready, timeout)
+        return self._call_anyway(self._async.ready, timeout)
 
     def metrics(self) -> Metrics:
         """Return job counts, provider counters, engine state, spend and system figures.
@@ -394,7 +405,7 @@ class SoraVideo:
         Raises:
             RepositoryError: The ledger cannot be read.
         """
-        return self._call(self._async.metrics)
+        return self._call_anyway(self._async.metrics)
 
     def resume(self, *, download_dir: str | os.PathLike[str] | None = None) -> ResumeSummary:
         """See every unfinished batch and job of the ledger through: what a crashed or
