@@ -50,6 +50,7 @@ def test_the_examples_are_the_documented_ones() -> None:
         "quickstart_async",
         "quickstart_sync",
         "resume_after_crash",
+        "video_app",
     }
     assert mine <= set(SCRIPTS)
 
@@ -152,6 +153,16 @@ def check_custom_transport(run: Run, out: str) -> None:
     assert len(run.videos("demo-output/custom-transport")) == 1
 
 
+def check_video_app(run: Run, out: str) -> None:
+    # Three jobs created over HTTP, each served back as a video, all in the gallery.
+    lines = out.splitlines()
+    assert lines[0] == "created 3 jobs over HTTP"
+    served = [line for line in lines if line.endswith("bytes of video")]
+    assert len(served) == 3 and all(": completed, " in line for line in served)
+    assert lines[-1] == "gallery: 3 videos"
+    assert len(run.videos("demo-output/app")) == 3
+
+
 CHECKS: dict[str, Callable[[Run, str], None]] = {
     "quickstart_sync": check_quickstart_sync,
     "quickstart_async": check_quickstart_async,
@@ -159,4 +170,5 @@ CHECKS: dict[str, Callable[[Run, str], None]] = {
     "resume_after_crash": check_resume_after_crash,
     "custom_repository": check_custom_repository,
     "custom_transport": check_custom_transport,
+    "video_app": check_video_app,
 }
