@@ -261,7 +261,10 @@ def test_batch_killed_midway_then_run_again_makes_and_saves_every_video_once(
     assert resumed.returncode == 0, resumed.stderr
     jobs = read_ledger(db)
     assert [job.status for job in jobs] == [sv.JobStatus.COMPLETED] * 10
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        f"{job.id}.mp4" for job in jobs
-    )
+    names = [p.name for p in (tmp_path / "out").iterdir()]
+    # A download cut by SIGKILL leaves its hidden partial file (at most one per download
+    # running then): never taken for a video, and never the name of one.
+    partial = [n for n in names if n.startswith(".") and n.endswith(".part")]
+    assert len(partial) <= 2, partial
+    assert sorted(n for n in names if n not in partial) == sorted(f"{job.id}.mp4" for job in jobs)
     assert fake.created_count() == 10
