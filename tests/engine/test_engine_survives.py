@@ -9,10 +9,12 @@ an error, the error is logged at once and the next call raises instead of waitin
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 from typing import Any
 
 import pytest
+from anyio.from_thread import BlockingPortal
 
 import soravideo as sv
 from soravideo.testing import check_exactly_once
@@ -70,5 +72,38 @@ def test_a_sync_client_whose_engine_stopped_logs_it_and_raises_on_the_next_call(
             client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
         assert isinstance(info.value.__cause__, RuntimeError)
         assert caplog.text.count("the client's engine stopped") == 1
+    assert client.fake is not None
+    assert client.fake.created_count() == 0
+
+
+def test_a_sync_client_whose_engine_stops_before_it_is_watched_does_not_deadlock(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine's future is done before the client registers its callback (as on a busy
+    # machine): the callback then runs at once in the entering thread, which must not hold
+    # the client's lock then.
+    client = sv.SoraVideo.simulated()
+
+    async def broken() -> None:
+        raise RuntimeError("the engine broke")
+
+    client._async.run_background = broken  # type: ignore[method-assign]
+    start_task_soon = BlockingPortal.start_task_soon
+
+    def start_and_finish(portal: BlockingPortal, *args: Any, **kwargs: Any) -> Any:
+        future = start_task_soon(portal, *args, **kwargs)
+        futures.wait([future], timeout=30)
+        return future
+
+    monkeypatch.setattr(BlockingPortal, "start_task_soon", start_and_finish)
+    with caplog.at_level(logging.ERROR, logger="soravideo"):
+        entering = threading.Thread(target=client.__enter__, daemon=True)
+        entering.start()
+        entering.join(timeout=30)
+        assert not entering.is_alive(), "entering the client deadlocked"
+        with pytest.raises(sv.SoraVideoError, match="engine stopped"):
+            client.videos.create_video(sv.CreateVideoRequest(prompt="a fox"))
+        client.close()
+    assert caplog.text.count("the client's engine stopped") == 1
     assert client.fake is not None
     assert client.fake.created_count() == 0
