@@ -65,7 +65,7 @@ class Sizes:
 
 
 FULL = Sizes(in_flight=(100, 1_000, 10_000), listing=1_000)
-QUICK = Sizes(in_flight=(10, 40), listing=30)
+QUICK = Sizes(in_flight=(2, 5), listing=4)
 
 
 def settings(n: int) -> dict[str, Any]:

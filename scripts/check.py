@@ -54,7 +54,7 @@ COVERAGE_JSON = ROOT / "coverage.json"
 E2E = "tests/e2e"
 SUITE_BUDGET = 30.0  # seconds the main test run aims at on a 2-core machine (shown, not gated)
 SLOWEST = 10  # the slowest tests of the main run, repeated in the summary
-MAX_WORKERS = 4  # each xdist worker starts its own throwaway PostgreSQL server
+MAX_WORKERS = 4  # each xdist worker imports and collects the whole suite
 # A hang detector, not a time limit: a gate still running after this many seconds (about
 # thirty times what the slowest gate takes) is stuck, so it is killed with its children and
 # fails, instead of holding CI until its own limit. Single tests have pytest-timeout's

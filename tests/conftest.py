@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import uuid
@@ -46,28 +47,69 @@ def _postgres_unavailable(reason: str) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """Yield the DSN of a PostgreSQL database: ``$SORAVIDEO_TEST_POSTGRES_DSN`` or a throwaway."""
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Yield the DSN of a PostgreSQL database: ``$SORAVIDEO_TEST_POSTGRES_DSN`` or a throwaway.
+
+    pytest-xdist's workers share one throwaway server (each test has its own schema): the
+    first worker to ask starts it, and stops it at the end of its session once no other
+    worker still uses it. A worker that asks after that starts a new one.
+    """
     try:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
     except ImportError as exc:
         _postgres_unavailable(f"{exc} (pip install 'soravideo[postgres]')")
-    from soravideo.testing._postgres_server import PostgresUnavailableError, TemporaryPostgres
 
     existing = os.environ.get(POSTGRES_DSN_ENV)
     if existing:
         yield existing
         return
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        server = _start_postgres()
+        try:
+            yield server.dsn
+        finally:
+            server.stop()
+        return
+    # The workers share the parent of their own temporary folders (as the docs build does).
+    # ``postgres.dsn`` exists while a server takes new users; each user holds a shared lock
+    # on the server's ``.inuse`` file, and its owner takes the exclusive one before stopping.
+    shared = tmp_path_factory.getbasetemp().parent
+    dsn_file = shared / "postgres.dsn"
+    with (shared / "postgres.lock").open("w") as mutex:
+        fcntl.flock(mutex, fcntl.LOCK_EX)
+        server = None
+        if not dsn_file.exists():
+            server = _start_postgres()
+            dsn_file.write_text(server.dsn)
+        dsn = dsn_file.read_text()
+        inuse = (shared / f"postgres-{uuid.uuid5(uuid.NAMESPACE_URL, dsn).hex}.inuse").open("a")
+        fcntl.flock(inuse, fcntl.LOCK_SH)
+    try:
+        yield dsn
+    finally:
+        if server is None:
+            inuse.close()  # lets the owner stop the server
+        else:
+            with (shared / "postgres.lock").open("w") as mutex:
+                fcntl.flock(mutex, fcntl.LOCK_EX)
+                dsn_file.unlink()  # no new user from here on
+            try:
+                fcntl.flock(inuse, fcntl.LOCK_EX)  # waits for the other workers' sessions
+            finally:
+                inuse.close()
+                server.stop()
+
+
+def _start_postgres() -> Any:
+    from soravideo.testing._postgres_server import PostgresUnavailableError, TemporaryPostgres
+
     server = TemporaryPostgres()
     try:
         server.start()
     except PostgresUnavailableError as exc:
         _postgres_unavailable(str(exc))
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from soravideo.repositories import MemoryRepository
 from soravideo.testing import check_exactly_once, check_ledger_exactly_once
 from soravideo.transports import RunwayTransport, SoraTransport
 from soravideo.transports.runway import RUNWAY_ENDPOINT_MODELS, RUNWAY_MODELS
-from soravideo.transports.sora import SORA_MODELS
 
 PROVIDERS = ("sora", "runway", "fal", "openrouter", "gemini", "replicate")
 KEY_PREFIXES = (
@@ -107,13 +106,6 @@ def test_runways_catalogue_is_the_official_clients() -> None:
     assert set(RUNWAY_MODELS) <= text | image
     transport = RunwayTransport(api_key="key_test")
     assert set(transport.capabilities.models) == text | image
-
-
-def test_soras_catalogue_is_the_official_clients() -> None:
-    from openai.types.video_model import VideoModel
-
-    literal = next(a for a in typing.get_args(VideoModel) if typing.get_origin(a) is te.Literal)
-    assert set(SORA_MODELS) == set(typing.get_args(literal))
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -39,19 +39,21 @@ def test_quick_run_prints_every_row(
     assert header == "| scenario | measured | baseline (or bound) | ratio | target | ok |"
     assert set(rule) <= set("|-: ")
     scenarios = [row.split("|")[1].strip() for row in rows]
+    small, large = scale.QUICK.in_flight
+    listing = scale.QUICK.listing
     expected = [
         *(
             prefix
             for ledger in ("memory ledger", "SQLite ledger")
             for prefix in (
-                f"CPU per job, 10 in flight, each with its own wait_for_job, {ledger}",
-                f"CPU per job, 40 in flight, each with its own wait_for_job, {ledger}",
-                f"CPU per job growth 10 → 40 in flight, {ledger}",
+                f"CPU per job, {small} in flight, each with its own wait_for_job, {ledger}",
+                f"CPU per job, {large} in flight, each with its own wait_for_job, {ledger}",
+                f"CPU per job growth {small} → {large} in flight, {ledger}",
             )
         ),
-        "memory per job in flight, 40 in flight",
-        "create_videos CPU per job, 40 in one call",
-        "status requests per video, 30 in flight, Sora protocol",
+        f"memory per job in flight, {large} in flight",
+        f"create_videos CPU per job, {large} in one call",
+        f"status requests per video, {listing} in flight, Sora protocol",
     ]
     assert len(scenarios) == len(expected), scenarios
     for scenario, prefix in zip(scenarios, expected, strict=True):

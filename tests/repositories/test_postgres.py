@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -277,7 +278,7 @@ async def test_a_lost_lease_turns_every_write_into_a_conflict(postgres_dsn: str)
 async def test_a_dropped_connection_is_a_repository_error_and_the_pool_recovers(
     postgres_dsn: str,
 ) -> None:
-    app = "soravideo-victim"
+    app = f"soravideo-victim-{uuid.uuid4().hex[:8]}"  # the server may be shared
     async with PostgresRepository(
         postgres_dsn, min_size=1, max_size=1, connect_kwargs={"application_name": app}
     ) as repo:

@@ -27,10 +27,27 @@ from soravideo.transports import GeminiTransport
 if sys.version_info < (3, 11):  # pragma: no cover - google-genai needs 3.11
     pytest.skip("google-genai needs Python 3.11 or later", allow_module_level=True)
 
-genai = pytest.importorskip("google.genai")
-types = pytest.importorskip("google.genai.types")
-errors = pytest.importorskip("google.genai.errors")
-interactions_errors = pytest.importorskip("google.genai._interactions_errors")
+
+class _Imported:
+    """A module imported on first use, in the test that uses it (skipped if it is missing).
+
+    Every pytest-xdist worker collects this module, and one runs its tests: importing
+    google-genai (about a second) at collection would cost each of the others as much.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_") or attribute == "pytestmark":
+            raise AttributeError(attribute)  # pytest looking at the module's names
+        return getattr(pytest.importorskip(self._name), attribute)
+
+
+genai = _Imported("google.genai")
+types = _Imported("google.genai.types")
+errors = _Imported("google.genai.errors")
+interactions_errors = _Imported("google.genai._interactions_errors")
 
 KEY = "AIza-fidelity-0123456789abcdef"
 START = 1_800_000_000.0

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
+import typing_extensions as te
 
 from soravideo.testing import FakeSora
 from soravideo.testing._media import iter_mp4_boxes
+from soravideo.transports.sora import SORA_MODELS
 from testing.sora_openapi import OpenApi, multipart_form
 
 BASE = "http://fake-sora.test/v1"
@@ -248,6 +251,15 @@ async def test_gateway_statuses_validate_only_with_the_documented_additions(
     for video in shown:
         with pytest.raises(jsonschema.ValidationError):
             strict_openapi.schema("VideoResource").validate(video)
+
+
+def test_soras_catalogue_is_the_official_clients() -> None:
+    # Here, beside the other test of the official client: a worker imports it once (seconds
+    # under coverage), not once for this check and again for that test.
+    from openai.types.video_model import VideoModel
+
+    literal = next(a for a in typing.get_args(VideoModel) if typing.get_origin(a) is te.Literal)
+    assert set(SORA_MODELS) == set(typing.get_args(literal))
 
 
 @pytest.mark.filterwarnings(SORA_DEPRECATION)
