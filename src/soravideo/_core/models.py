@@ -272,7 +272,16 @@ class BatchVideoRequest:
 
 @attrs.frozen(kw_only=True)
 class BatchProgress:
-    """How far a batch is: counts of its jobs by outcome, and the share that has ended."""
+    """How far a batch is: counts of its jobs by outcome, and the share that has ended.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=p) for p in ("A bee", "A wasp")]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+        batch = await client.batches.process_batch(created.batch_id)
+        print(batch.progress.completed, batch.progress.percentage)  # 2 100.0
+        ```
+    """
 
     total: int = 0
     completed: int = 0
@@ -283,7 +292,14 @@ class BatchProgress:
 
     @classmethod
     def from_counts(cls, counts: Mapping[JobStatus, int]) -> BatchProgress:
-        """Build progress from a count of jobs by status (``pending`` counts every unfinished job)."""
+        """Build progress from a count of jobs by status (``pending`` counts every unfinished job).
+
+        Examples:
+            ```python
+            progress = sv.BatchProgress.from_counts({sv.JobStatus.COMPLETED: 3, sv.JobStatus.PENDING: 1})
+            print(progress.total, progress.percentage)  # 4 75.0
+            ```
+        """
         completed = counts.get(JobStatus.COMPLETED, 0)
         failed = counts.get(JobStatus.FAILED, 0)
         cancelled = counts.get(JobStatus.CANCELLED, 0)
@@ -380,7 +396,15 @@ class ResumeSummary:
 
 @attrs.frozen(kw_only=True)
 class Page(Generic[T]):
-    """One page of a listing. ``page`` counts from 1."""
+    """One page of a listing. ``page`` counts from 1.
+
+    Examples:
+        ```python
+        await client.videos.create_videos([sv.CreateVideoRequest(prompt=p) for p in "ABC"])
+        page = await client.videos.list_jobs(limit=2)
+        print(len(page.items), page.total, page.pages, page.has_next)  # 2 3 2 True
+        ```
+    """
 
     items: tuple[T, ...] = attrs.field(converter=_any_tuple)
     page: int
@@ -391,7 +415,14 @@ class Page(Generic[T]):
 
     @classmethod
     def build(cls, items: Sequence[T], *, page: int, limit: int, total: int) -> Page[T]:
-        """Make a page, deriving ``pages`` and ``has_next`` from the total."""
+        """Make a page, deriving ``pages`` and ``has_next`` from the total.
+
+        Examples:
+            ```python
+            page = sv.Page.build(["a", "b"], page=1, limit=2, total=5)
+            print(page.pages, page.has_next)  # 3 True
+            ```
+        """
         pages = math.ceil(total / limit) if limit > 0 else 0
         return cls(
             items=tuple(items),
@@ -414,6 +445,18 @@ class Page(Generic[T]):
 
         Returns:
             One dict per item, in the page's order, its keys in the same order.
+
+        Examples:
+            ```python
+            import csv
+
+            await client.videos.create_video(sv.CreateVideoRequest(prompt="A fox"))
+            records = (await client.videos.list_jobs()).to_records()
+            with open("jobs.csv", "w", newline="") as out:
+                writer = csv.DictWriter(out, fieldnames=list(records[0]))
+                writer.writeheader()
+                writer.writerows(records)
+            ```
         """
         return _display.records(self.items)
 
