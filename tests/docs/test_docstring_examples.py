@@ -4,9 +4,12 @@ What needs an example (``public_objects``): the clients and their services
 (``CLASSES``: ``AsyncSoraVideo`` / ``SoraVideo``, ``client.videos``, ``client.batches``,
 async and sync), ``Page`` and ``BatchProgress``, and every public method of theirs. ``WITHOUT_EXAMPLE`` lists the few
 where an example makes no sense, each with why; ``test_every_public_object_has_an_example``
-holds the rest to it, so a new public method without one fails. (The other models, errors,
-clocks, settings, transports, ledgers and fakes are not held to it yet: add their
-classes to ``CLASSES`` as their docstrings get examples.)
+holds the rest to it, so a new public method without one fails. So are the transports,
+ledgers and fakes users build (``PLUGGABLE``: each class of ``soravideo.transports`` and
+``soravideo.repositories``, and what a test of ``soravideo.testing`` starts from), and the
+fakes' main knobs (``FAKE_KNOBS``, written once on their base class, shown on FakeSora).
+(The other models, errors, clocks and settings are not held to it yet: add their classes
+to ``CLASSES`` as their docstrings get examples.)
 
 How an example is written (the reference renders it, see ``test_docs_build.py``): an
 ``Examples:`` section of the Google-style docstring holding fenced ``python`` blocks. The
@@ -28,6 +31,7 @@ by one job). Tracebacks point at the docstring's lines in the source file.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import os
 import re
@@ -38,7 +42,7 @@ from typing import Any
 import pytest
 
 import soravideo as sv
-from soravideo.testing import check_exactly_once, check_ledger_exactly_once
+from soravideo.testing import FakeSora, check_exactly_once, check_ledger_exactly_once
 
 # The public classes held to it, with their own public methods (not properties).
 CLASSES = (
@@ -51,8 +55,46 @@ CLASSES = (
     "Page",
     "BatchProgress",
 )
+# Of the transports, ledgers and testing helpers: the classes and functions held to it
+# (their methods are the protocols', shown by the plugins guide).
+PLUGGABLE = {
+    "soravideo.transports": None,  # its __all__
+    "soravideo.repositories": None,
+    "soravideo.testing": (
+        "FakeSora",
+        "FakeRunway",
+        "FakeFal",
+        "FakeOpenRouter",
+        "FakeGemini",
+        "FakeReplicate",
+        "check_exactly_once",
+        "check_ledger_exactly_once",
+        "TransportContract",
+        "RepositoryContract",
+    ),
+}
+# The knobs every fake shares, written once on the fakes' base class.
+FAKE_KNOBS = (
+    "advance",
+    "advance_until_done",
+    "created_count",
+    "count",
+    "inject",
+    "hostile",
+    "serve",
+)
 # Public objects without an example, and why.
 WITHOUT_EXAMPLE = {
+    "soravideo.transports.Transport": "a protocol to implement: the plugins guide's "
+    "AcmeTransport (examples/, run by the suite) is its example",
+    "soravideo.transports.RemoteJob": "made by a transport for the engine, never by users: "
+    "AcmeTransport shows it",
+    "soravideo.transports.ContentStream": "made by a transport for the engine: AcmeTransport "
+    "shows it",
+    "soravideo.repositories.JobRepository": "a protocol to implement: the plugins guide's "
+    "JSONFileRepository (examples/, run by the suite) is its example",
+    "soravideo.repositories.PostgresRepository": "needs a PostgreSQL server: the workers "
+    "guide shows it, tests/repositories run it",
     "soravideo.AsyncSoraVideo.run_background": "the sync client's own engine loop, on its "
     "portal: users open the client with async with, or call run_worker",
     "soravideo.Page.to_pandas": "needs pandas, which neither soravideo nor its dev extra "
@@ -90,6 +132,14 @@ def public_objects() -> dict[str, Any]:
         found[f"soravideo.{name}"] = cls
         for method in _own_methods(cls):
             found[f"soravideo.{name}.{method}"] = getattr(cls, method)
+    for module_name, names in PLUGGABLE.items():
+        module = importlib.import_module(module_name)
+        for name in names or module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                found[f"{module_name}.{name}"] = obj
+    for knob in FAKE_KNOBS:
+        found[f"soravideo.testing.FakeSora.{knob}"] = getattr(FakeSora, knob)
     return found
 
 
@@ -199,6 +249,11 @@ def test_the_scope_covers_the_clients_and_services() -> None:
         "soravideo.AsyncVideoService.as_completed",
         "soravideo.VideoService.create_videos",
         "soravideo.BatchService.create_batch_from_file",
+        "soravideo.transports.RunwayTransport",
+        "soravideo.repositories.SQLiteRepository",
+        "soravideo.testing.FakeReplicate",
+        "soravideo.testing.FakeSora.inject",
+        "soravideo.testing.check_ledger_exactly_once",
     ):
         assert path in PUBLIC, path
 
