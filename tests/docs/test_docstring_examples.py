@@ -8,8 +8,8 @@ holds the rest to it, so a new public method without one fails. So are the trans
 ledgers and fakes users build (``PLUGGABLE``: each class of ``soravideo.transports`` and
 ``soravideo.repositories``, and what a test of ``soravideo.testing`` starts from), and the
 fakes' main knobs (``FAKE_KNOBS``, written once on their base class, shown on FakeSora).
-(The other models, errors, clocks and settings are not held to it yet: add their classes
-to ``CLASSES`` as their docstrings get examples.)
+(The other models, the errors and the clocks are not held to it yet: add their classes to
+``CLASSES`` as their docstrings get examples.)
 
 How an example is written (the reference renders it, see ``test_docs_build.py``): an
 ``Examples:`` section of the Google-style docstring holding fenced ``python`` blocks. The
@@ -54,6 +54,12 @@ CLASSES = (
     "BatchService",
     "Page",
     "BatchProgress",
+    "Settings",
+    "RetryPolicy",
+    "HealthReport",
+    "CheckResult",
+    "ReadinessReport",
+    "Metrics",
 )
 # Of the transports, ledgers and testing helpers: the classes and functions held to it
 # (their methods are the protocols', shown by the plugins guide).

@@ -130,6 +130,14 @@ class Metrics:
         spend: Estimated cost so far.
         system: Uptime and memory.
         timestamp: When the snapshot was taken, on the client's clock.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A lighthouse"))
+        await client.videos.wait_for_job(job.id)
+        metrics = await client.metrics()
+        print(metrics.jobs.total, metrics.spend.estimated_usd)
+        ```
     """
 
     jobs: JobMetrics
@@ -140,7 +148,14 @@ class Metrics:
     timestamp: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the metrics as JSON-ready nested dicts."""
+        """Return the metrics as JSON-ready nested dicts.
+
+        Examples:
+            ```python
+            snapshot = (await client.metrics()).to_dict()  # plain JSON types
+            print(sorted(snapshot))
+            ```
+        """
         return as_dict(self)
 
     def to_prometheus(self) -> str:
@@ -153,6 +168,12 @@ class Metrics:
 
         Returns:
             The exposition text, ending in one newline.
+
+        Examples:
+            ```python
+            text = (await client.metrics()).to_prometheus()  # serve it on /metrics
+            print(text.splitlines()[0])  # # HELP soravideo_…
+            ```
         """
         out = _Exposition()
         out.family(
