@@ -1,15 +1,14 @@
 """Every public name shows itself at work in its docstring, and every such example runs.
 
-What needs an example (``public_objects``): the clients and their services
-(``CLASSES``: ``AsyncSoraVideo`` / ``SoraVideo``, ``client.videos``, ``client.batches``,
-async and sync), ``Page`` and ``BatchProgress``, and every public method of theirs. ``WITHOUT_EXAMPLE`` lists the few
-where an example makes no sense, each with why; ``test_every_public_object_has_an_example``
-holds the rest to it, so a new public method without one fails. So are the transports,
-ledgers and fakes users build (``PLUGGABLE``: each class of ``soravideo.transports`` and
-``soravideo.repositories``, and what a test of ``soravideo.testing`` starts from), and the
-fakes' main knobs (``FAKE_KNOBS``, written once on their base class, shown on FakeSora).
-(The other models, the errors and the clocks are not held to it yet: add their classes to
-``CLASSES`` as their docstrings get examples.)
+What needs an example (``public_objects``): every class and function of ``soravideo``
+(its ``__all__``: the clients and their services, async and sync, the models, errors,
+clocks, settings and reports) and every public method of theirs (not properties); the
+transports, ledgers and fakes users build (``PLUGGABLE``: each class of
+``soravideo.transports`` and ``soravideo.repositories``, and what a test of
+``soravideo.testing`` starts from), and the fakes' main knobs (``FAKE_KNOBS``, written
+once on their base class, shown on FakeSora). ``WITHOUT_EXAMPLE`` lists the few where an
+example makes no sense, each with why; ``test_every_public_object_has_an_example`` holds
+the rest to it, so a new public name or method without one fails.
 
 How an example is written (the reference renders it, see ``test_docs_build.py``): an
 ``Examples:`` section of the Google-style docstring holding fenced ``python`` blocks. The
@@ -44,23 +43,6 @@ import pytest
 import soravideo as sv
 from soravideo.testing import FakeSora, check_exactly_once, check_ledger_exactly_once
 
-# The public classes held to it, with their own public methods (not properties).
-CLASSES = (
-    "AsyncSoraVideo",
-    "AsyncVideoService",
-    "AsyncBatchService",
-    "SoraVideo",
-    "VideoService",
-    "BatchService",
-    "Page",
-    "BatchProgress",
-    "Settings",
-    "RetryPolicy",
-    "HealthReport",
-    "CheckResult",
-    "ReadinessReport",
-    "Metrics",
-)
 # Of the transports, ledgers and testing helpers: the classes and functions held to it
 # (their methods are the protocols', shown by the plugins guide).
 PLUGGABLE = {
@@ -91,6 +73,8 @@ FAKE_KNOBS = (
 )
 # Public objects without an example, and why.
 WITHOUT_EXAMPLE = {
+    "soravideo.RunnerStats": "the engine's own snapshot, no public call returns it: users "
+    "read it as client.metrics().runner (RunnerMetrics, with an example)",
     "soravideo.transports.Transport": "a protocol to implement: the plugins guide's "
     "AcmeTransport (examples/, run by the suite) is its example",
     "soravideo.transports.RemoteJob": "made by a transport for the engine, never by users: "
@@ -133,11 +117,14 @@ def _own_methods(cls: type) -> list[str]:
 def public_objects() -> dict[str, Any]:
     """Every object that needs an example, by its public path."""
     found: dict[str, Any] = {}
-    for name in CLASSES:
-        cls = getattr(sv, name)
-        found[f"soravideo.{name}"] = cls
-        for method in _own_methods(cls):
-            found[f"soravideo.{name}.{method}"] = getattr(cls, method)
+    for name in sv.__all__:
+        obj = getattr(sv, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue  # constants: the page that lists them says what they are
+        found[f"soravideo.{name}"] = obj
+        if inspect.isclass(obj):
+            for method in _own_methods(obj):
+                found[f"soravideo.{name}.{method}"] = getattr(obj, method)
     for module_name, names in PLUGGABLE.items():
         module = importlib.import_module(module_name)
         for name in names or module.__all__:
