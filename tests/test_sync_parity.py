@@ -11,7 +11,8 @@ For every public member of the async clients and services, its sync twin has
   the async wording is put into sync words (``WORDING``: ``AsyncSoraVideo`` →
   ``SoraVideo``, ``aclose`` → ``close``, ``async with`` → ``with``, no ``await``). Only the
   descriptions in ``OWN_DESCRIPTION`` say something else (how blocking code stops, where
-  the engine runs); their Args, Returns and Raises still match section for section.
+  the engine runs) and show it in their own examples; their Args, Returns and Raises still
+  match section for section.
 
 And every parameter of both is documented in ``Args``. When a sync docstring is off, the
 failure shows the text it should have.
@@ -154,7 +155,8 @@ def _documented_name(p: inspect.Parameter) -> str:
 
 
 def _sections(obj: griffe.Object | griffe.Alias, *, text: bool = True) -> list[Any]:
-    """The parsed docstring: each section's kind and its items' names and descriptions.
+    """The parsed docstring: each section's kind and its items' names and descriptions
+    (without its text and examples unless ``text``).
 
     Descriptions are compared word for word: how their lines are wrapped does not count.
     """
@@ -162,9 +164,11 @@ def _sections(obj: griffe.Object | griffe.Alias, *, text: bool = True) -> list[A
     out: list[Any] = []
     for section in obj.docstring.parse("google"):
         kind = section.kind.value
-        if kind == "text" and not text:
+        if kind in ("text", "examples") and not text:
             continue
-        if isinstance(section.value, list):
+        if kind == "examples":  # (text or doctest, text) pairs: code is compared as written
+            out.append((kind, [(part.value, text) for part, text in section.value]))
+        elif isinstance(section.value, list):
             items = [
                 (
                     str(item.annotation) if kind == "raises" else item.name,

@@ -5,7 +5,10 @@ The site is built once per test process (the ``site`` fixture, in ``conftest.py`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from docs.test_docstring_examples import WITH_EXAMPLES
 
 
 def test_every_page_of_the_nav_is_built(site: Path) -> None:
@@ -62,3 +65,27 @@ def test_the_reference_documents_the_sync_twins_member_by_member(site: Path) -> 
             twin_name = "aclose" if name == "close" else name
             assert f'id="soravideo.{sync}.{name}"' in clients, (sync, name)
             assert f'id="soravideo.{twin}.{twin_name}"' in clients, (twin, twin_name)
+
+
+def test_the_reference_renders_every_examples_section(site: Path) -> None:
+    # Each object with an example (test_docstring_examples.py runs them) that the reference
+    # documents under its public path shows an "Examples:" section with highlighted code
+    # before the next object's heading. The contract suites are documented under their
+    # modules' paths, without their members.
+    pages = [p.read_text(encoding="utf-8") for p in (site / "reference").rglob("*.html")]
+    heading = re.compile(r'<h\d id="soravideo[.]')
+    shown, unrendered = [], []
+    for path in WITH_EXAMPLES:
+        anchor = f'id="{path}"'
+        page = next((text for text in pages if anchor in text), None)
+        if page is None:
+            continue
+        shown.append(path)
+        start = page.index(anchor) + len(anchor)
+        after = heading.search(page, start)
+        section = page[start : after.start() if after else None]
+        if 'doc-section-title">Examples:' not in section or 'class="highlight"' not in section:
+            unrendered.append(path)
+    assert not unrendered, unrendered
+    absent = sorted(set(WITH_EXAMPLES) - set(shown))
+    assert absent == ["soravideo.testing.RepositoryContract", "soravideo.testing.TransportContract"]

@@ -85,7 +85,16 @@ def final_status(progress: BatchProgress) -> BatchStatus:
 
 
 class AsyncBatchService:
-    """Create, process, watch and cancel batches of videos (``client.batches``)."""
+    """Create, process, watch and cancel batches of videos (``client.batches``).
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=f"Product shot {n}", duration=4) for n in range(3)]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos, name="shots"))
+        batch = await client.batches.process_batch(created.batch_id)
+        print(batch.status, batch.progress.completed)  # completed 3
+        ```
+    """
 
     def __init__(self, context: ClientContext) -> None:
         self._context = context
@@ -100,6 +109,14 @@ class AsyncBatchService:
             ValidationError: a request is invalid (named field by field, as
                 ``create_batch`` names them), or the provider has no price for a requested
                 model.
+
+        Examples:
+            ```python
+            one = sv.CreateVideoRequest(prompt="A foggy forest", model="sora-2", duration=8)
+            print(client.batches.estimate_cost(one))  # USD, for one video
+            batch = sv.BatchVideoRequest(videos=[one] * 10)
+            print(client.batches.estimate_cost(batch))  # ten times as much
+            ```
         """
         if isinstance(request, BatchVideoRequest):
             videos: Any = request.videos
@@ -155,6 +172,18 @@ class AsyncBatchService:
                 ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
+
+        Examples:
+            ```python
+            request = sv.BatchVideoRequest(
+                videos=[sv.CreateVideoRequest(prompt=p) for p in ("Dawn", "Noon", "Dusk")],
+                name="day",
+                concurrency=2,
+            )
+            created = await client.batches.create_batch(request, key="day-2026-12", budget_usd=10)
+            again = await client.batches.create_batch(request, key="day-2026-12", budget_usd=10)
+            print(again.batch_id == created.batch_id, created.total)  # True 3
+            ```
         """
         context = self._context
         if budget_usd is not None and isinstance(request, BatchVideoRequest):
@@ -251,6 +280,19 @@ class AsyncBatchService:
                 (``row 4: input_reference``); nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``.
+
+        Examples:
+            ```python
+            import csv
+
+            with open("prompts.csv", "w", newline="") as manifest:
+                rows = [["prompt", "duration"], ["A red kite", 4], ["A green field", 8]]
+                csv.writer(manifest).writerows(rows)
+            created = await client.batches.create_batch_from_file(
+                "prompts.csv", key="kites", budget_usd=20, model="sora-2", concurrency=4
+            )
+            print(created.total)  # 2
+            ```
         """
         batch_fields = {f.name for f in attrs.fields(BatchVideoRequest)} - {"videos"}
         batch_kwargs = {k: defaults.pop(k) for k in list(defaults) if k in batch_fields}
@@ -284,6 +326,14 @@ class AsyncBatchService:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
                 whole number from 1 to 100,000.
+
+        Examples:
+            ```python
+            videos = [sv.CreateVideoRequest(prompt=f"Tile {n}") for n in range(4)]
+            created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+            batch = await client.batches.process_batch(created.batch_id, concurrency=2)
+            print(batch.status, batch.progress.percentage)  # completed 100.0
+            ```
         """
         from .progress import make_bar
 
@@ -344,6 +394,14 @@ class AsyncBatchService:
         Raises:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id.
+
+        Examples:
+            ```python
+            videos = [sv.CreateVideoRequest(prompt=p) for p in ("A bee", "A wasp")]
+            created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+            report = await client.batches.get_batch_status(created.batch_id)
+            print(report.batch.status, report.progress.pending, [job.status for job in report.jobs])
+            ```
         """
         check_id(batch_id, "batch_id", kind="batch")
         await self._context.engine()
@@ -368,6 +426,14 @@ class AsyncBatchService:
         Raises:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id.
+
+        Examples:
+            ```python
+            videos = [sv.CreateVideoRequest(prompt=f"Frame {n}") for n in range(5)]
+            created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+            summary = await client.batches.cancel_batch(created.batch_id)
+            print(summary.cancelled, summary.already_finished)  # 5 0
+            ```
         """
         check_id(batch_id, "batch_id", kind="batch")
         context = self._context
@@ -410,6 +476,13 @@ class AsyncBatchService:
 
         Raises:
             ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.
+
+        Examples:
+            ```python
+            page = await client.batches.list_batches(limit=10)
+            for batch in page.items:
+                print(batch.id, batch.name, batch.status, batch.progress.percentage)
+            ```
         """
         check_page(page, limit)
         await self._context.engine()

@@ -174,6 +174,18 @@ class AsyncSoraVideo:
         AuthenticationError: The provider needs an API key and none was found (in
             ``api_key=`` or the environment variables the message names); nothing was
             stored or sent.
+
+    Examples:
+        ```python
+        import soravideo as sv
+
+        # AsyncSoraVideo() reads OPENAI_API_KEY; simulated() runs offline.
+        async with sv.AsyncSoraVideo.simulated() as client:
+            request = sv.CreateVideoRequest(prompt="A red fox in fresh snow", duration=8)
+            job = await client.videos.create_video(request)
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status)  # completed
+        ```
     """
 
     def __init__(
@@ -245,6 +257,15 @@ class AsyncSoraVideo:
 
         Raises:
             ValidationError: ``provider`` has no simulator.
+
+        Examples:
+            ```python
+            client = sv.AsyncSoraVideo.simulated(generation_time=300)
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A paper boat"))
+            job = await client.videos.cancel_job(job.id)  # no simulated time has passed yet
+            print(job.status)  # cancelled
+            await client.aclose()
+            ```
         """
         return simulated_client(
             repository, provider=provider, generation_time=generation_time, cls=cls, **kwargs
@@ -289,6 +310,14 @@ class AsyncSoraVideo:
         Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
         time) and their answers recorded, so a video the provider made is never lost; a
         create still unanswered then leaves its job resumable (processing), never failed.
+
+        Examples:
+            ```python
+            client = sv.AsyncSoraVideo.simulated()
+            await client.videos.create_video(sv.CreateVideoRequest(prompt="A lighthouse at dusk"))
+            await client.aclose()
+            await client.aclose()  # idempotent
+            ```
         """
         if self._context.closed:
             return
@@ -326,6 +355,17 @@ class AsyncSoraVideo:
 
         Raises:
             ValueError: ``kind`` is not an event kind.
+
+        Examples:
+            ```python
+            def show(event: sv.JobEvent) -> None:
+                print(event.kind, event.job.id, event.job.progress)
+
+            stop = client.on("*", show)
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A kite over dunes"))
+            await client.videos.wait_for_job(job.id)
+            stop()  # no more calls
+            ```
         """
         return self.events.on(kind, callback)
 
@@ -336,6 +376,12 @@ class AsyncSoraVideo:
 
         Returns:
             ``HealthReport(status="ok", timestamp, uptime, version)``.
+
+        Examples:
+            ```python
+            report = client.health()
+            print(report.status, report.version)  # ok 1.…
+            ```
         """
         return _health.health(self._context)
 
@@ -356,6 +402,12 @@ class AsyncSoraVideo:
 
         Raises:
             ValidationError: ``timeout`` is not a positive number.
+
+        Examples:
+            ```python
+            report = await client.ready(timeout=2)
+            print(report.ready, [(check.name, check.status) for check in report.checks])
+            ```
         """
         return await _health.ready(self._context, timeout)
 
@@ -367,6 +419,13 @@ class AsyncSoraVideo:
 
         Raises:
             RepositoryError: The ledger cannot be read.
+
+        Examples:
+            ```python
+            metrics = await client.metrics()
+            print(metrics.jobs.total, metrics.spend.estimated_usd)
+            print(metrics.to_prometheus())  # serve it on /metrics
+            ```
         """
         return await _metrics.metrics(self._context)
 
@@ -392,6 +451,14 @@ class AsyncSoraVideo:
         Returns:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
+
+        Examples:
+            ```python
+            request = sv.CreateVideoRequest(prompt="A tram in the rain")
+            await client.videos.create_video(request)  # as a process that crashed left it
+            summary = await client.resume(download_dir="videos")  # sent, waited for, saved
+            print(summary)  # ResumeSummary(jobs=1, batches=0)
+            ```
         """
         work = await find_unfinished(self.videos, self.batches)
         await see_through(self._context, self.videos, self.batches, work, download_dir=download_dir)
@@ -404,6 +471,17 @@ class AsyncSoraVideo:
         is submitted once; a worker that dies leaves its jobs to the others once its leases
         expire. On cancellation it finishes the step in hand, waits up to ``close_timeout``
         for creates on the wire to be answered and recorded, and gives its leases back.
+
+        Examples:
+            ```python
+            import anyio
+
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A harbour at dawn"))
+            async with anyio.create_task_group() as workers:
+                workers.start_soon(client.run_worker)  # in a worker process: await client.run_worker()
+                await client.videos.wait_for_job(job.id)
+                workers.cancel_scope.cancel()  # the worker gives its leases back
+            ```
         """
         runner = await self._started()
         runner.worker_mode = True

@@ -52,6 +52,12 @@ class HealthReport:
         timestamp: When the report was made, on the client's clock.
         uptime: Seconds since the client was created, on the client's clock.
         version: The soravideo version.
+
+    Examples:
+        ```python
+        report = client.health()  # no I/O: for a liveness probe
+        print(report.status, report.uptime >= 0)  # ok True
+        ```
     """
 
     status: Literal["ok"] = "ok"
@@ -60,7 +66,13 @@ class HealthReport:
     version: str
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data (datetimes as ISO-8601 strings)."""
+        """Return the report as JSON-ready data (datetimes as ISO-8601 strings).
+
+        Examples:
+            ```python
+            print(client.health().to_dict())  # {'status': 'ok', 'timestamp': '…', 'uptime': …, 'version': '…'}
+            ```
+        """
         return as_dict(self)
 
 
@@ -73,6 +85,13 @@ class CheckResult:
         status: ``"healthy"`` or ``"unhealthy"``.
         latency_ms: Real milliseconds the check took (its timeout when it hung).
         reason: Why it is unhealthy (the error, or the timeout); ``None`` when healthy.
+
+    Examples:
+        ```python
+        report = await client.ready()
+        for check in report.checks:  # one CheckResult per dependency
+            print(check.name, check.status, check.latency_ms, check.reason)
+        ```
     """
 
     name: str
@@ -94,6 +113,12 @@ class ReadinessReport:
         ready: ``True`` when every check is healthy.
         checks: One result per dependency: the repository, then the provider.
         timestamp: When the checks ended, on the client's clock.
+
+    Examples:
+        ```python
+        report = await client.ready(timeout=2)  # for a readiness probe: 200 when ready, else 503
+        print(report.ready, [check.name for check in report.checks])
+        ```
     """
 
     ready: bool
@@ -101,7 +126,16 @@ class ReadinessReport:
     timestamp: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data (datetimes as ISO-8601 strings)."""
+        """Return the report as JSON-ready data (datetimes as ISO-8601 strings).
+
+        Examples:
+            ```python
+            import json
+
+            report = await client.ready()
+            print(json.dumps(report.to_dict()))  # {"ready": true, "checks": [...], "timestamp": "..."}
+            ```
+        """
         return as_dict(self)
 
 

@@ -45,7 +45,15 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @attrs.frozen(kw_only=True)
 class JobMetrics:
-    """Jobs in the ledger by status (all processes sharing it, not only this one)."""
+    """Jobs in the ledger by status (all processes sharing it, not only this one).
+
+    Examples:
+        ```python
+        await client.videos.create_video(sv.CreateVideoRequest(prompt="A lighthouse"))
+        jobs = (await client.metrics()).jobs
+        print(jobs.total, jobs.pending, jobs.completed)  # 1 1 0
+        ```
+    """
 
     total: int = 0
     pending: int = 0
@@ -64,6 +72,14 @@ class ProviderMetrics:
         errors: Attempts that failed (an error status, or no usable answer).
         retries: Attempts repeated after a failure.
         rate_limited: ``429`` answers received.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A harbour"))
+        await client.videos.wait_for_job(job.id)
+        provider = (await client.metrics()).provider["sora"]  # by transport name
+        print(provider.requests, provider.errors, provider.retries, provider.rate_limited)
+        ```
     """
 
     requests: int = 0
@@ -82,6 +98,12 @@ class RunnerMetrics:
         concurrency_limit: The adaptive limit on jobs in flight (lowered after a ``429``).
         paused_until: Unix time (client's clock) until which every request waits after a
             ``429``; ``None`` when not paused.
+
+    Examples:
+        ```python
+        runner = (await client.metrics()).runner
+        print(runner.in_flight, runner.queued, runner.concurrency_limit, runner.paused_until)
+        ```
     """
 
     in_flight: int
@@ -97,6 +119,14 @@ class SpendMetrics:
     Args:
         estimated_usd: Every job's estimate, whatever its status.
         completed_usd: The completed jobs' estimates: what was generated.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A glacier", duration=8))
+        await client.videos.wait_for_job(job.id)
+        spend = (await client.metrics()).spend
+        print(spend.estimated_usd, spend.completed_usd)  # USD: estimated, and of completed videos
+        ```
     """
 
     estimated_usd: float = 0.0
@@ -112,6 +142,12 @@ class SystemMetrics:
         process_memory_bytes: The process's resident memory (its peak where the current
             figure is unavailable); ``None`` when the platform tells neither.
         machine_memory_bytes: The machine's physical memory; ``None`` when unknown.
+
+    Examples:
+        ```python
+        system = (await client.metrics()).system
+        print(system.uptime_seconds, system.process_memory_bytes)
+        ```
     """
 
     uptime_seconds: float
@@ -130,6 +166,14 @@ class Metrics:
         spend: Estimated cost so far.
         system: Uptime and memory.
         timestamp: When the snapshot was taken, on the client's clock.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A lighthouse"))
+        await client.videos.wait_for_job(job.id)
+        metrics = await client.metrics()
+        print(metrics.jobs.total, metrics.spend.estimated_usd)
+        ```
     """
 
     jobs: JobMetrics
@@ -140,7 +184,14 @@ class Metrics:
     timestamp: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the metrics as JSON-ready nested dicts."""
+        """Return the metrics as JSON-ready nested dicts.
+
+        Examples:
+            ```python
+            snapshot = (await client.metrics()).to_dict()  # plain JSON types
+            print(sorted(snapshot))
+            ```
+        """
         return as_dict(self)
 
     def to_prometheus(self) -> str:
@@ -153,6 +204,12 @@ class Metrics:
 
         Returns:
             The exposition text, ending in one newline.
+
+        Examples:
+            ```python
+            text = (await client.metrics()).to_prometheus()  # serve it on /metrics
+            print(text.splitlines()[0])  # # HELP soravideo_…
+            ```
         """
         out = _Exposition()
         out.family(

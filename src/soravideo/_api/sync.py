@@ -94,6 +94,18 @@ class SoraVideo:
         AuthenticationError: The provider needs an API key and none was found (in
             ``api_key=`` or the environment variables the message names); nothing was
             stored or sent.
+
+    Examples:
+        ```python
+        import soravideo as sv
+
+        # SoraVideo() reads OPENAI_API_KEY; simulated() runs offline.
+        with sv.SoraVideo.simulated() as client:
+            request = sv.CreateVideoRequest(prompt="A red fox in fresh snow", duration=8)
+            job = client.videos.create_video(request)
+            job = client.videos.wait_for_job(job.id)
+            print(job.status)  # completed
+        ```
     """
 
     videos: VideoService
@@ -163,6 +175,15 @@ class SoraVideo:
 
         Raises:
             ValidationError: ``provider`` has no simulator.
+
+        Examples:
+            ```python
+            client = sv.SoraVideo.simulated(generation_time=300)
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A paper boat"))
+            job = client.videos.cancel_job(job.id)  # no simulated time has passed yet
+            print(job.status)  # cancelled
+            client.close()
+            ```
         """
         client = cls.__new__(cls)
         client._wrap(
@@ -286,6 +307,14 @@ class SoraVideo:
         Creates already on the wire are waited for (up to ``close_timeout`` seconds, real
         time) and their answers recorded, so a video the provider made is never lost; a
         create still unanswered then leaves its job resumable (processing), never failed.
+
+        Examples:
+            ```python
+            client = sv.SoraVideo.simulated()
+            client.videos.create_video(sv.CreateVideoRequest(prompt="A lighthouse at dusk"))
+            client.close()
+            client.close()  # idempotent
+            ```
         """
         with self._lock:
             if self._closed:
@@ -335,6 +364,17 @@ class SoraVideo:
 
         Raises:
             ValueError: ``kind`` is not an event kind.
+
+        Examples:
+            ```python
+            def show(event: sv.JobEvent) -> None:
+                print(event.kind, event.job.id, event.job.progress)
+
+            stop = client.on("*", show)
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A kite over dunes"))
+            client.videos.wait_for_job(job.id)
+            stop()  # no more calls
+            ```
         """
         return self._async.on(kind, callback)
 
@@ -351,6 +391,19 @@ class SoraVideo:
         leases back and returns. Ctrl-C does the same, then raises ``KeyboardInterrupt``.
         From another thread, SIGTERM is left to whatever handles it in the program;
         ``close()`` (from any thread) stops the worker the same way, and it returns.
+
+        Examples:
+            ```python
+            import threading
+
+            worker = sv.SoraVideo.simulated()  # in a worker process: worker.run_worker()
+            job = worker.videos.create_video(sv.CreateVideoRequest(prompt="A harbour at dawn"))
+            thread = threading.Thread(target=worker.run_worker)
+            thread.start()
+            worker.videos.wait_for_job(job.id)
+            worker.close()  # the worker gives its leases back and returns
+            thread.join()
+            ```
         """
         stop = _StopFlag()
         # Installed first, so a SIGTERM while the engine starts up is a request to stop too.
@@ -376,6 +429,12 @@ class SoraVideo:
 
         Returns:
             ``HealthReport(status="ok", timestamp, uptime, version)``.
+
+        Examples:
+            ```python
+            report = client.health()
+            print(report.status, report.version)  # ok 1.…
+            ```
         """
         return self._async.health()
 
@@ -393,6 +452,12 @@ class SoraVideo:
 
         Raises:
             ValidationError: ``timeout`` is not a positive number.
+
+        Examples:
+            ```python
+            report = client.ready(timeout=2)
+            print(report.ready, [(check.name, check.status) for check in report.checks])
+            ```
         """
         return self._call_anyway(self._async.ready, timeout)
 
@@ -404,6 +469,13 @@ class SoraVideo:
 
         Raises:
             RepositoryError: The ledger cannot be read.
+
+        Examples:
+            ```python
+            metrics = client.metrics()
+            print(metrics.jobs.total, metrics.spend.estimated_usd)
+            print(metrics.to_prometheus())  # serve it on /metrics
+            ```
         """
         return self._call_anyway(self._async.metrics)
 
@@ -429,6 +501,14 @@ class SoraVideo:
         Returns:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
+
+        Examples:
+            ```python
+            request = sv.CreateVideoRequest(prompt="A tram in the rain")
+            client.videos.create_video(request)  # as a process that crashed left it
+            summary = client.resume(download_dir="videos")  # sent, waited for, saved
+            print(summary)  # ResumeSummary(jobs=1, batches=0)
+            ```
         """
         return self._call(self._async.resume, download_dir=download_dir)
 
@@ -491,7 +571,17 @@ def _close_at_exit(ref: weakref.ReferenceType[SoraVideo]) -> None:
 
 
 class VideoService:
-    """Create, watch, cancel, list and download single videos (``client.videos``)."""
+    """Create, watch, cancel, list and download single videos (``client.videos``).
+
+    Examples:
+        ```python
+        request = sv.CreateVideoRequest(prompt="A hummingbird in slow motion", duration=4)
+        job = client.videos.create_video(request)
+        job = client.videos.wait_for_job(job.id)
+        path = client.videos.download_video(job.id, "videos/")
+        print(path)  # videos/job_….mp4
+        ```
+    """
 
     def __init__(self, client: SoraVideo, inner: AsyncVideoService) -> None:
         self._client = client
@@ -508,6 +598,19 @@ class VideoService:
 
         Raises:
             ValidationError: naming every bad field; nothing was stored or sent.
+
+        Examples:
+            ```python
+            request = sv.CreateVideoRequest(
+                prompt="A timelapse of clouds over a mountain lake",
+                model="sora-2",
+                duration=8,
+                size="1280x720",
+                metadata={"campaign": "spring"},
+            )
+            job = client.videos.create_video(request)
+            print(job.id, job.status)  # job_… pending
+            ```
         """
         return self._client._call(self._inner.create_video, request)
 
@@ -528,6 +631,13 @@ class VideoService:
         Raises:
             ValidationError: naming every bad field as ``requests[i].field`` (or
                 ``requests`` when it is not a list of requests); nothing was stored or sent.
+
+        Examples:
+            ```python
+            prompts = ["A cat on a windowsill", "A dog on a beach", "An owl at night"]
+            jobs = client.videos.create_videos([sv.CreateVideoRequest(prompt=p) for p in prompts])
+            print([job.status for job in jobs])  # three pending jobs
+            ```
         """
         return self._client._call(self._inner.create_videos, requests)
 
@@ -555,6 +665,14 @@ class VideoService:
             JobNotFoundError: no job has one of these ids (raised by the iteration).
             ValidationError: ``job_ids`` is not a list of job ids (each bad one named as
                 ``job_ids[i]``), or ``timeout`` is not a finite number ≥ 0 (or ``None``).
+
+        Examples:
+            ```python
+            requests = [sv.CreateVideoRequest(prompt=f"Scene {n} of a heist") for n in range(1, 4)]
+            jobs = client.videos.create_videos(requests)
+            for job in client.videos.as_completed([job.id for job in jobs], timeout=600):
+                print(job.id, job.status)  # each as soon as it ends
+            ```
         """
         return self._client._iterate(self._inner.as_completed(job_ids, timeout))
 
@@ -567,6 +685,13 @@ class VideoService:
         Raises:
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id (not text, or of another shape).
+
+        Examples:
+            ```python
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A steam train"))
+            job = client.videos.get_job(job.id)
+            print(job.status, job.progress)  # pending 0
+            ```
         """
         return self._client._call(self._inner.get_job, job_id)
 
@@ -595,6 +720,16 @@ class VideoService:
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
                 number ≥ 0 (or ``None``).
+
+        Examples:
+            ```python
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="Waves at night"))
+            job = client.videos.wait_for_job(job.id, timeout=600, cancel_on_timeout=True)
+            if job.status == sv.JobStatus.COMPLETED:
+                print("done:", job.result.remote_id)
+            else:
+                print("no video:", job.status, job.error)
+            ```
         """
         return self._client._call(
             self._inner.wait_for_job,
@@ -614,6 +749,14 @@ class VideoService:
             JobStateError: the job is not completed.
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id.
+
+        Examples:
+            ```python
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A city from above"))
+            client.videos.wait_for_job(job.id)
+            result = client.videos.get_video_result(job.id)
+            print(result.remote_id, result.url)
+            ```
         """
         return self._client._call(self._inner.get_video_result, job_id)
 
@@ -630,6 +773,13 @@ class VideoService:
             JobStateError: the job already finished.
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id.
+
+        Examples:
+            ```python
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A slow sunrise"))
+            job = client.videos.cancel_job(job.id)
+            print(job.status)  # cancelled: never sent, never billed
+            ```
         """
         return self._client._call(self._inner.cancel_job, job_id)
 
@@ -652,6 +802,14 @@ class VideoService:
         Raises:
             ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
                 ``page`` outside 1–10⁹ or ``limit`` outside 1–1000 (each one named).
+
+        Examples:
+            ```python
+            page = client.videos.list_jobs(status="completed", limit=50)
+            for job in page.items:
+                print(job.id, job.request.prompt)
+            print(f"page {page.page} of {page.pages}, {page.total} jobs")
+            ```
         """
         return self._client._call(self._inner.list_jobs, status, batch_id, page, limit)
 
@@ -689,6 +847,15 @@ class VideoService:
                 ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
                 (field ``dest``, naming the path).
             DownloadError: the content failed its checks; nothing was kept.
+
+        Examples:
+            ```python
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A glass of water"))
+            client.videos.wait_for_job(job.id)
+            video = client.videos.download_video(job.id, "out/glass.mp4")
+            thumbnail = client.videos.download_video(job.id, "out/", variant="thumbnail")
+            print(video, thumbnail)  # out/glass.mp4 out/job_….webp
+            ```
         """
         return self._client._call(
             self._inner.download_video, job_id, dest, variant, overwrite=overwrite
@@ -708,6 +875,15 @@ class VideoService:
             JobStateError: the source job is not completed.
             ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
                 provider cannot remix.
+
+        Examples:
+            ```python
+            job = client.videos.create_video(sv.CreateVideoRequest(prompt="A blue car"))
+            client.videos.wait_for_job(job.id)
+            remix = client.videos.remix_video(job.id, "Make the car red")
+            remix = client.videos.wait_for_job(remix.id)
+            print(remix.status)  # completed
+            ```
         """
         return self._client._call(self._inner.remix_video, job_id, prompt)
 
@@ -721,12 +897,28 @@ class VideoService:
 
         Returns:
             One [`FieldError`][soravideo.FieldError] per problem; empty when it can be sent.
+
+        Examples:
+            ```python
+            request = sv.CreateVideoRequest(prompt="", duration=-1)
+            for error in client.videos.validate(request):
+                print(error)  # prompt: …, then duration: …
+            ```
         """
         return self._inner.validate(request, path)
 
 
 class BatchService:
-    """Create, process, watch and cancel batches of videos (``client.batches``)."""
+    """Create, process, watch and cancel batches of videos (``client.batches``).
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=f"Product shot {n}", duration=4) for n in range(3)]
+        created = client.batches.create_batch(sv.BatchVideoRequest(videos=videos, name="shots"))
+        batch = client.batches.process_batch(created.batch_id)
+        print(batch.status, batch.progress.completed)  # completed 3
+        ```
+    """
 
     def __init__(self, client: SoraVideo, inner: AsyncBatchService) -> None:
         self._client = client
@@ -742,6 +934,14 @@ class BatchService:
             ValidationError: a request is invalid (named field by field, as
                 ``create_batch`` names them), or the provider has no price for a requested
                 model.
+
+        Examples:
+            ```python
+            one = sv.CreateVideoRequest(prompt="A foggy forest", model="sora-2", duration=8)
+            print(client.batches.estimate_cost(one))  # USD, for one video
+            batch = sv.BatchVideoRequest(videos=[one] * 10)
+            print(client.batches.estimate_cost(batch))  # ten times as much
+            ```
         """
         return self._inner.estimate_cost(request)
 
@@ -773,6 +973,18 @@ class BatchService:
                 ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
+
+        Examples:
+            ```python
+            request = sv.BatchVideoRequest(
+                videos=[sv.CreateVideoRequest(prompt=p) for p in ("Dawn", "Noon", "Dusk")],
+                name="day",
+                concurrency=2,
+            )
+            created = client.batches.create_batch(request, key="day-2026-12", budget_usd=10)
+            again = client.batches.create_batch(request, key="day-2026-12", budget_usd=10)
+            print(again.batch_id == created.batch_id, created.total)  # True 3
+            ```
         """
         return self._client._call(self._inner.create_batch, request, key=key, budget_usd=budget_usd)
 
@@ -811,6 +1023,19 @@ class BatchService:
                 (``row 4: input_reference``); nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``.
+
+        Examples:
+            ```python
+            import csv
+
+            with open("prompts.csv", "w", newline="") as manifest:
+                rows = [["prompt", "duration"], ["A red kite", 4], ["A green field", 8]]
+                csv.writer(manifest).writerows(rows)
+            created = client.batches.create_batch_from_file(
+                "prompts.csv", key="kites", budget_usd=20, model="sora-2", concurrency=4
+            )
+            print(created.total)  # 2
+            ```
         """
         return self._client._call(
             self._inner.create_batch_from_file,
@@ -841,6 +1066,14 @@ class BatchService:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
                 whole number from 1 to 100,000.
+
+        Examples:
+            ```python
+            videos = [sv.CreateVideoRequest(prompt=f"Tile {n}") for n in range(4)]
+            created = client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+            batch = client.batches.process_batch(created.batch_id, concurrency=2)
+            print(batch.status, batch.progress.percentage)  # completed 100.0
+            ```
         """
         return self._client._call(
             self._inner.process_batch, batch_id, concurrency, progress=progress
@@ -855,6 +1088,14 @@ class BatchService:
         Raises:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id.
+
+        Examples:
+            ```python
+            videos = [sv.CreateVideoRequest(prompt=p) for p in ("A bee", "A wasp")]
+            created = client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+            report = client.batches.get_batch_status(created.batch_id)
+            print(report.batch.status, report.progress.pending, [job.status for job in report.jobs])
+            ```
         """
         return self._client._call(self._inner.get_batch_status, batch_id)
 
@@ -872,6 +1113,14 @@ class BatchService:
         Raises:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id.
+
+        Examples:
+            ```python
+            videos = [sv.CreateVideoRequest(prompt=f"Frame {n}") for n in range(5)]
+            created = client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+            summary = client.batches.cancel_batch(created.batch_id)
+            print(summary.cancelled, summary.already_finished)  # 5 0
+            ```
         """
         return self._client._call(self._inner.cancel_batch, batch_id)
 
@@ -884,5 +1133,12 @@ class BatchService:
 
         Raises:
             ValidationError: ``page`` outside 1–10⁹ or ``limit`` outside 1–1000.
+
+        Examples:
+            ```python
+            page = client.batches.list_batches(limit=10)
+            for batch in page.items:
+                print(batch.id, batch.name, batch.status, batch.progress.percentage)
+            ```
         """
         return self._client._call(self._inner.list_batches, page, limit)

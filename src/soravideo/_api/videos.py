@@ -139,7 +139,17 @@ async def save_video(
 
 
 class AsyncVideoService:
-    """Create, watch, cancel, list and download single videos (``client.videos``)."""
+    """Create, watch, cancel, list and download single videos (``client.videos``).
+
+    Examples:
+        ```python
+        request = sv.CreateVideoRequest(prompt="A hummingbird in slow motion", duration=4)
+        job = await client.videos.create_video(request)
+        job = await client.videos.wait_for_job(job.id)
+        path = await client.videos.download_video(job.id, "videos/")
+        print(path)  # videos/job_….mp4
+        ```
+    """
 
     def __init__(self, context: ClientContext) -> None:
         self._context = context
@@ -154,6 +164,13 @@ class AsyncVideoService:
 
         Returns:
             One [`FieldError`][soravideo.FieldError] per problem; empty when it can be sent.
+
+        Examples:
+            ```python
+            request = sv.CreateVideoRequest(prompt="", duration=-1)
+            for error in client.videos.validate(request):
+                print(error)  # prompt: …, then duration: …
+            ```
         """
         errors = check_request(request, path)
         if not errors:
@@ -175,6 +192,19 @@ class AsyncVideoService:
 
         Raises:
             ValidationError: naming every bad field; nothing was stored or sent.
+
+        Examples:
+            ```python
+            request = sv.CreateVideoRequest(
+                prompt="A timelapse of clouds over a mountain lake",
+                model="sora-2",
+                duration=8,
+                size="1280x720",
+                metadata={"campaign": "spring"},
+            )
+            job = await client.videos.create_video(request)
+            print(job.id, job.status)  # job_… pending
+            ```
         """
         raise_if(self.validate(request))
         job = new_job(self._context, request)
@@ -197,6 +227,13 @@ class AsyncVideoService:
         Raises:
             ValidationError: naming every bad field as ``requests[i].field`` (or
                 ``requests`` when it is not a list of requests); nothing was stored or sent.
+
+        Examples:
+            ```python
+            prompts = ["A cat on a windowsill", "A dog on a beach", "An owl at night"]
+            jobs = await client.videos.create_videos([sv.CreateVideoRequest(prompt=p) for p in prompts])
+            print([job.status for job in jobs])  # three pending jobs
+            ```
         """
         if isinstance(requests, (str, bytes)) or not isinstance(requests, Sequence):
             raise ValidationError(
@@ -240,6 +277,14 @@ class AsyncVideoService:
             JobNotFoundError: no job has one of these ids (raised by the iteration).
             ValidationError: ``job_ids`` is not a list of job ids (each bad one named as
                 ``job_ids[i]``), or ``timeout`` is not a finite number ≥ 0 (or ``None``).
+
+        Examples:
+            ```python
+            requests = [sv.CreateVideoRequest(prompt=f"Scene {n} of a heist") for n in range(1, 4)]
+            jobs = await client.videos.create_videos(requests)
+            async for job in client.videos.as_completed([job.id for job in jobs], timeout=600):
+                print(job.id, job.status)  # each as soon as it ends
+            ```
         """
         if isinstance(job_ids, (str, bytes)) or not isinstance(job_ids, Sequence):
             raise ValidationError(
@@ -271,6 +316,13 @@ class AsyncVideoService:
         Raises:
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id (not text, or of another shape).
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A steam train"))
+            job = await client.videos.get_job(job.id)
+            print(job.status, job.progress)  # pending 0
+            ```
         """
         check_id(job_id)
         await self._context.engine()
@@ -301,6 +353,16 @@ class AsyncVideoService:
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id, or ``timeout`` is not a finite
                 number ≥ 0 (or ``None``).
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="Waves at night"))
+            job = await client.videos.wait_for_job(job.id, timeout=600, cancel_on_timeout=True)
+            if job.status == sv.JobStatus.COMPLETED:
+                print("done:", job.result.remote_id)
+            else:
+                print("no video:", job.status, job.error)
+            ```
         """
         from .progress import job_progress
 
@@ -348,6 +410,14 @@ class AsyncVideoService:
             JobStateError: the job is not completed.
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id.
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A city from above"))
+            await client.videos.wait_for_job(job.id)
+            result = await client.videos.get_video_result(job.id)
+            print(result.remote_id, result.url)
+            ```
         """
         job = await self.get_job(job_id)
         if job.status is not JobStatus.COMPLETED or job.result is None:
@@ -367,6 +437,13 @@ class AsyncVideoService:
             JobStateError: the job already finished.
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id.
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A slow sunrise"))
+            job = await client.videos.cancel_job(job.id)
+            print(job.status)  # cancelled: never sent, never billed
+            ```
         """
         check_id(job_id)
         runner = await self._context.engine()
@@ -391,6 +468,14 @@ class AsyncVideoService:
         Raises:
             ValidationError: an unknown ``status``, a ``batch_id`` that is not a batch id,
                 ``page`` outside 1–10⁹ or ``limit`` outside 1–1000 (each one named).
+
+        Examples:
+            ```python
+            page = await client.videos.list_jobs(status="completed", limit=50)
+            for job in page.items:
+                print(job.id, job.request.prompt)
+            print(f"page {page.page} of {page.pages}, {page.total} jobs")
+            ```
         """
         errors = page_errors(page, limit)
         if batch_id is not None:
@@ -439,6 +524,15 @@ class AsyncVideoService:
                 ``dest`` is not a path; or a file is at the target and ``overwrite`` is false
                 (field ``dest``, naming the path).
             DownloadError: the content failed its checks; nothing was kept.
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A glass of water"))
+            await client.videos.wait_for_job(job.id)
+            video = await client.videos.download_video(job.id, "out/glass.mp4")
+            thumbnail = await client.videos.download_video(job.id, "out/", variant="thumbnail")
+            print(video, thumbnail)  # out/glass.mp4 out/job_….webp
+            ```
         """
         errors = id_errors(job_id, "job_id")
         if not isinstance(dest, (str, os.PathLike)) or (isinstance(dest, str) and not dest):
@@ -464,6 +558,15 @@ class AsyncVideoService:
             JobStateError: the source job is not completed.
             ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
                 provider cannot remix.
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A blue car"))
+            await client.videos.wait_for_job(job.id)
+            remix = await client.videos.remix_video(job.id, "Make the car red")
+            remix = await client.videos.wait_for_job(remix.id)
+            print(remix.status)  # completed
+            ```
         """
         errors = id_errors(job_id, "job_id")
         if not isinstance(prompt, str):

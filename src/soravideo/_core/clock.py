@@ -87,14 +87,41 @@ def utc_from_timestamp(seconds: float) -> datetime:
 
 @runtime_checkable
 class Clock(Protocol):
-    """What soravideo needs of time: read it, and sleep on it."""
+    """What soravideo needs of time: read it, and sleep on it.
+
+    Examples:
+        ```python
+        async def wait_politely(clock: sv.Clock, seconds: float) -> float:
+            # Your code takes any clock: SystemClock in production, a ManualClock in tests.
+            start = clock.time()
+            await clock.sleep(seconds)
+            return clock.time() - start
+
+        print(isinstance(sv.SystemClock(), sv.Clock), await wait_politely(sv.ManualClock(start=0.0), 0))  # True 0.0
+        ```
+    """
 
     def time(self) -> float:
-        """Return the current time in Unix seconds."""
+        """Return the current time in Unix seconds.
+
+        Examples:
+            ```python
+            clock: sv.Clock = client.clock  # a simulated client's: VirtualClock
+            print(clock.time())  # Unix seconds
+            ```
+        """
         ...
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep this many seconds of this clock's time."""
+        """Sleep this many seconds of this clock's time.
+
+        Examples:
+            ```python
+            clock = sv.ManualClock(start=0.0)
+            await clock.sleep(0)  # returns at once; a positive sleep waits for clock.advance
+            await sv.SystemClock().sleep(0.01)  # real time
+            ```
+        """
         ...
 
 
@@ -163,12 +190,33 @@ async def sleep_or_wake(clock: Clock, seconds: float, event: anyio.Event) -> Non
 
 
 class SystemClock:
-    """Wall-clock time and real sleeps."""
+    """Wall-clock time and real sleeps.
+
+    Examples:
+        ```python
+        clock = sv.SystemClock()  # the default of every client
+        print(clock)  # SystemClock()
+        ```
+    """
 
     def time(self) -> float:
+        """Return the current time in Unix seconds (``time.time()``).
+
+        Examples:
+            ```python
+            print(sv.SystemClock().time())  # 1796585680.123…
+            ```
+        """
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """Sleep this many real seconds (none when ≤ 0).
+
+        Examples:
+            ```python
+            await sv.SystemClock().sleep(0.01)
+            ```
+        """
         await anyio.sleep(max(0.0, seconds))
 
     def __repr__(self) -> str:
@@ -180,6 +228,16 @@ class ManualClock:
 
     Sleepers must be on one event loop; ``advance`` may be called from that loop's tasks
     (or synchronously from a test), and it never blocks.
+
+    Examples:
+        ```python
+        from soravideo.testing import FakeSora
+
+        clock = sv.ManualClock(start=0.0)
+        fake = FakeSora(clock=clock, generation_time=60)
+        clock.advance(30)
+        print(clock.time(), fake.now())  # 30.0 30.0: the fake runs on it
+        ```
     """
 
     def __init__(self, start: float | None = None) -> None:
@@ -189,9 +247,32 @@ class ManualClock:
         self._new_sleeper: anyio.Event | None = None
 
     def time(self) -> float:
+        """Return the clock's time in Unix seconds: it moves only when told.
+
+        Examples:
+            ```python
+            clock = sv.ManualClock(start=1_000.0)
+            clock.advance(30)
+            print(clock.time())  # 1030.0
+            ```
+        """
         return self._now
 
     async def sleep(self, seconds: float) -> None:
+        """Sleep until the clock is moved ``seconds`` ahead (at once when ≤ 0).
+
+        Examples:
+            ```python
+            import anyio
+
+            clock = sv.ManualClock(start=0.0)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(clock.sleep, 60)
+                await anyio.sleep(0)  # let it start sleeping
+                clock.advance(60)  # wakes it
+            print(clock.time())  # 60.0
+            ```
+        """
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
@@ -210,6 +291,17 @@ class ManualClock:
         Args:
             seconds: How long from now.
             event: The event to set; set earlier by someone else, it is forgotten here.
+
+        Examples:
+            ```python
+            import anyio
+
+            clock = sv.ManualClock(start=0.0)
+            done = anyio.Event()
+            clock.set_after(10, done)
+            clock.advance(10)
+            print(done.is_set())  # True
+            ```
         """
         if seconds <= 0:
             event.set()
@@ -219,19 +311,47 @@ class ManualClock:
             self._new_sleeper.set()
 
     def next_deadline(self) -> float | None:
-        """Return when the earliest sleeper wakes, or ``None`` when nobody sleeps."""
+        """Return when the earliest sleeper wakes, or ``None`` when nobody sleeps.
+
+        Examples:
+            ```python
+            import anyio
+
+            clock = sv.ManualClock(start=0.0)
+            print(clock.next_deadline())  # None: nobody sleeps
+            clock.set_after(45, anyio.Event())
+            print(clock.next_deadline())  # 45.0
+            ```
+        """
         while self._sleepers and self._sleepers[0][2].is_set():
             heapq.heappop(self._sleepers)
         return self._sleepers[0][0] if self._sleepers else None
 
     def advance(self, seconds: float) -> None:
-        """Move time forward and wake every sleeper whose deadline has come."""
+        """Move time forward and wake every sleeper whose deadline has come.
+
+        Examples:
+            ```python
+            clock = sv.ManualClock(start=100.0)
+            clock.advance(20)  # wakes every sleeper due by 120
+            print(clock.time())  # 120.0
+            ```
+        """
         if seconds < 0:
             raise ValueError("a clock cannot go back")
         self.set_time(self._now + seconds)
 
     def set_time(self, when: float) -> None:
-        """Move time to ``when`` (never backwards) and wake the sleepers that are due."""
+        """Move time to ``when`` (never backwards) and wake the sleepers that are due.
+
+        Examples:
+            ```python
+            clock = sv.ManualClock(start=100.0)
+            clock.set_time(500.0)
+            clock.set_time(200.0)  # never backwards
+            print(clock.time())  # 500.0
+            ```
+        """
         self._now = max(self._now, when)
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, event = heapq.heappop(self._sleepers)
@@ -260,6 +380,18 @@ class VirtualClock(ManualClock):
         start: The time to start at (Unix seconds; default: now).
         only_while_waiting: Move only while a [`waiting`][soravideo.VirtualClock.waiting]
             block is open.
+
+    Examples:
+        ```python
+        import anyio
+
+        clock = sv.VirtualClock(start=0.0)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(clock.run)
+            await clock.sleep(3600)  # an hour of simulated time, in microseconds
+            tasks.cancel_scope.cancel()
+        print(clock.time())  # 3600.0
+        ```
     """
 
     def __init__(self, start: float | None = None, *, only_while_waiting: bool = False) -> None:
@@ -274,6 +406,14 @@ class VirtualClock(ManualClock):
 
         Enter and leave it on the clock's event loop. It changes nothing unless the clock
         was made with ``only_while_waiting=True``.
+
+        Examples:
+            ```python
+            clock = client.clock  # a simulated client's: VirtualClock(only_while_waiting=True)
+            print(clock.held)  # True: time stands still between calls
+            with clock.waiting():
+                print(clock.held)  # False: time may move while the block is open
+            ```
         """
         self._waiters += 1
         if self._waiter_came is not None:
@@ -284,6 +424,21 @@ class VirtualClock(ManualClock):
             self._waiters -= 1
 
     async def sleep(self, seconds: float) -> None:
+        """Sleep this many seconds of simulated time; a sleep outside the engine opens
+        [`waiting`][soravideo.VirtualClock.waiting] (``only_while_waiting``).
+
+        Examples:
+            ```python
+            import anyio
+
+            clock = sv.VirtualClock(start=0.0, only_while_waiting=True)  # as simulated() clients
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(clock.run)
+                await clock.sleep(600)  # a user's sleep opens waiting(): time runs meanwhile
+                tasks.cancel_scope.cancel()
+            print(clock.time())  # 600.0
+            ```
+        """
         if self.only_while_waiting and not _IN_ENGINE.get():
             # A user sleeping on the clock waits: time moves meanwhile.
             with self.waiting():
@@ -297,7 +452,21 @@ class VirtualClock(ManualClock):
         return self.only_while_waiting and self._waiters == 0
 
     async def run(self) -> None:
-        """Drive the clock until cancelled."""
+        """Drive the clock until cancelled.
+
+        Examples:
+            ```python
+            import anyio
+
+            clock = sv.VirtualClock(start=0.0)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(clock.run)  # drives the clock until cancelled
+                with anyio.move_on_after(5):  # anyio's timeout is real time: use the clock's sleep
+                    await clock.sleep(90)
+                tasks.cancel_scope.cancel()
+            print(clock.time())  # 90.0
+            ```
+        """
         while True:
             await _all_tasks_blocked()
             if off_loop_work.busy:

@@ -60,7 +60,14 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class FieldError:
-    """One bad field: its path (``prompt``, ``videos[3].duration``, ``row 4: prompt``) and why."""
+    """One bad field: its path (``prompt``, ``videos[3].duration``, ``row 4: prompt``) and why.
+
+    Examples:
+        ```python
+        for problem in client.videos.validate(sv.CreateVideoRequest(prompt="")):
+            print(problem.field, "-", problem.message)  # prompt - …
+        ```
+    """
 
     field: str
     message: str
@@ -70,11 +77,29 @@ class FieldError:
 
 
 class SoraVideoError(Exception):
-    """Base class of every error soravideo raises."""
+    """Base class of every error soravideo raises.
+
+    Examples:
+        ```python
+        try:
+            await client.videos.get_job("job_18eec1e45722986c9df33f7a953c")
+        except sv.SoraVideoError as error:  # anything soravideo raises
+            print(type(error).__name__, error)  # JobNotFoundError job '…' not found
+        ```
+    """
 
 
 class ValidationError(SoraVideoError, ValueError):
-    """The input is invalid. ``errors`` names every bad field; nothing was stored or sent."""
+    """The input is invalid. ``errors`` names every bad field; nothing was stored or sent.
+
+    Examples:
+        ```python
+        try:
+            await client.videos.create_video(sv.CreateVideoRequest(prompt="", duration=-1))
+        except sv.ValidationError as error:  # nothing was stored or sent
+            print(error.fields)  # ('prompt', 'duration')
+        ```
+    """
 
     def __init__(self, errors: Iterable[FieldError], *, message: str | None = None) -> None:
         self.errors: tuple[FieldError, ...] = tuple(errors)
@@ -89,11 +114,29 @@ class ValidationError(SoraVideoError, ValueError):
 
 
 class NotFoundError(SoraVideoError, LookupError):
-    """Something asked for by id does not exist."""
+    """Something asked for by id does not exist.
+
+    Examples:
+        ```python
+        try:
+            await client.batches.get_batch_status("batch_18eec1e457217f281ac5a61e5937")
+        except sv.NotFoundError as error:  # a job or a batch: also a LookupError
+            print(error)  # batch '…' not found
+        ```
+    """
 
 
 class JobNotFoundError(NotFoundError):
-    """No job with this id is in the ledger."""
+    """No job with this id is in the ledger.
+
+    Examples:
+        ```python
+        try:
+            await client.videos.get_job("job_18eec1e45722986c9df33f7a953c")
+        except sv.JobNotFoundError as error:
+            print(error.job_id)
+        ```
+    """
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
@@ -101,7 +144,16 @@ class JobNotFoundError(NotFoundError):
 
 
 class BatchNotFoundError(NotFoundError):
-    """No batch with this id is in the ledger."""
+    """No batch with this id is in the ledger.
+
+    Examples:
+        ```python
+        try:
+            await client.batches.cancel_batch("batch_18eec1e457217f281ac5a61e5937")
+        except sv.BatchNotFoundError as error:
+            print(error.batch_id)
+        ```
+    """
 
     def __init__(self, batch_id: str) -> None:
         self.batch_id = batch_id
@@ -109,7 +161,17 @@ class BatchNotFoundError(NotFoundError):
 
 
 class JobStateError(SoraVideoError):
-    """The job is not in a state that allows this operation."""
+    """The job is not in a state that allows this operation.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A slow sunrise"))
+        try:
+            await client.videos.get_video_result(job.id)  # not made yet
+        except sv.JobStateError as error:
+            print(error.status)  # pending
+        ```
+    """
 
     def __init__(self, job_id: str, status: str, message: str) -> None:
         self.job_id = job_id
@@ -118,7 +180,17 @@ class JobStateError(SoraVideoError):
 
 
 class JobTimeoutError(SoraVideoError, TimeoutError):
-    """A wait reached its deadline before the job became terminal."""
+    """A wait reached its deadline before the job became terminal.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="An epic", duration=20))
+        try:
+            await client.videos.wait_for_job(job.id, timeout=1)  # simulated seconds here
+        except sv.JobTimeoutError as error:  # also a TimeoutError; the job goes on
+            print(error.job_id == job.id, error.timeout, error.status)  # True 1.0 processing
+        ```
+    """
 
     def __init__(self, job_id: str, timeout: float, *, status: str | None = None) -> None:
         self.job_id = job_id
@@ -129,7 +201,17 @@ class JobTimeoutError(SoraVideoError, TimeoutError):
 
 
 class BudgetExceededError(SoraVideoError):
-    """The estimated cost is above the budget; nothing was stored or sent."""
+    """The estimated cost is above the budget; nothing was stored or sent.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=f"Scene {n}", model="sora-2", duration=8) for n in range(10)]
+        try:
+            await client.batches.create_batch(sv.BatchVideoRequest(videos=videos), budget_usd=1.0)
+        except sv.BudgetExceededError as error:  # nothing was stored or sent
+            print(error.estimated_usd, error.budget_usd)  # 8.0 1.0
+        ```
+    """
 
     def __init__(self, estimated_usd: float, budget_usd: float) -> None:
         self.estimated_usd = estimated_usd
@@ -140,11 +222,32 @@ class BudgetExceededError(SoraVideoError):
 
 
 class RepositoryError(SoraVideoError):
-    """The ledger failed (I/O error, corrupt file, lost connection)."""
+    """The ledger failed (I/O error, corrupt file, lost connection).
+
+    Examples:
+        ```python
+        try:
+            page = await client.videos.list_jobs()
+        except sv.RepositoryError as error:  # the ledger failed: disk, file, connection
+            print("ledger unavailable:", error)
+        ```
+    """
 
 
 class ConflictError(RepositoryError):
-    """A compare-and-set update found the job in another state (or leased by another owner)."""
+    """A compare-and-set update found the job in another state (or leased by another owner).
+
+    Examples:
+        ```python
+        request = sv.BatchVideoRequest(videos=[sv.CreateVideoRequest(prompt="A bee")])
+        other = sv.BatchVideoRequest(videos=[sv.CreateVideoRequest(prompt="A wasp")])
+        await client.batches.create_batch(request, key="insects")
+        try:
+            await client.batches.create_batch(other, key="insects")  # the key is taken
+        except sv.ConflictError as error:
+            print(error)
+        ```
+    """
 
     def __init__(
         self,
@@ -162,7 +265,19 @@ class ConflictError(RepositoryError):
 
 
 class ProviderError(SoraVideoError):
-    """The provider answered with an error, or could not be reached."""
+    """The provider answered with an error, or could not be reached.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A city at night"))
+        await client.videos.wait_for_job(job.id)
+        client.fake.inject(status=403, match="GET /videos/*/content")
+        try:
+            await client.videos.download_video(job.id, "videos/")
+        except sv.ProviderError as error:  # any provider failure
+            print(error.provider, error.status_code, error.code, error.request_id)  # sora 403 …
+        ```
+    """
 
     def __init__(
         self,
@@ -209,6 +324,17 @@ class DownloadError(ProviderError):
     A connection that breaks mid-download is a
     [`ProviderConnectionError`][soravideo.ProviderConnectionError] instead; it leaves no file
     either.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A glass of water"))
+        await client.videos.wait_for_job(job.id)
+        client.fake.hostile("not_video", match="GET /videos/*/content")  # answers a web page
+        try:
+            await client.videos.download_video(job.id, "videos/")
+        except sv.DownloadError as error:  # nothing was kept
+            print(error.code, error.path)  # not_media videos/job_….mp4
+        ```
     """
 
     def __init__(self, message: str, *, path: str | None = None, **kwargs: Any) -> None:
@@ -217,11 +343,32 @@ class DownloadError(ProviderError):
 
 
 class AuthenticationError(ProviderError):
-    """The API key was missing or rejected (401). Never retried."""
+    """The API key was missing or rejected (401). Never retried.
+
+    Examples:
+        ```python
+        try:
+            sv.AsyncSoraVideo()  # no api_key= and no OPENAI_API_KEY: refused at once
+        except sv.AuthenticationError as error:
+            print(error)  # names the variables it looked for
+        ```
+    """
 
 
 class PermissionDeniedError(ProviderError):
-    """The key may not do this (403). Never retried."""
+    """The key may not do this (403). Never retried.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A locked door"))
+        await client.videos.wait_for_job(job.id)
+        client.fake.inject(status=403, match="GET /videos/*/content")
+        try:
+            await client.videos.download_video(job.id, "videos/")
+        except sv.PermissionDeniedError as error:  # never retried
+            print(error.status_code)  # 403
+        ```
+    """
 
 
 class RateLimitError(ProviderError):
@@ -230,6 +377,24 @@ class RateLimitError(ProviderError):
     From the built-in transports the hint is capped at the retry policy's
     ``retry_after_cap`` (a client's ``max_retry_after``, 300 s by default): an absurd
     ``Retry-After`` never reaches the caller as is.
+
+    Examples:
+        ```python
+        import httpx
+        from soravideo.testing import FakeSora
+        from soravideo.transports import SoraTransport
+
+        fake = FakeSora()
+        fake.inject(status=429, retry_after=30)  # the provider's next answer
+        url = "http://fakesora.invalid/v1"
+        http = httpx.AsyncClient(transport=fake.http_transport(), base_url=url)
+        transport = SoraTransport(base_url=url, api_key="sk-test", http_client=http, max_retries=0)
+        try:
+            await transport.list_recent()  # a client retries this first (max_retries)
+        except sv.RateLimitError as error:
+            print(error.status_code, error.retry_after)  # 429 30.0
+        await http.aclose()
+        ```
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -238,16 +403,78 @@ class RateLimitError(ProviderError):
 
 
 class ProviderUnavailableError(ProviderError):
-    """The provider failed on its side (5xx)."""
+    """The provider failed on its side (5xx).
+
+    Examples:
+        ```python
+        import httpx
+        from soravideo.testing import FakeSora
+        from soravideo.transports import SoraTransport
+
+        fake = FakeSora()
+        fake.inject(status=503)  # the provider's next answer
+        url = "http://fakesora.invalid/v1"
+        http = httpx.AsyncClient(transport=fake.http_transport(), base_url=url)
+        transport = SoraTransport(base_url=url, api_key="sk-test", http_client=http, max_retries=0)
+        try:
+            await transport.list_recent()  # a client retries this first (max_retries)
+        except sv.ProviderUnavailableError as error:
+            print(error.status_code)  # 503
+        await http.aclose()
+        ```
+    """
 
 
 class ProviderConnectionError(ProviderError):
-    """The provider could not be reached, or the connection broke."""
+    """The provider could not be reached, or the connection broke.
+
+    Examples:
+        ```python
+        import httpx
+        from soravideo.testing import FakeSora
+        from soravideo.transports import SoraTransport
+
+        fake = FakeSora()
+        fake.inject(refuse=True)  # the provider's next answer
+        url = "http://fakesora.invalid/v1"
+        http = httpx.AsyncClient(transport=fake.http_transport(), base_url=url)
+        transport = SoraTransport(base_url=url, api_key="sk-test", http_client=http, max_retries=0)
+        try:
+            await transport.list_recent()  # a client retries this first (max_retries)
+        except sv.ProviderConnectionError as error:
+            print(error)  # the connection was refused
+        await http.aclose()
+        ```
+    """
 
 
 class ProviderTimeoutError(ProviderConnectionError):
-    """The provider did not answer in time."""
+    """The provider did not answer in time.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A slow river"))
+        await client.videos.wait_for_job(job.id)
+        try:
+            await client.videos.download_video(job.id, "videos/")
+        except sv.ProviderTimeoutError as error:  # no answer within request_timeout (retried first)
+            print("try again later:", error)
+        except sv.ProviderConnectionError as error:  # its parent: refused, reset, DNS
+            print("unreachable:", error)
+        ```
+    """
 
 
 class AmbiguousSubmissionError(ProviderConnectionError):
-    """A create may have reached the provider: it must be reconciled, never blindly re-sent."""
+    """A create may have reached the provider: it must be reconciled, never blindly re-sent.
+
+    Examples:
+        ```python
+        # The engine handles it: the create is reconciled with the provider, never re-sent blindly.
+        client.fake.inject(reset=True, phase="after", match="POST /videos")  # created, answer lost
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A one-off"))
+        job = await client.videos.wait_for_job(job.id)
+        print(job.status, client.fake.created_count())  # completed 1
+        print(issubclass(sv.AmbiguousSubmissionError, sv.ProviderConnectionError))  # True
+        ```
+    """

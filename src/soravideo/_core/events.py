@@ -32,7 +32,17 @@ EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 @attrs.frozen(kw_only=True)
 class JobEvent:
-    """Something happened to a job: ``kind`` says what, ``job`` is the job afterwards."""
+    """Something happened to a job: ``kind`` says what, ``job`` is the job afterwards.
+
+    Examples:
+        ```python
+        seen = []
+        client.on("completed", lambda event: seen.append((event.kind, event.job.id)))
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A kite"))
+        await client.videos.wait_for_job(job.id)
+        print(seen)  # [('completed', 'job_…')]
+        ```
+    """
 
     kind: EventKind
     job: Job

@@ -35,7 +35,15 @@ T = TypeVar("T")
 
 
 class JobStatus(str, enum.Enum):
-    """Where a job is in its life cycle: ``pending → processing → completed | failed | cancelled``."""
+    """Where a job is in its life cycle: ``pending → processing → completed | failed | cancelled``.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A calm sea"))
+        print(job.status is sv.JobStatus.PENDING, job.status.value)  # True pending
+        page = await client.videos.list_jobs(status=sv.JobStatus.PENDING)
+        ```
+    """
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -56,7 +64,15 @@ _TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLE
 
 
 class JobPriority(str, enum.Enum):
-    """How soon a pending job is sent: urgent first, then high, normal, low (then by age)."""
+    """How soon a pending job is sent: urgent first, then high, normal, low (then by age).
+
+    Examples:
+        ```python
+        urgent = sv.CreateVideoRequest(prompt="A breaking-news banner", priority=sv.JobPriority.URGENT)
+        job = await client.videos.create_video(urgent)  # sent before the waiting NORMAL ones
+        print(job.priority)
+        ```
+    """
 
     LOW = "low"
     NORMAL = "normal"
@@ -76,7 +92,16 @@ _RANK = {JobPriority.LOW: 0, JobPriority.NORMAL: 1, JobPriority.HIGH: 2, JobPrio
 
 
 class BatchStatus(str, enum.Enum):
-    """A batch's state; see DESIGN.md §3 for the rules."""
+    """A batch's state; see DESIGN.md §3 for the rules.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt="A dog"), sv.CreateVideoRequest(prompt="A cat")]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+        batch = await client.batches.process_batch(created.batch_id)
+        print(batch.status is sv.BatchStatus.COMPLETED)  # True; PARTIAL when some failed
+        ```
+    """
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -168,6 +193,19 @@ class CreateVideoRequest:
         priority: Sooner or later than other pending jobs.
         metadata: Your own labels, ``str → str``, stored with the job.
         provider_options: Passed to the provider unchanged.
+
+    Examples:
+        ```python
+        request = sv.CreateVideoRequest(
+            prompt="A timelapse of clouds over a mountain lake",
+            duration=8,
+            size="1280x720",
+            priority=sv.JobPriority.HIGH,
+            metadata={"campaign": "spring"},
+        )
+        print(client.videos.validate(request))  # []: it can be sent
+        job = await client.videos.create_video(request)
+        ```
     """
 
     prompt: str
@@ -184,7 +222,15 @@ class CreateVideoRequest:
 
 @attrs.frozen(kw_only=True)
 class JobError:
-    """Why a job failed: a stable ``code``, a human ``message``, and whether retrying may help."""
+    """Why a job failed: a stable ``code``, a human ``message``, and whether retrying may help.
+
+    Examples:
+        ```python
+        refused = sv.CreateVideoRequest(prompt=f"{client.fake.failing_prompt}: a storm")
+        job = await client.videos.wait_for_job((await client.videos.create_video(refused)).id)
+        print(job.status, job.error.code, job.error.retryable)  # failed moderation_blocked False
+        ```
+    """
 
     code: str
     message: str
@@ -193,7 +239,17 @@ class JobError:
 
 @attrs.frozen(kw_only=True)
 class VideoResult:
-    """A finished video: where it is (``path`` once downloaded, ``url`` where the provider gives one)."""
+    """A finished video: where it is (``path`` once downloaded, ``url`` where the provider gives one).
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A city from above"))
+        await client.videos.wait_for_job(job.id)
+        await client.videos.download_video(job.id, "videos/")
+        result = await client.videos.get_video_result(job.id)
+        print(result.remote_id, result.path, result.bytes, result.sha256)
+        ```
+    """
 
     remote_id: str
     path: str | None = None
@@ -206,7 +262,17 @@ class VideoResult:
 
 @attrs.frozen(kw_only=True, repr=False)
 class Job:
-    """One video-generation job as the ledger knows it."""
+    """One video-generation job as the ledger knows it.
+
+    Examples:
+        ```python
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A red fox in snow"))
+        job = await client.videos.wait_for_job(job.id)
+        print(job.status, job.progress, job.request.prompt, job.estimated_cost_usd)
+        if job.status is sv.JobStatus.COMPLETED:
+            print(job.result.remote_id)
+        ```
+    """
 
     id: str
     status: JobStatus
@@ -261,6 +327,18 @@ class BatchVideoRequest:
         concurrency: How many of this batch's videos run at once (``None``: the client's limit).
         metadata: Your own labels, ``str → str``.
         budget_usd: Refuse the batch when its estimated cost is above this.
+
+    Examples:
+        ```python
+        request = sv.BatchVideoRequest(
+            videos=[sv.CreateVideoRequest(prompt=f"Product shot, angle {n}") for n in range(4)],
+            name="catalogue",
+            concurrency=2,
+            budget_usd=5.0,
+        )
+        created = await client.batches.create_batch(request)
+        print(created.total)  # 4
+        ```
     """
 
     videos: tuple[CreateVideoRequest, ...] = attrs.field(converter=_to_requests)
@@ -272,7 +350,16 @@ class BatchVideoRequest:
 
 @attrs.frozen(kw_only=True)
 class BatchProgress:
-    """How far a batch is: counts of its jobs by outcome, and the share that has ended."""
+    """How far a batch is: counts of its jobs by outcome, and the share that has ended.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=p) for p in ("A bee", "A wasp")]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+        batch = await client.batches.process_batch(created.batch_id)
+        print(batch.progress.completed, batch.progress.percentage)  # 2 100.0
+        ```
+    """
 
     total: int = 0
     completed: int = 0
@@ -283,7 +370,14 @@ class BatchProgress:
 
     @classmethod
     def from_counts(cls, counts: Mapping[JobStatus, int]) -> BatchProgress:
-        """Build progress from a count of jobs by status (``pending`` counts every unfinished job)."""
+        """Build progress from a count of jobs by status (``pending`` counts every unfinished job).
+
+        Examples:
+            ```python
+            progress = sv.BatchProgress.from_counts({sv.JobStatus.COMPLETED: 3, sv.JobStatus.PENDING: 1})
+            print(progress.total, progress.percentage)  # 4 75.0
+            ```
+        """
         completed = counts.get(JobStatus.COMPLETED, 0)
         failed = counts.get(JobStatus.FAILED, 0)
         cancelled = counts.get(JobStatus.CANCELLED, 0)
@@ -303,7 +397,16 @@ class BatchProgress:
 
 @attrs.frozen(kw_only=True, repr=False)
 class Batch:
-    """A stored batch. ``progress`` is derived from its jobs each time it is read."""
+    """A stored batch. ``progress`` is derived from its jobs each time it is read.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=p) for p in ("Dawn", "Dusk")]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos, name="day"))
+        batch = await client.batches.process_batch(created.batch_id)
+        print(batch.name, batch.status, batch.progress.completed, len(batch.job_ids))  # day completed 2 2
+        ```
+    """
 
     id: str
     name: str | None = None
@@ -332,7 +435,15 @@ class Batch:
 
 @attrs.frozen(kw_only=True)
 class BatchResult:
-    """What ``create_batch`` returns: the new batch's id and its jobs' ids."""
+    """What ``create_batch`` returns: the new batch's id and its jobs' ids.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=f"Frame {n}") for n in range(3)]
+        result = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+        print(result.batch_id, result.total, result.job_ids[0])
+        ```
+    """
 
     batch_id: str
     job_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
@@ -341,7 +452,16 @@ class BatchResult:
 
 @attrs.frozen(kw_only=True, repr=False)
 class BatchStatusReport:
-    """A batch, every job in it, and its progress."""
+    """A batch, every job in it, and its progress.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=p) for p in ("A bee", "A wasp")]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+        report = await client.batches.get_batch_status(created.batch_id)
+        print(report.batch.status, report.progress.total, [job.status.value for job in report.jobs])
+        ```
+    """
 
     batch: Batch
     jobs: tuple[Job, ...] = attrs.field(converter=_any_tuple)
@@ -357,7 +477,16 @@ class BatchStatusReport:
 
 @attrs.frozen(kw_only=True)
 class CancellationSummary:
-    """What ``cancel_batch`` did."""
+    """What ``cancel_batch`` did.
+
+    Examples:
+        ```python
+        videos = [sv.CreateVideoRequest(prompt=f"Tile {n}") for n in range(3)]
+        created = await client.batches.create_batch(sv.BatchVideoRequest(videos=videos))
+        summary = await client.batches.cancel_batch(created.batch_id)
+        print(summary.cancelled, summary.already_finished, summary.total)  # 3 0 3
+        ```
+    """
 
     batch_id: str
     cancelled: int
@@ -372,6 +501,12 @@ class ResumeSummary:
     Args:
         jobs: The unfinished jobs it found (those of the batches included).
         batches: The unfinished batches it processed and finalized.
+
+    Examples:
+        ```python
+        summary = await client.resume()  # after a crash: what the ledger left unfinished
+        print(summary.jobs, summary.batches)  # 0 0 on a fresh ledger
+        ```
     """
 
     jobs: int
@@ -380,7 +515,15 @@ class ResumeSummary:
 
 @attrs.frozen(kw_only=True)
 class Page(Generic[T]):
-    """One page of a listing. ``page`` counts from 1."""
+    """One page of a listing. ``page`` counts from 1.
+
+    Examples:
+        ```python
+        await client.videos.create_videos([sv.CreateVideoRequest(prompt=p) for p in "ABC"])
+        page = await client.videos.list_jobs(limit=2)
+        print(len(page.items), page.total, page.pages, page.has_next)  # 2 3 2 True
+        ```
+    """
 
     items: tuple[T, ...] = attrs.field(converter=_any_tuple)
     page: int
@@ -391,7 +534,14 @@ class Page(Generic[T]):
 
     @classmethod
     def build(cls, items: Sequence[T], *, page: int, limit: int, total: int) -> Page[T]:
-        """Make a page, deriving ``pages`` and ``has_next`` from the total."""
+        """Make a page, deriving ``pages`` and ``has_next`` from the total.
+
+        Examples:
+            ```python
+            page = sv.Page.build(["a", "b"], page=1, limit=2, total=5)
+            print(page.pages, page.has_next)  # 3 True
+            ```
+        """
         pages = math.ceil(total / limit) if limit > 0 else 0
         return cls(
             items=tuple(items),
@@ -414,6 +564,18 @@ class Page(Generic[T]):
 
         Returns:
             One dict per item, in the page's order, its keys in the same order.
+
+        Examples:
+            ```python
+            import csv
+
+            await client.videos.create_video(sv.CreateVideoRequest(prompt="A fox"))
+            records = (await client.videos.list_jobs()).to_records()
+            with open("jobs.csv", "w", newline="") as out:
+                writer = csv.DictWriter(out, fieldnames=list(records[0]))
+                writer.writeheader()
+                writer.writerows(records)
+            ```
         """
         return _display.records(self.items)
 

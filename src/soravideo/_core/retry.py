@@ -395,6 +395,14 @@ class RetryPolicy:
         retry_rate_limits: ``False`` raises every ``429`` at once (with its
             ``retry_after``), for a caller that schedules around rate limits itself (the
             runner pauses all requests and lowers its concurrency on each one it sees).
+
+    Examples:
+        ```python
+        from soravideo.transports import SoraTransport
+
+        policy = sv.RetryPolicy(max_retries=5, base=1.0, cap=30.0, jitter_mode="full")
+        transport = SoraTransport(api_key="sk-...", retry_policy=policy)
+        ```
     """
 
     max_retries: int = attrs.field(default=3, validator=_whole)
@@ -415,6 +423,13 @@ class RetryPolicy:
         Returns:
             The decision; an [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError] is
             always ``AMBIGUOUS``.
+
+        Examples:
+            ```python
+            policy = sv.RetryPolicy()
+            print(policy.decide(sv.RateLimitError("slow down", status_code=429)))  # retry
+            print(policy.decide(sv.AuthenticationError("bad key", status_code=401)))  # fail
+            ```
         """
         if isinstance(error, AmbiguousSubmissionError):
             return Decision.AMBIGUOUS
@@ -452,6 +467,16 @@ class RetryPolicy:
             ``retry_after_cap``, then honoured up to ``max_retry_after``), else the
             jittered backoff. ``None`` when the error is not retryable, the retries are
             spent, or the server asked for a longer wait.
+
+        Examples:
+            ```python
+            policy = sv.RetryPolicy(base=0.5, cap=8.0, max_retries=3)
+            error = sv.ProviderUnavailableError("busy", status_code=503)
+            print([policy.next_delay(attempt, error, jitter=1.0) for attempt in (1, 2, 3, 4)])
+            # [0.5, 1.0, 2.0, None]: doubling, then no fourth retry
+            throttled = sv.RateLimitError("slow down", status_code=429, retry_after=20)
+            print(policy.next_delay(1, throttled))  # the provider's hint, within max_retry_after
+            ```
         """
         if attempt > self.max_retries or self.decide(error, kind=kind) is not Decision.RETRY:
             return None

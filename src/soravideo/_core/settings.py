@@ -55,6 +55,14 @@ class Settings:
             disk). Either is a [`DownloadError`][soravideo.DownloadError] (``code="too_large"``)
             that leaves no file. ``SORAVIDEO_MAX_DOWNLOAD_BYTES`` sets it from the
             environment.
+
+    Examples:
+        ```python
+        settings = sv.Settings(max_concurrency=8, poll_max_interval=30, download_dir="videos")
+        client = sv.AsyncSoraVideo.simulated(settings=settings)
+        print(client.settings.max_concurrency)  # 8
+        await client.aclose()
+        ```
     """
 
     max_concurrency: int = 4
@@ -109,7 +117,15 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``SORAVIDEO_<FIELD>`` variables (e.g. ``SORAVIDEO_MAX_CONCURRENCY=8``)."""
+        """Read ``SORAVIDEO_<FIELD>`` variables (e.g. ``SORAVIDEO_MAX_CONCURRENCY=8``).
+
+        Examples:
+            ```python
+            environ = {"SORAVIDEO_MAX_CONCURRENCY": "8", "SORAVIDEO_DOWNLOAD_DIR": "videos"}
+            settings = sv.Settings.from_env(environ, max_retries=5)  # os.environ when not given
+            print(settings.max_concurrency, settings.download_dir, settings.max_retries)  # 8 videos 5
+            ```
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         errors: list[FieldError] = []
@@ -134,5 +150,13 @@ class Settings:
         return cls(**values)
 
     def merge(self, **changes: Any) -> Settings:
-        """Return a copy with some fields changed (unknown names are a ``TypeError``)."""
+        """Return a copy with some fields changed (unknown names are a ``TypeError``).
+
+        Examples:
+            ```python
+            base = sv.Settings(max_concurrency=4)
+            fast = base.merge(max_concurrency=16, poll_min_interval=0.5)
+            print(base.max_concurrency, fast.max_concurrency)  # 4 16
+            ```
+        """
         return attrs.evolve(self, **changes)

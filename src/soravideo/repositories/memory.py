@@ -85,6 +85,16 @@ class MemoryRepository(JobRepository):
             job = await client.videos.create_video(CreateVideoRequest(prompt="a red fox"))
             await client.videos.wait_for_job(job.id)
         assert (await repository.get_job(job.id)).status is JobStatus.COMPLETED
+
+    Examples:
+        ```python
+        from soravideo.repositories import MemoryRepository
+
+        ledger = MemoryRepository()  # gone with the process: for tests and notebooks
+        async with sv.AsyncSoraVideo.simulated(repository=ledger) as client:
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A paper crane"))
+            print((await ledger.get_job(job.id)).status)  # pending
+        ```
     """
 
     def __init__(self) -> None:

@@ -309,6 +309,17 @@ class SQLiteRepository(JobRepository):
 
         async with SQLiteRepository("ledger.db") as repository:
             page = await repository.list_jobs(status=JobStatus.PENDING)
+
+    Examples:
+        ```python
+        from soravideo.repositories import SQLiteRepository
+
+        ledger = SQLiteRepository("jobs.db")  # one file, shared by the processes of one machine
+        async with sv.AsyncSoraVideo.simulated(repository=ledger) as client:
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A lighthouse"))
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status)  # completed, and recorded in jobs.db
+        ```
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:

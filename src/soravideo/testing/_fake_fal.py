@@ -148,6 +148,18 @@ class FakeFal(FakeServer):
 
     A video URL fetched with an ``Authorization`` header is refused (400): a client must
     never send its key to the CDN.
+
+    Examples:
+        ```python
+        from soravideo.testing import FakeFal, check_ledger_exactly_once
+
+        async with sv.AsyncSoraVideo.simulated(provider="fal") as client:
+            assert isinstance(client.fake, FakeFal)
+            refused = sv.CreateVideoRequest(prompt=f"{client.fake.failing_prompt}: a storm")
+            job = await client.videos.wait_for_job((await client.videos.create_video(refused)).id)
+            print(job.status, job.error.code)  # failed, fal's content-policy refusal
+            await check_ledger_exactly_once(client.fake, client.repository)
+        ```
     """
 
     request_id_header = "x-fal-request-id"

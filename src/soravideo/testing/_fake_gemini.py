@@ -176,6 +176,18 @@ class FakeGemini(FakeServer):
             it is done (Google keeps Veo videos two days).
         content_bytes: Size of each MP4's media payload.
         seed: Seeds ids, request ids and rate-based faults.
+
+    Examples:
+        ```python
+        from soravideo.testing import FakeGemini, check_ledger_exactly_once
+
+        async with sv.AsyncSoraVideo.simulated(provider="gemini") as client:
+            assert isinstance(client.fake, FakeGemini)
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A koi pond in the rain"))
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status, client.fake.count("POST"))  # completed 1
+            await check_ledger_exactly_once(client.fake, client.repository)
+        ```
     """
 
     # Omni interactions can be cancelled; Veo operations cannot (see can_cancel_video).

@@ -147,6 +147,18 @@ class FakeOpenRouter(FakeServer):
     Jobs of ``failure_prompts`` and jobs cancelled with `cancel` cost nothing (what
     OpenRouter charges for those is not documented); a completed job costs its seconds ×
     its model's price per second at its resolution, reported as ``usage.cost``.
+
+    Examples:
+        ```python
+        from soravideo.testing import FakeOpenRouter, check_ledger_exactly_once
+
+        async with sv.AsyncSoraVideo.simulated(provider="openrouter", generation_time=120) as client:
+            assert isinstance(client.fake, FakeOpenRouter)
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A diver", duration=8))
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status, job.cost_usd)  # completed, the usage.cost the fake charged
+            await check_ledger_exactly_once(client.fake, client.repository)
+        ```
     """
 
     # No cancel endpoint: a job whose ledger entry is cancelled runs on here (see

@@ -160,6 +160,19 @@ class FakeReplicate(FakeServer):
             sent to).
         content_bytes: Size of each MP4's media payload.
         seed: Seeds ids, tokens, request ids and rate-based faults.
+
+    Examples:
+        ```python
+        from soravideo.testing import FakeReplicate, check_ledger_exactly_once
+
+        async with sv.AsyncSoraVideo.simulated(provider="replicate") as client:
+            assert isinstance(client.fake, FakeReplicate)
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A paper plane"))
+            job = await client.videos.wait_for_job(job.id)
+            path = await client.videos.download_video(job.id, "videos/")  # within the output's hour
+            print(job.status, path.stat().st_size > 0)  # completed True
+            await check_ledger_exactly_once(client.fake, client.repository)
+        ```
     """
 
     request_id_header = None

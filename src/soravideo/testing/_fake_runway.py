@@ -146,6 +146,19 @@ class FakeRunway(FakeServer):
     A task cancelled while ``PENDING`` or ``THROTTLED`` costs nothing; one cancelled while
     ``RUNNING`` is charged in full, as Runway documents. An output URL sent with an
     ``Authorization`` header is refused (400): a client must never send its key to the CDN.
+
+    Examples:
+        ```python
+        from soravideo.testing import FakeRunway, check_ledger_exactly_once
+
+        async with sv.AsyncSoraVideo.simulated(provider="runway", generation_time=60) as client:
+            assert isinstance(client.fake, FakeRunway)  # on the client's simulated time
+            throttle = client.fake.inject(status=429, match="POST /v1/text_to_video")  # one 429
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A kite over dunes"))
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status, throttle.fired, client.fake.created_count())  # completed 1 1
+            await check_ledger_exactly_once(client.fake, client.repository)
+        ```
     """
 
     def __init__(

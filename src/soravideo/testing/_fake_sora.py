@@ -186,6 +186,22 @@ class FakeSora(FakeServer):
     slot. An ``Idempotency-Key`` seen within ``idempotency_ttl`` on the same endpoint
     returns the original job as it is now, never a second job; both requests are logged
     and the repeat is tagged ``"replayed"``.
+
+    Examples:
+        ```python
+        import httpx
+        from soravideo.testing import FakeSora
+
+        # Your own HTTP code against the /v1/videos protocol, in-process, on the fake's ManualClock.
+        fake = FakeSora(generation_time=60, failure_prompts=["forbidden"])
+        async with httpx.AsyncClient(
+            transport=fake.http_transport(), base_url="http://fakesora.invalid/v1"
+        ) as http:
+            video = (await http.post("/videos", json={"prompt": "A snail race", "seconds": "8"})).json()
+            fake.advance_until_done()
+            video = (await http.get(f"/videos/{video['id']}")).json()
+            print(video["status"], fake.created_count())  # completed 1
+        ```
     """
 
     def __init__(

@@ -520,7 +520,24 @@ class FakeServer:
         raise NotImplementedError
 
     def advance_until_done(self) -> None:
-        """Move the clock to when every job not yet ended has ended."""
+        """Move the clock to when every job not yet ended has ended.
+
+        Examples:
+            ```python
+            import httpx
+            from soravideo.testing import FakeSora
+
+            fake = FakeSora(generation_time=300)
+            async with httpx.AsyncClient(
+                transport=fake.http_transport(), base_url="http://fakesora.invalid/v1"
+            ) as http:
+                for prompt in ("A tortoise", "A sloth"):
+                    await http.post("/videos", json={"prompt": prompt})
+                fake.advance_until_done()  # five simulated minutes, at once
+                videos = (await http.get("/videos")).json()["data"]
+                print([video["status"] for video in videos])  # ['completed', 'completed']
+            ```
+        """
         clock = self.manual_clock()
         with self._lock:
             ends = self._end_times(clock.time())
@@ -528,7 +545,16 @@ class FakeServer:
             clock.set_time(max(ends))
 
     def created_count(self) -> int:
-        """Return how many distinct jobs were created (idempotent replays not counted)."""
+        """Return how many distinct jobs were created (idempotent replays not counted).
+
+        Examples:
+            ```python
+            client.fake.inject(reset=True, phase="after", match="POST /videos")  # created, answer lost
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A red kite"))
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status, client.fake.created_count())  # completed 1: found again, not re-sent
+            ```
+        """
         with self._lock:
             return sum(1 for _ in self._records())
 
@@ -593,6 +619,20 @@ class FakeServer:
 
         Raises:
             TypeError: the fake runs on real time.
+
+        Examples:
+            ```python
+            import httpx
+            from soravideo.testing import FakeSora
+
+            fake = FakeSora(generation_time=60)  # on a ManualClock of its own
+            async with httpx.AsyncClient(
+                transport=fake.http_transport(), base_url="http://fakesora.invalid/v1"
+            ) as http:
+                video = (await http.post("/videos", json={"prompt": "A snail race"})).json()
+                fake.advance(30)
+                print((await http.get(f"/videos/{video['id']}")).json()["progress"])  # 50
+            ```
         """
         self.manual_clock().advance(seconds)
 
@@ -624,6 +664,14 @@ class FakeServer:
 
         Returns:
             The number of matching requests.
+
+        Examples:
+            ```python
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A sailing boat"))
+            await client.videos.wait_for_job(job.id)
+            print(client.fake.count("POST", "/videos"))  # 1
+            print(client.fake.count("GET", "/videos/*"), client.fake.count(status=429))  # the polls, 0
+            ```
         """
         with self._lock:
             return sum(
@@ -665,6 +713,15 @@ class FakeServer:
 
         Returns:
             The fault (its ``fired`` counts how often it fired).
+
+        Examples:
+            ```python
+            client.fake.inject(status=429, retry_after=5, match="POST /videos")  # throttled once
+            client.fake.inject(status=500, match="GET /videos/*", times=2)  # two failed polls
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A windmill"))
+            job = await client.videos.wait_for_job(job.id)
+            print(job.status, client.fake.rate_limited_count(), client.fake.created_count())  # completed 1 1
+            ```
         """
         if times is None and rate is None:
             times = 1
@@ -729,6 +786,14 @@ class FakeServer:
         Raises:
             ValueError: an unknown kind or option, a missing option, or a phase the kind
                 cannot act in.
+
+        Examples:
+            ```python
+            garbled = client.fake.hostile("wrong_types", match="GET /videos/*")  # one poll's answer
+            job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A beehive"))
+            job = await client.videos.wait_for_job(job.id)
+            print(garbled.fired, job.status)  # 1 completed: a garbled poll is polled again
+            ```
         """
         return self.faults.add(
             Fault(
@@ -992,6 +1057,19 @@ class FakeServer:
         Yields:
             The base URL, prefix included (``http://127.0.0.1:PORT/v1``; ``https://``
             with ``ssl_context``).
+
+        Examples:
+            ```python
+            import httpx
+            from soravideo.testing import FakeSora
+
+            fake = FakeSora(generation_time=60)
+            with fake.serve() as base_url:  # http://127.0.0.1:PORT/v1, on real time
+                async with httpx.AsyncClient(base_url=base_url) as http:  # or any client, any process
+                    answer = await http.post("/videos", json={"prompt": "A red fox"})
+                    print(answer.status_code, answer.json()["status"])  # 200 queued
+            print(fake.requests[0].method, fake.requests[0].path)  # POST /videos
+            ```
         """
         with self._lock:
             if self._clock is None:

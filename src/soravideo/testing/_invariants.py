@@ -156,6 +156,16 @@ def check_exactly_once(
 
     Raises:
         AssertionError: naming every violation, one per line.
+
+    Examples:
+        ```python
+        from soravideo.testing import check_exactly_once
+
+        requests = [sv.CreateVideoRequest(prompt=f"Shot {n}") for n in range(3)]
+        jobs = await client.videos.create_videos(requests)
+        done = [job async for job in client.videos.as_completed([job.id for job in jobs])]
+        check_exactly_once(client.fake, done)  # raises AssertionError naming every violation
+        ```
     """
     table = {n: m.price_per_second_usd for n, m in SORA_MODELS.items() if m.price_per_second_usd}
     table.update(prices or {})
@@ -270,6 +280,17 @@ async def check_ledger_exactly_once(
 
     Raises:
         AssertionError: naming every violation, one per line.
+
+    Examples:
+        ```python
+        from soravideo.testing import check_ledger_exactly_once
+
+        created = await client.batches.create_batch(
+            sv.BatchVideoRequest(videos=[sv.CreateVideoRequest(prompt=f"Tile {n}") for n in range(4)])
+        )
+        await client.batches.cancel_batch(created.batch_id)
+        await check_ledger_exactly_once(client.fake, client.repository)  # every job of the ledger
+        ```
     """
     check_exactly_once(
         fake,

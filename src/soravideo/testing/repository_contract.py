@@ -155,6 +155,26 @@ class RepositoryContract:
 
     Subclass it (as ``TestSomething``) and provide the ``repository`` fixture; see the
     module's docstring. Every test starts from an empty ledger.
+
+    Examples:
+        ```python
+        # tests/test_my_ledger.py: pytest runs every test of the contract on this class.
+        from collections.abc import AsyncIterator
+        from pathlib import Path
+
+        import pytest
+        from soravideo.repositories import SQLiteRepository
+        from soravideo.testing import RepositoryContract
+
+
+        class TestSQLiteLedger(RepositoryContract):
+            @pytest.fixture
+            async def repository(self, tmp_path: Path) -> AsyncIterator[SQLiteRepository]:
+                ledger = SQLiteRepository(tmp_path / "jobs.db")  # or your own JobRepository
+                await ledger.open()  # opened and empty
+                yield ledger
+                await ledger.aclose()
+        ```
     """
 
     pytestmark = pytest.mark.anyio

@@ -58,6 +58,29 @@ class TransportContract:
     Fixtures the subclass provides:
         transport: A [`Transport`][soravideo.transports.Transport] talking to ``fake``.
         fake: The [`FakeProvider`][soravideo.testing.FakeProvider] behind it, on simulated time.
+
+    Examples:
+        ```python
+        # tests/test_my_gateway.py: pytest runs every test of the contract on this class.
+        from collections.abc import AsyncIterator
+
+        import httpx
+        import pytest
+        from soravideo.testing import FakeSora, TransportContract
+        from soravideo.transports import SoraTransport
+
+
+        class TestSoraTransportOnMyGateway(TransportContract):
+            @pytest.fixture
+            def fake(self) -> FakeSora:
+                return FakeSora(generation_time=60)
+
+            @pytest.fixture
+            async def transport(self, fake: FakeSora) -> AsyncIterator[SoraTransport]:
+                base_url = "http://gateway.invalid/v1"
+                async with httpx.AsyncClient(transport=fake.http_transport(), base_url=base_url) as http:
+                    yield SoraTransport(base_url=base_url, api_key="sk-test", http_client=http, clock=fake.clock)
+        ```
     """
 
     @pytest.mark.anyio

@@ -133,7 +133,16 @@ def remote_id_segment(value: object, *, provider: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class ModelInfo:
-    """What one model accepts. ``None`` means "not known: let the provider decide"."""
+    """What one model accepts. ``None`` means "not known: let the provider decide".
+
+    Examples:
+        ```python
+        from soravideo.transports import SoraTransport
+
+        info = SoraTransport(api_key="sk-...").capabilities.models["sora-2"]
+        print(info.durations, info.default_size, info.price_per_second_usd)  # (4, 8, 12, 16, 20) 720x1280 0.1
+        ```
+    """
 
     name: str
     durations: tuple[int, ...] | None = None
@@ -146,7 +155,23 @@ class ModelInfo:
 
 @attrs.frozen(kw_only=True)
 class Capabilities:
-    """What a provider can do, so the core adapts instead of assuming."""
+    """What a provider can do, so the core adapts instead of assuming.
+
+    Examples:
+        ```python
+        from soravideo.transports import Capabilities, ModelInfo
+
+        # What a transport of your own declares (its `capabilities` property):
+        capabilities = Capabilities(
+            models={"acme-1": ModelInfo(name="acme-1", durations=(5, 10), price_per_second_usd=0.05)},
+            default_model="acme-1",
+            can_cancel=False,
+            result_kind="url",
+            allows_unknown_models=False,
+        )
+        print(capabilities.models[capabilities.default_model].durations)  # (5, 10)
+        ```
+    """
 
     models: Mapping[str, ModelInfo]
     default_model: str

@@ -253,6 +253,17 @@ class FalTransport(UrlResultTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (the
             default: this provider's models are open-ended; ``False`` refuses them
             with a [`ValidationError`][soravideo.ValidationError] naming ``model``).
+
+    Examples:
+        ```python
+        from soravideo.transports import FalTransport
+
+        transport = FalTransport(api_key="fal-key", default_model="fal-ai/veo3.1/fast")  # default: FAL_KEY
+        request = sv.CreateVideoRequest(prompt="A lantern festival at night", duration=8)
+        print(transport.capabilities.default_model, transport.validate(request))  # fal-ai/veo3.1/fast []
+        async with sv.AsyncSoraVideo(transport=transport) as client:
+            ...
+        ```
     """
 
     key_variables = ("FAL_KEY", "FAL_KEY_ID + FAL_KEY_SECRET")

@@ -393,6 +393,17 @@ class GeminiTransport(HttpTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``.
+
+    Examples:
+        ```python
+        from soravideo.transports import GeminiTransport
+
+        transport = GeminiTransport(api_key="AIza...")  # default: GOOGLE_API_KEY or GEMINI_API_KEY
+        request = sv.CreateVideoRequest(prompt="A koi pond in the rain", size="1920x1080", duration=6)
+        print(transport.validate(request), transport.estimate_cost(request))  # [] 0.9
+        async with sv.AsyncSoraVideo(transport=transport) as client:
+            ...
+        ```
     """
 
     key_variables = ("GOOGLE_API_KEY", "GEMINI_API_KEY")

@@ -394,6 +394,21 @@ class OpenRouterTransport(HttpTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``.
+
+    Examples:
+        ```python
+        from soravideo.transports import OpenRouterTransport
+
+        transport = OpenRouterTransport(
+            api_key="sk-or-...",  # default: OPENROUTER_API_KEY
+            app_title="Trailer maker",
+            default_model="google/veo-3.1",
+        )
+        request = sv.CreateVideoRequest(prompt="A diver among jellyfish", duration=8)
+        print(transport.capabilities.can_cancel, transport.estimate_cost(request))  # False 4.0
+        async with sv.AsyncSoraVideo(transport=transport) as client:
+            ...
+        ```
     """
 
     key_variables = ("OPENROUTER_API_KEY",)

@@ -248,6 +248,21 @@ class ReplicateTransport(HttpTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (the
             default: this provider's models are open-ended; ``False`` refuses them
             with a [`ValidationError`][soravideo.ValidationError] naming ``model``).
+
+    Examples:
+        ```python
+        from soravideo.transports import ReplicateTransport
+
+        transport = ReplicateTransport(
+            api_key="r8_...",  # default: REPLICATE_API_TOKEN
+            default_model="google/veo-3.1-fast",
+            cancel_after=900,  # Replicate cancels a prediction still running after 15 minutes
+        )
+        request = sv.CreateVideoRequest(prompt="A paper plane over a city")
+        print(transport.capabilities.default_model, transport.validate(request))
+        async with sv.AsyncSoraVideo(transport=transport) as client:
+            ...
+        ```
     """
 
     key_variables = ("REPLICATE_API_TOKEN",)

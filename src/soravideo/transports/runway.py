@@ -468,6 +468,17 @@ class RunwayTransport(UrlResultTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``.
+
+    Examples:
+        ```python
+        from soravideo.transports import RunwayTransport
+
+        transport = RunwayTransport(api_key="key_...")  # default: RUNWAYML_API_SECRET
+        request = sv.CreateVideoRequest(prompt="A kite over the dunes", model="gen4.5", duration=5)
+        print(transport.capabilities.result_kind, transport.estimate_cost(request))  # url 0.6
+        async with sv.AsyncSoraVideo(transport=transport) as client:
+            ...  # the same calls as on Sora: create_video, wait_for_job, download_video
+        ```
     """
 
     key_variables = ("RUNWAYML_API_SECRET",)

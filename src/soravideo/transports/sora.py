@@ -220,6 +220,22 @@ class SoraTransport(HttpTransport):
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
+
+    Examples:
+        ```python
+        from soravideo.transports import SoraTransport
+
+        # Azure OpenAI: its resource URL, an api-key header; OPENAI_API_KEY otherwise.
+        transport = SoraTransport(
+            base_url="https://my-resource.openai.azure.com/openai/v1",
+            api_key="azure-key",
+            auth_style="azure",
+        )
+        request = sv.CreateVideoRequest(prompt="A red fox in fresh snow", model="sora-2", duration=8)
+        print(transport.validate(request), transport.estimate_cost(request))  # [] 0.8
+        async with sv.AsyncSoraVideo(transport=transport) as client:
+            ...  # client.videos.create_video(request), as with the default transport
+        ```
     """
 
     key_variables = ("SORAVIDEO_API_KEY", "OPENAI_API_KEY")
