@@ -709,3 +709,26 @@ async def test_a_file_made_at_the_target_while_downloading_is_not_clobbered(
     assert str(target) in str(info.value)
     assert target.read_bytes() == b"made meanwhile"
     assert everything_in(tmp_path) == ["fox.mp4"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("entered", [False, True])
+async def test_a_download_retried_on_a_simulated_client_lets_simulated_time_move(
+    tmp_path: Path, entered: bool
+) -> None:
+    # Its retries sleep on the client's clock; on a client not entered (no engine in the
+    # background) nothing moved simulated time and the download waited forever.
+    client = sv.AsyncSoraVideo.simulated()
+    try:
+        if entered:
+            await client.__aenter__()
+        job = await client.videos.create_video(request())
+        job = await client.videos.wait_for_job(job.id)
+        assert client.fake is not None
+        client.fake.inject(status=503, match="GET /videos/*/content", times=2)
+        with anyio.fail_after(30):  # real seconds: a hang fails here, not at the suite's end
+            path = await client.videos.download_video(job.id, tmp_path)
+        assert path.read_bytes()[4:8] == b"ftyp"
+        check_exactly_once(client.fake, [job])
+    finally:
+        await client.aclose()

@@ -540,9 +540,13 @@ class AsyncVideoService:
         if not isinstance(variant, str):
             errors.append(FieldError(field=_VARIANTS_FIELD, message="must be text"))
         raise_if(errors)
-        return await save_video(
-            self._context, job_id, dest, variant, existing="replace" if overwrite else "refuse"
-        )
+        # Its retries sleep on the client's clock: driven like a wait, so that simulated
+        # time moves meanwhile (it moves only while a user's call waits on a running engine).
+        runner = await self._context.engine()
+        async with runner.driving():
+            return await save_video(
+                self._context, job_id, dest, variant, existing="replace" if overwrite else "refuse"
+            )
 
     async def remix_video(self, job_id: str, prompt: str) -> Job:
         """Create a new job that remixes a completed video with a new prompt.
