@@ -45,6 +45,7 @@ PAIRS = [
     ("SoraVideo", "AsyncSoraVideo"),
     ("VideoService", "AsyncVideoService"),
     ("BatchService", "AsyncBatchService"),
+    ("WebhookService", "AsyncWebhookService"),
 ]
 # Sync member name -> async member name, where they differ.
 RENAMED = {"close": "aclose"}
@@ -70,6 +71,7 @@ WORDING = [
     (r"\bAsyncSoraVideo\b", "SoraVideo"),
     (r"\bAsyncVideoService\b", "VideoService"),
     (r"\bAsyncBatchService\b", "BatchService"),
+    (r"\bAsyncWebhookService\b", "WebhookService"),
     (r"\baclose\b", "close"),
 ]
 
