@@ -185,6 +185,7 @@ _VEO_RESERVED: Mapping[str, str] = {
 
 
 # Google's webhook events about a video job ([W2-7]); each carries the job's id only.
+# google-genai 3.6.1 lists the first two and video.generated; a cancelled event is read too.
 WEBHOOK_EVENTS = (
     "interaction.completed",
     "interaction.failed",
@@ -416,8 +417,9 @@ class GeminiTransport(HttpTransport):
             [`ValidationError`][soravideo.ValidationError] naming ``model``.
         webhook_secret: The signing secret (``whsec_…``, ``new_signing_secret`` when the
             webhook was made) of the project's static webhook (Google's WebhookService),
-            subscribed to ``interaction.completed``, ``interaction.failed``,
-            ``interaction.cancelled`` and ``video.generated``. No URL is sent per request
+            subscribed to ``interaction.completed``, ``interaction.failed`` and
+            ``video.generated`` (an ``interaction.cancelled`` event is read too, should
+            one come; google-genai 3.6.1 does not list it). No URL is sent per request
             (Google signs per-request ``webhook_config`` deliveries with RS256 tokens, which
             soravideo does not verify). With a secret, the engine polls only every
             ``poll_max_interval`` as a safety net ([`soravideo.webhooks`][soravideo.webhooks]).
