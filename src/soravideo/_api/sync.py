@@ -209,6 +209,7 @@ class SoraVideo:
         return self._async.fake
 
     def _ensure_portal(self) -> BlockingPortal:
+        started: Future[None] | None = None
         with self._lock:
             if self._closed:
                 raise RuntimeError("this client is closed")
@@ -216,10 +217,14 @@ class SoraVideo:
                 cm = anyio.from_thread.start_blocking_portal()
                 portal = cm.__enter__()
                 self._portal_cm, self._portal = cm, portal
-                self._background = portal.start_task_soon(self._async.run_background)
-                self._background.add_done_callback(self._engine_ended)
+                started = self._background = portal.start_task_soon(self._async.run_background)
                 atexit.register(_close_at_exit, weakref.ref(self))
-            return self._portal
+            portal = self._portal
+        if started is not None:
+            # Outside the lock: an engine that already stopped runs the callback here, at
+            # once, and the callback takes the lock (under it, this thread waited forever).
+            started.add_done_callback(self._engine_ended)
+        return portal
 
     def _engine_ended(self, future: Future[None]) -> None:
         """Note an engine that stopped on an error: logged at once, raised by the next call."""
