@@ -30,7 +30,13 @@ Every row is measured in this run, next to its baseline (or its bound):
    took each one over and looked at it), against ``lease_seconds`` (2 s) plus one poll
    interval. Target ≤ that bound, each video created once.
 
-Simulated time (rows 1, 2 and 4) is FakeSora's clock, a VirtualClock that leaps whenever
+6. Webhooks ([W2-7]). FakeSora pushing OpenAI's signed ``video.completed`` events (thin:
+   the video's id) to ``client.webhooks.handle`` as each video finishes, polling kept as
+   the safety net (``poll_max_interval``): the status requests each video cost (the one
+   read a thin event needs; target ≤ 1) and the median delay from the push to the job
+   known completed in the ledger.
+
+Simulated time (rows 1, 2, 4 and 6) is FakeSora's clock, a VirtualClock that leaps whenever
 every task waits, so minutes of generation take milliseconds and repeat exactly.
 
 Run: ``python benchmarks/engine.py [--quick]`` (``make bench`` runs it). ``--quick`` runs
@@ -579,8 +585,74 @@ async def takeover_row(n: int) -> Row:
 # ---------------------------------------------------------------------------------- main
 
 
+# ------------------------------------------------------------------------------ 6. webhooks
+
+
+async def webhook_rows(sizes: Sizes) -> list[Row]:
+    t = 60.0
+    n = max(2, sizes.videos_per_t)
+    clock = sv.VirtualClock()
+    fake = FakeSora(clock=clock, generation_time=t, seed=SEED)
+    http = httpx.AsyncClient(transport=fake.http_transport(), base_url=BASE_URL)
+    transport = SoraTransport(
+        base_url=BASE_URL,
+        api_key=API_KEY,
+        http_client=http,
+        sleep=clock.sleep,
+        webhook_secret=fake.webhooks.secret,
+    )
+    client = sv.AsyncSoraVideo(
+        transport=transport,
+        repository=MemoryRepository(),
+        clock=clock,
+        poll_max_interval=10 * t,
+        **POLL_SETTINGS,
+    )
+
+    async def receive(headers: dict[str, str], body: bytes) -> None:
+        await client.webhooks.handle(provider="sora", headers=headers, body=body)
+
+    fake.webhooks.configure(receive)
+    async with client, anyio.create_task_group() as tg:
+        tg.start_soon(fake.webhooks.run)
+        jobs = [await client.videos.create_video(video_request(i)) for i in range(n)]
+        done = [await client.videos.wait_for_job(job.id, timeout=20 * t) for job in jobs]
+        tg.cancel_scope.cancel()
+    await http.aclose()
+    reads = fake.status_request_count() / n
+    # When each push was sent (the fake's clock), by video.
+    pushed_at = {
+        d.event.remote_id: d.sent_at for d in fake.webhooks.deliveries if d.sent_at is not None
+    }
+    delays = [
+        completed_ts(job) - pushed_at[job.remote_id]
+        for job in done
+        if job.remote_id is not None and job.remote_id in pushed_at
+    ]
+    delay = median(delays) if delays else math.inf
+    return [
+        Row(
+            f"status requests / video with webhooks on, T={t:.0f} s ({n} videos, thin events)",
+            f"{reads:.2f}",
+            "— (polling alone: row 1)",
+            None,
+            "≤ 1",
+            reads <= 1,
+        ),
+        Row(
+            "median push → job known completed",
+            f"{delay:.3f} s",
+            "—",
+            None,
+            "— (info)",
+            None,
+        ),
+    ]
+
+
 async def run(sizes: Sizes) -> list[Row]:
     rows = await polling_rows(sizes)
+    rows += await webhook_rows(sizes)
     for concurrency in FLEET_CONCURRENCY:
         rows.append(await fleet_row(sizes.fleet, concurrency))
     rows.append(

@@ -113,6 +113,17 @@ class JSONFileRepository:
     async def release_lease(self, job_ids: Sequence[str], owner: str) -> None:
         await self._memory.release_lease(job_ids, owner)
 
+    # Webhook deliveries seen ([W2-7]): in memory too (this ledger serves one process).
+    async def record_webhook_delivery(
+        self, provider: str, delivery_id: str, *, remote_id: str | None, received_at: datetime
+    ) -> bool:
+        return await self._memory.record_webhook_delivery(
+            provider, delivery_id, remote_id=remote_id, received_at=received_at
+        )
+
+    async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
+        await self._memory.forget_webhook_delivery(provider, delivery_id)
+
     # Reads.
     async def get_job(self, job_id: str) -> sv.Job:
         return await self._memory.get_job(job_id)

@@ -49,6 +49,8 @@ def test_quick_run_prints_every_row(
             )
         ),
         *(f"status requests / video, T={t} s, 1 video(s) at once" for t in (10, 60, 300)),
+        "status requests / video with webhooks on, T=60 s",
+        "median push → job known completed",
         "8 videos, server limit 4 unknown, max_concurrency 8",
         "8 videos, server limit 4 unknown, max_concurrency 16",
         "overhead per job, zero generation time, memory ledger",

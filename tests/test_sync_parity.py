@@ -46,6 +46,7 @@ PAIRS = [
     ("SoraVideo", "AsyncSoraVideo"),
     ("VideoService", "AsyncVideoService"),
     ("BatchService", "AsyncBatchService"),
+    ("WebhookService", "AsyncWebhookService"),
 ]
 # Sync member name -> async member name, where they differ.
 RENAMED = {"close": "aclose"}
@@ -71,6 +72,7 @@ WORDING = [
     (r"\bAsyncSoraVideo\b", "SoraVideo"),
     (r"\bAsyncVideoService\b", "VideoService"),
     (r"\bAsyncBatchService\b", "BatchService"),
+    (r"\bAsyncWebhookService\b", "WebhookService"),
     (r"\baclose\b", "close"),
 ]
 

@@ -27,6 +27,7 @@ from ._core.errors import (
     RepositoryError,
     SoraVideoError,
     ValidationError,
+    WebhookVerificationError,
 )
 from ._core.models import (
     Batch,
@@ -60,8 +61,9 @@ if TYPE_CHECKING:
         SpendMetrics,
         SystemMetrics,
     )
-    from ._api.sync import BatchService, SoraVideo, VideoService
+    from ._api.sync import BatchService, SoraVideo, VideoService, WebhookService
     from ._api.videos import AsyncVideoService
+    from ._api.webhooks import AsyncWebhookService, WebhookEvent
     from ._core.clock import Clock, ManualClock, SystemClock, VirtualClock
     from ._core.converter import converter
     from ._core.events import JobEvent
@@ -78,6 +80,7 @@ __all__ = [
     "AsyncBatchService",
     "AsyncSoraVideo",
     "AsyncVideoService",
+    "AsyncWebhookService",
     "AuthenticationError",
     "Batch",
     "BatchNotFoundError",
@@ -132,6 +135,9 @@ __all__ = [
     "VideoResult",
     "VideoService",
     "VirtualClock",
+    "WebhookEvent",
+    "WebhookService",
+    "WebhookVerificationError",
     "__version__",
     "converter",
 ]
@@ -156,6 +162,9 @@ _LAZY = {
     "SoraVideo": "._api.sync",
     "VideoService": "._api.sync",
     "AsyncVideoService": "._api.videos",
+    "AsyncWebhookService": "._api.webhooks",
+    "WebhookEvent": "._api.webhooks",
+    "WebhookService": "._api.sync",
     "Clock": "._core.clock",
     "ManualClock": "._core.clock",
     "SystemClock": "._core.clock",

@@ -37,6 +37,7 @@ ELSEWHERE = {
     "docs/cli.md": "tests/cli (every command through main(), the entry points in subprocesses)",
     "docs/runway.md": "the Runway transport's tests (needs a Runway account for its first block)",
     "docs/health.md": "the health tests (its blocks need Starlette or Flask)",
+    "docs/guides/webhooks.md": "tests/webhooks (its route needs Starlette, not a dependency)",
 }
 RUN_HERE = sorted(
     str(path.relative_to(ROOT))

@@ -26,6 +26,7 @@ from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
 from .metrics import Metrics
 from .resume import find_unfinished, see_through
 from .videos import AsyncVideoService
+from .webhooks import AsyncWebhookService
 
 if TYPE_CHECKING:
     from ..testing._simulated import FakeServer
@@ -223,6 +224,8 @@ class AsyncSoraVideo:
         """Single videos: create, wait for, download, remix, cancel and list them."""
         self.batches: AsyncBatchService = AsyncBatchService(self._context)
         """Batches of videos: create (from a manifest too), process, watch and cancel them."""
+        self.webhooks: AsyncWebhookService = AsyncWebhookService(self._context)
+        """Providers' webhook deliveries: verify one and apply it to the ledger."""
         self.fake: FakeServer | None = None
         """The fake provider behind a ``simulated()`` client (a
         [`FakeSora`][soravideo.testing.FakeSora] unless another provider was asked for;

@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
@@ -52,11 +52,12 @@ from .client import AsyncSoraVideo
 from .health import DEFAULT_READY_TIMEOUT, HealthReport, ReadinessReport
 from .metrics import Metrics
 from .videos import AsyncVideoService
+from .webhooks import AsyncWebhookService, WebhookEvent
 
 if TYPE_CHECKING:
     from ..testing._simulated import FakeServer
 
-__all__ = ["BatchService", "SoraVideo", "VideoService"]
+__all__ = ["BatchService", "SoraVideo", "VideoService", "WebhookService"]
 
 T = TypeVar("T")
 logger = logging.getLogger("soravideo")
@@ -112,6 +113,8 @@ class SoraVideo:
     """Single videos: create, wait for, download, remix, cancel and list them."""
     batches: BatchService
     """Batches of videos: create (from a manifest too), process, watch and cancel them."""
+    webhooks: WebhookService
+    """Providers' webhook deliveries: verify one and apply it to the ledger."""
 
     def __init__(
         self,
@@ -138,6 +141,7 @@ class SoraVideo:
         self._async = inner
         self.videos = VideoService(self, inner.videos)
         self.batches = BatchService(self, inner.batches)
+        self.webhooks = WebhookService(self, inner.webhooks)
         self._lock = threading.Lock()
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -1142,3 +1146,45 @@ class BatchService:
             ```
         """
         return self._client._call(self._inner.list_batches, page, limit)
+
+
+class WebhookService:
+    """Apply providers' webhook deliveries to the ledger (``client.webhooks``)."""
+
+    def __init__(self, client: SoraVideo, inner: AsyncWebhookService) -> None:
+        self._client = client
+        self._inner = inner
+
+    def handle(self, *, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify one webhook delivery and apply it to the ledger.
+
+        Hand it the raw request: the body exactly as received (bytes: the signature covers
+        them) and the headers. It verifies the signature and the timestamp (five minutes
+        either way) first, then records the delivery's id in the ledger (a delivery seen
+        before, by any process sharing the ledger, is a ``duplicate`` and changes
+        nothing), then applies the news through the same compare-and-set writes as
+        polling: a job never moves backwards (a late ``processing`` after ``completed``
+        is ignored), and a delivery for a video no job owns is acknowledged and recorded,
+        not applied. A thin event (Sora's, Gemini's: an id only) costs one status read.
+
+        Args:
+            provider: The provider the delivery comes from: the client's transport's name
+                (``replicate``, ``fal``, ``openrouter``, ``gemini``, ``sora``).
+            headers: The request's headers (any mapping; names in any case).
+            body: The request's raw body.
+
+        Returns:
+            A [`WebhookEvent`][soravideo.webhooks.WebhookEvent]: the remote id, the job,
+            whether the delivery was applied, and whether it was a duplicate.
+
+        Raises:
+            WebhookVerificationError: A bad or missing signature, a stale timestamp, a
+                body that is not the provider's event, or no secret configured: nothing
+                was recorded or applied (answer ``400``/``401``).
+            ValidationError: ``provider`` is not this client's provider, or the provider
+                sends no webhooks (Runway: its tasks are polled).
+            ProviderError: The status read of a thin event failed (answer ``5xx``: the
+                provider delivers it again).
+            RepositoryError: The ledger refused a write (answer ``5xx``).
+        """
+        return self._client._call(self._inner.handle, provider=provider, headers=headers, body=body)

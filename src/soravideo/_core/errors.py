@@ -14,6 +14,7 @@ they are mapped once, at the boundary, and chained with ``from``.
     ├── JobStateError                .job_id, .status
     ├── JobTimeoutError              .job_id, .timeout   (also a builtin TimeoutError)
     ├── BudgetExceededError          .estimated_usd, .budget_usd
+    ├── WebhookVerificationError     .provider, .reason; a delivery refused, nothing applied
     ├── RepositoryError
     │   └── ConflictError            .job_id, .expected, .actual
     └── ProviderError                .status_code, .request_id, .body, .provider
@@ -55,6 +56,7 @@ __all__ = [
     "RepositoryError",
     "SoraVideoError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -219,6 +221,24 @@ class BudgetExceededError(SoraVideoError):
         super().__init__(
             f"estimated cost ${estimated_usd:.2f} exceeds the budget of ${budget_usd:.2f}"
         )
+
+
+class WebhookVerificationError(SoraVideoError):
+    """A webhook delivery failed verification: a bad or missing signature, a timestamp more
+    than five minutes old (or ahead), or a body that is not the provider's event. Nothing
+    was recorded or applied; answer the provider with a 4xx (``400`` or ``401``).
+
+    Args:
+        message: What was wrong (never the secret or the signature).
+        provider: The provider the delivery claimed to come from.
+        reason: A short code: ``signature``, ``timestamp``, ``headers``, ``body``, ``keys``
+            (the provider's public keys could not be read) or ``not_configured``.
+    """
+
+    def __init__(self, message: str, *, provider: str, reason: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.reason = reason
 
 
 class RepositoryError(SoraVideoError):

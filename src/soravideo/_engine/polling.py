@@ -96,8 +96,14 @@ class Poller:
         return max(self.settings.poll_min_interval, self.transport.capabilities.min_poll_interval)
 
     def poll_delay(self, tracked: Tracked) -> float:
-        """Return how long to wait before asking about a tracked job again."""
+        """Return how long to wait before asking about a tracked job again.
+
+        A job whose provider pushes its end (a webhook) is asked about every
+        ``poll_max_interval`` only: polling is then the safety net for a lost delivery.
+        """
         floor = self._floor()
+        if tracked.pushed:
+            return max(floor, self.settings.poll_max_interval)
         return next_poll_delay(
             tracked.observations,
             self.clock.time(),
@@ -127,6 +133,7 @@ class Poller:
             observations.append(Observation(at=now, progress=job.progress))
         hint = remote.poll_after if remote is not None else None
         tracked = Tracked(job=job, observations=observations, due=now, hint=hint)
+        tracked.pushed = bool(getattr(self.transport, "webhook_pushes", False))
         if remote is not None:
             tracked.due = now + self.poll_delay(tracked)
         self.state.tracked[job.id] = tracked
@@ -221,8 +228,70 @@ class Poller:
         error = JobError(code="remote_missing", message="the provider no longer knows this job")
         await self.ledger.finish(tracked.job, JobStatus.FAILED, error=error)
 
-    async def apply(self, tracked: Tracked, remote: RemoteJob) -> None:
+    async def push(self, job: Job, remote: RemoteJob | None) -> Job | None:
+        """Apply what a webhook delivery says of a job, as a poll's answer is applied.
+
+        The same writes as polling (``apply``: a compare-and-set on the job's status, its
+        result downloaded first when there is a download directory). A job this engine
+        polls is written under its lease; any other (driven by another process, or by
+        none) without one, so whoever writes first wins and the other one finds the job
+        changed. Nothing moves a job backwards: a finished or cancelling job is left as
+        it is, and an older progress than the one recorded is not written.
+
+        Args:
+            job: The job as the ledger has it (the owner of the delivery's remote id).
+            remote: What the delivery says; ``None`` for a thin event, whose job is then
+                read from the provider once.
+
+        Returns:
+            The job as written, or ``None`` when nothing was applied.
+
+        Raises:
+            ProviderError: The status read of a thin event failed.
+            RepositoryError: The ledger refused the write.
+        """
+        if job.status is not JobStatus.PROCESSING or job.id in self.state.cancelling:
+            return None
+        if job.remote_id is None:
+            return None
+        if remote is None:
+            remote = await self.pacer.call(self.transport.fetch, job.remote_id)
+        else:
+            remote = attrs.evolve(remote, remote_id=job.remote_id)
+        tracked = self.state.tracked.get(job.id)
+        current = tracked.job if tracked is not None else job
+        if not remote.status.is_terminal:
+            word = remote.provider_status or None
+            if remote.progress <= current.progress and word == current.provider_status:
+                return None
+            if remote.progress < current.progress:
+                remote = attrs.evolve(remote, progress=current.progress)
+        if tracked is None:
+            seen = [Observation(at=self.clock.time(), progress=job.progress)]
+            await self.apply(
+                Tracked(job=job, observations=seen, due=math.inf), remote, guarded=False
+            )
+        else:
+            tracked.failures = 0
+            await self.apply(tracked, remote)
+        after = await self.ledger.read(job.id)
+        if after is None:
+            return None
+        changed = (after.status, after.progress, after.provider_status) != (
+            current.status,
+            current.progress,
+            current.provider_status,
+        )
+        return after if changed else None
+
+    async def apply(self, tracked: Tracked, remote: RemoteJob, *, guarded: bool = True) -> None:
         """Record what the provider says of a job: its progress, or its end.
+
+        Args:
+            tracked: The job and its polling schedule.
+            remote: The provider's answer.
+            guarded: Write under this engine's lease (a job it polls); ``False`` for a
+                webhook's news of a job it does not hold.
 
         Raises:
             RepositoryError: The ledger refused the write (the job stays tracked).
@@ -233,13 +302,19 @@ class Poller:
         if remote.status is JobStatus.COMPLETED:
             result = await self.result(job, remote)
             await self.ledger.finish(
-                job, JobStatus.COMPLETED, progress=100, result=result, error=None, **final
+                job,
+                JobStatus.COMPLETED,
+                guarded=guarded,
+                progress=100,
+                result=result,
+                error=None,
+                **final,
             )
         elif remote.status is JobStatus.FAILED:
             error = remote.error or JobError(code="failed", message="the provider reported failure")
-            await self.ledger.finish(job, JobStatus.FAILED, error=error, **final)
+            await self.ledger.finish(job, JobStatus.FAILED, guarded=guarded, error=error, **final)
         elif remote.status is JobStatus.CANCELLED:
-            await self.ledger.finish(job, JobStatus.CANCELLED, **final)
+            await self.ledger.finish(job, JobStatus.CANCELLED, guarded=guarded, **final)
         else:
             tracked.hint = remote.poll_after
             if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
@@ -254,6 +329,7 @@ class Poller:
                     job = await self.ledger.write(
                         job,
                         JobStatus.PROCESSING,
+                        guarded=guarded,
                         progress=remote.progress,
                         provider_status=status_word,
                         **cost_changes(remote),

@@ -32,7 +32,7 @@ from .._core.events import EventBus
 from .._core.models import Job
 from .._core.settings import Settings
 from ..repositories.base import JobRepository
-from ..transports.base import Transport
+from ..transports.base import RemoteJob, Transport
 from .cancel import Canceller, VideoStopper
 from .claims import Claimer
 from .leases import LeaseKeeper
@@ -354,6 +354,25 @@ class JobRunner:
             await sleep_or_wake(self.clock, min(later) - now, wake)
         else:
             await wake.wait()
+
+    # ---------------------------------------------------------------- webhooks
+
+    async def push(self, job: Job, remote: RemoteJob | None) -> Job | None:
+        """Apply a webhook delivery's news of a job through polling's writes ([W2-7]).
+
+        Args:
+            job: The job as the ledger has it.
+            remote: What the delivery says (``None``: a thin event; the job is read once).
+
+        Returns:
+            The job as written, or ``None`` when nothing was applied (it had ended, was
+            being cancelled, or the news was not newer than the ledger's).
+
+        Raises:
+            ProviderError: The status read of a thin event failed.
+            RepositoryError: The ledger refused the write.
+        """
+        return await self._poller.push(job, remote)
 
     # ---------------------------------------------------------------- cancel
 

@@ -27,6 +27,9 @@ class Tracked:
     due: float
     hint: float | None = None
     failures: int = 0
+    # Created with a webhook ([W2-7]): the provider pushes its end, so polling is only the
+    # safety net, every poll_max_interval.
+    pushed: bool = False
 
 
 class Wake:

@@ -14,6 +14,8 @@ Rules every backend keeps (the contract suite in ``soravideo.testing`` checks th
   pair. ``add_jobs`` or ``update_job`` that would give a second job a remote id another
   job holds raises [`ConflictError`][soravideo.ConflictError] naming the remote id and its owner,
   and changes nothing.
+- A webhook delivery id is recorded once per provider: ``record_webhook_delivery``
+  returns ``True`` to the first caller only, whichever process it runs in.
 - ``claim_jobs`` hands each unleased (or lease-expired) non-terminal job to one claimer
   only, urgent before low, then oldest first, and stamps the lease (owner, expiry).
 """
@@ -90,6 +92,36 @@ class JobRepository(Protocol):
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
         """Return the job that owns this provider's remote video, or ``None`` when none does."""
+        ...
+
+    async def record_webhook_delivery(
+        self, provider: str, delivery_id: str, *, remote_id: str | None, received_at: datetime
+    ) -> bool:
+        """Remember that a webhook delivery arrived; say whether it is the first time.
+
+        Providers deliver at least once (a retry, a duplicate), so
+        [`handle`][soravideo.webhooks.AsyncWebhookService.handle] records each delivery's id
+        before applying it: only the first one recorded, by any process sharing the ledger,
+        is applied. The ledger's primary key on ``(provider, delivery_id)`` decides a race.
+
+        Args:
+            provider: The transport's name (``replicate``, ``fal`` …).
+            delivery_id: The provider's id of the delivery (Standard Webhooks'
+                ``webhook-id``, fal's request id, OpenRouter's idempotency key).
+            remote_id: The remote video it is about, when the body names one.
+            received_at: When it arrived (an aware datetime).
+
+        Returns:
+            ``True`` if it was recorded now; ``False`` if it was recorded before.
+        """
+        ...
+
+    async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
+        """Forget a delivery recorded by
+        [`record_webhook_delivery`][soravideo.repositories.JobRepository.record_webhook_delivery]
+        whose application failed (the ledger refused a write), so that the provider's retry
+        of it is applied instead of being taken for a duplicate. Unknown ids are ignored.
+        """
         ...
 
     async def claim_jobs(

@@ -113,6 +113,8 @@ class MemoryRepository(JobRepository):
         # The ledger's unique indexes: (provider, remote id) -> job id, batch key -> batch id.
         self._remote: dict[tuple[str, str], str] = {}
         self._keys: dict[str, str] = {}
+        # Webhook deliveries received: (provider, delivery id) -> remote id ([W2-7]).
+        self._deliveries: dict[tuple[str, str], str | None] = {}
 
     def __repr__(self) -> str:
         return f"MemoryRepository({len(self._jobs)} jobs, {len(self._batches)} batches)"
@@ -228,6 +230,22 @@ class MemoryRepository(JobRepository):
             job_id = self._remote.get((provider, remote_id))
             row = self._jobs.get(job_id) if job_id is not None else None
         return loads(row.data, Job) if row is not None else None
+
+    async def record_webhook_delivery(
+        self, provider: str, delivery_id: str, *, remote_id: str | None, received_at: datetime
+    ) -> bool:
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            key = (provider, delivery_id)
+            if key in self._deliveries:
+                return False
+            self._deliveries[key] = remote_id
+            return True
+
+    async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            self._deliveries.pop((provider, delivery_id), None)
 
     async def claim_jobs(
         self,

@@ -382,6 +382,24 @@ class PostgresRepository(JobRepository):
             row = await cur.fetchone()
         return loads(row[1], Job) if row is not None else None
 
+    async def record_webhook_delivery(
+        self, provider: str, delivery_id: str, *, remote_id: str | None, received_at: datetime
+    ) -> bool:
+        params = {
+            "provider": provider,
+            "delivery_id": delivery_id,
+            "remote_id": remote_id,
+            "received_at": _utc(received_at),
+        }
+        async with self._connection() as conn:
+            cur = await conn.execute(self._queries["record_webhook_delivery"], params)
+            return await cur.fetchone() is not None
+
+    async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
+        params = {"provider": provider, "delivery_id": delivery_id}
+        async with self._connection() as conn:
+            await conn.execute(self._queries["forget_webhook_delivery"], params)
+
     async def claim_jobs(
         self,
         owner: str,

@@ -504,6 +504,27 @@ class SQLiteRepository(JobRepository):
 
         return await self._call(work)
 
+    async def record_webhook_delivery(
+        self, provider: str, delivery_id: str, *, remote_id: str | None, received_at: datetime
+    ) -> bool:
+        query = _queries()["record_webhook_delivery"]
+        params = {
+            "provider": provider,
+            "delivery_id": delivery_id,
+            "remote_id": remote_id,
+            "received_us": micros(received_at),
+        }
+
+        def work(conn: sqlite3.Connection) -> bool:
+            return conn.execute(query, params).rowcount == 1
+
+        return await self._call(work)
+
+    async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
+        query = _queries()["forget_webhook_delivery"]
+        params = {"provider": provider, "delivery_id": delivery_id}
+        await self._call(lambda conn: conn.execute(query, params))
+
     async def claim_jobs(
         self,
         owner: str,

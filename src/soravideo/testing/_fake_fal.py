@@ -43,6 +43,7 @@ from ..transports.fal import (
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 from ._slots import Slots
+from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeFal"]
 
@@ -95,6 +96,7 @@ class _Request:
     token: str
     cancelled_at: float | None = None
     deleted_at: float | None = None
+    origin: Any = None  # [W2-7] the create, for the result's URL a push shows
 
     @property
     def runtime(self) -> float:
@@ -216,6 +218,7 @@ class FakeFal(FakeServer):
             r.add("GET", base, self._result_route, name="result")
             r.add("PUT", base + "/cancel", self._cancel_route, name="cancel")
         r.add("GET", "/_cdn/{request_id}/{file}", self._download, name="cdn")
+        r.add("GET", self.jwks_path, self._jwks, name="jwks")
         r.add("POST", "/{endpoint*}", self._submit, name="submit")
 
     def __repr__(self) -> str:
@@ -226,6 +229,56 @@ class FakeFal(FakeServer):
 
     def _records(self) -> Iterable[_Request]:
         return self._requests.values()
+
+    webhook_scheme = "fal"
+    webhook_needs_url = True
+    jwks_path = "/.well-known/jwks.json"
+    """Where the fake publishes its webhook signing key (a ``FalTransport``'s
+    ``webhook_jwks_url`` is the fake's base URL plus this)."""
+
+    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+        """A request's end, POSTed to its ``fal_webhook``: ``OK`` with the result as
+        ``payload``, or ``ERROR`` with the error's detail (a cancelled one sends none)."""
+        for found in self._requests.values():
+            end = self._end(found)
+            if found.webhook is None or end is None or end > now:
+                continue
+            outcome = self._outcome(found)
+            if outcome == "cancelled":
+                continue
+            payload: dict[str, Any] = {
+                "request_id": found.request_id,
+                "gateway_request_id": found.request_id,
+            }
+            if outcome == "ok":
+                payload["status"] = "OK"
+                payload["payload"] = {
+                    "video": {
+                        "url": self._video_url(found, found.origin),
+                        "content_type": "video/mp4",
+                        "file_name": "output.mp4",
+                    }
+                }
+            else:
+                detail = found.issues or [
+                    {"loc": ["body", "prompt"], "msg": "content policy", "type": self.failure_type}
+                ]
+                payload["status"] = "ERROR"
+                payload["error"] = (
+                    f"Invalid status code: {422 if found.issues else self.failure_status}"
+                )
+                payload["payload"] = {"detail": detail}
+            yield FakeWebhookEvent(
+                key=f"{found.id}:{payload['status']}",
+                at=end,
+                remote_id=found.id,
+                kind=str(payload["status"]),
+                url=found.webhook,
+                payload=payload,
+            )
+
+    def _jwks(self, request: FakeRequest) -> FakeResponse:
+        return FakeResponse.json(200, self.webhooks.jwks(), tag="jwks")
 
     def _end_times(self, now: float) -> list[float]:
         spans = self._spans()
@@ -385,6 +438,8 @@ class FakeFal(FakeServer):
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the key (``Authorization: Key …``) on everything but the CDN."""
         if request.path.startswith(_CDN_PREFIX) or self._api_key is None:
+            return None
+        if request.path == self.jwks_path:  # public, as fal's own
             return None
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         if scheme.lower() != "key" or not token.strip():
@@ -656,6 +711,7 @@ class FakeFal(FakeServer):
             params=_summarised(body),
             headers=headers,
             webhook=request.query.get("fal_webhook"),
+            origin=request,
             created=now,
             duration=max(0.0, float(generation)),
             seconds=seconds,

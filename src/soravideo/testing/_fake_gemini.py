@@ -48,6 +48,7 @@ from .._core.validation import resolve_size
 from ..transports._gemini_catalogue import GEMINI_MODELS, GeminiModel, gemini_remote_id
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeGemini"]
 
@@ -255,6 +256,30 @@ class FakeGemini(FakeServer):
 
     def _records(self) -> Iterable[_Job]:
         return self._jobs.values()
+
+    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+        """Google's thin events, sent to the project's static webhook: an interaction's
+        ``interaction.completed`` / ``interaction.failed`` (its id), a Veo operation's
+        ``video.generated`` (its name); a job cancelled before its end sends none."""
+        spans = self._spans()
+        for job in self._jobs.values():
+            span = spans[job.id]
+            end = self._end(job, span)
+            if end > now or (job.cancelled_at is not None and job.cancelled_at < end):
+                continue
+            if job.kind == "veo":
+                kind, named = "video.generated", job.name
+            else:
+                kind = "interaction.failed" if job.fails else "interaction.completed"
+                named = job.id
+            yield FakeWebhookEvent(
+                key=f"{job.id}:{kind}",
+                at=end,
+                remote_id=job.id,
+                kind=kind,
+                url=None,
+                payload={"type": kind, "create_time": _iso(end), "data": {"id": named}},
+            )
 
     def _end_times(self, now: float) -> list[float]:
         spans = self._spans()

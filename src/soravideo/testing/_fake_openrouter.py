@@ -33,11 +33,12 @@ from typing import Any
 
 import attrs
 
-from .._core.clock import Clock
+from .._core.clock import Clock, utc_from_timestamp
 from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel, size_resolution
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
 from ._slots import Slots
+from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeOpenRouter"]
 
@@ -89,6 +90,9 @@ class _Job:
     generation_id: str
     cancelled_at: float | None = None
     deleted_at: float | None = None  # never set: OpenRouter deletes nothing
+    # [W2-7] The create's callback_url, and the host it was sent to (for the URLs shown).
+    callback: str | None = None
+    base: str | None = None
 
     @property
     def runtime(self) -> float:
@@ -225,6 +229,44 @@ class FakeOpenRouter(FakeServer):
 
     def _records(self) -> Iterable[_Job]:
         return self._jobs.values()
+
+    webhook_scheme = "openrouter"
+    webhook_needs_url = True
+
+    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+        """``video.generation.completed`` / ``failed`` / ``cancelled`` when a job created
+        with a ``callback_url`` ends, its ``data`` the job as ``GET /videos/{id}`` shows it."""
+        spans = self._spans()
+        for job in self._jobs.values():
+            if job.callback is None:
+                continue
+            span = spans[job.id]
+            end = self._end(job, span)
+            at = end
+            if job.cancelled_at is not None and job.cancelled_at < end:
+                at = job.cancelled_at
+            if at > now:
+                continue
+            # Just after the end: a job that fails at once ends the moment it starts.
+            probe = min(now, at + 0.001)
+            status = self._status(job, probe, span)
+            if status not in ("completed", "failed", "cancelled"):
+                continue
+            kind = f"video.generation.{status}"
+            data = self._resource(job, probe, span, base=job.base)
+            data.pop("urls", None)
+            yield FakeWebhookEvent(
+                key=f"{job.id}:{kind}",
+                at=at,
+                remote_id=job.id,
+                kind=kind,
+                url=job.callback,
+                payload={
+                    "type": kind,
+                    "created_at": utc_from_timestamp(at).isoformat(),
+                    "data": data,
+                },
+            )
 
     def _end_times(self, now: float) -> list[float]:
         spans = self._spans()
@@ -590,6 +632,9 @@ class FakeOpenRouter(FakeServer):
             priced=listed is not None,
             generation_id=f"gen-{math.floor(now)}-{self._random_alnum(20)}",
         )
+        callback = body.get("callback_url")
+        if isinstance(callback, str):
+            job.callback, job.base = callback, self._base(request)
         self._jobs[job.id] = job
         return FakeResponse.json(
             202,

@@ -39,6 +39,7 @@ from ..transports._replicate_models import (
 )
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer
+from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeReplicate"]
 
@@ -89,6 +90,11 @@ class _Prediction:
     token: str
     cancel_requested_at: float | None = None
     removed_at: float | None = None
+    # [W2-7] The create's webhook, the events it asked for, and the create itself (for the
+    # URLs a pushed prediction shows).
+    webhook: str | None = None
+    webhook_events: tuple[str, ...] = ()
+    origin: Any = None
     deleted_at: float | None = None
 
     @property
@@ -176,6 +182,7 @@ class FakeReplicate(FakeServer):
     """
 
     request_id_header = None
+    webhook_needs_url = True
 
     def __init__(
         self,
@@ -375,8 +382,30 @@ class FakeReplicate(FakeServer):
     def _base(self, request: FakeRequest) -> str:
         return f"{request.scheme}://{request.header('host') or 'fake-replicate.invalid'}"
 
-    def _body(self, found: _Prediction, request: FakeRequest) -> dict[str, Any]:
-        now = self.now()
+    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+        """A prediction's ``start`` (when it starts processing) and ``completed`` (its end),
+        each with the prediction as its body, as the create's filter asked."""
+        for found in self._predictions.values():
+            if found.webhook is None or found.origin is None:
+                continue
+            wanted = found.webhook_events or ("start", "output", "logs", "completed")
+            moments = [("start", found.start), ("completed", found.stop)]
+            for kind, at in moments:
+                if kind not in wanted or at > now or (kind == "start" and at >= found.stop):
+                    continue
+                yield FakeWebhookEvent(
+                    key=f"{found.id}:{kind}",
+                    at=at,
+                    remote_id=found.id,
+                    kind=kind,
+                    url=found.webhook,
+                    payload=self._body(found, found.origin, now=at),
+                )
+
+    def _body(
+        self, found: _Prediction, request: FakeRequest, *, now: float | None = None
+    ) -> dict[str, Any]:
+        now = self.now() if now is None else now
         status = found.status(now)
         base = self._base(request)
         ended = status not in ("starting", "processing")
@@ -546,6 +575,13 @@ class FakeReplicate(FakeServer):
             deadline=deadline,
             token=f"{self._rng.getrandbits(64):016x}",
         )
+        hook = payload.get("webhook")
+        if isinstance(hook, str) and hook:
+            found.webhook = hook
+            events = payload.get("webhook_events_filter")
+            if isinstance(events, list):
+                found.webhook_events = tuple(str(e) for e in events)
+            found.origin = request
         self._predictions[found.id] = found
         return FakeResponse.json(201, self._body(found, request), tag="created")
 

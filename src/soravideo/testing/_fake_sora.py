@@ -23,6 +23,7 @@ import attrs
 from .._core.clock import Clock
 from . import _media
 from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeSora"]
 
@@ -260,6 +261,30 @@ class FakeSora(FakeServer):
 
     def _records(self) -> Iterable[_Video]:
         return self._videos.values()
+
+    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+        """OpenAI's ``video.completed`` / ``video.failed`` events (thin: the video's id),
+        sent to the project's webhook; a video cancelled before its end sends none."""
+        for video in self._videos.values():
+            if video.end > now or (
+                video.cancelled_at is not None and video.cancelled_at < video.end
+            ):
+                continue
+            kind = "video.failed" if video.fails else "video.completed"
+            yield FakeWebhookEvent(
+                key=f"{video.id}:{kind}",
+                at=video.end,
+                remote_id=video.id,
+                kind=kind,
+                url=None,
+                payload={
+                    "id": f"evt_{video.id.removeprefix('video_')[:32]}",
+                    "object": "event",
+                    "created_at": math.floor(video.end),
+                    "type": kind,
+                    "data": {"id": video.id},
+                },
+            )
 
     def _end_times(self, now: float) -> list[float]:
         return [v.stopped for v in self._videos.values() if v.stopped > now]

@@ -46,6 +46,7 @@ import httpx
 from .._core.clock import Clock, ManualClock, SystemClock
 from . import _hostile
 from ._hostile import HostileKind, StreamCounters
+from ._webhooks import FakeWebhookEvent, WebhookSender
 
 __all__ = [
     "Body",
@@ -473,6 +474,10 @@ class FakeServer:
     """
 
     request_id_header: str | None = "x-request-id"
+    # [W2-7] How the provider signs webhook deliveries, and whether it sends them only for
+    # jobs created with a URL (its create's webhook parameter) or to the project's webhook.
+    webhook_scheme: Literal["standard", "fal", "openrouter"] = "standard"
+    webhook_needs_url = False
     # Case-insensitive substrings of a prompt that make its generation fail (subclasses set it).
     failure_prompts: tuple[str, ...] = ()
 
@@ -488,6 +493,29 @@ class FakeServer:
         self.router = Router()
         self.faults = FaultPlan(self._lock, self._fault_rng)
         self._log: list[RecordedRequest] = []
+        self._webhooks: WebhookSender | None = None
+
+    # -- webhooks ([W2-7]) -------------------------------------------------------------
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        """The fake's webhook deliveries: ``fake.webhooks.configure(target, drop=…,
+        delay=…, duplicate=…, reorder=…)``, then ``await fake.webhooks.flush()`` (or
+        ``run()``) sends them, signed as the provider signs them.
+
+        Raises:
+            TypeError: the provider sends no webhooks.
+        """
+        with self._lock:
+            if self._webhooks is None:
+                if type(self)._webhook_events is FakeServer._webhook_events:
+                    raise TypeError(f"{type(self).__name__}'s provider sends no webhooks")
+                self._webhooks = WebhookSender(self)
+            return self._webhooks
+
+    def _webhook_events(self, now: float) -> Iterable[FakeWebhookEvent]:
+        """The events the provider would have pushed by ``now`` (called with the lock held)."""
+        raise NotImplementedError
 
     # -- failures by prompt ------------------------------------------------------------
 

@@ -879,6 +879,52 @@ class RepositoryContract:
         )
         assert (await repository.list_batches(page=3, limit=2)).items == ()
 
+    # -- webhook deliveries ([W2-7]) ---------------------------------------------------------
+
+    async def test_a_webhook_delivery_is_recorded_once_per_provider(
+        self, repository: JobRepository, second_repository: JobRepository
+    ) -> None:
+        first = await repository.record_webhook_delivery(
+            "replicate", "msg_1", remote_id="video_1", received_at=_at(0)
+        )
+        # Again, through another handle on the same store (another process): a duplicate.
+        again = await second_repository.record_webhook_delivery(
+            "replicate", "msg_1", remote_id="video_1", received_at=_at(5)
+        )
+        other_provider = await repository.record_webhook_delivery(
+            "fal", "msg_1", remote_id=None, received_at=_at(5)
+        )
+        assert (first, again, other_provider) == (True, False, True)
+
+    async def test_a_forgotten_webhook_delivery_can_be_recorded_again(
+        self, repository: JobRepository
+    ) -> None:
+        assert await repository.record_webhook_delivery(
+            "gemini", "msg_2", remote_id="video_2", received_at=_at(0)
+        )
+        await repository.forget_webhook_delivery("gemini", "msg_2")
+        await repository.forget_webhook_delivery("gemini", "never_seen")  # ignored
+        assert await repository.record_webhook_delivery(
+            "gemini", "msg_2", remote_id="video_2", received_at=_at(1)
+        )
+
+    async def test_racing_records_of_one_delivery_let_one_through(
+        self, repository: JobRepository, second_repository: JobRepository
+    ) -> None:
+        outcomes: list[bool] = []
+
+        async def record(handle: JobRepository) -> None:
+            outcomes.append(
+                await handle.record_webhook_delivery(
+                    "openrouter", "key_3", remote_id="video_3", received_at=_at(0)
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            for handle in (repository, second_repository, repository, second_repository):
+                tg.start_soon(record, handle)
+        assert sorted(outcomes) == [False, False, False, True]
+
     # -- life cycle --------------------------------------------------------------------------
 
     async def test_it_is_a_job_repository(self, repository: JobRepository) -> None:

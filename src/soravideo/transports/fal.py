@@ -70,7 +70,7 @@ import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
-from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import ASPECT_RATIOS, option_overrides, resolve_size, sendable_options
@@ -96,6 +96,7 @@ from ._shared import (
     sniff_image,
     spans,
 )
+from ._webhooks import WebhookDelivery, ed25519_keys, verify_fal
 from .base import Capabilities, ModelInfo, RemoteJob
 
 __all__ = [
@@ -119,6 +120,10 @@ OBJECT_TTL = 7 * 24 * 3600.0
 """Seconds fal is asked to keep each video on its CDN (its documented default is at least
 7 days; ``X-Fal-Object-Lifecycle-Preference`` makes it explicit)."""
 MIN_POLL_INTERVAL = 2.0
+FAL_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
+"""Where fal publishes its webhook signing keys (``webhook_jwks_url``'s default)."""
+JWKS_TTL = 3600.0
+JWKS_MIN_REFRESH = 60.0
 # Words fal uses for a request that was cancelled, in error types and details.
 _CANCELLED_WORDS = ("client_cancelled", "cancelled", "canceled")
 # Error types that are fal's own trouble (worth sending the job again).
@@ -247,7 +252,11 @@ class FalTransport(UrlResultTransport):
         server_retries: Let fal retry a failed request on its side (by default
             ``x-fal-no-retry: 1`` is sent with every create).
         webhook_url: Sent as ``fal_webhook`` with every create: fal POSTs each finished
-            request there.
+            request there (its result included), and the engine then polls only every
+            ``poll_max_interval`` as a safety net ([`soravideo.webhooks`][soravideo.webhooks]).
+        webhook_jwks_url: Where fal publishes the ED25519 public keys its deliveries are
+            signed with (a JWKS document; read without the key, kept an hour, read again
+            when a signature matches none of them).
         min_poll_interval: The shortest wait between two status reads of one request (fal
             publishes none; its own client polls every 0.1 s).
         allow_unknown_models: Send a model the catalogue does not list as it is (the
@@ -297,6 +306,7 @@ class FalTransport(UrlResultTransport):
         object_ttl: float | None = OBJECT_TTL,
         server_retries: bool = False,
         webhook_url: str | None = None,
+        webhook_jwks_url: str = FAL_JWKS_URL,
         min_poll_interval: float = MIN_POLL_INTERVAL,
         allow_unknown_models: bool = True,
     ) -> None:
@@ -308,6 +318,10 @@ class FalTransport(UrlResultTransport):
         self.object_ttl = object_ttl
         self.server_retries = server_retries
         self.webhook_url = webhook_url
+        self.webhook_jwks_url = webhook_jwks_url
+        self._jwks: tuple[float, list[bytes]] | None = None
+        # The apps this transport sent requests to: a delivery names its request only.
+        self._apps: dict[str, None] = {}
         key = (api_key or "").strip() or env_value("FAL_KEY")
         if key is None:
             key_id, secret = env_value("FAL_KEY_ID"), env_value("FAL_KEY_SECRET")
@@ -805,6 +819,7 @@ class FalTransport(UrlResultTransport):
             if not isinstance(request_id, str):
                 self._unexpected_answer(response, payload, "a queued request", creating=True)
             app = app_of(endpoint)
+            self._apps[app] = None
             try:
                 remote_id = fal_remote_id(app, request_id)
             except ValueError as exc:
@@ -833,6 +848,123 @@ class FalTransport(UrlResultTransport):
             return attrs.evolve(remote, created_at=utc_from_timestamp(self._now()))
 
         return await self._create_once(idempotency_key, create)
+
+    @property
+    def webhook_pushes(self) -> bool:
+        """Whether each create asks fal to push the request's end (a ``webhook_url``)."""
+        return bool(self.webhook_url)
+
+    async def _webhook_keys(self, *, fresh: bool = False) -> list[bytes]:
+        now = self._now()
+        if self._jwks is not None and not fresh and now - self._jwks[0] < JWKS_TTL:
+            return self._jwks[1]
+        if self._jwks is not None and fresh and now - self._jwks[0] < JWKS_MIN_REFRESH:
+            return self._jwks[1]
+        try:
+            async with self._session.stream(
+                "GET", self.webhook_jwks_url, authorized=False
+            ) as stream:
+                chunks = [chunk async for chunk in stream.aiter_bytes()]
+            keys = ed25519_keys(json.loads(b"".join(chunks)))
+        except (ProviderError, ValueError) as exc:
+            if self._jwks is not None:
+                return self._jwks[1]
+            raise WebhookVerificationError(
+                f"fal: its public keys could not be read from {self.webhook_jwks_url} ({exc})",
+                provider=self.name,
+                reason="keys",
+            ) from None
+        self._jwks = (now, keys)
+        return keys
+
+    def _candidate_ids(self, request_id: str) -> tuple[str, ...]:
+        apps = [app_of(self.default_model), *self._apps]
+        apps += [app_of(endpoint) for endpoint in self._specs]
+        found: dict[str, None] = {}
+        for app in apps:
+            try:
+                found[fal_remote_id(app, request_id)] = None
+            except ValueError:
+                continue
+        return tuple(found)
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: float
+    ) -> WebhookDelivery:
+        """Verify a delivery (fal's ED25519 signature) and read the outcome it carries.
+
+        fal names the request only, not its endpoint: the delivery lists the remote ids
+        the request has under the default model's app, the apps this transport sent
+        to and those of the catalogue (a request to another endpoint, received by another
+        process, is acknowledged and left to polling).
+
+        Args:
+            headers: The request's headers.
+            body: The raw body, exactly as received.
+            now: The client's time (Unix seconds).
+
+        Returns:
+            The delivery: the request id (a request ends, and is delivered, once), the
+            request's end (completed with its video URL, or failed).
+
+        Raises:
+            WebhookVerificationError: A bad or missing signature, a stale timestamp, a body
+                that is not fal's, or fal's keys unreadable.
+        """
+        keys = await self._webhook_keys()
+        try:
+            request_id, payload = verify_fal(keys, headers, body, now=now)
+        except WebhookVerificationError as exc:
+            if exc.reason != "signature":
+                raise
+            # A key fal rotated in since they were read: read them again (at most a minute).
+            keys = await self._webhook_keys(fresh=True)
+            request_id, payload = verify_fal(keys, headers, body, now=now)
+        if payload.get("request_id") not in (None, request_id):
+            raise WebhookVerificationError(
+                "fal: the delivery's body is about another request than its signed headers",
+                provider=self.name,
+                reason="body",
+            )
+        candidates = self._candidate_ids(request_id)
+        word = str(payload.get("status") or "").upper()
+        first = candidates[0] if candidates else request_id
+        remote: RemoteJob | None = None
+        result = payload.get("payload")
+        if word == "OK":
+            video = result.get("video") if isinstance(result, Mapping) else None
+            url = video.get("url") if isinstance(video, Mapping) else None
+            if isinstance(url, str) and url.startswith(("https://", "http://")):
+                ttl = self.object_ttl if self.object_ttl is not None else OBJECT_TTL
+                remote = RemoteJob(
+                    remote_id=first,
+                    status=JobStatus.COMPLETED,
+                    progress=100,
+                    provider_status="COMPLETED",
+                    urls={"video": url},
+                    expires_at=utc_from_timestamp(self._now() + ttl),
+                    raw=self._session.scrub(dict(payload)),
+                )
+        elif word == "ERROR":
+            error = payload.get("error")
+            detail = result.get("detail") if isinstance(result, Mapping) else None
+            kind = None
+            if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
+                kind = detail[0].get("type")
+            remote = self._failed(
+                first,
+                self._session.scrub(dict(payload)),
+                code=str(kind) if kind else None,
+                message=str(error) if error else None,
+                retryable=str(kind) in _TRANSIENT_TYPES,
+            )
+        return WebhookDelivery(
+            provider=self.name,
+            delivery_id=request_id,
+            event=word,
+            remote_ids=candidates,
+            remote=remote,
+        )
 
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
         """Refuse: fal's queue has no remix (``capabilities.can_remix`` is false).

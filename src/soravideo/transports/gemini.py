@@ -98,6 +98,7 @@ from ._gemini_catalogue import (
 )
 from ._http import HttpSession, HttpTransport, describe_error_body, parse_json
 from ._shared import BoundedCache
+from ._webhooks import WebhookDelivery, thin_delivery, verify_standard
 from .base import (
     INVALID_REMOTE_ID,
     Capabilities,
@@ -181,6 +182,27 @@ _VEO_RESERVED: Mapping[str, str] = {
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+# Google's webhook events about a video job ([W2-7]); each carries the job's id only.
+# google-genai 3.6.1 lists the first two and video.generated; a cancelled event is read too.
+WEBHOOK_EVENTS = (
+    "interaction.completed",
+    "interaction.failed",
+    "interaction.cancelled",
+    "video.generated",
+)
+
+
+def _pushed_remote_id(found: str) -> str | None:
+    """The remote id of an event's ``data.id``: an interaction's id as it is, a Veo
+    operation's name (``models/…/operations/…``) as `gemini_remote_id` spells it."""
+    if "/" not in found:
+        return found
+    try:
+        return gemini_remote_id(found)
+    except ValueError:
+        return None
 
 
 def _env(*names: str) -> str | None:
@@ -393,6 +415,14 @@ class GeminiTransport(HttpTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``.
+        webhook_secret: The signing secret (``whsec_…``, ``new_signing_secret`` when the
+            webhook was made) of the project's static webhook (Google's WebhookService),
+            subscribed to ``interaction.completed``, ``interaction.failed`` and
+            ``video.generated`` (an ``interaction.cancelled`` event is read too, should
+            one come; google-genai 3.6.1 does not list it). No URL is sent per request
+            (Google signs per-request ``webhook_config`` deliveries with RS256 tokens, which
+            soravideo does not verify). With a secret, the engine polls only every
+            ``poll_max_interval`` as a safety net ([`soravideo.webhooks`][soravideo.webhooks]).
 
     Examples:
         ```python
@@ -431,7 +461,9 @@ class GeminiTransport(HttpTransport):
         prices: Mapping[str, float] | None = None,
         min_poll_interval: float = MIN_POLL_INTERVAL,
         allow_unknown_models: bool = False,
+        webhook_secret: str | None = None,
     ) -> None:
+        self._webhook_secret = webhook_secret
         self._base_url = (base_url or _env("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
         )
@@ -1016,6 +1048,38 @@ class GeminiTransport(HttpTransport):
             urls={},
             expires_at=None,
             created_at=utc_from_timestamp(self._now()),
+        )
+
+    @property
+    def webhook_pushes(self) -> bool:
+        """Whether the project pushes each job's end (a ``webhook_secret`` is set)."""
+        return bool(self._webhook_secret)
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: float
+    ) -> WebhookDelivery:
+        """Verify a delivery (Standard Webhooks) and read the job it names.
+
+        Google's events are thin (the interaction's id, or the Veo operation's name): the
+        engine reads the job's status once. Batch events name no video.
+
+        Args:
+            headers: The request's headers.
+            body: The raw body, exactly as received.
+            now: The client's time (Unix seconds).
+
+        Returns:
+            The delivery: its ``webhook-id``, the job's remote id (no state).
+
+        Raises:
+            WebhookVerificationError: A bad or missing signature, a stale timestamp, a body
+                that is not an event, or no ``webhook_secret``.
+        """
+        delivery_id, event = verify_standard(
+            self.name, self._webhook_secret, headers, body, now=now
+        )
+        return thin_delivery(
+            self.name, delivery_id, event, WEBHOOK_EVENTS, remote_id=_pushed_remote_id
         )
 
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:

@@ -49,8 +49,15 @@ comes from the official client and OpenRouter's published documentation):
   says: the official client reads them from ``GET /videos/models``, which is what this
   module uses;
 - rate limits and ``429`` semantics for ``/videos`` (a ``429`` is honoured as anywhere else);
-- the webhook (``callback_url``) signature scheme: pass ``callback_url`` in
-  ``provider_options`` if you want it; soravideo polls either way.
+- the webhook (``callback_url``) signature scheme, which neither the official client
+  (``openrouter==1.3.84`` has ``callback_url`` on the create and nothing that verifies a
+  delivery) nor the API reference describes: soravideo follows OpenRouter's cookbook
+  ("Get Video Results with Webhooks"): ``X-OpenRouter-Signature: t=<unix>,v1=<hex
+  HMAC-SHA256 of "{t},{raw body}">`` under the workspace signing secret as given (not
+  base64-decoded), ``X-OpenRouter-Idempotency-Key`` per delivery, and terminal events only
+  (``video.generation.completed``, ``failed``, ``cancelled``, ``expired``) whose ``data``
+  is the job as ``GET /videos/{id}`` shows it. Whether a secret rotation sends two
+  ``v1=`` values, and whether the timestamp is the sending time, are not documented.
 """
 
 from __future__ import annotations
@@ -65,13 +72,14 @@ import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
-from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpTransport
 from ._shared import FieldProblems, env_value, finite_non_negative, json_or_none, unix_time
-from .base import Capabilities, ModelInfo, RemoteJob, remote_id_segment
+from ._webhooks import WebhookDelivery, verify_openrouter
+from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -394,6 +402,12 @@ class OpenRouterTransport(HttpTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``.
+        webhook_url: Sent as ``callback_url`` with every create (OpenRouter requires
+            ``https://``): OpenRouter POSTs the job there when it ends, and the engine
+            then polls only every ``poll_max_interval`` as a safety net
+            ([`soravideo.webhooks`][soravideo.webhooks]).
+        webhook_secret: The workspace's webhook signing secret deliveries are verified
+            with. Default: ``OPENROUTER_WEBHOOK_SECRET``.
 
     Examples:
         ```python
@@ -441,8 +455,12 @@ class OpenRouterTransport(HttpTransport):
         default_model: str = DEFAULT_MODEL,
         min_poll_interval: float = MIN_POLL_INTERVAL,
         allow_unknown_models: bool = False,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.webhook_url = webhook_url
+        self._webhook_secret = webhook_secret or env_value("OPENROUTER_WEBHOOK_SECRET")
         self.default_model = default_model
         self.min_poll_interval = min_poll_interval
         key = (api_key or "").strip() or env_value("OPENROUTER_API_KEY")
@@ -730,6 +748,8 @@ class OpenRouterTransport(HttpTransport):
         body = sendable_options(request.provider_options, _RESERVED_OPTIONS)
         body["model"] = model
         body["prompt"] = request.prompt
+        if self.webhook_url:
+            body.setdefault("callback_url", self.webhook_url)
         if request.duration is not None:
             body["duration"] = request.duration
         elif spec is not None and spec.default_duration is not None:
@@ -758,6 +778,46 @@ class OpenRouterTransport(HttpTransport):
                 {"type": "image_url", "image_url": {"url": reference}, "frame_type": _FIRST_FRAME}
             ]
         return body
+
+    @property
+    def webhook_pushes(self) -> bool:
+        """Whether each create asks OpenRouter to push the job's end (a ``webhook_url``)."""
+        return bool(self.webhook_url)
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: float
+    ) -> WebhookDelivery:
+        """Verify a callback (``X-OpenRouter-Signature``) and read the job it carries.
+
+        Args:
+            headers: The request's headers.
+            body: The raw body, exactly as received.
+            now: The client's time (Unix seconds).
+
+        Returns:
+            The delivery: its idempotency key (else the event and job id), the job's state.
+
+        Raises:
+            WebhookVerificationError: A bad or missing signature, a stale timestamp, a body
+                that is not a video event, or no ``webhook_secret``.
+        """
+        key, event = verify_openrouter(self._webhook_secret, headers, body, now=now)
+        kind = str(event.get("type") or "")
+        data = event.get("data")
+        if not isinstance(data, Mapping) or remote_id_problem(data.get("id")) is not None:
+            raise WebhookVerificationError(
+                "openrouter: the delivery's body is not a video event (no data.id)",
+                provider=self.name,
+                reason="body",
+            )
+        remote = self._remote(data)
+        return WebhookDelivery(
+            provider=self.name,
+            delivery_id=key or f"{kind}:{remote.remote_id}",
+            event=kind,
+            remote_ids=(remote.remote_id,),
+            remote=remote,
+        )
 
     async def submit(self, request: CreateVideoRequest, *, idempotency_key: str) -> RemoteJob:
         """Create a video: ``POST /videos`` (OpenRouter answers ``202 Accepted``).

@@ -72,7 +72,7 @@ import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
-from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
@@ -86,6 +86,7 @@ from ._replicate_models import (
     split_model,
 )
 from ._shared import BoundedCache, parse_json
+from ._webhooks import WebhookDelivery, verify_standard
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = [
@@ -112,6 +113,8 @@ _GONE = frozenset({404, 410})
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _ERROR_CODE = re.compile(r"\((E\d{3,5})\)")
 _RUNNING = frozenset({"starting", "processing"})
+# The events a create asks Replicate to push ([W2-7]): its start and its end.
+WEBHOOK_EVENTS = ("start", "completed")
 
 
 def cancel_after_header(seconds: float) -> str:
@@ -248,6 +251,13 @@ class ReplicateTransport(HttpTransport):
         allow_unknown_models: Send a model the catalogue does not list as it is (the
             default: this provider's models are open-ended; ``False`` refuses them
             with a [`ValidationError`][soravideo.ValidationError] naming ``model``).
+        webhook_url: Sent as ``webhook`` with every create (with ``webhook_events_filter``
+            ``["start", "completed"]``): Replicate POSTs the prediction there when it
+            starts and when it ends, and the engine then polls only every
+            ``poll_max_interval`` as a safety net ([`soravideo.webhooks`][soravideo.webhooks]).
+        webhook_secret: The signing secret (``whsec_…``, from ``GET
+            /v1/webhooks/default/secret``) deliveries are verified with. Default:
+            ``REPLICATE_WEBHOOK_SECRET``.
 
     Examples:
         ```python
@@ -290,8 +300,12 @@ class ReplicateTransport(HttpTransport):
         max_list_pages: int = MAX_LIST_PAGES,
         min_poll_interval: float = MIN_POLL_INTERVAL,
         allow_unknown_models: bool = True,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self._base_url = (base_url or _env("REPLICATE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.webhook_url = webhook_url
+        self._webhook_secret = webhook_secret or _env("REPLICATE_WEBHOOK_SECRET")
         problem = model_problem(default_model)
         if problem is not None:
             raise ValueError(f"default_model {default_model!r} {problem}")
@@ -731,6 +745,9 @@ class ReplicateTransport(HttpTransport):
             body[self._image_field(spec)] = await self._image(request.input_reference)
         name, version = split_model(self._model(request))
         payload: dict[str, Any] = {"input": body}
+        if self.webhook_url:
+            payload["webhook"] = self.webhook_url
+            payload["webhook_events_filter"] = list(WEBHOOK_EVENTS)
         if version is not None:
             payload["version"] = version
             url = self._url("predictions")
@@ -748,6 +765,47 @@ class ReplicateTransport(HttpTransport):
         remote = self._parse(response, creating=True)
         self._submitted.remember(idempotency_key, remote.remote_id)
         return remote
+
+    @property
+    def webhook_pushes(self) -> bool:
+        """Whether each create asks Replicate to push its prediction (a ``webhook_url``)."""
+        return bool(self.webhook_url)
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: float
+    ) -> WebhookDelivery:
+        """Verify a delivery (Standard Webhooks) and read the prediction it carries.
+
+        Args:
+            headers: The request's headers.
+            body: The raw body, exactly as received.
+            now: The client's time (Unix seconds).
+
+        Returns:
+            The delivery: its ``webhook-id``, the prediction's id and state.
+
+        Raises:
+            WebhookVerificationError: A bad or missing signature, a stale timestamp, a
+                body that is not a prediction, or no ``webhook_secret``.
+        """
+        delivery_id, payload = verify_standard(
+            self.name, self._webhook_secret, headers, body, now=now
+        )
+        found = payload.get("id")
+        if remote_id_problem(found) is not None:
+            raise WebhookVerificationError(
+                "replicate: the delivery's body is not a prediction (no usable id)",
+                provider=self.name,
+                reason="body",
+            )
+        remote = self._remote(self._session.scrub(dict(payload)))
+        return WebhookDelivery(
+            provider=self.name,
+            delivery_id=delivery_id,
+            event=str(payload.get("status") or ""),
+            remote_ids=(remote.remote_id,),
+            remote=remote,
+        )
 
     def describes(self, remote: RemoteJob, request: CreateVideoRequest) -> bool:
         """Whether a listed prediction is what ``submit(request)`` would have made.

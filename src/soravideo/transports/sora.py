@@ -46,6 +46,7 @@ from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpTransport
 from ._shared import env_value, finite_number, json_or_none, unix_time
+from ._webhooks import WebhookDelivery, thin_delivery, verify_standard
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
 __all__ = ["DEFAULT_BASE_URL", "SORA_MODELS", "SoraTransport"]
@@ -55,6 +56,8 @@ log = logging.getLogger("soravideo.transports.sora")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "sora-2"
 POLL_AFTER_HEADER = "openai-poll-after-ms"
+# OpenAI's webhook events about a video ([W2-7]); each carries the video's id only.
+VIDEO_EVENTS = ("video.completed", "video.failed")
 _LIST_LIMIT = 100
 _VARIANTS = ("video", "thumbnail", "spritesheet")
 # Sizes and durations from the spec, plus those the later guides added (16/20 s; 1080p for pro).
@@ -217,6 +220,13 @@ class SoraTransport(HttpTransport):
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``. A model
             priced with ``prices=`` is listed.
+        webhook_secret: The signing secret (``whsec_…``) of the project's webhook
+            endpoint, which receives OpenAI's ``video.completed`` and ``video.failed``
+            events (Standard Webhooks; a gateway's own events may differ). No URL is sent
+            per request: the endpoint is the project's setting. With a secret, the engine
+            polls only every ``poll_max_interval`` as a safety net
+            ([`soravideo.webhooks`][soravideo.webhooks]). Default: ``OPENAI_WEBHOOK_SECRET``
+            (as the official client reads it).
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
@@ -263,7 +273,9 @@ class SoraTransport(HttpTransport):
         prices: Mapping[str, float] | None = None,
         max_list_pages: int = 5,
         allow_unknown_models: bool = False,
+        webhook_secret: str | None = None,
     ) -> None:
+        self._webhook_secret = webhook_secret or env_value("OPENAI_WEBHOOK_SECRET")
         if auth_style not in ("bearer", "azure"):
             raise ValidationError(
                 [FieldError(field="auth_style", message="must be 'bearer' or 'azure'")]
@@ -528,6 +540,36 @@ class SoraTransport(HttpTransport):
         if size is not None:
             sent["size"] = size
         return all(str(echo.get(key)) == value for key, value in sent.items())
+
+    @property
+    def webhook_pushes(self) -> bool:
+        """Whether the project pushes each video's end (a ``webhook_secret`` is set)."""
+        return bool(self._webhook_secret)
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, now: float
+    ) -> WebhookDelivery:
+        """Verify a delivery (Standard Webhooks) and read the video it names.
+
+        ``video.completed`` and ``video.failed`` carry the video's id only: the engine
+        reads its status once. Any other event (a batch's, a response's) names no video.
+
+        Args:
+            headers: The request's headers.
+            body: The raw body, exactly as received.
+            now: The client's time (Unix seconds).
+
+        Returns:
+            The delivery: its ``webhook-id``, the video's id (thin: no state).
+
+        Raises:
+            WebhookVerificationError: A bad or missing signature, a stale timestamp, a body
+                that is not an event, or no ``webhook_secret``.
+        """
+        delivery_id, event = verify_standard(
+            self.name, self._webhook_secret, headers, body, now=now
+        )
+        return thin_delivery(self.name, delivery_id, event, VIDEO_EVENTS)
 
     async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
         """Create a new video from a finished one: ``POST /videos/{id}/remix``.

@@ -181,6 +181,17 @@ CREATE TRIGGER soravideo_jobs_count_truncate AFTER TRUNCATE ON soravideo_jobs
 -- Counts no longer read the jobs: the index that served them only slows every write.
 DROP INDEX soravideo_jobs_status_count;
 
+-- name: migration_4
+-- Webhook deliveries already received ([W2-7]): a provider delivers at least once, so a
+-- delivery id seen before (by any process sharing the ledger) is acknowledged, not applied.
+CREATE TABLE soravideo_webhook_deliveries (
+    provider text COLLATE "C" NOT NULL,
+    delivery_id text COLLATE "C" NOT NULL,
+    remote_id text,
+    received_at timestamptz NOT NULL,
+    PRIMARY KEY (provider, delivery_id)
+);
+
 -- name: insert_batch
 INSERT INTO soravideo_batches (id, status, created_at, updated_at, key, data)
 VALUES (%(id)s, %(status)s, %(created_at)s, %(updated_at)s, %(key)s, %(data)s);
@@ -416,3 +427,13 @@ ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: ping
 SELECT 1;
+
+-- name: record_webhook_delivery
+INSERT INTO soravideo_webhook_deliveries (provider, delivery_id, remote_id, received_at)
+VALUES (%(provider)s, %(delivery_id)s, %(remote_id)s, %(received_at)s)
+ON CONFLICT (provider, delivery_id) DO NOTHING
+RETURNING 1;
+
+-- name: forget_webhook_delivery
+DELETE FROM soravideo_webhook_deliveries
+WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;

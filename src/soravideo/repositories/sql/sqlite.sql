@@ -119,6 +119,17 @@ WHERE remote_id IS NOT NULL AND EXISTS (
 DROP INDEX jobs_remote;
 CREATE UNIQUE INDEX jobs_remote ON jobs (provider, remote_id) WHERE remote_id IS NOT NULL;
 
+-- name: migration_3
+-- Webhook deliveries already received ([W2-7]): a provider delivers at least once, so a
+-- delivery id seen before (by any process sharing the file) is acknowledged, not applied.
+CREATE TABLE webhook_deliveries (
+    provider    TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    remote_id   TEXT,
+    received_us INTEGER NOT NULL,
+    PRIMARY KEY (provider, delivery_id)
+) WITHOUT ROWID;
+
 -- name: insert_batch
 INSERT INTO batches (id, status, created_us, updated_us, key, data)
 VALUES (:id, :status, :created_us, :updated_us, :key, :data);
@@ -296,3 +307,11 @@ ORDER BY created_us DESC, id DESC LIMIT :limit OFFSET :offset;
 
 -- name: ping
 SELECT 1;
+
+-- name: record_webhook_delivery
+INSERT INTO webhook_deliveries (provider, delivery_id, remote_id, received_us)
+VALUES (:provider, :delivery_id, :remote_id, :received_us)
+ON CONFLICT (provider, delivery_id) DO NOTHING;
+
+-- name: forget_webhook_delivery
+DELETE FROM webhook_deliveries WHERE provider = :provider AND delivery_id = :delivery_id;
