@@ -42,6 +42,7 @@ from .._core.errors import (
     RepositoryError,
     SoraVideoError,
     ValidationError,
+    WebhookVerificationError,
 )
 from .._core.models import BatchVideoRequest, CreateVideoRequest, JobStatus
 from .._core.validation import check_batch
@@ -64,6 +65,8 @@ from ._wire import (
     JobResponse,
     Pagination,
     ResultResponse,
+    WebhookReceived,
+    WebhookReceivedResponse,
     camel,
     camel_path,
     parse_rate_limit,
@@ -398,15 +401,46 @@ def _video_routes(client: AsyncSoraVideo, background: Background) -> list[Any]:
 
 
 def webhook_routes(client: AsyncSoraVideo) -> list[Any]:
-    """The place of ``POST /api/v1/webhooks/{provider}`` ([W2-7]), wired after that merges.
+    """``POST /api/v1/webhooks/{provider}``: a provider's signed delivery, handed raw to
+    ``client.webhooks.handle``. No API key and no rate limit (providers send neither): the
+    delivery's signature is the check, and a bad one changes nothing."""
 
-    To wire it: when ``client`` has ``webhooks``, return one ``@post("/webhooks/{provider:str}",
-    opt={_NO_KEY: True, "exclude_from_rate_limit": True})`` handler that passes the raw
-    body and headers to ``client.webhooks.handle(provider=, headers=, body=)`` and answers
-    ``{success, data: WebhookEvent}`` (a ``WebhookVerificationError`` as a 401). The
-    routes returned here get no API-key check and no rate limit; nothing else changes.
-    """
-    return []
+    @post(
+        "/webhooks/{provider:str}",
+        status_code=200,
+        summary="Receive a provider's webhook delivery (signed; no API key)",
+        description=(
+            "The raw body and headers go to the client's webhook handler: the signature and "
+            "timestamp are verified first (401 otherwise), the delivery is recorded once in "
+            "the ledger (a repeat is acknowledged as a duplicate) and the job's new state is "
+            "applied as polling would."
+        ),
+        opt={_NO_KEY: True, "exclude_from_rate_limit": True},
+        responses={
+            400: ResponseSpec(data_container=ErrorResponse, description="Not this provider"),
+            401: ResponseSpec(data_container=ErrorResponse, description="A bad signature"),
+        },
+    )
+    async def receive(
+        provider: Annotated[str, PathParameter()], request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        body = await request.body()
+        try:
+            event = await client.webhooks.handle(
+                provider=provider, headers=dict(request.headers), body=body
+            )
+        except WebhookVerificationError as exc:
+            return _error(401, "invalid_signature", str(exc))
+        received = WebhookReceived(
+            provider=event.provider,
+            remote_id=event.remote_id,
+            job_id=event.job.id if event.job is not None else None,
+            applied=event.applied,
+            duplicate=event.duplicate,
+        )
+        return _CamelResponse(content=WebhookReceivedResponse(data=received), status_code=200)
+
+    return [receive]
 
 
 def _monitoring_routes(client: AsyncSoraVideo) -> list[Any]:
@@ -458,7 +492,7 @@ def build_app(
     background = Background(client)
     api = Router(
         path="/api/v1",
-        route_handlers=[*_video_routes(client, background), *webhook_routes(client)],
+        route_handlers=_video_routes(client, background),
         guards=[keys.guard],
         middleware=[limit.middleware],
         security=[{"apiKey": []}],
@@ -484,7 +518,12 @@ def build_app(
         Exception: _internal,
     }
     return Litestar(
-        route_handlers=[api, *_monitoring_routes(client)],
+        # The webhook route sits outside `api`: no key, no rate limit, no security scheme.
+        route_handlers=[
+            api,
+            Router(path="/api/v1", route_handlers=webhook_routes(client)),
+            *_monitoring_routes(client),
+        ],
         plugins=[_CamelAttrsPlugin()],
         type_decoders=[(lambda t: t in _BODIES, lambda t, raw: t(raw))],
         response_class=_CamelResponse,

@@ -48,6 +48,8 @@ __all__ = [
     "JobResponse",
     "Pagination",
     "ResultResponse",
+    "WebhookReceived",
+    "WebhookReceivedResponse",
     "camel",
     "camel_path",
     "parse_rate_limit",
@@ -120,6 +122,17 @@ class JobCreated:
 
 
 @attrs.frozen(kw_only=True)
+class WebhookReceived:
+    """What the server did with a provider's webhook delivery (acknowledged in every case)."""
+
+    provider: str
+    remote_id: str | None
+    job_id: str | None
+    applied: bool
+    duplicate: bool
+
+
+@attrs.frozen(kw_only=True)
 class JobCancelled:
     """A job is cancelled."""
 
@@ -169,6 +182,14 @@ class JobCreatedResponse:
     """``POST /api/v1/videos``."""
 
     data: JobCreated
+    success: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class WebhookReceivedResponse:
+    """``POST /api/v1/webhooks/{provider}``."""
+
+    data: WebhookReceived
     success: bool = True
 
 
