@@ -1149,7 +1149,14 @@ class BatchService:
 
 
 class WebhookService:
-    """Apply providers' webhook deliveries to the ledger (``client.webhooks``)."""
+    """Apply providers' webhook deliveries to the ledger (``client.webhooks``).
+
+    Examples:
+        ```python
+        service = client.webhooks  # one per client, over its transport and ledger
+        print(type(service).__name__)  # WebhookService
+        ```
+    """
 
     def __init__(self, client: SoraVideo, inner: AsyncWebhookService) -> None:
         self._client = client
@@ -1186,5 +1193,17 @@ class WebhookService:
             ProviderError: The status read of a thin event failed (answer ``5xx``: the
                 provider delivers it again).
             RepositoryError: The ledger refused a write (answer ``5xx``).
+
+        Examples:
+            ```python
+            # In a web route: the raw body and headers of the provider's POST.
+            headers = {"webhook-id": "msg_1", "webhook-timestamp": "1765000000"}
+            try:
+                event = client.webhooks.handle(provider="sora", headers=headers, body=b"{}")
+            except sv.WebhookVerificationError as exc:
+                print(401, exc.reason)  # 401 not_configured: this client has no webhook secret
+            else:
+                print(200, event.applied, event.duplicate)  # acknowledge every event returned
+            ```
         """
         return self._client._call(self._inner.handle, provider=provider, headers=headers, body=body)

@@ -40,6 +40,15 @@ class WebhookEvent:
             polling will find it).
         applied: Whether the delivery changed the job (its end, or newer progress).
         duplicate: Whether this delivery id was received before (nothing was done again).
+
+    Examples:
+        ```python
+        event = sv.WebhookEvent(
+            provider="replicate", remote_id="n6bycm3x", job=None, applied=False, duplicate=False
+        )
+        if event.job is None:
+            print("acknowledged: no job owns this video (yet); polling finds it")
+        ```
     """
 
     provider: str
@@ -72,7 +81,14 @@ def _unsupported(provider: str, message: str) -> ValidationError:
 
 
 class AsyncWebhookService:
-    """Apply providers' webhook deliveries to the ledger (``client.webhooks``)."""
+    """Apply providers' webhook deliveries to the ledger (``client.webhooks``).
+
+    Examples:
+        ```python
+        service = client.webhooks  # one per client, over its transport and ledger
+        print(type(service).__name__)  # AsyncWebhookService
+        ```
+    """
 
     def __init__(self, context: ClientContext) -> None:
         self._context = context
@@ -110,6 +126,18 @@ class AsyncWebhookService:
             ProviderError: The status read of a thin event failed (answer ``5xx``: the
                 provider delivers it again).
             RepositoryError: The ledger refused a write (answer ``5xx``).
+
+        Examples:
+            ```python
+            # In a web route: the raw body and headers of the provider's POST.
+            headers = {"webhook-id": "msg_1", "webhook-timestamp": "1765000000"}
+            try:
+                event = await client.webhooks.handle(provider="sora", headers=headers, body=b"{}")
+            except sv.WebhookVerificationError as exc:
+                print(401, exc.reason)  # 401 not_configured: this client has no webhook secret
+            else:
+                print(200, event.applied, event.duplicate)  # acknowledge every event returned
+            ```
         """
         context = self._context
         transport: Any = context.transport

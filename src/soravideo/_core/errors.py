@@ -233,6 +233,14 @@ class WebhookVerificationError(SoraVideoError):
         provider: The provider the delivery claimed to come from.
         reason: A short code: ``signature``, ``timestamp``, ``headers``, ``body``, ``keys``
             (the provider's public keys could not be read) or ``not_configured``.
+
+    Examples:
+        ```python
+        try:
+            await client.webhooks.handle(provider="sora", headers={}, body=b"{}")
+        except sv.WebhookVerificationError as exc:
+            print(exc.provider, exc.reason)  # sora not_configured: answer 401, nothing applied
+        ```
     """
 
     def __init__(self, message: str, *, provider: str, reason: str) -> None:
