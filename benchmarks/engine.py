@@ -629,7 +629,8 @@ async def webhook_rows(sizes: Sizes) -> list[Row]:
         for job in done
         if job.remote_id is not None and job.remote_id in pushed_at
     ]
-    delay = median(delays) if delays else math.inf
+    # Simulated seconds; the ledger keeps microseconds, so clamp the rounding's -0.000.
+    delay = max(0.0, median(delays)) if delays else math.inf
     return [
         Row(
             f"status requests / video with webhooks on, T={t:.0f} s ({n} videos, thin events)",

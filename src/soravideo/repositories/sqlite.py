@@ -155,7 +155,13 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise _error(path, exc) from exc
     try:
+        wal = path != ":memory:" and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         for statement in _statements(queries["configure"]):
+            # Setting the journal mode takes a lock SQLite does not wait for (no busy
+            # timeout): "database is locked" while another process writes. A ledger already
+            # in WAL mode (every one after its first open) skips it.
+            if wal and statement.replace(" ", "").lower().startswith("pragmajournal_mode="):
+                continue
             conn.execute(statement)
         _migrate(conn, queries)
     except sqlite3.Error as exc:
