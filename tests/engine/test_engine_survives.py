@@ -139,3 +139,37 @@ def test_ready_and_metrics_report_instead_of_raising_after_the_engine_stopped() 
     assert metrics.jobs is not None
     assert client.fake is not None
     assert client.fake.created_count() == 0
+
+
+def test_a_worker_starting_while_the_client_closes_stops_and_close_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The race behind a hung docs example: close() took its list of workers after this
+    # worker's task started but before the worker was listed, then waited for that task
+    # forever. Made certain: close() begins between the two.
+    client = sv.SoraVideo.simulated()
+    client.health()
+    real = BlockingPortal.start_task
+    closer: list[threading.Thread] = []
+
+    def start_then_close(self: BlockingPortal, *args: Any, **kwargs: Any) -> Any:
+        started = real(self, *args, **kwargs)
+        thread = threading.Thread(target=client.close, daemon=True)
+        closer.append(thread)
+        thread.start()
+        for _ in range(3000):  # until close() has taken its list of workers
+            if client._closed:
+                break
+            threading.Event().wait(0.01)
+        return started
+
+    monkeypatch.setattr(BlockingPortal, "start_task", start_then_close)
+    worker = threading.Thread(target=client.run_worker, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "run_worker never returned"
+    [thread] = closer
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "close() waited forever for the worker"
+    assert client.fake is not None
+    assert client.fake.created_count() == 0

@@ -415,7 +415,14 @@ class SoraVideo:
             portal = self._ensure_portal()
             future, scope = portal.start_task(_cancellable, self._async.run_worker)
             with self._lock:
-                self._workers[future] = scope
+                closing = self._closed
+                if not closing:
+                    self._workers[future] = scope
+            if closing:
+                # close() began while this worker started and could not see it: it waits
+                # for the worker's task, so the worker stops itself, as close() would.
+                _stop_and_wait(portal, scope, future)
+                return
             try:
                 while not stop.requested:
                     if futures.wait([future], timeout=_SIGNAL_WAIT)[0]:
