@@ -80,7 +80,6 @@ __all__ = ["build_app"]
 logger = logging.getLogger("soravideo")
 
 _KEY_HEADER = "x-api-key"
-_NO_KEY = "soravideo_no_api_key"  # a route's opt: reachable without a key (webhooks)
 _UNAUTHORIZED = "a valid x-api-key header is required"
 
 
@@ -252,8 +251,6 @@ class _Keys:
 
     def guard(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         """Refuse a request without a valid key (the same 401 for a missing or a wrong one)."""
-        if connection.route_handler.opt.get(_NO_KEY):
-            return
         if self.match(connection) is None:
             raise NotAuthorizedException(detail=_UNAUTHORIZED)
 
@@ -415,7 +412,6 @@ def webhook_routes(client: AsyncSoraVideo) -> list[Any]:
             "the ledger (a repeat is acknowledged as a duplicate) and the job's new state is "
             "applied as polling would."
         ),
-        opt={_NO_KEY: True, "exclude_from_rate_limit": True},
         responses={
             400: ResponseSpec(data_container=ErrorResponse, description="Not this provider"),
             401: ResponseSpec(data_container=ErrorResponse, description="A bad signature"),
@@ -487,7 +483,6 @@ def build_app(
     limit = RateLimitConfig(
         rate_limit=cast("tuple[DurationUnit, int]", parse_rate_limit(rate_limit)),
         identifier_for_request=keys.identify,
-        exclude_opt_key="exclude_from_rate_limit",
     )
     background = Background(client)
     api = Router(
