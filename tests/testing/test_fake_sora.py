@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from soravideo.testing import FakeSora, ManualClock
 from soravideo.testing._media import iter_mp4_boxes
@@ -544,3 +546,74 @@ async def test_ids_repeat_per_seed() -> None:
     assert await ids(3) == await ids(3)
     assert await ids(3) != await ids(4)
     assert all(i.startswith("video_") and len(i) == 54 for i in await ids(5))
+
+
+class _SettableClock:
+    """A clock a test sets freely, backwards too (as a wall clock may jump)."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - never slept on
+        raise AssertionError("not slept on")
+
+
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.floats(min_value=-5, max_value=5).map(round)),
+        st.tuples(st.just("delete"), st.integers(min_value=0, max_value=30)),
+    ),
+    max_size=25,
+)
+_pages = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=6),
+        st.sampled_from(["asc", "desc"]),
+        st.none() | st.integers(min_value=0, max_value=30),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=_steps, pages=_pages)
+def test_list_pages_match_a_sort_of_every_video(
+    steps: list[tuple[str, float]], pages: list[tuple[int, str, int | None]]
+) -> None:
+    """The list walks its creation index (a page costs its own length, [W2-4]); whatever
+    the clock did, each page is what sorting every video by (created_at, creation) gives."""
+    clock = _SettableClock()
+    fake = FakeSora(clock=clock, generation_time=60.0)
+    made: list[tuple[float, int, str]] = []  # (created, order made, id)
+    deleted: set[str] = set()
+    with httpx.Client(transport=fake.sync_http_transport(), base_url=BASE) as http:
+        for kind, value in steps:
+            if kind == "create":
+                clock.now += value
+                video = http.post("/videos", json={"prompt": f"n{len(made)}"}).json()
+                made.append((clock.now, len(made), video["id"]))
+            elif made:
+                victim = made[int(value) % len(made)][2]
+                if http.delete(f"/videos/{victim}").status_code == 200:
+                    deleted.add(victim)
+        for limit, order, cursor in pages:
+            params: dict[str, Any] = {"limit": limit, "order": order}
+            ordered = [video_id for _, _, video_id in sorted(made)]
+            if order == "desc":
+                ordered.reverse()
+            if cursor is not None and made:
+                after = made[cursor % len(made)][2]
+                params["after"] = after
+                ordered = ordered[ordered.index(after) + 1 :]
+            visible = [video_id for video_id in ordered if video_id not in deleted]
+            page = http.get("/videos", params=params).json()
+            assert [v["id"] for v in page["data"]] == visible[:limit]
+            assert page["has_more"] == (len(visible) > limit)
+            shown = visible[:limit]
+            assert (page["first_id"], page["last_id"]) == (
+                (shown[0], shown[-1]) if shown else (None, None)
+            )

@@ -244,6 +244,12 @@ class FakeSora(FakeServer):
         self.content_bytes = content_bytes
         self.gateway_statuses = gateway_statuses
         self._videos: dict[str, _Video] = {}
+        # Every video in the order of its ``seq`` (creation), so that a list page costs its
+        # own length, not a sort of every video ever made ([W2-4]); ``_created_in_order``
+        # stays true while creation times never go back (a clock set back makes
+        # ``_list`` sort instead).
+        self._by_seq: list[_Video] = []
+        self._created_in_order = True
         self._keys: dict[tuple[str, str], tuple[str, float]] = {}
         r = self.router
         r.add("POST", "/videos", self._create, name="create")
@@ -509,7 +515,10 @@ class FakeSora(FakeServer):
             failure_at=self.failure_at,
             idempotency_key=request.header("idempotency-key"),
         )
+        if self._by_seq and now < self._by_seq[-1].created:
+            self._created_in_order = False
         self._videos[video.id] = video
+        self._by_seq.append(video)
         if video.idempotency_key:
             self._keys[(scope, video.idempotency_key)] = (video.id, now)
         return FakeResponse.json(200, self._resource(video, now), tag="created")
@@ -705,20 +714,24 @@ class FakeSora(FakeServer):
                 param="order",
                 code="invalid_value",
             )
-        ordered = sorted(self._videos.values(), key=lambda v: (v.created, v.seq))
-        if order == "desc":
-            ordered.reverse()
         after = query.get("after")
+        cursor = None
         if after:
             cursor = self._videos.get(after)
             if cursor is None:
                 return self.error_response(
                     400, f"Invalid 'after': no video with id '{after}'.", param="after"
                 )
-            # Position by the cursor's place, so a cursor deleted meanwhile still works.
-            ordered = ordered[ordered.index(cursor) + 1 :]
-        visible = [v for v in ordered if v.deleted_at is None]
-        page = visible[:limit]
+        # The visible videos after the cursor (positioned by the cursor's place, so a
+        # cursor deleted meanwhile still works), one more than the page to tell has_more.
+        page: list[_Video] = []
+        for video in self._walk(order, cursor):
+            if video.deleted_at is None:
+                page.append(video)
+                if len(page) > limit:
+                    break
+        has_more = len(page) > limit
+        del page[limit:]
         now = self.now()
         data = [self._resource(v, now) for v in page]
         return FakeResponse.json(
@@ -728,9 +741,28 @@ class FakeSora(FakeServer):
                 "data": data,
                 "first_id": page[0].id if page else None,
                 "last_id": page[-1].id if page else None,
-                "has_more": len(visible) > len(page),
+                "has_more": has_more,
             },
         )
+
+    def _walk(self, order: str, cursor: _Video | None) -> Iterator[_Video]:
+        """Every video in list order (``created_at`` then creation, ``asc`` or ``desc``),
+        starting after ``cursor``."""
+        if self._created_in_order:
+            ordered: list[_Video] = self._by_seq  # already in (created, seq) order
+            at = cursor.seq if cursor is not None else None
+        else:
+            ordered = sorted(self._by_seq, key=lambda v: (v.created, v.seq))
+            at = (
+                next(i for i, v in enumerate(ordered) if v is cursor)
+                if cursor is not None
+                else None
+            )
+        if order == "asc":
+            start = 0 if at is None else at + 1
+            return (ordered[i] for i in range(start, len(ordered)))
+        stop = len(ordered) if at is None else at
+        return (ordered[i] for i in range(stop - 1, -1, -1))
 
     def _delete(self, request: FakeRequest, video_id: str) -> FakeResponse:
         video = self._visible(video_id)
