@@ -52,6 +52,7 @@ def test_quick_run_prints_every_row(
             )
         ),
         f"memory per job in flight, {large} in flight",
+        f"memory per job, {large} in flight, the fake included",
         f"create_videos CPU per job, {large} in one call",
         f"status requests per video, {listing} in flight, Sora protocol",
     ]

@@ -76,3 +76,26 @@ async def test_a_users_sleep_on_the_clock_lets_time_run() -> None:
         assert (await client.videos.get_job(job.id)).status is sv.JobStatus.COMPLETED
         assert client.fake is not None
         await check_ledger_exactly_once(client.fake, client.repository)
+
+
+@pytest.mark.anyio
+async def test_sleepers_woken_early_round_after_round_do_not_pile_up() -> None:
+    """A waiter whose event is set before its deadline (a job changed) leaves its entry in
+    the clock's heap; the heap is swept as it grows, so 1,000 waiters re-arming a
+    one-hour recheck 20 times hold about one entry each, not twenty ([W2-4])."""
+    import anyio
+
+    clock = sv.ManualClock(start=0.0)
+    waiters = 1_000
+    for _ in range(20):
+        events = [anyio.Event() for _ in range(waiters)]
+        for event in events:
+            clock.set_after(3_600, event)
+        for event in events:
+            event.set()  # woken early: the deadline is an hour away
+    live = anyio.Event()
+    clock.set_after(10, live)
+    assert len(clock._sleepers) <= 3 * waiters
+    clock.advance(10)
+    assert live.is_set()
+    assert clock.next_deadline() is None

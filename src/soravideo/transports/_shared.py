@@ -98,9 +98,18 @@ def _within_depth(value: Any, limit: int) -> bool:
         below: list[Any] = []
         for item in level:
             children = item.values() if isinstance(item, Mapping) else item
-            below.extend(child for child in children if _is_container(child))
+            # A type test in line for the usual leaves; anything else asks _is_container.
+            below += [
+                child
+                for child in children
+                if type(child) not in _LEAVES and (type(child) in _JSON or _is_container(child))
+            ]
         level = below
     return True
+
+
+_JSON = frozenset({dict, list})
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _is_container(value: Any) -> bool:

@@ -415,9 +415,11 @@ class SoraTransport(HttpTransport):
         seconds = request.duration or info.default_duration or 4
         return round(seconds * info.price_per_second_usd, 6)
 
-    def _remote(self, received: Mapping[str, Any], headers: httpx.Headers) -> RemoteJob:
+    def _remote(
+        self, received: Mapping[str, Any], headers: httpx.Headers, *, scrubbed: bool = False
+    ) -> RemoteJob:
         # Scrubbed first: the payload ends up in the ledger (raw, error message) and logs.
-        payload: Mapping[str, Any] = self._session.scrub(dict(received))
+        payload: Mapping[str, Any] = received if scrubbed else self._session.scrub(dict(received))
         word, status = self._status_of(payload, _STATUSES)
         error: JobError | None = None
         raw_error = payload.get("error")
@@ -626,7 +628,7 @@ class SoraTransport(HttpTransport):
         payload = json_or_none(response)
         if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
             self._unexpected_answer(response, payload, "a list of videos", creating=False)
-        jobs = []
+        kept: list[Mapping[str, Any]] = []
         last_listed: str | None = None
         for item in payload["data"]:
             if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
@@ -645,8 +647,13 @@ class SoraTransport(HttpTransport):
                     problem,
                 )
                 continue
-            jobs.append(self._remote(item, response.headers))
-            last_listed = jobs[-1].remote_id
+            kept.append(dict(item))
+            last_listed = item["id"]
+        # Scrubbed in one look for the page, not one a video.
+        jobs = [
+            self._remote(item, response.headers, scrubbed=True)
+            for item in self._session.scrub(kept)
+        ]
         last_id = payload.get("last_id")
         if remote_id_problem(last_id) is not None:
             last_id = last_listed
