@@ -250,6 +250,28 @@ class RepositoryContract:
         assert again.metadata == {"k": "v"}
         assert again.request.provider_options == {}
 
+    async def test_an_updated_job_is_not_shared_with_the_ledger_either(
+        self, repository: JobRepository
+    ) -> None:
+        options = {"style": {"palette": ["red"]}}
+        request = CreateVideoRequest(
+            prompt="a red fox", metadata={"a": "b"}, provider_options=options
+        )
+        job = attrs.evolve(make_job(metadata={"k": "v"}), request=request)
+        await repository.add_jobs([job])
+        written = attrs.evolve(await repository.get_job(job.id), progress=40)
+        await repository.update_job(written, expected_status=JobStatus.PENDING)
+        written.metadata["k"] = "changed after update"
+        written.request.metadata["a"] = "changed after update"
+        written.request.provider_options["style"]["palette"].append("blue")
+        read = await repository.get_job(job.id)
+        read.request.provider_options["style"]["palette"].append("green")
+        again = await repository.get_job(job.id)
+        assert again.progress == 40
+        assert again.metadata == {"k": "v"}
+        assert again.request.metadata == {"a": "b"}
+        assert again.request.provider_options == {"style": {"palette": ["red"]}}
+
     # -- adding: all or nothing --------------------------------------------------------------
 
     async def test_adding_an_existing_job_id_conflicts_and_stores_nothing(
