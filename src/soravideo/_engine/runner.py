@@ -22,7 +22,13 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from types import TracebackType
 
 import anyio
 import attrs
@@ -46,6 +52,26 @@ from .submit import REMIX_OF, Submitter, idempotency_key
 __all__ = ["REMIX_OF", "JobRunner", "RunnerStats", "idempotency_key"]
 
 logger = logging.getLogger("soravideo")
+
+
+class _Waits:
+    """``JobRunner.driving`` when the engine runs in the background: ``user_waits`` only."""
+
+    __slots__ = ("_block",)
+
+    def __init__(self, block: AbstractContextManager[None]) -> None:
+        self._block = block
+
+    async def __aenter__(self) -> None:
+        self._block.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._block.__exit__(exc_type, exc, traceback)
 
 
 def _default_owner() -> str:
@@ -210,14 +236,20 @@ class JobRunner:
         """Hold every request for ``retry_after`` seconds (tests call it as a provider would)."""
         self._pacer.pause(retry_after)
 
-    @asynccontextmanager
-    async def driving(self) -> AsyncIterator[None]:
+    def driving(self) -> AbstractAsyncContextManager[None]:
         """Keep the engine running for the duration of the block.
 
         When a background task already runs it (a context-managed or sync client), this
         only lets simulated time move (``user_waits``); otherwise the calling task also
         drives the engine while it waits.
         """
+        if self._background:
+            # A small object, not generators: ten thousand waiters each hold one ([W2-4]).
+            return _Waits(user_waits(self.clock))
+        return self._driving_here()
+
+    @asynccontextmanager
+    async def _driving_here(self) -> AsyncIterator[None]:
         with user_waits(self.clock):
             async with self._driven():
                 yield
