@@ -999,6 +999,9 @@ class HttpTransport:
     # The provider's own API root, where a request without a key is refused (a gateway or
     # a fake elsewhere may need none).
     _keyed_root: str = ""
+    # The session class ``_setup_http`` builds (a provider whose errors read differently
+    # overrides ``map_response`` in a subclass).
+    _session_type: type[HttpSession] = HttpSession
 
     def missing_key(self) -> str | None:
         """Return why every request would be refused for want of a key, or ``None``.
@@ -1046,7 +1049,7 @@ class HttpTransport:
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = HttpSession(
+        self._session = self._session_type(
             provider=self.name,
             headers=headers,
             params=params,
@@ -1095,11 +1098,15 @@ class HttpTransport:
         word = word.upper() if upper else word.lower()
         status = statuses.get(word)
         if status is None:
-            if word not in self._warned_statuses:
-                self._warned_statuses.add(word)
-                self._log.warning(self._unknown_status_message, word)
+            self._warn_status(word)
             status = JobStatus.PROCESSING
         return word, status
+
+    def _warn_status(self, word: str) -> None:
+        """Log ``_unknown_status_message`` for a status word never seen before, once."""
+        if word not in self._warned_statuses:
+            self._warned_statuses.add(word)
+            self._log.warning(self._unknown_status_message, word)
 
     def _job_payload(
         self,

@@ -18,7 +18,7 @@ functions beside them, which need no session:
   for validation messages.
 - ``BoundedCache``: an insertion-ordered ``str`` → ``str`` map that forgets its oldest entries
   past ``limit`` (10,000): remembered idempotency keys (``HttpTransport._create_once``) and
-  output URLs (``UrlResultTransport``).
+  output URLs (``UrlResultTransport``); ``BoundedMap`` the same for values of any type.
 - Images sent inline (providers that take a ``data:`` URI for a file or bytes):
   ``IMAGE_TYPES`` (PNG, JPEG, WebP), ``sniff_image(content)`` (the type by the first bytes),
   ``image_file_type(path)`` (by name, else by content), ``is_url_reference(reference)``
@@ -37,7 +37,7 @@ import mimetypes
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 import anyio
 import attrs
@@ -50,6 +50,7 @@ __all__ = [
     "IMAGE_TYPES",
     "MAX_JSON_DEPTH",
     "BoundedCache",
+    "BoundedMap",
     "FieldProblems",
     "data_uri",
     "data_uri_problem",
@@ -206,19 +207,26 @@ def spans(values: Sequence[int]) -> str:
     return ", ".join(str(v) for v in ordered)
 
 
-class BoundedCache(collections.OrderedDict[str, str]):
-    """A ``str`` → ``str`` map that keeps the ``limit`` entries remembered last."""
+_V = TypeVar("_V")
+
+
+class BoundedMap(collections.OrderedDict[str, _V]):
+    """A map by ``str`` that keeps the ``limit`` entries remembered last."""
 
     def __init__(self, limit: int = 10_000) -> None:
         super().__init__()
         self.limit = limit
 
-    def remember(self, key: str, value: str) -> None:
+    def remember(self, key: str, value: _V) -> None:
         """Store ``value`` under ``key`` as the newest entry; forget the oldest past the limit."""
         self[key] = value
         self.move_to_end(key)
         while len(self) > self.limit:
             self.popitem(last=False)
+
+
+class BoundedCache(BoundedMap[str]):
+    """A ``str`` → ``str`` map that keeps the ``limit`` entries remembered last."""
 
 
 def sniff_image(content: bytes) -> str | None:

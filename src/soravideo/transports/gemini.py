@@ -67,13 +67,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import logging
 import mimetypes
 import os
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -84,7 +82,6 @@ import httpx
 from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import AuthenticationError, FieldError, ProviderError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
-from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import image_type, option_overrides, resolve_size, sendable_options
 from ._gemini_catalogue import (
@@ -97,7 +94,7 @@ from ._gemini_catalogue import (
     operation_name,
 )
 from ._http import HttpSession, HttpTransport, describe_error_body, parse_json
-from ._shared import BoundedCache
+from ._shared import BoundedMap, env_value
 from ._webhooks import WebhookDelivery, thin_delivery, verify_standard
 from .base import (
     INVALID_REMOTE_ID,
@@ -203,18 +200,6 @@ def _pushed_remote_id(found: str) -> str | None:
         return gemini_remote_id(found)
     except ValueError:
         return None
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _json(response: httpx.Response) -> Any:
-    return parse_json(response)
 
 
 def _describe_error(body: Any) -> tuple[str | None, str | None]:
@@ -440,6 +425,11 @@ class GeminiTransport(HttpTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "gemini"
+    _repr_fields = ("api_version",)
+    _log = log
+    _unknown_status_message = "gemini: unknown interaction status %r; treating it as processing"
+    _label = "Gemini"
+    _session_type = _GeminiSession
 
     # No list endpoint: refreshes are single reads, kept few at once.
     fetch_concurrency = 4
@@ -464,33 +454,27 @@ class GeminiTransport(HttpTransport):
         webhook_secret: str | None = None,
     ) -> None:
         self._webhook_secret = webhook_secret
-        self._base_url = (base_url or _env("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
-        version = api_version or _env("GOOGLE_GENAI_API_VERSION") or DEFAULT_API_VERSION
+        self._base_url = (
+            base_url or env_value("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
+        version = api_version or env_value("GOOGLE_GENAI_API_VERSION") or DEFAULT_API_VERSION
         self.api_version = "v1beta" if version == "beta" else version
         if not _VERSION.fullmatch(self.api_version):
             raise ValueError(f"api_version {self.api_version!r} is not one path segment")
         self.default_model = default_model
         self.min_poll_interval = min_poll_interval
-        self._now: Callable[[], float] = clock.time if clock is not None else time.time
-        key = (api_key or "").strip() or _env("GOOGLE_API_KEY", "GEMINI_API_KEY")
-        headers = {"x-goog-api-key": key} if key is not None else {}
-        self._has_key = key is not None
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = _GeminiSession(
-            provider=self.name,
-            headers=headers,
-            secrets=(key,) if key else (),
+        key = (api_key or "").strip() or env_value("GOOGLE_API_KEY", "GEMINI_API_KEY")
+        self._setup_http(
+            key=key,
+            headers={"x-goog-api-key": key} if key is not None else {},
+            describe=_describe_error,
             http_client=http_client,
             timeout=timeout,
-            policy=policy,
-            sleep=sleep or (clock.sleep if clock is not None else anyio.sleep),
+            retry_policy=retry_policy,
+            max_retries=max_retries,
+            clock=clock,
+            sleep=sleep,
             on_retry=on_retry,
-            describe=_describe_error,
-            now=self._now,
         )
         self._specs = GEMINI_MODELS
         self._prices = dict(prices or {})
@@ -506,21 +490,7 @@ class GeminiTransport(HttpTransport):
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
         )
-        self._submitted = BoundedCache(_CACHE_SIZE)
-        self._done_at: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._warned: set[str] = set()
-
-    def __repr__(self) -> str:
-        key = "set" if self._has_key else None
-        return (
-            f"GeminiTransport(base_url={self.base_url!r}, api_version={self.api_version!r}, "
-            f"api_key={key})"
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The API's origin, fit to show: a password in it reads ``***``."""
-        return redact_url(self._base_url)
+        self._done_at: BoundedMap[float] = BoundedMap(_CACHE_SIZE)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -572,9 +542,6 @@ class GeminiTransport(HttpTransport):
         return self._url("interactions", remote_id_segment(remote_id, provider=self.name), *suffix)
 
     # ------------------------------------------------------------------ the request
-
-    def _model(self, request: CreateVideoRequest) -> str:
-        return request.model or self.default_model
 
     def _shape(
         self, request: CreateVideoRequest, spec: GeminiModel | None
@@ -819,17 +786,6 @@ class GeminiTransport(HttpTransport):
 
     # ------------------------------------------------------------------ mapping
 
-    def _warn(self, word: str) -> None:
-        if word not in self._warned:
-            self._warned.add(word)
-            log.warning("gemini: unknown interaction status %r; treating it as processing", word)
-
-    def _remember(self, cache: collections.OrderedDict[str, Any], key: str, value: Any) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
-
     @staticmethod
     def _video_block(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """The last video block of the interaction's ``model_output`` steps, if any."""
@@ -872,7 +828,7 @@ class GeminiTransport(HttpTransport):
         word = str(payload.get("status") or "").strip().lower()
         status = _STATUSES.get(word)
         if status is None:
-            self._warn(word)
+            self._warn_status(word)
             status = JobStatus.PROCESSING
         urls: dict[str, str] = {}
         error: JobError | None = None
@@ -969,7 +925,7 @@ class GeminiTransport(HttpTransport):
         done_at = self._done_at.get(remote_id)
         if done_at is None:
             done_at = self._now()
-            self._remember(self._done_at, remote_id, done_at)
+            self._done_at.remember(remote_id, done_at)
         uri = video.get("uri")
         return RemoteJob(
             remote_id=remote_id,
@@ -1008,13 +964,13 @@ class GeminiTransport(HttpTransport):
             ProviderError: Google refused it (or a subclass: auth, rate limit …), or
                 answered with an id that cannot be used (``code="invalid_remote_id"``).
         """
-        earlier = self._submitted.get(idempotency_key)
-        if earlier is not None:
-            return await self.fetch(earlier)
+        return await self._create_once(idempotency_key, lambda: self._create(request))
+
+    async def _create(self, request: CreateVideoRequest) -> RemoteJob:
         veo = api_of(self._model(request)) == "veo"
         url, body = await (self._veo_body(request) if veo else self._omni_body(request))
         response = await self._session.request("POST", url, kind=RequestKind.CREATE, json_body=body)
-        payload = _json(response)
+        payload = parse_json(response)
         if veo:
             name = payload.get("name") if isinstance(payload, Mapping) else None
             if not isinstance(name, str) or not name:
@@ -1039,7 +995,6 @@ class GeminiTransport(HttpTransport):
                 self._unexpected_answer(response, payload, "an interaction", creating=True)
             remote_id = self._check_id(response, found, creating=True)
             remote = self._interaction(remote_id, payload)
-        self._submitted.remember(idempotency_key, remote_id)
         return attrs.evolve(
             remote,
             status=JobStatus.PROCESSING,
@@ -1102,7 +1057,7 @@ class GeminiTransport(HttpTransport):
             else self._interaction_url(remote_id)
         )
         response = await self._session.request("GET", url, kind=RequestKind.READ)
-        payload = _json(response)
+        payload = parse_json(response)
         if not isinstance(payload, Mapping):
             what = "an operation" if is_operation(remote_id) else "an interaction"
             self._unexpected_answer(response, payload, what, creating=False)
@@ -1135,26 +1090,6 @@ class GeminiTransport(HttpTransport):
             self._check_id(response, found, creating=False)
             self._check_same_id(response, remote_id, found)
         return self._interaction(remote_id, payload)
-
-    async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
-        """Refresh many jobs, one read each (the API has no list), a few at a time.
-
-        Args:
-            remote_ids: Remote ids (duplicates are fine).
-
-        Returns:
-            The jobs by id; ids Google does not know (404) are left out.
-
-        Raises:
-            ProviderError: Any other failure.
-        """
-        wanted = list(dict.fromkeys(remote_ids))
-        found = await self._fetch_each(wanted)
-        return {rid: found[rid] for rid in wanted if rid in found}
-
-    async def list_recent(self, *, limit: int = 100) -> list[RemoteJob]:
-        """Return ``[]``: neither the Interactions API nor Veo's operations can be listed."""
-        return []
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel an interaction: ``POST /interactions/{id}/cancel`` (an empty body).
@@ -1217,8 +1152,7 @@ class GeminiTransport(HttpTransport):
         Raises:
             ValidationError: ``variant`` is not ``"video"``.
         """
-        if variant != "video":
-            raise ValidationError([FieldError(field="variant", message="Gemini has only 'video'")])
+        self._check_variant(variant)
         return self._open_content(remote_id)
 
     @asynccontextmanager
@@ -1281,7 +1215,3 @@ class GeminiTransport(HttpTransport):
         await self._session.request(
             "GET", self._url("models"), kind=RequestKind.READ, params={"pageSize": 1}, retry=False
         )
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it. Idempotent."""
-        await self._session.aclose()

@@ -60,7 +60,6 @@ import math
 import mimetypes
 import os
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
@@ -74,10 +73,9 @@ import httpx
 from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
-from .._core.redact import redact_url
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import image_type, option_overrides, resolve_size, sendable_options
-from ._http import HttpContentStream, HttpSession, HttpTransport, describe_error_body
+from ._http import HttpContentStream, HttpTransport, describe_error_body
 from ._replicate_models import (
     REPLICATE_MODELS,
     ReplicateModel,
@@ -85,7 +83,7 @@ from ._replicate_models import (
     price_of_input,
     split_model,
 )
-from ._shared import BoundedCache, parse_json
+from ._shared import BoundedCache, env_value, parse_json
 from ._webhooks import WebhookDelivery, verify_standard
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
@@ -127,18 +125,6 @@ def cancel_after_header(seconds: float) -> str:
         raise ValueError("cancel_after must be a positive, finite number of seconds")
     whole = math.ceil(seconds)
     return f"{whole // 60}m" if whole % 60 == 0 else f"{whole}s"
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _json(response: httpx.Response) -> Any:
-    return parse_json(response)
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -279,6 +265,9 @@ class ReplicateTransport(HttpTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "replicate"
+    _log = log
+    _unknown_status_message = "replicate: unknown prediction status %r; treating it as processing"
+    _label = "replicate"
 
     def __init__(
         self,
@@ -303,9 +292,11 @@ class ReplicateTransport(HttpTransport):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
     ) -> None:
-        self._base_url = (base_url or _env("REPLICATE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._base_url = (base_url or env_value("REPLICATE_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
         self.webhook_url = webhook_url
-        self._webhook_secret = webhook_secret or _env("REPLICATE_WEBHOOK_SECRET")
+        self._webhook_secret = webhook_secret or env_value("REPLICATE_WEBHOOK_SECRET")
         problem = model_problem(default_model)
         if problem is not None:
             raise ValueError(f"default_model {default_model!r} {problem}")
@@ -318,24 +309,19 @@ class ReplicateTransport(HttpTransport):
         self.creates_per_minute = creates_per_minute
         self.output_ttl = output_ttl
         self.max_list_pages = max_list_pages
-        self._now: Callable[[], float] = clock.time if clock is not None else time.time
         self._sleep = sleep or (clock.sleep if clock is not None else anyio.sleep)
-        key = (api_key or "").strip() or _env("REPLICATE_API_TOKEN")
-        self._has_key = key is not None
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = HttpSession(
-            provider=self.name,
+        key = (api_key or "").strip() or env_value("REPLICATE_API_TOKEN")
+        self._setup_http(
+            key=key,
             headers={"Authorization": f"Bearer {key}"} if key is not None else {},
-            secrets=(key,) if key else (),
+            describe=_describe_error,
             http_client=http_client,
             timeout=timeout,
-            policy=policy,
+            retry_policy=retry_policy,
+            max_retries=max_retries,
+            clock=clock,
             sleep=self._sleep,
             on_retry=on_retry,
-            describe=_describe_error,
-            now=self._now,
         )
         self._specs = REPLICATE_MODELS
         self._prices = dict(prices or {})
@@ -353,18 +339,7 @@ class ReplicateTransport(HttpTransport):
             results_expire_after=output_ttl,
         )
         self._create_times: collections.deque[float] = collections.deque()
-        self._outputs: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._submitted = BoundedCache()
-        self._warned: set[str] = set()
-
-    def __repr__(self) -> str:
-        key = "set" if self._has_key else None
-        return f"ReplicateTransport(base_url={self.base_url!r}, api_key={key})"
-
-    @property
-    def base_url(self) -> str:
-        """The API root, fit to show: a password in it reads ``***``."""
-        return redact_url(self._base_url)
+        self._outputs = BoundedCache(_CACHE_SIZE)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -392,9 +367,6 @@ class ReplicateTransport(HttpTransport):
         )
 
     # ------------------------------------------------------------------ the input
-
-    def _model(self, request: CreateVideoRequest) -> str:
-        return request.model or self.default_model
 
     def _spec(self, request: CreateVideoRequest) -> ReplicateModel | None:
         name, _ = split_model(self._model(request))
@@ -600,17 +572,6 @@ class ReplicateTransport(HttpTransport):
     def _prediction_url(self, remote_id: str, suffix: str = "") -> str:
         return self._url("predictions", remote_id_segment(remote_id, provider=self.name)) + suffix
 
-    def _remember(self, cache: collections.OrderedDict[str, str], key: str, value: str) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
-
-    def _warn(self, word: str) -> None:
-        if word not in self._warned:
-            self._warned.add(word)
-            log.warning("replicate: unknown prediction status %r; treating it as processing", word)
-
     def _remote(self, payload: Mapping[str, Any]) -> RemoteJob:
         """Map one prediction (its id already checked) onto a `RemoteJob`."""
         remote_id = str(payload["id"])
@@ -641,7 +602,7 @@ class ReplicateTransport(HttpTransport):
                     ),
                     **common,
                 )
-            self._remember(self._outputs, remote_id, url)
+            self._outputs.remember(remote_id, url)
             ended = _timestamp(payload.get("completed_at"))
             start = ended.timestamp() if ended is not None else self._now()
             return RemoteJob(
@@ -676,13 +637,13 @@ class ReplicateTransport(HttpTransport):
                 ),
                 **common,
             )
-        self._warn(word)
+        self._warn_status(word)
         return RemoteJob(status=JobStatus.PROCESSING, **common)
 
     def _parse(
         self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
     ) -> RemoteJob:
-        payload = _json(response)
+        payload = parse_json(response)
         if isinstance(payload, Mapping) and "id" in payload:
             self._check_id(response, payload["id"], creating=creating)
             if asked is not None:
@@ -737,9 +698,9 @@ class ReplicateTransport(HttpTransport):
             ProviderError: Replicate refused it (or a subclass: auth, rate limit …), or
                 answered with an id that cannot be used (``code="invalid_remote_id"``).
         """
-        earlier = self._submitted.get(idempotency_key)
-        if earlier is not None:
-            return await self.fetch(earlier)
+        return await self._create_once(idempotency_key, lambda: self._create(request))
+
+    async def _create(self, request: CreateVideoRequest) -> RemoteJob:
         spec, body = self._plain_input(request)
         if request.input_reference is not None:
             body[self._image_field(spec)] = await self._image(request.input_reference)
@@ -762,9 +723,7 @@ class ReplicateTransport(HttpTransport):
         response = await self._session.request(
             "POST", url, kind=RequestKind.CREATE, json_body=payload, headers=headers
         )
-        remote = self._parse(response, creating=True)
-        self._submitted.remember(idempotency_key, remote.remote_id)
-        return remote
+        return self._parse(response, creating=True)
 
     @property
     def webhook_pushes(self) -> bool:
@@ -870,7 +829,7 @@ class ReplicateTransport(HttpTransport):
         if cursor is not None:
             url = url.copy_with(query=httpx.URL(cursor).query)
         response = await self._session.request("GET", url, kind=RequestKind.READ, retry=retry)
-        payload = _json(response)
+        payload = parse_json(response)
         results = payload.get("results") if isinstance(payload, Mapping) else None
         if not isinstance(results, list):
             raise ProviderError(
@@ -961,13 +920,9 @@ class ReplicateTransport(HttpTransport):
         Raises:
             ProviderError: Replicate refused otherwise.
         """
-        try:
-            await self._session.request(
-                "POST", self._prediction_url(remote_id, "/cancel"), kind=RequestKind.DELETE
-            )
-        except ProviderError as exc:
-            if exc.status_code != 404:
-                raise
+        await self._request_unless_gone(
+            "POST", self._prediction_url(remote_id, "/cancel"), kind=RequestKind.DELETE
+        )
 
     def open_content(
         self, remote_id: str, variant: str = "video"
@@ -987,10 +942,7 @@ class ReplicateTransport(HttpTransport):
         Raises:
             ValidationError: ``variant`` is not ``"video"``.
         """
-        if variant != "video":
-            raise ValidationError(
-                [FieldError(field="variant", message="replicate has only 'video'")]
-            )
+        self._check_variant(variant)
         return self._open_content(remote_id)
 
     @asynccontextmanager
@@ -1028,7 +980,3 @@ class ReplicateTransport(HttpTransport):
             ProviderError: Replicate is unreachable or refuses the token.
         """
         await self._session.request("GET", self._url("account"), kind=RequestKind.READ, retry=False)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this transport created it. Idempotent."""
-        await self._session.aclose()
