@@ -970,6 +970,7 @@ class HttpTransport:
       key, a repeated ``submit`` with the same key reads the job the first one made;
     - ``_request_unless_gone(...)``: a request (a cancel, a ping) whose ``404`` means there
       is nothing left to do;
+    - ``remix``, refused (``code="unsupported"``, ``_no_remix`` saying why);
     - ``fetch_many`` and ``list_recent`` for a provider with no list endpoint (one read per
       job, a few at a time; no listing), which a provider with one overrides.
 
@@ -996,6 +997,8 @@ class HttpTransport:
     _label: str = ""
     key_variables: tuple[str, ...] = ()
     """The environment variables the provider's key is read from (``missing_key`` names them)."""
+    # What ``remix`` says after "<name>: " (the provider has none, or soravideo does not use it).
+    _no_remix: str = "there is no remix endpoint"
     # The provider's own API root, where a request without a key is refused (a gateway or
     # a fake elsewhere may need none).
     _keyed_root: str = ""
@@ -1248,6 +1251,16 @@ class HttpTransport:
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the provider's current view of one job."""
         raise NotImplementedError
+
+    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
+        """Refuse: the provider has no remix here (``capabilities.can_remix`` is false).
+
+        Raises:
+            ProviderError: Always, with ``code="unsupported"``.
+        """
+        raise ProviderError(
+            f"{self.name}: {self._no_remix}", provider=self.name, code="unsupported"
+        )
 
     async def fetch_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteJob]:
         """Refresh many jobs, one request each (the provider has no list), a few at a time.

@@ -343,11 +343,7 @@ class FalTransport(UrlResultTransport):
         self._capabilities = Capabilities(
             models={name: self._model_info(spec) for name, spec in self._specs.items()},
             default_model=default_model,
-            can_cancel=True,
-            can_list=False,
-            can_remix=False,
             result_kind="url",
-            variants=("video",),
             min_poll_interval=min_poll_interval,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
@@ -964,16 +960,6 @@ class FalTransport(UrlResultTransport):
             event=word,
             remote_ids=candidates,
             remote=remote,
-        )
-
-    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
-        """Refuse: fal's queue has no remix (``capabilities.can_remix`` is false).
-
-        Raises:
-            ProviderError: Always, with ``code="unsupported"``.
-        """
-        raise ProviderError(
-            "fal: there is no remix endpoint", provider=self.name, code="unsupported"
         )
 
     async def fetch(self, remote_id: str) -> RemoteJob:

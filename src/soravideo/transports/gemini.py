@@ -430,6 +430,10 @@ class GeminiTransport(HttpTransport):
     _unknown_status_message = "gemini: unknown interaction status %r; treating it as processing"
     _label = "Gemini"
     _session_type = _GeminiSession
+    _no_remix = (
+        "soravideo does not remix on the Gemini API (an Omni interaction can "
+        "continue another with provider_options={'previous_interaction_id': ...})"
+    )
 
     # No list endpoint: refreshes are single reads, kept few at once.
     fetch_concurrency = 4
@@ -481,11 +485,7 @@ class GeminiTransport(HttpTransport):
         self._capabilities = Capabilities(
             models={name: self._model_info(spec) for name, spec in self._specs.items()},
             default_model=default_model,
-            can_cancel=True,
-            can_list=False,
-            can_remix=False,
             result_kind="bytes",
-            variants=("video",),
             min_poll_interval=min_poll_interval,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
@@ -1035,19 +1035,6 @@ class GeminiTransport(HttpTransport):
         )
         return thin_delivery(
             self.name, delivery_id, event, WEBHOOK_EVENTS, remote_id=_pushed_remote_id
-        )
-
-    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
-        """Refuse: soravideo does not remix on Gemini (``capabilities.can_remix`` is false).
-
-        Raises:
-            ProviderError: Always, with ``code="unsupported"``.
-        """
-        raise ProviderError(
-            "gemini: soravideo does not remix on the Gemini API (an Omni interaction can "
-            "continue another with provider_options={'previous_interaction_id': ...})",
-            provider=self.name,
-            code="unsupported",
         )
 
     async def _read(self, remote_id: str) -> tuple[httpx.Response, Mapping[str, Any]]:

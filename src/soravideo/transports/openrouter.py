@@ -432,6 +432,10 @@ class OpenRouterTransport(HttpTransport):
     _log = log
     _unknown_status_message = "openrouter: unknown job status %r; treating the job as processing"
     _label = "OpenRouter"
+    _no_remix = (
+        "soravideo does not remix on OpenRouter (use "
+        "provider_options={'previous_job_id': ...} with the same model)"
+    )
 
     # No list endpoint: refreshes are single reads, kept few at once.
     fetch_concurrency = 4
@@ -506,10 +510,7 @@ class OpenRouterTransport(HttpTransport):
             models={name: self._model_info(spec) for name, spec in self._specs.items()},
             default_model=self.default_model,
             can_cancel=False,
-            can_list=False,
-            can_remix=False,
             result_kind="bytes",
-            variants=("video",),
             min_poll_interval=self.min_poll_interval,
             allows_unknown_models=self.allow_unknown_models,
             idempotent_creates=False,
@@ -850,22 +851,6 @@ class OpenRouterTransport(HttpTransport):
             return self._parse(response, creating=True)
 
         return await self._create_once(idempotency_key, create)
-
-    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
-        """Refuse: soravideo does not remix on OpenRouter (``capabilities.can_remix`` is false).
-
-        OpenRouter's ``previous_job_id`` continues a completed job on models that support
-        it; send it yourself in ``provider_options`` with the same ``model``.
-
-        Raises:
-            ProviderError: Always, with ``code="unsupported"``.
-        """
-        raise ProviderError(
-            "openrouter: soravideo does not remix on OpenRouter (use "
-            "provider_options={'previous_job_id': ...} with the same model)",
-            provider=self.name,
-            code="unsupported",
-        )
 
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the job as OpenRouter shows it now: ``GET /videos/{id}``.

@@ -328,11 +328,8 @@ class ReplicateTransport(HttpTransport):
         self._capabilities = Capabilities(
             models={name: self._model_info(spec) for name, spec in self._specs.items()},
             default_model=default_model,
-            can_cancel=True,
             can_list=True,
-            can_remix=False,
             result_kind="url",
-            variants=("video",),
             min_poll_interval=min_poll_interval,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
@@ -787,16 +784,6 @@ class ReplicateTransport(HttpTransport):
         except ValidationError:
             return False
         return all(sent.get(key) == value for key, value in body.items())
-
-    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
-        """Refuse: Replicate has no remix (``capabilities.can_remix`` is false).
-
-        Raises:
-            ProviderError: Always, with ``code="unsupported"``.
-        """
-        raise ProviderError(
-            "replicate: there is no remix endpoint", provider=self.name, code="unsupported"
-        )
 
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the prediction as Replicate shows it now: ``GET /v1/predictions/{id}``.

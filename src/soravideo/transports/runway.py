@@ -40,7 +40,7 @@ import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
-from .._core.errors import FieldError, ProviderError, ValidationError
+from .._core.errors import FieldError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
@@ -223,62 +223,38 @@ RUNWAY_MODELS: Mapping[str, RunwayModel] = {
 """The video models this transport checks and prices, by name (the others of
 ``RUNWAY_ENDPOINT_MODELS`` are sent as asked)."""
 
+# The models both endpoints take, after ``gen4.5`` (``gen4_turbo`` takes an image only).
+_RUNWAY_BOTH_ENDPOINTS = (
+    "veo3.1",
+    "veo3.1_fast",
+    "klingO3_4k",
+    "hailuo3",
+    "kling3.0_4k",
+    "happyhorse_1_0",
+    "kling2.5_turbo_pro",
+    "kling3.0_pro",
+    "kling3.0_standard",
+    "klingO3_pro",
+    "klingO3_standard",
+    "seedance2",
+    "seedance2_fast",
+    "seedance2_mini",
+    "gemini_omni_flash",
+    "grok_imagine_1_5",
+    "wan3",
+    "gemini_omni_flash_1.1",
+    "wan3_prime",
+    "h3_max",
+    "seedance2_5",
+    "grok_imagine_1_5_lite",
+    "kling_4",
+)
+
 RUNWAY_ENDPOINT_MODELS: Mapping[str, tuple[str, ...]] = {
     # The ``model`` Literal of each request type of the runwayml 5.24.0 package
     # (text_to_video_create_params, image_to_video_create_params; a test compares).
-    "text_to_video": (
-        "gen4.5",
-        "veo3.1",
-        "veo3.1_fast",
-        "klingO3_4k",
-        "hailuo3",
-        "kling3.0_4k",
-        "happyhorse_1_0",
-        "kling2.5_turbo_pro",
-        "kling3.0_pro",
-        "kling3.0_standard",
-        "klingO3_pro",
-        "klingO3_standard",
-        "seedance2",
-        "seedance2_fast",
-        "seedance2_mini",
-        "gemini_omni_flash",
-        "grok_imagine_1_5",
-        "wan3",
-        "gemini_omni_flash_1.1",
-        "wan3_prime",
-        "h3_max",
-        "seedance2_5",
-        "grok_imagine_1_5_lite",
-        "kling_4",
-    ),
-    "image_to_video": (
-        "gen4.5",
-        "gen4_turbo",
-        "veo3.1",
-        "veo3.1_fast",
-        "klingO3_4k",
-        "hailuo3",
-        "kling3.0_4k",
-        "happyhorse_1_0",
-        "kling2.5_turbo_pro",
-        "kling3.0_pro",
-        "kling3.0_standard",
-        "klingO3_pro",
-        "klingO3_standard",
-        "seedance2",
-        "seedance2_fast",
-        "seedance2_mini",
-        "gemini_omni_flash",
-        "grok_imagine_1_5",
-        "wan3",
-        "gemini_omni_flash_1.1",
-        "wan3_prime",
-        "h3_max",
-        "seedance2_5",
-        "grok_imagine_1_5_lite",
-        "kling_4",
-    ),
+    "text_to_video": ("gen4.5", *_RUNWAY_BOTH_ENDPOINTS),
+    "image_to_video": ("gen4.5", "gen4_turbo", *_RUNWAY_BOTH_ENDPOINTS),
 }
 """Runway's catalogue: every video model, by the endpoint that takes it.
 
@@ -553,11 +529,7 @@ class RunwayTransport(UrlResultTransport):
                 )
             },
             default_model=default_model,
-            can_cancel=True,
-            can_list=False,
-            can_remix=False,
             result_kind="url",
-            variants=("video",),
             min_poll_interval=MIN_POLL_INTERVAL,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
@@ -871,16 +843,6 @@ class RunwayTransport(UrlResultTransport):
             return self._parse(response, creating=True)
 
         return await self._create_once(idempotency_key, create)
-
-    async def remix(self, remote_id: str, prompt: str, *, idempotency_key: str) -> RemoteJob:
-        """Refuse: Runway has no remix endpoint (``capabilities.can_remix`` is false).
-
-        Raises:
-            ProviderError: Always, with ``code="unsupported"``.
-        """
-        raise ProviderError(
-            "runway: there is no remix endpoint", provider=self.name, code="unsupported"
-        )
 
     async def fetch(self, remote_id: str) -> RemoteJob:
         """Return the task as Runway shows it now: ``GET /v1/tasks/{id}``.
