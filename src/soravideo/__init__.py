@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ from ._core.errors import (
     ValidationError,
     WebhookVerificationError,
 )
+from ._core.lazy import lazy_attribute as _lazy_attribute
+from ._core.lazy import lazy_dir as _lazy_dir
 from ._core.models import (
     Batch,
     BatchProgress,
@@ -178,13 +179,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy_attribute(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _lazy_dir(globals())

@@ -7,9 +7,10 @@ when a ``PostgresRepository`` is created.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from .._core.lazy import lazy_attribute as _lazy_attribute
+from .._core.lazy import lazy_dir as _lazy_dir
 from .base import JobRepository
 
 if TYPE_CHECKING:
@@ -28,13 +29,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy_attribute(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _lazy_dir(globals())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._core.clock import ManualClock, VirtualClock
+from .._core.lazy import lazy_attribute as _lazy_attribute
 from ._fake_fal import FakeFal
 from ._fake_gemini import FakeGemini
 from ._fake_openrouter import FakeOpenRouter
@@ -61,11 +62,4 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy_attribute(globals(), _LAZY, name)

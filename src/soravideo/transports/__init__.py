@@ -6,9 +6,10 @@ that an application pays at import time only for the providers it names.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from .._core.lazy import lazy_attribute as _lazy_attribute
+from .._core.lazy import lazy_dir as _lazy_dir
 from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
 
 if TYPE_CHECKING:
@@ -45,13 +46,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy_attribute(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _lazy_dir(globals())
