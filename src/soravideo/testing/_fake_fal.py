@@ -41,13 +41,12 @@ from ..transports.fal import (
     price_of_body,
 )
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
-from ._slots import Slots
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, chunks, summarised
+from ._slots import Slots, peak_overlap, peak_running, span_ends
 from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeFal"]
 
-_CHUNK = 16 * 1024
 _DEFAULT_HOST = "fake-fal.invalid"
 _CDN_PREFIX = "/_cdn/"
 _OBJECT_TTL = 7 * 24 * 3600.0
@@ -189,10 +188,7 @@ class FakeFal(FakeServer):
         seed: int = 0,
     ) -> None:
         super().__init__(clock=clock, seed=seed, prefix="")
-        if not 0.0 <= failure_at <= 1.0:
-            raise ValueError("failure_at is a fraction between 0 and 1")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1")
+        self._check_limits(failure_at, max_concurrent)
         self._api_key = api_key
         self.generation_time = generation_time
         self.queue_time = queue_time
@@ -281,8 +277,7 @@ class FakeFal(FakeServer):
         return FakeResponse.json(200, self.webhooks.jwks(), tag="jwks")
 
     def _end_times(self, now: float) -> list[float]:
-        spans = self._spans()
-        return [span[1] for span in spans.values() if span is not None and span[1] > now]
+        return span_ends(self._spans(), now)
 
     def reset_next_create(self) -> None:
         """Let the next create take effect, then reset its connection (an ambiguous create)."""
@@ -360,14 +355,7 @@ class FakeFal(FakeServer):
         """Return the most requests that ran at once, so far."""
         now = self.now()
         with self._lock:
-            events: list[tuple[float, int]] = []
-            for span in self._spans().values():
-                if span is None or span[0] > now:
-                    continue
-                events.append((span[0], 1))
-                if span[1] <= now:
-                    events.append((span[1], -1))
-        return peak_overlap(events)
+            return peak_running(self._spans(), now)
 
     def peak_waiting(self) -> int:
         """Return the most requests that waited ``IN_QUEUE`` for a slot at once, so far."""
@@ -708,7 +696,7 @@ class FakeFal(FakeServer):
             endpoint=endpoint,
             seq=len(self._requests),
             body=body,
-            params=_summarised(body),
+            params=summarised(body),
             headers=headers,
             webhook=request.query.get("fal_webhook"),
             origin=request,
@@ -848,20 +836,5 @@ class FakeFal(FakeServer):
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},
-            body=_chunks(data),
+            body=chunks(data),
         )
-
-
-def _summarised(body: Mapping[str, Any]) -> dict[str, Any]:
-    summary: dict[str, Any] = {}
-    for key, value in body.items():
-        if isinstance(value, str) and value.startswith("data:"):
-            summary[key] = {"data_uri": value.partition(",")[0], "length": len(value)}
-        else:
-            summary[key] = value
-    return summary
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), _CHUNK):
-        yield data[start : start + _CHUNK]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import hmac
 import math
 import re
@@ -47,12 +46,12 @@ from .._core.models import CreateVideoRequest
 from .._core.validation import resolve_size
 from ..transports._gemini_catalogue import GEMINI_MODELS, GeminiModel, gemini_remote_id
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, chunks
+from ._slots import job_spans, peak_running, span_ends
 from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeGemini"]
 
-_CHUNK = 16 * 1024
 _ALNUM = string.ascii_lowercase + string.digits
 _VERSIONS = ("v1", "v1beta")
 _DEFAULT_SECONDS = 8
@@ -214,10 +213,7 @@ class FakeGemini(FakeServer):
         seed: int = 0,
     ) -> None:
         super().__init__(clock=clock, seed=seed, prefix="")
-        if not 0.0 <= failure_at <= 1.0:
-            raise ValueError("failure_at is a fraction between 0 and 1")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1")
+        self._check_limits(failure_at, max_concurrent)
         self._api_key = api_key
         self.generation_time = generation_time
         self.queue_time = queue_time
@@ -282,8 +278,7 @@ class FakeGemini(FakeServer):
             )
 
     def _end_times(self, now: float) -> list[float]:
-        spans = self._spans()
-        return [span[1] for span in spans.values() if span is not None and span[1] > now]
+        return span_ends(self._spans(), now)
 
     def reset_next_create(self) -> None:
         """Let the next create take effect, then reset its connection (an ambiguous create)."""
@@ -320,14 +315,7 @@ class FakeGemini(FakeServer):
         """Return the most jobs that generated at once, so far."""
         now = self.now()
         with self._lock:
-            events: list[tuple[float, int]] = []
-            for span in self._spans().values():
-                if span is None or span[0] > now:
-                    continue
-                events.append((span[0], 1))
-                if span[1] <= now:
-                    events.append((span[1], -1))
-        return peak_overlap(events)
+            return peak_running(self._spans(), now)
 
     def job(self, job_id: str, version: str = "v1") -> dict[str, Any]:
         """Return a job as ``GET`` shows it now (the interaction, or the operation).
@@ -451,26 +439,8 @@ class FakeGemini(FakeServer):
 
     def _spans(self) -> dict[str, tuple[float, float] | None]:
         """Return each job's (start, stop) of generation, or ``None`` if it never starts."""
-        spans: dict[str, tuple[float, float] | None] = {}
-        busy: list[float] = []
-        limit = self.max_concurrent
-        for job in sorted(self._jobs.values(), key=lambda j: j.seq):
-            start = job.created
-            if limit is not None:
-                while busy and busy[0] <= job.created:
-                    heapq.heappop(busy)
-                if len(busy) >= limit:
-                    start = max(job.created, heapq.heappop(busy))
-            if job.cancelled_at is not None and job.cancelled_at < start:
-                spans[job.id] = None
-                continue
-            stop = start + self.queue_time + job.runtime
-            if job.cancelled_at is not None:
-                stop = min(stop, job.cancelled_at)
-            spans[job.id] = (start, stop)
-            if limit is not None:
-                heapq.heappush(busy, stop)
-        return spans
+        jobs = sorted(self._jobs.values(), key=lambda j: j.seq)
+        return job_spans(jobs, self.max_concurrent, delay=self.queue_time)
 
     def _end(self, job: _Job, span: tuple[float, float] | None) -> float:
         return math.inf if span is None else span[0] + self.queue_time + job.runtime
@@ -906,7 +876,7 @@ class FakeGemini(FakeServer):
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},
-            body=_chunks(data),
+            body=chunks(data),
         )
 
     def _list_models(self, request: FakeRequest, version: str) -> FakeResponse:
@@ -924,8 +894,3 @@ class FakeGemini(FakeServer):
         if size is not None and size.isdigit() and int(size) > 0:
             models = models[: int(size)]
         return FakeResponse.json(200, {"models": models})
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), _CHUNK):
-        yield data[start : start + _CHUNK]

@@ -36,13 +36,12 @@ import attrs
 from .._core.clock import Clock, utc_from_timestamp
 from ..transports.openrouter import OPENROUTER_MODELS, OpenRouterModel, size_resolution
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
-from ._slots import Slots
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, chunks
+from ._slots import job_spans, peak_running, span_ends, waited_ids
 from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeOpenRouter"]
 
-_CHUNK = 16 * 1024
 _ALNUM = string.ascii_letters + string.digits
 _UNPRICED_USD_PER_SECOND = 0.10
 _DEFAULT_SECONDS = 5
@@ -191,10 +190,7 @@ class FakeOpenRouter(FakeServer):
         prefix: str = "/api/v1",
     ) -> None:
         super().__init__(clock=clock, seed=seed, prefix=prefix)
-        if not 0.0 <= failure_at <= 1.0:
-            raise ValueError("failure_at is a fraction between 0 and 1")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1")
+        self._check_limits(failure_at, max_concurrent)
         self._api_key = api_key
         self.generation_time = generation_time
         self.queue_time = queue_time
@@ -269,8 +265,7 @@ class FakeOpenRouter(FakeServer):
             )
 
     def _end_times(self, now: float) -> list[float]:
-        spans = self._spans()
-        return [span[1] for span in spans.values() if span is not None and span[1] > now]
+        return span_ends(self._spans(), now)
 
     def reset_next_create(self) -> None:
         """Let the next create take effect, then reset its connection (an ambiguous create)."""
@@ -306,25 +301,12 @@ class FakeOpenRouter(FakeServer):
         """Return the most jobs that generated at once, so far."""
         now = self.now()
         with self._lock:
-            events: list[tuple[float, int]] = []
-            for span in self._spans().values():
-                if span is None or span[0] > now:
-                    continue
-                events.append((span[0], 1))
-                if span[1] <= now:
-                    events.append((span[1], -1))
-        return peak_overlap(events)
+            return peak_running(self._spans(), now)
 
     def queued_ids(self) -> list[str]:
         """Return the ids of jobs that waited ``pending`` for a slot (or wait still)."""
         with self._lock:
-            spans = self._spans()
-            waited = []
-            for job in self._jobs.values():
-                span = spans[job.id]
-                if span is None or span[0] > job.created:
-                    waited.append(job.id)
-            return waited
+            return waited_ids(self._jobs.values(), self._spans())
 
     def job(self, job_id: str) -> dict[str, Any]:
         """Return a job as ``GET /videos/{id}`` would show it now, without logging a request.
@@ -430,19 +412,8 @@ class FakeOpenRouter(FakeServer):
 
     def _spans(self) -> dict[str, tuple[float, float] | None]:
         """Return each job's (start, stop) of generation, or ``None`` if it never starts."""
-        spans: dict[str, tuple[float, float] | None] = {}
-        slots = Slots(self.max_concurrent)
-        for job in sorted(self._jobs.values(), key=lambda j: j.seq):
-            start = slots.start(job.created)
-            if job.cancelled_at is not None and job.cancelled_at < start:
-                spans[job.id] = None
-                continue
-            stop = start + self.queue_time + job.runtime
-            if job.cancelled_at is not None:
-                stop = min(stop, job.cancelled_at)
-            spans[job.id] = (start, stop)
-            slots.hold_until(stop)
-        return spans
+        jobs = sorted(self._jobs.values(), key=lambda j: j.seq)
+        return job_spans(jobs, self.max_concurrent, delay=self.queue_time)
 
     def _status(self, job: _Job, now: float, span: tuple[float, float] | None) -> str:
         if span is None:
@@ -676,7 +647,7 @@ class FakeOpenRouter(FakeServer):
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},
-            body=_chunks(data),
+            body=chunks(data),
         )
 
     def _content(self, request: FakeRequest, job_id: str) -> FakeResponse:
@@ -765,8 +736,3 @@ def _summarise(url: str) -> Any:
     if url.startswith("data:"):
         return {"data_uri": url.partition(",")[0], "length": len(url)}
     return url
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), _CHUNK):
-        yield data[start : start + _CHUNK]

@@ -38,12 +38,11 @@ from ..transports._replicate_models import (
     price_of_input,
 )
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, chunks, summarised
 from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeReplicate"]
 
-_CHUNK = 16 * 1024
 _DELIVERY = "/_delivery/"
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -268,7 +267,7 @@ class FakeReplicate(FakeServer):
             KeyError: no prediction ever had this id.
         """
         with self._lock:
-            return _summarised(self._predictions[video_id].input)
+            return summarised(self._predictions[video_id].input)
 
     def model_of(self, video_id: str) -> str:
         """Return the ``owner/name`` a prediction ran.
@@ -676,7 +675,7 @@ class FakeReplicate(FakeServer):
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},
-            body=_chunks(data),
+            body=chunks(data),
         )
 
 
@@ -695,18 +694,3 @@ def _base36(number: int) -> str:
         text = digits[rest] + text
         if number == 0:
             return text
-
-
-def _summarised(body: Mapping[str, Any]) -> dict[str, Any]:
-    summary: dict[str, Any] = {}
-    for key, value in body.items():
-        if isinstance(value, str) and value.startswith("data:"):
-            summary[key] = {"data_uri": value.partition(",")[0], "length": len(value)}
-        else:
-            summary[key] = value
-    return summary
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), _CHUNK):
-        yield data[start : start + _CHUNK]

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import hmac
 import ipaddress
 import math
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -43,13 +42,13 @@ from ..transports.runway import (
     RunwayModel,
 )
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, chunks
+from ._slots import job_spans, peak_overlap, span_ends, waited_ids
 
 __all__ = ["FakeRunway"]
 
 _ENDPOINTS = ("text_to_video", "image_to_video")
 _DATA_IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
-_CHUNK = 16 * 1024
 _UNPRICED_CREDITS_PER_SECOND = 10.0
 _DEFAULT_CDN_HOST = "fake-runway.invalid"
 _CDN_PREFIX = "/_cdn/"
@@ -182,10 +181,7 @@ class FakeRunway(FakeServer):
         seed: int = 0,
     ) -> None:
         super().__init__(clock=clock, seed=seed, prefix="")
-        if not 0.0 <= failure_at <= 1.0:
-            raise ValueError("failure_at is a fraction between 0 and 1")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1")
+        self._check_limits(failure_at, max_concurrent)
         self._api_key = api_key
         self.generation_time = generation_time
         self.queue_time = queue_time
@@ -222,8 +218,7 @@ class FakeRunway(FakeServer):
 
     def _end_times(self, now: float) -> list[float]:
         # Throttled tasks too: each ends when its slot frees and its generation is done.
-        spans = self._spans()
-        return [span[1] for span in spans.values() if span is not None and span[1] > now]
+        return span_ends(self._spans(), now)
 
     def reset_next_create(self) -> None:
         """Let the next create take effect, then reset its connection (an ambiguous create)."""
@@ -261,13 +256,7 @@ class FakeRunway(FakeServer):
     def throttled_ids(self) -> list[str]:
         """Return the ids of tasks that waited ``THROTTLED`` for a slot (or wait still)."""
         with self._lock:
-            spans = self._spans()
-            waited = []
-            for task in self._tasks.values():
-                span = spans[task.id]
-                if span is None or span[0] > task.created:
-                    waited.append(task.id)
-            return waited
+            return waited_ids(self._tasks.values(), self._spans())
 
     def task(self, task_id: str) -> dict[str, Any]:
         """Return a task as ``GET /v1/tasks/{id}`` would show it now, without logging a request.
@@ -379,27 +368,8 @@ class FakeRunway(FakeServer):
         Tasks take a model's slots first come, first served; a slot frees when its task
         stops (ends, or is cancelled). Cancelling a waiting task only changes the future.
         """
-        spans: dict[str, tuple[float, float] | None] = {}
-        busy: dict[str, list[float]] = {}
-        limit = self.max_concurrent
-        for task in sorted(self._tasks.values(), key=lambda t: t.seq):
-            start = task.created
-            if limit is not None:
-                stops = busy.setdefault(task.model, [])
-                while stops and stops[0] <= task.created:
-                    heapq.heappop(stops)
-                if len(stops) >= limit:
-                    start = max(task.created, heapq.heappop(stops))
-            if task.cancelled_at is not None and task.cancelled_at < start:
-                spans[task.id] = None
-                continue
-            stop = start + task.runtime
-            if task.cancelled_at is not None:
-                stop = min(stop, task.cancelled_at)
-            spans[task.id] = (start, stop)
-            if limit is not None:
-                heapq.heappush(busy[task.model], stop)
-        return spans
+        tasks = sorted(self._tasks.values(), key=lambda t: t.seq)
+        return job_spans(tasks, self.max_concurrent, pool=lambda task: task.model)
 
     def _status(self, task: _Task, now: float, span: tuple[float, float] | None) -> str:
         if span is None:
@@ -685,7 +655,7 @@ class FakeRunway(FakeServer):
         return FakeResponse(
             status=200,
             headers={"content-type": "video/mp4", "content-length": str(len(data))},
-            body=_chunks(data),
+            body=chunks(data),
         )
 
 
@@ -750,8 +720,3 @@ def _summarise_image(image: Any) -> Any:
             for item in image
         ]
     return image
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), _CHUNK):
-        yield data[start : start + _CHUNK]

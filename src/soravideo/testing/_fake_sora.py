@@ -22,7 +22,8 @@ import attrs
 
 from .._core.clock import Clock
 from . import _media
-from ._fakeserver import FakeRequest, FakeResponse, FakeServer, peak_overlap
+from ._fakeserver import FakeRequest, FakeResponse, FakeServer, chunks
+from ._slots import peak_overlap
 from ._webhooks import FakeWebhookEvent
 
 __all__ = ["FakeSora"]
@@ -47,7 +48,6 @@ _ERROR_TYPES = {
     409: "invalid_request_error",
     429: "rate_limit_error",
 }
-_CHUNK = 16 * 1024
 
 
 def _allowed(model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -226,10 +226,7 @@ class FakeSora(FakeServer):
         prefix: str = "/v1",
     ) -> None:
         super().__init__(clock=clock, seed=seed, prefix=prefix)
-        if not 0.0 <= failure_at <= 1.0:
-            raise ValueError("failure_at is a fraction between 0 and 1")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1")
+        self._check_limits(failure_at, max_concurrent)
         self._api_key = api_key
         self.generation_time = generation_time
         self.queue_time = queue_time
@@ -821,7 +818,7 @@ class FakeSora(FakeServer):
         return FakeResponse(
             status=200,
             headers={"content-type": content_type, "content-length": str(len(data))},
-            body=_chunks(data),
+            body=chunks(data),
         )
 
     def _render(self, video: _Video, variant: str) -> bytes:
@@ -838,8 +835,3 @@ class FakeSora(FakeServer):
             return _media.thumbnail(width=width, height=height)
         # A 5 x 5 grid of tenth-size frames, like the real spritesheets.
         return _media.spritesheet(width=width, height=height)
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), _CHUNK):
-        yield data[start : start + _CHUNK]

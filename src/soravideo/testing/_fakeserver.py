@@ -66,6 +66,7 @@ logger = logging.getLogger("soravideo.testing")
 Body = bytes | Iterable[bytes]
 """A response body: all bytes at once, or an iterable of chunks (streamed)."""
 
+_CHUNK = 16 * 1024  # the size of the chunks a fake streams its videos in
 _HANDLER_JOIN_TIMEOUT = 10.0  # seconds serve() waits at exit for connections to end
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
 
@@ -446,20 +447,27 @@ class Router:
         return path_known
 
 
+def chunks(data: bytes) -> Iterator[bytes]:
+    """Return a video's bytes in the chunks a fake streams them in (a ``Body``)."""
+    for start in range(0, len(data), _CHUNK):
+        yield data[start : start + _CHUNK]
+
+
+def summarised(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a create's body with each ``data:`` URI summarised (its header and length)."""
+    summary: dict[str, Any] = {}
+    for key, value in body.items():
+        if isinstance(value, str) and value.startswith("data:"):
+            summary[key] = {"data_uri": value.partition(",")[0], "length": len(value)}
+        else:
+            summary[key] = value
+    return summary
+
+
 @attrs.frozen
 class _Outcome:
     response: FakeResponse | None = None
     drop: Literal["reset", "refuse", None] = None
-
-
-def peak_overlap(events: Iterable[tuple[float, int]]) -> int:
-    """Return the most intervals open at once, from ``(time, +1)`` starts and ``(time, -1)``
-    ends; at equal times an end counts first (a slot freed can be reused at once)."""
-    peak = current = 0
-    for _, delta in sorted(events):
-        current += delta
-        peak = max(peak, current)
-    return peak
 
 
 class FakeServer:
@@ -529,6 +537,18 @@ class FakeServer:
         if not self.failure_prompts:
             raise ValueError(f"this {type(self).__name__} has no failure_prompts")
         return f"a scene that should {self.failure_prompts[0]}"
+
+    @staticmethod
+    def _check_limits(failure_at: float, max_concurrent: int | None) -> None:
+        """Refuse a ``failure_at`` outside 0–1 and a ``max_concurrent`` below 1.
+
+        Raises:
+            ValueError: either is out of range.
+        """
+        if not 0.0 <= failure_at <= 1.0:
+            raise ValueError("failure_at is a fraction between 0 and 1")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
 
     def _fails(self, prompt: str) -> bool:
         """Whether a (lower-cased) prompt contains one of ``failure_prompts``."""
