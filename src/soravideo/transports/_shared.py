@@ -16,6 +16,10 @@ functions beside them, which need no session:
   ``add_all(errors)`` putting the request's ``path`` (``videos[3].``) before each field.
 - ``spans(values)``: ``"2–10"`` for a contiguous run of durations, ``"4, 6, 8"`` otherwise,
   for validation messages.
+- Shapes of a catalogue's models: ``shape_size(resolution, aspect_ratio)`` (the pixel size
+  ``resolve_size`` reads them as), ``shape_sizes(resolutions, aspect_ratios)`` (``"WxH"``
+  of each pair, once each) and ``shape_of_size(size, resolutions, aspect_ratios)`` (the
+  first pair of that size).
 - ``BoundedCache``: an insertion-ordered ``str`` → ``str`` map that forgets its oldest entries
   past ``limit`` (10,000): remembered idempotency keys (``HttpTransport._create_once``) and
   output URLs (``UrlResultTransport``); ``BoundedMap`` the same for values of any type.
@@ -45,6 +49,8 @@ import httpx
 
 from .._core.clock import utc_from_timestamp
 from .._core.errors import FieldError, ValidationError
+from .._core.models import CreateVideoRequest
+from .._core.validation import resolve_size
 
 __all__ = [
     "IMAGE_TYPES",
@@ -62,6 +68,9 @@ __all__ = [
     "json_or_none",
     "parse_json",
     "read_image",
+    "shape_of_size",
+    "shape_size",
+    "shape_sizes",
     "sniff_image",
     "spans",
     "unix_time",
@@ -181,6 +190,32 @@ def finite_non_negative(value: Any) -> float | None:
     """Return ``value`` as a float when it is a finite number ≥ 0 (not a bool), else ``None``."""
     number = finite_number(value)
     return number if number is not None and number >= 0 else None
+
+
+def shape_size(resolution: str, aspect_ratio: str) -> tuple[int, int] | None:
+    """Return the pixel size of a resolution and aspect ratio, as ``resolve_size`` reads them."""
+    return resolve_size(
+        CreateVideoRequest(prompt="-", resolution=resolution, aspect_ratio=aspect_ratio)
+    )
+
+
+def shape_sizes(resolutions: Iterable[str], aspect_ratios: Sequence[str]) -> tuple[str, ...]:
+    """Return ``"WxH"`` for each resolution and aspect ratio that has a size, once each."""
+    found = (shape_size(res, ratio) for res in resolutions for ratio in aspect_ratios)
+    return tuple(dict.fromkeys(f"{size[0]}x{size[1]}" for size in found if size is not None))
+
+
+def shape_of_size(
+    size: tuple[int, int] | None, resolutions: Iterable[str], aspect_ratios: Sequence[str]
+) -> tuple[str, str] | None:
+    """Return the first ``(resolution, aspect_ratio)`` of this pixel size, else ``None``."""
+    if size is None:
+        return None
+    for res in resolutions:
+        for ratio in aspect_ratios:
+            if shape_size(res, ratio) == size:
+                return res, ratio
+    return None
 
 
 class FieldProblems(list[FieldError]):

@@ -93,6 +93,8 @@ from ._shared import (
     is_url_reference,
     json_or_none,
     read_image,
+    shape_of_size,
+    shape_sizes,
     sniff_image,
     spans,
 )
@@ -355,14 +357,7 @@ class FalTransport(UrlResultTransport):
         return self._capabilities
 
     def _model_info(self, spec: FalModel) -> ModelInfo:
-        sizes: list[str] = []
-        for resolution in spec.resolutions:
-            for ratio in spec.aspect_ratios:
-                size = resolve_size(
-                    CreateVideoRequest(prompt="-", resolution=resolution, aspect_ratio=ratio)
-                )
-                if size is not None and ratio in ASPECT_RATIOS:
-                    sizes.append(f"{size[0]}x{size[1]}")
+        ratios = [ratio for ratio in spec.aspect_ratios if ratio in ASPECT_RATIOS]
         body: dict[str, Any] = {}
         if spec.default_duration is not None:
             body["duration"] = spec.default_duration
@@ -371,7 +366,7 @@ class FalTransport(UrlResultTransport):
         return ModelInfo(
             name=spec.name,
             durations=spec.durations or None,
-            sizes=tuple(dict.fromkeys(sizes)) or None,
+            sizes=shape_sizes(spec.resolutions, ratios) or None,
             default_duration=seconds,
             price_per_second_usd=(
                 None if price is None or not seconds else round(price / seconds, 6)
@@ -459,16 +454,10 @@ class FalTransport(UrlResultTransport):
                     )
                 )
                 return out, errors
-            wanted = resolve_size(request)
-            for res in spec.resolutions:
-                for shape in spec.aspect_ratios:
-                    if shape not in ASPECT_RATIOS:
-                        continue
-                    size = resolve_size(
-                        CreateVideoRequest(prompt="-", resolution=res, aspect_ratio=shape)
-                    )
-                    if size == wanted and wanted is not None:
-                        return {"resolution": res, "aspect_ratio": shape}, errors
+            ratios = [ratio for ratio in spec.aspect_ratios if ratio in ASPECT_RATIOS]
+            found = shape_of_size(resolve_size(request), spec.resolutions, ratios)
+            if found is not None:
+                return {"resolution": found[0], "aspect_ratio": found[1]}, errors
             shown = ", ".join(self._model_info(spec).sizes or ())
             errors.append(
                 FieldError(

@@ -94,7 +94,7 @@ from ._gemini_catalogue import (
     operation_name,
 )
 from ._http import HttpSession, HttpTransport, describe_error_body, parse_json
-from ._shared import BoundedMap, env_value
+from ._shared import BoundedMap, env_value, shape_of_size, shape_size, shape_sizes
 from ._webhooks import WebhookDelivery, thin_delivery, verify_standard
 from .base import (
     INVALID_REMOTE_ID,
@@ -498,23 +498,11 @@ class GeminiTransport(HttpTransport):
         return self._capabilities
 
     def _model_info(self, spec: GeminiModel) -> ModelInfo:
-        sizes = []
-        for resolution in spec.resolutions:
-            for ratio in spec.aspect_ratios:
-                size = resolve_size(
-                    CreateVideoRequest(prompt="-", resolution=resolution, aspect_ratio=ratio)
-                )
-                if size is not None:
-                    sizes.append(f"{size[0]}x{size[1]}")
-        default = resolve_size(
-            CreateVideoRequest(
-                prompt="-", resolution=spec.default_resolution, aspect_ratio=spec.aspect_ratios[0]
-            )
-        )
+        default = shape_size(spec.default_resolution, spec.aspect_ratios[0])
         return ModelInfo(
             name=spec.name,
             durations=spec.durations,
-            sizes=tuple(dict.fromkeys(sizes)) or None,
+            sizes=shape_sizes(spec.resolutions, spec.aspect_ratios) or None,
             default_duration=spec.default_duration,
             default_size=f"{default[0]}x{default[1]}" if default else None,
             price_per_second_usd=self._rate(spec.name, spec.default_resolution),
@@ -554,18 +542,13 @@ class GeminiTransport(HttpTransport):
             resolution = "4k"
         ratio = request.aspect_ratio
         if request.size is not None:
-            wanted = resolve_size(request)
-            choices = (
-                [(r, a) for r in spec.resolutions for a in spec.aspect_ratios]
+            found = (
+                shape_of_size(resolve_size(request), spec.resolutions, spec.aspect_ratios)
                 if spec is not None
-                else [(r, a) for r in ("720p", "1080p") for a in ("16:9", "9:16")]
+                else shape_of_size(resolve_size(request), ("720p", "1080p"), ("16:9", "9:16"))
             )
-            for res, shape in choices:
-                size = resolve_size(
-                    CreateVideoRequest(prompt="-", resolution=res, aspect_ratio=shape)
-                )
-                if wanted is not None and size == wanted:
-                    return {"resolution": res, "aspect_ratio": shape}, errors
+            if found is not None:
+                return {"resolution": found[0], "aspect_ratio": found[1]}, errors
             errors.append(FieldError(field="size", message=f"{name} cannot make {request.size}"))
             return {}, errors
         out: dict[str, str] = {}

@@ -75,9 +75,17 @@ from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
-from .._core.validation import RESOLUTIONS, option_overrides, resolve_size, sendable_options
+from .._core.validation import RESOLUTIONS, option_overrides, sendable_options
 from ._http import HttpContentStream, HttpTransport
-from ._shared import FieldProblems, env_value, finite_non_negative, json_or_none, unix_time
+from ._shared import (
+    FieldProblems,
+    env_value,
+    finite_non_negative,
+    json_or_none,
+    shape_size,
+    shape_sizes,
+    unix_time,
+)
 from ._webhooks import WebhookDelivery, verify_openrouter
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
@@ -519,24 +527,10 @@ class OpenRouterTransport(HttpTransport):
     def _model_info(self, spec: OpenRouterModel) -> ModelInfo:
         sizes = spec.sizes
         if sizes is None and spec.resolutions and spec.aspect_ratios:
-            found = []
-            for resolution in spec.resolutions:
-                for ratio in spec.aspect_ratios:
-                    resolved = resolve_size(
-                        CreateVideoRequest(prompt="-", resolution=resolution, aspect_ratio=ratio)
-                    )
-                    if resolved is not None:
-                        found.append(f"{resolved[0]}x{resolved[1]}")
-            sizes = tuple(dict.fromkeys(found)) or None
+            sizes = shape_sizes(spec.resolutions, spec.aspect_ratios) or None
         default_size = None
         if spec.default_resolution is not None and spec.aspect_ratios:
-            resolved = resolve_size(
-                CreateVideoRequest(
-                    prompt="-",
-                    resolution=spec.default_resolution,
-                    aspect_ratio=spec.aspect_ratios[0],
-                )
-            )
+            resolved = shape_size(spec.default_resolution, spec.aspect_ratios[0])
             default_size = f"{resolved[0]}x{resolved[1]}" if resolved else None
         return ModelInfo(
             name=spec.name,

@@ -83,7 +83,7 @@ from ._replicate_models import (
     price_of_input,
     split_model,
 )
-from ._shared import BoundedCache, env_value, parse_json
+from ._shared import BoundedCache, env_value, parse_json, shape_of_size, shape_sizes
 from ._webhooks import WebhookDelivery, verify_standard
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
@@ -344,20 +344,12 @@ class ReplicateTransport(HttpTransport):
         return self._capabilities
 
     def _model_info(self, spec: ReplicateModel) -> ModelInfo:
-        sizes = []
-        for resolution in spec.resolutions:
-            for ratio in spec.aspect_ratios:
-                size = resolve_size(
-                    CreateVideoRequest(prompt="-", resolution=resolution, aspect_ratio=ratio)
-                )
-                if size is not None:
-                    sizes.append(f"{size[0]}x{size[1]}")
         seconds = spec.default_duration or spec.fixed_seconds
         price = self._prices.get(spec.name, spec.price_per_second_usd)
         return ModelInfo(
             name=spec.name,
             durations=spec.durations or None,
-            sizes=tuple(sizes) or None,
+            sizes=shape_sizes(spec.resolutions, spec.aspect_ratios) or None,
             default_duration=seconds,
             price_per_second_usd=price,
             accepts_image=True,
@@ -402,16 +394,15 @@ class ReplicateTransport(HttpTransport):
         resolution = request.resolution.lower() if request.resolution else None
         ratio = request.aspect_ratio
         if request.size is not None:
-            wanted = resolve_size(request)
-            for res in spec.resolutions if spec is not None else ():
-                for shape in spec.aspect_ratios if spec is not None else ():
-                    made = resolve_size(
-                        CreateVideoRequest(prompt="-", resolution=res, aspect_ratio=shape)
-                    )
-                    if wanted is not None and made == wanted and spec is not None:
-                        out["aspect_ratio"] = shape
-                        out[spec.resolution_field] = spec.resolution_value(res)
-                        return out, errors
+            found = (
+                shape_of_size(resolve_size(request), spec.resolutions, spec.aspect_ratios)
+                if spec is not None
+                else None
+            )
+            if found is not None and spec is not None:
+                out["aspect_ratio"] = found[1]
+                out[spec.resolution_field] = spec.resolution_value(found[0])
+                return out, errors
             sizes = ", ".join(self._model_info(spec).sizes or ()) if spec is not None else ""
             message = (
                 f"{name} cannot make {request.size}; sizes: {sizes}"
