@@ -38,7 +38,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 import httpx
@@ -462,6 +462,26 @@ def summarised(body: Mapping[str, Any]) -> dict[str, Any]:
         else:
             summary[key] = value
     return summary
+
+
+_T = TypeVar("_T")
+
+
+def wired_transport(
+    fake: FakeServer,
+    transport_type: Callable[..., _T],
+    *,
+    base_url: str,
+    api_key: str,
+    clock: Clock,
+) -> _T:
+    """Return a transport of ``transport_type`` that reaches ``fake`` without sockets.
+
+    The simulated clients' wiring: the transport talks to the fake in-process, on the
+    fake's ``clock``, with the key the fake expects.
+    """
+    http_client = httpx.AsyncClient(transport=fake.http_transport())
+    return transport_type(base_url=base_url, api_key=api_key, http_client=http_client, clock=clock)
 
 
 @attrs.frozen

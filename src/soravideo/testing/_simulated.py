@@ -9,7 +9,7 @@ import httpx
 from .._core.clock import VirtualClock
 from ..transports.sora import SoraTransport
 from ._fake_sora import FakeSora
-from ._fakeserver import FakeServer
+from ._fakeserver import FakeServer, wired_transport
 
 if TYPE_CHECKING:
     from ..transports.base import Transport
@@ -82,10 +82,11 @@ def simulated_provider_parts(
         fal = FakeFal(
             api_key="key-simulated", clock=clock, generation_time=generation_time, seed=seed
         )
-        return fal, FalTransport(
+        return fal, wired_transport(
+            fal,
+            FalTransport,
             base_url="http://fakefal.invalid",
             api_key="key-simulated",
-            http_client=httpx.AsyncClient(transport=fal.http_transport()),
             clock=clock,
         )
     if provider == "gemini":
@@ -95,10 +96,11 @@ def simulated_provider_parts(
         gemini = FakeGemini(
             api_key="key-simulated", clock=clock, generation_time=generation_time, seed=seed
         )
-        return gemini, GeminiTransport(
+        return gemini, wired_transport(
+            gemini,
+            GeminiTransport,
             base_url="http://fakegemini.invalid",
             api_key="key-simulated",
-            http_client=httpx.AsyncClient(transport=gemini.http_transport()),
             clock=clock,
         )
     if provider == "replicate":
@@ -108,10 +110,11 @@ def simulated_provider_parts(
         replicate = FakeReplicate(
             api_token="r8_simulated", clock=clock, generation_time=generation_time, seed=seed
         )
-        return replicate, ReplicateTransport(
+        return replicate, wired_transport(
+            replicate,
+            ReplicateTransport,
             base_url="http://fakereplicate.invalid",
             api_key="r8_simulated",
-            http_client=httpx.AsyncClient(transport=replicate.http_transport()),
             clock=clock,
         )
     raise ValueError(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from .._core.clock import VirtualClock
+from ._fakeserver import wired_transport
 
 if TYPE_CHECKING:
     from ..transports.openrouter import OpenRouterTransport
@@ -37,11 +36,10 @@ def simulated_openrouter_parts(
     fake = FakeOpenRouter(
         api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, seed=seed, **knobs
     )
-    http_client = httpx.AsyncClient(transport=fake.http_transport())
-    transport = OpenRouterTransport(
+    return fake, wired_transport(
+        fake,
+        OpenRouterTransport,
         base_url=SIMULATED_OPENROUTER_URL,
         api_key=_SIMULATED_KEY,
-        http_client=http_client,
         clock=clock,
     )
-    return fake, transport

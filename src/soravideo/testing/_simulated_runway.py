@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from .._core.clock import VirtualClock
+from ._fakeserver import wired_transport
 
 if TYPE_CHECKING:
     from ..transports.runway import RunwayTransport
@@ -36,11 +35,6 @@ def simulated_runway_parts(
     fake = FakeRunway(
         api_key=_SIMULATED_KEY, clock=clock, generation_time=generation_time, seed=seed, **knobs
     )
-    http_client = httpx.AsyncClient(transport=fake.http_transport())
-    transport = RunwayTransport(
-        base_url=SIMULATED_RUNWAY_URL,
-        api_key=_SIMULATED_KEY,
-        http_client=http_client,
-        clock=clock,
+    return fake, wired_transport(
+        fake, RunwayTransport, base_url=SIMULATED_RUNWAY_URL, api_key=_SIMULATED_KEY, clock=clock
     )
-    return fake, transport
