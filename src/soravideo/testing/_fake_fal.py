@@ -165,6 +165,8 @@ class FakeFal(FakeServer):
 
     request_id_header = "x-fal-request-id"
 
+    _record_noun = "requests"
+
     def __init__(
         self,
         *,
@@ -216,10 +218,6 @@ class FakeFal(FakeServer):
         r.add("GET", "/_cdn/{request_id}/{file}", self._download, name="cdn")
         r.add("GET", self.jwks_path, self._jwks, name="jwks")
         r.add("POST", "/{endpoint*}", self._submit, name="submit")
-
-    def __repr__(self) -> str:
-        # Never show the key.
-        return f"FakeFal(requests={len(self._requests)}, auth={'on' if self._api_key else 'off'})"
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 

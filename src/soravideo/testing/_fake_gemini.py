@@ -193,6 +193,8 @@ class FakeGemini(FakeServer):
     # Omni interactions can be cancelled; Veo operations cannot (see can_cancel_video).
     can_cancel = True
 
+    _record_noun = "jobs"
+
     def __init__(
         self,
         *,
@@ -243,10 +245,6 @@ class FakeGemini(FakeServer):
             name="operation",
         )
         r.add("GET", "/{version}/files/{file}:download", self._download, name="download")
-
-    def __repr__(self) -> str:
-        # Never show the key.
-        return f"FakeGemini(jobs={len(self._jobs)}, auth={'on' if self._api_key else 'off'})"
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 

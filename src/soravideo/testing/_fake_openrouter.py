@@ -168,6 +168,8 @@ class FakeOpenRouter(FakeServer):
     # soravideo.testing.check_exactly_once).
     can_cancel = False
 
+    _record_noun = "jobs"
+
     def __init__(
         self,
         *,
@@ -216,10 +218,6 @@ class FakeOpenRouter(FakeServer):
         r.add("GET", "/videos/{job_id}/content", self._content, name="content")
         r.add("GET", "/key", self._key, name="key")
         r.add("GET", "/_signed/{job_id}/{file}", self._signed, name="signed")
-
-    def __repr__(self) -> str:
-        # Never show the key.
-        return f"FakeOpenRouter(jobs={len(self._jobs)}, auth={'on' if self._api_key else 'off'})"
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 

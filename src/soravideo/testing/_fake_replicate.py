@@ -183,6 +183,8 @@ class FakeReplicate(FakeServer):
     request_id_header = None
     webhook_needs_url = True
 
+    _record_noun = "predictions"
+
     def __init__(
         self,
         *,
@@ -205,7 +207,7 @@ class FakeReplicate(FakeServer):
         super().__init__(clock=clock, seed=seed, prefix="")
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        self._api_token = api_token
+        self._api_key = api_token
         self.generation_time = generation_time
         self.queue_time = queue_time
         self.failure_prompts = tuple(failure_prompts)
@@ -230,11 +232,6 @@ class FakeReplicate(FakeServer):
         r.add("POST", "/v1/predictions/{prediction_id}/cancel", self._cancel, name="cancel")
         r.add("GET", "/v1/account", self._account, name="account")
         r.add("GET", "/_delivery/{prediction_id}/{token}/{file}", self._download, name="delivery")
-
-    def __repr__(self) -> str:
-        # Never show the token.
-        auth = "on" if self._api_token else "off"
-        return f"FakeReplicate(predictions={len(self._predictions)}, auth={auth})"
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 
@@ -365,11 +362,11 @@ class FakeReplicate(FakeServer):
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the token (``Authorization: Bearer …``) on everything but the outputs."""
-        if request.path.startswith(_DELIVERY) or self._api_token is None:
+        if request.path.startswith(_DELIVERY) or self._api_key is None:
             return None
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self._api_token.encode()
+            token.strip().encode(), self._api_key.encode()
         ):
             return self.error_response(
                 401, "You did not pass a valid authentication token", code="Unauthenticated"

@@ -160,6 +160,8 @@ class FakeRunway(FakeServer):
         ```
     """
 
+    _record_noun = "tasks"
+
     def __init__(
         self,
         *,
@@ -206,10 +208,6 @@ class FakeRunway(FakeServer):
         r.add("DELETE", "/v1/tasks/{task_id}", self._delete, name="delete")
         r.add("GET", "/v1/organization", self._organization, name="organization")
         r.add("GET", "/_cdn/{task_id}/{file}", self._download, name="cdn")
-
-    def __repr__(self) -> str:
-        # Never show the key.
-        return f"FakeRunway(tasks={len(self._tasks)}, auth={'on' if self._api_key else 'off'})"
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 

@@ -205,6 +205,8 @@ class FakeSora(FakeServer):
         ```
     """
 
+    _record_noun = "videos"
+
     def __init__(
         self,
         *,
@@ -255,10 +257,6 @@ class FakeSora(FakeServer):
         r.add("DELETE", "/videos/{video_id}", self._delete, name="delete")
         r.add("GET", "/videos/{video_id}/content", self._content, name="content")
         r.add("POST", "/videos/{video_id}/remix", self._remix, name="remix")
-
-    def __repr__(self) -> str:
-        # Never show the key.
-        return f"FakeSora(videos={len(self._videos)}, auth={'on' if self._api_key else 'off'})"
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
 

@@ -508,6 +508,10 @@ class FakeServer:
     webhook_needs_url = False
     # Case-insensitive substrings of a prompt that make its generation fail (subclasses set it).
     failure_prompts: tuple[str, ...] = ()
+    # What ``__repr__`` counts ``_records()`` as (``"videos"``); ``None``: the plain repr.
+    _record_noun: str | None = None
+    # The key the fake checks (``None``: none); ``__repr__`` says only whether there is one.
+    _api_key: str | None = None
 
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, prefix: str = "/v1") -> None:
         self._lock = threading.RLock()
@@ -522,6 +526,15 @@ class FakeServer:
         self.faults = FaultPlan(self._lock, self._fault_rng)
         self._log: list[RecordedRequest] = []
         self._webhooks: WebhookSender | None = None
+
+    def __repr__(self) -> str:
+        if self._record_noun is None:
+            return super().__repr__()
+        with self._lock:
+            count = sum(1 for _ in self._records())
+        # Never show the key.
+        auth = "on" if self._api_key else "off"
+        return f"{type(self).__name__}({self._record_noun}={count}, auth={auth})"
 
     # -- webhooks ([W2-7]) -------------------------------------------------------------
 
