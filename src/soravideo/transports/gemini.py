@@ -83,7 +83,7 @@ from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import AuthenticationError, FieldError, ProviderError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
-from .._core.validation import image_type, option_overrides, resolve_size, sendable_options
+from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._gemini_catalogue import (
     GEMINI_MODELS,
     PRICES_READ_ON,
@@ -94,7 +94,15 @@ from ._gemini_catalogue import (
     operation_name,
 )
 from ._http import HttpSession, HttpTransport, describe_error_body, parse_json
-from ._shared import BoundedMap, env_value, shape_of_size, shape_size, shape_sizes
+from ._shared import (
+    IMAGE_TYPES,
+    BoundedMap,
+    env_value,
+    shape_of_size,
+    shape_size,
+    shape_sizes,
+    sniff_image,
+)
 from ._webhooks import WebhookDelivery, thin_delivery, verify_standard
 from .base import (
     INVALID_REMOTE_ID,
@@ -128,7 +136,6 @@ MIN_POLL_INTERVAL = 5.0
 VEO_RETENTION = 2 * 24 * 3600.0
 """Seconds Google keeps a generated Veo video (two days)."""
 _CACHE_SIZE = 10_000
-_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _INLINE_STEP = 4 * 256 * 1024  # base64 characters decoded at a time (768 KiB of video)
 _URLSAFE = str.maketrans("-_", "+/")
 _SPACE = re.compile(r"\s")
@@ -239,15 +246,10 @@ def _without_media(value: Any) -> Any:
     return value
 
 
-def _sniff(content: bytes) -> str | None:
-    found = image_type(content[:12])
-    return found if found in _IMAGE_TYPES else None
-
-
 def _reference_problem(reference: str | bytes, *, veo: bool) -> str | None:
     """Return why ``reference`` cannot be sent as the start image, or ``None``."""
     if isinstance(reference, bytes):
-        return None if _sniff(reference) else "not a PNG, JPEG or WebP image"
+        return None if sniff_image(reference) else "not a PNG, JPEG or WebP image"
     if reference.startswith("data:"):
         head = reference[:128].lower()
         if not head.startswith("data:image/") or ";base64," not in head:
@@ -269,7 +271,7 @@ def _reference_problem(reference: str | bytes, *, veo: bool) -> str | None:
             first = handle.read(16)
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
-    return None if _sniff(first) else "not a PNG, JPEG or WebP image"
+    return None if sniff_image(first) else "not a PNG, JPEG or WebP image"
 
 
 def _seconds(word: str) -> str:
@@ -664,11 +666,11 @@ class GeminiTransport(HttpTransport):
             return head[5:].split(";", 1)[0].lower(), data, False
         if isinstance(reference, str) and "://" in reference:
             guessed = mimetypes.guess_type(httpx.URL(reference).path)[0]
-            return (guessed if guessed in _IMAGE_TYPES else None), reference, True
+            return (guessed if guessed in IMAGE_TYPES else None), reference, True
         content = (
             reference if isinstance(reference, bytes) else await anyio.Path(reference).read_bytes()
         )
-        content_type = _sniff(content)
+        content_type = sniff_image(content)
         if content_type is None:
             raise ValidationError(
                 [FieldError(field="input_reference", message="not a PNG, JPEG or WebP image")]

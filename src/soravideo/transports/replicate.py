@@ -53,7 +53,6 @@ Unverified (no live call was made; the fake implements the choices below):
 
 from __future__ import annotations
 
-import base64
 import collections
 import logging
 import math
@@ -74,7 +73,7 @@ from .._core.clock import Clock, utc_from_timestamp
 from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
-from .._core.validation import image_type, option_overrides, resolve_size, sendable_options
+from .._core.validation import option_overrides, resolve_size, sendable_options
 from ._http import HttpContentStream, HttpTransport, describe_error_body
 from ._replicate_models import (
     REPLICATE_MODELS,
@@ -83,7 +82,19 @@ from ._replicate_models import (
     price_of_input,
     split_model,
 )
-from ._shared import BoundedCache, env_value, parse_json, shape_of_size, shape_sizes
+from ._shared import (
+    IMAGE_TYPES,
+    BoundedCache,
+    data_uri,
+    data_uri_problem,
+    env_value,
+    is_url_reference,
+    parse_json,
+    read_image,
+    shape_of_size,
+    shape_sizes,
+    sniff_image,
+)
 from ._webhooks import WebhookDelivery, verify_standard
 from .base import Capabilities, ModelInfo, RemoteJob, remote_id_problem, remote_id_segment
 
@@ -108,7 +119,6 @@ CREATES_PER_MINUTE = 600.0
 MAX_LIST_PAGES = 3
 _CACHE_SIZE = 10_000
 _GONE = frozenset({404, 410})
-_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _ERROR_CODE = re.compile(r"\((E\d{3,5})\)")
 _RUNNING = frozenset({"starting", "processing"})
 # The events a create asks Replicate to push ([W2-7]): its start and its end.
@@ -171,13 +181,9 @@ def _video_url(output: Any) -> str | None:
 def _reference_problem(reference: str | bytes) -> str | None:
     """Return why ``reference`` cannot be sent as an image input, or ``None``."""
     if isinstance(reference, bytes):
-        return None if image_type(reference[:16]) else "not a PNG, JPEG or WebP image"
+        return None if sniff_image(reference) else "not a PNG, JPEG or WebP image"
     if reference.startswith("data:"):
-        if not reference[:64].lower().startswith("data:image/") or (
-            ";base64," not in reference[:128]
-        ):
-            return "a data: URI must be base64 and start with data:image/<type>;base64,"
-        return None
+        return data_uri_problem(reference)
     if "://" in reference:
         if not reference.startswith("https://"):
             return "Replicate fetches images over https:// (or takes a file, bytes or a data: URI)"
@@ -193,7 +199,7 @@ def _reference_problem(reference: str | bytes) -> str | None:
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
     guessed = mimetypes.guess_type(reference)[0]
-    return None if image_type(head) or guessed in _IMAGE_TYPES else "not a PNG, JPEG or WebP image"
+    return None if sniff_image(head) or guessed in IMAGE_TYPES else "not a PNG, JPEG or WebP image"
 
 
 class ReplicateTransport(HttpTransport):
@@ -518,20 +524,9 @@ class ReplicateTransport(HttpTransport):
         return spec.image_field if spec is not None else "image"
 
     async def _image(self, reference: str | bytes) -> str:
-        if isinstance(reference, str) and ("://" in reference or reference.startswith("data:")):
+        if is_url_reference(reference):
             return reference
-        content = (
-            reference if isinstance(reference, bytes) else await anyio.Path(reference).read_bytes()
-        )
-        content_type = image_type(content[:16])
-        if content_type is None and isinstance(reference, str):
-            guessed = mimetypes.guess_type(reference)[0]
-            content_type = guessed if guessed in _IMAGE_TYPES else None
-        if content_type is None:
-            raise ValidationError(
-                [FieldError(field="input_reference", message="not a PNG, JPEG or WebP image")]
-            )
-        return f"data:{content_type};base64,{base64.b64encode(content).decode('ascii')}"
+        return data_uri(*await read_image(reference))
 
     def estimate_cost(self, request: CreateVideoRequest) -> float | None:
         """Return the price in USD of the input `submit` would send, or ``None``.
