@@ -165,8 +165,6 @@ class FakeFal(FakeServer):
 
     request_id_header = "x-fal-request-id"
 
-    _record_noun = "requests"
-
     def __init__(
         self,
         *,
@@ -220,6 +218,8 @@ class FakeFal(FakeServer):
         r.add("POST", "/{endpoint*}", self._submit, name="submit")
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
+
+    _record_noun = "requests"
 
     def _records(self) -> Iterable[_Request]:
         return self._requests.values()

@@ -193,8 +193,6 @@ class FakeGemini(FakeServer):
     # Omni interactions can be cancelled; Veo operations cannot (see can_cancel_video).
     can_cancel = True
 
-    _record_noun = "jobs"
-
     def __init__(
         self,
         *,
@@ -247,6 +245,8 @@ class FakeGemini(FakeServer):
         r.add("GET", "/{version}/files/{file}:download", self._download, name="download")
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
+
+    _record_noun = "jobs"
 
     def _records(self) -> Iterable[_Job]:
         return self._jobs.values()

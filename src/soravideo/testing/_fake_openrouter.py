@@ -168,8 +168,6 @@ class FakeOpenRouter(FakeServer):
     # soravideo.testing.check_exactly_once).
     can_cancel = False
 
-    _record_noun = "jobs"
-
     def __init__(
         self,
         *,
@@ -220,6 +218,8 @@ class FakeOpenRouter(FakeServer):
         r.add("GET", "/_signed/{job_id}/{file}", self._signed, name="signed")
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
+
+    _record_noun = "jobs"
 
     def _records(self) -> Iterable[_Job]:
         return self._jobs.values()

@@ -183,8 +183,6 @@ class FakeReplicate(FakeServer):
     request_id_header = None
     webhook_needs_url = True
 
-    _record_noun = "predictions"
-
     def __init__(
         self,
         *,
@@ -234,6 +232,8 @@ class FakeReplicate(FakeServer):
         r.add("GET", "/_delivery/{prediction_id}/{token}/{file}", self._download, name="delivery")
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
+
+    _record_noun = "predictions"
 
     def _records(self) -> Iterable[_Prediction]:
         return self._predictions.values()

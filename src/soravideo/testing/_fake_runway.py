@@ -160,8 +160,6 @@ class FakeRunway(FakeServer):
         ```
     """
 
-    _record_noun = "tasks"
-
     def __init__(
         self,
         *,
@@ -210,6 +208,8 @@ class FakeRunway(FakeServer):
         r.add("GET", "/_cdn/{task_id}/{file}", self._download, name="cdn")
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
+
+    _record_noun = "tasks"
 
     def _records(self) -> Iterable[_Task]:
         return self._tasks.values()

@@ -205,8 +205,6 @@ class FakeSora(FakeServer):
         ```
     """
 
-    _record_noun = "videos"
-
     def __init__(
         self,
         *,
@@ -259,6 +257,8 @@ class FakeSora(FakeServer):
         r.add("POST", "/videos/{video_id}/remix", self._remix, name="remix")
 
     # -- the driver interface (FakeProvider) ----------------------------------------------
+
+    _record_noun = "videos"
 
     def _records(self) -> Iterable[_Video]:
         return self._videos.values()
