@@ -404,22 +404,13 @@ class FakeFal(FakeServer):
 
     # -- error shape and auth -------------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeResponse:
-        """Build a fal-shaped request error: ``{"detail": "…", "error_type": "…"}``."""
-        payload: dict[str, Any] = {"detail": message}
-        extra = dict(headers or {})
-        if code is not None:
-            payload["error_type"] = code
-            extra["x-fal-error-type"] = code
-        return FakeResponse.json(status, payload, headers=extra)
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return a fal-shaped request error: ``{"detail": "…", "error_type": "…"}``."""
+        if code is None:
+            return {"detail": message}, {}
+        return {"detail": message, "error_type": code}, {"x-fal-error-type": code}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the key (``Authorization: Key …``) on everything but the CDN."""

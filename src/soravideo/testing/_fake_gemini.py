@@ -381,16 +381,10 @@ class FakeGemini(FakeServer):
 
     # -- error shape and auth --------------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeResponse:
-        """Build a Google error: ``{"error": {"code": <status>, "message", "status"}}``.
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return a Google error: ``{"error": {"code": <status>, "message", "status"}}``.
 
         ``code`` is the status word (``FAILED_PRECONDITION``), or an ``ErrorInfo`` reason
         (``API_KEY_INVALID``) when it is not a status word.
@@ -410,7 +404,7 @@ class FakeGemini(FakeServer):
                 ]
         elif code is not None:
             error["status"] = code
-        return FakeResponse.json(status, {"error": error}, headers=headers)
+        return {"error": error}, {}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the API key (``x-goog-api-key``) and the API version of every request."""

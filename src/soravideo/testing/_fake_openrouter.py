@@ -374,16 +374,10 @@ class FakeOpenRouter(FakeServer):
 
     # -- error shape and auth --------------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeResponse:
-        """Build an OpenRouter-shaped error: ``{"error": {"code": <status>, "message": …}}``.
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return an OpenRouter-shaped error: ``{"error": {"code": <status>, "message": …}}``.
 
         The code is the HTTP status as an integer (the official client refuses any other);
         a textual ``code`` goes to ``error.metadata``.
@@ -391,7 +385,7 @@ class FakeOpenRouter(FakeServer):
         error: dict[str, Any] = {"code": status, "message": message}
         if code is not None:
             error["metadata"] = {"reason": code}
-        return FakeResponse.json(status, {"error": error}, headers=headers)
+        return {"error": error}, {}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the API key (not for the model listing nor signed downloads)."""

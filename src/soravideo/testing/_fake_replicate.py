@@ -339,16 +339,10 @@ class FakeReplicate(FakeServer):
 
     # -- errors and auth -------------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeResponse:
-        """Build a problem-details error: ``{"title", "detail", "status"}``."""
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return a problem-details error: ``{"title", "detail", "status"}``."""
         titles = {401: "Unauthenticated", 404: "Not found", 422: "Input validation failed"}
         payload: dict[str, Any] = {
             "type": "https://replicate.com/docs/reference/http#errors",
@@ -356,9 +350,7 @@ class FakeReplicate(FakeServer):
             "status": status,
             "detail": message,
         }
-        return FakeResponse.json(
-            status, payload, headers={"content-type": "application/problem+json", **(headers or {})}
-        )
+        return payload, {"content-type": "application/problem+json"}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the token (``Authorization: Bearer …``) on everything but the outputs."""

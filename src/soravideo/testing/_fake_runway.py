@@ -323,17 +323,11 @@ class FakeRunway(FakeServer):
 
     # -- error shape, auth and version --------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeResponse:
-        """Build a Runway-shaped error: ``{"error": "…"}``."""
-        return FakeResponse.json(status, {"error": message}, headers=headers)
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return a Runway-shaped error: ``{"error": "…"}``."""
+        return {"error": message}, {}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the API key and the ``X-Runway-Version`` header (not on output URLs)."""

@@ -358,21 +358,15 @@ class FakeSora(FakeServer):
 
     # -- error shape and auth -------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeResponse:
-        """Build an OpenAI-shaped error: ``{error: {message, type, param, code}}``."""
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return an OpenAI-shaped error: ``{error: {message, type, param, code}}``."""
         kind = _ERROR_TYPES.get(
             status, "server_error" if status >= 500 else "invalid_request_error"
         )
         body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-        return FakeResponse.json(status, body, headers=headers)
+        return body, {}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Check the API key, when the fake has one."""

@@ -944,10 +944,24 @@ class FakeServer:
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> FakeResponse:
-        """Build an error in the provider's shape. Subclasses override."""
-        return FakeResponse.json(
-            status, {"error": {"message": message, "code": code}}, headers=headers
-        )
+        """Build an error in the provider's shape: the body and headers of ``_error_body``,
+        which a fake of a provider overrides (or override this), after ``headers``.
+
+        Args:
+            status: The HTTP status.
+            message: What went wrong, for people.
+            code: The provider's error code, if any.
+            param: The request field at fault, if any.
+            headers: Headers to send (``retry-after`` …).
+        """
+        body, extra = self._error_body(status, message, code, param)
+        return FakeResponse.json(status, body, headers={**(headers or {}), **extra})
+
+    def _error_body(
+        self, status: int, message: str, code: str | None, param: str | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Return an error's JSON body, and any headers the provider adds to it."""
+        return {"error": {"message": message, "code": code}}, {}
 
     def before_route(self, request: FakeRequest) -> FakeResponse | None:
         """Answer before routing (authentication …), or return ``None`` to route."""
