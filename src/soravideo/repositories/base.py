@@ -272,8 +272,8 @@ class SupportsUpdateJobs(Protocol):
     """A ledger that applies many compare-and-sets in one call (one transaction).
 
     Optional: a [`JobRepository`][soravideo.repositories.JobRepository] need not have it.
-    The engine writes what one status refresh learns (up to a page of a provider's list:
-    progress, ends) with one ``update_jobs`` call where the ledger has it, and with one
+    The engine writes what one status refresh learns (the progress and ends of every job
+    it asked about) with one ``update_jobs`` call where the ledger has it, and with one
     ``update_job`` a job otherwise. The built-in ledgers have it.
 
     A subclass of a built-in ledger that overrides ``update_job`` (to audit writes, say)
