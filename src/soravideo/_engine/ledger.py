@@ -28,6 +28,8 @@ from .state import EngineState
 
 __all__ = ["Ledger", "Outcome", "Write", "cost_changes"]
 
+logger = logging.getLogger("soravideo")
+
 Outcome: TypeAlias = Job | RepositoryError | NotFoundError
 """What became of one write of ``Ledger.write_many``: the job as written, or the error its
 own write would have raised (``ConflictError`` or ``JobNotFoundError`` when the job changed
@@ -42,9 +44,6 @@ class Write:
     expected: JobStatus
     changes: Mapping[str, Any]
     guarded: bool = True
-
-
-logger = logging.getLogger("soravideo")
 
 
 def cost_changes(remote: RemoteJob) -> dict[str, Any]:
@@ -108,13 +107,10 @@ class Ledger:
             JobNotFoundError: The job is gone.
             RepositoryError: The ledger refused the write (locked, down).
         """
-        update = self._update(Write(job, expected, changes, guarded))
-        with anyio.CancelScope(shield=True):
-            written = await self.repository.update_job(
-                update.job, expected_status=expected, lease_owner=update.lease_owner
-            )
-        self._recorded(written)
-        return written
+        [outcome] = await self.write_many([Write(job, expected, changes, guarded)])
+        if isinstance(outcome, Job):
+            return outcome
+        raise outcome
 
     async def write_many(self, writes: Sequence[Write]) -> list[Outcome]:
         """Write many jobs' changes at once, each as ``write`` would alone.
@@ -154,8 +150,8 @@ class Ledger:
                     except (RepositoryError, NotFoundError) as exc:
                         outcomes.append(exc)
         for outcome in outcomes:
-            if isinstance(outcome, Job):
-                self._recorded(outcome)
+            if isinstance(outcome, Job) and outcome.remote_id is not None:
+                self.state.unrecorded.pop(outcome.id, None)
         return outcomes
 
     def _update(self, write: Write) -> JobUpdate:
@@ -172,10 +168,6 @@ class Ledger:
             expected_status=write.expected,
             lease_owner=self.owner if write.guarded else None,
         )
-
-    def _recorded(self, written: Job) -> None:
-        if written.remote_id is not None:
-            self.state.unrecorded.pop(written.id, None)
 
     async def get(self, job_id: str) -> Job:
         """Return the job as the ledger has it.
