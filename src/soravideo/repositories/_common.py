@@ -173,7 +173,7 @@ def update_outcomes(
         except (ConflictError, NotFoundError) as exc:
             outcomes.append(exc)
         else:
-            # Every check passes, yet the row was not written: not a row this transaction locked.
+            # Every check passes, yet the row was not written: it changed under the statement.
             outcomes.append(ConflictError(job.id, message=f"job {job.id!r} changed concurrently"))
     return outcomes
 

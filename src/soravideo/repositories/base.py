@@ -243,7 +243,7 @@ class JobUpdate:
     [`update_jobs`][soravideo.repositories.SupportsUpdateJobs.update_jobs]: the arguments of
     one ``update_job`` call.
 
-    Attributes:
+    Args:
         job: The new version of the job.
         expected_status: The status the stored job must still have.
         lease_owner: The lease owner the stored job must have; ``None`` skips that check.
@@ -255,7 +255,7 @@ class JobUpdate:
 
         ledger = MemoryRepository()
         job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A red kite"))
-        await ledger.add_jobs([job])
+        await ledger.add_jobs([job])  # a copy of the client's new job, in a ledger of its own
         update = JobUpdate(job=attrs.evolve(job, progress=30), expected_status=sv.JobStatus.PENDING)
         [written] = await ledger.update_jobs([update])
         print(written.progress)  # 30
@@ -320,7 +320,7 @@ class SupportsUpdateJobs(Protocol):
             ledger = MemoryRepository()
             kite = await client.videos.create_video(sv.CreateVideoRequest(prompt="A kite"))
             crane = await client.videos.create_video(sv.CreateVideoRequest(prompt="A crane"))
-            await ledger.add_jobs([kite, crane])
+            await ledger.add_jobs([kite, crane])  # copies, in a ledger of their own
             outcomes = await ledger.update_jobs(
                 [
                     JobUpdate(job=attrs.evolve(kite, progress=40), expected_status=kite.status),

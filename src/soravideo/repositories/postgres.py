@@ -382,8 +382,9 @@ class PostgresRepository(JobRepository, SupportsUpdateJobs):
         async with self._connection() as conn:
             try:
                 async with conn.transaction():
-                    # The rows locked first (in one order, as every batch locks them), so the
-                    # states read are those each statement finds, the ones before it aside.
+                    # Lock the rows first, in id order (two batches never deadlock), and read
+                    # their states: each statement then finds its row as read here, changed
+                    # only by the statements before it (update_outcomes tells the refusals).
                     cur = await conn.execute(
                         self._queries["lock_jobs"], {"ids": sorted({p["id"] for p in params})}
                     )
