@@ -42,6 +42,10 @@ logger = logging.getLogger("soravideo")
 _DOWNLOAD_ATTEMPTS = 3
 # A job the provider no longer knows is failed after this many answers saying so.
 _MISSING_LIMIT = 3
+# The most answers written in one ledger call: a refresh of ten thousand jobs is written a
+# thousand at a time, so neither its transaction nor the answers held for it grow without
+# bound (any refresh of fewer jobs is one call).
+_WRITTEN_TOGETHER = 1000
 
 
 def _worth_retrying(error: Exception) -> bool:
@@ -187,8 +191,8 @@ class Poller:
     async def refresh(self, due: list[Tracked]) -> None:
         """Ask the provider about ``due`` jobs and apply its answers.
 
-        The answers are written together (one ledger call where the ledger takes many),
-        those before a download before it starts. Neither a provider's error nor a ledger
+        The answers are written together (one ledger call where the ledger takes many, a
+        thousand at most), those before a download before it starts. Neither a provider's error nor a ledger
         that refuses a write stops polling: the jobs concerned are asked about again after
         a backoff.
         """
@@ -217,7 +221,9 @@ class Poller:
         answers: list[_Answer | None] = []
         for tracked in due:
             remote = remotes.get(tracked.job.remote_id or "")
-            if remote is not None and self._downloads(tracked.job, remote):
+            if len(answers) >= _WRITTEN_TOGETHER or (
+                remote is not None and self._downloads(tracked.job, remote)
+            ):
                 # A download takes a while: what was learnt before it is written first.
                 await self._record(answers)
                 answers = []

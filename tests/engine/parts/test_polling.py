@@ -11,8 +11,9 @@ import pytest
 
 import soravideo as sv
 from engine_kit import Kit
+from soravideo._engine import polling
 from soravideo._engine.state import Tracked
-from soravideo.repositories import JobRepository, JobUpdate, MemoryRepository, SupportsUpdateJobs
+from soravideo.repositories import JobUpdate, MemoryRepository, SupportsUpdateJobs
 
 pytestmark = pytest.mark.anyio
 
@@ -252,7 +253,6 @@ async def test_a_ledger_without_update_jobs_is_written_one_job_at_a_time(kit: Ki
     ids = [t.job.id for t in due]
     plugin = WithoutUpdateJobs(kit.repository)
     assert not isinstance(plugin, SupportsUpdateJobs)
-    assert isinstance(plugin, JobRepository)
     kit.ledger.repository = plugin  # type: ignore[assignment]
     plugin.refuse = {ids[1]}
     kit.clock.advance(30)
@@ -287,3 +287,16 @@ async def test_progress_of_a_job_a_cancel_took_over_meanwhile_is_not_announced(k
     assert kit.seen == [("progress", first)]
     assert (await kit.repository.get_job(second)).progress == 50  # written all the same
     kit.state.cancelling.discard(second)
+
+
+async def test_a_refresh_of_very_many_jobs_is_written_in_bounded_calls(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(polling, "_WRITTEN_TOGETHER", 2)
+    due = await tracked_jobs(kit, 5)
+    ids = [t.job.id for t in due]
+    spy = Spy(kit, monkeypatch)
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert spy.calls == [("many", ids[:2]), ("many", ids[2:4]), ("one", ids[4])]
+    assert kit.seen == [("progress", job_id) for job_id in ids]
