@@ -3,9 +3,8 @@
 ``AsyncSoraVideo`` makes one `ClientContext` and hands it to ``client.videos``,
 ``client.batches`` and the health and metrics calls. It holds what they share (the
 ledger, the provider, the settings, the clock, the events), the engine's life cycle
-(started on first use, closed once), the one wait loop of every call that waits, and
-the reads of the jobs those calls wait for (``JobReads``: the reads of one moment made
-together). Nothing here imports the client, so the services never reach into it.
+(started on first use, closed once) and the one wait loop of every call that waits.
+Nothing here imports the client, so the services never reach into it.
 """
 
 from __future__ import annotations
@@ -13,74 +12,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import anyio
-import anyio.lowlevel
 
 from .._core.clock import Clock, sleep_or_wake
-from .._core.errors import JobNotFoundError
 from .._core.events import EventBus
-from .._core.models import Job
 from .._core.settings import Settings
 from .._engine.runner import JobRunner
 from ..repositories.base import JobRepository
 from ..transports.base import Transport
 
-__all__ = ["ClientContext", "JobReads"]
-
-
-class _Round:
-    """The reads of one moment: the ids asked for, and what the one read found."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, None] = {}
-        self.found: dict[str, Job] | None = None
-        self.done = anyio.Event()
-
-
-class JobReads:
-    """Reads of single jobs asked for at one moment, made with one ``get_jobs`` call.
-
-    Ten thousand waiters started together each read their job once: one ledger round trip
-    for them all, not one each ([W2-4]). The first reader of a moment lets the others of it
-    join (one checkpoint), then reads for them all. A read that fails (or whose reader is
-    cancelled) is made again alone by each of the others, so each gets its own answer.
-
-    Args:
-        repository: The ledger.
-    """
-
-    def __init__(self, repository: JobRepository) -> None:
-        self._repository = repository
-        self._round: _Round | None = None
-
-    async def get(self, job_id: str) -> Job:
-        """Return one job as the ledger has it.
-
-        Raises:
-            JobNotFoundError: No job has this id.
-            RepositoryError: The ledger failed.
-        """
-        round_ = self._round
-        if round_ is not None:
-            round_.ids[job_id] = None
-            await round_.done.wait()
-            if round_.found is None:
-                return await self._repository.get_job(job_id)
-        else:
-            round_ = self._round = _Round()
-            round_.ids[job_id] = None
-            try:
-                await anyio.lowlevel.checkpoint()  # the others of this moment join
-                self._round = None
-                jobs = await self._repository.get_jobs(list(round_.ids))
-                round_.found = {job.id: job for job in jobs}
-            finally:
-                if self._round is round_:
-                    self._round = None
-                round_.done.set()
-        job = round_.found.get(job_id)
-        if job is None:
-            raise JobNotFoundError(job_id)
-        return job
+__all__ = ["ClientContext"]
 
 
 class ClientContext:
@@ -118,15 +58,6 @@ class ClientContext:
         self.started_at = clock.time()
         """The clock's time when the client was made (its uptime counts from here)."""
         self._open_lock: anyio.Lock | None = None
-        self._reads = JobReads(repository)
-
-    async def read_job(self, job_id: str) -> Job:
-        """Return one job as the ledger has it, read with the others asked for at this moment.
-
-        Raises:
-            JobNotFoundError: No job has this id.
-        """
-        return await self._reads.get(job_id)
 
     def uptime(self) -> float:
         """Return the seconds since the client was made, on its clock (never negative)."""

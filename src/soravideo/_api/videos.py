@@ -378,7 +378,7 @@ class AsyncVideoService:
             async def look(runner: JobRunner) -> float | None:
                 nonlocal ended
                 # The job as the engine announced it, when that is what woke us.
-                job = runner.events.latest(job_id) or await context.read_job(job_id)
+                job = runner.events.latest(job_id) or await context.repository.get_job(job_id)
                 bar.update(job)
                 if job.is_terminal:
                     ended = job
