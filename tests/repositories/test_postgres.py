@@ -20,6 +20,7 @@ import pytest
 from soravideo import ConflictError, RepositoryError
 from soravideo._core.converter import dumps
 from soravideo._core.models import Batch, CreateVideoRequest, Job, JobPriority, JobStatus
+from soravideo.repositories import JobUpdate
 from soravideo.repositories._queries import load_queries
 from soravideo.repositories.postgres import PostgresRepository
 
@@ -335,3 +336,48 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(ImportError, match=r"soravideo\[postgres\]"):
         PostgresRepository("postgresql://localhost/ledger")
+
+
+async def test_update_jobs_failing_midway_writes_none_of_them(postgres_dsn: str) -> None:
+    async with PostgresRepository(postgres_dsn) as repo:
+        jobs = make_jobs(3, prefix="job-midway")
+        await repo.add_jobs(jobs)
+        async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as admin:
+            # The server fails at the last statement, as on a full disk.
+            await admin.execute(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+            )
+            await admin.execute(
+                "CREATE TRIGGER boom BEFORE UPDATE ON soravideo_jobs FOR EACH ROW "
+                f"WHEN (NEW.id = '{jobs[2].id}') EXECUTE FUNCTION boom()"
+            )
+        updates = [
+            JobUpdate(job=attrs.evolve(job, progress=40), expected_status=JobStatus.PENDING)
+            for job in jobs
+        ]
+        with pytest.raises(RepositoryError, match="disk full"):
+            await repo.update_jobs(updates)
+        assert await repo.get_jobs([job.id for job in jobs]) == jobs
+        assert await repo.update_jobs(updates[:2]) == [update.job for update in updates[:2]]
+
+
+async def test_update_jobs_refused_by_a_unique_index_needs_no_second_connection(
+    postgres_dsn: str,
+) -> None:
+    # A remote id taken ends the transaction; each update is then tried alone, on a
+    # connection of its own: the first one must have gone back to the pool by then.
+    async with PostgresRepository(postgres_dsn, min_size=1, max_size=1, timeout=5) as repo:
+        owner, first, second = make_jobs(3, prefix="job-unique")
+        await repo.add_jobs([attrs.evolve(owner, remote_id="video_1"), first, second])
+        outcomes = await repo.update_jobs(
+            [
+                JobUpdate(job=attrs.evolve(first, progress=1), expected_status=JobStatus.PENDING),
+                JobUpdate(
+                    job=attrs.evolve(second, remote_id="video_1"), expected_status=JobStatus.PENDING
+                ),
+            ]
+        )
+    assert outcomes[0] == attrs.evolve(first, progress=1)
+    assert isinstance(outcomes[1], ConflictError)
+    assert owner.id in str(outcomes[1])

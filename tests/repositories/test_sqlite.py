@@ -14,7 +14,7 @@ import pytest
 
 from soravideo import ConflictError, Job, JobNotFoundError, JobStatus, RepositoryError
 from soravideo._core.converter import dumps
-from soravideo.repositories import SQLiteRepository
+from soravideo.repositories import JobUpdate, SQLiteRepository
 from soravideo.repositories._queries import load_queries, migrations
 from soravideo.testing.repository_contract import T0, make_batch, make_job
 
@@ -283,3 +283,29 @@ async def test_a_cancelled_caller_waits_for_its_statement_to_end(tmp_path: Path)
         assert scope.cancelled_caught
         # The write was neither lost nor left running behind the caller's back.
         assert await repository.get_job(job.id) == job
+
+
+async def test_update_jobs_failing_midway_writes_none_of_them(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    async with SQLiteRepository(path) as repository:
+        jobs = [make_job(status=JobStatus.PROCESSING, age=i) for i in range(3)]
+        await repository.add_jobs(jobs)
+        # The ledger fails at the last statement (malformed JSON in a trigger: an error SQLite
+        # raises while it runs the statement, as a full disk or an I/O error would).
+        with sqlite3.connect(path) as side:
+            side.execute(
+                f"CREATE TRIGGER boom BEFORE UPDATE ON jobs WHEN NEW.id = '{jobs[2].id}' "
+                "BEGIN SELECT json('{'); END"
+            )
+        side.close()
+        updates = [
+            JobUpdate(job=attrs.evolve(job, progress=40), expected_status=JobStatus.PROCESSING)
+            for job in jobs
+        ]
+        with pytest.raises(RepositoryError, match="malformed JSON"):
+            await repository.update_jobs(updates)
+        assert await repository.get_jobs([job.id for job in jobs]) == jobs
+        # No transaction (nor its write lock) was left behind.
+        async with SQLiteRepository(path, busy_timeout=0.01) as other:
+            outcomes = await other.update_jobs(updates[:2])
+        assert outcomes == [update.job for update in updates[:2]]

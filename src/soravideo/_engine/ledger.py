@@ -3,30 +3,47 @@
 Every status change goes through ``Ledger.write``, guarded by the job's expected
 status and this engine's lease, and shielded: a write that started is finished, so a
 cancelled engine never leaves a provider's answer (a remote id, a final status) unrecorded
-halfway.
+halfway. ``Ledger.write_many`` writes many jobs' changes at once (what one status refresh
+learns): one ``update_jobs`` call where the ledger has it, each job's outcome that of its
+own write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import anyio
 import attrs
 
 from .._core.clock import Clock, now_utc
-from .._core.errors import ConflictError, JobNotFoundError
+from .._core.errors import ConflictError, JobNotFoundError, NotFoundError, RepositoryError
 from .._core.events import EventBus, EventKind
 from .._core.models import Job, JobStatus
-from ..repositories.base import JobRepository
+from ..repositories.base import JobRepository, JobUpdate, SupportsUpdateJobs
 from ..transports.base import RemoteJob
 from .state import EngineState
 
-__all__ = ["Ledger", "cost_changes"]
+__all__ = ["Ledger", "Outcome", "Write", "cost_changes"]
 
 logger = logging.getLogger("soravideo")
+
+Outcome: TypeAlias = Job | RepositoryError | NotFoundError
+"""What became of one write of ``Ledger.write_many``: the job as written, or the error its
+own write would have raised (``ConflictError`` or ``JobNotFoundError`` when the job changed
+or went; another ``RepositoryError`` when the ledger refused it)."""
+
+
+@attrs.frozen
+class Write:
+    """One job's changes for ``Ledger.write_many`` (the arguments of ``Ledger.write``)."""
+
+    job: Job
+    expected: JobStatus
+    changes: Mapping[str, Any]
+    guarded: bool = True
 
 
 def cost_changes(remote: RemoteJob) -> dict[str, Any]:
@@ -90,19 +107,67 @@ class Ledger:
             JobNotFoundError: The job is gone.
             RepositoryError: The ledger refused the write (locked, down).
         """
+        [outcome] = await self.write_many([Write(job, expected, changes, guarded)])
+        if isinstance(outcome, Job):
+            return outcome
+        raise outcome
+
+    async def write_many(self, writes: Sequence[Write]) -> list[Outcome]:
+        """Write many jobs' changes at once, each as ``write`` would alone.
+
+        One ``update_jobs`` call (one transaction) where the ledger has it; a write at a time
+        otherwise, and for a single write. Shielded as a whole: writes that started are all
+        finished.
+
+        Args:
+            writes: Each job's changes.
+
+        Returns:
+            Each write's outcome, in order: never raised, so that every job is dealt with
+            (a ledger that fails a whole ``update_jobs`` call fails each of its writes).
+        """
+        updates = [self._update(write) for write in writes]
+        outcomes: list[Outcome]
+        with anyio.CancelScope(shield=True):
+            repository = self.repository
+            if len(updates) > 1 and isinstance(repository, SupportsUpdateJobs):
+                try:
+                    outcomes = list(await repository.update_jobs(updates))
+                except RepositoryError as exc:
+                    outcomes = [exc] * len(updates)
+            else:
+                # One at a time: a ledger without update_jobs (a plugin written before it).
+                outcomes = []
+                for update in updates:
+                    try:
+                        outcomes.append(
+                            await repository.update_job(
+                                update.job,
+                                expected_status=update.expected_status,
+                                lease_owner=update.lease_owner,
+                            )
+                        )
+                    except (RepositoryError, NotFoundError) as exc:
+                        outcomes.append(exc)
+        for outcome in outcomes:
+            if isinstance(outcome, Job) and outcome.remote_id is not None:
+                self.state.unrecorded.pop(outcome.id, None)
+        return outcomes
+
+    def _update(self, write: Write) -> JobUpdate:
+        """The compare-and-set of a write: its changes made, with ``updated_at`` (and, on a
+        job's end, ``completed_at``) set unless given."""
+        job, changes = write.job, dict(write.changes)
         now = now_utc(self.clock)
         changes.setdefault("updated_at", now)
         new_status = changes.get("status", job.status)
         if new_status.is_terminal and not job.status.is_terminal:
             changes.setdefault("completed_at", now)
-        updated = attrs.evolve(job, **changes)
-        with anyio.CancelScope(shield=True):
-            written = await self.repository.update_job(
-                updated, expected_status=expected, lease_owner=self.owner if guarded else None
-            )
-        if written.remote_id is not None:
-            self.state.unrecorded.pop(written.id, None)
-        return written
+        return JobUpdate(
+            job=attrs.evolve(job, **changes),
+            expected_status=write.expected,
+            lease_owner=self.owner if write.guarded else None,
+        )
 
     async def get(self, job_id: str) -> Job:
         """Return the job as the ledger has it.
@@ -128,14 +193,31 @@ class Ledger:
         Raises:
             RepositoryError: The ledger refused the write (the job stays held).
         """
-        try:
-            done = await self.write(job, job.status, guarded=guarded, status=status, **changes)
-        except (ConflictError, JobNotFoundError):
+        [outcome] = await self.write_many([self.ending(job, status, guarded=guarded, **changes)])
+        return await self.ended(job, status, outcome)
+
+    @staticmethod
+    def ending(job: Job, status: JobStatus, *, guarded: bool = True, **changes: Any) -> Write:
+        """The write of a job's end (``finish``'s, for ``write_many``)."""
+        return Write(job, job.status, {"status": status, **changes}, guarded)
+
+    async def ended(self, job: Job, status: JobStatus, outcome: Outcome) -> Job | None:
+        """Follow the write of a job's end: drop the job and announce its end, or, if someone
+        else changed the job first (``outcome`` a ``ConflictError`` or ``JobNotFoundError``),
+        stop driving it; return the job as written, or ``None``.
+
+        Raises:
+            RepositoryError: The ledger refused the write (``outcome``; the job stays held).
+        """
+        if isinstance(outcome, (ConflictError, JobNotFoundError)):
             if status is not JobStatus.CANCELLED:
                 await self.changed_elsewhere(job)
             else:
                 await self.forget(job.id)
             return None
+        if not isinstance(outcome, Job):
+            raise outcome
+        done = outcome
         self.state.drop(job.id)
         logger.info(
             "job %s %s -> %s (provider %s)", job.id, job.status.value, status.value, job.provider

@@ -1,8 +1,9 @@
 """Polling: ask the provider about jobs it accepted, on an ETA schedule, until they end.
 
-Jobs due together are asked about in one request where the provider can list; each answer
-is written to the ledger (progress, or the job's end with its result, downloaded first
-when the client has a download directory).
+Jobs due together are asked about in one request where the provider can list; the answers
+are written to the ledger together, in one call where the ledger can take many
+(``update_jobs``): progress, or a job's end with its result, downloaded first when the client
+has a download directory (the answers before a download are written before it starts).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 
 import attrs
 
@@ -27,7 +29,7 @@ from .._core.models import Job, JobError, JobStatus, VideoResult
 from .._core.settings import Settings
 from ..transports.base import RemoteJob, Transport
 from .downloads import download_content, file_name
-from .ledger import Ledger, cost_changes
+from .ledger import Ledger, Outcome, Write, cost_changes
 from .pacer import Pacer
 from .pacing import Observation, next_poll_delay
 from .reconcile import Reconciler
@@ -40,6 +42,10 @@ logger = logging.getLogger("soravideo")
 _DOWNLOAD_ATTEMPTS = 3
 # A job the provider no longer knows is failed after this many answers saying so.
 _MISSING_LIMIT = 3
+# The most answers written in one ledger call: a refresh of ten thousand jobs is written a
+# thousand at a time, so neither its transaction nor the answers held for it grow without
+# bound (any refresh of fewer jobs is one call).
+_WRITTEN_TOGETHER = 1000
 
 
 def _worth_retrying(error: Exception) -> bool:
@@ -51,6 +57,21 @@ def _worth_retrying(error: Exception) -> bool:
     if isinstance(error, ValidationError):
         return False
     return not (isinstance(error, DownloadError) and error.code == "too_large")
+
+
+@attrs.define
+class _Answer:
+    """What the provider said of one job, on its way to the ledger."""
+
+    tracked: Tracked
+    write: Write
+    now: float  # when it was read: the next poll is scheduled from then
+
+    @property
+    def ends(self) -> JobStatus | None:
+        """The job's end it writes; ``None`` for progress."""
+        status: JobStatus | None = self.write.changes.get("status")
+        return status
 
 
 class Poller:
@@ -170,8 +191,10 @@ class Poller:
     async def refresh(self, due: list[Tracked]) -> None:
         """Ask the provider about ``due`` jobs and apply its answers.
 
-        Neither a provider's error nor a ledger that refuses a write stops polling: the
-        jobs concerned are asked about again after a backoff.
+        The answers are written together (one ledger call where the ledger takes many, a
+        thousand at most), those before a download before it starts. Neither a provider's error nor a ledger
+        that refuses a write stops polling: the jobs concerned are asked about again after
+        a backoff.
         """
         ids = [t.job.remote_id for t in due if t.job.remote_id]
         try:
@@ -186,7 +209,7 @@ class Poller:
             for tracked in due:
                 self._retry_later(tracked)
             if exc.status_code == 404 and len(due) == 1:
-                await self._applying(due[0], None)
+                await self._record([self._missing(due[0])])
             return
         except Exception:
             # A transport's own bug (not a ProviderError): the jobs are asked about again
@@ -195,38 +218,77 @@ class Poller:
             for tracked in due:
                 self._retry_later(tracked)
             return
+        answers: list[_Answer | None] = []
         for tracked in due:
+            remote = remotes.get(tracked.job.remote_id or "")
+            if len(answers) >= _WRITTEN_TOGETHER or (
+                remote is not None and self._downloads(tracked.job, remote)
+            ):
+                # A download takes a while: what was learnt before it is written first.
+                await self._record(answers)
+                answers = []
             if tracked.job.id not in self.state.tracked or tracked.job.id in self.state.cancelling:
                 continue
-            remote = remotes.get(tracked.job.remote_id or "")
-            if remote is not None:
-                tracked.failures = 0
-            await self._applying(tracked, remote)
-
-    async def _applying(self, tracked: Tracked, remote: RemoteJob | None) -> None:
-        try:
             if remote is None:
-                await self.apply_missing(tracked)
+                answers.append(self._missing(tracked))
             else:
-                await self.apply(tracked, remote)
-        except RepositoryError as exc:
-            # The ledger refused the write (locked, down): the job stays here, with a
-            # remote id it may not have recorded yet, and is checked and written again.
-            self._retry_later(tracked)
-            logger.warning("job %s: ledger write failed (%s); trying again", tracked.job.id, exc)
+                tracked.failures = 0
+                answers.append(await self._answer(tracked, remote))
+        await self._record(answers)
 
-    async def apply_missing(self, tracked: Tracked) -> None:
-        """Count an answer that the provider no longer knows the job; fail it on the third.
+    async def _record(self, answers: Sequence[_Answer | None]) -> None:
+        """Write answers to the ledger together, then follow each one's outcome in turn."""
+        written = [answer for answer in answers if answer is not None]
+        if not written:
+            return
+        outcomes = await self.ledger.write_many([answer.write for answer in written])
+        for answer, outcome in zip(written, outcomes, strict=True):
+            tracked = answer.tracked
+            if answer.ends is None and isinstance(outcome, Job) and not self._ours(tracked):
+                continue  # a cancel took the job over since its write: its progress is old news
+            try:
+                await self._settle(answer, outcome)
+            except RepositoryError as exc:
+                # The ledger refused the write (locked, down): the job stays here, with a
+                # remote id it may not have recorded yet, and is checked and written again.
+                self._retry_later(tracked)
+                logger.warning(
+                    "job %s: ledger write failed (%s); trying again", tracked.job.id, exc
+                )
+
+    def _ours(self, tracked: Tracked) -> bool:
+        """Whether this engine still polls the job (no cancel has begun on it)."""
+        job_id = tracked.job.id
+        return self.state.tracked.get(job_id) is tracked and job_id not in self.state.cancelling
+
+    async def _settle(self, answer: _Answer, outcome: Outcome) -> None:
+        """Follow the write of an answer: announce it and schedule the next poll, or end the
+        job, or stop driving a job someone else changed.
 
         Raises:
-            RepositoryError: The ledger refused the job's failure.
+            RepositoryError: The ledger refused the write (``outcome``), or a read after it.
         """
+        tracked, job = answer.tracked, answer.write.job
+        if answer.ends is not None:
+            await self.ledger.ended(job, answer.ends, outcome)
+        elif isinstance(outcome, (ConflictError, JobNotFoundError)):
+            await self.ledger.changed_elsewhere(job)
+        elif not isinstance(outcome, Job):
+            raise outcome
+        else:
+            tracked.job = outcome
+            await self.events.emit("progress", outcome)
+            tracked.due = answer.now + self.poll_delay(tracked)
+
+    def _missing(self, tracked: Tracked) -> _Answer | None:
+        """Count an answer that the provider no longer knows the job; fail it on the third."""
         tracked.failures += 1
         if tracked.failures < _MISSING_LIMIT:
             tracked.due = self.clock.time() + self.pacer.backoff(tracked.failures)
-            return
+            return None
         error = JobError(code="remote_missing", message="the provider no longer knows this job")
-        await self.ledger.finish(tracked.job, JobStatus.FAILED, error=error)
+        end = self.ledger.ending(tracked.job, JobStatus.FAILED, error=error)
+        return _Answer(tracked, end, self.clock.time())
 
     async def push(self, job: Job, remote: RemoteJob | None) -> Job | None:
         """Apply what a webhook delivery says of a job, as a poll's answer is applied.
@@ -296,12 +358,22 @@ class Poller:
         Raises:
             RepositoryError: The ledger refused the write (the job stays tracked).
         """
+        answer = await self._answer(tracked, remote, guarded=guarded)
+        if answer is not None:
+            [outcome] = await self.ledger.write_many([answer.write])
+            await self._settle(answer, outcome)
+
+    async def _answer(
+        self, tracked: Tracked, remote: RemoteJob, *, guarded: bool = True
+    ) -> _Answer | None:
+        """What to write of the provider's answer (its result downloaded first, when it is a
+        completed video and there is a download directory); ``None`` when nothing changed."""
         job = tracked.job
         now = self.clock.time()
         final = {"provider_status": remote.provider_status or None, **cost_changes(remote)}
         if remote.status is JobStatus.COMPLETED:
             result = await self.result(job, remote)
-            await self.ledger.finish(
+            end = self.ledger.ending(
                 job,
                 JobStatus.COMPLETED,
                 guarded=guarded,
@@ -310,36 +382,37 @@ class Poller:
                 error=None,
                 **final,
             )
-        elif remote.status is JobStatus.FAILED:
+            return _Answer(tracked, end, now)
+        if remote.status is JobStatus.FAILED:
             error = remote.error or JobError(code="failed", message="the provider reported failure")
-            await self.ledger.finish(job, JobStatus.FAILED, guarded=guarded, error=error, **final)
-        elif remote.status is JobStatus.CANCELLED:
-            await self.ledger.finish(job, JobStatus.CANCELLED, guarded=guarded, **final)
-        else:
-            tracked.hint = remote.poll_after
-            if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
-                self.pacer.limit.on_queued(len(self.state.tracked), remote.queue_position)
-            if remote.progress != (
-                tracked.observations[-1].progress if tracked.observations else 0
-            ):
-                tracked.observations.append(Observation(at=now, progress=remote.progress))
-            status_word = remote.provider_status or None
-            if remote.progress != job.progress or status_word != job.provider_status:
-                try:
-                    job = await self.ledger.write(
-                        job,
-                        JobStatus.PROCESSING,
-                        guarded=guarded,
-                        progress=remote.progress,
-                        provider_status=status_word,
-                        **cost_changes(remote),
-                    )
-                except (ConflictError, JobNotFoundError):
-                    await self.ledger.changed_elsewhere(job)
-                    return
-                tracked.job = job
-                await self.events.emit("progress", job)
-            tracked.due = now + self.poll_delay(tracked)
+            end = self.ledger.ending(job, JobStatus.FAILED, guarded=guarded, error=error, **final)
+            return _Answer(tracked, end, now)
+        if remote.status is JobStatus.CANCELLED:
+            end = self.ledger.ending(job, JobStatus.CANCELLED, guarded=guarded, **final)
+            return _Answer(tracked, end, now)
+        tracked.hint = remote.poll_after
+        if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
+            self.pacer.limit.on_queued(len(self.state.tracked), remote.queue_position)
+        if remote.progress != (tracked.observations[-1].progress if tracked.observations else 0):
+            tracked.observations.append(Observation(at=now, progress=remote.progress))
+        status_word = remote.provider_status or None
+        if remote.progress != job.progress or status_word != job.provider_status:
+            changes = {
+                "progress": remote.progress,
+                "provider_status": status_word,
+                **cost_changes(remote),
+            }
+            return _Answer(tracked, Write(job, JobStatus.PROCESSING, changes, guarded), now)
+        tracked.due = now + self.poll_delay(tracked)
+        return None
+
+    def _download_dir(self, job: Job) -> str | os.PathLike[str] | None:
+        # The job's own directory first: it may have been created by another process.
+        return job.download_dir or self.settings.download_dir
+
+    def _downloads(self, job: Job, remote: RemoteJob) -> bool:
+        """Whether writing this answer waits for a download first."""
+        return remote.status is JobStatus.COMPLETED and self._download_dir(job) is not None
 
     async def result(self, job: Job, remote: RemoteJob) -> VideoResult:
         """Return a completed job's result, with the video downloaded to the job's (or the
@@ -350,8 +423,7 @@ class Poller:
             url=remote.urls.get("video"),
             expires_at=remote.expires_at,
         )
-        # The job's own directory first: it may have been created by another process.
-        directory = job.download_dir or self.settings.download_dir
+        directory = self._download_dir(job)
         if directory is None:
             ttl = self.transport.capabilities.results_expire_after
             if ttl is not None:

@@ -11,14 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.lazy import lazy_attribute as _lazy_attribute
 from .._core.lazy import lazy_dir as _lazy_dir
-from .base import JobRepository
+from .base import JobRepository, JobUpdate, SupportsUpdateJobs
 
 if TYPE_CHECKING:
     from .memory import MemoryRepository
     from .postgres import PostgresRepository
     from .sqlite import SQLiteRepository
 
-__all__ = ["JobRepository", "MemoryRepository", "PostgresRepository", "SQLiteRepository"]
+__all__ = [
+    "JobRepository",
+    "JobUpdate",
+    "MemoryRepository",
+    "PostgresRepository",
+    "SQLiteRepository",
+    "SupportsUpdateJobs",
+]
 
 # Name -> the module that defines it, imported on first access (PEP 562).
 _LAZY = {

@@ -3,8 +3,9 @@
 Besides the checks, the pieces of a row that the backends build alike live here: a batch's
 stored JSON (``batch_data``), a batch rebuilt with its progress (``with_progress``), a lease's
 expiry in microseconds (``lease_expiry_us``), the name suffix of a filtered job listing
-(``listing_suffix``), the guard of a claim (``nothing_to_claim``), and the errors the backends raise alike (``given_twice``,
-``already_stored``, ``batch_status_conflict``, ``first_remote_id_conflict``).
+(``listing_suffix``), the guard of a claim (``nothing_to_claim``), each outcome of an
+``update_jobs`` transaction (``update_outcomes``), and the errors the backends raise alike
+(``given_twice``, ``already_stored``, ``batch_status_conflict``, ``first_remote_id_conflict``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from datetime import datetime, timedelta, timezone
 import attrs
 
 from .._core.converter import dumps, loads
-from .._core.errors import ConflictError, FieldError, JobNotFoundError
+from .._core.errors import ConflictError, FieldError, JobNotFoundError, NotFoundError
 from .._core.models import Batch, BatchProgress, Job, JobStatus
 from .._core.validation import MAX_PAGE_LIMIT, check_storable, page_errors, raise_if
+from .base import JobUpdate
 
 __all__ = [
     "MAX_PAGE_LIMIT",
@@ -37,6 +39,7 @@ __all__ = [
     "micros",
     "nothing_to_claim",
     "remote_id_taken",
+    "update_outcomes",
     "with_progress",
 ]
 
@@ -132,6 +135,47 @@ def check_update(
             message=f"job {job.id!r} is {status.value}: a terminal status is final "
             f"(cannot become {job.status.value})",
         )
+
+
+def update_outcomes(
+    updates: Sequence[JobUpdate],
+    states: Mapping[str, tuple[JobStatus, str | None]],
+    written: Sequence[bool],
+) -> list[Job | ConflictError | NotFoundError]:
+    """The outcome of each update of one ``update_jobs`` transaction.
+
+    Args:
+        updates: The compare-and-sets, in the order they ran.
+        states: Each stored job's status and lease owner before the first of them ran (a job
+            not stored is absent), its row locked throughout.
+        written: Whether each one's statement wrote its row.
+
+    Returns:
+        For each update, the job written, or the error ``check_update`` names against the
+        state the updates before it left.
+    """
+    current = dict(states)
+    outcomes: list[Job | ConflictError | NotFoundError] = []
+    for update, wrote in zip(updates, written, strict=True):
+        job = update.job
+        if wrote:
+            owner = None if job.status.is_terminal else current[job.id][1]
+            current[job.id] = (job.status, owner)
+            outcomes.append(job)
+            continue
+        try:
+            check_update(
+                job,
+                expected_status=update.expected_status,
+                lease_owner=update.lease_owner,
+                actual=current.get(job.id),
+            )
+        except (ConflictError, NotFoundError) as exc:
+            outcomes.append(exc)
+        else:
+            # Every check passes, yet the row was not written: it changed under the statement.
+            outcomes.append(ConflictError(job.id, message=f"job {job.id!r} changed concurrently"))
+    return outcomes
 
 
 def remote_id_taken(job: Job, owner: str | None) -> ConflictError:

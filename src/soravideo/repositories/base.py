@@ -18,6 +18,11 @@ Rules every backend keeps (the contract suite in ``soravideo.testing`` checks th
   returns ``True`` to the first caller only, whichever process it runs in.
 - ``claim_jobs`` hands each unleased (or lease-expired) non-terminal job to one claimer
   only, urgent before low, then oldest first, and stamps the lease (owner, expiry).
+
+A ledger may also write many jobs in one call
+([`SupportsUpdateJobs`][soravideo.repositories.SupportsUpdateJobs]: ``update_jobs``, each
+job's outcome that of its own ``update_job``). The built-in ledgers do; the engine writes
+through it what one status refresh learns, and one job at a time to a ledger without it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+import attrs
+
+from .._core.errors import ConflictError, NotFoundError
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 
-__all__ = ["JobRepository"]
+__all__ = ["JobRepository", "JobUpdate", "SupportsUpdateJobs"]
 
 
 @runtime_checkable
@@ -226,4 +234,104 @@ class JobRepository(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and threads. Idempotent."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class JobUpdate:
+    """One compare-and-set of
+    [`update_jobs`][soravideo.repositories.SupportsUpdateJobs.update_jobs]: the arguments of
+    one ``update_job`` call.
+
+    Args:
+        job: The new version of the job.
+        expected_status: The status the stored job must still have.
+        lease_owner: The lease owner the stored job must have; ``None`` skips that check.
+
+    Examples:
+        ```python
+        import attrs
+        from soravideo.repositories import JobUpdate, MemoryRepository
+
+        ledger = MemoryRepository()
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="A red kite"))
+        await ledger.add_jobs([job])  # a copy of the client's new job, in a ledger of its own
+        update = JobUpdate(job=attrs.evolve(job, progress=30), expected_status=sv.JobStatus.PENDING)
+        [written] = await ledger.update_jobs([update])
+        print(written.progress)  # 30
+        ```
+    """
+
+    job: Job
+    expected_status: JobStatus
+    lease_owner: str | None = None
+
+
+@runtime_checkable
+class SupportsUpdateJobs(Protocol):
+    """A ledger that applies many compare-and-sets in one call (one transaction).
+
+    Optional: a [`JobRepository`][soravideo.repositories.JobRepository] need not have it.
+    The engine writes what one status refresh learns (the progress and ends of every job
+    it asked about) with one ``update_jobs`` call where the ledger has it, and with one
+    ``update_job`` a job otherwise. The built-in ledgers have it.
+
+    A subclass of a built-in ledger that overrides ``update_job`` (to audit writes, say)
+    overrides ``update_jobs`` too: the built-in ``update_jobs`` does not call ``update_job``.
+
+    Examples:
+        ```python
+        from soravideo.repositories import MemoryRepository, SQLiteRepository, SupportsUpdateJobs
+
+        print(isinstance(MemoryRepository(), SupportsUpdateJobs))  # True
+        print(isinstance(SQLiteRepository("jobs.db"), SupportsUpdateJobs))  # True
+        ```
+    """
+
+    async def update_jobs(
+        self, updates: Sequence[JobUpdate]
+    ) -> list[Job | ConflictError | NotFoundError]:
+        """Apply many compare-and-sets at once, each with its own expected status and lease owner.
+
+        Each update has exactly the outcome its own
+        [`update_job`][soravideo.repositories.JobRepository.update_job] call would have had,
+        the updates made one after another in the order given (so a remote id one of them
+        gives up, a later one may take): written, or refused with the error ``update_job``
+        would have raised for it. A refused update changes nothing and fails no other one.
+        They are applied in one transaction: a ledger that fails (locked, down) fails them
+        all, and writes none of them.
+
+        Args:
+            updates: The compare-and-sets, in the order to apply them.
+
+        Returns:
+            One outcome an update, in the order given: the job as stored, or the error
+            ``update_job`` would have raised for it (``ConflictError``, ``JobNotFoundError``,
+            ``BatchNotFoundError``).
+
+        Raises:
+            RepositoryError: The ledger failed; no update was written.
+
+        Examples:
+            ```python
+            import attrs
+            from soravideo.repositories import JobUpdate, MemoryRepository
+
+            ledger = MemoryRepository()
+            kite = await client.videos.create_video(sv.CreateVideoRequest(prompt="A kite"))
+            crane = await client.videos.create_video(sv.CreateVideoRequest(prompt="A crane"))
+            await ledger.add_jobs([kite, crane])  # copies, in a ledger of their own
+            outcomes = await ledger.update_jobs(
+                [
+                    JobUpdate(job=attrs.evolve(kite, progress=40), expected_status=kite.status),
+                    # The crane is pending, not completed: refused, and the kite still written.
+                    JobUpdate(
+                        job=attrs.evolve(crane, progress=40),
+                        expected_status=sv.JobStatus.COMPLETED,
+                    ),
+                ]
+            )
+            print(outcomes[0].progress, type(outcomes[1]).__name__)  # 40 ConflictError
+            ```
+        """
         ...

@@ -24,7 +24,7 @@ import anyio.lowlevel
 import attrs
 
 from .._core.converter import dumps, loads
-from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError
+from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, NotFoundError
 from .._core.models import (
     Batch,
     BatchProgress,
@@ -49,7 +49,7 @@ from ._common import (
     nothing_to_claim,
     remote_id_taken,
 )
-from .base import JobRepository
+from .base import JobRepository, JobUpdate, SupportsUpdateJobs
 
 __all__ = ["MemoryRepository"]
 
@@ -119,7 +119,7 @@ class _StoredBatch:
         return cls(batch=batch, data=batch_data(batch), created_us=micros(batch.created_at))
 
 
-class MemoryRepository(JobRepository):
+class MemoryRepository(JobRepository, SupportsUpdateJobs):
     """Keep jobs in this process's memory (gone when it exits).
 
     Safe to share between tasks and threads: each method holds a lock for a few dict operations and
@@ -254,30 +254,57 @@ class MemoryRepository(JobRepository):
             raise JobNotFoundError(job.id)
         new = _StoredJob.of(job, old.job)  # outside the lock: it may serialise the request
         with self._lock:
-            old = self._jobs.get(job.id)
-            if old is None:
-                raise JobNotFoundError(job.id)
-            actual = (old.job.status, old.lease_owner)
-            check_update(
-                job, expected_status=expected_status, lease_owner=lease_owner, actual=actual
-            )
-            if job.batch_id is not None and job.batch_id not in self._batches:
-                raise BatchNotFoundError(job.batch_id)
-            pair = (job.provider, job.remote_id) if job.remote_id is not None else None
-            if pair is not None and self._remote.get(pair, job.id) != job.id:
-                raise remote_id_taken(job, self._remote[pair])
-            if old.job.remote_id is not None:
-                old_pair = (old.job.provider, old.job.remote_id)
-                if old_pair != pair and self._remote.get(old_pair) == job.id:
-                    del self._remote[old_pair]
-            if pair is not None:
-                self._remote[pair] = job.id
-            if not job.status.is_terminal:
-                new.lease_owner, new.lease_expires_us = old.lease_owner, old.lease_expires_us
-            else:
-                self._free.pop(job.id, None)
-            self._jobs[job.id] = new
+            self._replace(new, expected_status, lease_owner)
         return job
+
+    def _replace(
+        self, new: _StoredJob, expected_status: JobStatus, lease_owner: str | None
+    ) -> None:
+        """Store ``new`` in place of its job if every check passes (the lock held)."""
+        job = new.job
+        old = self._jobs.get(job.id)
+        if old is None:
+            raise JobNotFoundError(job.id)
+        actual = (old.job.status, old.lease_owner)
+        check_update(job, expected_status=expected_status, lease_owner=lease_owner, actual=actual)
+        if job.batch_id is not None and job.batch_id not in self._batches:
+            raise BatchNotFoundError(job.batch_id)
+        pair = (job.provider, job.remote_id) if job.remote_id is not None else None
+        if pair is not None and self._remote.get(pair, job.id) != job.id:
+            raise remote_id_taken(job, self._remote[pair])
+        if old.job.remote_id is not None:
+            old_pair = (old.job.provider, old.job.remote_id)
+            if old_pair != pair and self._remote.get(old_pair) == job.id:
+                del self._remote[old_pair]
+        if pair is not None:
+            self._remote[pair] = job.id
+        if not job.status.is_terminal:
+            new.lease_owner, new.lease_expires_us = old.lease_owner, old.lease_expires_us
+        else:
+            self._free.pop(job.id, None)
+        self._jobs[job.id] = new
+
+    async def update_jobs(
+        self, updates: Sequence[JobUpdate]
+    ) -> list[Job | ConflictError | NotFoundError]:
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            held = [self._jobs.get(update.job.id) for update in updates]
+        # Copied outside the lock (a changed request is serialised), as update_job does.
+        stored = [
+            _StoredJob.of(update.job, row.job if row is not None else None)
+            for update, row in zip(updates, held, strict=True)
+        ]
+        outcomes: list[Job | ConflictError | NotFoundError] = []
+        with self._lock:
+            for update, new in zip(updates, stored, strict=True):
+                try:
+                    self._replace(new, update.expected_status, update.lease_owner)
+                except (ConflictError, NotFoundError) as exc:
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(update.job)
+        return outcomes
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
         await anyio.lowlevel.checkpoint()

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._core.converter import dumps, loads
-from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._core.errors import (
+    BatchNotFoundError,
+    ConflictError,
+    JobNotFoundError,
+    NotFoundError,
+    RepositoryError,
+)
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, scrub_exception, secrets_in
 from ._common import (
@@ -42,10 +48,11 @@ from ._common import (
     listing_suffix,
     nothing_to_claim,
     remote_id_taken,
+    update_outcomes,
     with_progress,
 )
 from ._queries import load_queries, migrations
-from .base import JobRepository
+from .base import JobRepository, JobUpdate, SupportsUpdateJobs
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -86,7 +93,7 @@ def _lease_expiry(now: datetime, lease_seconds: float) -> datetime:
         return datetime.max.replace(tzinfo=timezone.utc)
 
 
-class PostgresRepository(JobRepository):
+class PostgresRepository(JobRepository, SupportsUpdateJobs):
     """Keep jobs in PostgreSQL, shared safely by many workers on many machines.
 
     Args:
@@ -345,20 +352,9 @@ class PostgresRepository(JobRepository):
     async def update_job(
         self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
     ) -> Job:
-        params = {
-            "id": job.id,
-            "status": job.status.value,
-            "rank": job.priority.rank,
-            "batch_id": job.batch_id,
-            "created_at": _utc(job.created_at),
-            "updated_at": _utc(job.updated_at),
-            "provider": job.provider,
-            "remote_id": job.remote_id,
-            "data": dumps(job),
-            "expected": JobStatus(expected_status).value,
-            "owner": lease_owner,
-            "terminal": job.status.is_terminal,
-        }
+        params = _update_params(
+            JobUpdate(job=job, expected_status=expected_status, lease_owner=lease_owner)
+        )
         async with self._connection() as conn:
             try:
                 cur = await conn.execute(self._queries["update_job"], params)
@@ -374,6 +370,53 @@ class PostgresRepository(JobRepository):
         check_update(job, expected_status=expected_status, lease_owner=lease_owner, actual=actual)
         # The row changed between the write and the read: the write still lost the race.
         raise ConflictError(job.id, message=f"job {job.id!r} changed while it was being updated")
+
+    async def update_jobs(
+        self, updates: Sequence[JobUpdate]
+    ) -> list[Job | ConflictError | NotFoundError]:
+        updates = list(updates)
+        if not updates:
+            return []
+        params = [_update_params(update) for update in updates]
+        errors = self._psycopg.errors
+        async with self._connection() as conn:
+            try:
+                async with conn.transaction():
+                    # Lock the rows first, in id order (two batches never deadlock), and read
+                    # their states: each statement then finds its row as read here, changed
+                    # only by the statements before it (update_outcomes tells the refusals).
+                    cur = await conn.execute(
+                        self._queries["lock_jobs"], {"ids": sorted({p["id"] for p in params})}
+                    )
+                    states = {
+                        job_id: (JobStatus(status), owner)
+                        for job_id, status, owner in await cur.fetchall()
+                    }
+                    # One pipeline: the statements go out together, one result each.
+                    cur = conn.cursor()
+                    await cur.executemany(self._queries["update_job"], params, returning=True)
+                    written = [cur.rowcount == 1]
+                    while cur.nextset():
+                        written.append(cur.rowcount == 1)
+            except (errors.UniqueViolation, errors.ForeignKeyViolation):
+                pass  # one of them was refused, which ended the transaction: see below
+            else:
+                return update_outcomes(updates, states, written)
+        # A remote id or a batch refused one update, and PostgreSQL ends a transaction at its
+        # first error: nothing was written. Each alone then, to tell which (rare: a bug or race).
+        outcomes: list[Job | ConflictError | NotFoundError] = []
+        for update in updates:
+            try:
+                outcomes.append(
+                    await self.update_job(
+                        update.job,
+                        expected_status=update.expected_status,
+                        lease_owner=update.lease_owner,
+                    )
+                )
+            except (ConflictError, NotFoundError) as exc:
+                outcomes.append(exc)
+        return outcomes
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
         params = {"provider": provider, "remote_id": remote_id}
@@ -538,6 +581,24 @@ class PostgresRepository(JobRepository):
                 grouped.setdefault(batch_id, (data, []))[1].append((status, n))
         items = [with_progress(data, counts) for data, counts in grouped.values()]
         return Page.build(items, page=page, limit=limit, total=int(rows[0][0]))
+
+
+def _update_params(update: JobUpdate) -> dict[str, Any]:
+    job = update.job
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "rank": job.priority.rank,
+        "batch_id": job.batch_id,
+        "created_at": _utc(job.created_at),
+        "updated_at": _utc(job.updated_at),
+        "provider": job.provider,
+        "remote_id": job.remote_id,
+        "data": dumps(job),
+        "expected": JobStatus(update.expected_status).value,
+        "owner": update.lease_owner,
+        "terminal": job.status.is_terminal,
+    }
 
 
 def _batch_params(batch: Batch) -> dict[str, Any]:

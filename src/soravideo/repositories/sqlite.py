@@ -28,7 +28,13 @@ import anyio.to_thread
 
 from .._core.clock import off_loop_work
 from .._core.converter import dumps, loads
-from .._core.errors import BatchNotFoundError, ConflictError, JobNotFoundError, RepositoryError
+from .._core.errors import (
+    BatchNotFoundError,
+    ConflictError,
+    JobNotFoundError,
+    NotFoundError,
+    RepositoryError,
+)
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
@@ -51,7 +57,7 @@ from ._common import (
     with_progress,
 )
 from ._queries import load_queries, migrations
-from .base import JobRepository
+from .base import JobRepository, JobUpdate, SupportsUpdateJobs
 
 __all__ = ["SQLiteRepository"]
 
@@ -132,6 +138,40 @@ def _remote_id_conflict(conn: sqlite3.Connection, jobs: Sequence[Job]) -> Confli
         if job.remote_id is not None and (owner := _remote_owner(conn, job)) is not None
     }
     return first_remote_id_conflict(jobs, owners)
+
+
+def _update_params(update: JobUpdate) -> dict[str, Any]:
+    job = update.job
+    return {
+        **_job_row(job),
+        "expected": JobStatus(update.expected_status).value,
+        "lease_owner": update.lease_owner,
+        "terminal": job.status.is_terminal,
+    }
+
+
+def _update(conn: sqlite3.Connection, update: JobUpdate, params: Mapping[str, Any]) -> None:
+    """Run one compare-and-set (``params`` from ``_update_params``); raise what refused it."""
+    job = update.job
+    q = _queries()
+    try:
+        cur = conn.execute(q["update_job"], params)
+    except sqlite3.IntegrityError as exc:
+        if _violates(exc, "jobs.remote_id"):
+            raise remote_id_taken(job, _remote_owner(conn, job)) from exc
+        raise BatchNotFoundError(job.batch_id or "") from exc
+    if cur.rowcount == 1:
+        return
+    row = conn.execute(q["job_state"], {"id": job.id}).fetchone()
+    actual = (JobStatus(row[0]), row[1]) if row else None
+    check_update(
+        job,
+        expected_status=update.expected_status,
+        lease_owner=update.lease_owner,
+        actual=actual,
+    )
+    # Every check passes now, so the job changed between the two statements.
+    raise ConflictError(job.id, message=f"job {job.id!r} changed concurrently")
 
 
 def _error(path: str, exc: BaseException) -> RepositoryError:
@@ -300,7 +340,7 @@ class _ConnectionThread:
             conn.close()
 
 
-class SQLiteRepository(JobRepository):
+class SQLiteRepository(JobRepository, SupportsUpdateJobs):
     """Keep jobs in a SQLite file: durable, embedded, shared by the processes of one machine.
 
     The constructor does no I/O: the file (and its folder) is created, and the schema migrated, by
@@ -473,32 +513,40 @@ class SQLiteRepository(JobRepository):
     async def update_job(
         self, job: Job, *, expected_status: JobStatus, lease_owner: str | None = None
     ) -> Job:
-        expected = JobStatus(expected_status)
-        params = {
-            **_job_row(job),
-            "expected": expected.value,
-            "lease_owner": lease_owner,
-            "terminal": job.status.is_terminal,
-        }
-        q = _queries()
-
-        def work(conn: sqlite3.Connection) -> None:
-            try:
-                cur = conn.execute(q["update_job"], params)
-            except sqlite3.IntegrityError as exc:
-                if _violates(exc, "jobs.remote_id"):
-                    raise remote_id_taken(job, _remote_owner(conn, job)) from exc
-                raise BatchNotFoundError(job.batch_id or "") from exc
-            if cur.rowcount == 1:
-                return
-            row = conn.execute(q["job_state"], {"id": job.id}).fetchone()
-            actual = (JobStatus(row[0]), row[1]) if row else None
-            check_update(job, expected_status=expected, lease_owner=lease_owner, actual=actual)
-            # Every check passes now, so the job changed between the two statements.
-            raise ConflictError(job.id, message=f"job {job.id!r} changed concurrently")
-
-        await self._call(work)
+        update = JobUpdate(job=job, expected_status=expected_status, lease_owner=lease_owner)
+        params = _update_params(update)
+        await self._call(lambda conn: _update(conn, update, params))
         return job
+
+    async def update_jobs(
+        self, updates: Sequence[JobUpdate]
+    ) -> list[Job | ConflictError | NotFoundError]:
+        updates = list(updates)
+        if not updates:
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[Job | ConflictError | NotFoundError]:
+            # Serialise before taking the write lock: other processes wait less.
+            params = [_update_params(update) for update in updates]
+            outcomes: list[Job | ConflictError | NotFoundError] = []
+            conn.execute("BEGIN IMMEDIATE")
+            for update, row in zip(updates, params, strict=True):
+                try:
+                    _update(conn, update, row)
+                except (ConflictError, NotFoundError) as exc:
+                    # A refused statement is undone alone; the transaction goes on, unless
+                    # SQLite ended it (then the updates before it are gone too).
+                    if not conn.in_transaction:
+                        raise RepositoryError(
+                            f"the transaction ended at job {update.job.id!r}: {exc}"
+                        ) from exc
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(update.job)
+            conn.execute("COMMIT")
+            return outcomes
+
+        return await self._call(work)
 
     async def find_job_by_remote_id(self, provider: str, remote_id: str) -> Job | None:
         query = _queries()["find_job_by_remote_id"]

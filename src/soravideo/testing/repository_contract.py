@@ -55,6 +55,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from .._core.converter import dumps
 from .._core.errors import (
     BatchNotFoundError,
     ConflictError,
@@ -71,7 +72,7 @@ from .._core.models import (
     JobStatus,
     VideoResult,
 )
-from ..repositories.base import JobRepository
+from ..repositories.base import JobRepository, JobUpdate, SupportsUpdateJobs
 from . import strategies as sst
 
 __all__ = ["T0", "RepositoryContract", "make_batch", "make_job"]
@@ -148,6 +149,36 @@ def _ids(jobs: Sequence[Job]) -> list[str]:
 
 def _at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def _batching(repository: JobRepository) -> SupportsUpdateJobs:
+    """The ledger's ``update_jobs``; the test is skipped on a ledger without it (optional)."""
+    if not isinstance(repository, SupportsUpdateJobs):
+        pytest.skip("no update_jobs (optional): the engine writes one job at a time here")
+    return repository
+
+
+# One update_jobs step of the comparison with update_job: which job (3: one never stored),
+# its new status, the status expected, the lease owner claimed, which remote id it gets.
+_STEPS = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.sampled_from(JobStatus),
+        st.sampled_from([JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED]),
+        st.sampled_from([None, None, "w1", "w2"]),
+        st.sampled_from([None, 0, 1, 2]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+_START = st.lists(
+    st.tuples(
+        st.sampled_from([JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED]),
+        st.sampled_from([None, "w1", "w2"]),
+    ),
+    min_size=3,
+    max_size=3,
+)
 
 
 class RepositoryContract:
@@ -572,6 +603,324 @@ class RepositoryContract:
         await repository.update_job(done, expected_status=JobStatus.PENDING, lease_owner="w1")
         assert await repository.renew_lease([job.id], "w1", lease_seconds=_LEASE, now=_at(3)) == []
         assert await repository.claim_jobs("w2", limit=1, lease_seconds=_LEASE, now=_at(99)) == []
+
+    # -- many compare-and-sets at once (update_jobs, optional) -------------------------------
+
+    async def test_update_jobs_writes_each_job_and_says_what_refused_the_others(
+        self, repository: JobRepository
+    ) -> None:
+        batching = _batching(repository)
+        fine = make_job(status=JobStatus.PROCESSING, remote_id="video_1")
+        moved = make_job(status=JobStatus.PROCESSING, age=1)
+        done = make_job(status=JobStatus.COMPLETED, age=2, completed_at=_at(3))
+        await repository.add_jobs([fine, moved, done])
+        ghost = make_job(age=3)
+        updates = [
+            JobUpdate(
+                job=attrs.evolve(fine, progress=50, updated_at=_at(5)),
+                expected_status=JobStatus.PROCESSING,
+            ),
+            # Expects pending, finds processing.
+            JobUpdate(
+                job=attrs.evolve(moved, status=JobStatus.COMPLETED),
+                expected_status=JobStatus.PENDING,
+            ),
+            JobUpdate(job=ghost, expected_status=JobStatus.PENDING),  # never stored
+            JobUpdate(  # a terminal status is final
+                job=attrs.evolve(done, status=JobStatus.PROCESSING),
+                expected_status=JobStatus.COMPLETED,
+            ),
+            JobUpdate(  # after a refused update of the same job: written
+                job=attrs.evolve(moved, progress=10), expected_status=JobStatus.PROCESSING
+            ),
+        ]
+        outcomes = await batching.update_jobs(updates)
+        assert len(outcomes) == len(updates)
+        assert outcomes[0] == updates[0].job
+        refused = outcomes[1]
+        assert isinstance(refused, ConflictError)
+        assert (refused.job_id, refused.expected, refused.actual) == (
+            moved.id,
+            "pending",
+            "processing",
+        )
+        assert isinstance(outcomes[2], JobNotFoundError)
+        assert outcomes[2].job_id == ghost.id
+        assert isinstance(outcomes[3], ConflictError)
+        assert outcomes[3].job_id == done.id
+        assert outcomes[4] == updates[4].job
+        assert await repository.get_jobs([fine.id, moved.id, done.id]) == [
+            updates[0].job,
+            updates[4].job,
+            done,
+        ]
+        assert await repository.get_jobs([ghost.id]) == []
+        assert await batching.update_jobs([]) == []
+
+    async def test_update_jobs_sees_the_updates_before_it(self, repository: JobRepository) -> None:
+        batching = _batching(repository)
+        job = make_job()
+        await repository.add_jobs([job])
+        sent = attrs.evolve(job, status=JobStatus.PROCESSING, attempts=1)
+        done = attrs.evolve(sent, status=JobStatus.COMPLETED, progress=100, completed_at=_at(2))
+        outcomes = await batching.update_jobs(
+            [
+                JobUpdate(job=sent, expected_status=JobStatus.PENDING),
+                JobUpdate(job=sent, expected_status=JobStatus.PENDING),  # not pending any more
+                JobUpdate(job=done, expected_status=JobStatus.PROCESSING),
+                JobUpdate(job=sent, expected_status=JobStatus.COMPLETED),  # final
+            ]
+        )
+        assert outcomes[0] == sent
+        assert isinstance(outcomes[1], ConflictError)
+        assert (outcomes[1].expected, outcomes[1].actual) == ("pending", "processing")
+        assert outcomes[2] == done
+        assert isinstance(outcomes[3], ConflictError)
+        assert (outcomes[3].expected, outcomes[3].actual) == ("completed", "completed")
+        assert await repository.get_job(job.id) == done
+
+    async def test_update_jobs_checks_each_lease_owner(self, repository: JobRepository) -> None:
+        batching = _batching(repository)
+        mine, theirs, loose, ending = (make_job(age=i) for i in range(4))
+        await repository.add_jobs([mine, theirs, loose, ending])
+        for job, owner in ((mine, "w1"), (theirs, "w2"), (ending, "w1")):
+            await repository.claim_jobs(
+                owner, limit=1, lease_seconds=_LEASE, now=T0, job_ids=[job.id]
+            )
+        sent = {job.id: attrs.evolve(job, status=JobStatus.PROCESSING) for job in (mine, theirs)}
+        outcomes = await batching.update_jobs(
+            [
+                JobUpdate(job=sent[mine.id], expected_status=JobStatus.PENDING, lease_owner="w1"),
+                JobUpdate(job=sent[theirs.id], expected_status=JobStatus.PENDING, lease_owner="w1"),
+                JobUpdate(  # nobody holds it: no lease owner matches
+                    job=attrs.evolve(loose, progress=5),
+                    expected_status=JobStatus.PENDING,
+                    lease_owner="w1",
+                ),
+                JobUpdate(  # no owner given: not checked
+                    job=attrs.evolve(theirs, progress=5), expected_status=JobStatus.PENDING
+                ),
+                JobUpdate(  # it ends, and gives its lease up
+                    job=attrs.evolve(ending, status=JobStatus.FAILED, completed_at=_at(1)),
+                    expected_status=JobStatus.PENDING,
+                    lease_owner="w1",
+                ),
+            ]
+        )
+        assert outcomes[0] == sent[mine.id]
+        assert isinstance(outcomes[1], ConflictError)
+        assert "w2" in str(outcomes[1])
+        assert isinstance(outcomes[2], ConflictError)
+        assert outcomes[3] == attrs.evolve(theirs, progress=5)
+        assert isinstance(outcomes[4], Job)
+        assert (await repository.get_job(theirs.id)).progress == 5
+        assert (await repository.get_job(loose.id)) == loose
+        # The leases outlive the writes that keep a job unfinished; an ended job's is gone.
+        held = [mine.id, ending.id]
+        assert await repository.renew_lease(held, "w1", lease_seconds=_LEASE, now=_at(1)) == [
+            mine.id
+        ]
+        assert await repository.renew_lease([theirs.id], "w2", lease_seconds=5, now=_at(1)) == [
+            theirs.id
+        ]
+
+    @pytest.mark.parametrize("final", _TERMINAL)
+    async def test_update_jobs_keeps_a_terminal_status_final(
+        self, repository: JobRepository, final: JobStatus
+    ) -> None:
+        batching = _batching(repository)
+        job = make_job(status=final, completed_at=_at(9))
+        await repository.add_jobs([job])
+        noted = attrs.evolve(job, result=VideoResult(remote_id="video_9"), updated_at=_at(10))
+        changes = [
+            JobUpdate(job=attrs.evolve(job, status=status), expected_status=final)
+            for status in JobStatus
+            if status is not final
+        ]
+        outcomes = await batching.update_jobs(
+            [*changes, JobUpdate(job=noted, expected_status=final)]
+        )
+        assert all(isinstance(outcome, ConflictError) for outcome in outcomes[:-1])
+        assert outcomes[-1] == noted
+        assert await repository.get_job(job.id) == noted
+
+    async def test_update_jobs_keeps_one_owner_per_remote_video(
+        self, repository: JobRepository
+    ) -> None:
+        batching = _batching(repository)
+        owner = make_job(status=JobStatus.PROCESSING, remote_id="video_1")
+        first, second, third = (make_job(status=JobStatus.PROCESSING, age=i + 1) for i in range(3))
+        await repository.add_jobs([owner, first, second, third])
+
+        def giving(job: Job, remote_id: str) -> JobUpdate:
+            return JobUpdate(
+                job=attrs.evolve(job, remote_id=remote_id), expected_status=JobStatus.PROCESSING
+            )
+
+        outcomes = await batching.update_jobs(
+            [
+                giving(first, "video_1"),  # the ledger's owner has it
+                giving(first, "video_2"),
+                giving(second, "video_2"),  # an update before it in the batch gave it away
+                giving(owner, "video_3"),  # the owner gives video_1 up...
+                giving(third, "video_1"),  # ...so it may be taken now
+            ]
+        )
+        taken_by_owner, _, taken_by_first, _, _ = outcomes
+        assert isinstance(taken_by_owner, ConflictError)
+        assert "video_1" in str(taken_by_owner)
+        assert owner.id in str(taken_by_owner)
+        assert isinstance(taken_by_first, ConflictError)
+        assert "video_2" in str(taken_by_first)
+        assert first.id in str(taken_by_first)
+        assert [isinstance(outcome, Job) for outcome in outcomes] == [
+            False,
+            True,
+            False,
+            True,
+            True,
+        ]
+        found = {
+            remote_id: await repository.find_job_by_remote_id("fake", remote_id)
+            for remote_id in ("video_1", "video_2", "video_3")
+        }
+        assert {remote_id: job and job.id for remote_id, job in found.items()} == {
+            "video_1": third.id,
+            "video_2": first.id,
+            "video_3": owner.id,
+        }
+        assert await repository.get_job(second.id) == second
+
+    async def test_update_jobs_refuses_an_unknown_batch_for_that_job_alone(
+        self, repository: JobRepository
+    ) -> None:
+        batching = _batching(repository)
+        orphan, fine = make_job(), make_job(age=1)
+        await repository.add_jobs([orphan, fine])
+        outcomes = await batching.update_jobs(
+            [
+                JobUpdate(
+                    job=attrs.evolve(orphan, batch_id="batch_missing"),
+                    expected_status=JobStatus.PENDING,
+                ),
+                JobUpdate(job=attrs.evolve(fine, progress=3), expected_status=JobStatus.PENDING),
+            ]
+        )
+        assert isinstance(outcomes[0], BatchNotFoundError)
+        assert outcomes[1] == attrs.evolve(fine, progress=3)
+        assert await repository.get_job(orphan.id) == orphan
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(start=_START, steps=_STEPS)
+    async def test_update_jobs_has_the_outcomes_of_update_job_one_at_a_time(
+        self,
+        repository: JobRepository,
+        start: list[tuple[JobStatus, str | None]],
+        steps: list[tuple[int, JobStatus, JobStatus, str | None, int | None]],
+    ) -> None:
+        batching = _batching(repository)
+        # The same jobs twice, under two fresh tags: one set updated a job at a time with
+        # update_job, the other with one update_jobs; their outcomes and ledgers must agree.
+        one, many = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
+
+        async def stored(tag: str) -> list[Job]:
+            jobs = [
+                make_job(
+                    f"job_{tag}_{i}",
+                    status=status,
+                    age=i,
+                    remote_id=f"video_{tag}_{i}" if i < 2 else None,
+                )
+                for i, (status, _) in enumerate(start)
+            ]
+            await repository.add_jobs(jobs)
+            for job, (status, owner) in zip(jobs, start, strict=True):
+                if owner is not None and not status.is_terminal:
+                    await repository.claim_jobs(
+                        owner, limit=1, lease_seconds=_LEASE, now=T0, job_ids=[job.id]
+                    )
+            return [*jobs, make_job(f"job_{tag}_3", age=3)]
+
+        def updates(tag: str, jobs: list[Job]) -> list[JobUpdate]:
+            return [
+                JobUpdate(
+                    job=attrs.evolve(
+                        jobs[which],
+                        status=status,
+                        progress=n,
+                        remote_id=None if remote is None else f"video_{tag}_{remote}",
+                    ),
+                    expected_status=expected,
+                    lease_owner=owner,
+                )
+                for n, (which, status, expected, owner, remote) in enumerate(steps)
+            ]
+
+        alone: list[Any] = []
+        for update in updates(one, await stored(one)):
+            try:
+                alone.append(
+                    await repository.update_job(
+                        update.job,
+                        expected_status=update.expected_status,
+                        lease_owner=update.lease_owner,
+                    )
+                )
+            except (ConflictError, JobNotFoundError, BatchNotFoundError) as exc:
+                alone.append(exc)
+        together = await batching.update_jobs(updates(many, await stored(many)))
+
+        def seen(outcome: Any, tag: str) -> Any:
+            if isinstance(outcome, Job):
+                return dumps(outcome).replace(tag, "TAG")
+            return (type(outcome), str(outcome).replace(tag, "TAG"))
+
+        assert [seen(o, many) for o in together] == [seen(o, one) for o in alone]
+        ledgers = [
+            [
+                seen(job, tag)
+                for job in await repository.get_jobs([f"job_{tag}_{i}" for i in range(4)])
+            ]
+            for tag in (one, many)
+        ]
+        assert ledgers[0] == ledgers[1]
+
+    async def test_racing_update_jobs_write_each_job_once(
+        self, repository: JobRepository, second_repository: JobRepository
+    ) -> None:
+        _batching(repository)
+        jobs = [make_job(age=i) for i in range(12)]
+        await repository.add_jobs(jobs)
+        written: dict[str, list[JobStatus]] = {job.id: [] for job in jobs}
+
+        async def move(handle: JobRepository, status: JobStatus, order: list[Job]) -> None:
+            outcomes = await _batching(handle).update_jobs(
+                [
+                    JobUpdate(
+                        job=attrs.evolve(job, status=status), expected_status=JobStatus.PENDING
+                    )
+                    for job in order
+                ]
+            )
+            for job, outcome in zip(order, outcomes, strict=True):
+                if isinstance(outcome, Job):
+                    written[job.id].append(status)
+                else:
+                    assert isinstance(outcome, ConflictError)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(move, repository, JobStatus.PROCESSING, jobs)
+            tg.start_soon(move, second_repository, JobStatus.CANCELLED, jobs[::-1])
+        assert all(len(statuses) == 1 for statuses in written.values()), written
+        stored = await repository.get_jobs(_ids(jobs))
+        assert [job.status for job in stored] == [written[job.id][0] for job in jobs]
 
     # -- claims and leases -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import pytest
 import soravideo as sv
 from engine_kit import OWNER, Kit
 from soravideo._core.clock import now_utc
+from soravideo._engine.ledger import Write
 
 pytestmark = pytest.mark.anyio
 
@@ -78,3 +79,29 @@ async def test_a_lease_is_given_back_only_for_a_job_no_longer_driven_here(kit: K
     taken = await kit.repository.claim_jobs("other", limit=1, lease_seconds=60, now=now)
     assert [j.id for j in taken] == [job.id]
     assert await kit.ledger.read("no-such-job") is None
+
+
+async def test_many_writes_report_each_outcome_and_raise_none(kit: Kit) -> None:
+    mine, moved = await kit.pending("a fox"), await kit.pending("a cat")
+    ghost = attrs.evolve(mine, id="job_gone")
+    remote = await kit.transport.submit(mine.request, idempotency_key=f"key-{mine.id}")
+    kit.state.unrecorded[mine.id] = remote
+    outcomes = await kit.ledger.write_many(
+        [
+            Write(
+                mine,
+                sv.JobStatus.PENDING,
+                {"status": sv.JobStatus.PROCESSING, "remote_id": remote.remote_id},
+            ),
+            Write(moved, sv.JobStatus.PROCESSING, {"progress": 5}),  # it is pending
+            Write(ghost, sv.JobStatus.PENDING, {"progress": 5}),
+        ]
+    )
+    written, refused, gone = outcomes
+    assert isinstance(written, sv.Job)
+    assert written.remote_id == remote.remote_id
+    assert written.updated_at == now_utc(kit.clock)
+    assert mine.id not in kit.state.unrecorded
+    assert isinstance(refused, sv.ConflictError)
+    assert isinstance(gone, sv.JobNotFoundError)
+    assert await kit.repository.get_job(moved.id) == moved

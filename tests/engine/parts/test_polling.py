@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import soravideo as sv
 from engine_kit import Kit
+from soravideo._engine import polling
+from soravideo._engine.state import Tracked
+from soravideo.repositories import JobUpdate, MemoryRepository, SupportsUpdateJobs
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +96,207 @@ async def test_a_job_the_provider_no_longer_knows_is_failed_not_polled_forever(k
     assert failed.status is sv.JobStatus.FAILED
     assert failed.error is not None and failed.error.code == "remote_missing"
     assert not kit.state.holds(job.id)
+
+
+# -- one refresh, one ledger call ([W2-4]) ----------------------------------------------
+
+
+class Spy:
+    """Every write the ledger receives, in order: ``("one", job id)`` for ``update_job``,
+    ``("many", job ids)`` for ``update_jobs``."""
+
+    def __init__(self, kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        repository = kit.repository
+        update_job, update_jobs = repository.update_job, repository.update_jobs
+
+        async def one(job: sv.Job, **kwargs: Any) -> sv.Job:
+            self.calls.append(("one", job.id))
+            return await update_job(job, **kwargs)
+
+        async def many(updates: Sequence[JobUpdate]) -> list[Any]:
+            self.calls.append(("many", [update.job.id for update in updates]))
+            return await update_jobs(updates)
+
+        monkeypatch.setattr(repository, "update_job", one)
+        monkeypatch.setattr(repository, "update_jobs", many)
+
+
+async def tracked_jobs(kit: Kit, count: int) -> list[Tracked]:
+    jobs = [await kit.sent(f"a fox, take {i}") for i in range(count)]
+    for job in jobs:
+        kit.poller.track(job)
+    return [kit.state.tracked[job.id] for job in jobs]
+
+
+async def test_a_refresh_writes_every_answer_with_one_ledger_call(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    due = await tracked_jobs(kit, 3)
+    ids = [t.job.id for t in due]
+    spy = Spy(kit, monkeypatch)
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert spy.calls == [("many", ids)]
+    assert [j.progress for j in await kit.repository.get_jobs(ids)] == [50, 50, 50]
+    assert kit.seen == [("progress", job_id) for job_id in ids]
+    assert all(t.job.progress == 50 and t.due > kit.clock.time() for t in due)
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert spy.calls[1:] == [("many", ids)]
+    done = await kit.repository.get_jobs(ids)
+    assert {job.status for job in done} == {sv.JobStatus.COMPLETED}
+    assert all(job.result is not None and job.result.remote_id == job.remote_id for job in done)
+    assert kit.seen[3:] == [("completed", job_id) for job_id in ids]
+    assert not any(kit.state.holds(job_id) for job_id in ids)
+
+
+async def test_a_ledger_refusing_a_refresh_keeps_every_job_to_check_again(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    due = await tracked_jobs(kit, 3)
+    ids = [t.job.id for t in due]
+    before = await kit.repository.get_jobs(ids)
+
+    async def locked(updates: Sequence[JobUpdate]) -> list[Any]:
+        raise sv.RepositoryError("database is locked")
+
+    monkeypatch.setattr(kit.repository, "update_jobs", locked)
+    kit.clock.advance(60)  # all three completed at the provider: not written
+    await kit.poller.refresh(due)
+    assert await kit.repository.get_jobs(ids) == before
+    assert kit.seen == []
+    for tracked in due:
+        assert kit.state.holds(tracked.job.id)
+        assert tracked.failures == 1
+        assert tracked.due == kit.clock.time() + kit.pacer.backoff(1)
+    monkeypatch.undo()
+    await kit.poller.refresh(due)
+    assert {job.status for job in await kit.repository.get_jobs(ids)} == {sv.JobStatus.COMPLETED}
+    assert kit.seen == [("completed", job_id) for job_id in ids]
+    assert kit.fake.created_count() == 3
+
+
+async def test_a_job_changed_elsewhere_is_let_go_and_the_others_written(kit: Kit) -> None:
+    due = await tracked_jobs(kit, 3)
+    first, cancelled, last = (t.job for t in due)
+    # Another process cancels the second one in the ledger.
+    await kit.repository.update_job(
+        attrs.evolve(cancelled, status=sv.JobStatus.CANCELLED),
+        expected_status=sv.JobStatus.PROCESSING,
+    )
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert kit.stopped == [cancelled.remote_id]
+    assert not kit.state.holds(cancelled.id)
+    assert (await kit.repository.get_job(cancelled.id)).status is sv.JobStatus.CANCELLED
+    assert [j.progress for j in await kit.repository.get_jobs([first.id, last.id])] == [50, 50]
+    assert kit.seen == [("progress", first.id), ("progress", last.id)]
+    kit.clock.advance(30)
+    await kit.poller.refresh([kit.state.tracked[first.id], kit.state.tracked[last.id]])
+    assert kit.seen[2:] == [("completed", first.id), ("completed", last.id)]
+
+
+async def test_what_was_learnt_before_a_download_is_written_before_it_starts(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kit.poller.settings = attrs.evolve(kit.settings, download_dir=tmp_path)
+    [ready] = await tracked_jobs(kit, 1)
+    kit.clock.advance(30)
+    early, late = [await kit.sent(f"a cat, take {i}") for i in range(2)]
+    for job in (early, late):
+        kit.poller.track(job)
+    spy = Spy(kit, monkeypatch)
+    open_content = kit.transport.open_content
+
+    def opening(remote_id: str, variant: str = "video") -> Any:
+        spy.calls.append(("download", remote_id))
+        return open_content(remote_id, variant)
+
+    monkeypatch.setattr(kit.transport, "open_content", opening)
+    kit.clock.advance(30)  # ready done, early and late half way
+    await kit.poller.refresh([kit.state.tracked[early.id], ready, kit.state.tracked[late.id]])
+    assert spy.calls == [
+        ("one", early.id),
+        ("download", ready.job.remote_id),
+        ("many", [ready.job.id, late.id]),
+    ]
+    done = await kit.repository.get_job(ready.job.id)
+    assert done.result is not None and done.result.path is not None
+    assert Path(done.result.path).parent == tmp_path
+    assert kit.seen == [("progress", early.id), ("completed", ready.job.id), ("progress", late.id)]
+
+
+class WithoutUpdateJobs:
+    """A ledger plugin written before ``update_jobs``: the old methods only (the memory
+    ledger's), one of whose writes can be made to fail."""
+
+    def __init__(self, inner: MemoryRepository) -> None:
+        self._inner = inner
+        self.writes: list[str] = []
+        self.refuse: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "update_jobs":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    async def update_job(self, job: sv.Job, **kwargs: Any) -> sv.Job:
+        self.writes.append(job.id)
+        if job.id in self.refuse:
+            raise sv.RepositoryError("database is locked")
+        return await self._inner.update_job(job, **kwargs)
+
+
+async def test_a_ledger_without_update_jobs_is_written_one_job_at_a_time(kit: Kit) -> None:
+    due = await tracked_jobs(kit, 3)
+    ids = [t.job.id for t in due]
+    plugin = WithoutUpdateJobs(kit.repository)
+    assert not isinstance(plugin, SupportsUpdateJobs)
+    kit.ledger.repository = plugin  # type: ignore[assignment]
+    plugin.refuse = {ids[1]}
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert plugin.writes == ids
+    # The refused write alone is tried again; the others stand.
+    assert [j.progress for j in await kit.repository.get_jobs(ids)] == [50, 0, 50]
+    assert kit.seen == [("progress", ids[0]), ("progress", ids[2])]
+    assert (due[0].failures, due[1].failures, due[2].failures) == (0, 1, 0)
+    assert due[1].due == kit.clock.time() + kit.pacer.backoff(1)
+    plugin.refuse = set()
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert plugin.writes[3:] == ids
+    assert {j.status for j in await kit.repository.get_jobs(ids)} == {sv.JobStatus.COMPLETED}
+    assert kit.seen[2:] == [("completed", job_id) for job_id in ids]
+
+
+async def test_progress_of_a_job_a_cancel_took_over_meanwhile_is_not_announced(kit: Kit) -> None:
+    due = await tracked_jobs(kit, 2)
+    first, second = (t.job.id for t in due)
+
+    async def cancel_the_other(event: sv.JobEvent) -> None:
+        # A callback of the first job's progress cancels the second job (written in the
+        # same ledger call, its progress not yet announced): a cancel begins by this.
+        if event.job.id == first:
+            kit.state.cancelling.add(second)
+
+    kit.events.on("progress", cancel_the_other)
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert kit.seen == [("progress", first)]
+    assert (await kit.repository.get_job(second)).progress == 50  # written all the same
+    kit.state.cancelling.discard(second)
+
+
+async def test_a_refresh_of_very_many_jobs_is_written_in_bounded_calls(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(polling, "_WRITTEN_TOGETHER", 2)
+    due = await tracked_jobs(kit, 5)
+    ids = [t.job.id for t in due]
+    spy = Spy(kit, monkeypatch)
+    kit.clock.advance(30)
+    await kit.poller.refresh(due)
+    assert spy.calls == [("many", ids[:2]), ("many", ids[2:4]), ("one", ids[4])]
+    assert kit.seen == [("progress", job_id) for job_id in ids]

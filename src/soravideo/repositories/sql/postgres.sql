@@ -223,6 +223,13 @@ SELECT id, data FROM soravideo_jobs WHERE id = ANY(%(ids)s::text[]);
 -- name: job_state
 SELECT status, lease_owner FROM soravideo_jobs WHERE id = %(id)s;
 
+-- name: lock_jobs
+-- update_jobs: the states its compare-and-sets find, the rows locked in one order.
+SELECT id, status, lease_owner FROM soravideo_jobs
+WHERE id = ANY(%(ids)s::text[])
+ORDER BY id
+FOR UPDATE;
+
 -- name: update_job
 -- Compare-and-set: the expected status, the lease owner when given, and a terminal status
 -- never changes. Zero rows means the caller lost the race (or the lease). A job that
