@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 import soravideo as sv
+from helpers import tls
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import HOSTILE_IDS, FakeRunway, FakeSora, ForeignServer, VirtualClock
 from soravideo.testing._fakeserver import FakeRequest, FakeResponse, FakeServer
@@ -216,7 +217,7 @@ class Hostile:
         wait: float,
         settings: dict[str, Any],
     ) -> list[sv.Job]:
-        users = httpx.AsyncClient(follow_redirects=True) if follow_redirects else None
+        users = httpx.AsyncClient(follow_redirects=True, verify=tls()) if follow_redirects else None
         transport = self.transport(auth_style=auth_style, http_client=users)
         try:
             client = sv.AsyncSoraVideo(
