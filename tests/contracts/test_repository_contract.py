@@ -39,8 +39,10 @@ async def memory(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
 @asynccontextmanager
 async def sqlite(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
     tmp_path: Path = request.getfixturevalue("tmp_path")
-    first = SQLiteRepository(tmp_path / "ledger.db")
-    second = SQLiteRepository(tmp_path / "ledger.db")
+    new_ledger: Callable[[Path], Path] = request.getfixturevalue("new_sqlite_ledger")
+    path = new_ledger(tmp_path / "ledger.db")
+    first = SQLiteRepository(path)
+    second = SQLiteRepository(path)
     try:
         await first.open()
         await second.open()
