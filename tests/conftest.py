@@ -6,6 +6,7 @@ import shutil
 import signal
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,7 +49,10 @@ def sqlite_ledger_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         async with SQLiteRepository(path) as repository:
             await repository.list_jobs()
 
-    anyio.run(make)
+    # In a thread of its own: an async fixture may be the first to ask for it, with its
+    # event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, make).result()
     # Closed, its write-ahead log is folded into the file: the file alone is the ledger.
     assert not path.with_name(path.name + "-wal").exists()
     return path
