@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -28,6 +31,48 @@ def ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# -- SQLite: a new ledger is a copy of one made once ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_ledger_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite ledger, made and migrated once per process by ``SQLiteRepository``."""
+    import anyio
+
+    from soravideo.repositories import SQLiteRepository
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "ledger.db"
+
+    async def make() -> None:
+        async with SQLiteRepository(path) as repository:
+            await repository.list_jobs()
+
+    # In a thread of its own: an async fixture may be the first to ask for it, with its
+    # event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, make).result()
+    # Closed, its write-ahead log is folded into the file: the file alone is the ledger.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture
+def new_sqlite_ledger(sqlite_ledger_template: Path) -> Callable[[Path], Path]:
+    """Put a new, empty SQLite ledger at a path (a copy of ``sqlite_ledger_template``).
+
+    What ``SQLiteRepository`` makes of a new file, without making it: creating one syncs
+    the disk about eight times (journal, then write-ahead log), tens of ms on many disks,
+    for every test. Creating and migrating a new file has its own tests
+    (tests/repositories/test_sqlite.py, and wherever a test names a file of its own).
+    """
+
+    def place(path: Path) -> Path:
+        shutil.copyfile(sqlite_ledger_template, path)
+        return path
+
+    return place
 
 
 # -- PostgreSQL: one throwaway server per session, one fresh schema per test ------------------

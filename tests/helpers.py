@@ -3,6 +3,8 @@ crash-and-restart scenario (real processes on a shared SQLite ledger)."""
 
 from __future__ import annotations
 
+import functools
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +28,17 @@ DURABLE_CHILD_API_KEY = "sk-test"  # the key durable_child.py sends
 # The types of the client factories tests/e2e/conftest.py provides.
 ClientFactory = Callable[..., sv.SoraVideo]
 AsyncClientFactory = Callable[..., sv.AsyncSoraVideo]
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """The one client TLS context of the tests' own httpx clients (``verify=tls()``).
+
+    ``httpx.Client()`` and ``httpx.AsyncClient()`` build a context of their own each time,
+    loading the CA bundle: about 50 ms of CPU per client, the most of many a unit test's
+    time. Their settings are all alike, so one context, built on first use, serves them all.
+    """
+    return ssl.create_default_context()
 
 
 def request(prompt: str = "a red fox in the snow", **fields: Any) -> sv.CreateVideoRequest:

@@ -8,9 +8,11 @@ It may take any pytest fixture through ``request.getfixturevalue``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -37,8 +39,10 @@ async def memory(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
 @asynccontextmanager
 async def sqlite(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
     tmp_path: Path = request.getfixturevalue("tmp_path")
-    first = SQLiteRepository(tmp_path / "ledger.db")
-    second = SQLiteRepository(tmp_path / "ledger.db")
+    new_ledger: Callable[[Path], Path] = request.getfixturevalue("new_sqlite_ledger")
+    path = new_ledger(tmp_path / "ledger.db")
+    first = SQLiteRepository(path)
+    second = SQLiteRepository(path)
     try:
         await first.open()
         await second.open()
@@ -48,10 +52,50 @@ async def sqlite(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
         await first.aclose()
 
 
+@pytest.fixture(scope="session")
+def postgres_contract_schema(
+    postgres_server: str, postgres_admin: Any
+) -> Iterator[tuple[str, str]]:
+    """This process's schema for the contract and a DSN on it; migrated by its first test."""
+    from psycopg import conninfo, sql
+
+    schema = f"soravideo_contract_{uuid.uuid4().hex[:12]}"
+    postgres_admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    params = conninfo.conninfo_to_dict(postgres_server)
+    options = f"{params.get('options') or ''} -c search_path={schema}".strip()
+    try:
+        yield schema, conninfo.make_conninfo(postgres_server, options=options)
+    finally:
+        postgres_admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def postgres_contract_dsn(postgres_contract_schema: tuple[str, str], postgres_admin: Any) -> str:
+    """A DSN on the contract's schema, emptied: every row gone but its schema version.
+
+    That is what a fresh migration holds. Making and migrating a schema for each test (as
+    ``postgres_dsn`` does) cost more than most tests (DDL on the server); migrating a new
+    schema has its own tests (tests/repositories/test_postgres.py).
+    """
+    from psycopg import sql
+
+    schema, dsn = postgres_contract_schema
+    tables = postgres_admin.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s"
+        " AND tablename <> 'soravideo_schema_version'",
+        (schema,),
+    ).fetchall()
+    if tables:
+        names = sql.SQL(", ").join(sql.Identifier(schema, name) for (name,) in tables)
+        postgres_admin.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
+    return dsn
+
+
 @asynccontextmanager
 async def postgres(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
-    # A fresh schema on the session's throwaway server (see tests/conftest.py); two pools.
-    dsn: str = request.getfixturevalue("postgres_dsn")
+    # The contract's schema on the session's throwaway server (tests/conftest.py), emptied;
+    # two pools.
+    dsn: str = request.getfixturevalue("postgres_contract_dsn")
     first, second = PostgresRepository(dsn), PostgresRepository(dsn)
     try:
         await first.open()

@@ -9,7 +9,7 @@ scenario itself. A scenario that deliberately leaves jobs unfinished says so wit
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,9 +75,9 @@ def base_url(fake: FakeSora) -> Iterator[str]:
 
 
 @pytest.fixture
-def ledger_path(tmp_path: Path) -> Path:
-    """Where the test's SQLite ledger lives."""
-    return tmp_path / "ledger.db"
+def ledger_path(tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path]) -> Path:
+    """Where the test's SQLite ledger lives: a new, empty ledger."""
+    return new_sqlite_ledger(tmp_path / "ledger.db")
 
 
 def _parts(base_url: str, ledger_path: Path, api_key: str, **settings: Any) -> dict[str, Any]:

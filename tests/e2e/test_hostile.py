@@ -2,9 +2,10 @@
 (``fake.hostile(...)``), with a SQLite ledger and a download directory.
 
 What is about the wire (bodies cut short or endless, lengths, raw header bytes, redirects
-to another origin) is served on a loopback port, in real time. What a JSON body or an id
-carries reaches the library through the fake's in-process transport, on simulated time
-(``IN_PROCESS``): the same bytes through the same parsing, without waiting for real.
+to another origin) is served on a loopback port, in real time. What a JSON body, an id or a
+video's bytes carry reaches the library through the fake's in-process transport, on
+simulated time (``IN_PROCESS``, ``IN_PROCESS_DOWNLOADS``): the same bytes through the same
+parsing, without waiting for real.
 
 Whatever the provider answers (wrong JSON types, dot ids, HTML pages for videos, endless
 or cut bodies, redirects to another origin, absurd headers), every scenario must end with:
@@ -34,6 +35,7 @@ import httpx
 import pytest
 
 import soravideo as sv
+from helpers import tls
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import HOSTILE_IDS, FakeRunway, FakeSora, ForeignServer, VirtualClock
 from soravideo.testing._fakeserver import FakeRequest, FakeResponse, FakeServer
@@ -93,12 +95,24 @@ IN_PROCESS = frozenset(
         "test_error_answers_with_absurd_headers_are_survived",
     }
 )
+# Download scenarios: in-process too when the hostile body is all in its bytes or a plain
+# header (``BODIES`` not ``ON_THE_WIRE``); a body cut short or an absurd length is served.
+IN_PROCESS_DOWNLOADS = frozenset(
+    {
+        "test_a_download_that_is_not_the_video_leaves_no_file",
+        "test_a_bad_download_is_tried_again_and_the_real_video_kept",
+        "test_download_video_names_what_is_not_the_video",
+    }
+)
 # Where an in-process client sends its requests (the fake's transport answers any host).
 IN_PROCESS_URL = {"sora": "http://fakesora.invalid/v1", "runway": "http://fakerunway.invalid"}
 
 
 def _in_process(request: pytest.FixtureRequest) -> bool:
-    return getattr(request.node, "originalname", None) in IN_PROCESS
+    name = getattr(request.node, "originalname", None)
+    if name in IN_PROCESS_DOWNLOADS:
+        return request.node.callspec.params["name"] not in ON_THE_WIRE  # type: ignore[attr-defined]
+    return name in IN_PROCESS
 
 
 @pytest.fixture(params=["sora", "runway"])
@@ -216,7 +230,7 @@ class Hostile:
         wait: float,
         settings: dict[str, Any],
     ) -> list[sv.Job]:
-        users = httpx.AsyncClient(follow_redirects=True) if follow_redirects else None
+        users = httpx.AsyncClient(follow_redirects=True, verify=tls()) if follow_redirects else None
         transport = self.transport(auth_style=auth_style, http_client=users)
         try:
             client = sv.AsyncSoraVideo(
@@ -548,6 +562,14 @@ BODIES: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "an absurd Content-Length": ({"kind": "huge_length"}, "too_large"),
 }
+# The bodies whose hostility is in the HTTP framing (a length, a body cut short): on loopback.
+ON_THE_WIRE = frozenset(
+    {
+        "cut short, with Content-Length",
+        "cut short, without Content-Length",
+        "an absurd Content-Length",
+    }
+)
 
 
 def _bodies(names: list[str]) -> list[Any]:

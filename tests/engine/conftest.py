@@ -14,10 +14,14 @@ LEDGERS = ["memory", "sqlite"]
 
 
 @pytest.fixture(params=LEDGERS)
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
-    """A factory of fresh repository objects; SQLite ones share one file per test."""
+def ledger(
+    request: pytest.FixtureRequest, tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path]
+) -> Callable[[], Any]:
+    """A factory of fresh repository objects; SQLite ones share one (new, empty) file per test."""
     kind = request.param
     memory = MemoryRepository()
+    if kind == "sqlite":
+        new_sqlite_ledger(tmp_path / "ledger.db")
 
     def make() -> Any:
         return memory if kind == "memory" else SQLiteRepository(tmp_path / "ledger.db")

@@ -20,6 +20,7 @@ import anyio
 import pytest
 
 import soravideo as sv
+from helpers import tls
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeGemini, ManualClock, check_ledger_exactly_once
 from soravideo.transports import GeminiTransport
@@ -80,7 +81,14 @@ def base_url(fake: FakeGemini) -> Iterator[str]:
 
 
 def client(base_url: str, *, key: str = KEY, version: str | None = None) -> Any:
-    options: dict[str, Any] = {"base_url": base_url, "retry_options": {"attempts": 1}}
+    options: dict[str, Any] = {
+        "base_url": base_url,
+        "retry_options": {"attempts": 1},
+        # The tests' shared TLS context (httpx's ``verify``, aiohttp's and websockets'
+        # ``ssl``): the SDK would otherwise build its own for each client, tens of ms each.
+        "client_args": {"verify": tls()},
+        "async_client_args": {"verify": tls(), "ssl": tls()},
+    }
     if version is not None:
         options["api_version"] = version
     return genai.Client(api_key=key, http_options=options)

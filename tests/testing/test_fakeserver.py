@@ -11,6 +11,7 @@ import httpx
 import pytest
 import trustme
 
+from helpers import tls
 from soravideo._core.clock import SystemClock
 from soravideo.testing import FakeProvider, FakeSora, Fault, ManualClock
 from soravideo.testing._fakeserver import FakeRequest, FakeResponse, FakeServer, Router
@@ -342,7 +343,7 @@ def test_fakesora_is_a_fake_provider() -> None:
 def test_the_served_fake_resets_connections_for_real() -> None:
     fake = FakeSora()
     fake.inject(reset=True, phase="after", match="POST /videos")
-    with fake.serve() as base_url, httpx.Client(base_url=base_url) as client:
+    with fake.serve() as base_url, httpx.Client(base_url=base_url, verify=tls()) as client:
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             client.post("/videos", json=PROMPT)
         after = client.get("/videos")
@@ -361,7 +362,7 @@ def test_a_served_answer_still_delayed_ends_when_serving_stops(
     fake.inject(delay=3600, phase="after", match="POST /videos")
     with (
         fake.serve() as base_url,
-        httpx.Client(base_url=base_url, timeout=0.2) as client,
+        httpx.Client(base_url=base_url, timeout=0.2, verify=tls()) as client,
         pytest.raises(httpx.ReadTimeout),
     ):
         client.post("/videos", json=PROMPT)
@@ -384,7 +385,7 @@ def test_the_served_fake_handles_concurrent_clients_consistently() -> None:
     with fake.serve() as base_url:
 
         def worker() -> None:
-            with httpx.Client(base_url=base_url) as client:
+            with httpx.Client(base_url=base_url, verify=tls()) as client:
                 for _ in range(5):
                     video = client.post("/videos", json=PROMPT).json()
                     with lock:
@@ -408,7 +409,7 @@ def test_the_served_fake_reads_chunked_bodies_and_streams_content() -> None:
         yield b'{"prompt": '
         yield b'"chunked"}'
 
-    with fake.serve() as base_url, httpx.Client(base_url=base_url) as client:
+    with fake.serve() as base_url, httpx.Client(base_url=base_url, verify=tls()) as client:
         created = client.post(
             "/videos", content=body(), headers={"content-type": "application/json"}
         )

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers import tls
 from soravideo.testing import (
     HOSTILE_IDS,
     HOSTILE_KINDS,
@@ -40,7 +41,7 @@ async def client(fake: FakeSora) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def served() -> Iterator[tuple[FakeSora, httpx.Client]]:
     fake = FakeSora(generation_time=0.0)
-    with fake.serve() as base_url, httpx.Client(base_url=base_url) as client:
+    with fake.serve() as base_url, httpx.Client(base_url=base_url, verify=tls()) as client:
         yield fake, client
 
 

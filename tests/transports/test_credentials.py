@@ -18,6 +18,7 @@ import httpx
 import pytest
 import respx
 
+from helpers import tls
 from soravideo import CreateVideoRequest, ProviderError
 from soravideo._core.retry import RetryPolicy
 from soravideo.transports.runway import RunwayTransport
@@ -46,7 +47,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def following() -> AsyncIterator[httpx.AsyncClient]:
     """A user's client that follows redirects on its own (httpx strips only Authorization)."""
-    async with httpx.AsyncClient(follow_redirects=True) as client:
+    async with httpx.AsyncClient(follow_redirects=True, verify=tls()) as client:
         yield client
 
 
@@ -136,6 +137,7 @@ async def test_a_hop_elsewhere_drops_the_user_client_credentials_too(
             headers={"x-goog-api-key": "goog-SECRET-1234", "Cookie": "session=c00kie"},
             auth=("someone", "auth-SECRET-1234"),
             follow_redirects=True,
+            verify=tls(),
         ) as client,
         SoraTransport(base_url=BASE, http_client=client, sleep=no_sleep) as transport,
     ):

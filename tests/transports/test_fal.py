@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import pytest
 import respx
 
+from helpers import tls
 from soravideo import (
     AmbiguousSubmissionError,
     AuthenticationError,
@@ -43,7 +43,6 @@ KLING = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video"
 REMOTE = f"fal-ai:kling-video:{RID}"
 REQUESTS = f"{BASE}/fal-ai/kling-video/requests/{RID}"
 START = 1_800_000_000.0
-TLS = ssl.create_default_context()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 ENV_VARS = ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "FAL_QUEUE_RUN_HOST")
@@ -109,7 +108,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=TLS) as http_client:
+    async with httpx.AsyncClient(verify=tls()) as http_client:
         yield http_client
 
 

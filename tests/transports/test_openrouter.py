@@ -15,6 +15,7 @@ import httpx
 import pytest
 import respx
 
+from helpers import tls
 from soravideo import (
     AmbiguousSubmissionError,
     AuthenticationError,
@@ -94,7 +95,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
+    async with httpx.AsyncClient(verify=tls()) as http_client:
         yield http_client
 
 

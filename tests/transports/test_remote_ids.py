@@ -16,6 +16,7 @@ import pytest
 import respx
 
 import soravideo as sv
+from helpers import tls
 from soravideo import AmbiguousSubmissionError, CreateVideoRequest, ProviderError
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeSora, VirtualClock, check_exactly_once
@@ -97,7 +98,7 @@ def router() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=tls()) as client:
         yield client
 
 

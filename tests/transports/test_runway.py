@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import runpy
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import respx
 
+from helpers import tls
 from soravideo import (
     AmbiguousSubmissionError,
     AuthenticationError,
@@ -39,7 +39,6 @@ CDN = "http://127.0.0.1:8767"
 KEY = "key_test_SECRET_0123456789abcdef"
 TASK = "0e7a1c5e-9a6c-4d5e-8f0e-2f7c1e9b8a11"
 START = 1_800_000_000.0
-TLS = ssl.create_default_context()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 ENV_VARS = ("RUNWAYML_API_SECRET", "RUNWAYML_BASE_URL")
@@ -88,7 +87,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=TLS) as http_client:
+    async with httpx.AsyncClient(verify=tls()) as http_client:
         yield http_client
 
 

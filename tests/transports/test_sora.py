@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,6 +11,7 @@ import httpx
 import pytest
 import respx
 
+from helpers import tls
 from soravideo import (
     AmbiguousSubmissionError,
     AuthenticationError,
@@ -34,8 +34,6 @@ from soravideo.transports.sora import SoraTransport
 BASE = "http://127.0.0.1:8765/v1"
 KEY = "sk-test-SECRET-0123456789abcdef"
 ENV_VARS = ("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL", "SORAVIDEO_API_KEY", "OPENAI_API_KEY")
-# One TLS context for every test client: building one per client costs ~50 ms.
-TLS = ssl.create_default_context()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
@@ -102,7 +100,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=TLS) as http_client:
+    async with httpx.AsyncClient(verify=tls()) as http_client:
         yield http_client
 
 
@@ -1360,7 +1358,7 @@ async def test_aclose_closes_only_an_owned_client(router: respx.MockRouter) -> N
     with pytest.raises(ProviderError, match="closed"):
         await owned.fetch("video_1")
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=tls()) as client:
         injected = SoraTransport(base_url=BASE, http_client=client)
         await injected.fetch("video_1")
         await injected.aclose()
