@@ -3,6 +3,7 @@ answers match its schemas, and schemathesis, generating requests from it, finds 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -112,9 +113,30 @@ def test_the_document_validates_and_real_answers_match_it() -> None:
         anyio.run(client.aclose)
 
 
-_client = sv.AsyncSoraVideo.simulated()
-_app = create_app(_client, api_keys=[KEY], rate_limit="100000/minute", worker=False)
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
+@functools.cache
+def _served() -> tuple[sv.AsyncSoraVideo, Any]:
+    """The simulated client and the app schemathesis sends its requests to (one per process)."""
+    client = sv.AsyncSoraVideo.simulated()
+    return client, create_app(client, api_keys=[KEY], rate_limit="100000/minute", worker=False)
+
+
+@pytest.fixture(scope="module")
+def api_schema() -> Any:
+    return schemathesis.openapi.from_asgi("/openapi.json", _served()[1])
+
+
+@pytest.fixture(autouse=True)
+def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    # schemathesis 4.32's lazy schema reads the test's ``node._nodeid`` (to name each
+    # operation's subtest), which pytest 9 nodes no longer have.
+    request.node._nodeid = request.node.nodeid
+
+
+# The schema is read when the test runs, not at collection: every pytest-xdist worker
+# collects this module, and building the app, reading its document and preparing a test
+# per operation cost each of them about 1.5 s of CPU. Each operation is still a subtest of
+# its own, drawn with the same settings (the same cases, derandomized).
+schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.mark.slow
@@ -132,9 +154,11 @@ def test_schemathesis_finds_no_server_error(case: Any) -> None:
 
 def test_what_schemathesis_sent_left_the_ledger_consistent() -> None:
     # Nothing ran the engine on what schemathesis stored: nothing was sent either.
+    client = _served()[0]
+
     async def check() -> None:
-        assert _client.fake is not None
-        await check_ledger_exactly_once(_client.fake, _client.repository, settled=False)
-        assert _client.fake.created_count() == 0
+        assert client.fake is not None
+        await check_ledger_exactly_once(client.fake, client.repository, settled=False)
+        assert client.fake.created_count() == 0
 
     anyio.run(check)
