@@ -68,7 +68,7 @@ class SwitchedRepository:
         async def call(*args: Any, **kwargs: Any) -> Any:
             if self._switch.dead:
                 raise sv.RepositoryError("this process is gone")
-            if name == "update_job" and self._switch.locked_writes > 0:
+            if name in ("update_job", "update_jobs") and self._switch.locked_writes > 0:
                 self._switch.locked_writes -= 1
                 raise sv.RepositoryError("database is locked")
             return await method(*args, **kwargs)
