@@ -22,6 +22,7 @@ from .._core.clock import Clock, now_utc
 from .._core.errors import ConflictError, JobNotFoundError, NotFoundError, RepositoryError
 from .._core.events import EventBus, EventKind
 from .._core.models import Job, JobStatus
+from .._core.replace import replace
 from ..repositories.base import JobRepository, JobUpdate, SupportsUpdateJobs
 from ..transports.base import RemoteJob
 from .state import EngineState
@@ -164,7 +165,7 @@ class Ledger:
         if new_status.is_terminal and not job.status.is_terminal:
             changes.setdefault("completed_at", now)
         return JobUpdate(
-            job=attrs.evolve(job, **changes),
+            job=replace(job, **changes),
             expected_status=write.expected,
             lease_owner=self.owner if write.guarded else None,
         )

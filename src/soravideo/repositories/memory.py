@@ -34,6 +34,7 @@ from .._core.models import (
     JobStatus,
     Page,
 )
+from .._core.replace import replace
 from ._common import (
     already_stored,
     batch_data,
@@ -60,9 +61,9 @@ def _copied_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _private_request(request: CreateVideoRequest) -> CreateVideoRequest:
-    return attrs.evolve(
+    return replace(
         request,
-        metadata=dict(request.metadata),
+        metadata=request.metadata,  # copied by its converter, as replace runs it
         provider_options=_copied_options(request.provider_options),
     )
 
@@ -70,8 +71,8 @@ def _private_request(request: CreateVideoRequest) -> CreateVideoRequest:
 def _private(job: Job, held: Job | None = None) -> Job:
     """A copy of ``job`` sharing no mutable part with anyone (its frozen values are shared).
 
-    ``held``: the ledger's own copy before this write; its request and labels are kept when
-    the new ones are equal (the usual update: the engine changes status, progress, result).
+    ``held``: the ledger's own copy before this write; its request is kept when the new one
+    is equal (the usual update: the engine changes status, progress, result).
     """
     if held is not None and job.request == held.request:
         request = held.request
@@ -79,10 +80,7 @@ def _private(job: Job, held: Job | None = None) -> Job:
         if held is not None:
             dumps(job.request)  # a changed request must survive serialisation, as it would in SQL
         request = _private_request(job.request)
-    metadata = held.metadata if held is not None and job.metadata == held.metadata else None
-    return attrs.evolve(
-        job, request=request, metadata=metadata if metadata is not None else dict(job.metadata)
-    )
+    return replace(job, request=request, metadata=job.metadata)  # labels copied by their converter
 
 
 @attrs.define
@@ -99,7 +97,8 @@ class _StoredJob:
     def fresh(self) -> Job:
         """A copy for a caller: its labels and options are its own to change."""
         job = self.job
-        return attrs.evolve(job, request=_private_request(job.request), metadata=dict(job.metadata))
+        # ``replace`` runs the labels' converter, which copies them.
+        return replace(job, request=_private_request(job.request), metadata=job.metadata)
 
     def newest_first(self) -> tuple[int, str]:
         return (self.created_us, self.job.id)
