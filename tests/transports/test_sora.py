@@ -989,6 +989,57 @@ async def test_fetch_many_reads_as_many_pages_as_keep_paying_for_themselves(
     assert single.call_count == 0
 
 
+def paged_list(ids: list[str], size: int = 100, **fields: Any) -> Any:
+    """A list endpoint over ``ids`` (newest first), ``size`` a page."""
+    pages = [ids[start : start + size] for start in range(0, len(ids), size)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        index = 0 if after is None else next(i for i, p in enumerate(pages) if p[-1] == after) + 1
+        items = [video(vid, **fields) for vid in pages[index]]
+        return httpx.Response(200, json=listing(items, index + 1 < len(pages)))
+
+    return answer
+
+
+@pytest.mark.anyio
+async def test_fetch_many_reads_on_past_a_page_that_finds_one_id_among_paying_pages(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    # [W2-4] Ids spread over the list at a few a page: now and then one page finds one
+    # or none. The last pages together still pay, so the list is read to the end, where
+    # stopping at that page fetched every id after it one by one.
+    ids = [f"video_{n:04d}" for n in range(1000)]
+    wanted = [vid for n, vid in enumerate(ids) if n % 25 == 0 and not 300 <= n < 400]
+    listed = router.get("/videos").mock(side_effect=paged_list(ids))
+    single = router.get(url__regex=r"/videos/video_\d+$").respond(json=video())
+    async with make(base_url=BASE, sleep=sleeps, max_list_pages=3) as transport:
+        found = await transport.fetch_many(wanted)
+    assert set(found) == set(wanted)
+    assert (listed.call_count, single.call_count) == (10, 0)
+
+
+@pytest.mark.anyio
+async def test_fetch_many_stops_once_the_last_pages_no_longer_pay(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    # Four ids a page on the first three pages, then one a page: after three pages that
+    # find three ids together, the rest are fetched one by one.
+    ids = [f"video_{n:04d}" for n in range(1000)]
+    wanted = [vid for n, vid in enumerate(ids) if (n < 300 and n % 25 == 0) or n % 100 == 50]
+    listed = router.get("/videos").mock(side_effect=paged_list(ids))
+    single = router.get(url__regex=r"/videos/video_\d+$").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json=video(request.url.path.rsplit("/", 1)[-1])
+        )
+    )
+    async with make(base_url=BASE, sleep=sleeps, max_list_pages=3) as transport:
+        found = await transport.fetch_many(wanted)
+    assert set(found) == set(wanted)
+    assert listed.call_count == 6
+    assert single.call_count == 4  # video_0650 … video_0950
+
+
 @pytest.mark.anyio
 async def test_fetch_many_without_a_list_endpoint_falls_back_and_remembers(
     router: respx.MockRouter, sora: SoraTransport

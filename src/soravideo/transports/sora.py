@@ -213,9 +213,11 @@ class SoraTransport(HttpTransport):
         sleep: Waits between retries (default: ``clock.sleep``, else ``anyio.sleep``).
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding or adding to the published ones.
-        max_list_pages: Most list pages
-            [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before
-            fetching the remaining ids one by one.
+        max_list_pages: How many list pages
+            [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before it
+            asks whether they pay for themselves: past that, it reads on only while the last
+            ``max_list_pages`` pages found two of its ids a page or more, and fetches the
+            remaining ids one by one.
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``. A model
@@ -416,7 +418,7 @@ class SoraTransport(HttpTransport):
         return round(seconds * info.price_per_second_usd, 6)
 
     def _remote(
-        self, received: Mapping[str, Any], headers: httpx.Headers, *, scrubbed: bool = False
+        self, received: Mapping[str, Any], poll_after: float | None, *, scrubbed: bool = False
     ) -> RemoteJob:
         # Scrubbed first: the payload ends up in the ledger (raw, error message) and logs.
         payload: Mapping[str, Any] = received if scrubbed else self._session.scrub(dict(received))
@@ -447,17 +449,20 @@ class SoraTransport(HttpTransport):
             provider_status=word,
             error=error,
             expires_at=unix_time(payload.get("expires_at")),
-            # Capped as a Retry-After is: a hint of 1e308 ms must not stall the job.
-            poll_after=_poll_after(headers, self.retry_policy.retry_after_cap),
+            poll_after=poll_after,
             created_at=unix_time(payload.get("created_at")),
             raw=payload,
         )
+
+    def _hint(self, response: httpx.Response) -> float | None:
+        # Capped as a Retry-After is: a hint of 1e308 ms must not stall the job.
+        return _poll_after(response.headers, self.retry_policy.retry_after_cap)
 
     def _parse(
         self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
     ) -> RemoteJob:
         payload = self._job_payload(response, "a video object", creating=creating, asked=asked)
-        return self._remote(payload, response.headers)
+        return self._remote(payload, self._hint(response))
 
     async def _create(
         self,
@@ -650,10 +655,8 @@ class SoraTransport(HttpTransport):
             kept.append(dict(item))
             last_listed = item["id"]
         # Scrubbed in one look for the page, not one a video.
-        jobs = [
-            self._remote(item, response.headers, scrubbed=True)
-            for item in self._session.scrub(kept)
-        ]
+        hint = self._hint(response)  # one header for the page: read once, not once a video
+        jobs = [self._remote(item, hint, scrubbed=True) for item in self._session.scrub(kept)]
         last_id = payload.get("last_id")
         if remote_id_problem(last_id) is not None:
             last_id = last_listed
@@ -684,10 +687,10 @@ class SoraTransport(HttpTransport):
 
         Pages through ``GET /videos?limit=100&order=desc&after=…`` until every id is found,
         the list ends, or ``max_list_pages`` pages were read; past those, it reads on only
-        while each page finds more than one of the ids (a page then costs less than fetching
-        them one by one), so a thousand videos in flight take ten pages. Ids still missing
-        are fetched individually. A gateway without a list endpoint (404/405/501) is remembered and
-        only fetched individually from then on.
+        while the last ``max_list_pages`` pages found two of the ids a page or more (a page
+        then costs less than fetching them one by one), so a thousand videos in flight take
+        ten pages. Ids still missing are fetched individually. A gateway without a list
+        endpoint (404/405/501) is remembered and only fetched individually from then on.
 
         Args:
             remote_ids: The provider's ids (duplicates are fine).
@@ -704,9 +707,8 @@ class SoraTransport(HttpTransport):
             return found
         targets = set(wanted)
         after: str | None = None
-        pages = 0
+        gains: list[int] = []  # how many of the ids each page read found
         while not self._list_unsupported:
-            pages += 1
             try:
                 jobs, has_more, after = await self._list_page(
                     limit=_LIST_LIMIT, after=after, wanted=targets
@@ -721,11 +723,16 @@ class SoraTransport(HttpTransport):
                 break
             before = len(found)
             found.update((job.remote_id, job) for job in jobs if job.remote_id in targets)
+            gains.append(len(found) - before)
             if len(found) == len(targets) or not has_more or after is None:
                 break
-            # [W2-4] Past max_list_pages, only while a page pays for itself (each such page
-            # finds two ids or more, so there are at most half as many as ids wanted).
-            if pages >= self.max_list_pages and len(found) - before <= 1:
+            # [W2-4] Past max_list_pages, only while the pages pay for themselves: the last
+            # max_list_pages of them found two ids a page or more (so there are at most
+            # half as many pages as ids found, and a few more). A window, not the last page
+            # alone: with ids spread over the list at a few a page, one page in twenty or
+            # so finds one or none, and stopping there fetched the rest one by one.
+            window = self.max_list_pages
+            if len(gains) >= window and sum(gains[-window:]) < 2 * window:
                 break
         missing = [rid for rid in wanted if rid not in found]
         if missing:
