@@ -1041,6 +1041,45 @@ async def test_fetch_many_stops_once_the_last_pages_no_longer_pay(
 
 
 @pytest.mark.anyio
+async def test_fetch_many_seen_reads_the_same_pages_and_answers_for_watched_videos(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    ids = [f"video_{n:04d}" for n in range(300)]
+    listed = router.get("/videos").mock(
+        side_effect=paged_list(ids, status="in_progress", progress=40)
+    )
+    single = router.get(url__regex=r"/videos/video_\d+$").respond(json=video())
+    watched = {"video_0007", "video_0150", "video_0299", "video_gone"}
+    async with make(base_url=BASE, sleep=sleeps) as transport:
+        found = await transport.fetch_many_seen(["video_0120", "video_0003"], watched=watched)
+        # The same requests as fetch_many: pages up to the last id asked about.
+        assert listed.call_count == 2
+        assert await transport.fetch_many(["video_0120", "video_0003"]) == {
+            rid: found[rid] for rid in ("video_0120", "video_0003")
+        }
+        assert await transport.fetch_many_seen([], watched=watched) == {}
+    # Asked first, in the order asked; then the watched videos the two pages showed (not
+    # video_0299, on the third page, nor video_gone: no request is made for them).
+    assert list(found) == ["video_0120", "video_0003", "video_0007", "video_0150"]
+    assert {job.progress for job in found.values()} == {40}
+    assert all(job.remote_id == rid for rid, job in found.items())
+    assert (listed.call_count, single.call_count) == (4, 0)
+
+
+@pytest.mark.anyio
+async def test_fetch_many_seen_skips_a_listed_video_whose_id_is_unusable(
+    router: respx.MockRouter, sora: SoraTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = "video 1"  # a space: no request could address it
+    router.get("/videos").respond(
+        json=listing([video("video_2"), video(bad), video("video_3")], False)
+    )
+    found = await sora.fetch_many_seen(["video_2", "video_3"], watched={bad})
+    assert list(found) == ["video_2", "video_3"]
+    assert "skipped a listed video" in caplog.text
+
+
+@pytest.mark.anyio
 async def test_fetch_many_without_a_list_endpoint_falls_back_and_remembers(
     router: respx.MockRouter, sora: SoraTransport
 ) -> None:

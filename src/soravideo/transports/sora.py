@@ -27,7 +27,7 @@ import logging
 import math
 import mimetypes
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Collection, Container, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -621,9 +621,11 @@ class SoraTransport(HttpTransport):
         after: str | None,
         retry: bool = True,
         wanted: Set[str] | None = None,
+        watched: Container[str] = (),
     ) -> tuple[list[RemoteJob], bool, str | None]:
-        # With ``wanted``, only those videos are read into jobs: a refresh pages through
-        # every video of the account, and most are not the ones it looks for.
+        # With ``wanted``, only those videos (and the ``watched`` ones) are read into jobs: a
+        # refresh pages through every video of the account, and most are not the ones it
+        # looks for.
         params: dict[str, Any] = {"limit": limit, "order": "desc"}
         if after:
             params["after"] = after
@@ -638,7 +640,7 @@ class SoraTransport(HttpTransport):
         for item in payload["data"]:
             if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
                 continue
-            if wanted is not None and item["id"] not in wanted:
+            if wanted is not None and item["id"] not in wanted and item["id"] not in watched:
                 # The ids looked for passed the remote-id rule when they were stored.
                 if remote_id_problem(item["id"]) is None:
                     last_listed = item["id"]
@@ -701,8 +703,37 @@ class SoraTransport(HttpTransport):
         Raises:
             ProviderError: Any other failure of a list or fetch request.
         """
+        return await self._refresh(remote_ids, ())
+
+    async def fetch_many_seen(
+        self, remote_ids: Sequence[str], *, watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
+        """Refresh many videos as [`fetch_many`][soravideo.transports.SoraTransport.fetch_many]
+        does, and return also what its list pages said of the ``watched`` videos.
+
+        The same requests as ``fetch_many(remote_ids)``: a watched video is only read from
+        the pages those requests return, never fetched on its own
+        ([`SupportsFetchSeen`][soravideo.transports.SupportsFetchSeen]).
+
+        Args:
+            remote_ids: The provider's ids asked about (duplicates are fine).
+            watched: Ids of other videos whose answers are wanted when a page shows them.
+
+        Returns:
+            The jobs by id: each of ``remote_ids`` the provider knows, then each watched
+            video a page showed.
+
+        Raises:
+            ProviderError: Any failure of a list or fetch request but a 404 of a fetch.
+        """
+        return await self._refresh(remote_ids, watched)
+
+    async def _refresh(
+        self, remote_ids: Sequence[str], watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
         wanted = list(dict.fromkeys(remote_ids))
         found: dict[str, RemoteJob] = {}
+        seen: dict[str, RemoteJob] = {}
         if not wanted:
             return found
         targets = set(wanted)
@@ -711,7 +742,7 @@ class SoraTransport(HttpTransport):
         while not self._list_unsupported:
             try:
                 jobs, has_more, after = await self._list_page(
-                    limit=_LIST_LIMIT, after=after, wanted=targets
+                    limit=_LIST_LIMIT, after=after, wanted=targets, watched=watched
                 )
             except ProviderError as exc:
                 if exc.status_code not in (404, 405, 501):
@@ -722,7 +753,11 @@ class SoraTransport(HttpTransport):
                 self._list_unsupported = True
                 break
             before = len(found)
-            found.update((job.remote_id, job) for job in jobs if job.remote_id in targets)
+            for job in jobs:
+                if job.remote_id in targets:
+                    found[job.remote_id] = job
+                else:
+                    seen[job.remote_id] = job
             gains.append(len(found) - before)
             if len(found) == len(targets) or not has_more or after is None:
                 break
@@ -737,7 +772,9 @@ class SoraTransport(HttpTransport):
         missing = [rid for rid in wanted if rid not in found]
         if missing:
             found.update(await self._fetch_each(missing))
-        return {rid: found[rid] for rid in wanted if rid in found}
+        answers = {rid: found[rid] for rid in wanted if rid in found}
+        answers.update((rid, job) for rid, job in seen.items() if rid not in answers)
+        return answers
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel a video by deleting it (``DELETE /videos/{id}``); one already gone is fine.
