@@ -656,9 +656,11 @@ class SoraTransport(HttpTransport):
                 continue
             kept.append(dict(item))
             last_listed = item["id"]
-        # Scrubbed in one look for the page, not one a video.
+        # Scrubbed in one look for the page, not one a video: one scan of the body's bytes
+        # where they prove that no secret is there.
         hint = self._hint(response)  # one header for the page: read once, not once a video
-        jobs = [self._remote(item, hint, scrubbed=True) for item in self._session.scrub(kept)]
+        scrubbed = self._session.scrub(kept, source=response.content)
+        jobs = [self._remote(item, hint, scrubbed=True) for item in scrubbed]
         last_id = payload.get("last_id")
         if remote_id_problem(last_id) is not None:
             last_id = last_listed
