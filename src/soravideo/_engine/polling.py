@@ -199,10 +199,10 @@ class Poller:
         ([`SupportsFetchSeen`][soravideo.transports.SupportsFetchSeen]), those answers are
         used too, after the due ones ([W2-4]): a job seen finished has its end written as a
         due job's end is (the same guarded compare-and-set, its result downloaded first);
-        a job seen running has the page's progress added to its observations and its next
-        poll scheduled from them (never sooner than the minimum interval), so it is not
-        asked about again soon; its progress is written at its own poll, which keeps a
-        refresh's writes to the jobs due. A job being cancelled is left alone, and a seen
+        a job seen running has the page's progress added to its observations and, when its
+        next poll was less than the minimum interval away, that poll scheduled from them
+        (never sooner than the minimum interval), so it is not asked about again soon; its
+        progress is written at its own poll, which keeps a refresh's writes to the jobs due. A job being cancelled is left alone, and a seen
         job's progress is never taken below what is recorded.
 
         The answers are written together (one ledger call where the ledger takes many, a
@@ -426,7 +426,8 @@ class Poller:
         """What to write of the provider's answer (its result downloaded first, when it is a
         completed video and there is a download directory); ``None`` when nothing changed,
         or when the answer is progress and ``progress_written`` is false (a job seen on a
-        list page, not asked about: what it shows schedules the job's next poll only)."""
+        list page, not asked about: what it shows is added to its observations, and its
+        next poll scheduled from them when it was due sooner than the minimum interval)."""
         job = tracked.job
         now = self.clock.time()
         final = {"provider_status": remote.provider_status or None, **cost_changes(remote)}
@@ -464,7 +465,10 @@ class Poller:
                 **cost_changes(remote),
             }
             return _Answer(tracked, Write(job, JobStatus.PROCESSING, changes, guarded), now)
-        tracked.due = now + self.poll_delay(tracked)
+        if progress_written or tracked.due < now + self._floor():
+            # A job seen on a page keeps a poll already at least the minimum interval away:
+            # the next page that shows it (or that poll) says whether it ended.
+            tracked.due = now + self.poll_delay(tracked)
         return None
 
     def _download_dir(self, job: Job) -> str | os.PathLike[str] | None:

@@ -376,6 +376,18 @@ async def test_a_refresh_applies_what_its_page_shows_of_the_jobs_not_due(kit: Ki
     kit.state.cancelling.discard(s.cancelling.job.id)
 
 
+async def test_a_job_seen_on_a_page_keeps_a_poll_already_the_minimum_interval_away(
+    kit: Kit,
+) -> None:
+    s = await scene(kit)
+    now = kit.clock.time()
+    s.later.due = now + 10
+    await kit.poller.refresh(s.due)
+    assert s.later.observations[-1] == Observation(at=now, progress=75)
+    assert s.later.due == now + 10
+    kit.state.cancelling.discard(s.cancelling.job.id)
+
+
 async def test_a_transport_without_fetch_many_seen_refreshes_the_due_jobs_only(kit: Kit) -> None:
     s = await scene(kit)
     plugin = WithoutFetchSeen(kit.transport)
