@@ -55,6 +55,7 @@ def test_quick_run_prints_every_row(
         f"memory per job, {large} in flight, the fake included",
         f"create_videos CPU per job, {large} in one call",
         f"status requests per video, {listing} in flight, Sora protocol",
+        f"status requests per video at {small} / {large} in flight, Sora protocol",
     ]
     assert len(scenarios) == len(expected), scenarios
     for scenario, prefix in zip(scenarios, expected, strict=True):

@@ -107,6 +107,54 @@ def test_redact_hides_a_secret_wherever_the_careful_walk_would(value: Any, secre
     assert secret not in json.dumps(redact(holding, [secret]), ensure_ascii=False)
 
 
+@given(json_like, st.sampled_from(SECRETS), st.booleans(), st.booleans())
+def test_a_scan_of_the_source_text_hides_a_secret_wherever_the_careful_walk_would(
+    value: Any, secret: str, ascii_only: bool, echoed: bool
+) -> None:
+    # [W2-4] The value read from a JSON text, with the text given: its bytes are scanned
+    # instead of the value written out again, and only where that proves no secret is in
+    # it (no escape; UTF-8). An echoed secret, an escape or UTF-16 takes the careful path.
+    read = {"payload": value, "echo": f"key was {secret}" if echoed else "no key here"}
+    text = json.dumps(read, ensure_ascii=ascii_only)
+    for source in (text.encode(), text.encode("utf-16"), text.encode("utf-8-sig")):
+        assert json.loads(source) == read
+        assert redact(read, [secret], source=source) == _replace(read, [secret], False)
+        part = read["payload"]
+        assert redact(part, [secret], source=source) == _replace(part, [secret], False)
+
+
+def test_a_scan_of_the_source_text_keeps_the_same_object_when_it_proves_no_secret() -> None:
+    page = {"data": [{"id": "video_1", "status": "queued", "progress": 3}]}
+    source = json.dumps(page).encode()
+    assert redact(page["data"], ["sk-live-0123456789"], source=source) is page["data"]
+    echoed = {"data": [{"id": "video_1", "error": {"message": "bad key sk-live-0123456789"}}]}
+    scrubbed = redact(echoed["data"], ["sk-live-0123456789"], source=json.dumps(echoed).encode())
+    assert scrubbed == [{"id": "video_1", "error": {"message": f"bad key {REDACTED}"}}]
+
+
+@pytest.mark.anyio
+async def test_a_listed_video_that_echoes_the_key_is_scrubbed_before_it_is_read() -> None:
+    base = "http://127.0.0.1:8765/v1"
+    key = "sk-test-fast-paths"
+    failed = {
+        "id": "video_seen",
+        "object": "video",
+        "status": "failed",
+        "error": {"code": "bad_request", "message": f"rejected with {key}"},
+    }
+    mine = {"id": "video_mine", "object": "video", "status": "queued"}
+    with respx.mock(base_url=base, assert_all_called=True) as mock:
+        mock.get("/videos").respond(200, json={"data": [mine, failed], "has_more": False})
+        transport = SoraTransport(base_url=base, api_key=key)
+        try:
+            found = await transport.fetch_many_seen(["video_mine"], watched={"video_seen"})
+        finally:
+            await transport.aclose()
+    seen = found["video_seen"]
+    assert seen.error is not None and key not in seen.error.message
+    assert key not in json.dumps(seen.raw)
+
+
 def test_redact_returns_the_same_object_when_no_secret_is_there() -> None:
     payload = {"id": "video_1", "status": "queued", "progress": 3}
     assert redact(payload, ["sk-live-0123456789"]) is payload

@@ -592,6 +592,39 @@ async def test_fetch_many_uses_the_list_and_reads_only_what_it_did_not_show(
     assert (fake.count(route="list"), fake.count(route="get")) == (3, 1)
 
 
+async def test_fetch_many_seen_answers_for_the_watched_predictions_its_pages_show(
+    fake: FakeReplicate, on_fake: ReplicateTransport
+) -> None:
+    jobs = [
+        await on_fake.submit(
+            CreateVideoRequest(prompt=f"take {n}", model=VEO), idempotency_key=f"{n}"
+        )
+        for n in range(7)
+    ]
+    ids = [j.remote_id for j in jobs]  # oldest first; the list shows them newest first
+    fake.clear_requests()
+    found = await on_fake.fetch_many_seen(
+        [ids[6], ids[3]], watched={ids[5], ids[4], ids[0], "no-such-prediction"}
+    )
+    # Two pages of two (6 5, 4 3) hold both ids: the watched ones on them come after.
+    assert list(found) == [ids[6], ids[3], ids[5], ids[4]]
+    assert all(job.remote_id == rid for rid, job in found.items())
+    assert (fake.count(route="list"), fake.count(route="get")) == (2, 0)
+
+
+async def test_fetch_many_seen_leaves_out_a_watched_success_listed_without_its_output(
+    mock: respx.MockRouter, rep: ReplicateTransport
+) -> None:
+    asked = prediction("processing", id="pred_asked")
+    bare = prediction("succeeded", id="pred_bare", output=None)
+    mock.get(f"{BASE}/v1/predictions").respond(
+        json={"results": [asked, bare], "next": None, "previous": None}
+    )
+    found = await rep.fetch_many_seen(["pred_asked"], watched={"pred_bare"})
+    # Its own poll reads it one by one (as fetch_many would for an id asked about).
+    assert list(found) == ["pred_asked"]
+
+
 async def test_describes_matches_the_model_and_every_input_sent(
     on_fake: ReplicateTransport,
 ) -> None:

@@ -989,6 +989,96 @@ async def test_fetch_many_reads_as_many_pages_as_keep_paying_for_themselves(
     assert single.call_count == 0
 
 
+def paged_list(ids: list[str], size: int = 100, **fields: Any) -> Any:
+    """A list endpoint over ``ids`` (newest first), ``size`` a page."""
+    pages = [ids[start : start + size] for start in range(0, len(ids), size)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        index = 0 if after is None else next(i for i, p in enumerate(pages) if p[-1] == after) + 1
+        items = [video(vid, **fields) for vid in pages[index]]
+        return httpx.Response(200, json=listing(items, index + 1 < len(pages)))
+
+    return answer
+
+
+@pytest.mark.anyio
+async def test_fetch_many_reads_on_past_a_page_that_finds_one_id_among_paying_pages(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    # [W2-4] Ids spread over the list at a few a page: now and then one page finds one
+    # or none. The last pages together still pay, so the list is read to the end, where
+    # stopping at that page fetched every id after it one by one.
+    ids = [f"video_{n:04d}" for n in range(1000)]
+    wanted = [vid for n, vid in enumerate(ids) if n % 25 == 0 and not 300 <= n < 400]
+    listed = router.get("/videos").mock(side_effect=paged_list(ids))
+    single = router.get(url__regex=r"/videos/video_\d+$").respond(json=video())
+    async with make(base_url=BASE, sleep=sleeps, max_list_pages=3) as transport:
+        found = await transport.fetch_many(wanted)
+    assert set(found) == set(wanted)
+    assert (listed.call_count, single.call_count) == (10, 0)
+
+
+@pytest.mark.anyio
+async def test_fetch_many_stops_once_the_last_pages_no_longer_pay(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    # Four ids a page on the first three pages, then one a page: after three pages that
+    # find three ids together, the rest are fetched one by one.
+    ids = [f"video_{n:04d}" for n in range(1000)]
+    wanted = [vid for n, vid in enumerate(ids) if (n < 300 and n % 25 == 0) or n % 100 == 50]
+    listed = router.get("/videos").mock(side_effect=paged_list(ids))
+    single = router.get(url__regex=r"/videos/video_\d+$").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json=video(request.url.path.rsplit("/", 1)[-1])
+        )
+    )
+    async with make(base_url=BASE, sleep=sleeps, max_list_pages=3) as transport:
+        found = await transport.fetch_many(wanted)
+    assert set(found) == set(wanted)
+    assert listed.call_count == 6
+    assert single.call_count == 4  # video_0650 … video_0950
+
+
+@pytest.mark.anyio
+async def test_fetch_many_seen_reads_the_same_pages_and_answers_for_watched_videos(
+    make: Maker, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    ids = [f"video_{n:04d}" for n in range(300)]
+    listed = router.get("/videos").mock(
+        side_effect=paged_list(ids, status="in_progress", progress=40)
+    )
+    single = router.get(url__regex=r"/videos/video_\d+$").respond(json=video())
+    watched = {"video_0007", "video_0150", "video_0299", "video_gone"}
+    async with make(base_url=BASE, sleep=sleeps) as transport:
+        found = await transport.fetch_many_seen(["video_0120", "video_0003"], watched=watched)
+        # The same requests as fetch_many: pages up to the last id asked about.
+        assert listed.call_count == 2
+        assert await transport.fetch_many(["video_0120", "video_0003"]) == {
+            rid: found[rid] for rid in ("video_0120", "video_0003")
+        }
+        assert await transport.fetch_many_seen([], watched=watched) == {}
+    # Asked first, in the order asked; then the watched videos the two pages showed (not
+    # video_0299, on the third page, nor video_gone: no request is made for them).
+    assert list(found) == ["video_0120", "video_0003", "video_0007", "video_0150"]
+    assert {job.progress for job in found.values()} == {40}
+    assert all(job.remote_id == rid for rid, job in found.items())
+    assert (listed.call_count, single.call_count) == (4, 0)
+
+
+@pytest.mark.anyio
+async def test_fetch_many_seen_skips_a_listed_video_whose_id_is_unusable(
+    router: respx.MockRouter, sora: SoraTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = "video 1"  # a space: no request could address it
+    router.get("/videos").respond(
+        json=listing([video("video_2"), video(bad), video("video_3")], False)
+    )
+    found = await sora.fetch_many_seen(["video_2", "video_3"], watched={bad})
+    assert list(found) == ["video_2", "video_3"]
+    assert "skipped a listed video" in caplog.text
+
+
 @pytest.mark.anyio
 async def test_fetch_many_without_a_list_endpoint_falls_back_and_remembers(
     router: respx.MockRouter, sora: SoraTransport

@@ -143,7 +143,13 @@ def _hidden(secrets: Iterable[str | None]) -> list[str]:
     return sorted(unique, key=len, reverse=True)
 
 
-def redact(value: Any, secrets: Iterable[str | None], *, shapes: bool = False) -> Any:
+def redact(
+    value: Any,
+    secrets: Iterable[str | None],
+    *,
+    shapes: bool = False,
+    source: bytes | None = None,
+) -> Any:
     """Return ``value`` with every known secret replaced by ``***`` in every string it holds.
 
     By default only the given strings are replaced, nothing by shape: this is for data kept
@@ -154,6 +160,10 @@ def redact(value: Any, secrets: Iterable[str | None], *, shapes: bool = False) -
         secrets: The strings to hide (very short ones are ignored).
         shapes: Also hide secrets by shape, as ``redact_text`` does (for error bodies
             and other text only ever shown).
+        source: The JSON text (``json.loads`` bytes) ``value`` was read from, or part of
+            it. When it holds no escape and none of the secrets, no string read from it
+            can hold one: one scan of its bytes instead of writing ``value`` out again
+            (a list page's videos, [W2-4]).
 
     Returns:
         A scrubbed copy (the same object when nothing needed scrubbing).
@@ -161,9 +171,24 @@ def redact(value: Any, secrets: Iterable[str | None], *, shapes: bool = False) -
     hidden = _hidden(secrets)
     if not hidden and not shapes:
         return value
+    if not shapes and source is not None and _absent_from(source, hidden):
+        return value
     if not shapes and not _may_hold(value, hidden):
         return value
     return _replace(value, hidden, shapes)
+
+
+def _absent_from(source: bytes, hidden: list[str]) -> bool:
+    """Whether no string parsed from the JSON text ``source`` can hold any of ``hidden``
+    (``False`` when not sure).
+
+    Sure only for UTF-8 text (``json.loads`` reads bytes with no NUL as UTF-8; UTF-16 and
+    UTF-32 JSON always has some) with no backslash: each string it holds is then its own
+    bytes between quotes, so a secret in one is in the text as it is.
+    """
+    if b"\\" in source or b"\x00" in source:
+        return False
+    return not any(secret.encode("utf-8", "surrogatepass") in source for secret in hidden)
 
 
 def _may_hold(value: Any, hidden: list[str]) -> bool:

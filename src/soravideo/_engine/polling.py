@@ -4,6 +4,9 @@ Jobs due together are asked about in one request where the provider can list; th
 are written to the ledger together, in one call where the ledger can take many
 (``update_jobs``): progress, or a job's end with its result, downloaded first when the client
 has a download directory (the answers before a download are written before it starts).
+What the list pages read for them show of the other jobs polled here is used too
+(``SupportsFetchSeen``): an end is written as a due job's end is, and a job still running
+has its next poll scheduled from what the page showed ([W2-4]).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .._core.errors import (
 from .._core.events import EventBus
 from .._core.models import Job, JobError, JobStatus, VideoResult
 from .._core.settings import Settings
-from ..transports.base import RemoteJob, Transport
+from ..transports.base import RemoteJob, SupportsFetchSeen, Transport
 from .downloads import download_content, file_name
 from .ledger import Ledger, Outcome, Write, cost_changes
 from .pacer import Pacer
@@ -191,15 +194,33 @@ class Poller:
     async def refresh(self, due: list[Tracked]) -> None:
         """Ask the provider about ``due`` jobs and apply its answers.
 
+        Where the transport reads list pages for them and can say what those pages showed
+        of the other jobs polled here
+        ([`SupportsFetchSeen`][soravideo.transports.SupportsFetchSeen]), those answers are
+        used too, after the due ones ([W2-4]): a job seen finished has its end written as a
+        due job's end is (the same guarded compare-and-set, its result downloaded first);
+        a job seen running has the page's progress added to its observations and, when its
+        next poll was less than the minimum interval away, that poll scheduled from them
+        (never sooner than the minimum interval), so it is not asked about again soon; its
+        progress is written at its own poll, which keeps a refresh's writes to the jobs due. A job being cancelled is left alone, and a seen
+        job's progress is never taken below what is recorded.
+
         The answers are written together (one ledger call where the ledger takes many, a
-        thousand at most), those before a download before it starts. Neither a provider's error nor a ledger
-        that refuses a write stops polling: the jobs concerned are asked about again after
-        a backoff.
+        thousand at most), those before a download before it starts. Neither a provider's
+        error nor a ledger that refuses a write stops polling: the jobs concerned are asked
+        about again after a backoff.
         """
         ids = [t.job.remote_id for t in due if t.job.remote_id]
+        watched: dict[str, Tracked] = {}
         try:
             if len(ids) > 1 and self.transport.capabilities.can_list:
-                remotes = await self.pacer.call(self.transport.fetch_many, ids)
+                if isinstance(self.transport, SupportsFetchSeen):
+                    watched = self._watched(due)
+                    remotes = await self.pacer.call(
+                        self.transport.fetch_many_seen, ids, watched=watched.keys()
+                    )
+                else:
+                    remotes = await self.pacer.call(self.transport.fetch_many, ids)
             else:
                 remotes = {}
                 for remote_id in ids:
@@ -234,7 +255,38 @@ class Poller:
             else:
                 tracked.failures = 0
                 answers.append(await self._answer(tracked, remote))
+        for remote_id, remote in remotes.items():
+            seen = watched.get(remote_id)
+            if seen is None:
+                continue  # one of the due jobs (or no job polled here)
+            if len(answers) >= _WRITTEN_TOGETHER or self._downloads(seen.job, remote):
+                await self._record(answers)
+                answers = []
+            if not self._ours(seen):
+                continue  # ended, let go or being cancelled since the pages were read
+            seen.failures = 0
+            answers.append(
+                await self._answer(seen, self._not_behind(seen, remote), progress_written=False)
+            )
         await self._record(answers)
+
+    def _watched(self, due: list[Tracked]) -> dict[str, Tracked]:
+        """The other jobs polled here, by remote id: those whose answers a page may show."""
+        asked = {t.job.id for t in due}
+        cancelling = self.state.cancelling
+        return {
+            t.job.remote_id: t
+            for t in self.state.tracked.values()
+            if t.job.remote_id and t.job.id not in asked and t.job.id not in cancelling
+        }
+
+    @staticmethod
+    def _not_behind(tracked: Tracked, remote: RemoteJob) -> RemoteJob:
+        """A seen job's answer, its progress never below the one recorded (a webhook's news
+        may have been written since the page was read)."""
+        if remote.status.is_terminal or remote.progress >= tracked.job.progress:
+            return remote
+        return attrs.evolve(remote, progress=tracked.job.progress)
 
     async def _record(self, answers: Sequence[_Answer | None]) -> None:
         """Write answers to the ledger together, then follow each one's outcome in turn."""
@@ -364,10 +416,18 @@ class Poller:
             await self._settle(answer, outcome)
 
     async def _answer(
-        self, tracked: Tracked, remote: RemoteJob, *, guarded: bool = True
+        self,
+        tracked: Tracked,
+        remote: RemoteJob,
+        *,
+        guarded: bool = True,
+        progress_written: bool = True,
     ) -> _Answer | None:
         """What to write of the provider's answer (its result downloaded first, when it is a
-        completed video and there is a download directory); ``None`` when nothing changed."""
+        completed video and there is a download directory); ``None`` when nothing changed,
+        or when the answer is progress and ``progress_written`` is false (a job seen on a
+        list page, not asked about: what it shows is added to its observations, and its
+        next poll scheduled from them when it was due sooner than the minimum interval)."""
         job = tracked.job
         now = self.clock.time()
         final = {"provider_status": remote.provider_status or None, **cost_changes(remote)}
@@ -396,14 +456,19 @@ class Poller:
         if remote.progress != (tracked.observations[-1].progress if tracked.observations else 0):
             tracked.observations.append(Observation(at=now, progress=remote.progress))
         status_word = remote.provider_status or None
-        if remote.progress != job.progress or status_word != job.provider_status:
+        if progress_written and (
+            remote.progress != job.progress or status_word != job.provider_status
+        ):
             changes = {
                 "progress": remote.progress,
                 "provider_status": status_word,
                 **cost_changes(remote),
             }
             return _Answer(tracked, Write(job, JobStatus.PROCESSING, changes, guarded), now)
-        tracked.due = now + self.poll_delay(tracked)
+        if progress_written or tracked.due < now + self._floor():
+            # A job seen on a page keeps a poll already at least the minimum interval away:
+            # the next page that shows it (or that poll) says whether it ended.
+            tracked.due = now + self.poll_delay(tracked)
         return None
 
     def _download_dir(self, job: Job) -> str | os.PathLike[str] | None:

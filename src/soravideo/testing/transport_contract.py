@@ -36,7 +36,7 @@ import pytest
 
 from .._core.errors import AmbiguousSubmissionError, NotFoundError, ProviderError
 from .._core.models import CreateVideoRequest, JobStatus
-from ..transports.base import RemoteJob, Transport
+from ..transports.base import RemoteJob, SupportsFetchSeen, Transport
 from ._fakeserver import FakeProvider
 
 __all__ = ["FakeProvider", "TransportContract"]
@@ -140,6 +140,34 @@ class TransportContract:
     @pytest.mark.anyio
     async def test_fetch_many_of_nothing_is_empty(self, transport: Transport) -> None:
         assert await transport.fetch_many([]) == {}
+
+    @pytest.mark.anyio
+    async def test_fetch_many_seen_answers_as_fetch_many_and_for_watched_jobs_only(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        # Only where the transport has the optional SupportsFetchSeen.
+        if not isinstance(transport, SupportsFetchSeen):
+            pytest.skip("this transport has no fetch_many_seen")
+        asked, watched, other = (
+            [await _submit(transport, f"{_PROMPT}, take {n}") for n in range(2)],
+            await _submit(transport, f"{_PROMPT}, watched"),
+            await _submit(transport, f"{_PROMPT}, not watched"),
+        )
+        ids = [job.remote_id for job in asked]
+
+        found = await transport.fetch_many_seen(
+            [*ids, "no-such-remote-job-0000"],
+            watched={watched.remote_id, "no-such-remote-job-0001"},
+        )
+
+        assert list(found)[:2] == ids
+        assert set(found) <= {*ids, watched.remote_id}
+        assert other.remote_id not in found
+        assert all(job.remote_id == remote_id for remote_id, job in found.items())
+        if watched.remote_id in found:
+            alone = await transport.fetch(watched.remote_id)
+            assert found[watched.remote_id].status is alone.status
+        assert await transport.fetch_many_seen([], watched={watched.remote_id}) == {}
 
     @pytest.mark.anyio
     async def test_cancel_stops_an_in_flight_job(

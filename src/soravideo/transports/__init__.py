@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.lazy import lazy_attribute as _lazy_attribute
 from .._core.lazy import lazy_dir as _lazy_dir
-from .base import Capabilities, ContentStream, ModelInfo, RemoteJob, Transport
+from .base import (
+    Capabilities,
+    ContentStream,
+    ModelInfo,
+    RemoteJob,
+    SupportsFetchSeen,
+    Transport,
+)
 
 if TYPE_CHECKING:
     from .fal import FalTransport
@@ -31,6 +38,7 @@ __all__ = [
     "ReplicateTransport",
     "RunwayTransport",
     "SoraTransport",
+    "SupportsFetchSeen",
     "Transport",
 ]
 

@@ -503,9 +503,11 @@ class HttpSession:
         """Every string known to be secret: for messages, logs and errors."""
         return (*self._secrets, *self._url_secrets)
 
-    def scrub(self, value: Any) -> Any:
-        """Return ``value`` with this session's secrets replaced by ``***`` (see ``redact``)."""
-        return redact(value, self._secrets)
+    def scrub(self, value: Any, *, source: bytes | None = None) -> Any:
+        """Return ``value`` with this session's secrets replaced by ``***`` (see ``redact``;
+        ``source``: the answer's body ``value`` was read from, a shortcut when it holds
+        none)."""
+        return redact(value, self._secrets, source=source)
 
     def request_id(self, response: httpx.Response) -> str | None:
         """Return the response's ``x-request-id``, scrubbed of this session's secrets."""

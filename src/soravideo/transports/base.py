@@ -10,7 +10,7 @@ runner does.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -28,6 +28,7 @@ __all__ = [
     "ContentStream",
     "ModelInfo",
     "RemoteJob",
+    "SupportsFetchSeen",
     "Transport",
     "checked_remote_id",
     "model_problems",
@@ -340,4 +341,51 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Close connections the transport owns. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SupportsFetchSeen(Protocol):
+    """A transport whose refresh of many jobs also answers for the other jobs it saw.
+
+    Optional: a [`Transport`][soravideo.transports.Transport] need not have it. A transport
+    that refreshes many jobs by reading list pages (``capabilities.can_list``) reads on
+    those pages many jobs it was not asked about. With this method it hands back what the
+    pages say of the jobs the engine polls (``watched``) as well; the engine applies those
+    answers as it applies the ones it asked for (the same compare-and-set writes, each job's
+    next poll scheduled from what it learnt), so a job seen on a page is not asked about
+    again soon. Without it, the engine calls ``fetch_many`` and asks about each job when its
+    own poll falls due. [`SoraTransport`][soravideo.transports.SoraTransport] and
+    [`ReplicateTransport`][soravideo.transports.ReplicateTransport] have it.
+
+    Examples:
+        ```python
+        from soravideo.transports import RunwayTransport, SoraTransport, SupportsFetchSeen
+
+        print(isinstance(SoraTransport(api_key="sk-..."), SupportsFetchSeen))  # True
+        print(isinstance(RunwayTransport(api_key="key_..."), SupportsFetchSeen))  # False
+        ```
+    """
+
+    async def fetch_many_seen(
+        self, remote_ids: Sequence[str], *, watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
+        """Refresh ``remote_ids`` as ``fetch_many`` does, and return also what the pages read
+        for them said of any job in ``watched``.
+
+        No request is made for ``watched`` alone: the pages read, and when to stop reading
+        them, are those ``fetch_many(remote_ids)`` would read; a watched job that none of
+        them shows is left out.
+
+        Args:
+            remote_ids: The provider's ids asked about (duplicates are fine).
+            watched: Ids of other jobs whose answers are wanted if a page shows them.
+
+        Returns:
+            The jobs by id: first each of ``remote_ids`` the provider knows (as
+            ``fetch_many`` returns them), then each of ``watched`` seen on a page read.
+
+        Raises:
+            ProviderError: As ``fetch_many`` raises.
+        """
         ...

@@ -59,7 +59,7 @@ import math
 import mimetypes
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -858,8 +858,40 @@ class ReplicateTransport(HttpTransport):
         Raises:
             ProviderError: Any other failure of a list or read.
         """
+        return await self._refresh(remote_ids, ())
+
+    async def fetch_many_seen(
+        self, remote_ids: Sequence[str], *, watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
+        """Refresh many predictions as
+        [`fetch_many`][soravideo.transports.ReplicateTransport.fetch_many] does, and return
+        also what its list pages said of the ``watched`` predictions.
+
+        The same requests as ``fetch_many(remote_ids)``: a watched prediction is only read
+        from the pages those requests return, never on its own, and one the list shows
+        succeeded without its output is left out (its own poll reads it)
+        ([`SupportsFetchSeen`][soravideo.transports.SupportsFetchSeen]).
+
+        Args:
+            remote_ids: Prediction ids asked about (duplicates are fine).
+            watched: Ids of other predictions whose answers are wanted when a page shows
+                them.
+
+        Returns:
+            The predictions by id: each of ``remote_ids`` Replicate knows, then each
+            watched prediction a page showed.
+
+        Raises:
+            ProviderError: Any failure of a list or read but a 404 of a read.
+        """
+        return await self._refresh(remote_ids, watched)
+
+    async def _refresh(
+        self, remote_ids: Sequence[str], watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
         wanted = list(dict.fromkeys(remote_ids))
         found: dict[str, RemoteJob] = {}
+        seen: dict[str, RemoteJob] = {}
         if not wanted:
             return found
         targets = set(wanted)
@@ -872,14 +904,20 @@ class ReplicateTransport(HttpTransport):
                     or job.error is None
                     or (job.error.code not in ("no_output", "result_expired"))
                 )
-                if job.remote_id in targets and usable:
+                if not usable:
+                    continue
+                if job.remote_id in targets:
                     found[job.remote_id] = job
+                elif job.remote_id in watched:
+                    seen[job.remote_id] = job
             if len(found) == len(targets) or cursor is None or not jobs:
                 break
         missing = [rid for rid in wanted if rid not in found]
         if missing:
             found.update(await self._fetch_each(missing))
-        return {rid: found[rid] for rid in wanted if rid in found}
+        answers = {rid: found[rid] for rid in wanted if rid in found}
+        answers.update((rid, job) for rid, job in seen.items() if rid not in answers)
+        return answers
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel a prediction: ``POST /v1/predictions/{id}/cancel``.

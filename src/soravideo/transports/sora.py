@@ -27,7 +27,7 @@ import logging
 import math
 import mimetypes
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Collection, Container, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -213,9 +213,11 @@ class SoraTransport(HttpTransport):
         sleep: Waits between retries (default: ``clock.sleep``, else ``anyio.sleep``).
         on_retry: Called as ``on_retry(attempt, delay, error)`` before each retry.
         prices: USD per second by model name, overriding or adding to the published ones.
-        max_list_pages: Most list pages
-            [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before
-            fetching the remaining ids one by one.
+        max_list_pages: How many list pages
+            [`fetch_many`][soravideo.transports.SoraTransport.fetch_many] reads before it
+            asks whether they pay for themselves: past that, it reads on only while the last
+            ``max_list_pages`` pages found two of its ids a page or more, and fetches the
+            remaining ids one by one.
         allow_unknown_models: Send a model the catalogue does not list as it is (a
             gateway's own model); by default it is refused with the list, a
             [`ValidationError`][soravideo.ValidationError] naming ``model``. A model
@@ -416,7 +418,7 @@ class SoraTransport(HttpTransport):
         return round(seconds * info.price_per_second_usd, 6)
 
     def _remote(
-        self, received: Mapping[str, Any], headers: httpx.Headers, *, scrubbed: bool = False
+        self, received: Mapping[str, Any], poll_after: float | None, *, scrubbed: bool = False
     ) -> RemoteJob:
         # Scrubbed first: the payload ends up in the ledger (raw, error message) and logs.
         payload: Mapping[str, Any] = received if scrubbed else self._session.scrub(dict(received))
@@ -447,17 +449,20 @@ class SoraTransport(HttpTransport):
             provider_status=word,
             error=error,
             expires_at=unix_time(payload.get("expires_at")),
-            # Capped as a Retry-After is: a hint of 1e308 ms must not stall the job.
-            poll_after=_poll_after(headers, self.retry_policy.retry_after_cap),
+            poll_after=poll_after,
             created_at=unix_time(payload.get("created_at")),
             raw=payload,
         )
+
+    def _hint(self, response: httpx.Response) -> float | None:
+        # Capped as a Retry-After is: a hint of 1e308 ms must not stall the job.
+        return _poll_after(response.headers, self.retry_policy.retry_after_cap)
 
     def _parse(
         self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
     ) -> RemoteJob:
         payload = self._job_payload(response, "a video object", creating=creating, asked=asked)
-        return self._remote(payload, response.headers)
+        return self._remote(payload, self._hint(response))
 
     async def _create(
         self,
@@ -616,9 +621,11 @@ class SoraTransport(HttpTransport):
         after: str | None,
         retry: bool = True,
         wanted: Set[str] | None = None,
+        watched: Container[str] = (),
     ) -> tuple[list[RemoteJob], bool, str | None]:
-        # With ``wanted``, only those videos are read into jobs: a refresh pages through
-        # every video of the account, and most are not the ones it looks for.
+        # With ``wanted``, only those videos (and the ``watched`` ones) are read into jobs: a
+        # refresh pages through every video of the account, and most are not the ones it
+        # looks for.
         params: dict[str, Any] = {"limit": limit, "order": "desc"}
         if after:
             params["after"] = after
@@ -633,7 +640,7 @@ class SoraTransport(HttpTransport):
         for item in payload["data"]:
             if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
                 continue
-            if wanted is not None and item["id"] not in wanted:
+            if wanted is not None and item["id"] not in wanted and item["id"] not in watched:
                 # The ids looked for passed the remote-id rule when they were stored.
                 if remote_id_problem(item["id"]) is None:
                     last_listed = item["id"]
@@ -649,11 +656,11 @@ class SoraTransport(HttpTransport):
                 continue
             kept.append(dict(item))
             last_listed = item["id"]
-        # Scrubbed in one look for the page, not one a video.
-        jobs = [
-            self._remote(item, response.headers, scrubbed=True)
-            for item in self._session.scrub(kept)
-        ]
+        # Scrubbed in one look for the page, not one a video: one scan of the body's bytes
+        # where they prove that no secret is there.
+        hint = self._hint(response)  # one header for the page: read once, not once a video
+        scrubbed = self._session.scrub(kept, source=response.content)
+        jobs = [self._remote(item, hint, scrubbed=True) for item in scrubbed]
         last_id = payload.get("last_id")
         if remote_id_problem(last_id) is not None:
             last_id = last_listed
@@ -684,10 +691,10 @@ class SoraTransport(HttpTransport):
 
         Pages through ``GET /videos?limit=100&order=desc&after=…`` until every id is found,
         the list ends, or ``max_list_pages`` pages were read; past those, it reads on only
-        while each page finds more than one of the ids (a page then costs less than fetching
-        them one by one), so a thousand videos in flight take ten pages. Ids still missing
-        are fetched individually. A gateway without a list endpoint (404/405/501) is remembered and
-        only fetched individually from then on.
+        while the last ``max_list_pages`` pages found two of the ids a page or more (a page
+        then costs less than fetching them one by one), so a thousand videos in flight take
+        ten pages. Ids still missing are fetched individually. A gateway without a list
+        endpoint (404/405/501) is remembered and only fetched individually from then on.
 
         Args:
             remote_ids: The provider's ids (duplicates are fine).
@@ -698,18 +705,46 @@ class SoraTransport(HttpTransport):
         Raises:
             ProviderError: Any other failure of a list or fetch request.
         """
+        return await self._refresh(remote_ids, ())
+
+    async def fetch_many_seen(
+        self, remote_ids: Sequence[str], *, watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
+        """Refresh many videos as [`fetch_many`][soravideo.transports.SoraTransport.fetch_many]
+        does, and return also what its list pages said of the ``watched`` videos.
+
+        The same requests as ``fetch_many(remote_ids)``: a watched video is only read from
+        the pages those requests return, never fetched on its own
+        ([`SupportsFetchSeen`][soravideo.transports.SupportsFetchSeen]).
+
+        Args:
+            remote_ids: The provider's ids asked about (duplicates are fine).
+            watched: Ids of other videos whose answers are wanted when a page shows them.
+
+        Returns:
+            The jobs by id: each of ``remote_ids`` the provider knows, then each watched
+            video a page showed.
+
+        Raises:
+            ProviderError: Any failure of a list or fetch request but a 404 of a fetch.
+        """
+        return await self._refresh(remote_ids, watched)
+
+    async def _refresh(
+        self, remote_ids: Sequence[str], watched: Collection[str]
+    ) -> dict[str, RemoteJob]:
         wanted = list(dict.fromkeys(remote_ids))
         found: dict[str, RemoteJob] = {}
+        seen: dict[str, RemoteJob] = {}
         if not wanted:
             return found
         targets = set(wanted)
         after: str | None = None
-        pages = 0
+        gains: list[int] = []  # how many of the ids each page read found
         while not self._list_unsupported:
-            pages += 1
             try:
                 jobs, has_more, after = await self._list_page(
-                    limit=_LIST_LIMIT, after=after, wanted=targets
+                    limit=_LIST_LIMIT, after=after, wanted=targets, watched=watched
                 )
             except ProviderError as exc:
                 if exc.status_code not in (404, 405, 501):
@@ -720,17 +755,28 @@ class SoraTransport(HttpTransport):
                 self._list_unsupported = True
                 break
             before = len(found)
-            found.update((job.remote_id, job) for job in jobs if job.remote_id in targets)
+            for job in jobs:
+                if job.remote_id in targets:
+                    found[job.remote_id] = job
+                else:
+                    seen[job.remote_id] = job
+            gains.append(len(found) - before)
             if len(found) == len(targets) or not has_more or after is None:
                 break
-            # [W2-4] Past max_list_pages, only while a page pays for itself (each such page
-            # finds two ids or more, so there are at most half as many as ids wanted).
-            if pages >= self.max_list_pages and len(found) - before <= 1:
+            # [W2-4] Past max_list_pages, only while the pages pay for themselves: the last
+            # max_list_pages of them found two ids a page or more (so there are at most
+            # half as many pages as ids found, and a few more). A window, not the last page
+            # alone: with ids spread over the list at a few a page, one page in twenty or
+            # so finds one or none, and stopping there fetched the rest one by one.
+            window = self.max_list_pages
+            if len(gains) >= window and sum(gains[-window:]) < 2 * window:
                 break
         missing = [rid for rid in wanted if rid not in found]
         if missing:
             found.update(await self._fetch_each(missing))
-        return {rid: found[rid] for rid in wanted if rid in found}
+        answers = {rid: found[rid] for rid in wanted if rid in found}
+        answers.update((rid, job) for rid, job in seen.items() if rid not in answers)
+        return answers
 
     async def cancel(self, remote_id: str) -> None:
         """Cancel a video by deleting it (``DELETE /videos/{id}``); one already gone is fine.

@@ -12,8 +12,11 @@ import pytest
 import soravideo as sv
 from engine_kit import Kit
 from soravideo._engine import polling
+from soravideo._engine.pacing import Observation
 from soravideo._engine.state import Tracked
 from soravideo.repositories import JobUpdate, MemoryRepository, SupportsUpdateJobs
+from soravideo.transports import SoraTransport, SupportsFetchSeen, Transport
+from soravideo.transports.base import RemoteJob
 
 pytestmark = pytest.mark.anyio
 
@@ -300,3 +303,137 @@ async def test_a_refresh_of_very_many_jobs_is_written_in_bounded_calls(
     await kit.poller.refresh(due)
     assert spy.calls == [("many", ids[:2]), ("many", ids[2:4]), ("one", ids[4])]
     assert kit.seen == [("progress", job_id) for job_id in ids]
+
+
+# -- what a list page shows of jobs not due ([W2-4]) -------------------------------------
+
+
+@attrs.define
+class Scene:
+    """Five jobs on one list page at t=65 s: ``early`` done at the provider (sent at 0),
+    the others at 75 % (sent at 20): two due, ``later`` and ``cancelling`` not."""
+
+    early: Tracked
+    due: list[Tracked]
+    later: Tracked
+    cancelling: Tracked
+
+
+async def scene(kit: Kit) -> Scene:
+    early = await kit.sent("a fox, early")
+    kit.clock.advance(20)
+    others = [await kit.sent(f"a fox, take {i}") for i in range(4)]
+    for job in (early, *others):
+        kit.poller.track(job)
+    kit.clock.advance(45)
+    tracked = [kit.state.tracked[job.id] for job in (early, *others)]
+    now = kit.clock.time()
+    for t in tracked:
+        t.due = now + 0.3  # soon, not yet
+    kit.state.cancelling.add(tracked[4].job.id)
+    return Scene(early=tracked[0], due=tracked[1:3], later=tracked[3], cancelling=tracked[4])
+
+
+class WithoutFetchSeen:
+    """A transport plugin without the optional ``fetch_many_seen`` (Sora's otherwise)."""
+
+    def __init__(self, inner: SoraTransport) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "fetch_many_seen":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+async def test_a_refresh_applies_what_its_page_shows_of_the_jobs_not_due(kit: Kit) -> None:
+    s = await scene(kit)
+    cancelling_before = attrs.evolve(s.cancelling, observations=list(s.cancelling.observations))
+    now = kit.clock.time()
+    await kit.poller.refresh(s.due)
+    # One page answered for all of them: nothing fetched one by one.
+    assert (kit.fake.count(route="list"), kit.fake.count(route="retrieve")) == (1, 0)
+    # Due: progress written and announced, as before.
+    assert [t.job.progress for t in s.due] == [75, 75]
+    # Not due, done at the provider: its end written now, with its result.
+    done = await kit.repository.get_job(s.early.job.id)
+    assert done.status is sv.JobStatus.COMPLETED
+    assert done.result is not None and done.result.remote_id == s.early.job.remote_id
+    assert not kit.state.holds(done.id)
+    # Not due, in progress: what the page showed schedules its next poll (not soon), and
+    # its progress waits for its own poll to be written.
+    assert s.later.observations[-1] == Observation(at=now, progress=75)
+    assert s.later.due >= now + kit.settings.poll_min_interval
+    assert (await kit.repository.get_job(s.later.job.id)).progress == 0
+    # Being cancelled: untouched.
+    assert s.cancelling == cancelling_before
+    assert (await kit.repository.get_job(s.cancelling.job.id)).progress == 0
+    assert kit.seen == [
+        ("progress", s.due[0].job.id),
+        ("progress", s.due[1].job.id),
+        ("completed", s.early.job.id),
+    ]
+    kit.state.cancelling.discard(s.cancelling.job.id)
+
+
+async def test_a_job_seen_on_a_page_keeps_a_poll_already_the_minimum_interval_away(
+    kit: Kit,
+) -> None:
+    s = await scene(kit)
+    now = kit.clock.time()
+    s.later.due = now + 10
+    await kit.poller.refresh(s.due)
+    assert s.later.observations[-1] == Observation(at=now, progress=75)
+    assert s.later.due == now + 10
+    kit.state.cancelling.discard(s.cancelling.job.id)
+
+
+async def test_a_transport_without_fetch_many_seen_refreshes_the_due_jobs_only(kit: Kit) -> None:
+    s = await scene(kit)
+    plugin = WithoutFetchSeen(kit.transport)
+    assert isinstance(plugin, Transport) and not isinstance(plugin, SupportsFetchSeen)
+    kit.poller.transport = plugin  # type: ignore[assignment]
+    untouched = {t.job.id: (t.due, list(t.observations)) for t in (s.early, s.later, s.cancelling)}
+    await kit.poller.refresh(s.due)
+    assert kit.seen == [("progress", t.job.id) for t in s.due]
+    for t in (s.early, s.later, s.cancelling):
+        assert (t.due, t.observations) == untouched[t.job.id]
+        assert kit.state.holds(t.job.id)
+    early = await kit.repository.get_job(s.early.job.id)
+    assert (early.status, early.progress) == (sv.JobStatus.PROCESSING, 0)
+    kit.state.cancelling.discard(s.cancelling.job.id)
+
+
+async def test_a_page_read_before_a_webhooks_news_does_not_move_a_job_back(kit: Kit) -> None:
+    s = await scene(kit)
+    remote_id = s.later.job.remote_id or ""
+    news = RemoteJob(remote_id=remote_id, status=sv.JobStatus.PROCESSING, progress=90)
+    fetch_many_seen = kit.transport.fetch_many_seen
+
+    async def pushed_meanwhile(remote_ids: Any, *, watched: Any) -> dict[str, RemoteJob]:
+        # The page says 75 %; a webhook delivery says 90 % while the answer is on its way.
+        answers = await fetch_many_seen(remote_ids, watched=watched)
+        await kit.poller.push(s.later.job, news)
+        return answers
+
+    kit.transport.fetch_many_seen = pushed_meanwhile  # type: ignore[method-assign]
+    await kit.poller.refresh(s.due)
+    assert (await kit.repository.get_job(s.later.job.id)).progress == 90
+    assert s.later.job.progress == 90
+    assert [o.progress for o in s.later.observations][-1] == 90
+    assert 75 not in [o.progress for o in s.later.observations]
+    kit.state.cancelling.discard(s.cancelling.job.id)
+
+
+async def test_a_job_seen_done_on_a_page_is_downloaded_once_with_its_end(
+    kit: Kit, tmp_path: Path
+) -> None:
+    kit.poller.settings = attrs.evolve(kit.settings, download_dir=tmp_path)
+    s = await scene(kit)
+    await kit.poller.refresh(s.due)
+    done = await kit.repository.get_job(s.early.job.id)
+    assert done.status is sv.JobStatus.COMPLETED
+    assert done.result is not None and done.result.path is not None
+    assert Path(done.result.path).read_bytes() == kit.fake.content(s.early.job.remote_id or "")
+    assert kit.fake.count(route="content") == 1
+    kit.state.cancelling.discard(s.cancelling.job.id)
