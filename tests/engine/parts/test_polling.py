@@ -300,3 +300,28 @@ async def test_a_refresh_of_very_many_jobs_is_written_in_bounded_calls(
     await kit.poller.refresh(due)
     assert spy.calls == [("many", ids[:2]), ("many", ids[2:4]), ("one", ids[4])]
     assert kit.seen == [("progress", job_id) for job_id in ids]
+
+
+async def test_a_download_failing_every_attempt_waits_between_attempts_not_after_the_last(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kit.poller.settings = attrs.evolve(kit.settings, download_dir=tmp_path)
+    job = await kit.sent()
+    kit.clock.advance(60)  # done at the provider
+    remote = await kit.transport.fetch(job.remote_id or "")
+    content = f"GET /videos/{job.remote_id}/content"
+    kit.fake.inject(status=503, match=content, times=polling._DOWNLOAD_ATTEMPTS)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        kit.clock.advance(seconds)
+
+    monkeypatch.setattr(kit.clock, "sleep", sleep)
+    result = await kit.poller.result(job, remote)
+    assert result.remote_id == job.remote_id and result.path is None
+    assert list(tmp_path.iterdir()) == []
+    assert kit.fake.count("GET", f"/videos/{job.remote_id}/content") == 3
+    # A backoff between attempts; none once the last one has failed (it used to sleep a
+    # third backoff before giving up, holding the job's answer for nothing).
+    assert waits == [kit.pacer.backoff(1), kit.pacer.backoff(2)]
