@@ -18,6 +18,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the forkserver of ``tests/children.py``, if a test started a child with it."""
+    import sys
+
+    children = sys.modules.get("children")
+    if children is not None:
+        children.stop()
+
+
 @pytest.fixture
 def ctrl_c() -> Iterator[None]:
     """Make SIGINT raise ``KeyboardInterrupt`` for the test, as in an interactive program.

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import ssl
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import anyio
 
 import soravideo as sv
+from children import Child, start_script
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing import (
     FakeSora,
@@ -86,17 +85,13 @@ async def assert_exactly_once(client: sv.AsyncSoraVideo, *, settled: bool = True
 # -- crash and restart: tests/engine/durable_child.py in real processes -------------------
 
 
-def start_child(base_url: str, db: Path, *args: str) -> subprocess.Popen[str]:
-    """Start ``durable_child.py BASE_URL DB ARGS…`` (see its docstring for the modes)."""
-    return subprocess.Popen(
-        [sys.executable, str(DURABLE_CHILD), base_url, str(db), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start_child(base_url: str, db: Path, *args: str) -> Child:
+    """Start ``durable_child.py BASE_URL DB ARGS…`` (see its docstring for the modes), in a
+    real process forked from a preloaded parent (``tests/children.py``)."""
+    return start_script(DURABLE_CHILD, base_url, str(db), *args)
 
 
-def wait_for_lines(proc: subprocess.Popen[str], prefix: str, count: int) -> list[str]:
+def wait_for_lines(proc: Child, prefix: str, count: int) -> list[str]:
     """Read the child's output until ``count`` lines start with ``prefix``; return their ids."""
     assert proc.stdout is not None
     seen: list[str] = []
@@ -110,7 +105,7 @@ def wait_for_lines(proc: subprocess.Popen[str], prefix: str, count: int) -> list
     )
 
 
-def finish_child(proc: subprocess.Popen[str]) -> None:
+def finish_child(proc: Child) -> None:
     """Wait for the child to end, and assert it ended well."""
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

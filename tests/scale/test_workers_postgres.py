@@ -1,7 +1,8 @@
 """Many workers on one PostgreSQL ledger: real processes, one FakeSora on a loopback port.
 
 Each test has its own schema (``postgres_dsn``). The workers are ``worker_child.py``
-processes that print one line per event; the test follows those lines (never the wall
+processes (forked from a preloaded parent: ``tests/children.py``) that print one line per
+event; the test follows those lines (never the wall
 clock) and checks the ledger and the fake's counters at the end.
 """
 
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +21,7 @@ import anyio
 import pytest
 
 import soravideo as sv
+from children import Child, start_script
 from helpers import assert_created_once, requests
 from soravideo.repositories.postgres import PostgresRepository
 from soravideo.testing import check_exactly_once
@@ -43,7 +43,7 @@ class Fleet:
         self.base_url = base_url
         self.dsn = dsn
         self.logs = logs
-        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.procs: dict[str, Child] = {}
         self.readers: dict[str, threading.Thread] = {}
         self.lines: queue.Queue[tuple[str, list[str] | None]] = queue.Queue()
         self.seen: dict[str, list[list[str]]] = {}
@@ -51,19 +51,14 @@ class Fleet:
     def start(self, name: str, concurrency: int, mode: str = "worker", *extra: str) -> None:
         args = [self.base_url, self.dsn, name, str(concurrency), mode, *extra]
         with (self.logs / f"{name}.err").open("w") as err:
-            proc = subprocess.Popen(
-                [sys.executable, str(CHILD), *args],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
+            proc = start_script(CHILD, *args, stderr=err)
         self.procs[name] = proc
         self.seen[name] = []
         reader = threading.Thread(target=self._pump, args=(name, proc), daemon=True)
         reader.start()
         self.readers[name] = reader
 
-    def _pump(self, name: str, proc: subprocess.Popen[str]) -> None:
+    def _pump(self, name: str, proc: Child) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.lines.put((name, line.split()))

@@ -516,8 +516,8 @@ class Poller:
                 )
             except (ProviderError, OSError, ValidationError) as exc:
                 logger.warning("job %s: download attempt %d failed: %s", job.id, attempt, exc)
-                if not _worth_retrying(exc):
-                    break
+                if not _worth_retrying(exc) or attempt == _DOWNLOAD_ATTEMPTS:
+                    break  # no wait after the last attempt: nothing follows it
                 await self.clock.sleep(self.pacer.backoff(attempt))
                 continue
             return attrs.evolve(

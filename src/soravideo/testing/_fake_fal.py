@@ -27,7 +27,7 @@ import hmac
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -230,22 +230,29 @@ class FakeFal(FakeServer):
     """Where the fake publishes its webhook signing key (a ``FalTransport``'s
     ``webhook_jwks_url`` is the fake's base URL plus this)."""
 
-    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+    def _webhook_events(
+        self, now: float, known: Container[str] = frozenset()
+    ) -> Iterator[FakeWebhookEvent]:
         """A request's end, POSTed to its ``fal_webhook``: ``OK`` with the result as
         ``payload``, or ``ERROR`` with the error's detail (a cancelled one sends none)."""
+        spans = self._spans()  # once: each request's end depends on every one before it
         for found in self._requests.values():
-            end = self._end(found)
-            if found.webhook is None or end is None or end > now:
+            span = spans[found.id]
+            if found.webhook is None or span is None or span[1] > now:
                 continue
-            outcome = self._outcome(found)
+            outcome = self._outcome(found, spans)
             if outcome == "cancelled":
+                continue
+            status = "OK" if outcome == "ok" else "ERROR"
+            key = f"{found.id}:{status}"
+            if key in known:
                 continue
             payload: dict[str, Any] = {
                 "request_id": found.request_id,
                 "gateway_request_id": found.request_id,
+                "status": status,
             }
             if outcome == "ok":
-                payload["status"] = "OK"
                 payload["payload"] = {
                     "video": {
                         "url": self._video_url(found, found.origin),
@@ -257,16 +264,15 @@ class FakeFal(FakeServer):
                 detail = found.issues or [
                     {"loc": ["body", "prompt"], "msg": "content policy", "type": self.failure_type}
                 ]
-                payload["status"] = "ERROR"
                 payload["error"] = (
                     f"Invalid status code: {422 if found.issues else self.failure_status}"
                 )
                 payload["payload"] = {"detail": detail}
             yield FakeWebhookEvent(
-                key=f"{found.id}:{payload['status']}",
-                at=end,
+                key=key,
+                at=span[1],
                 remote_id=found.id,
-                kind=str(payload["status"]),
+                kind=status,
                 url=found.webhook,
                 payload=payload,
             )
@@ -495,11 +501,14 @@ class FakeFal(FakeServer):
             ahead += 1
         return ahead
 
-    def _outcome(self, request: _Request) -> str:
-        """``"ok"``, ``"failed"`` (model error), ``"invalid"`` or ``"cancelled"``."""
+    def _outcome(
+        self, request: _Request, spans: Mapping[str, tuple[float, float] | None] | None = None
+    ) -> str:
+        """``"ok"``, ``"failed"`` (model error), ``"invalid"`` or ``"cancelled"`` (``spans``:
+        ``_spans()`` when the caller has it already)."""
         if request.issues:
             return "invalid"
-        span = self._spans()[request.id]
+        span = (self._spans() if spans is None else spans)[request.id]
         if (
             span is not None
             and request.cancelled_at is not None

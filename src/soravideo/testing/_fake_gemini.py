@@ -35,7 +35,7 @@ import hmac
 import math
 import re
 import string
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -251,7 +251,9 @@ class FakeGemini(FakeServer):
     def _records(self) -> Iterable[_Job]:
         return self._jobs.values()
 
-    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+    def _webhook_events(
+        self, now: float, known: Container[str] = frozenset()
+    ) -> Iterator[FakeWebhookEvent]:
         """Google's thin events, sent to the project's static webhook: an interaction's
         ``interaction.completed`` / ``interaction.failed`` (its id), a Veo operation's
         ``video.generated`` (its name); a job cancelled before its end sends none."""
@@ -266,8 +268,11 @@ class FakeGemini(FakeServer):
             else:
                 kind = "interaction.failed" if job.fails else "interaction.completed"
                 named = job.id
+            key = f"{job.id}:{kind}"
+            if key in known:
+                continue
             yield FakeWebhookEvent(
-                key=f"{job.id}:{kind}",
+                key=key,
                 at=end,
                 remote_id=job.id,
                 kind=kind,

@@ -28,7 +28,7 @@ import binascii
 import hmac
 import math
 import string
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -227,7 +227,9 @@ class FakeOpenRouter(FakeServer):
     webhook_scheme = "openrouter"
     webhook_needs_url = True
 
-    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+    def _webhook_events(
+        self, now: float, known: Container[str] = frozenset()
+    ) -> Iterator[FakeWebhookEvent]:
         """``video.generation.completed`` / ``failed`` / ``cancelled`` when a job created
         with a ``callback_url`` ends, its ``data`` the job as ``GET /videos/{id}`` shows it."""
         spans = self._spans()
@@ -247,10 +249,13 @@ class FakeOpenRouter(FakeServer):
             if status not in ("completed", "failed", "cancelled"):
                 continue
             kind = f"video.generation.{status}"
+            key = f"{job.id}:{kind}"
+            if key in known:
+                continue
             data = self._resource(job, probe, span, base=job.base)
             data.pop("urls", None)
             yield FakeWebhookEvent(
-                key=f"{job.id}:{kind}",
+                key=key,
                 at=at,
                 remote_id=job.id,
                 kind=kind,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hmac
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -370,7 +370,9 @@ class FakeReplicate(FakeServer):
     def _base(self, request: FakeRequest) -> str:
         return f"{request.scheme}://{request.header('host') or 'fake-replicate.invalid'}"
 
-    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+    def _webhook_events(
+        self, now: float, known: Container[str] = frozenset()
+    ) -> Iterator[FakeWebhookEvent]:
         """A prediction's ``start`` (when it starts processing) and ``completed`` (its end),
         each with the prediction as its body, as the create's filter asked."""
         for found in self._predictions.values():
@@ -381,8 +383,11 @@ class FakeReplicate(FakeServer):
             for kind, at in moments:
                 if kind not in wanted or at > now or (kind == "start" and at >= found.stop):
                     continue
+                key = f"{found.id}:{kind}"
+                if key in known:
+                    continue
                 yield FakeWebhookEvent(
-                    key=f"{found.id}:{kind}",
+                    key=key,
                     at=at,
                     remote_id=found.id,
                     kind=kind,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -263,7 +263,9 @@ class FakeSora(FakeServer):
     def _records(self) -> Iterable[_Video]:
         return self._videos.values()
 
-    def _webhook_events(self, now: float) -> Iterator[FakeWebhookEvent]:
+    def _webhook_events(
+        self, now: float, known: Container[str] = frozenset()
+    ) -> Iterator[FakeWebhookEvent]:
         """OpenAI's ``video.completed`` / ``video.failed`` events (thin: the video's id),
         sent to the project's webhook; a video cancelled before its end sends none."""
         for video in self._videos.values():
@@ -272,8 +274,11 @@ class FakeSora(FakeServer):
             ):
                 continue
             kind = "video.failed" if video.fails else "video.completed"
+            key = f"{video.id}:{kind}"
+            if key in known:
+                continue
             yield FakeWebhookEvent(
-                key=f"{video.id}:{kind}",
+                key=key,
                 at=video.end,
                 remote_id=video.id,
                 kind=kind,

@@ -36,7 +36,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Generator, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol, TypeVar, cast, runtime_checkable
 
@@ -554,8 +554,14 @@ class FakeServer:
                 self._webhooks = WebhookSender(self)
             return self._webhooks
 
-    def _webhook_events(self, now: float) -> Iterable[FakeWebhookEvent]:
-        """The events the provider would have pushed by ``now`` (called with the lock held)."""
+    def _webhook_events(
+        self, now: float, known: Container[str] = frozenset()
+    ) -> Iterable[FakeWebhookEvent]:
+        """The events the provider would have pushed by ``now`` (called with the lock held).
+
+        Events whose key is in ``known`` (those the sender already has) are left out, their
+        payload not built again: the sender asks on every tick of its loop.
+        """
         raise NotImplementedError
 
     # -- failures by prompt ------------------------------------------------------------

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -237,17 +237,21 @@ class WebhookSender:
 
     def events(self) -> list[FakeWebhookEvent]:
         """Return every event that has happened by now on the fake's clock."""
+        return self._events(frozenset())
+
+    def _events(self, known: Container[str]) -> list[FakeWebhookEvent]:
+        """The events that have happened by now, but those whose key is in ``known``."""
         now = self.fake.now()
         with self.fake._lock:
-            found = list(self.fake._webhook_events(now))
+            found = list(self.fake._webhook_events(now, known))
         if self.fake.webhook_needs_url:
             found = [event for event in found if event.url]
         return sorted(found, key=lambda e: (e.at, e.key))
 
     def _collect(self) -> None:
-        for event in self.events():
-            if event.key in self._seen:
-                continue
+        # Only the events not seen yet: the fake builds no payload again for the others
+        # (this runs twice a tick of ``run``, with every job the fake ever had).
+        for event in self._events(self._seen):
             self._seen.add(event.key)
             dropped = self.drop > 0 or (self.drop_rate > 0 and self._rng.random() < self.drop_rate)
             if self.drop > 0:

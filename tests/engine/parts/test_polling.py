@@ -437,3 +437,26 @@ async def test_a_job_seen_done_on_a_page_is_downloaded_once_with_its_end(
     assert Path(done.result.path).read_bytes() == kit.fake.content(s.early.job.remote_id or "")
     assert kit.fake.count(route="content") == 1
     kit.state.cancelling.discard(s.cancelling.job.id)
+async def test_a_download_failing_every_attempt_waits_between_attempts_not_after_the_last(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kit.poller.settings = attrs.evolve(kit.settings, download_dir=tmp_path)
+    job = await kit.sent()
+    kit.clock.advance(60)  # done at the provider
+    remote = await kit.transport.fetch(job.remote_id or "")
+    content = f"GET /videos/{job.remote_id}/content"
+    kit.fake.inject(status=503, match=content, times=polling._DOWNLOAD_ATTEMPTS)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        kit.clock.advance(seconds)
+
+    monkeypatch.setattr(kit.clock, "sleep", sleep)
+    result = await kit.poller.result(job, remote)
+    assert result.remote_id == job.remote_id and result.path is None
+    assert list(tmp_path.iterdir()) == []
+    assert kit.fake.count("GET", f"/videos/{job.remote_id}/content") == 3
+    # A backoff between attempts; none once the last one has failed (it used to sleep a
+    # third backoff before giving up, holding the job's answer for nothing).
+    assert waits == [kit.pacer.backoff(1), kit.pacer.backoff(2)]
