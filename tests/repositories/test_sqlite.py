@@ -6,15 +6,28 @@ Everything every backend must do is in the contract suite (tests/contracts).
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from soravideo import ConflictError, Job, JobNotFoundError, JobStatus, RepositoryError
+from soravideo import (
+    ConflictError,
+    Job,
+    JobNotFoundError,
+    JobPriority,
+    JobStatus,
+    RepositoryError,
+)
 from soravideo._core.converter import dumps
-from soravideo.repositories import JobUpdate, SQLiteRepository
+from soravideo.repositories import JobUpdate, MemoryRepository, SQLiteRepository
+from soravideo.repositories._common import micros
 from soravideo.repositories._queries import load_queries, migrations
 from soravideo.testing.repository_contract import T0, make_batch, make_job
 
@@ -225,8 +238,44 @@ async def test_the_indexes_serve_the_hot_queries(tmp_path: Path) -> None:
     assert "jobs" not in plan(db, "count_jobs_by_status", page).replace("job_totals", "")
     assert "SEARCH batch_job_totals" in plan(db, "group_batch_jobs_by_status", page)
     claim = plan(db, "claim_candidates", {"now": 0, "limit": 10})
-    assert "INDEX jobs_claim" in claim
-    assert "TEMP B-TREE" not in claim  # walks the index in claim order, no sort
+    # Unleased jobs in claim order from their own index; expired leases by their expiry.
+    assert "SCAN c USING INDEX jobs_unleased" in claim
+    assert "SEARCH c USING INDEX jobs_lease_expiry (lease_expires_us<?)" in claim
+
+
+def claim_steps(db: Path) -> int:
+    """How many steps SQLite's virtual machine takes to find what a claim would take."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with sqlite3.connect(db) as conn:
+        conn.set_progress_handler(count, 1)
+        rows = conn.execute(
+            load_queries("sqlite.sql")["claim_candidates"], {"now": micros(T0), "limit": 10}
+        ).fetchall()
+    conn.close()
+    assert len(rows) == 1  # the one new job
+    return steps
+
+
+async def test_a_claim_reads_no_more_with_hundreds_of_jobs_in_flight(tmp_path: Path) -> None:
+    """[W2-4] The claim finds the one new job without walking the leased ones in flight."""
+    steps = {}
+    for in_flight in (10, 400):
+        db = tmp_path / f"ledger-{in_flight}.db"
+        async with SQLiteRepository(db) as repository:
+            leased = [make_job(status=JobStatus.PROCESSING, age=i) for i in range(in_flight)]
+            await repository.add_jobs(leased)
+            taken = await repository.claim_jobs("me", limit=in_flight, lease_seconds=60, now=T0)
+            assert len(taken) == in_flight
+            await repository.add_jobs([make_job(age=in_flight)])
+        steps[in_flight] = claim_steps(db)
+    # The same work at either size (it was linear in the jobs in flight).
+    assert steps[400] <= steps[10] * 1.2, steps
 
 
 async def test_trigger_kept_totals_match_the_jobs(tmp_path: Path) -> None:
@@ -309,3 +358,183 @@ async def test_update_jobs_failing_midway_writes_none_of_them(tmp_path: Path) ->
         async with SQLiteRepository(path, busy_timeout=0.01) as other:
             outcomes = await other.update_jobs(updates[:2])
         assert outcomes == [update.job for update in updates[:2]]
+
+
+class CountedReads(SQLiteRepository):
+    """A SQLite ledger that records the ids each of its read statements carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads: list[list[str]] = []
+
+    async def _read_jobs(self, ids: list[str]) -> list[Job | None]:
+        self.reads.append(list(ids))
+        return await super()._read_jobs(ids)
+
+
+async def test_reads_arriving_while_one_runs_go_together_each_with_its_own_jobs(
+    tmp_path: Path,
+) -> None:
+    async with CountedReads(tmp_path / "ledger.db") as repository:
+        jobs = [make_job(age=i) for i in range(4)]
+        await repository.add_jobs(jobs)
+        a, b, c, d = (job.id for job in jobs)
+        asked: dict[str, object] = {}
+
+        async def get_job(name: str, job_id: str) -> None:
+            try:
+                asked[name] = await repository.get_job(job_id)
+            except JobNotFoundError as exc:
+                asked[name] = exc
+
+        async def get_jobs(name: str, job_ids: list[str]) -> None:
+            asked[name] = await repository.get_jobs(job_ids)
+
+        async with anyio.create_task_group() as tg:
+            # Started together: the first read runs alone; the others wait for it, then go
+            # in one statement (the thread's answer reaches the loop after them).
+            tg.start_soon(get_job, "first", a)
+            tg.start_soon(get_job, "b", b)
+            tg.start_soon(get_job, "missing", "job_none")
+            tg.start_soon(get_jobs, "many", [d, "job_none", c, b])
+            tg.start_soon(get_job, "b again", b)
+    assert repository.reads == [[a], [b, "job_none", d, "job_none", c, b, b]]
+    assert asked["first"] == jobs[0]
+    assert asked["b"] == asked["b again"] == jobs[1]
+    # Each caller has its own copy, even of a job another caller in its statement read.
+    assert asked["b"] is not asked["b again"]
+    assert isinstance(asked["missing"], JobNotFoundError)
+    assert asked["many"] == [jobs[3], jobs[2], jobs[1]]
+
+
+UNFINISHED_OR_NOT = [JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED]
+STAYS = {
+    "stored_status": JobStatus.PROCESSING,
+    "stored_remote": "vid-a",
+    "stored_lease": "me",
+    "new_status": None,  # the status stays
+    "new_remote": "same",
+    "new_priority": None,
+    "expected": None,  # the stored status
+    "lease_owner": "me",
+    "together": False,  # through update_job, not update_jobs
+}
+WRITES = st.fixed_dictionaries(
+    {
+        "stored_status": st.sampled_from(UNFINISHED_OR_NOT),
+        "stored_remote": st.sampled_from([None, "vid-a"]),
+        "stored_lease": st.sampled_from([None, "me", "other"]),
+        "new_status": st.one_of(st.none(), st.sampled_from(UNFINISHED_OR_NOT)),
+        "new_remote": st.one_of(st.just("same"), st.sampled_from([None, "vid-a", "vid-c"])),
+        "new_priority": st.sampled_from([None, JobPriority.URGENT]),
+        "expected": st.one_of(st.none(), st.sampled_from(UNFINISHED_OR_NOT)),
+        "lease_owner": st.sampled_from([None, "me", "other"]),
+        "together": st.booleans(),
+    }
+)
+# The writes each statement must tell apart, whatever the examples drawn.
+CASES = [
+    STAYS,  # a progress: the data alone
+    {**STAYS, "together": True},
+    {**STAYS, "stored_remote": None},  # the remote id recorded: the full update
+    {**STAYS, "new_remote": "vid-c"},  # another remote id
+    {**STAYS, "new_remote": "vid-b"},  # one another job holds: refused
+    {**STAYS, "new_remote": None},
+    {**STAYS, "new_priority": JobPriority.URGENT},
+    {**STAYS, "lease_owner": "other"},  # not our lease: refused
+    {**STAYS, "stored_lease": None, "lease_owner": None},
+    {**STAYS, "expected": JobStatus.PENDING},  # not the stored status: refused
+    {**STAYS, "stored_status": JobStatus.COMPLETED, "lease_owner": None},  # a finished job
+    {**STAYS, "new_status": JobStatus.COMPLETED},  # its end: the lease goes
+    {**STAYS, "stored_status": JobStatus.COMPLETED, "new_status": JobStatus.PENDING},
+]
+
+
+def test_a_write_is_what_the_memory_ledger_makes_of_it_and_the_columns_stay_true(
+    tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path]
+) -> None:
+    """[W2-4] A write that keeps the status sets the row's data alone (``update_job_data``),
+    falling back to the full update when anything else would change: the outcome, the job
+    stored and the row's indexed columns are exactly what the full compare-and-set gives
+    (the memory ledger, the reference, decides the outcome and the job)."""
+    db = new_sqlite_ledger(tmp_path / "ledger.db")
+    sqlite, memory = SQLiteRepository(db), MemoryRepository()
+    # Holds video vid-b (of every example) in both ledgers.
+    holder = make_job(status=JobStatus.PROCESSING, remote_id="vid-b")
+    anyio.run(sqlite.add_jobs, [holder])
+    anyio.run(memory.add_jobs, [holder])
+
+    @settings(max_examples=40, deadline=None)
+    @given(case=WRITES)
+    def check(case: dict[str, Any]) -> None:
+        anyio.run(one_write_both_ways, sqlite, memory, db, case)
+
+    try:
+        for case in CASES:
+            anyio.run(one_write_both_ways, sqlite, memory, db, case)
+        check()
+    finally:
+        anyio.run(sqlite.aclose)
+
+
+async def one_write_both_ways(
+    sqlite: SQLiteRepository, memory: MemoryRepository, db: Path, case: dict[str, Any]
+) -> None:
+    # Remote ids of this example's own (a and c), but b: the holder's.
+    own = uuid.uuid4().hex
+
+    def video(name: str | None) -> str | None:
+        return name if name in (None, "vid-b") else f"{name}-{own}"
+
+    stored = make_job(status=case["stored_status"], remote_id=video(case["stored_remote"]))
+    changes: dict[str, Any] = {"progress": 40}
+    if case["new_status"] is not None:
+        changes["status"] = case["new_status"]
+    if case["new_remote"] != "same":
+        changes["remote_id"] = video(case["new_remote"])
+    if case["new_priority"] is not None:
+        changes["priority"] = case["new_priority"]
+    update = JobUpdate(
+        job=attrs.evolve(stored, **changes),
+        expected_status=case["expected"] or stored.status,
+        lease_owner=case["lease_owner"],
+    )
+    outcomes = []
+    for ledger in (sqlite, memory):
+        await ledger.add_jobs([stored])
+        if case["stored_lease"] is not None and not stored.is_terminal:
+            await ledger.claim_jobs(
+                case["stored_lease"], limit=1, lease_seconds=60, now=T0, job_ids=[stored.id]
+            )
+        try:
+            if case["together"]:
+                [outcome] = await ledger.update_jobs([update])
+            else:
+                outcome = await ledger.update_job(
+                    update.job,
+                    expected_status=update.expected_status,
+                    lease_owner=update.lease_owner,
+                )
+        except (ConflictError, JobNotFoundError) as exc:
+            outcome = exc
+        outcomes.append((type(outcome), str(outcome), await ledger.get_job(stored.id)))
+    assert outcomes[0] == outcomes[1]
+    # The row's columns say what its data says; the lease is the claim's, or gone at the end.
+    written = outcomes[0][2]
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT status, remote_id, priority_rank, provider, batch_id, created_us, "
+            "lease_owner FROM jobs WHERE id = ?",
+            (stored.id,),
+        ).fetchone()
+    conn.close()
+    lease = None if written.is_terminal or stored.is_terminal else case["stored_lease"]
+    assert row == (
+        written.status.value,
+        written.remote_id,
+        written.priority.rank,
+        written.provider,
+        written.batch_id,
+        micros(written.created_at),
+        lease,
+    )

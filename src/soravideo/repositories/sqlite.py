@@ -6,21 +6,28 @@ event loop only waits. Writes that read before they write (claims, lease renewal
 batch) run in ``BEGIN IMMEDIATE`` transactions, which take SQLite's one write lock up front,
 so two processes sharing the file never hand out the same job. The queries live in
 ``sql/sqlite.sql``; schema migrations run when the repository is first used.
+
+Each trip to the connection thread costs more than most statements ([W2-4]), so trips are
+shared: the thread hands its answers back to the event loop in groups (one wake-up of the
+loop for every answer that arrives before the loop gets to them), and the reads of
+``get_job`` and ``get_jobs`` that arrive while one runs go together in the next statement.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -35,6 +42,7 @@ from .._core.errors import (
     NotFoundError,
     RepositoryError,
 )
+from .._core.gather import Gather
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
@@ -154,6 +162,11 @@ def _update(conn: sqlite3.Connection, update: JobUpdate, params: Mapping[str, An
     """Run one compare-and-set (``params`` from ``_update_params``); raise what refused it."""
     job = update.job
     q = _queries()
+    if (
+        params["status"] == params["expected"]
+        and conn.execute(q["update_job_data"], params).rowcount
+    ):
+        return  # the status stays and only the data changed: no index touched
     try:
         cur = conn.execute(q["update_job"], params)
     except sqlite3.IntegrityError as exc:
@@ -246,18 +259,104 @@ def _migrate(conn: sqlite3.Connection, queries: Mapping[str, str]) -> None:
             conn.rollback()
 
 
-async def _result(future: Future[T]) -> T:
+class _Call(Generic[T]):
+    """One piece of work for the connection thread, and how its caller learns the outcome.
+
+    On asyncio the caller waits on a future of its own loop, completed on that loop by its
+    ``_Inbox``; otherwise (trio, or ``close`` from a plain thread) on a thread-safe future.
+    """
+
+    __slots__ = ("error", "fn", "inbox", "signal", "value")
+
+    def __init__(
+        self,
+        fn: Callable[[], T],
+        loop: asyncio.AbstractEventLoop | None = None,
+        inbox: _Inbox | None = None,
+    ) -> None:
+        self.fn = fn
+        self.inbox = inbox
+        self.signal: asyncio.Future[None] | Future[None] = (
+            loop.create_future() if loop is not None else Future()
+        )
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """Run the work (in the connection thread) and hand its outcome back."""
+        signal = self.signal
+        # A caller that gave up before the work began (asyncio's own cancellation, which no
+        # shield stops; an executor's cancelled future) is not run.
+        if isinstance(signal, Future):
+            if not signal.set_running_or_notify_cancel():
+                return
+        elif signal.cancelled():
+            return
+        try:
+            self.value = self.fn()
+        except BaseException as exc:  # handed to the caller, as an executor would
+            self.error = exc
+        if self.inbox is not None:
+            self.inbox.post(self)
+        elif isinstance(signal, Future):
+            signal.set_result(None)
+
+    def outcome(self) -> T:
+        """Return the work's result, or raise its error (once the signal is set)."""
+        if self.error is not None:
+            error, self.error = self.error, None  # no cycle through the traceback
+            raise error
+        return cast(T, self.value)
+
+
+class _Inbox:
+    """Where the connection thread hands answers back to one event loop: one wake-up of the
+    loop for every answer that arrives before the loop gets to them, not one per answer."""
+
+    __slots__ = ("answered", "lock", "loop", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weakly: the inboxes are kept by loop, and a loop that is gone leaves no inbox behind.
+        self.loop = weakref.ref(loop)
+        self.lock = threading.Lock()
+        self.answered: list[_Call[Any]] = []
+        self.scheduled = False
+
+    def post(self, call: _Call[Any]) -> None:
+        """Hand one answer back (from the connection thread)."""
+        with self.lock:
+            self.answered.append(call)
+            if self.scheduled:
+                return  # the loop has yet to run the delivery already asked for
+            self.scheduled = True
+        loop = self.loop()
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(self.deliver)
+
+    def deliver(self) -> None:
+        """Wake every caller answered since the last delivery (on the loop)."""
+        with self.lock:
+            answered, self.answered = self.answered, []
+            self.scheduled = False
+        for call in answered:
+            signal = call.signal
+            if not signal.done():
+                signal.set_result(None)
+
+
+async def _result(call: _Call[T]) -> T:
     """Wait for the connection thread's answer; a cancelled caller still waits for the statement to end."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    signal = call.signal
+    if isinstance(signal, Future):
         # Not asyncio (trio): park one of anyio's threads on the future.
-        return await anyio.to_thread.run_sync(future.result)
+        await anyio.to_thread.run_sync(signal.result)
+        return call.outcome()
     # asyncio: the connection thread wakes the loop directly; no second thread, no thread-pool token.
     with anyio.CancelScope(shield=True):
-        await asyncio.wrap_future(future)
+        await signal
     await anyio.lowlevel.checkpoint_if_cancelled()
-    return future.result()
+    return call.outcome()
 
 
 class _ConnectionThread:
@@ -273,17 +372,26 @@ class _ConnectionThread:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Call[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        # One inbox per event loop that calls (a sync client's loop, a test's, ...).
+        self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def submit(self, work: _Work[T]) -> Future[T]:
-        return self._put(lambda: self._run(work))
+    def submit(self, work: _Work[T]) -> _Call[T]:
+        """Queue work for the connection; called on the caller's event loop (or thread)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._put(_Call(lambda: self._run(work)))
+        inbox = self._inboxes.get(loop)
+        if inbox is None:
+            inbox = self._inboxes[loop] = _Inbox(loop)
+        return self._put(_Call(lambda: self._run(work), loop, inbox))
 
-    def _put(self, fn: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
+    def _put(self, call: _Call[T]) -> _Call[T]:
         with self._lock:
             if self._stopped:
                 raise RuntimeError("the SQLite connection thread is closed")
@@ -292,20 +400,16 @@ class _ConnectionThread:
                     target=self._serve, name="soravideo-sqlite", daemon=True
                 )
                 self._thread.start()
-            self._queue.put((future, fn))
-        return future
+            self._queue.put(call)
+        return call
 
     def _serve(self) -> None:
-        while (item := self._queue.get()) is not None:
-            future, fn = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn()
-            except BaseException as exc:  # handed to the caller, as an executor would
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+        while True:
+            call = self._queue.get()
+            if call is None:
+                return
+            call.run()
+            del call  # not kept (nor its caller's loop) while the thread waits for work
 
     def _run(self, work: _Work[T]) -> T:
         if self._conn is None:
@@ -327,11 +431,14 @@ class _ConnectionThread:
             if self._stopped or thread is None:
                 self._stopped = True
                 return
-        closed = self._put(self._close_connection)  # after the work already queued
+        closed = self._put(_Call(self._close_connection))  # after the work queued
         with self._lock:
             self._stopped = True
             self._queue.put(None)
-        closed.result()
+        signal = closed.signal
+        assert isinstance(signal, Future)
+        signal.result()
+        closed.outcome()
         thread.join()
 
     def _close_connection(self) -> None:
@@ -375,6 +482,8 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs):
         self._lock = threading.Lock()
         self._thread: _ConnectionThread | None = None
         self._closed = False
+        # Reads that arrive while one runs go together in the next statement ([W2-4]).
+        self._reads: Gather[str, Job | None] = Gather(self._read_jobs)
 
     @property
     def path(self) -> str:
@@ -402,10 +511,10 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs):
                 self._thread = _ConnectionThread(self._path, self._busy_timeout)
             # Submitted under the lock, so aclose() queues its close after every call that
             # got in before it.
-            future = self._thread.submit(work)
+            call = self._thread.submit(work)
         # Counted as off-loop work, so that simulated time does not leap while SQLite works.
         with off_loop_work:
-            return await _result(future)
+            return await _result(call)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -487,26 +596,27 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs):
         await self._call(work)
 
     async def get_job(self, job_id: str) -> Job:
-        query = _queries()["get_job"]
-
-        def work(conn: sqlite3.Connection) -> Job | None:
-            row = conn.execute(query, {"id": job_id}).fetchone()
-            return loads(row[0], Job) if row else None
-
-        job = await self._call(work)
+        [job] = await self._reads([job_id])
         if job is None:
             raise JobNotFoundError(job_id)
         return job
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        if not job_ids:
-            return []
-        ids = list(job_ids)
-        query = _queries()["get_jobs"]
+        return [job for job in await self._reads(list(job_ids)) if job is not None]
 
-        def work(conn: sqlite3.Connection) -> list[Job]:
-            found = dict(conn.execute(query, {"ids": _ids_param(ids)}).fetchall())
-            return [loads(found[job_id], Job) for job_id in ids if job_id in found]
+    async def _read_jobs(self, ids: list[str]) -> list[Job | None]:
+        """Read jobs (``None`` for a missing one) in one statement: the reads of every
+        ``get_job`` and ``get_jobs`` that waited while the one before ran."""
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> list[Job | None]:
+            if len(ids) == 1:
+                row = conn.execute(q["get_job"], {"id": ids[0]}).fetchone()
+                found = {ids[0]: row[0]} if row else {}
+            else:
+                found = dict(conn.execute(q["get_jobs"], {"ids": _ids_param(ids)}).fetchall())
+            # Decoded once for each time an id was asked for: no caller shares a job with another.
+            return [loads(found[job_id], Job) if job_id in found else None for job_id in ids]
 
         return await self._call(work)
 
