@@ -16,7 +16,7 @@ from soravideo.testing import strategies
 _JOB_FIELDS = [f.name for f in attrs.fields(Job)]
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     job=strategies.jobs(),
     other=strategies.jobs(),
