@@ -309,3 +309,50 @@ async def test_update_jobs_failing_midway_writes_none_of_them(tmp_path: Path) ->
         async with SQLiteRepository(path, busy_timeout=0.01) as other:
             outcomes = await other.update_jobs(updates[:2])
         assert outcomes == [update.job for update in updates[:2]]
+
+
+class CountedReads(SQLiteRepository):
+    """A SQLite ledger that records the ids each of its read statements carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads: list[list[str]] = []
+
+    async def _read_jobs(self, ids: list[str]) -> list[Job | None]:
+        self.reads.append(list(ids))
+        return await super()._read_jobs(ids)
+
+
+async def test_reads_arriving_together_go_in_one_statement_each_with_its_own_jobs(
+    tmp_path: Path,
+) -> None:
+    async with CountedReads(tmp_path / "ledger.db") as repository:
+        jobs = [make_job(age=i) for i in range(4)]
+        await repository.add_jobs(jobs)
+        a, b, c, d = (job.id for job in jobs)
+        asked: dict[str, object] = {}
+
+        async def get_job(name: str, job_id: str) -> None:
+            try:
+                asked[name] = await repository.get_job(job_id)
+            except JobNotFoundError as exc:
+                asked[name] = exc
+
+        async def get_jobs(name: str, job_ids: list[str]) -> None:
+            asked[name] = await repository.get_jobs(job_ids)
+
+        async with anyio.create_task_group() as tg:
+            # Started together: they all go in one statement (the first read is sent on the
+            # loop's next turn, by when the others have come).
+            tg.start_soon(get_job, "first", a)
+            tg.start_soon(get_job, "b", b)
+            tg.start_soon(get_job, "missing", "job_none")
+            tg.start_soon(get_jobs, "many", [d, "job_none", c, b])
+            tg.start_soon(get_job, "b again", b)
+    assert repository.reads == [[a, b, "job_none", d, "job_none", c, b, b]]
+    assert asked["first"] == jobs[0]
+    assert asked["b"] == asked["b again"] == jobs[1]
+    # Each caller has its own copy, even of a job another caller in its statement read.
+    assert asked["b"] is not asked["b again"]
+    assert isinstance(asked["missing"], JobNotFoundError)
+    assert asked["many"] == [jobs[3], jobs[2], jobs[1]]

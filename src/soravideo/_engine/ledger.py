@@ -5,7 +5,9 @@ status and this engine's lease, and shielded: a write that started is finished, 
 cancelled engine never leaves a provider's answer (a remote id, a final status) unrecorded
 halfway. ``Ledger.write_many`` writes many jobs' changes at once (what one status refresh
 learns): one ``update_jobs`` call where the ledger has it, each job's outcome that of its
-own write.
+own write. Writes are committed in groups ([W2-4]): those that arrive while one is under
+way (other jobs' processing marks and remote ids) go together in the next ``update_jobs``
+call, each still with its own outcome, reported once that call returned.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import attrs
 from .._core.clock import Clock, now_utc
 from .._core.errors import ConflictError, JobNotFoundError, NotFoundError, RepositoryError
 from .._core.events import EventBus, EventKind
+from .._core.gather import Gather
 from .._core.models import Job, JobStatus
 from ..repositories.base import JobRepository, JobUpdate, SupportsUpdateJobs
 from ..transports.base import RemoteJob
@@ -58,6 +61,16 @@ def cost_changes(remote: RemoteJob) -> dict[str, Any]:
     return changes
 
 
+async def _write_one(repository: JobRepository, update: JobUpdate) -> Outcome:
+    """One compare-and-set through ``update_job``, its error returned, not raised."""
+    try:
+        return await repository.update_job(
+            update.job, expected_status=update.expected_status, lease_owner=update.lease_owner
+        )
+    except (RepositoryError, NotFoundError) as exc:
+        return exc
+
+
 class Ledger:
     """Write jobs for one engine, under its lease.
 
@@ -87,6 +100,18 @@ class Ledger:
         self.events = events
         self.stop_video = stop_video
 
+    @property
+    def repository(self) -> JobRepository:
+        """The ledger written to."""
+        return self._repository
+
+    @repository.setter
+    def repository(self, repository: JobRepository) -> None:
+        self._repository = repository
+        # Writes of many tasks go together through update_jobs, where the ledger has it.
+        self._many = repository if isinstance(repository, SupportsUpdateJobs) else None
+        self._gathered: Gather[JobUpdate, Outcome] = Gather(self._send)
+
     async def write(
         self, job: Job, expected: JobStatus, *, guarded: bool = True, **changes: Any
     ) -> Job:
@@ -115,9 +140,12 @@ class Ledger:
     async def write_many(self, writes: Sequence[Write]) -> list[Outcome]:
         """Write many jobs' changes at once, each as ``write`` would alone.
 
-        One ``update_jobs`` call (one transaction) where the ledger has it; a write at a time
-        otherwise, and for a single write. Shielded as a whole: writes that started are all
-        finished.
+        One ``update_jobs`` call (one transaction) where the ledger has it, together with
+        the writes of other tasks that arrived while the call before it was under way
+        (group commit: in the order they came, so two writes of one job apply one after
+        the other); ``update_job`` for a write alone; a write at a time on a ledger without
+        ``update_jobs``. Shielded as a whole: writes that started are all finished, and
+        each is reported only once the call that carried it returned.
 
         Args:
             writes: Each job's changes.
@@ -129,30 +157,25 @@ class Ledger:
         updates = [self._update(write) for write in writes]
         outcomes: list[Outcome]
         with anyio.CancelScope(shield=True):
-            repository = self.repository
-            if len(updates) > 1 and isinstance(repository, SupportsUpdateJobs):
-                try:
-                    outcomes = list(await repository.update_jobs(updates))
-                except RepositoryError as exc:
-                    outcomes = [exc] * len(updates)
+            if self._many is not None:
+                # Together with the writes of other tasks that wait meanwhile (group commit).
+                outcomes = await self._gathered(updates)
             else:
                 # One at a time: a ledger without update_jobs (a plugin written before it).
-                outcomes = []
-                for update in updates:
-                    try:
-                        outcomes.append(
-                            await repository.update_job(
-                                update.job,
-                                expected_status=update.expected_status,
-                                lease_owner=update.lease_owner,
-                            )
-                        )
-                    except (RepositoryError, NotFoundError) as exc:
-                        outcomes.append(exc)
+                outcomes = [await _write_one(self.repository, update) for update in updates]
         for outcome in outcomes:
             if isinstance(outcome, Job) and outcome.remote_id is not None:
                 self.state.unrecorded.pop(outcome.id, None)
         return outcomes
+
+    async def _send(self, updates: list[JobUpdate]) -> list[Outcome]:
+        """One ledger call: ``update_job`` for one update, ``update_jobs`` for more."""
+        if len(updates) == 1 or self._many is None:
+            return [await _write_one(self.repository, update) for update in updates]
+        try:
+            return list(await self._many.update_jobs(updates))
+        except RepositoryError as exc:
+            return [exc] * len(updates)
 
     def _update(self, write: Write) -> JobUpdate:
         """The compare-and-set of a write: its changes made, with ``updated_at`` (and, on a

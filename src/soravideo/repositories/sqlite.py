@@ -9,7 +9,8 @@ so two processes sharing the file never hand out the same job. The queries live 
 
 Each trip to the connection thread costs more than most statements ([W2-4]), so trips are
 shared: the thread hands its answers back to the event loop in groups (one wake-up of the
-loop for every answer that arrives before the loop gets to them).
+loop for every answer that arrives before the loop gets to them), and the reads of
+``get_job`` and ``get_jobs`` that arrive while one runs go together in the next statement.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .._core.errors import (
     NotFoundError,
     RepositoryError,
 )
+from .._core.gather import Gather
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
@@ -475,6 +477,8 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs):
         self._lock = threading.Lock()
         self._thread: _ConnectionThread | None = None
         self._closed = False
+        # Reads that arrive while one runs go together in the next statement ([W2-4]).
+        self._reads: Gather[str, Job | None] = Gather(self._read_jobs)
 
     @property
     def path(self) -> str:
@@ -587,26 +591,27 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs):
         await self._call(work)
 
     async def get_job(self, job_id: str) -> Job:
-        query = _queries()["get_job"]
-
-        def work(conn: sqlite3.Connection) -> Job | None:
-            row = conn.execute(query, {"id": job_id}).fetchone()
-            return loads(row[0], Job) if row else None
-
-        job = await self._call(work)
+        [job] = await self._reads([job_id])
         if job is None:
             raise JobNotFoundError(job_id)
         return job
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        if not job_ids:
-            return []
-        ids = list(job_ids)
-        query = _queries()["get_jobs"]
+        return [job for job in await self._reads(list(job_ids)) if job is not None]
 
-        def work(conn: sqlite3.Connection) -> list[Job]:
-            found = dict(conn.execute(query, {"ids": _ids_param(ids)}).fetchall())
-            return [loads(found[job_id], Job) for job_id in ids if job_id in found]
+    async def _read_jobs(self, ids: list[str]) -> list[Job | None]:
+        """Read jobs (``None`` for a missing one) in one statement: the reads of every
+        ``get_job`` and ``get_jobs`` that waited while the one before ran."""
+        q = _queries()
+
+        def work(conn: sqlite3.Connection) -> list[Job | None]:
+            if len(ids) == 1:
+                row = conn.execute(q["get_job"], {"id": ids[0]}).fetchone()
+                found = {ids[0]: row[0]} if row else {}
+            else:
+                found = dict(conn.execute(q["get_jobs"], {"ids": _ids_param(ids)}).fetchall())
+            # Decoded once for each time an id was asked for: no caller shares a job with another.
+            return [loads(found[job_id], Job) if job_id in found else None for job_id in ids]
 
         return await self._call(work)
 
