@@ -15,6 +15,7 @@ import pytest
 from soravideo import ConflictError, Job, JobNotFoundError, JobStatus, RepositoryError
 from soravideo._core.converter import dumps
 from soravideo.repositories import JobUpdate, SQLiteRepository
+from soravideo.repositories._common import micros
 from soravideo.repositories._queries import load_queries, migrations
 from soravideo.testing.repository_contract import T0, make_batch, make_job
 
@@ -225,8 +226,44 @@ async def test_the_indexes_serve_the_hot_queries(tmp_path: Path) -> None:
     assert "jobs" not in plan(db, "count_jobs_by_status", page).replace("job_totals", "")
     assert "SEARCH batch_job_totals" in plan(db, "group_batch_jobs_by_status", page)
     claim = plan(db, "claim_candidates", {"now": 0, "limit": 10})
-    assert "INDEX jobs_claim" in claim
-    assert "TEMP B-TREE" not in claim  # walks the index in claim order, no sort
+    # Unleased jobs in claim order from their own index; expired leases by their expiry.
+    assert "SCAN c USING INDEX jobs_unleased" in claim
+    assert "SEARCH c USING INDEX jobs_lease_expiry (lease_expires_us<?)" in claim
+
+
+def claim_steps(db: Path) -> int:
+    """How many steps SQLite's virtual machine takes to find what a claim would take."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with sqlite3.connect(db) as conn:
+        conn.set_progress_handler(count, 1)
+        rows = conn.execute(
+            load_queries("sqlite.sql")["claim_candidates"], {"now": micros(T0), "limit": 10}
+        ).fetchall()
+    conn.close()
+    assert len(rows) == 1  # the one new job
+    return steps
+
+
+async def test_a_claim_reads_no_more_with_hundreds_of_jobs_in_flight(tmp_path: Path) -> None:
+    """[W2-4] The claim finds the one new job without walking the leased ones in flight."""
+    steps = {}
+    for in_flight in (10, 400):
+        db = tmp_path / f"ledger-{in_flight}.db"
+        async with SQLiteRepository(db) as repository:
+            leased = [make_job(status=JobStatus.PROCESSING, age=i) for i in range(in_flight)]
+            await repository.add_jobs(leased)
+            taken = await repository.claim_jobs("me", limit=in_flight, lease_seconds=60, now=T0)
+            assert len(taken) == in_flight
+            await repository.add_jobs([make_job(age=in_flight)])
+        steps[in_flight] = claim_steps(db)
+    # The same work at either size (it was linear in the jobs in flight).
+    assert steps[400] <= steps[10] * 1.2, steps
 
 
 async def test_trigger_kept_totals_match_the_jobs(tmp_path: Path) -> None:
