@@ -6,15 +6,27 @@ Everything every backend must do is in the contract suite (tests/contracts).
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from soravideo import ConflictError, Job, JobNotFoundError, JobStatus, RepositoryError
+from soravideo import (
+    ConflictError,
+    Job,
+    JobNotFoundError,
+    JobPriority,
+    JobStatus,
+    RepositoryError,
+)
 from soravideo._core.converter import dumps
-from soravideo.repositories import JobUpdate, SQLiteRepository
+from soravideo.repositories import JobUpdate, MemoryRepository, SQLiteRepository
 from soravideo.repositories._common import micros
 from soravideo.repositories._queries import load_queries, migrations
 from soravideo.testing.repository_contract import T0, make_batch, make_job
@@ -393,3 +405,136 @@ async def test_reads_arriving_together_go_in_one_statement_each_with_its_own_job
     assert asked["b"] is not asked["b again"]
     assert isinstance(asked["missing"], JobNotFoundError)
     assert asked["many"] == [jobs[3], jobs[2], jobs[1]]
+
+
+UNFINISHED_OR_NOT = [JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED]
+STAYS = {
+    "stored_status": JobStatus.PROCESSING,
+    "stored_remote": "vid-a",
+    "stored_lease": "me",
+    "new_status": None,  # the status stays
+    "new_remote": "same",
+    "new_priority": None,
+    "expected": None,  # the stored status
+    "lease_owner": "me",
+    "together": False,  # through update_job, not update_jobs
+}
+WRITES = st.fixed_dictionaries(
+    {
+        "stored_status": st.sampled_from(UNFINISHED_OR_NOT),
+        "stored_remote": st.sampled_from([None, "vid-a"]),
+        "stored_lease": st.sampled_from([None, "me", "other"]),
+        "new_status": st.one_of(st.none(), st.sampled_from(UNFINISHED_OR_NOT)),
+        "new_remote": st.one_of(st.just("same"), st.sampled_from([None, "vid-a", "vid-c"])),
+        "new_priority": st.sampled_from([None, JobPriority.URGENT]),
+        "expected": st.one_of(st.none(), st.sampled_from(UNFINISHED_OR_NOT)),
+        "lease_owner": st.sampled_from([None, "me", "other"]),
+        "together": st.booleans(),
+    }
+)
+# The writes each statement must tell apart, whatever the examples drawn.
+CASES = [
+    STAYS,  # a progress: the data alone
+    {**STAYS, "together": True},
+    {**STAYS, "stored_remote": None},  # the remote id recorded: the full update
+    {**STAYS, "new_remote": "vid-c"},  # another remote id
+    {**STAYS, "new_remote": "vid-b"},  # one another job holds: refused
+    {**STAYS, "new_remote": None},
+    {**STAYS, "new_priority": JobPriority.URGENT},
+    {**STAYS, "lease_owner": "other"},  # not our lease: refused
+    {**STAYS, "stored_lease": None, "lease_owner": None},
+    {**STAYS, "expected": JobStatus.PENDING},  # not the stored status: refused
+    {**STAYS, "stored_status": JobStatus.COMPLETED, "lease_owner": None},  # a finished job
+    {**STAYS, "new_status": JobStatus.COMPLETED},  # its end: the lease goes
+    {**STAYS, "stored_status": JobStatus.COMPLETED, "new_status": JobStatus.PENDING},
+]
+
+
+def test_a_write_is_what_the_memory_ledger_makes_of_it_and_the_columns_stay_true(
+    tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path]
+) -> None:
+    """[W2-4] A write that keeps the status sets the row's data alone (``update_job_data``),
+    falling back to the full update when anything else would change: the outcome, the job
+    stored and the row's indexed columns are exactly what the full compare-and-set gives
+    (the memory ledger, the reference, decides the outcome and the job)."""
+    db = new_sqlite_ledger(tmp_path / "ledger.db")
+    sqlite, memory = SQLiteRepository(db), MemoryRepository()
+    # Holds video vid-b (of every example) in both ledgers.
+    holder = make_job(status=JobStatus.PROCESSING, remote_id="vid-b")
+    anyio.run(sqlite.add_jobs, [holder])
+    anyio.run(memory.add_jobs, [holder])
+
+    @settings(max_examples=40, deadline=None)
+    @given(case=WRITES)
+    def check(case: dict[str, Any]) -> None:
+        anyio.run(one_write_both_ways, sqlite, memory, db, case)
+
+    try:
+        for case in CASES:
+            anyio.run(one_write_both_ways, sqlite, memory, db, case)
+        check()
+    finally:
+        anyio.run(sqlite.aclose)
+
+
+async def one_write_both_ways(
+    sqlite: SQLiteRepository, memory: MemoryRepository, db: Path, case: dict[str, Any]
+) -> None:
+    # Remote ids of this example's own (a and c), but b: the holder's.
+    own = uuid.uuid4().hex
+
+    def video(name: str | None) -> str | None:
+        return name if name in (None, "vid-b") else f"{name}-{own}"
+
+    stored = make_job(status=case["stored_status"], remote_id=video(case["stored_remote"]))
+    changes: dict[str, Any] = {"progress": 40}
+    if case["new_status"] is not None:
+        changes["status"] = case["new_status"]
+    if case["new_remote"] != "same":
+        changes["remote_id"] = video(case["new_remote"])
+    if case["new_priority"] is not None:
+        changes["priority"] = case["new_priority"]
+    update = JobUpdate(
+        job=attrs.evolve(stored, **changes),
+        expected_status=case["expected"] or stored.status,
+        lease_owner=case["lease_owner"],
+    )
+    outcomes = []
+    for ledger in (sqlite, memory):
+        await ledger.add_jobs([stored])
+        if case["stored_lease"] is not None and not stored.is_terminal:
+            await ledger.claim_jobs(
+                case["stored_lease"], limit=1, lease_seconds=60, now=T0, job_ids=[stored.id]
+            )
+        try:
+            if case["together"]:
+                [outcome] = await ledger.update_jobs([update])
+            else:
+                outcome = await ledger.update_job(
+                    update.job,
+                    expected_status=update.expected_status,
+                    lease_owner=update.lease_owner,
+                )
+        except (ConflictError, JobNotFoundError) as exc:
+            outcome = exc
+        outcomes.append((type(outcome), str(outcome), await ledger.get_job(stored.id)))
+    assert outcomes[0] == outcomes[1]
+    # The row's columns say what its data says; the lease is the claim's, or gone at the end.
+    written = outcomes[0][2]
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT status, remote_id, priority_rank, provider, batch_id, created_us, "
+            "lease_owner FROM jobs WHERE id = ?",
+            (stored.id,),
+        ).fetchone()
+    conn.close()
+    lease = None if written.is_terminal or stored.is_terminal else case["stored_lease"]
+    assert row == (
+        written.status.value,
+        written.remote_id,
+        written.priority.rank,
+        written.provider,
+        written.batch_id,
+        micros(written.created_at),
+        lease,
+    )

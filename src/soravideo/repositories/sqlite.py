@@ -162,6 +162,11 @@ def _update(conn: sqlite3.Connection, update: JobUpdate, params: Mapping[str, An
     """Run one compare-and-set (``params`` from ``_update_params``); raise what refused it."""
     job = update.job
     q = _queries()
+    if (
+        params["status"] == params["expected"]
+        and conn.execute(q["update_job_data"], params).rowcount
+    ):
+        return  # the status stays and only the data changed: no index touched
     try:
         cur = conn.execute(q["update_job"], params)
     except sqlite3.IntegrityError as exc:

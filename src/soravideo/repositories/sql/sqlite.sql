@@ -195,6 +195,23 @@ WHERE id = :id
     AND (:lease_owner IS NULL OR lease_owner = :lease_owner)
     AND (status = :status OR status IN ('pending', 'processing'));
 
+-- name: update_job_data
+-- update_job when the status stays (a progress, a download's path): the same compare-and-set,
+-- but it sets only what such a write changes, so no index and no trigger is touched ([W2-4]:
+-- a fifth of the full update's cost). A row whose other columns differ from the job's (its
+-- remote id, say) is left alone, and the full update_job then runs instead.
+UPDATE jobs SET updated_us = :updated_us, data = :data
+WHERE id = :id
+    AND status = :expected
+    AND status = :status
+    AND (:lease_owner IS NULL OR lease_owner = :lease_owner)
+    AND remote_id IS :remote_id
+    AND priority_rank = :priority_rank
+    AND batch_id IS :batch_id
+    AND created_us = :created_us
+    AND provider IS :provider
+    AND (NOT :terminal OR (lease_owner IS NULL AND lease_expires_us IS NULL));
+
 -- name: claim_candidates
 -- Skips held jobs: pending jobs of a batch that is itself still pending. The unleased jobs
 -- in claim order (INDEXED BY: read in that order, no sort, up to :limit of them), then the
