@@ -25,12 +25,15 @@ The provider is FakeSora in-process on simulated time (a VirtualClock that leaps
 every task waits), so its own cost is in every figure, the bare one included.
 
 Run: ``python benchmarks/scale.py [--quick]``. ``--quick`` runs tiny sizes, for the smoke
-test. Exits 1 when a target is missed.
+test. Exits 1 when a target is missed. For a quicker look at one figure:
+``--sizes 1000 --ledger sqlite --cpu-only`` (the CPU rows of the SQLite ledger at 1,000 in
+flight, with bare httpx beside them).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import platform
 import random
@@ -70,6 +73,7 @@ class Sizes:
 
 FULL = Sizes(in_flight=(100, 1_000, 10_000), listing=1_000)
 QUICK = Sizes(in_flight=(2, 5), listing=4)
+LEDGERS = ("memory", "sqlite")
 
 
 def settings(n: int) -> dict[str, Any]:
@@ -305,20 +309,27 @@ async def cpu_rows(
     return rows, runs
 
 
-async def run(sizes: Sizes) -> list[Row]:
+async def run(
+    sizes: Sizes, ledgers: Sequence[str] = LEDGERS, *, cpu_only: bool = False
+) -> list[Row]:
     bare = {n: (await bare_run(n)).cpu_per_job for n in sizes.in_flight}
-    rows, _ = await cpu_rows(
-        "memory ledger", sizes.in_flight, lambda _n: MemoryRepository(), 1e-3, bare
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite, _ = await cpu_rows(
-            "SQLite ledger",
-            sizes.in_flight,
-            lambda n: SQLiteRepository(Path(tmp) / f"scale-{n}.db"),
-            2e-3,
-            bare,
+    rows: list[Row] = []
+    if "memory" in ledgers:
+        rows, _ = await cpu_rows(
+            "memory ledger", sizes.in_flight, lambda _n: MemoryRepository(), 1e-3, bare
         )
-    rows += sqlite
+    if "sqlite" in ledgers:
+        with tempfile.TemporaryDirectory() as tmp:
+            sqlite, _ = await cpu_rows(
+                "SQLite ledger",
+                sizes.in_flight,
+                lambda n: SQLiteRepository(Path(tmp) / f"scale-{n}.db"),
+                2e-3,
+                bare,
+            )
+        rows += sqlite
+    if cpu_only:
+        return rows
     large = max(sizes.in_flight)
     traced = await library_run(large, MemoryRepository(), trace=True)
     bare_traced = await bare_run(large, trace=True)
@@ -394,10 +405,30 @@ def settings_note(sizes: Sizes) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="jobs in flight to measure (instead of 100, 1,000 and 10,000)",
+    )
+    parser.add_argument(
+        "--ledger",
+        choices=LEDGERS,
+        action="append",
+        help="measure this ledger's CPU rows only (repeat for both; default: both)",
+    )
+    parser.add_argument(
+        "--cpu-only", action="store_true", help="the CPU rows only (no memory, listing rows)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.sizes:
+        sizes = Sizes(in_flight=tuple(args.sizes), listing=min(sizes.listing, max(args.sizes)))
     started = time.perf_counter()
-    rows = anyio.run(run, sizes)
+    rows = anyio.run(
+        functools.partial(run, sizes, tuple(args.ledger or LEDGERS), cpu_only=args.cpu_only)
+    )
     print(markdown_table(rows))
     print()
     print(settings_note(sizes))

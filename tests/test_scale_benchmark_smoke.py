@@ -65,3 +65,22 @@ def test_quick_run_prints_every_row(
         assert cells[5] in ("yes", "**NO**", "—"), row
     # The exit code reports targets, which tiny sizes say nothing about: only its type counts.
     assert code in (0, 1)
+
+
+def test_one_ledger_at_given_sizes_prints_its_cpu_rows_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scale = load_scale(monkeypatch)
+
+    code = scale.main(["--sizes", "2", "3", "--ledger", "sqlite", "--cpu-only"])
+
+    out = capsys.readouterr().out
+    scenarios = [
+        line.split("|")[1].strip() for line in out.splitlines()[2:] if line.startswith("|")
+    ]
+    assert scenarios == [
+        "CPU per job, 2 in flight, each with its own wait_for_job, SQLite ledger",
+        "CPU per job, 3 in flight, each with its own wait_for_job, SQLite ledger",
+        "CPU per job growth 2 → 3 in flight, SQLite ledger",
+    ]
+    assert code in (0, 1)
