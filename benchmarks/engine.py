@@ -546,7 +546,9 @@ def survive(base_url: str, db: Path, n: int) -> None:
     second = takeover_child(base_url, db, "resume", n)
     out, err = second.communicate(timeout=120)
     if second.returncode != 0 or not out.strip().endswith("done"):
-        raise RuntimeError(f"the survivor failed: rc={second.returncode} out={out[-600:]!r} err={err}")
+        raise RuntimeError(
+            f"the survivor failed: rc={second.returncode} out={out[-600:]!r} err={err}"
+        )
 
 
 async def ledger_jobs(db: Path) -> list[sv.Job]:

@@ -3,6 +3,7 @@ together in the next call; each caller gets its own answers, once that call retu
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import anyio
@@ -120,7 +121,7 @@ async def test_a_caller_cancelled_while_waiting_is_still_sent_then_sees_its_canc
     async with anyio.create_task_group() as tg:
         tg.start_soon(call, "first", [1])
         await send.started.wait()
-        # The cancelled caller is the first to wait: it is handed the next call to send.
+        # The cancelled caller is the first to wait: its items lead the next call.
         tg.start_soon(cancelled_caller)
         tg.start_soon(call, "after", [3])
         await wait_until(lambda: gather.waiting == 2)
@@ -131,6 +132,42 @@ async def test_a_caller_cancelled_while_waiting_is_still_sent_then_sees_its_canc
     # Its item was sent all the same, and the caller after it was not stranded.
     assert send.calls == [[1], [2, 3]]
     assert answers == {"first": [2], "after": [6]}
+
+
+async def test_asyncio_cancelling_a_waiting_caller_strands_nobody() -> None:
+    """asyncio's own cancellation (``asyncio.timeout`` around a call, say) passes through any
+    shield: the caller leaves, its items still go, and the callers after it are answered."""
+    send = Doubler()
+    gather: Gather[int, int] = Gather(send)
+    first = asyncio.ensure_future(gather([1]))
+    await send.started.wait()
+    leaving = asyncio.ensure_future(gather([2]))
+    staying = asyncio.ensure_future(gather([3]))
+    await wait_until(lambda: gather.waiting == 2)
+    leaving.cancel()
+    await wait_until(leaving.done)
+    send.release()
+    assert await first == [2]
+    assert await staying == [6]
+    assert leaving.cancelled()
+    assert send.calls == [[1], [2, 3]]
+    assert await gather([4]) == [8]  # and the next caller is not stranded either
+
+
+async def test_asyncio_cancelling_the_caller_that_started_a_call_does_not_cut_it_short() -> None:
+    send = Doubler()
+    gather: Gather[int, int] = Gather(send)
+    starter = asyncio.ensure_future(gather([1]))
+    await send.started.wait()
+    after = asyncio.ensure_future(gather([2]))
+    await wait_until(lambda: gather.waiting == 1)
+    starter.cancel()
+    await wait_until(starter.done)
+    send.release()
+    # The call under way was finished all the same, and the next one sent.
+    assert await after == [4]
+    assert starter.cancelled()
+    assert send.calls == [[1], [2]]
 
 
 async def test_a_send_giving_the_wrong_number_of_answers_fails_its_callers() -> None:

@@ -2,10 +2,10 @@
 
 A ledger call costs most of its time in getting there and back (a hand-off to SQLite's
 thread, a round trip to PostgreSQL), little in each row it carries. ``Gather`` turns the
-calls of many tasks into few: the first caller to find nothing under way sends its items
-at once; callers that arrive meanwhile wait, and when the call under way ends, the first of
-them sends everything that gathered, in the order it came. Each caller gets exactly its
-own items' answers, and only once the call that carried them has returned.
+calls of many tasks into few: the first caller to find nothing under way starts a call with
+its items at once; callers that arrive meanwhile wait, and when the call under way ends,
+everything that gathered goes in the next call, in the order it came. Each caller gets
+exactly its own items' answers, and only once the call that carried them has returned.
 """
 
 from __future__ import annotations
@@ -27,37 +27,37 @@ R = TypeVar("R")  # an item's answer
 class _Caller(Generic[I, R]):
     """One caller's items, then their answers (or the error of the call that carried them)."""
 
-    __slots__ = ("answers", "error", "items", "turn")
+    __slots__ = ("answers", "done", "error", "items")
 
     def __init__(self, items: Sequence[I]) -> None:
         self.items = items
         self.answers: list[R] | None = None
         self.error: BaseException | None = None
-        # Set when the answers are in, or when this caller is to send the next call.
-        self.turn = anyio.Event()
+        self.done = anyio.Event()
 
 
 class _Round(Generic[I, R]):
-    """What one event loop's callers share: who waits, and whether a call is under way."""
+    """What one event loop's callers share: who waits, and the task sending their calls."""
 
-    __slots__ = ("busy", "waiting")
+    __slots__ = ("sender", "waiting")
 
     def __init__(self) -> None:
         self.waiting: list[_Caller[I, R]] = []
-        self.busy = False
+        self.sender: asyncio.Task[None] | None = None
 
 
 class Gather(Generic[I, R]):
     """Send the items of callers that arrive while a call is under way in one next call.
 
-    Not cancellable halfway: a caller waits for the call that carries its items to end,
-    even when cancelled meanwhile (then it raises its cancellation), exactly as a single
-    call awaited in a shielded scope would; so a caller handed the next call is always
-    there to send it, and nothing a call may have written goes unreported.
-
-    Callers on different event loops (a sync client's thread and a notebook's, say) are
-    gathered apart: each loop's callers wait only for calls of their own loop, and a loop
-    that stopped with a call under way strands no caller of another one.
+    The calls are sent by a task of their own, not by a caller, so nothing that happens to a
+    caller (asyncio's own cancellation, which no shield stops, say) cuts a call short or
+    strands the callers after it: a call that started is finished, and its answers reach
+    every caller still waiting. A caller cancelled while it waits (anyio's cancellation)
+    still waits for the call that carries its items, then raises its cancellation, as a
+    single call awaited in a shielded scope would; nothing a call may have written goes
+    unreported. Callers on different event loops (a sync client's thread and a notebook's)
+    are gathered apart. On an event loop other than asyncio's (trio), each caller makes its
+    own call.
 
     Args:
         send: Sends many items in one call and returns one answer an item, in order; an
@@ -69,25 +69,16 @@ class Gather(Generic[I, R]):
         self._rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Round[I, R]] = (
             weakref.WeakKeyDictionary()
         )
-        self._elsewhere: _Round[I, R] | None = None  # not asyncio (trio): one loop at a time
-
-    def _round(self) -> _Round[I, R]:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            if self._elsewhere is None:
-                self._elsewhere = _Round()
-            return self._elsewhere
-        found = self._rounds.get(loop)
-        if found is None:
-            found = self._rounds[loop] = _Round()
-        return found
 
     @property
     def waiting(self) -> int:
         """How many callers of this event loop wait for the next call (the call under way
         excluded)."""
-        return len(self._round().waiting)
+        try:
+            found = self._rounds.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return 0
+        return len(found.waiting) if found is not None else 0
 
     async def __call__(self, items: Sequence[I]) -> list[R]:
         """Send ``items`` (with whatever else gathered) and return their answers.
@@ -103,43 +94,60 @@ class Gather(Generic[I, R]):
         """
         if not items:
             return []
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            with anyio.CancelScope(shield=True):
+                answers = await self._checked(list(items))
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            return answers
+        round_ = self._rounds.get(loop)
+        if round_ is None:
+            round_ = self._rounds[loop] = _Round()
         mine: _Caller[I, R] = _Caller(items)
-        round_ = self._round()
         round_.waiting.append(mine)
+        if round_.sender is None:
+            round_.sender = loop.create_task(self._send_rounds(round_))
         with anyio.CancelScope(shield=True):
-            if round_.busy:
-                await mine.turn.wait()
-            else:
-                round_.busy = True
-            if mine.answers is None and mine.error is None:
-                await self._send_waiting(round_)
+            await mine.done.wait()
         await anyio.lowlevel.checkpoint_if_cancelled()
         if mine.error is not None:
             raise mine.error
         assert mine.answers is not None
         return mine.answers
 
-    async def _send_waiting(self, round_: _Round[I, R]) -> None:
-        """Send every waiting caller's items in one call; then hand the next call to the
-        first caller that arrived meanwhile, or leave nothing under way."""
-        callers, round_.waiting = round_.waiting, []
+    async def _send_rounds(self, round_: _Round[I, R]) -> None:
+        """Send the waiting callers' items, one call at a time, until nobody waits."""
         try:
-            items = [item for caller in callers for item in caller.items]
-            answers = await self._send(items)
-            if len(answers) != len(items):
-                raise RuntimeError(f"{len(answers)} answers to {len(items)} items")
-            start = 0
-            for caller in callers:
-                caller.answers = list(answers[start : start + len(caller.items)])
-                start += len(caller.items)
-        except BaseException as exc:
-            for caller in callers:
-                caller.error = exc
-            raise
+            while round_.waiting:
+                callers, round_.waiting = round_.waiting, []
+                try:
+                    answers = await self._checked(
+                        [item for caller in callers for item in caller.items]
+                    )
+                except BaseException as exc:
+                    for caller in callers:
+                        caller.error = exc
+                    if not isinstance(exc, Exception):
+                        raise  # the loop is going away (or an interrupt): stop sending
+                else:
+                    start = 0
+                    for caller in callers:
+                        caller.answers = answers[start : start + len(caller.items)]
+                        start += len(caller.items)
+                finally:
+                    for caller in callers:
+                        caller.done.set()
         finally:
-            for caller in callers:
-                caller.turn.set()
-            if round_.waiting:
-                round_.waiting[0].turn.set()
-            else:
-                round_.busy = False
+            round_.sender = None
+            # Stopped early: nobody is left waiting for a call that will not come.
+            for caller in round_.waiting:
+                caller.error = RuntimeError("the calls stopped before these items were sent")
+                caller.done.set()
+            round_.waiting = []
+
+    async def _checked(self, items: list[I]) -> list[R]:
+        answers = list(await self._send(items))
+        if len(answers) != len(items):
+            raise RuntimeError(f"{len(answers)} answers to {len(items)} items")
+        return answers

@@ -277,7 +277,7 @@ async def test_a_writer_cancelled_while_waiting_is_written_then_sees_its_cancell
     async with anyio.create_task_group() as tg:
         tg.start_soon(kit.ledger.write, first, sv.JobStatus.PENDING)
         await let_run(lambda: len(held.calls) == 1)
-        # The cancelled writer waits first, so it is the one handed the next call.
+        # The cancelled writer waits first: its write leads the next call.
         tg.start_soon(cancelled_writer)
         tg.start_soon(writer)
         await let_run(lambda: len(entered) == 2)

@@ -437,6 +437,8 @@ async def test_a_job_seen_done_on_a_page_is_downloaded_once_with_its_end(
     assert Path(done.result.path).read_bytes() == kit.fake.content(s.early.job.remote_id or "")
     assert kit.fake.count(route="content") == 1
     kit.state.cancelling.discard(s.cancelling.job.id)
+
+
 async def test_a_download_failing_every_attempt_waits_between_attempts_not_after_the_last(
     kit: Kit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
