@@ -4,9 +4,11 @@ A test that needs a real process (one killed with SIGKILL, stopped with SIGTERM,
 sharing a ledger with another) but not a fresh interpreter starts its script with
 ``start_script``: multiprocessing's forkserver starts one interpreter per test process,
 the first time one is asked for, with the package and the ledgers' drivers imported, and
-forks each child from it. A child costs a fork (a few ms of CPU) instead of an
-interpreter's start-up and the package's imports (0.5 to 0.8 s of CPU each, which the
-durability and multi-worker tests paid for every process they started).
+forks each child from it. A child costs a fork (tens of ms of CPU) instead of an
+interpreter's start-up and the package's imports (0.4 to 0.8 s of CPU each, which the
+durability and multi-worker tests paid for every process they started). As multiprocessing
+does for any child it starts this way, the child imports the test process's ``__main__``
+module first (pytest's, which only imports pytest when it is not run as ``__main__``).
 
 The child runs the script as ``python SCRIPT ARGS…`` would: as ``__main__``, with its
 own ``sys.argv``, the environment and working directory of the test at that moment,
