@@ -154,3 +154,16 @@ def sigkill_then_resume(fake: FakeSora, base_url: str, db: Path, mode: str, n: i
     assert_distinct_remote_ids(jobs)
     assert_created_once(fake, stored)
     check_exactly_once(fake, jobs)
+
+
+class WithoutFetchSeen:
+    """A transport as a plugin without the optional ``fetch_many_seen`` (a ``SoraTransport``
+    otherwise): the engine then refreshes the due jobs only."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "fetch_many_seen":
+            raise AttributeError(name)
+        return getattr(self._inner, name)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 import soravideo as sv
+from helpers import WithoutFetchSeen
 from soravideo.repositories import MemoryRepository
 from soravideo.testing import FakeSora, check_exactly_once
 from soravideo.transports import SoraTransport, SupportsFetchSeen
@@ -24,18 +25,6 @@ from soravideo.transports import SoraTransport, SupportsFetchSeen
 BASE_URL = "http://fakesora.invalid/v1"
 JOBS = 100  # one list page
 GENERATION = 60.0
-
-
-class WithoutFetchSeen:
-    """The same transport, as a plugin without the optional ``fetch_many_seen``."""
-
-    def __init__(self, inner: SoraTransport) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "fetch_many_seen":
-            raise AttributeError(name)
-        return getattr(self._inner, name)
 
 
 def generation_times() -> Mapping[str, float]:

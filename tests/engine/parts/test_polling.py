@@ -11,11 +11,12 @@ import pytest
 
 import soravideo as sv
 from engine_kit import Kit
+from helpers import WithoutFetchSeen
 from soravideo._engine import polling
 from soravideo._engine.pacing import Observation
 from soravideo._engine.state import Tracked
 from soravideo.repositories import JobUpdate, MemoryRepository, SupportsUpdateJobs
-from soravideo.transports import SoraTransport, SupportsFetchSeen, Transport
+from soravideo.transports import SupportsFetchSeen, Transport
 from soravideo.transports.base import RemoteJob
 
 pytestmark = pytest.mark.anyio
@@ -332,18 +333,6 @@ async def scene(kit: Kit) -> Scene:
         t.due = now + 0.3  # soon, not yet
     kit.state.cancelling.add(tracked[4].job.id)
     return Scene(early=tracked[0], due=tracked[1:3], later=tracked[3], cancelling=tracked[4])
-
-
-class WithoutFetchSeen:
-    """A transport plugin without the optional ``fetch_many_seen`` (Sora's otherwise)."""
-
-    def __init__(self, inner: SoraTransport) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "fetch_many_seen":
-            raise AttributeError(name)
-        return getattr(self._inner, name)
 
 
 async def test_a_refresh_applies_what_its_page_shows_of_the_jobs_not_due(kit: Kit) -> None:
