@@ -136,7 +136,8 @@ async def test_a_caller_cancelled_while_waiting_is_still_sent_then_sees_its_canc
 
 async def test_asyncio_cancelling_a_waiting_caller_strands_nobody() -> None:
     """asyncio's own cancellation (``asyncio.timeout`` around a call, say) passes through any
-    shield: the caller leaves, its items still go, and the callers after it are answered."""
+    shield: the caller leaves, its items unsent (as a call never made), and the callers
+    after it are answered."""
     send = Doubler()
     gather: Gather[int, int] = Gather(send)
     first = asyncio.ensure_future(gather([1]))
@@ -150,11 +151,13 @@ async def test_asyncio_cancelling_a_waiting_caller_strands_nobody() -> None:
     assert await first == [2]
     assert await staying == [6]
     assert leaving.cancelled()
-    assert send.calls == [[1], [2, 3]]
+    assert send.calls == [[1], [3]]
     assert await gather([4]) == [8]  # and the next caller is not stranded either
 
 
-async def test_asyncio_cancelling_the_caller_that_started_a_call_does_not_cut_it_short() -> None:
+async def test_asyncio_cancelling_the_caller_whose_call_is_under_way_strands_nobody() -> None:
+    """The caller's own call is cut short, as that call alone would be; the callers that
+    came meanwhile are sent all the same."""
     send = Doubler()
     gather: Gather[int, int] = Gather(send)
     starter = asyncio.ensure_future(gather([1]))
@@ -164,7 +167,6 @@ async def test_asyncio_cancelling_the_caller_that_started_a_call_does_not_cut_it
     starter.cancel()
     await wait_until(starter.done)
     send.release()
-    # The call under way was finished all the same, and the next one sent.
     assert await after == [4]
     assert starter.cancelled()
     assert send.calls == [[1], [2]]

@@ -2,10 +2,10 @@
 
 A ledger call costs most of its time in getting there and back (a hand-off to SQLite's
 thread, a round trip to PostgreSQL), little in each row it carries. ``Gather`` turns the
-calls of many tasks into few: the first caller to find nothing under way starts a call with
-its items at once; callers that arrive meanwhile wait, and when the call under way ends,
-everything that gathered goes in the next call, in the order it came. Each caller gets
-exactly its own items' answers, and only once the call that carried them has returned.
+calls of many tasks into few: a caller that finds nothing under way makes its call at once;
+callers that arrive meanwhile wait, and when the call under way ends, everything that
+gathered goes in the next call, in the order it came. Each caller gets exactly its own
+items' answers, and only once the call that carried them has returned.
 """
 
 from __future__ import annotations
@@ -39,18 +39,21 @@ class _Caller(Generic[I, R]):
 class _Round(Generic[I, R]):
     """What one event loop's callers share: who waits, and the task sending their calls."""
 
-    __slots__ = ("sender", "waiting")
+    __slots__ = ("busy", "sender", "waiting")
 
     def __init__(self) -> None:
         self.waiting: list[_Caller[I, R]] = []
+        # A call under way: a caller's own, or the sender's.
+        self.busy = False
         self.sender: asyncio.Task[None] | None = None
 
 
 class Gather(Generic[I, R]):
     """Send the items of callers that arrive while a call is under way in one next call.
 
-    The calls are sent by a task of their own, not by a caller, so nothing that happens to a
-    caller (asyncio's own cancellation, which no shield stops, say) cuts a call short or
+    A caller that finds nothing under way makes its own call at once. The calls of those
+    that wait are sent by a task of their own, not by a caller, so nothing that happens to a
+    caller (asyncio's own cancellation, which no shield stops, say) cuts their call short or
     strands the callers after it: a call that started is finished, and its answers reach
     every caller still waiting. A caller cancelled while it waits (anyio's cancellation)
     still waits for the call that carries its items, then raises its cancellation, as a
@@ -104,12 +107,31 @@ class Gather(Generic[I, R]):
         round_ = self._rounds.get(loop)
         if round_ is None:
             round_ = self._rounds[loop] = _Round()
+        if not round_.busy:
+            # Nothing under way: this caller's own call, at once (no task, no wait).
+            round_.busy = True
+            try:
+                with anyio.CancelScope(shield=True):
+                    answers = await self._checked(list(items))
+            finally:
+                # Whatever became of this caller: those who came meanwhile are sent.
+                if round_.waiting:
+                    round_.sender = loop.create_task(self._send_rounds(round_))
+                else:
+                    round_.busy = False
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            return answers
         mine: _Caller[I, R] = _Caller(items)
         round_.waiting.append(mine)
-        if round_.sender is None:
-            round_.sender = loop.create_task(self._send_rounds(round_))
-        with anyio.CancelScope(shield=True):
-            await mine.done.wait()
+        try:
+            with anyio.CancelScope(shield=True):
+                await mine.done.wait()
+        except BaseException:
+            # asyncio's own cancellation (no shield stops it): items not sent yet stay unsent,
+            # as a call never made; those already sent are the call's.
+            if mine in round_.waiting:
+                round_.waiting.remove(mine)
+            raise
         await anyio.lowlevel.checkpoint_if_cancelled()
         if mine.error is not None:
             raise mine.error
@@ -140,6 +162,7 @@ class Gather(Generic[I, R]):
                         caller.done.set()
         finally:
             round_.sender = None
+            round_.busy = False
             # Stopped early: nobody is left waiting for a call that will not come.
             for caller in round_.waiting:
                 caller.error = RuntimeError("the calls stopped before these items were sent")
