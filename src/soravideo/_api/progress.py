@@ -128,9 +128,13 @@ def make_bar(*, enabled: bool, description: str, clock: Clock | None = None) -> 
         bar.close()
 
 
+# A disabled bar holds nothing and does nothing: one serves every waiter that shows none.
+_DISABLED: AbstractContextManager[Bar] = nullcontext(Bar(None))
+
+
 def job_progress(*, enabled: bool, job_id: str) -> AbstractContextManager[Bar]:
     """Return a block holding a bar for one job (a disabled bar, without a generator, when
     not ``enabled``: ten thousand waiters each hold one)."""
     if not enabled:
-        return nullcontext(Bar(None))
+        return _DISABLED
     return make_bar(enabled=enabled, description=job_id)

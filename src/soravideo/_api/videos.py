@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,6 +26,9 @@ from .._engine.runner import REMIX_OF, JobRunner
 from ..transports.base import model_problems
 from .completion import each_as_it_ends
 from .context import ClientContext
+
+if TYPE_CHECKING:
+    from .progress import Bar
 
 __all__ = [
     "AsyncVideoService",
@@ -136,6 +140,59 @@ async def save_video(
         updated = attrs.evolve(job, result=result, updated_at=now_utc(context.clock))
         await context.repository.update_job(updated, expected_status=JobStatus.COMPLETED)
     return got.path
+
+
+class _JobLook:
+    """``wait_for_job``'s look at its job: the job if it ended, else how long to wait.
+
+    One small object a waiter rather than a closure and its cells: ten thousand waiters
+    each hold one for as long as they wait ([W2-4]).
+    """
+
+    __slots__ = (
+        "_bar",
+        "_cancel_on_timeout",
+        "_context",
+        "_deadline",
+        "_timeout",
+        "ended",
+        "job_id",
+    )
+
+    def __init__(
+        self,
+        context: ClientContext,
+        job_id: str,
+        timeout: float | None,
+        *,
+        cancel_on_timeout: bool,
+        bar: Bar,
+    ) -> None:
+        self._context = context
+        self.job_id = job_id
+        self._timeout = timeout
+        self._deadline = None if timeout is None else context.clock.time() + timeout
+        self._cancel_on_timeout = cancel_on_timeout
+        self._bar = bar
+        self.ended: Job | None = None
+
+    async def __call__(self, runner: JobRunner) -> float | None:
+        job_id = self.job_id
+        # The job as the engine announced it, when that is what woke us.
+        job = runner.events.latest(job_id) or await self._context.repository.get_job(job_id)
+        self._bar.update(job)
+        if job.is_terminal:
+            self.ended = job
+            return None
+        wait = runner.recheck_interval(job_id)
+        if self._deadline is not None:
+            remaining = self._deadline - self._context.clock.time()
+            if remaining <= 0:
+                if self._cancel_on_timeout:
+                    await runner.cancel(job_id)
+                raise JobTimeoutError(job_id, float(self._timeout or 0), status=job.status.value)
+            wait = min(wait, remaining)
+        return wait
 
 
 class AsyncVideoService:
@@ -370,35 +427,14 @@ class AsyncVideoService:
 
         context = self._context
         await context.engine()
-        clock = context.clock
-        deadline = None if timeout is None else clock.time() + timeout
-        ended: Job | None = None
         with job_progress(enabled=progress, job_id=job_id) as bar:
-
-            async def look(runner: JobRunner) -> float | None:
-                nonlocal ended
-                # The job as the engine announced it, when that is what woke us.
-                job = runner.events.latest(job_id) or await context.repository.get_job(job_id)
-                bar.update(job)
-                if job.is_terminal:
-                    ended = job
-                    return None
-                wait = runner.recheck_interval(job_id)
-                if deadline is not None:
-                    remaining = deadline - clock.time()
-                    if remaining <= 0:
-                        if cancel_on_timeout:
-                            await runner.cancel(job_id)
-                        raise JobTimeoutError(job_id, float(timeout or 0), status=job.status.value)
-                    wait = min(wait, remaining)
-                return wait
-
+            look = _JobLook(context, job_id, timeout, cancel_on_timeout=cancel_on_timeout, bar=bar)
             try:
                 await context.watch(look, job_id=job_id)
             finally:
                 context.events.latest(job_id)  # nothing kept for a waiter gone
-        assert ended is not None
-        return ended
+        assert look.ended is not None
+        return look.ended
 
     async def get_video_result(self, job_id: str) -> VideoResult:
         """Return the result of a completed job.

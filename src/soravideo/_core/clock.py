@@ -178,6 +178,15 @@ async def sleep_or_wake(clock: Clock, seconds: float, event: anyio.Event) -> Non
         clock.set_after(seconds, event)
         await event.wait()
         return
+    await _race(clock, seconds, event)
+
+
+async def _race(clock: Clock, seconds: float, event: anyio.Event) -> None:
+    """``sleep_or_wake`` on any other clock: a sleeper task raced against the event.
+
+    Apart from ``sleep_or_wake`` so that its closure's cells are made only here, not by every
+    wait of the engine and of ten thousand waiters ([W2-4]).
+    """
     async with anyio.create_task_group() as tg:
 
         async def sleeper() -> None:
