@@ -841,9 +841,11 @@ class HttpSession:
                 authorized=authorized,
             )
 
+        origin = httpx.URL(url)  # parsed once: every hop and attempt starts from it
+
         async def attempt() -> httpx.Response:
             return await self._follow(
-                method, url, kind=kind, stream=False, authorized=True, build=build
+                method, origin, kind=kind, stream=False, authorized=True, build=build
             )
 
         if not retry:
@@ -853,7 +855,7 @@ class HttpSession:
             policy=self.policy,
             kind=kind,
             sleep=self._sleep,
-            on_retry=self._retry_hook(method, httpx.URL(url).path),
+            on_retry=self._retry_hook(method, origin.path),
             now=self._now,
         )
 
@@ -1167,7 +1169,7 @@ class HttpTransport:
         return remote
 
     async def _request_unless_gone(
-        self, method: str, url: str, *, kind: RequestKind, retry: bool = True
+        self, method: str, url: str | httpx.URL, *, kind: RequestKind, retry: bool = True
     ) -> None:
         """Send a request whose ``404`` answer means there is nothing (left) to do.
 

@@ -286,6 +286,8 @@ class SoraTransport(HttpTransport):
             base_url or env_value("SORAVIDEO_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
         )
         self._base_url = resolved_url.rstrip("/")
+        # Parsed once: every create and list page goes there ([W2-4]).
+        self._videos_url = httpx.URL(f"{self._base_url}/videos")
         self.auth_style = auth_style
         self.api_version = api_version
         self.max_list_pages = max(1, max_list_pages)
@@ -330,9 +332,11 @@ class SoraTransport(HttpTransport):
         """What ``/v1/videos`` can do: Sora's models, cancel (delete), list, remix, bytes."""
         return self._capabilities
 
-    def _url(self, *parts: str) -> str:
+    def _url(self, *parts: str) -> str | httpx.URL:
         # Each part is a remote id or a fixed word ("remix", "content"): checked (no dot
         # segment, separator or control character) and quoted, so it stays one segment.
+        if not parts:
+            return self._videos_url
         tail = "".join(f"/{remote_id_segment(part, provider=self.name)}" for part in parts)
         return f"{self._base_url}/videos{tail}"
 
@@ -418,10 +422,18 @@ class SoraTransport(HttpTransport):
         return round(seconds * info.price_per_second_usd, 6)
 
     def _remote(
-        self, received: Mapping[str, Any], poll_after: float | None, *, scrubbed: bool = False
+        self,
+        received: Mapping[str, Any],
+        poll_after: float | None,
+        *,
+        scrubbed: bool = False,
+        source: bytes | None = None,
     ) -> RemoteJob:
         # Scrubbed first: the payload ends up in the ledger (raw, error message) and logs.
-        payload: Mapping[str, Any] = received if scrubbed else self._session.scrub(dict(received))
+        # ``source``: the body it was read from (one scan of it when it holds no secret).
+        payload: Mapping[str, Any] = (
+            received if scrubbed else self._session.scrub(dict(received), source=source)
+        )
         word, status = self._status_of(payload, _STATUSES)
         error: JobError | None = None
         raw_error = payload.get("error")
@@ -462,11 +474,11 @@ class SoraTransport(HttpTransport):
         self, response: httpx.Response, *, creating: bool = False, asked: str | None = None
     ) -> RemoteJob:
         payload = self._job_payload(response, "a video object", creating=creating, asked=asked)
-        return self._remote(payload, self._hint(response))
+        return self._remote(payload, self._hint(response), source=response.content)
 
     async def _create(
         self,
-        url: str,
+        url: str | httpx.URL,
         idempotency_key: str,
         *,
         json_body: Any = None,
