@@ -166,7 +166,7 @@ class _JobLook:
         timeout: float | None,
         *,
         cancel_on_timeout: bool,
-        bar: Bar,
+        bar: Bar | None,
     ) -> None:
         self._context = context
         self.job_id = job_id
@@ -180,7 +180,8 @@ class _JobLook:
         job_id = self.job_id
         # The job as the engine announced it, when that is what woke us.
         job = runner.events.latest(job_id) or await self._context.repository.get_job(job_id)
-        self._bar.update(job)
+        if self._bar is not None:
+            self._bar.update(job)
         if job.is_terminal:
             self.ended = job
             return None
@@ -428,7 +429,13 @@ class AsyncVideoService:
         context = self._context
         await context.engine()
         with job_progress(enabled=progress, job_id=job_id) as bar:
-            look = _JobLook(context, job_id, timeout, cancel_on_timeout=cancel_on_timeout, bar=bar)
+            look = _JobLook(
+                context,
+                job_id,
+                timeout,
+                cancel_on_timeout=cancel_on_timeout,
+                bar=bar if progress else None,
+            )
             try:
                 await context.watch(look, job_id=job_id)
             finally:

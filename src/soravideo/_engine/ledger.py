@@ -27,6 +27,7 @@ from .._core.gather import Gather
 from .._core.models import Job, JobStatus
 from .._core.replace import replace
 from ..repositories.base import JobRepository, JobUpdate, SupportsUpdateJobs
+from ..repositories.memory import MemoryRepository
 from ..transports.base import RemoteJob
 from .state import EngineState
 
@@ -111,7 +112,11 @@ class Ledger:
         self._repository = repository
         # Writes of many tasks go together through update_jobs, where the ledger has it.
         self._many = repository if isinstance(repository, SupportsUpdateJobs) else None
-        self._gathered: Gather[JobUpdate, Outcome] = Gather(self._send)
+        # Not the memory ledger's (its own class, not a subclass that may do I/O): a call
+        # costs it no trip to gather calls for, only the gathering itself.
+        self._gathered: Gather[JobUpdate, Outcome] | None = (
+            None if type(repository) is MemoryRepository else Gather(self._send)
+        )
 
     async def write(
         self, job: Job, expected: JobStatus, *, guarded: bool = True, **changes: Any
@@ -144,7 +149,8 @@ class Ledger:
         One ``update_jobs`` call (one transaction) where the ledger has it, together with
         the writes of other tasks that arrived while the call before it was under way
         (group commit: in the order they came, so two writes of one job apply one after
-        the other); ``update_job`` for a write alone; a write at a time on a ledger without
+        the other; not on the memory ledger, which answers at once); ``update_job`` for a
+        write alone; a write at a time on a ledger without
         ``update_jobs``. Shielded as a whole: writes that started are all finished, and
         each is reported only once the call that carried it returned.
 
@@ -158,7 +164,9 @@ class Ledger:
         updates = [self._update(write) for write in writes]
         outcomes: list[Outcome]
         with anyio.CancelScope(shield=True):
-            if self._many is not None:
+            if self._gathered is None:
+                outcomes = await self._send(updates)
+            elif self._many is not None:
                 # Together with the writes of other tasks that wait meanwhile (group commit).
                 outcomes = await self._gathered(updates)
             else:
