@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -617,3 +618,71 @@ def test_list_pages_match_a_sort_of_every_video(
             assert (page["first_id"], page["last_id"]) == (
                 (shown[0], shown[-1]) if shown else (None, None)
             )
+
+
+# -- the answers' bytes ---------------------------------------------------------------------
+
+
+def _dumped(answer: httpx.Response) -> bytes:
+    """What json.dumps makes of the answer's payload (its keys in the order sent)."""
+    return json.dumps(answer.json()).encode()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("gateway", [False, True])
+async def test_answers_are_json_dumps_of_the_resources_in_every_state(gateway: bool) -> None:
+    """The resources are encoded by hand for speed: byte for byte what json.dumps makes
+    of ``fake.video()``, whatever the state, the prompt or the page."""
+    fake = make(
+        generation_time=60.0,
+        queue_time=5.0,
+        expires_after=100.0,
+        gateway_statuses=gateway,
+        progress_curve=lambda fraction: 100 * fraction**2,
+    )
+    prompts = ["a red fox", "fail-moderation now", 'Ünï "cödé" \\ \n\t\u2028 🦊 \x00', "x" * 300]
+    async with httpx.AsyncClient(transport=fake.http_transport(), base_url=BASE) as client:
+        ids = []
+        for n, prompt in enumerate(prompts):
+            answer = await client.post(
+                "/videos", json={"prompt": prompt}, headers={"Idempotency-Key": f"k{n}"}
+            )
+            assert answer.content == json.dumps(fake.video(answer.json()["id"])).encode()
+            ids.append(answer.json()["id"])
+            fake.advance(0.5)
+        replay = await client.post(
+            "/videos", json={"prompt": prompts[0]}, headers={"Idempotency-Key": "k0"}
+        )
+        assert replay.content == json.dumps(fake.video(ids[0])).encode()
+        fake.advance(6)
+        await client.delete(f"/videos/{ids[3]}")  # cancelled while generating
+        statuses: set[str] = set()
+        for step in (0.0, 10.0, 30.0, 60.0, 200.0):
+            fake.advance(step)
+            if step == 60.0:
+                remix = await client.post(f"/videos/{ids[0]}/remix", json={"prompt": "again"})
+                assert remix.status_code == 200, remix.text
+                assert remix.content == json.dumps(fake.video(remix.json()["id"])).encode()
+            for video_id in fake.created_ids():
+                one = await client.get(f"/videos/{video_id}")
+                if one.status_code == 200:
+                    assert one.content == json.dumps(fake.video(video_id)).encode()
+                    statuses.add(one.json()["status"])
+            for params in ({}, {"order": "asc", "limit": 2}, {"limit": 0}, {"after": ids[1]}):
+                page = await client.get("/videos", params=params)
+                assert page.content == _dumped(page)
+                assert page.json()["data"] == [fake.video(v["id"]) for v in page.json()["data"]]
+
+    assert statuses >= {"queued", "in_progress", "completed", "failed"}
+    assert ("cancelled" in statuses, "expired" in statuses) == (gateway, gateway)
+
+
+@settings(max_examples=50, deadline=None)
+@given(prompt=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
+def test_any_prompt_is_answered_as_json_dumps_would(prompt: str) -> None:
+    fake = make()
+    with httpx.Client(transport=fake.sync_http_transport(), base_url=BASE) as http:
+        created = http.post("/videos", json={"prompt": prompt})
+        listed = http.get("/videos")
+    assert created.content == json.dumps(fake.video(created.json()["id"])).encode()
+    assert listed.content == _dumped(listed)

@@ -477,6 +477,53 @@ async def test_an_in_process_request_knows_its_scheme() -> None:
     assert secure.json()["scheme"] == "https"
 
 
+class _Answer(FakeServer):
+    """Answers with the query it read and the headers and body it is told to send."""
+
+    def __init__(self, headers: dict[str, str], body: bytes) -> None:
+        super().__init__(prefix="")
+        self.request_id_header = None
+        self.router.add("GET", "/{path*}", self._answer, name="answer")
+        self._headers, self._body = headers, body
+        self.queries: list[object] = []
+
+    def _answer(self, request: FakeRequest, path: str) -> FakeResponse:
+        self.queries.append(request.query)
+        return FakeResponse(status=200, headers=self._headers, body=self._body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"content-type": "application/json"}, b'{"a": 1}'),
+        ({"content-type": "text/plain"}, b""),
+        ({"Content-Length": "3", "x-a": "b"}, b"abc"),
+        ({"content-length": "not a number"}, b"abc"),
+        ({"x-bytes": "caf\xe9"}, b"abc"),
+    ],
+)
+@pytest.mark.parametrize(
+    "query", ["", "?", "?a=1&b=&a=2", "?x=%C3%A9%20y&flag", "?%zz=1;2&c=%FF", "?a=1+2&a"]
+)
+def test_the_in_process_transport_reads_and_answers_as_httpx_would(
+    headers: dict[str, str], body: bytes, query: str
+) -> None:
+    """The request as ``url.params`` parses it; the answer's headers as ``content=`` makes them."""
+    fake = _Answer(headers, body)
+    url = f"http://fake.test/p{query}"
+    with httpx.Client(transport=fake.sync_http_transport()) as client:
+        answer = client.get(url)
+    expected = httpx.Response(
+        200,
+        headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+        content=body,
+    )
+    assert fake.queries == [dict(httpx.URL(url).params.multi_items())]
+    assert answer.headers.raw == expected.headers.raw
+    assert answer.headers.encoding == expected.headers.encoding
+    assert answer.content == body
+
+
 def test_the_fake_serves_https_with_a_given_context(
     tls_server_context: ssl.SSLContext, tls_ca: trustme.CA
 ) -> None:

@@ -13,9 +13,11 @@ makes a whole generation a matter of ``fake.advance(30)``, and real time works a
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import attrs
@@ -48,6 +50,35 @@ _ERROR_TYPES = {
     409: "invalid_request_error",
     429: "rate_limit_error",
 }
+
+
+_ERRORS: dict[str, dict[str, str]] = {
+    "failed": {
+        "code": "moderation_blocked",
+        "message": "Your request was blocked by our moderation system.",
+    },
+    "expired": {"code": "expired", "message": "The video's assets have expired."},
+}
+_ERRORS_JSON = {status: json.dumps(error) for status, error in _ERRORS.items()}
+
+
+def _json_value(value: object) -> str:
+    """``json.dumps(value)``, without its set-up for the strings a resource mostly holds."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    return "null" if value is None else json.dumps(value)
+
+
+def _json_answer(
+    text: str, *, headers: Mapping[str, str] | None = None, tag: str | None = None
+) -> FakeResponse:
+    """``FakeResponse.json`` (status 200) for a payload already encoded."""
+    return FakeResponse(
+        status=200,
+        headers={"content-type": "application/json", **(headers or {})},
+        body=text.encode(),
+        tag=tag,
+    )
 
 
 def _allowed(model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -127,15 +158,16 @@ class _Video:
     idempotency_key: str | None = None
     cancelled_at: float | None = None
     deleted_at: float | None = None
+    # When it completes (or fails). Read several times for every video of every list page,
+    # so worked out once from the four fields above, which nothing changes after creation.
+    end: float = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.end = self.created + self.duration * (self.failure_at if self.fails else 1.0)
 
     @property
     def model(self) -> str:
         return str(self.params["model"])
-
-    @property
-    def end(self) -> float:
-        """When it completes (or fails)."""
-        return self.created + self.duration * (self.failure_at if self.fails else 1.0)
 
     @property
     def stopped(self) -> float:
@@ -419,37 +451,60 @@ class FakeSora(FakeServer):
         value = self.progress_curve(min(1.0, max(0.0, fraction)))
         return max(0, min(99, math.floor(value)))
 
-    def _resource(self, video: _Video, now: float) -> dict[str, Any]:
+    def _state(self, video: _Video, now: float) -> tuple[str, int, int | None, int | None]:
+        """Return what the clock changes in a video's resource: its status, progress,
+        ``completed_at`` and ``expires_at``."""
         status = self._status(video, now)
-        ended = status in ("completed", "failed", "expired")
-        error = None
+        progress = 0 if status == "queued" else self._progress(video, now)
+        if status in ("queued", "in_progress", "cancelled"):
+            return status, progress, None, None
+        completed_at = math.floor(video.end)
         if status == "failed":
-            error = {
-                "code": "moderation_blocked",
-                "message": "Your request was blocked by our moderation system.",
-            }
-        elif status == "expired":
-            error = {"code": "expired", "message": "The video's assets have expired."}
+            return status, progress, completed_at, None
+        return status, progress, completed_at, math.floor(video.end + self.expires_after)
+
+    def _resource(self, video: _Video, now: float) -> dict[str, Any]:
+        status, progress, completed_at, expires_at = self._state(video, now)
         params = video.params
         return {
             "id": video.id,
             "object": "video",
             "model": video.model,
             "status": status,
-            "progress": 0 if status == "queued" else self._progress(video, now),
+            "progress": progress,
             "created_at": math.floor(video.created),
-            "completed_at": math.floor(video.end) if ended else None,
-            "expires_at": (
-                math.floor(video.end + self.expires_after)
-                if status in ("completed", "expired")
-                else None
-            ),
+            "completed_at": completed_at,
+            "expires_at": expires_at,
             "prompt": params["prompt"],
             "size": params["size"],
             "seconds": params["seconds"],
             "remixed_from_video_id": params.get("remixed_from_video_id"),
-            "error": error,
+            "error": dict(_ERRORS[status]) if status in _ERRORS else None,
         }
+
+    def _resource_json(self, video: _Video, state: tuple[str, int, int | None, int | None]) -> str:
+        """Return ``json.dumps(self._resource(video, now))`` for ``state = self._state(video,
+        now)``, written out: json.dumps of a video cost more than finding its state.
+
+        A test holds the two to the same bytes in every state.
+        """
+        status, progress, completed_at, expires_at = state
+        params = video.params
+        return (
+            f'{{"id": {_json_value(video.id)}, "object": "video", '
+            f'"model": {_json_value(video.model)}, "status": {_json_value(status)}, '
+            f'"progress": {progress}, "created_at": {math.floor(video.created)}, '
+            f'"completed_at": {"null" if completed_at is None else completed_at}, '
+            f'"expires_at": {"null" if expires_at is None else expires_at}, '
+            f'"prompt": {_json_value(params["prompt"])}, "size": {_json_value(params["size"])}, '
+            f'"seconds": {_json_value(params["seconds"])}, '
+            f'"remixed_from_video_id": {_json_value(params.get("remixed_from_video_id"))}, '
+            f'"error": {_ERRORS_JSON.get(status, "null")}}}'
+        )
+
+    def _answer(self, video: _Video, now: float, *, tag: str | None = None) -> FakeResponse:
+        """Answer with a video's resource as it is ``now``."""
+        return _json_answer(self._resource_json(video, self._state(video, now)), tag=tag)
 
     def _visible(self, video_id: str) -> _Video | None:
         video = self._videos.get(video_id)
@@ -473,7 +528,7 @@ class FakeSora(FakeServer):
         now = self.now()
         if seen is None or now - seen[1] >= self.idempotency_ttl:
             return None
-        return FakeResponse.json(200, self._resource(self._videos[seen[0]], now), tag="replayed")
+        return self._answer(self._videos[seen[0]], now, tag="replayed")
 
     def _over_limit(self, now: float) -> FakeResponse | None:
         if self.max_concurrent is None:
@@ -515,7 +570,7 @@ class FakeSora(FakeServer):
         self._by_seq.append(video)
         if video.idempotency_key:
             self._keys[(scope, video.idempotency_key)] = (video.id, now)
-        return FakeResponse.json(200, self._resource(video, now), tag="created")
+        return self._answer(video, now, tag="created")
 
     def _form(self, request: FakeRequest) -> dict[str, Any]:
         """Read a JSON or multipart body into a dict (files summarised)."""
@@ -679,11 +734,11 @@ class FakeSora(FakeServer):
         video = self._visible(video_id)
         if video is None:
             return self._not_found(video_id)
-        resource = self._resource(video, self.now())
+        state = self._state(video, self.now())
         headers = {}
-        if self.poll_after_ms is not None and resource["status"] in ("queued", "in_progress"):
+        if self.poll_after_ms is not None and state[0] in ("queued", "in_progress"):
             headers["openai-poll-after-ms"] = str(self.poll_after_ms)
-        return FakeResponse.json(200, resource, headers=headers)
+        return _json_answer(self._resource_json(video, state), headers=headers)
 
     def _list(self, request: FakeRequest) -> FakeResponse:
         query = request.query
@@ -727,16 +782,13 @@ class FakeSora(FakeServer):
         has_more = len(page) > limit
         del page[limit:]
         now = self.now()
-        data = [self._resource(v, now) for v in page]
-        return FakeResponse.json(
-            200,
-            {
-                "object": "list",
-                "data": data,
-                "first_id": page[0].id if page else None,
-                "last_id": page[-1].id if page else None,
-                "has_more": has_more,
-            },
+        data = ", ".join([self._resource_json(v, self._state(v, now)) for v in page])
+        # json.dumps of {object, data, first_id, last_id, has_more}, the data encoded above.
+        return _json_answer(
+            f'{{"object": "list", "data": [{data}], '
+            f'"first_id": {_json_value(page[0].id if page else None)}, '
+            f'"last_id": {_json_value(page[-1].id if page else None)}, '
+            f'"has_more": {"true" if has_more else "false"}}}'
         )
 
     def _walk(self, order: str, cursor: _Video | None) -> Iterator[_Video]:

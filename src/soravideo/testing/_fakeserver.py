@@ -681,6 +681,9 @@ class FakeServer:
     @property
     def clock(self) -> Clock:
         """Return the fake's clock (a ManualClock unless one was given or ``serve()`` chose)."""
+        clock = self._clock
+        if clock is not None:  # once chosen it never changes: no lock on every request
+            return clock
         with self._lock:
             if self._clock is None:
                 self._clock = ManualClock()
@@ -987,18 +990,6 @@ class FakeServer:
             return path[len(self.prefix) :] or "/"
         return None
 
-    def _route_name(self, request: FakeRequest) -> str | None:
-        if not request.in_prefix:
-            return None
-        resolved = self.router.resolve(request.method, request.path)
-        return resolved[0].name if isinstance(resolved, tuple) else None
-
-    def _route_params(self, request: FakeRequest) -> dict[str, str]:
-        if not request.in_prefix:
-            return {}
-        resolved = self.router.resolve(request.method, request.path)
-        return resolved[1] if isinstance(resolved, tuple) else {}
-
     def _fault_response(self, fault: Fault) -> FakeResponse:
         assert fault.status is not None
         headers: dict[str, str] = {}
@@ -1009,12 +1000,13 @@ class FakeServer:
         message = fault.message or f"Injected fault: HTTP {fault.status}."
         return self.error_response(fault.status, message, code=fault.code, headers=headers)
 
-    def _dispatch(self, request: FakeRequest) -> FakeResponse:
+    def _dispatch(
+        self, request: FakeRequest, resolved: tuple[_Route, dict[str, str]] | bool
+    ) -> FakeResponse:
         with self._lock:
             early = self.before_route(request)
             if early is not None:
                 return early
-            resolved = request.in_prefix and self.router.resolve(request.method, request.path)
             if isinstance(resolved, tuple):
                 route, params = resolved
                 return route.handler(request, **params)
@@ -1028,6 +1020,8 @@ class FakeServer:
         ``status=None``.
         """
         arrived = self.now()
+        # Resolved once: the handler, the 404/405 and the log all need it.
+        resolved = request.in_prefix and self.router.resolve(request.method, request.path)
         fault = self.faults.draw(request)
         handled: FakeResponse | None = None
         sent: FakeResponse | None = None
@@ -1044,7 +1038,7 @@ class FakeServer:
             elif fault is not None and fault.phase == "before" and fault.hostile is not None:
                 response = _hostile.answer(self, fault, request, None)
             else:
-                handled = response = self._dispatch(request)
+                handled = response = self._dispatch(request, resolved)
             if fault is not None and fault.phase == "after":
                 if fault.delay:
                     yield fault.delay
@@ -1056,14 +1050,17 @@ class FakeServer:
                     with self._lock:
                         response = _hostile.answer(self, fault, request, response)
             header = self.request_id_header
-            if header is not None and header not in {k.lower() for k in response.headers}:
-                # A hostile answer may have set its own (huge, not UTF-8 …).
-                response = response.with_headers({header: self.new_request_id()})
+            if header is not None and not any(k.lower() == header for k in response.headers):
+                # A hostile answer may have set its own (huge, not UTF-8 …). None here, so
+                # adding it replaces nothing: what ``with_headers`` does, without its copies.
+                response = attrs.evolve(
+                    response, headers={**response.headers, header: self.new_request_id()}
+                )
             sent = response
             return _Outcome(response=response)
         finally:
             # The tag says what the request did even when its answer was lost.
-            self._record(request, arrived, sent, fault, handled.tag if handled else None)
+            self._record(request, arrived, sent, fault, handled.tag if handled else None, resolved)
 
     def _record(
         self,
@@ -1072,7 +1069,9 @@ class FakeServer:
         response: FakeResponse | None,
         fault: Fault | None,
         tag: str | None,
+        resolved: tuple[_Route, dict[str, str]] | bool,
     ) -> None:
+        route, params = resolved if isinstance(resolved, tuple) else (None, {})
         with self._lock:
             self._log.append(
                 RecordedRequest(
@@ -1083,7 +1082,7 @@ class FakeServer:
                     query=dict(request.query),
                     headers={k: _redact(k, v) for k, v in request.headers.items()},
                     body=request.body,
-                    route=self._route_name(request),
+                    route=route.name if route is not None else None,
                     status=response.status if response else None,
                     fault=fault.kind if fault else None,
                     tag=tag,
@@ -1092,7 +1091,7 @@ class FakeServer:
                         response.body if response and isinstance(response.body, bytes) else None
                     ),
                     full_path=request.full_path,
-                    params=self._route_params(request),
+                    params=params,
                 )
             )
 
@@ -1212,6 +1211,20 @@ def _read_timeout(request: httpx.Request) -> float | None:
     return None
 
 
+def _fake_request(server: FakeServer, request: httpx.Request, body: bytes) -> FakeRequest:
+    url = request.url
+    raw_path, _, query = url.raw_path.partition(b"?")
+    return server._make_request(
+        request.method,
+        raw_path.decode("ascii"),
+        # What ``url.params`` holds (parse_qs, blank values kept), without building it.
+        urllib.parse.parse_qsl(query.decode("ascii"), keep_blank_values=True) if query else (),
+        request.headers.multi_items(),
+        body,
+        url.scheme,
+    )
+
+
 def _to_httpx(
     outcome: _Outcome, request: httpx.Request, stream: Callable[[_Framed], Any]
 ) -> httpx.Response:
@@ -1226,10 +1239,17 @@ def _to_httpx(
     headers = [
         (name.encode("latin-1"), _header_bytes(value)) for name, value in response.headers.items()
     ]
-    if isinstance(response.body, bytes) and not response.abort and response.framing == "auto":
-        return httpx.Response(response.status, headers=headers, content=response.body)
-    body = [response.body] if isinstance(response.body, bytes) else response.body
-    return httpx.Response(response.status, headers=headers, stream=stream(_Framed(response, body)))
+    body = response.body
+    if isinstance(body, bytes) and not response.abort and response.framing == "auto":
+        if body and not any(name.lower() == "content-length" for name in response.headers):
+            # What httpx adds for ``content=`` when it is missing, where it adds it (last);
+            # given here, httpx skips its slower case-insensitive look-up and insertion.
+            headers.append((b"Content-Length", b"%d" % len(body)))
+        return httpx.Response(response.status, headers=headers, content=body)
+    chunks = [body] if isinstance(body, bytes) else body
+    return httpx.Response(
+        response.status, headers=headers, stream=stream(_Framed(response, chunks))
+    )
 
 
 def _header_bytes(value: str) -> bytes:
@@ -1310,14 +1330,7 @@ class _AsyncFakeTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        fake_request = self._server._make_request(
-            request.method,
-            request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
-            request.url.params.multi_items(),
-            request.headers.multi_items(),
-            body,
-            request.url.scheme,
-        )
+        fake_request = _fake_request(self._server, request, body)
         exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
         clock = self._server.clock
@@ -1341,14 +1354,7 @@ class _SyncFakeTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        fake_request = self._server._make_request(
-            request.method,
-            request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
-            request.url.params.multi_items(),
-            request.headers.multi_items(),
-            body,
-            request.url.scheme,
-        )
+        fake_request = _fake_request(self._server, request, body)
         exchange = self._server._exchange(fake_request)
         timeout = _read_timeout(request)
         try:
