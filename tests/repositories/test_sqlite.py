@@ -447,6 +447,21 @@ CASES = [
     {**STAYS, "stored_status": JobStatus.COMPLETED, "lease_owner": None},  # a finished job
     {**STAYS, "new_status": JobStatus.COMPLETED},  # its end: the lease goes
     {**STAYS, "stored_status": JobStatus.COMPLETED, "new_status": JobStatus.PENDING},
+    # The status changes (update_job_status), and with it what that statement leaves alone.
+    {**STAYS, "new_status": JobStatus.COMPLETED, "together": True},
+    {**STAYS, "stored_status": JobStatus.PENDING, "new_status": JobStatus.PROCESSING},
+    {**STAYS, "new_status": JobStatus.COMPLETED, "new_remote": "vid-c"},
+    {**STAYS, "new_status": JobStatus.COMPLETED, "new_remote": "vid-b"},  # refused
+    {**STAYS, "new_status": JobStatus.COMPLETED, "new_priority": JobPriority.URGENT},
+    {**STAYS, "new_status": JobStatus.COMPLETED, "lease_owner": "other"},  # refused
+    {**STAYS, "new_status": JobStatus.COMPLETED, "stored_lease": None, "lease_owner": None},
+    {**STAYS, "new_status": JobStatus.COMPLETED, "expected": JobStatus.PENDING},  # refused
+    # The remote id changes, the status stays (update_job_remote), and what it leaves alone.
+    {**STAYS, "stored_remote": None, "together": True},
+    {**STAYS, "stored_remote": None, "new_priority": JobPriority.URGENT},
+    {**STAYS, "stored_remote": None, "lease_owner": "other"},  # refused
+    {**STAYS, "stored_remote": None, "new_remote": "vid-b"},  # refused
+    {**STAYS, "stored_status": JobStatus.COMPLETED, "lease_owner": None, "new_remote": "vid-c"},
 ]
 
 
@@ -454,9 +469,11 @@ def test_a_write_is_what_the_memory_ledger_makes_of_it_and_the_columns_stay_true
     tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path]
 ) -> None:
     """[W2-4] A write that keeps the status sets the row's data alone (``update_job_data``),
-    falling back to the full update when anything else would change: the outcome, the job
-    stored and the row's indexed columns are exactly what the full compare-and-set gives
-    (the memory ledger, the reference, decides the outcome and the job)."""
+    or with the remote id (``update_job_remote``); one that changes the status leaves the
+    other indexed columns alone (``update_job_status``); each falls back to the full update
+    when anything else would change: the outcome, the job stored and the row's indexed
+    columns are exactly what the full compare-and-set gives (the memory ledger, the
+    reference, decides the outcome and the job)."""
     db = new_sqlite_ledger(tmp_path / "ledger.db")
     sqlite, memory = SQLiteRepository(db), MemoryRepository()
     # Holds video vid-b (of every example) in both ledgers.
@@ -524,7 +541,7 @@ async def one_write_both_ways(
     with sqlite3.connect(db) as conn:
         row = conn.execute(
             "SELECT status, remote_id, priority_rank, provider, batch_id, created_us, "
-            "lease_owner FROM jobs WHERE id = ?",
+            "lease_owner, lease_expires_us IS NOT NULL, updated_us FROM jobs WHERE id = ?",
             (stored.id,),
         ).fetchone()
     conn.close()
@@ -537,4 +554,53 @@ async def one_write_both_ways(
         written.batch_id,
         micros(written.created_at),
         lease,
+        lease is not None,
+        micros(written.updated_at),
     )
+
+
+async def test_each_write_runs_its_narrowest_statement_and_one_create_its_insert_alone(
+    tmp_path: Path,
+) -> None:
+    """[W2-4] A progress sets the data alone; a remote id recorded, the data and the remote
+    id; a status change, what changes with a status (never the full update_job, which
+    rewrites every index); a single job added is its INSERT alone, committed when
+    ``add_jobs`` returns, and a second add of it is refused."""
+    # Known by their first line (the statements come with their parameters filled in).
+    first_lines: dict[str, list[str]] = {}
+    for name, text in load_queries("sqlite.sql").items():
+        first_lines.setdefault(text.splitlines()[0], []).append(name)
+    ran: list[str] = []
+
+    def traced(statement: str) -> None:
+        name = "|".join(first_lines.get(statement.splitlines()[0], [statement]))
+        # A trigger's statements are traced as the write that fired them: named once.
+        if not ran or ran[-1] != name:
+            ran.append(name)
+
+    path = tmp_path / "ledger.db"
+    job = make_job()
+    async with SQLiteRepository(path) as repository:
+        await repository._call(lambda conn: conn.set_trace_callback(traced))
+        await repository.add_jobs([job])
+        assert ran == ["insert_job"]
+        with sqlite3.connect(path) as other:  # another process sees it: committed
+            assert other.execute("SELECT id FROM jobs").fetchall() == [(job.id,)]
+        other.close()
+        with pytest.raises(ConflictError, match=job.id):
+            await repository.add_jobs([job])
+        [claimed] = await repository.claim_jobs("me", limit=1, lease_seconds=60, now=T0)
+        writes = [
+            ({"status": JobStatus.PROCESSING}, ["update_job_status"]),
+            ({"progress": 10}, ["update_job_data"]),
+            ({"remote_id": "vid-1"}, ["update_job_data", "update_job_remote"]),
+            ({"status": JobStatus.COMPLETED}, ["update_job_status"]),
+        ]
+        current = claimed
+        for changes, statements in writes:
+            ran.clear()
+            new = attrs.evolve(current, **changes)
+            await repository.update_job(new, expected_status=current.status, lease_owner="me")
+            assert ran == statements, changes
+            assert await repository.get_job(job.id) == new
+            current = new

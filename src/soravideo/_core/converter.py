@@ -71,9 +71,14 @@ def structure(data: Any, cls: type[T]) -> T:
     return converter.structure(data, cls)
 
 
+# One encoder for every call (json.dumps builds a new one each time its options are not the
+# defaults); it keeps no state between calls, so threads share it.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def dumps(obj: Any) -> str:
     """Serialise a model to compact JSON."""
-    return json.dumps(unstructure(obj), separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(unstructure(obj))
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:

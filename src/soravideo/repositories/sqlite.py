@@ -162,12 +162,16 @@ def _update(conn: sqlite3.Connection, update: JobUpdate, params: Mapping[str, An
     """Run one compare-and-set (``params`` from ``_update_params``); raise what refused it."""
     job = update.job
     q = _queries()
-    if (
-        params["status"] == params["expected"]
-        and conn.execute(q["update_job_data"], params).rowcount
-    ):
-        return  # the status stays and only the data changed: no index touched
     try:
+        # The narrowest statement first: each sets fewer columns, so fewer indexes are
+        # rewritten ([W2-4]); a row it does not match gets the full update below.
+        if params["status"] == params["expected"]:
+            if conn.execute(q["update_job_data"], params).rowcount:
+                return  # the status stays and only the data changed: no index touched
+            if conn.execute(q["update_job_remote"], params).rowcount:
+                return  # the status stays and the remote id changed
+        elif conn.execute(q["update_job_status"], params).rowcount:
+            return  # the status changed, the other indexed columns stay
         cur = conn.execute(q["update_job"], params)
     except sqlite3.IntegrityError as exc:
         if _violates(exc, "jobs.remote_id"):
@@ -566,6 +570,16 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs):
             # Serialise before taking the write lock: other processes wait less.
             rows = [_job_row(job) for job in jobs]
             batch_row = _batch_row(batch) if batch is not None else None
+            if batch_row is None and not referenced and len(rows) == 1:
+                # One INSERT alone (a single create_video, [W2-4]): one statement is a
+                # transaction of its own, committed before it returns; no BEGIN, no COMMIT.
+                try:
+                    conn.execute(q["insert_job"], rows[0])
+                except sqlite3.IntegrityError as exc:
+                    if _violates(exc, "jobs.remote_id"):
+                        raise _remote_id_conflict(conn, jobs) from exc
+                    raise already_stored("job", ids[0]) from exc
+                return
             conn.execute("BEGIN IMMEDIATE")
             if batch_row is not None:
                 try:

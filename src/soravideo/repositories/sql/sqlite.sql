@@ -212,6 +212,43 @@ WHERE id = :id
     AND provider IS :provider
     AND (NOT :terminal OR (lease_owner IS NULL AND lease_expires_us IS NULL));
 
+-- name: update_job_remote
+-- update_job when the status stays and the remote id changes (a create's answer recorded):
+-- update_job_data's compare-and-set, setting the remote id too, so only that index is
+-- touched ([W2-4]: half the full update's cost). Anything else that would change falls back
+-- to the full update_job.
+UPDATE jobs SET updated_us = :updated_us, remote_id = :remote_id, data = :data
+WHERE id = :id
+    AND status = :expected
+    AND status = :status
+    AND (:lease_owner IS NULL OR lease_owner = :lease_owner)
+    AND priority_rank = :priority_rank
+    AND batch_id IS :batch_id
+    AND created_us = :created_us
+    AND provider IS :provider
+    AND (NOT :terminal OR (lease_owner IS NULL AND lease_expires_us IS NULL));
+
+-- name: update_job_status
+-- update_job when the status changes and the other indexed columns stay (a job sent, a job's
+-- end): the same compare-and-set, but it leaves the remote id and the listing columns alone,
+-- so their indexes are not rewritten ([W2-4]). A row whose other columns differ from the
+-- job's falls back to the full update_job.
+UPDATE jobs
+SET status = :status,
+    updated_us = :updated_us,
+    lease_owner = CASE WHEN :terminal THEN NULL ELSE lease_owner END,
+    lease_expires_us = CASE WHEN :terminal THEN NULL ELSE lease_expires_us END,
+    data = :data
+WHERE id = :id
+    AND status = :expected
+    AND (:lease_owner IS NULL OR lease_owner = :lease_owner)
+    AND (status = :status OR status IN ('pending', 'processing'))
+    AND remote_id IS :remote_id
+    AND priority_rank = :priority_rank
+    AND batch_id IS :batch_id
+    AND created_us = :created_us
+    AND provider IS :provider;
+
 -- name: claim_candidates
 -- Skips held jobs: pending jobs of a batch that is itself still pending. The unleased jobs
 -- in claim order (INDEXED BY: read in that order, no sort, up to :limit of them), then the
