@@ -82,9 +82,6 @@ FLEET_SERVER_LIMIT = 4
 FLEET_CONCURRENCY = (8, 16)
 BATCH_T = 60.0
 BATCH_CONCURRENCY = 5
-TAKEOVER_T = 1.0  # shorter than the lease: done before the survivor may take it over
-TAKEOVER_LEASE = 2.0
-TAKEOVER_POLL = 0.5
 TAKEOVER_CHILD = Path(__file__).resolve().parent / "_takeover_child.py"
 
 
@@ -98,6 +95,11 @@ class Sizes:
     sqlite_repeats: int
     batches: tuple[int, int]
     takeover: int
+    # The takeover's real times: generation (shorter than the lease: done before the
+    # survivor may take it over), lease_seconds and poll_min_interval.
+    takeover_t: float = 1.0
+    takeover_lease: float = 2.0
+    takeover_poll: float = 0.5
 
 
 FULL = Sizes(
@@ -119,6 +121,10 @@ QUICK = Sizes(
     sqlite_repeats=1,
     batches=(10, 20),
     takeover=6,
+    # A quarter of the full times: the smoke test waits out the lease in real time.
+    takeover_t=0.25,
+    takeover_lease=0.5,
+    takeover_poll=0.125,
 )
 
 # The library's settings, as a user would pass them (anything not named is the default).
@@ -512,8 +518,11 @@ async def batch_row(n: int) -> Row:
 # ------------------------------------------------------------------------------ 5. takeover
 
 
-def takeover_child(base_url: str, db: Path, mode: str, n: int) -> subprocess.Popen[str]:
-    args = [base_url, str(db), mode, str(n), str(TAKEOVER_LEASE), str(TAKEOVER_POLL)]
+def takeover_child(
+    base_url: str, db: Path, mode: str, n: int, sizes: Sizes
+) -> subprocess.Popen[str]:
+    lease, poll = sizes.takeover_lease, sizes.takeover_poll
+    args = [base_url, str(db), mode, str(n), str(lease), str(poll)]
     return subprocess.Popen(
         [sys.executable, str(TAKEOVER_CHILD), *args],
         stdout=subprocess.PIPE,
@@ -532,9 +541,9 @@ def wait_for_submissions(proc: subprocess.Popen[str], count: int) -> None:
     raise RuntimeError(f"the worker ended early: {proc.stderr.read() if proc.stderr else ''}")
 
 
-def sigkill_mid_run(base_url: str, db: Path, n: int) -> float:
+def sigkill_mid_run(base_url: str, db: Path, n: int, sizes: Sizes) -> float:
     """Run the first worker until its slots are full, SIGKILL it; return when it died."""
-    first = takeover_child(base_url, db, "start", n)
+    first = takeover_child(base_url, db, "start", n, sizes)
     wait_for_submissions(first, TAKEOVER_CONCURRENCY)
     first.kill()  # SIGKILL: its leases stay behind until they expire
     killed_at = time.time()
@@ -542,8 +551,8 @@ def sigkill_mid_run(base_url: str, db: Path, n: int) -> float:
     return killed_at
 
 
-def survive(base_url: str, db: Path, n: int) -> None:
-    second = takeover_child(base_url, db, "resume", n)
+def survive(base_url: str, db: Path, n: int, sizes: Sizes) -> None:
+    second = takeover_child(base_url, db, "resume", n, sizes)
     out, err = second.communicate(timeout=120)
     if second.returncode != 0 or not out.strip().endswith("done"):
         raise RuntimeError(
@@ -556,25 +565,26 @@ async def ledger_jobs(db: Path) -> list[sv.Job]:
         return list((await repository.list_jobs(limit=1000)).items)
 
 
-async def takeover_row(n: int) -> Row:
-    fake = FakeSora(api_key=TAKEOVER_KEY, generation_time=TAKEOVER_T, seed=SEED)
+async def takeover_row(sizes: Sizes) -> Row:
+    n = sizes.takeover
+    fake = FakeSora(api_key=TAKEOVER_KEY, generation_time=sizes.takeover_t, seed=SEED)
     with tempfile.TemporaryDirectory() as tmp, fake.serve() as base_url:
         db = Path(tmp) / "takeover.db"
-        killed_at = await anyio.to_thread.run_sync(sigkill_mid_run, base_url, db, n)
+        killed_at = await anyio.to_thread.run_sync(sigkill_mid_run, base_url, db, n, sizes)
         orphans = {
             job.id
             for job in await ledger_jobs(db)
             if job.status is sv.JobStatus.PROCESSING and job.remote_id is not None
         }
-        await anyio.to_thread.run_sync(survive, base_url, db, n)
+        await anyio.to_thread.run_sync(survive, base_url, db, n, sizes)
         jobs = await ledger_jobs(db)
     # The videos of the dead worker ended before its leases expired: the survivor knows
     # each one ended once it has taken the job over and looked at it.
     taken = max(completed_ts(job) - killed_at for job in jobs if job.id in orphans)
-    bound = TAKEOVER_LEASE + TAKEOVER_POLL
+    bound = sizes.takeover_lease + sizes.takeover_poll
     done = sum(job.status is sv.JobStatus.COMPLETED for job in jobs)
     return Row(
-        f"takeover after SIGKILL, lease {TAKEOVER_LEASE:g} s: {len(orphans)} videos in "
+        f"takeover after SIGKILL, lease {sizes.takeover_lease:g} s: {len(orphans)} videos in "
         f"flight of {n}",
         f"{taken:,.2f} s ({done}/{n} completed, {fake.created_count()} created)",
         f"{bound:g} s (lease + poll interval)",
@@ -679,7 +689,7 @@ async def run(sizes: Sizes) -> list[Row]:
         )
     for n in sizes.batches:
         rows.append(await batch_row(n))
-    rows.append(await takeover_row(sizes.takeover))
+    rows.append(await takeover_row(sizes))
     return rows
 
 
@@ -713,8 +723,9 @@ def settings_note(sizes: Sizes) -> str:
             "client max_concurrency 8, max_batch_size raised to the batch size, memory "
             "ledger; makespan = last job.completed_at − first POST /videos.",
             f"- takeover: two processes (benchmarks/_takeover_child.py, sync client, SQLite "
-            f"WAL ledger) on FakeSora served on loopback, T = {TAKEOVER_T:g} s; "
-            f"lease_seconds={TAKEOVER_LEASE:g}, poll_min_interval={TAKEOVER_POLL:g} s, "
+            f"WAL ledger) on FakeSora served on loopback, T = {sizes.takeover_t:g} s; "
+            f"lease_seconds={sizes.takeover_lease:g}, "
+            f"poll_min_interval={sizes.takeover_poll:g} s, "
             f"max_concurrency 4; the survivor starts right after the SIGKILL; times are "
             "job.completed_at of the dead worker's jobs in flight − the parent's clock at the kill.",
         ]

@@ -57,7 +57,7 @@ def test_quick_run_prints_every_row(
         "overhead per job, zero generation time, SQLite ledger",
         "batch of 10 at concurrency 5",
         "batch of 20 at concurrency 5",
-        "takeover after SIGKILL, lease 2 s",
+        "takeover after SIGKILL, lease 0.5 s",  # quick sizes: a quarter of the full times
     ]
     assert len(scenarios) == len(expected), scenarios
     for scenario, prefix in zip(scenarios, expected, strict=True):

@@ -229,9 +229,11 @@ def test_batch_killed_midway_then_run_again_makes_and_saves_every_video_once(
     (tmp_path / "prompts.csv").write_text(
         "prompt\n" + "".join(f"a paper boat take {i}\n" for i in range(10))
     )
-    fake = FakeSora(generation_time=0.4)
+    # Ten videos two at a time: at the third download at least three rounds of generation
+    # are left. The run started again waits out the killed one's leases.
+    fake = FakeSora(generation_time=0.3)
     db = tmp_path / "ledger.db"
-    env = _env(SORAVIDEO_POLL_MIN_INTERVAL="0.05", SORAVIDEO_LEASE_SECONDS="1")
+    env = _env(SORAVIDEO_POLL_MIN_INTERVAL="0.05", SORAVIDEO_LEASE_SECONDS="0.5")
     with fake.serve() as base_url:
         common = ("--db", str(db), "--base-url", base_url)
         batch = ("batch", "prompts.csv", "--out-dir", "out", "--concurrency", "2")

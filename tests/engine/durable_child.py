@@ -34,7 +34,8 @@ def main() -> None:
         repository=SQLiteRepository(db),
         poll_min_interval=0.05,
         poll_max_interval=0.5,
-        lease_seconds=1.0,
+        # Short: a run started again after a SIGKILL waits out the dead process's leases.
+        lease_seconds=0.5,
         max_concurrency=3,
         max_batch_size=100,
     )
