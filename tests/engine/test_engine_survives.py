@@ -146,7 +146,7 @@ def test_a_worker_starting_while_the_client_closes_stops_and_close_returns(
 ) -> None:
     # The race behind a hung docs example: close() took its list of workers after this
     # worker's task started but before the worker was listed, then waited for that task
-    # forever. Made certain: close() begins between the two.
+    # forever. Made certain: close() begins between the two and has time to run on.
     client = sv.SoraVideo.simulated()
     client.health()
     real = BlockingPortal.start_task
@@ -157,10 +157,14 @@ def test_a_worker_starting_while_the_client_closes_stops_and_close_returns(
         thread = threading.Thread(target=client.close, daemon=True)
         closer.append(thread)
         thread.start()
-        for _ in range(3000):  # until close() has taken its list of workers
+        for _ in range(3000):  # until close() has begun
             if client._closed:
                 break
             threading.Event().wait(0.01)
+        # Time for close() to run on as far as it can: before the fix, to the portal's
+        # exit, where it waited forever for this worker's task (and the worker's own
+        # cancel then found the portal stopped); now, to the wait for this start.
+        thread.join(timeout=0.5)
         return started
 
     monkeypatch.setattr(BlockingPortal, "start_task", start_then_close)

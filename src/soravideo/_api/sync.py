@@ -149,6 +149,10 @@ class SoraVideo:
         self._engine_error: BaseException | None = None
         # Running run_worker calls, so that close() from another thread can stop them.
         self._workers: dict[Future[None], anyio.CancelScope] = {}
+        # run_worker calls starting their task: close() waits for them to be in _workers
+        # (a task it did not see would keep the portal from ever stopping).
+        self._starting = 0
+        self._started = threading.Condition(self._lock)
         self._closed = False
 
     @classmethod
@@ -332,6 +336,8 @@ class SoraVideo:
             if self._background is not None:
                 self._background.cancel()
             with self._lock:
+                while self._starting:
+                    self._started.wait()
                 workers = list(self._workers.items())
             for future, scope in workers:
                 # Before aclose, so each worker gives its leases back while the ledger is open.
@@ -413,27 +419,35 @@ class SoraVideo:
         # Installed first, so a SIGTERM while the engine starts up is a request to stop too.
         with _sigterm_sets(stop):
             portal = self._ensure_portal()
-            future, scope = portal.start_task(_cancellable, self._async.run_worker)
             with self._lock:
-                closing = self._closed
-                if not closing:
-                    self._workers[future] = scope
-            if closing:
-                # close() began while this worker started and could not see it: it waits
-                # for the worker's task, so the worker stops itself, as close() would.
-                _stop_and_wait(portal, scope, future)
-                return
+                if self._closed:
+                    return  # close() began meanwhile: nothing started, nothing to stop
+                self._starting += 1
+            started: tuple[Future[None], anyio.CancelScope] | None = None
+            try:
+                started = portal.start_task(_cancellable, self._async.run_worker)
+            finally:
+                with self._lock:
+                    self._starting -= 1
+                    if started is not None:
+                        # Recorded even when close() began meanwhile: close() waited for this
+                        # start, and stops the worker with the others, while the portal runs.
+                        self._workers[started[0]] = started[1]
+                    self._started.notify_all()
+            future, scope = started
             try:
                 while not stop.requested:
                     if futures.wait([future], timeout=_SIGNAL_WAIT)[0]:
                         return future.result()
+                _stop_and_wait(portal, scope, future)
             except KeyboardInterrupt:
                 _stop_and_wait(portal, scope, future)
                 raise
             finally:
+                # Only once its task has ended: until then close() sees it, and stops it
+                # before the portal stops (a task left running would keep the portal up).
                 with self._lock:
                     self._workers.pop(future, None)
-            _stop_and_wait(portal, scope, future)
 
     def health(self) -> HealthReport:
         """Report that the client is alive (liveness), without any I/O.
@@ -566,8 +580,17 @@ async def _cancellable(
 
 
 def _stop_and_wait(portal: BlockingPortal, scope: anyio.CancelScope, future: Future[None]) -> None:
-    """Cancel a worker on the portal and wait until it has given its leases back."""
-    portal.call(scope.cancel)
+    """Cancel a worker on the portal and wait until it has given its leases back.
+
+    A worker whose task has ended (``close()`` stopped it from another thread) is not
+    cancelled again: the portal may be stopping by then.
+    """
+    if not future.done():
+        try:
+            portal.call(scope.cancel)
+        except RuntimeError:
+            if not future.done():  # the portal stopped with the worker still running
+                raise
     try:
         future.result()
     except Exception:
