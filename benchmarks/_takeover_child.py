@@ -46,9 +46,15 @@ def main() -> None:
             for job_id in ids:
                 client.videos.wait_for_job(job_id)
         else:
-            for status in (sv.JobStatus.PROCESSING, sv.JobStatus.PENDING):
-                for job in client.videos.list_jobs(status=status, limit=1000).items:
-                    client.videos.wait_for_job(job.id)
+            # Until none is left: a job listed neither as processing nor as pending (claimed
+            # by this engine between the two listings) is found in the next round.
+            while unfinished := [
+                job.id
+                for status in (sv.JobStatus.PROCESSING, sv.JobStatus.PENDING)
+                for job in client.videos.list_jobs(status=status, limit=1000).items
+            ]:
+                for job_id in unfinished:
+                    client.videos.wait_for_job(job_id)
         say("done")
 
 
