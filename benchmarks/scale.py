@@ -126,6 +126,31 @@ class Run:
     peak_bytes_per_job: float | None = None
     # Traced with every job in flight, halfway through the generations.
     in_flight_bytes_per_job: float | None = None
+    # Of cpu_per_job, the CPU of the garbage collector's full (generation 2) passes.
+    full_gc_per_job: float = 0.0
+
+
+class FullCollections:
+    """Count the CPU time of the garbage collector's full (generation 2) passes in a block."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _note(self, phase: str, info: Mapping[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._note)
 
 
 def traced_now(base: int) -> int:
@@ -144,27 +169,29 @@ async def library_run(
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
     started = time.process_time()
+    full = FullCollections()
     try:
-        async with sim.client(repository, n) as client:
-            if bulk:
-                jobs = await client.videos.create_videos([video_request(i) for i in range(n)])
-            else:
-                jobs = [await client.videos.create_video(video_request(i)) for i in range(n)]
-            done: list[sv.Job] = []
+        with full:
+            async with sim.client(repository, n) as client:
+                if bulk:
+                    jobs = await client.videos.create_videos([video_request(i) for i in range(n)])
+                else:
+                    jobs = [await client.videos.create_video(video_request(i)) for i in range(n)]
+                done: list[sv.Job] = []
 
-            async def wait(job_id: str) -> None:
-                done.append(await client.videos.wait_for_job(job_id))
+                async def wait(job_id: str) -> None:
+                    done.append(await client.videos.wait_for_job(job_id))
 
-            async def sample() -> None:
-                nonlocal in_flight
-                await sim.clock.sleep(GENERATION_T / 2)  # every job still generating
-                in_flight = traced_now(base)
+                async def sample() -> None:
+                    nonlocal in_flight
+                    await sim.clock.sleep(GENERATION_T / 2)  # every job still generating
+                    in_flight = traced_now(base)
 
-            async with anyio.create_task_group() as tg:
-                for job in jobs:
-                    tg.start_soon(wait, job.id)
-                if trace:
-                    tg.start_soon(sample)
+                async with anyio.create_task_group() as tg:
+                    for job in jobs:
+                        tg.start_soon(wait, job.id)
+                    if trace:
+                        tg.start_soon(sample)
         cpu = time.process_time() - started
         peak = None
         if trace:
@@ -181,6 +208,7 @@ async def library_run(
         sim.fake.status_request_count() / n,
         peak,
         in_flight / n if in_flight is not None else None,
+        full.seconds / n,
     )
 
 
@@ -296,6 +324,17 @@ async def cpu_rows(
                 run.cpu_per_job <= bound,
             )
         )
+    rows.append(
+        Row(
+            "of which the garbage collector's full (generation 2) passes at "
+            f"{' / '.join(f'{n:,}' for n in sizes)} in flight, {label}",
+            " / ".join(ms(runs[n].full_gc_per_job) for n in sizes),
+            "—",
+            None,
+            "— (info)",
+            None,
+        )
+    )
     small, large = min(sizes), max(sizes)
     growth = runs[large].cpu_per_job / runs[small].cpu_per_job
     rows.append(
@@ -420,7 +459,9 @@ def settings_note(sizes: Sizes) -> str:
             f"run of {WARM_UP} jobs each (lazy imports, generated converters: a process pays "
             "them once). Bare httpx: POST /videos a "
             f"job, then every {GENERATION_T / 6:g} s list pages until every video ended, on the "
-            "same fake; its ratio column is library / bare.",
+            'same fake; its ratio column is library / bare. The "of which" rows: the CPU '
+            "of the garbage collector's full (generation 2) passes during those runs "
+            "(gc.callbacks), included in their CPU.",
         ]
     )
 

@@ -48,6 +48,8 @@ def test_quick_run_prints_every_row(
             for prefix in (
                 f"CPU per job, {small} in flight, each with its own wait_for_job, {ledger}",
                 f"CPU per job, {large} in flight, each with its own wait_for_job, {ledger}",
+                "of which the garbage collector's full (generation 2) passes at "
+                f"{small} / {large} in flight, {ledger}",
                 f"CPU per job growth {small} → {large} in flight, {ledger}",
             )
         ),
@@ -82,6 +84,8 @@ def test_one_ledger_at_given_sizes_prints_its_cpu_rows_only(
     assert scenarios == [
         "CPU per job, 2 in flight, each with its own wait_for_job, SQLite ledger",
         "CPU per job, 3 in flight, each with its own wait_for_job, SQLite ledger",
+        "of which the garbage collector's full (generation 2) passes at 2 / 3 in flight, "
+        "SQLite ledger",
         "CPU per job growth 2 → 3 in flight, SQLite ledger",
     ]
     assert code in (0, 1)
