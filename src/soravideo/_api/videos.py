@@ -360,9 +360,9 @@ class AsyncVideoService:
 
     async def _store(self, job: Job) -> Job:
         runner = await self._context.engine()
-        await self._context.repository.add_jobs([job])
+        await runner.add_created(job)
         await runner.events.emit("created", job)
-        runner.wake()
+        runner.created(job)
         return job
 
     async def get_job(self, job_id: str) -> Job:

@@ -110,6 +110,10 @@ class EventBus:
         # The job as last announced, kept for a waiter of it (``latest``) while one waits.
         self._latest: dict[str, Job] = {}
 
+    def listened(self, kind: EventKind) -> bool:
+        """Whether any callback follows ``kind`` (directly or through ``"*"``)."""
+        return bool(self._callbacks[kind])
+
     def on(self, kind: str, callback: Callback) -> Callable[[], None]:
         """Register ``callback`` for ``kind`` (``"*"`` for all); return a function that removes it."""
         kinds = EVENT_KINDS if kind == "*" else (kind,)

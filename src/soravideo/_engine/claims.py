@@ -18,7 +18,7 @@ from .._core.clock import Clock, now_utc
 from .._core.errors import RepositoryError
 from .._core.models import Job, JobStatus
 from .._core.settings import Settings
-from ..repositories.base import JobRepository
+from ..repositories.base import JobRepository, SupportsAddClaimed
 from .pacer import Pacer
 from .polling import Poller
 from .state import EngineState
@@ -85,6 +85,44 @@ class Claimer:
                 await self._claim_now()
         # An engine cancelled meanwhile stops here, before it sends any of what it claimed.
         await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def add_claimed(self, job: Job) -> bool:
+        """Add a job created here to the ledger, leased to this engine when a claim would
+        take it first and there is room for it: the add and the claim in one ledger call
+        ([`SupportsAddClaimed`][soravideo.repositories.SupportsAddClaimed], [W2-4]).
+
+        Returns:
+            Whether the job was added here (``False``: not tried, and the caller adds it).
+            Added but left for a claim (another job was waiting first), it is not queued.
+
+        Raises:
+            ValidationError, ConflictError, RepositoryError: As ``add_jobs``; nothing stored.
+        """
+        repository = self.repository
+        if not isinstance(repository, SupportsAddClaimed) or job.batch_id is not None:
+            return False
+        state = self.state
+        # Under the claims' lock: the room it sees is not taken by a claim meanwhile, and a
+        # release of every lease (the engine stopping) sees this one.
+        async with self._lock:
+            if (
+                self.room() <= 0
+                or self.retry_at is not None
+                or state.batch_limits
+                or state.stopping_at is not None
+            ):
+                return False
+            # Shielded as a claim is: a lease the ledger gave is never left unknown here.
+            with anyio.CancelScope(shield=True):
+                leased = await repository.add_job_claimed(
+                    job,
+                    owner=self.owner,
+                    lease_seconds=self.settings.lease_seconds,
+                    now=now_utc(self.lease_clock),
+                )
+            if leased is not None:
+                state.enqueue(leased)
+        return True
 
     async def _claim_now(self) -> None:
         state = self.state

@@ -222,6 +222,32 @@ class JobRunner:
         self._state.claim_needed = True
         self._state.wake_dispatch.set()
 
+    async def add_created(self, job: Job) -> None:
+        """Store a job created by this client's user; call ``created`` once it is announced.
+
+        Where the engine runs in the background and the ledger can
+        (``SupportsAddClaimed``), the job is added already leased to this engine when a claim
+        would take it first: one ledger call instead of an add and a claim ([W2-4]).
+        Otherwise it is added (``add_jobs``) and claimed as any other, after ``created``.
+        Not while a callback follows "created": the job is queued here at its add, and the
+        dispatcher (awake for other jobs) could send it while that callback runs.
+        """
+        if (
+            self._background
+            and not self.events.listened("created")
+            and await self._claims.add_claimed(job)
+        ):
+            return
+        await self.repository.add_jobs([job])
+
+    def created(self, job: Job) -> None:
+        """Look for work after announcing a job ``add_created`` stored: send it if it is
+        queued here already, else claim."""
+        if self._state.holds(job.id):
+            self._state.wake_dispatch.set()
+        else:
+            self.wake()
+
     def set_batch_limit(self, batch_id: str, concurrency: int) -> None:
         """Mark a batch as being processed here, with at most ``concurrency`` jobs in flight
         (0: only the client's limit applies)."""

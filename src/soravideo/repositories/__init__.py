@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.lazy import lazy_attribute as _lazy_attribute
 from .._core.lazy import lazy_dir as _lazy_dir
-from .base import JobRepository, JobUpdate, SupportsUpdateJobs
+from .base import JobRepository, JobUpdate, SupportsAddClaimed, SupportsUpdateJobs
 
 if TYPE_CHECKING:
     from .memory import MemoryRepository
@@ -24,6 +24,7 @@ __all__ = [
     "MemoryRepository",
     "PostgresRepository",
     "SQLiteRepository",
+    "SupportsAddClaimed",
     "SupportsUpdateJobs",
 ]
 

@@ -335,3 +335,54 @@ class SupportsUpdateJobs(Protocol):
             ```
         """
         ...
+
+
+@runtime_checkable
+class SupportsAddClaimed(Protocol):
+    """A ledger that adds one job already leased to the engine creating it, in one call.
+
+    Optional: a [`JobRepository`][soravideo.repositories.JobRepository] need not have it.
+    A client whose engine runs beside it and has room adds a job it creates this way, so
+    that it needs no claim of its own: a trip to the ledger less for every job created one
+    at a time ([W2-4]). Without it, the job is added and then claimed. `SQLiteRepository`
+    has it (its trips cross threads); the memory ledger, whose calls cost no trip, does not.
+    A subclass of a ledger that has it and overrides ``add_jobs`` (to audit adds, say)
+    overrides ``add_job_claimed`` too: the built-in one does not call ``add_jobs``.
+
+    Examples:
+        ```python
+        from soravideo.repositories import SQLiteRepository, SupportsAddClaimed
+
+        print(isinstance(SQLiteRepository("jobs.db"), SupportsAddClaimed))  # True
+        ```
+    """
+
+    async def add_job_claimed(
+        self, job: Job, *, owner: str, lease_seconds: float, now: datetime
+    ) -> Job | None:
+        """Add one new job, as ``add_jobs([job])`` would, and lease it to ``owner`` when no
+        other job waits to be claimed.
+
+        The job is stored whatever the answer, exactly as ``add_jobs([job])`` stores it (the
+        same checks, the same errors, nothing stored on an error). It is leased to ``owner``
+        for ``lease_seconds`` from ``now``, as ``claim_jobs`` would have leased it, only
+        when it is pending, has no batch, and no other job is claimable (unleased, or with
+        its lease expired, and not held by a pending batch): a claim would then have taken
+        this one first, so claim order is kept. Otherwise it is left for a claim.
+
+        Args:
+            job: The new job (pending, without a batch, to be leased).
+            owner: The lease owner (the creating engine).
+            lease_seconds: How long the lease lasts.
+            now: The time the lease counts from.
+
+        Returns:
+            The job as stored, as ``claim_jobs`` would have returned it (a copy of its own),
+            when it was leased to ``owner``; ``None`` when it was left for a claim.
+
+        Raises:
+            ValidationError: The job cannot be stored (as ``add_jobs``).
+            ConflictError: A job with this id (or remote id) is already stored.
+            RepositoryError: The ledger failed; nothing was stored.
+        """
+        ...

@@ -72,7 +72,12 @@ from .._core.models import (
     JobStatus,
     VideoResult,
 )
-from ..repositories.base import JobRepository, JobUpdate, SupportsUpdateJobs
+from ..repositories.base import (
+    JobRepository,
+    JobUpdate,
+    SupportsAddClaimed,
+    SupportsUpdateJobs,
+)
 from . import strategies as sst
 
 __all__ = ["T0", "RepositoryContract", "make_batch", "make_job"]
@@ -149,6 +154,13 @@ def _ids(jobs: Sequence[Job]) -> list[str]:
 
 def _at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def _claiming(repository: JobRepository) -> SupportsAddClaimed:
+    """The ledger's ``add_job_claimed``; the test is skipped on a ledger without it (optional)."""
+    if not isinstance(repository, SupportsAddClaimed):
+        pytest.skip("no add_job_claimed (optional): a job created is added, then claimed")
+    return repository
 
 
 def _batching(repository: JobRepository) -> SupportsUpdateJobs:
@@ -1083,6 +1095,91 @@ class RepositoryContract:
         with pytest.raises(ValidationError) as caught:
             await repository.claim_jobs("w", limit=1, lease_seconds=lease_seconds, now=T0)
         assert caught.value.fields == ("lease_seconds",)
+
+    # -- a job added already leased (add_job_claimed, optional) -----------------------------
+
+    async def test_a_job_added_claimed_alone_is_leased_to_its_creator(
+        self, repository: JobRepository
+    ) -> None:
+        claiming = _claiming(repository)
+        job = make_job(age=50)
+        leased = await claiming.add_job_claimed(job, owner="me", lease_seconds=_LEASE, now=_at(100))
+        assert leased == job
+        assert leased is not job  # a copy of its own, as a claim returns
+        assert await repository.get_job(job.id) == job
+        assert (
+            await repository.claim_jobs("other", limit=9, lease_seconds=_LEASE, now=_at(100)) == []
+        )
+        assert await repository.renew_lease([job.id], "me", lease_seconds=_LEASE, now=_at(100)) == [
+            job.id
+        ]
+        # Once its lease expires it is claimable again, as any claimed job.
+        later = _at(100 + _LEASE + 1)
+        again = await repository.claim_jobs("other", limit=9, lease_seconds=_LEASE, now=later)
+        assert _ids(again) == [job.id]
+
+    @pytest.mark.parametrize("waiting", ["unleased", "lease expired"])
+    async def test_a_job_waiting_for_a_claim_keeps_its_turn(
+        self, repository: JobRepository, waiting: str
+    ) -> None:
+        claiming = _claiming(repository)
+        older = make_job(age=1)
+        await repository.add_jobs([older])
+        if waiting == "lease expired":
+            await repository.claim_jobs("dead", limit=1, lease_seconds=_LEASE, now=T0)
+        new = make_job(age=50)
+        assert (
+            await claiming.add_job_claimed(new, owner="me", lease_seconds=_LEASE, now=_at(100))
+            is None
+        )
+        assert await repository.get_job(new.id) == new
+        taken = await repository.claim_jobs("me", limit=9, lease_seconds=_LEASE, now=_at(100))
+        assert _ids(taken) == [older.id, new.id]
+
+    async def test_held_and_leased_jobs_do_not_stop_a_job_added_claimed(
+        self, repository: JobRepository
+    ) -> None:
+        claiming = _claiming(repository)
+        batch = make_batch(status=BatchStatus.PENDING)  # its pending jobs are held
+        held = make_job(age=1, batch_id=batch.id)
+        await repository.add_jobs([held], batch=attrs.evolve(batch, job_ids=(held.id,)))
+        await repository.add_jobs([make_job(age=2)])
+        await repository.claim_jobs("someone", limit=1, lease_seconds=_LEASE, now=_at(100))
+        new = make_job(age=50)
+        leased = await claiming.add_job_claimed(new, owner="me", lease_seconds=_LEASE, now=_at(100))
+        assert leased == new
+
+    async def test_a_job_added_claimed_is_refused_as_add_jobs_refuses_it(
+        self, repository: JobRepository
+    ) -> None:
+        claiming = _claiming(repository)
+        job = make_job(age=5)
+        await repository.add_jobs([job])
+        with pytest.raises(ConflictError):
+            await claiming.add_job_claimed(job, owner="me", lease_seconds=_LEASE, now=_at(100))
+        unsendable = make_job(age=6, metadata={"x": "\ud800"})
+        with pytest.raises(ValidationError):
+            await claiming.add_job_claimed(
+                unsendable, owner="me", lease_seconds=_LEASE, now=_at(100)
+            )
+        with pytest.raises(ValidationError):
+            await claiming.add_job_claimed(make_job(age=7), owner="me", lease_seconds=0, now=T0)
+        assert _ids((await repository.list_jobs()).items) == [job.id]
+        taken = await repository.claim_jobs("other", limit=9, lease_seconds=_LEASE, now=_at(100))
+        assert _ids(taken) == [job.id]
+
+    async def test_a_job_of_a_batch_added_claimed_is_only_added(
+        self, repository: JobRepository
+    ) -> None:
+        claiming = _claiming(repository)
+        batch = make_batch()
+        await repository.add_jobs([], batch=batch)
+        job = make_job(age=5, batch_id=batch.id)
+        assert (
+            await claiming.add_job_claimed(job, owner="me", lease_seconds=_LEASE, now=_at(100))
+            is None
+        )
+        assert await repository.get_job(job.id) == job
 
     # -- listings and counts -----------------------------------------------------------------
 
