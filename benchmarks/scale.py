@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import itertools
 import platform
 import random
 import sys
@@ -65,6 +66,7 @@ GENERATION_T = 60.0
 SPREAD = 0.10
 KIB = 1024
 WARM_UP = 50  # jobs of the uncounted first run
+REPEAT = 3  # runs of each CPU row (bare's too): the median is shown
 
 
 @dataclass(frozen=True)
@@ -303,17 +305,24 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
+async def median_run(repeat: int, measure: Callable[[], Awaitable[Run]]) -> Run:
+    """The run of median CPU per job among ``repeat`` runs (the machine's noise, both ways)."""
+    runs = sorted([await measure() for _ in range(repeat)], key=lambda r: r.cpu_per_job)
+    return runs[len(runs) // 2]
+
+
 async def cpu_rows(
     label: str,
     sizes: Sequence[int],
     make_repository: Callable[[int], JobRepository],
     bound: float,
     bare: Mapping[int, float],
+    repeat: int = 1,
 ) -> tuple[list[Row], dict[int, Run]]:
     rows: list[Row] = []
     runs: dict[int, Run] = {}
     for n in sizes:
-        run = runs[n] = await library_run(n, make_repository(n))
+        run = runs[n] = await median_run(repeat, lambda n=n: library_run(n, make_repository(n)))
         rows.append(
             Row(
                 f"CPU per job, {n:,} in flight, each with its own wait_for_job, {label}",
@@ -351,27 +360,31 @@ async def cpu_rows(
 
 
 async def run(
-    sizes: Sizes, ledgers: Sequence[str] = LEDGERS, *, cpu_only: bool = False
+    sizes: Sizes, ledgers: Sequence[str] = LEDGERS, *, cpu_only: bool = False, repeat: int = 1
 ) -> list[Row]:
     # A first run pays once for what a process does at its first job (lazy imports,
     # generated converters): one warm-up run of each kind, not counted, as timeit would.
     await bare_run(WARM_UP)
     await library_run(WARM_UP, MemoryRepository())
-    bare = {n: (await bare_run(n)).cpu_per_job for n in sizes.in_flight}
+    bare = {
+        n: (await median_run(repeat, lambda n=n: bare_run(n))).cpu_per_job for n in sizes.in_flight
+    }
     rows: list[Row] = []
     memory_runs: dict[int, Run] = {}
     if "memory" in ledgers:
         rows, memory_runs = await cpu_rows(
-            "memory ledger", sizes.in_flight, lambda _n: MemoryRepository(), 1e-3, bare
+            "memory ledger", sizes.in_flight, lambda _n: MemoryRepository(), 1e-3, bare, repeat
         )
     if "sqlite" in ledgers:
         with tempfile.TemporaryDirectory() as tmp:
+            files = itertools.count()
             sqlite, _ = await cpu_rows(
                 "SQLite ledger",
                 sizes.in_flight,
-                lambda n: SQLiteRepository(Path(tmp) / f"scale-{n}.db"),
+                lambda n: SQLiteRepository(Path(tmp) / f"scale-{n}-{next(files)}.db"),
                 2e-3,
                 bare,
+                repeat,
             )
         rows += sqlite
     if cpu_only:
@@ -445,7 +458,7 @@ async def run(
     return rows
 
 
-def settings_note(sizes: Sizes) -> str:
+def settings_note(sizes: Sizes, repeat: int = 1) -> str:
     return "\n".join(
         [
             f"Sizes {', '.join(f'{n:,}' for n in sizes.in_flight)} in flight; client "
@@ -455,7 +468,8 @@ def settings_note(sizes: Sizes) -> str:
             "one by one with create_video (the create_videos row: one call), the engine in "
             "the background (async with), then one wait_for_job task a job in one task group.",
             "CPU = time.process_time() from the first create to the last wait's return, "
-            "divided by N (the SQLite ledger's thread included), after one uncounted warm-up "
+            f"divided by N (the SQLite ledger's thread included), the median of {repeat} "
+            "run(s) of each row (bare's too), after one uncounted warm-up "
             f"run of {WARM_UP} jobs each (lazy imports, generated converters: a process pays "
             "them once). Bare httpx: POST /videos a "
             f"job, then every {GENERATION_T / 6:g} s list pages until every video ended, on the "
@@ -485,17 +499,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-only", action="store_true", help="the CPU rows only (no memory, listing rows)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="K",
+        help=f"runs of each CPU row, the median shown (default {REPEAT}; 1 with --quick)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.sizes:
         sizes = Sizes(in_flight=tuple(args.sizes), listing=min(sizes.listing, max(args.sizes)))
     started = time.perf_counter()
+    repeat = args.repeat or (1 if args.quick else REPEAT)
     rows = anyio.run(
-        functools.partial(run, sizes, tuple(args.ledger or LEDGERS), cpu_only=args.cpu_only)
+        functools.partial(
+            run, sizes, tuple(args.ledger or LEDGERS), cpu_only=args.cpu_only, repeat=repeat
+        )
     )
     print(markdown_table(rows))
     print()
-    print(settings_note(sizes))
+    print(settings_note(sizes, repeat))
     print(
         f"\nsoravideo {sv.__version__} · Python {platform.python_version()} · "
         f"{platform.machine()} · {time.perf_counter() - started:.1f} s in all"
