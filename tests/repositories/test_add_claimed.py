@@ -3,11 +3,37 @@ what it does, on every ledger that has it)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from soravideo.repositories import MemoryRepository, SQLiteRepository, SupportsAddClaimed
+from soravideo.testing.repository_contract import T0, make_job
 
 
 def test_sqlite_has_it_and_the_memory_ledger_does_not(tmp_path: Path) -> None:
     assert isinstance(SQLiteRepository(tmp_path / "jobs.db"), SupportsAddClaimed)
     assert not isinstance(MemoryRepository(), SupportsAddClaimed)
+
+
+@pytest.mark.anyio
+async def test_a_lease_refused_after_the_insert_leaves_the_job_stored_for_a_claim(
+    tmp_path: Path,
+) -> None:
+    # The job is committed before its lease is taken: a failure of the lease alone must not
+    # report the create as failed (it would run all the same), only leave it to a claim.
+    path = tmp_path / "jobs.db"
+    repo = SQLiteRepository(path)
+    await repo.list_jobs()  # the file and its schema
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TRIGGER no_lease BEFORE UPDATE OF lease_owner ON jobs "
+            "BEGIN SELECT RAISE(FAIL, 'the disk is full'); END"
+        )
+    conn.close()
+    job = make_job(age=5)
+
+    assert await repo.add_job_claimed(job, owner="me", lease_seconds=30, now=T0) is None
+    assert await repo.get_job(job.id) == job
+    await repo.aclose()

@@ -638,7 +638,12 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
                 if _violates(exc, "jobs.remote_id"):
                     raise _remote_id_conflict(conn, [job]) from exc
                 raise already_stored("job", job.id) from exc
-            leased = conn.execute(q["lease_new_job"], lease).rowcount == 1
+            try:
+                leased = conn.execute(q["lease_new_job"], lease).rowcount == 1
+            except sqlite3.Error:
+                # The job is stored (committed above): an error now must not say otherwise.
+                # Its lease is left to a claim, as if another job had been waiting.
+                return None
             return str(row["data"]) if leased else None
 
         data = await self._call(work)
