@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import soravideo as sv
@@ -98,3 +99,73 @@ async def test_a_created_callback_keeps_the_claim_path_and_runs_first(tmp_path: 
     assert repository.leased == repository.unleased == []
     for job in jobs:
         assert seen.index(("created", job.id)) < seen.index(("submitted", job.id))
+
+
+async def test_one_job_on_an_idle_engine_is_sent_at_once(tmp_path: Path) -> None:
+    # Nothing else keeps the dispatcher awake: the job leased at its add must wake it.
+    repository = Counting(tmp_path / "jobs.db")
+    async with sv.AsyncSoraVideo.simulated(repository=repository) as client:
+        await client.videos.list_jobs()  # the engine runs, idle
+        with anyio.fail_after(30):
+            job = await client.videos.create_video(requests(1)[0])
+            done = await client.videos.wait_for_job(job.id)
+        assert done.status is sv.JobStatus.COMPLETED
+        assert client.fake is not None
+        await check_ledger_exactly_once(client.fake, repository)
+    assert repository.leased == [job.id]
+
+
+class Slow(Counting):
+    """Holds each add_job_claimed call until told to go on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.entered = anyio.Event()
+        self.go = anyio.Event()
+
+    async def add_job_claimed(
+        self, job: sv.Job, *, owner: str, lease_seconds: float, now: datetime
+    ) -> sv.Job | None:
+        self.entered.set()
+        await self.go.wait()
+        return await super().add_job_claimed(job, owner=owner, lease_seconds=lease_seconds, now=now)
+
+
+async def test_an_engine_stopping_during_the_add_gives_the_lease_back(tmp_path: Path) -> None:
+    # The engine stops (its queue already given back) while a create's add is on its way:
+    # the job it leased is not queued in the stopped engine, and its lease goes back, so any
+    # engine may claim it at once.
+    repository = Slow(tmp_path / "jobs.db")
+    client = sv.AsyncSoraVideo.simulated(repository=repository)
+    runner = await client._started()
+    created: list[sv.Job] = []
+    stopped = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        engine = anyio.CancelScope()
+
+        async def run_engine() -> None:
+            try:
+                with engine:
+                    await runner.run_forever()
+            finally:
+                stopped.set()
+
+        async def create() -> None:
+            created.append(await client.videos.create_video(requests(1)[0]))
+
+        with anyio.fail_after(10):
+            tg.start_soon(run_engine)
+            await anyio.wait_all_tasks_blocked()
+            assert runner._background  # the engine runs in the background: the add leases
+            tg.start_soon(create)
+            await repository.entered.wait()
+            engine.cancel()
+            await stopped.wait()
+        repository.go.set()
+    [job] = created
+    assert repository.leased == [job.id]  # leased by the add...
+    taken = await repository.claim_jobs(
+        "other", limit=1, lease_seconds=30, now=datetime.now(timezone.utc)
+    )
+    assert [j.id for j in taken] == [job.id]  # ...and given back
+    await client.aclose()

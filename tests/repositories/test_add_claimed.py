@@ -37,3 +37,27 @@ async def test_a_lease_refused_after_the_insert_leaves_the_job_stored_for_a_clai
     assert await repo.add_job_claimed(job, owner="me", lease_seconds=30, now=T0) is None
     assert await repo.get_job(job.id) == job
     await repo.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_job_claimed_by_another_process_right_after_its_insert_stays_theirs(
+    tmp_path: Path,
+) -> None:
+    # Another process's claim between the INSERT and the lease (played by a trigger that
+    # leases every new job to "other"): the lease is not taken over.
+    path = tmp_path / "jobs.db"
+    repo = SQLiteRepository(path)
+    await repo.list_jobs()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TRIGGER other_claims AFTER INSERT ON jobs BEGIN "
+            "UPDATE jobs SET lease_owner = 'other', lease_expires_us = 9e15 WHERE id = NEW.id; "
+            "END"
+        )
+    conn.close()
+    job = make_job(age=5)
+
+    assert await repo.add_job_claimed(job, owner="me", lease_seconds=30, now=T0) is None
+    assert await repo.renew_lease([job.id], "other", lease_seconds=30, now=T0) == [job.id]
+    assert await repo.renew_lease([job.id], "me", lease_seconds=30, now=T0) == []
+    await repo.aclose()

@@ -121,7 +121,12 @@ class Claimer:
                     now=now_utc(self.lease_clock),
                 )
             if leased is not None:
-                state.enqueue(leased)
+                if state.stopping_at is None:
+                    state.enqueue(leased)
+                else:
+                    # The engine began to stop during the call (its queue already given
+                    # back): this job is not one it will send, so its lease goes back too.
+                    await self._give_back([leased.id])
         return True
 
     async def _claim_now(self) -> None:

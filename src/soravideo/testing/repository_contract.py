@@ -1118,12 +1118,15 @@ class RepositoryContract:
         again = await repository.claim_jobs("other", limit=9, lease_seconds=_LEASE, now=later)
         assert _ids(again) == [job.id]
 
-    @pytest.mark.parametrize("waiting", ["unleased", "lease expired"])
+    @pytest.mark.parametrize("waiting", ["unleased", "lease expired", "processing, unleased"])
     async def test_a_job_waiting_for_a_claim_keeps_its_turn(
         self, repository: JobRepository, waiting: str
     ) -> None:
         claiming = _claiming(repository)
-        older = make_job(age=1)
+        if waiting == "processing, unleased":  # a create whose worker is gone: taken over
+            older = make_job(age=1, status=JobStatus.PROCESSING, remote_id="video_older")
+        else:
+            older = make_job(age=1)
         await repository.add_jobs([older])
         if waiting == "lease expired":
             await repository.claim_jobs("dead", limit=1, lease_seconds=_LEASE, now=T0)
