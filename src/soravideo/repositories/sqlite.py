@@ -158,6 +158,18 @@ def _update_params(update: JobUpdate) -> dict[str, Any]:
     }
 
 
+def _insert_one(conn: sqlite3.Connection, job: Job, row: Mapping[str, Any]) -> None:
+    """INSERT one job alone: one statement is a transaction of its own, committed before it
+    returns (no BEGIN, no COMMIT, [W2-4]). A taken id or remote id is raised as
+    ``add_jobs`` raises it."""
+    try:
+        conn.execute(_queries()["insert_job"], row)
+    except sqlite3.IntegrityError as exc:
+        if _violates(exc, "jobs.remote_id"):
+            raise _remote_id_conflict(conn, [job]) from exc
+        raise already_stored("job", job.id) from exc
+
+
 def _update(conn: sqlite3.Connection, update: JobUpdate, params: Mapping[str, Any]) -> None:
     """Run one compare-and-set (``params`` from ``_update_params``); raise what refused it."""
     job = update.job
@@ -571,14 +583,7 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
             rows = [_job_row(job) for job in jobs]
             batch_row = _batch_row(batch) if batch is not None else None
             if batch_row is None and not referenced and len(rows) == 1:
-                # One INSERT alone (a single create_video, [W2-4]): one statement is a
-                # transaction of its own, committed before it returns; no BEGIN, no COMMIT.
-                try:
-                    conn.execute(q["insert_job"], rows[0])
-                except sqlite3.IntegrityError as exc:
-                    if _violates(exc, "jobs.remote_id"):
-                        raise _remote_id_conflict(conn, jobs) from exc
-                    raise already_stored("job", ids[0]) from exc
+                _insert_one(conn, jobs[0], rows[0])  # a single create_video ([W2-4])
                 return
             conn.execute("BEGIN IMMEDIATE")
             if batch_row is not None:
@@ -630,14 +635,7 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
 
         def work(conn: sqlite3.Connection) -> str | None:
             row = _job_row(job)
-            try:
-                # One statement, its own transaction: stored and committed, as add_jobs does
-                # for one job; then leased if nothing else waits to be claimed.
-                conn.execute(q["insert_job"], row)
-            except sqlite3.IntegrityError as exc:
-                if _violates(exc, "jobs.remote_id"):
-                    raise _remote_id_conflict(conn, [job]) from exc
-                raise already_stored("job", job.id) from exc
+            _insert_one(conn, job, row)  # stored and committed; then leased if nobody waits
             try:
                 leased = conn.execute(q["lease_new_job"], lease).rowcount == 1
             except sqlite3.Error:
