@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import soravideo as sv
@@ -303,3 +304,41 @@ def test_sync_batch_life_cycle(tmp_path: Path) -> None:
         summary = client.batches.cancel_batch(created.batch_id)
         assert (summary.cancelled, summary.already_finished) == (0, 4)
         check_exactly_once(client.fake, client.videos.list_jobs(limit=100).items)
+
+
+class ClaimsAsTheBatchStarts(sv.repositories.MemoryRepository):
+    """Runs ``during`` right after a batch is marked processing, before ``update_batch``
+    returns: where another task's claim may come (a single video created meanwhile)."""
+
+    during: Any = None
+
+    async def update_batch(self, batch: sv.Batch, *, expected_status: sv.BatchStatus) -> sv.Batch:
+        updated = await super().update_batch(batch, expected_status=expected_status)
+        if batch.status is sv.BatchStatus.PROCESSING and self.during is not None:
+            during, self.during = self.during, None
+            await during()
+        return updated
+
+
+async def test_a_claim_as_a_batch_starts_takes_no_more_of_it_than_its_concurrency() -> None:
+    """A claim made once the ledger says "processing" may take the batch's jobs: the batch's
+    limit must already be set (it was set after, and such a claim took all six at once)."""
+    repository = ClaimsAsTheBatchStarts()
+    async with sv.AsyncSoraVideo.simulated(repository=repository, max_concurrency=10) as client:
+        assert client.fake is not None
+        created = await client.batches.create_batch(
+            sv.BatchVideoRequest(videos=requests(6), concurrency=2)
+        )
+
+        async def single_created() -> None:
+            job = await client.videos.create_video(request("a single, meanwhile"))
+            for _ in range(20):  # the engine claims it, and whatever else it may take
+                await anyio.lowlevel.checkpoint()
+            await client.videos.wait_for_job(job.id)
+
+        repository.during = single_created
+        batch = await client.batches.process_batch(created.batch_id)
+        assert batch.status is sv.BatchStatus.COMPLETED
+        # The single and two of the batch at most, never the whole batch at once.
+        assert client.fake.peak_concurrency() <= 3
+        await assert_exactly_once(client)

@@ -343,10 +343,13 @@ class AsyncBatchService:
         batch = await context.repository.get_batch(batch_id)
         if batch.status.is_terminal:
             return batch
-        if batch.status is BatchStatus.PENDING:
-            batch = await self._set_status(batch, BatchStatus.PROCESSING)
+        # The engine's limit first: once the ledger says "processing", any claim may take the
+        # batch's jobs, and one made before the limit was set would take them all at once.
         runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
         try:
+            if batch.status is BatchStatus.PENDING:
+                batch = await self._set_status(batch, BatchStatus.PROCESSING)
+                runner.wake()  # its jobs are claimable now
             with make_bar(
                 enabled=progress, description=batch.name or batch.id, clock=context.clock
             ) as bar:
