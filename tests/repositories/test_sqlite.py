@@ -581,7 +581,9 @@ async def test_each_write_runs_its_narrowest_statement_and_one_create_its_insert
     path = tmp_path / "ledger.db"
     job = make_job()
     async with SQLiteRepository(path) as repository:
+        # On both connections: the connection thread's and the one short work uses beside it.
         await repository._call(lambda conn: conn.set_trace_callback(traced))
+        await repository._call(lambda conn: conn.set_trace_callback(traced), short=True)
         await repository.add_jobs([job])
         assert ran == ["insert_job"]
         with sqlite3.connect(path) as other:  # another process sees it: committed

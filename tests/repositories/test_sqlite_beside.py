@@ -1,0 +1,198 @@
+"""[W2-4] Short work runs on the caller's thread, on a second connection beside the
+connection thread: what it may run, when it gives way to the thread, and that nothing is
+written twice, lost or reordered on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from soravideo import JobStatus
+from soravideo.repositories import SQLiteRepository
+from soravideo.repositories import sqlite as sqlite_module
+from soravideo.testing.repository_contract import T0, make_job
+
+pytestmark = pytest.mark.anyio
+
+
+def where(log: list[str]) -> Callable[[sqlite3.Connection], None]:
+    """Work that notes which thread ran it: "here" (the caller's) or "thread"."""
+    caller = threading.get_ident()
+
+    def work(conn: sqlite3.Connection) -> None:
+        log.append("here" if threading.get_ident() == caller else "thread")
+
+    return work
+
+
+async def test_short_work_runs_here_and_other_work_in_the_connection_thread(
+    tmp_path: Path,
+) -> None:
+    log: list[str] = []
+    async with SQLiteRepository(tmp_path / "ledger.db") as repository:
+        await repository._call(where(log), short=True)
+        await repository._call(where(log))
+        await repository._call(where(log), short=True)
+    assert log == ["here", "thread", "here"]
+
+
+async def test_a_memory_ledger_runs_everything_in_its_thread(tmp_path: Path) -> None:
+    # A second connection to ":memory:" would be another database.
+    log: list[str] = []
+    async with SQLiteRepository(":memory:") as repository:
+        await repository._call(where(log), short=True)
+        job = make_job()
+        await repository.add_jobs([job])
+        assert await repository.get_job(job.id) == job
+    assert log == ["thread"]
+
+
+class Traced(SQLiteRepository):
+    """Notes where each update ran."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, busy_timeout=10)
+        self.ran: list[str] = []
+        self.loop_thread = threading.get_ident()
+
+    async def _call(self, work: Any, *, short: bool = False) -> Any:
+        def noted(conn: sqlite3.Connection) -> Any:
+            here = threading.get_ident() == self.loop_thread
+            self.ran.append("here" if here else "thread")
+            return work(conn)
+
+        return await super()._call(noted, short=short)
+
+
+async def test_a_write_that_meets_another_process_s_lock_waits_for_it_in_the_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    async with Traced(path) as repository:
+        job = make_job()
+        await repository.add_jobs([job])
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        updated = attrs.evolve(job, progress=40)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                functools.partial(repository.update_job, updated, expected_status=JobStatus.PENDING)
+            )
+            await anyio.sleep(0.2)
+            assert repository.ran[-2:] == ["here", "thread"]  # waiting there, not failed
+            other.execute("COMMIT")
+        other.close()
+        assert await repository.get_job(job.id) == updated
+
+
+async def test_a_create_that_meets_a_lock_is_stored_once(tmp_path: Path) -> None:
+    """The INSERT beside the thread meets the lock: nothing was written, so the thread
+    running it again stores the job once, not twice (nor refuses it as stored)."""
+    path = tmp_path / "ledger.db"
+    async with Traced(path) as repository:
+        await repository.open()
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        job = make_job()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(repository.add_jobs, [job])
+            await anyio.sleep(0.1)
+            other.execute("COMMIT")
+        other.close()
+        # Tried here, met the lock, then run by the thread.
+        assert repository.ran[-2:] == ["here", "thread"]
+        assert await repository.get_job(job.id) == job
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (1,)
+    conn.close()
+
+
+async def test_work_given_up_before_it_ended_is_never_overtaken(tmp_path: Path) -> None:
+    """A caller cancelled by asyncio itself (no shield stops that) stops waiting while its
+    work still waits in the thread; its next work must not run before it, here."""
+    path = tmp_path / "ledger.db"
+    release = threading.Event()
+    async with SQLiteRepository(path) as repository:
+        await repository._call(lambda conn: conn.execute("CREATE TABLE seen (v TEXT)"))
+
+        def first(conn: sqlite3.Connection) -> None:
+            release.wait(10)
+            conn.execute("INSERT INTO seen VALUES ('first')")
+
+        task = asyncio.get_running_loop().create_task(repository._call(first))
+        await anyio.sleep(0.05)
+        task.cancel()  # asyncio's own cancellation
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log: list[str] = []
+        caller = threading.get_ident()
+
+        def second(conn: sqlite3.Connection) -> None:
+            log.append("here" if threading.get_ident() == caller else "thread")
+            conn.execute("INSERT INTO seen VALUES ('second')")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(repository._call, second, short=True))
+            await anyio.sleep(0.05)
+            assert log == []  # queued behind the first, not run here
+            release.set()
+        assert log == ["thread"]
+        rows = await repository._call(lambda conn: conn.execute("SELECT v FROM seen").fetchall())
+        assert rows == [("first",), ("second",)]
+        # Once the thread has ended it, short work runs here again.
+        await repository._call(where(log), short=True)
+        assert log == ["thread", "here"]
+
+
+async def test_writes_here_have_the_wal_checkpointed_by_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_EVERY", 3)
+    checkpoints: list[bool] = []
+    loop_thread = threading.get_ident()
+    checkpoint = sqlite_module._checkpoint
+
+    def recorded(conn: sqlite3.Connection) -> None:
+        checkpoints.append(threading.get_ident() != loop_thread)
+        checkpoint(conn)
+
+    monkeypatch.setattr(sqlite_module, "_checkpoint", recorded)
+    path = tmp_path / "ledger.db"
+    async with SQLiteRepository(path) as repository:
+        jobs = [make_job(age=i) for i in range(7)]
+        for job in jobs:
+            await repository.add_jobs([job])  # a write each
+        await repository.get_jobs([job.id for job in jobs])  # a read: not counted
+        await repository.ping()  # in the thread: after every checkpoint asked for
+        assert checkpoints == [True, True]  # after the third and the sixth write
+        assert len(await repository.get_jobs([job.id for job in jobs])) == 7
+
+
+async def test_closing_closes_both_connections_and_checkpoints_the_wal(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    async with SQLiteRepository(path) as repository:
+        job = make_job()
+        await repository.add_jobs([job])
+        [claimed] = await repository.claim_jobs("me", limit=1, lease_seconds=60, now=T0)
+        await repository.update_job(
+            attrs.evolve(claimed, status=JobStatus.PROCESSING),
+            expected_status=JobStatus.PENDING,
+            lease_owner="me",
+        )
+        assert Path(f"{path}-wal").exists()
+    # The last connection to close checkpoints the WAL and removes it: the thread's closed
+    # last, so the one beside it was closed too.
+    assert not Path(f"{path}-wal").exists()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT status FROM jobs").fetchall() == [("processing",)]
+    conn.close()
