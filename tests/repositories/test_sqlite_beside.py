@@ -196,3 +196,22 @@ async def test_closing_closes_both_connections_and_checkpoints_the_wal(tmp_path:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT status FROM jobs").fetchall() == [("processing",)]
     conn.close()
+
+
+async def test_the_wal_starts_over_while_work_beside_the_thread_writes(tmp_path: Path) -> None:
+    """Checkpointed while written to, a WAL is never all copied back, so it never starts
+    over: it grew by every write (350 MB in a run of 5,000 jobs). Between two checkpoints
+    (``_CHECKPOINT_EVERY`` writes, a few pages each) it stays a few MB."""
+    path = tmp_path / "ledger.db"
+    wal = Path(f"{path}-wal")
+    largest = 0
+    async with SQLiteRepository(path) as repository:
+        for i in range(1500):
+            job = make_job(age=i)
+            await repository.add_jobs([job])
+            await repository.update_job(
+                attrs.evolve(job, progress=50), expected_status=JobStatus.PENDING
+            )
+            largest = max(largest, wal.stat().st_size)
+        assert len(await repository.get_jobs([job.id])) == 1
+    assert largest < 16 * 1024 * 1024
