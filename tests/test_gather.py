@@ -155,6 +155,30 @@ async def test_asyncio_cancelling_a_waiting_caller_strands_nobody() -> None:
     assert await gather([4]) == [8]  # and the next caller is not stranded either
 
 
+async def test_asyncio_cancelling_a_caller_whose_items_are_on_their_way_waits_for_them() -> None:
+    """Cancelled by asyncio while the sender's call carries its items, the caller leaves
+    only once that call has ended: what it does next (another call, to the same ledger)
+    never overtakes its own items."""
+    send = Doubler()
+    gather: Gather[int, int] = Gather(send)
+    first = asyncio.ensure_future(gather([1]))
+    await send.started.wait()
+    carried = asyncio.ensure_future(gather([2]))
+    await wait_until(lambda: gather.waiting == 1)
+    first_gate, send.gate = send.gate, anyio.Event()  # the next call is held on its own
+    first_gate.set()  # the first call ends...
+    assert await first == [2]
+    await wait_until(lambda: send.calls == [[1], [2]])  # ...and the sender carries [2]
+    carried.cancel()
+    for _ in range(20):
+        await anyio.lowlevel.checkpoint()
+    assert not carried.done()  # still waiting for the call that carries its item
+    send.release()
+    await wait_until(carried.done)
+    assert carried.cancelled()
+    assert send.calls == [[1], [2]]
+
+
 async def test_asyncio_cancelling_the_caller_whose_call_is_under_way_strands_nobody() -> None:
     """The caller's own call is cut short, as that call alone would be; the callers that
     came meanwhile are sent all the same."""

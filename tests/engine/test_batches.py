@@ -342,3 +342,34 @@ async def test_a_claim_as_a_batch_starts_takes_no_more_of_it_than_its_concurrenc
         # The single and two of the batch at most, never the whole batch at once.
         assert client.fake.peak_concurrency() <= 3
         await assert_exactly_once(client)
+
+
+class FailsToStart(sv.repositories.MemoryRepository):
+    """Marking a batch processing takes a moment (a trip to SQLite's thread, say), then
+    fails (another process holds the lock past the busy timeout)."""
+
+    async def update_batch(self, batch: sv.Batch, *, expected_status: sv.BatchStatus) -> sv.Batch:
+        if batch.status is sv.BatchStatus.PROCESSING:
+            for _ in range(20):
+                await anyio.lowlevel.checkpoint()
+            raise sv.RepositoryError("database is locked")
+        return await super().update_batch(batch, expected_status=expected_status)
+
+
+async def test_a_batch_that_fails_to_start_sends_none_of_its_jobs() -> None:
+    repository = FailsToStart()
+    async with sv.AsyncSoraVideo.simulated(repository=repository, max_concurrency=10) as client:
+        assert client.fake is not None
+        created = await client.batches.create_batch(
+            sv.BatchVideoRequest(videos=requests(6), concurrency=2)
+        )
+        with pytest.raises(sv.RepositoryError, match="locked"):
+            await client.batches.process_batch(created.batch_id)
+        for _ in range(50):  # the engine's turn, had it queued any
+            await anyio.lowlevel.checkpoint()
+        batch = await repository.get_batch(created.batch_id)
+        jobs = await repository.get_jobs(batch.job_ids)
+        assert batch.status is sv.BatchStatus.PENDING
+        assert [job.status for job in jobs] == [sv.JobStatus.PENDING] * 6
+        assert client.fake.created_count() == 0
+        await assert_exactly_once(client, settled=False)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from soravideo import BatchStatus
 from soravideo.repositories import MemoryRepository, SQLiteRepository, SupportsAddClaimed
-from soravideo.testing.repository_contract import T0, make_job
+from soravideo.testing.repository_contract import T0, make_batch, make_job
 
 
 async def ledger_with_trigger(path: Path, trigger: str) -> SQLiteRepository:
@@ -64,3 +65,25 @@ async def test_a_job_claimed_by_another_process_right_after_its_insert_stays_the
     assert await repo.renew_lease([job.id], "other", lease_seconds=30, now=T0) == [job.id]
     assert await repo.renew_lease([job.id], "me", lease_seconds=30, now=T0) == []
     await repo.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("held", "leased"), [(63, True), (64, False)])
+async def test_behind_many_held_jobs_a_new_job_is_left_to_a_claim(
+    tmp_path: Path, held: int, leased: bool
+) -> None:
+    """The pending jobs of a pending batch are held (no claim takes them), so a new job is
+    the next to claim. Past 64 unleased jobs the lease at its add does not walk past them
+    all (it runs on the event loop's thread): the job is stored and left to a claim, which
+    takes it next all the same."""
+    async with SQLiteRepository(tmp_path / "jobs.db") as repo:
+        batch_id = "batch_held"
+        jobs = [make_job(batch_id=batch_id, age=i) for i in range(held)]
+        batch = make_batch([job.id for job in jobs], batch_id=batch_id, status=BatchStatus.PENDING)
+        await repo.add_jobs(jobs, batch=batch)
+        job = make_job(age=500)
+        got = await repo.add_job_claimed(job, owner="me", lease_seconds=30, now=T0)
+        assert (got == job) if leased else (got is None)
+        if not leased:
+            [claimed] = await repo.claim_jobs("me", limit=5, lease_seconds=30, now=T0)
+            assert claimed == job

@@ -20,6 +20,7 @@ import pytest
 from soravideo import JobStatus
 from soravideo.repositories import SQLiteRepository
 from soravideo.repositories import sqlite as sqlite_module
+from soravideo.repositories._queries import load_queries
 from soravideo.testing.repository_contract import T0, make_job
 
 pytestmark = pytest.mark.anyio
@@ -215,3 +216,90 @@ async def test_the_wal_starts_over_while_work_beside_the_thread_writes(tmp_path:
             largest = max(largest, wal.stat().st_size)
         assert len(await repository.get_jobs([job.id])) == 1
     assert largest < 16 * 1024 * 1024
+
+
+async def test_a_relative_path_names_one_file_after_the_working_directory_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    async with SQLiteRepository("ledger.db") as repository:  # opened here
+        monkeypatch.chdir(tmp_path / "second")
+        job = make_job()
+        await repository.add_jobs([job])  # short: the second connection, opened now
+        assert await repository.get_job(job.id) == job
+    assert (tmp_path / "first" / "ledger.db").is_file()
+    assert not (tmp_path / "second" / "ledger.db").exists()
+
+
+async def test_a_lease_that_meets_a_lock_after_its_insert_leaves_the_job_to_a_claim(
+    tmp_path: Path,
+) -> None:
+    """The INSERT is committed beside the thread, then another process takes the write lock
+    before the lease: the lease fails alone. The create must not go to the thread again
+    (its INSERT would be refused as already stored, for a job that is stored and will run:
+    a user retrying that create pays twice), nor fail."""
+    path = tmp_path / "ledger.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    lease_first_line = load_queries("sqlite.sql")["lease_new_job"].splitlines()[0]
+    seen: list[str] = []
+
+    def lock_before_the_lease(statement: str) -> None:
+        seen.append(statement.splitlines()[0])
+        if statement.startswith(lease_first_line):
+            other.execute("BEGIN IMMEDIATE")
+
+    async with Traced(path) as repository:
+        await repository._call(
+            lambda conn: conn.set_trace_callback(lock_before_the_lease), short=True
+        )
+        job = make_job()
+        got = await repository.add_job_claimed(job, owner="me", lease_seconds=30, now=T0)
+        other.execute("COMMIT")
+        assert lease_first_line in seen  # the lock came where it should
+        assert got is None  # left to a claim
+        assert repository.ran[-1] == "here"  # not run again in the thread
+        [claimed] = await repository.claim_jobs("me", limit=5, lease_seconds=30, now=T0)
+        assert claimed == job
+    other.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (1,)
+    conn.close()
+
+
+async def test_the_second_connection_never_checkpoints_nor_syncs_a_commit(tmp_path: Path) -> None:
+    # A checkpoint (or a commit's sync) there would hold the event loop for a disk flush.
+    async with SQLiteRepository(tmp_path / "ledger.db") as repository:
+
+        def settings(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
+            read = [
+                conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("wal_autocheckpoint", "synchronous", "busy_timeout", "foreign_keys")
+            ]
+            return (read[0], read[1], read[2], read[3])
+
+        assert await repository._call(settings, short=True) == (0, 1, 0, 1)
+        assert await repository._call(settings) == (1000, 1, 5000, 1)
+
+
+async def test_a_call_given_up_before_it_began_leaves_the_second_connection_usable(
+    tmp_path: Path,
+) -> None:
+    release = threading.Event()
+    log: list[str] = []
+    async with SQLiteRepository(tmp_path / "ledger.db") as repository:
+        busy = asyncio.get_running_loop().create_task(
+            repository._call(lambda conn: release.wait(10))
+        )
+        await anyio.sleep(0.05)
+        never = asyncio.get_running_loop().create_task(repository._call(where(log)))
+        await anyio.sleep(0.05)
+        never.cancel()  # queued behind the first: never run
+        with contextlib.suppress(asyncio.CancelledError):
+            await never
+        release.set()
+        await busy
+        await repository.ping()  # in the thread, after both
+        await repository._call(where(log), short=True)
+    assert log == ["here"]

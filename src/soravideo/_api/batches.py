@@ -343,13 +343,14 @@ class AsyncBatchService:
         batch = await context.repository.get_batch(batch_id)
         if batch.status.is_terminal:
             return batch
-        # The engine's limit first: once the ledger says "processing", any claim may take the
-        # batch's jobs, and one made before the limit was set would take them all at once.
-        runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
         try:
             if batch.status is BatchStatus.PENDING:
+                # Held first: once the ledger says "processing", any claim may take the
+                # batch's jobs (one made before its limit was set took them all at once),
+                # and none may be sent if the batch fails to start.
+                runner.hold_batch(batch_id)
                 batch = await self._set_status(batch, BatchStatus.PROCESSING)
-                runner.wake()  # its jobs are claimable now
+            runner.set_batch_limit(batch_id, concurrency or batch.concurrency or 0)
             with make_bar(
                 enabled=progress, description=batch.name or batch.id, clock=context.clock
             ) as bar:

@@ -58,7 +58,8 @@ class Gather(Generic[I, R]):
     every caller still waiting. A caller cancelled while it waits (anyio's cancellation)
     still waits for the call that carries its items, then raises its cancellation, as a
     single call awaited in a shielded scope would; nothing a call may have written goes
-    unreported. Callers on different event loops (a sync client's thread and a notebook's)
+    unreported. Cancelled by asyncio itself while the call carrying its items is under way,
+    a caller waits for that call to end too, then raises: its next call never overtakes it. Callers on different event loops (a sync client's thread and a notebook's)
     are gathered apart. On an event loop other than asyncio's (trio), each caller makes its
     own call.
 
@@ -128,9 +129,14 @@ class Gather(Generic[I, R]):
                 await mine.done.wait()
         except BaseException:
             # asyncio's own cancellation (no shield stops it): items not sent yet stay unsent,
-            # as a call never made; those already sent are the call's.
+            # as a call never made. Items already on their way are the call's, and this
+            # caller waits for it to end before it leaves: whatever it does next must not
+            # overtake them (its next call could otherwise reach the ledger first).
             if mine in round_.waiting:
                 round_.waiting.remove(mine)
+            else:
+                with anyio.CancelScope(shield=True):
+                    await mine.done.wait()
             raise
         await anyio.lowlevel.checkpoint_if_cancelled()
         if mine.error is not None:

@@ -46,7 +46,7 @@ from .ledger import Ledger
 from .pacer import Pacer
 from .polling import Poller
 from .reconcile import Reconciler
-from .state import EngineState
+from .state import HELD, EngineState
 from .submit import REMIX_OF, Submitter, idempotency_key
 
 __all__ = ["REMIX_OF", "JobRunner", "RunnerStats", "idempotency_key"]
@@ -253,6 +253,12 @@ class JobRunner:
         (0: only the client's limit applies)."""
         self._state.batch_limits[batch_id] = concurrency
         self.wake()
+
+    def hold_batch(self, batch_id: str) -> None:
+        """Claim and send none of a batch's jobs until ``set_batch_limit`` (or
+        ``release_batch``): the batch is being marked processing, from when any claim may
+        take its jobs, and it may yet fail to start."""
+        self._state.batch_limits[batch_id] = HELD
 
     def release_batch(self, batch_id: str) -> None:
         """Forget a batch's own limit once it is no longer processed here."""

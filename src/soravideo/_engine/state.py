@@ -15,7 +15,11 @@ from ..transports.base import RemoteJob
 from .pacing import Observation
 from .queue import JobQueue
 
-__all__ = ["EngineState", "Tracked", "Wake"]
+__all__ = ["HELD", "EngineState", "Tracked", "Wake"]
+
+# The limit of a batch being started (``JobRunner.hold_batch``): none of its jobs is claimed
+# for it or sent until its own limit replaces this one.
+HELD = -1
 
 
 @attrs.define
@@ -85,7 +89,8 @@ class EngineState:
         self.unexpected: dict[str, int] = {}
         # Ledger refusals (locked, down) of each job's submission, for the backoff only.
         self.ledger_refusals: dict[str, int] = {}
-        # Batches processed here, with their own limit of jobs in flight (0: none).
+        # Batches processed here, with their own limit of jobs in flight (0: none; HELD:
+        # being started, none sent).
         self.batch_limits: dict[str, int] = {}
         self.claim_needed = True
         self.worker_mode = False

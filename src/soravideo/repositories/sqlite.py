@@ -8,7 +8,7 @@ one write lock up front, so two processes sharing the file never hand out the sa
 queries live in ``sql/sqlite.sql``; schema migrations run when the repository is first used.
 
 Each trip to the connection thread costs more than most statements ([W2-4]). So short work
-(a job's writes, reads and claims) runs on the caller's own thread, on a second connection
+(a job's writes and reads, its lease) runs on the caller's own thread, on a second connection
 that never waits for a lock: work that meets one wrote nothing and goes to the thread (see
 ``_Beside``). The trips that remain are shared: the thread hands its answers back to the
 event loop in groups (one wake-up of the loop for every answer that arrives before the loop
@@ -418,6 +418,9 @@ class _ConnectionThread:
         # Whether the file is in WAL mode, once opened: a second connection may then write
         # beside this one (see ``_Beside``).
         self.wal = False
+        # The file the connection opened, as SQLite names it (absolute): the second
+        # connection opens that one, even after the process changed its working directory.
+        self.file = ""
         # One inbox per event loop that calls (a sync client's loop, a test's, ...).
         self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
             weakref.WeakKeyDictionary()
@@ -476,6 +479,7 @@ class _ConnectionThread:
         if self._conn is None:
             self._conn = _connect(self._path, self._busy_timeout)
             self.wal = self._path != ":memory:" and _journal_mode(self._conn) == "wal"
+            self.file = str(self._conn.execute("PRAGMA database_list").fetchone()[2])
         conn = self._conn
         try:
             return work(conn)
@@ -556,10 +560,11 @@ class _Beside:
     Only a file in WAL mode has it: in any other mode a reader blocks the writer.
     """
 
-    __slots__ = ("_conn", "_path", "_writes")
+    __slots__ = ("_conn", "_file", "_path", "_writes")
 
-    def __init__(self, path: str) -> None:
-        self._path = path
+    def __init__(self, path: str, file: str) -> None:
+        self._path = path  # as the user gave it: for errors (a mistyped DSN is hidden there)
+        self._file = file  # the connection thread's file, absolute
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
 
@@ -596,7 +601,7 @@ class _Beside:
         try:
             # Any thread may use it (one at a time: the repository's lock is held).
             conn = sqlite3.connect(
-                self._path, timeout=0, isolation_level=None, check_same_thread=False
+                self._file, timeout=0, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error:
             raise _Busy from None  # the thread opens it, or says why not
@@ -621,10 +626,10 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
     [`open`][soravideo.repositories.SQLiteRepository.open] or by the first method called. The
     file runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on.
 
-    Statements run in a thread of the repository's own, except short ones (a job's writes,
-    reads and claims), which run on the calling thread, on a second connection that never
+    Statements run in a thread of the repository's own, except short ones (a job's writes and
+    reads, its lease), which run on the calling thread, on a second connection that never
     waits: one that meets another process's write lock goes to the thread, which waits up to
-    ``busy_timeout``. Short work runs there in microseconds, so the event loop is not held.
+    ``busy_timeout``. Short work takes microseconds, so the event loop is not held.
 
     Args:
         path: The database file. ``~`` is expanded; missing parent folders are created.
@@ -687,20 +692,24 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
             if thread is None:
                 thread = self._thread = _ConnectionThread(self._path, self._busy_timeout)
             # Beside the thread, even while it works: each call there has a caller waiting
-            # for it, who makes no other call meanwhile, so work here overtakes no work of
-            # the same caller; unless a caller gave one up before it ended (``draining``).
-            # Under the lock, so aclose() waits for work here.
+            # for it, who makes no other call meanwhile (a ``Gather``'s callers wait for the
+            # call that carries their items too), so work here overtakes no work of the same
+            # caller; unless a caller gave one up before it ended (``draining``). Under the
+            # lock, so aclose() waits for work here.
             beside: _Beside | None = None
             if short and thread.wal and not thread.draining:
                 beside = self._beside
                 if beside is None:
-                    beside = self._beside = _Beside(self._path)
+                    beside = self._beside = _Beside(self._path, thread.file)
             call: _Call[T] | None = None
+            failure: BaseException | None = None
             if beside is not None:
                 try:
                     value = beside.run(work)
                 except _Busy:
                     beside = None  # to the thread, which waits for the lock
+                except BaseException as exc:  # raised after the checkpoint below
+                    failure = exc
                 else:
                     if beside.checkpoint_due():
                         thread.submit(_checkpoint)  # nobody waits for it
@@ -712,6 +721,11 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
             # As a wait for the thread does: other tasks run (a loop of creates lets the
             # engine send the first ones), and a cancelled caller learns it after the work.
             await anyio.lowlevel.checkpoint()
+            if failure is not None:
+                try:
+                    raise failure
+                finally:
+                    failure = None  # no cycle through the traceback
             return value
         # Counted as off-loop work, so that simulated time does not leap while SQLite works.
         with off_loop_work:
@@ -967,8 +981,9 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
             conn.execute("COMMIT")
             return [data for _, data in rows]
 
-        short = limit <= _SHORT and (job_ids is None or len(job_ids) <= _SHORT)
-        return [loads(data, Job) for data in await self._call(work, short=short)]
+        # In the thread: a claim walks past every job it may not take (the pending jobs of a
+        # pending batch, 50,000 of them say), too long to hold the event loop.
+        return [loads(data, Job) for data in await self._call(work)]
 
     async def renew_lease(
         self, job_ids: Sequence[str], owner: str, *, lease_seconds: float, now: datetime

@@ -301,28 +301,42 @@ LIMIT :limit;
 -- add_job_claimed ([W2-4]): a job just inserted is leased to the engine creating it only
 -- when a claim would take it first: no other job is claimable (unleased, or its lease
 -- expired, and not held by a pending batch), so claim order is kept. A claim by another
--- process since the insert has leased it already, and this leaves it so.
+-- process since the insert has leased it already, and this leaves it so. With 64 other
+-- unleased jobs or more (held ones: a pending batch of 50,000 jobs, say) it is left to a
+-- claim rather than walking past them all (it runs on the event loop's thread, see sqlite.py).
 UPDATE jobs SET lease_owner = :owner, lease_expires_us = :expires_us
 WHERE id = :id AND status = 'pending' AND lease_owner IS NULL AND batch_id IS NULL
-    AND NOT EXISTS (
-        SELECT 1 FROM jobs AS c INDEXED BY jobs_unleased
-        WHERE c.status IN ('pending', 'processing') AND c.lease_owner IS NULL AND c.id != :id
-            AND NOT (
-                c.status = 'pending' AND c.batch_id IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM batches AS b WHERE b.id = c.batch_id AND b.status = 'pending'
+    AND CASE WHEN (
+        SELECT count(*) FROM (
+            SELECT 1 FROM jobs AS c INDEXED BY jobs_unleased
+            WHERE c.status IN ('pending', 'processing') AND c.lease_owner IS NULL
+                AND c.id != :id
+            LIMIT 64
+        )
+    ) < 64 THEN (
+        NOT EXISTS (
+            SELECT 1 FROM jobs AS c INDEXED BY jobs_unleased
+            WHERE c.status IN ('pending', 'processing') AND c.lease_owner IS NULL
+                AND c.id != :id
+                AND NOT (
+                    c.status = 'pending' AND c.batch_id IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM batches AS b
+                        WHERE b.id = c.batch_id AND b.status = 'pending'
+                    )
                 )
-            )
-    )
-    AND NOT EXISTS (
-        SELECT 1 FROM jobs AS c INDEXED BY jobs_lease_expiry
-        WHERE c.status IN ('pending', 'processing') AND c.lease_owner IS NOT NULL
-            AND c.lease_expires_us <= :now
-            AND NOT (
-                c.status = 'pending' AND c.batch_id IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM batches AS b WHERE b.id = c.batch_id AND b.status = 'pending'
+        )
+        AND NOT EXISTS (
+            SELECT 1 FROM jobs AS c INDEXED BY jobs_lease_expiry
+            WHERE c.status IN ('pending', 'processing') AND c.lease_owner IS NOT NULL
+                AND c.lease_expires_us <= :now
+                AND NOT (
+                    c.status = 'pending' AND c.batch_id IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM batches AS b
+                        WHERE b.id = c.batch_id AND b.status = 'pending'
+                    )
                 )
-            )
-    );
+        )
+    ) ELSE 0 END;
 
 -- name: stamp_leases
 UPDATE jobs SET lease_owner = :owner, lease_expires_us = :expires_us
