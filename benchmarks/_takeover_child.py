@@ -3,7 +3,8 @@
 Usage: python _takeover_child.py BASE_URL DB MODE N LEASE_SECONDS POLL_INTERVAL
   start    create N videos and wait for them (the parent SIGKILLs it mid-run)
   resume   wait for every unfinished job in the ledger (takes over the dead one's jobs)
-Prints "submitted <job id>" for each submission, and "done" at the end.
+Prints "submitted <job id>" for each submission, "created N" once the N videos are in the
+ledger (start), and "done" at the end.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
                 client.videos.create_video(sv.CreateVideoRequest(prompt=f"takeover {i}")).id
                 for i in range(int(n))
             ]
+            say("created", len(ids))  # the parent kills it only once all are in the ledger
             for job_id in ids:
                 client.videos.wait_for_job(job_id)
         else:

@@ -532,11 +532,14 @@ def takeover_child(
 
 
 def wait_for_submissions(proc: subprocess.Popen[str], count: int) -> None:
+    """Wait until the worker has created all its videos and sent ``count`` of them (the
+    engine may send the first ones before the last is created)."""
     assert proc.stdout is not None
-    seen = 0
+    seen, created = 0, False
     for line in proc.stdout:
         seen += line.startswith("submitted")
-        if seen >= count:
+        created = created or line.startswith("created")
+        if seen >= count and created:
             return
     raise RuntimeError(f"the worker ended early: {proc.stderr.read() if proc.stderr else ''}")
 
