@@ -478,8 +478,9 @@ class _ConnectionThread:
     def _run(self, work: _Work[T]) -> T:
         if self._conn is None:
             self._conn = _connect(self._path, self._busy_timeout)
-            self.wal = self._path != ":memory:" and _journal_mode(self._conn) == "wal"
+            # The file first: ``wal`` tells the event loop's thread that it may be opened.
             self.file = str(self._conn.execute("PRAGMA database_list").fetchone()[2])
+            self.wal = self._path != ":memory:" and _journal_mode(self._conn) == "wal"
         conn = self._conn
         try:
             return work(conn)
@@ -551,10 +552,11 @@ class _Beside:
     It never waits for a lock. Its busy timeout is zero, so work that meets another
     connection's write lock (another process writing) fails at once and goes to the
     connection thread, which waits up to the repository's ``busy_timeout``. That is safe
-    because only work that has written nothing before it could meet a lock runs here: one
-    statement, a few statements of which only the last writes, or one transaction begun
-    with ``BEGIN IMMEDIATE`` (the lock is taken first, and an unfinished transaction is
-    rolled back). It never checkpoints the WAL itself (a checkpoint syncs the file, too long
+    because only work that has written nothing when it meets a lock runs here: one
+    statement; a few, where nothing runs after the one that writes (``_update``); one
+    transaction begun with ``BEGIN IMMEDIATE`` (the lock is taken first, and an unfinished
+    transaction is rolled back); or ``add_job_claimed``, whose lease after its INSERT
+    catches its own errors (the job is then left to a claim). It never checkpoints the WAL itself (a checkpoint syncs the file, too long
     to hold a loop): every ``_CHECKPOINT_EVERY`` writes, the repository asks the thread to
     (``_checkpoint``).
     Only a file in WAL mode has it: in any other mode a reader blocks the writer.
