@@ -107,7 +107,7 @@ def _within_depth(value: Any, limit: int) -> bool:
             return False
         below: list[Any] = []
         for item in level:
-            children = item.values() if isinstance(item, Mapping) else item
+            children = item.values() if type(item) is dict or isinstance(item, Mapping) else item
             # A type test in line for the usual leaves; anything else asks _is_container.
             below += [
                 child

@@ -650,7 +650,10 @@ class SoraTransport(HttpTransport):
         kept: list[Mapping[str, Any]] = []
         last_listed: str | None = None
         for item in payload["data"]:
-            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            # A type test first: an ABC's isinstance costs seven times more, for every entry.
+            if not (type(item) is dict or isinstance(item, Mapping)) or not isinstance(
+                item.get("id"), str
+            ):
                 continue
             if wanted is not None and item["id"] not in wanted and item["id"] not in watched:
                 # The ids looked for passed the remote-id rule when they were stored.
