@@ -372,7 +372,7 @@ def resolve_size(request: CreateVideoRequest) -> tuple[int, int] | None:
 
 
 def _is_str_map(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(
+    return (type(value) is dict or isinstance(value, Mapping)) and all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     )
 
