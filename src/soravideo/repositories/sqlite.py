@@ -25,6 +25,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -215,6 +216,25 @@ def _error(path: str, exc: BaseException) -> RepositoryError:
 
 
 def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """Open the file, configure the connection and migrate the schema.
+
+    Setting up a new file takes locks SQLite does not always wait for (setting the journal
+    mode; opening a WAL another process is creating): two workers started at once on a new
+    ledger failed with "database is locked". A set-up refused that way is begun again, on a
+    new connection, until ``busy_timeout`` has passed (nothing it did is left half-done:
+    each migration is a transaction of its own).
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return _connect_once(path, busy_timeout)
+        except _Busy:
+            if time.monotonic() >= deadline:
+                return _connect_once(path, busy_timeout, last=True)
+            time.sleep(0.01)
+
+
+def _connect_once(path: str, busy_timeout: float, *, last: bool = False) -> sqlite3.Connection:
     queries = _queries()
     try:
         if path != ":memory:":
@@ -231,6 +251,8 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
         _migrate(conn, queries)
     except sqlite3.Error as exc:
         conn.close()
+        if not last and isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+            raise _Busy from None
         raise _error(path, exc) from exc
     except BaseException:
         conn.close()
@@ -246,8 +268,8 @@ def _configure(conn: sqlite3.Connection, *, wal: bool) -> None:
     """Apply the per-connection settings of ``sql/sqlite.sql``."""
     for statement in _statements(_queries()["configure"]):
         # Setting the journal mode takes a lock SQLite does not wait for (no busy
-        # timeout): "database is locked" while another process writes. A ledger already
-        # in WAL mode (every one after its first open) skips it.
+        # timeout): "database is locked" while another process writes (``_connect`` begins
+        # again). A ledger already in WAL mode (every one after its first open) skips it.
         if wal and statement.replace(" ", "").lower().startswith("pragmajournal_mode="):
             continue
         conn.execute(statement)
