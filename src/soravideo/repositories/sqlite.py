@@ -228,13 +228,14 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     while True:
         try:
             return _connect_once(path, busy_timeout)
-        except _Busy:
+        except _Busy as busy:
             if time.monotonic() >= deadline:
-                return _connect_once(path, busy_timeout, last=True)
+                error: RepositoryError = busy.args[0]
+                raise error from error.__cause__  # the SQLite error, not _Busy
             time.sleep(0.01)
 
 
-def _connect_once(path: str, busy_timeout: float, *, last: bool = False) -> sqlite3.Connection:
+def _connect_once(path: str, busy_timeout: float) -> sqlite3.Connection:
     queries = _queries()
     try:
         if path != ":memory:":
@@ -251,9 +252,11 @@ def _connect_once(path: str, busy_timeout: float, *, last: bool = False) -> sqli
         _migrate(conn, queries)
     except sqlite3.Error as exc:
         conn.close()
-        if not last and isinstance(exc, sqlite3.OperationalError) and _busy(exc):
-            raise _Busy from None
-        raise _error(path, exc) from exc
+        error = _error(path, exc)
+        if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+            error.__cause__ = exc
+            raise _Busy(error) from None
+        raise error from exc
     except BaseException:
         conn.close()
         raise
@@ -545,7 +548,8 @@ _CHECKPOINT_EVERY = 128
 
 class _Busy(Exception):
     """Work beside the thread met another connection's lock (or found no connection): it
-    wrote nothing, and goes to the connection thread."""
+    wrote nothing, and goes to the connection thread. Raised by a set-up of the file that
+    met one too (``_connect`` begins again), with the error to raise in the end."""
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
