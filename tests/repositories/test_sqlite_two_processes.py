@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from children import start_script
+from soravideo import RepositoryError
 from soravideo.repositories import SQLiteRepository
 from soravideo.testing.repository_contract import make_job
 
@@ -66,4 +67,20 @@ async def test_a_new_ledger_opens_while_another_process_holds_its_lock(tmp_path:
     job = make_job()
     await repository.add_jobs([job])
     assert await repository.get_job(job.id) == job
+    await repository.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_new_ledger_locked_past_the_busy_timeout_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE theirs (x)")
+    repository = SQLiteRepository(path, busy_timeout=0.2)
+    with pytest.raises(RepositoryError, match="database is locked") as raised:
+        await repository.open()
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    other.execute("COMMIT")
+    other.close()
+    await repository.open()  # once the lock is gone
     await repository.aclose()
