@@ -373,3 +373,44 @@ async def test_a_batch_that_fails_to_start_sends_none_of_its_jobs() -> None:
         assert [job.status for job in jobs] == [sv.JobStatus.PENDING] * 6
         assert client.fake.created_count() == 0
         await assert_exactly_once(client, settled=False)
+
+
+class StartsThenFails(sv.repositories.MemoryRepository):
+    """Marks the batch processing, lets a claim run (``during``), then fails: the write
+    landed, the start did not (another process started the batch first, say)."""
+
+    during: Any = None
+
+    async def update_batch(self, batch: sv.Batch, *, expected_status: sv.BatchStatus) -> sv.Batch:
+        updated = await super().update_batch(batch, expected_status=expected_status)
+        if batch.status is sv.BatchStatus.PROCESSING and self.during is not None:
+            during, self.during = self.during, None
+            await during()
+            raise sv.ConflictError(batch.id, message="started elsewhere meanwhile")
+        return updated
+
+
+async def test_jobs_held_while_a_batch_failed_to_start_are_sent_after_all() -> None:
+    """The batch is processing in the ledger, so a claim during its start took its jobs
+    (held, not sent). The start then failed: they are this engine's to send, at once, not
+    when something else next wakes it."""
+    repository = StartsThenFails()
+    async with sv.AsyncSoraVideo.simulated(repository=repository, max_concurrency=10) as client:
+        assert client.fake is not None
+        created = await client.batches.create_batch(
+            sv.BatchVideoRequest(videos=requests(4), concurrency=2)
+        )
+        runner = await client._started()
+
+        async def a_claim_meanwhile() -> None:
+            runner.wake()
+            for _ in range(20):
+                await anyio.lowlevel.checkpoint()
+
+        repository.during = a_claim_meanwhile
+        with pytest.raises(sv.ConflictError):
+            await client.batches.process_batch(created.batch_id)
+        for job_id in created.job_ids:
+            done = await client.videos.wait_for_job(job_id, timeout=600)
+            assert done.status is sv.JobStatus.COMPLETED
+        await assert_exactly_once(client)

@@ -303,3 +303,29 @@ async def test_a_call_given_up_before_it_began_leaves_the_second_connection_usab
         await repository.ping()  # in the thread, after both
         await repository._call(where(log), short=True)
     assert log == ["here"]
+
+
+async def test_a_reader_left_on_an_old_snapshot_holds_the_checkpoint_briefly(
+    tmp_path: Path,
+) -> None:
+    """The FULL checkpoint holds the write lock while it waits for readers on older
+    snapshots (a database browser, a backup): it waits briefly (its own busy timeout), not
+    the repository's, and is done at a later checkpoint."""
+    path = tmp_path / "ledger.db"
+    ran: list[str] = []
+    async with SQLiteRepository(path, busy_timeout=5) as repository:
+        await repository.add_jobs([make_job()])
+        await repository._call(lambda conn: conn.set_trace_callback(ran.append))
+        reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM jobs").fetchone()  # a snapshot, kept
+        await repository.add_jobs([make_job(age=1)])  # newer than the reader's snapshot
+        await repository._call(sqlite_module._checkpoint)  # in the thread: returns
+        waits = await repository._call(lambda conn: conn.execute("PRAGMA busy_timeout").fetchone())
+        assert waits == (5000,)  # the thread's own timeout, back
+        reader.execute("ROLLBACK")
+        reader.close()
+        assert (await repository.list_jobs()).total == 2
+    checkpoint = ran.index("PRAGMA wal_checkpoint(FULL)")
+    assert ran[checkpoint - 1] == f"PRAGMA busy_timeout = {sqlite_module._CHECKPOINT_WAIT_MS}"
+    assert ran[checkpoint + 1] == "PRAGMA busy_timeout = 5000"

@@ -261,8 +261,10 @@ class JobRunner:
         self._state.batch_limits[batch_id] = HELD
 
     def release_batch(self, batch_id: str) -> None:
-        """Forget a batch's own limit once it is no longer processed here."""
+        """Forget a batch's own limit once it is no longer processed here; its jobs queued
+        here (held while it started, say) may then be sent."""
         self._state.batch_limits.pop(batch_id, None)
+        self._state.wake_dispatch.set()
 
     def _pause(self, retry_after: float | None) -> None:
         """Hold every request for ``retry_after`` seconds (tests call it as a provider would)."""

@@ -560,12 +560,24 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in str(exc)
 
 
+# How long the thread's checkpoint waits for other connections (ms): it holds the write lock
+# meanwhile, so a reader left on an old snapshot (a database browser, a backup) would
+# otherwise hold every writer for the whole busy timeout, every 128 writes.
+_CHECKPOINT_WAIT_MS = 50
+
+
 def _checkpoint(conn: sqlite3.Connection) -> None:
     # FULL, not PASSIVE: it holds the write lock while it copies the WAL back, so work beside
     # the thread writes nothing meanwhile (it meets the lock and comes to the thread). Written
     # to meanwhile, the WAL would never be all copied back, so never start over: it grew to
-    # 350 MB in a run of 5,000 jobs (6 MB with the thread's own checkpoints).
-    conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+    # 350 MB in a run of 5,000 jobs (6 MB with the thread's own checkpoints). It waits
+    # briefly: not done this time (a reader on an old snapshot), it is done at a later one.
+    (waits,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(waits)}")
 
 
 class _Beside:
