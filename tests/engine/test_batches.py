@@ -308,15 +308,20 @@ def test_sync_batch_life_cycle(tmp_path: Path) -> None:
 
 class ClaimsAsTheBatchStarts(sv.repositories.MemoryRepository):
     """Runs ``during`` right after a batch is marked processing, before ``update_batch``
-    returns: where another task's claim may come (a single video created meanwhile)."""
+    returns: where another task's claim may come (a single video created meanwhile). With
+    ``then_fail``, the start then fails: the write landed, the start did not (another
+    process started the batch first, say)."""
 
     during: Any = None
+    then_fail = False
 
     async def update_batch(self, batch: sv.Batch, *, expected_status: sv.BatchStatus) -> sv.Batch:
         updated = await super().update_batch(batch, expected_status=expected_status)
         if batch.status is sv.BatchStatus.PROCESSING and self.during is not None:
             during, self.during = self.during, None
             await during()
+            if self.then_fail:
+                raise sv.ConflictError(batch.id, message="started elsewhere meanwhile")
         return updated
 
 
@@ -375,26 +380,12 @@ async def test_a_batch_that_fails_to_start_sends_none_of_its_jobs() -> None:
         await assert_exactly_once(client, settled=False)
 
 
-class StartsThenFails(sv.repositories.MemoryRepository):
-    """Marks the batch processing, lets a claim run (``during``), then fails: the write
-    landed, the start did not (another process started the batch first, say)."""
-
-    during: Any = None
-
-    async def update_batch(self, batch: sv.Batch, *, expected_status: sv.BatchStatus) -> sv.Batch:
-        updated = await super().update_batch(batch, expected_status=expected_status)
-        if batch.status is sv.BatchStatus.PROCESSING and self.during is not None:
-            during, self.during = self.during, None
-            await during()
-            raise sv.ConflictError(batch.id, message="started elsewhere meanwhile")
-        return updated
-
-
 async def test_jobs_held_while_a_batch_failed_to_start_are_sent_after_all() -> None:
     """The batch is processing in the ledger, so a claim during its start took its jobs
     (held, not sent). The start then failed: they are this engine's to send, at once, not
     when something else next wakes it."""
-    repository = StartsThenFails()
+    repository = ClaimsAsTheBatchStarts()
+    repository.then_fail = True
     async with sv.AsyncSoraVideo.simulated(repository=repository, max_concurrency=10) as client:
         assert client.fake is not None
         created = await client.batches.create_batch(
