@@ -57,9 +57,9 @@ def test_quick_run_prints_every_row(
 
     expected = [
         *cpu_rows("memory ledger"),
+        *cpu_rows("SQLite ledger"),
         f"CPU per job at {small} / {large} in flight, memory ledger, the application's "
         "collector threshold raised (gc.set_threshold(100_000)",
-        *cpu_rows("SQLite ledger"),
         f"memory per job in flight, {large} in flight",
         f"memory per job, {large} in flight, the fake included",
         f"create_videos CPU per job, {large} in one call",
