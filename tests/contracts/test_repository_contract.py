@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from soravideo.repositories import (
     PostgresRepository,
     SQLiteRepository,
 )
-from soravideo.testing.repository_contract import RepositoryContract, make_batch, make_job
+from soravideo.repositories._common import DELIVERY_RETENTION, PRUNE_BATCH
+from soravideo.testing.repository_contract import T0, RepositoryContract, make_batch, make_job
 
 Handles = tuple[JobRepository, JobRepository]
 Backend = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Handles]]
@@ -152,3 +154,50 @@ class TestRepositoryContract(RepositoryContract):
         }
         assert (await repository.list_jobs()).total == 0
         assert (await repository.list_batches()).total == 0
+
+    # -- webhook deliveries past the retention (the built-in ledgers' own rule) -------------
+
+    @pytest.mark.anyio
+    async def test_deliveries_past_the_retention_are_forgotten(
+        self, repository: JobRepository, second_repository: JobRepository
+    ) -> None:
+        async def record(delivery_id: str, at: datetime) -> bool:
+            return await repository.record_webhook_delivery(
+                "replicate", delivery_id, remote_id=None, received_at=at
+            )
+
+        assert await record("msg_old", T0)
+        assert await record("msg_recent", T0 + DELIVERY_RETENTION - timedelta(seconds=1))
+        later = T0 + DELIVERY_RETENTION + timedelta(seconds=1)
+        assert await record("msg_new", later)  # forgets msg_old, 30 days and 1 s before it
+
+        # Seen again, through the other handle: msg_old is new once more, the others are not.
+        again = [
+            await second_repository.record_webhook_delivery(
+                "replicate", delivery_id, remote_id=None, received_at=later
+            )
+            for delivery_id in ("msg_recent", "msg_new", "msg_old")
+        ]
+        assert again == [False, False, True]
+
+    @pytest.mark.anyio
+    async def test_a_record_forgets_at_most_a_hundred_old_deliveries(
+        self, repository: JobRepository
+    ) -> None:
+        # A ledger that piled up deliveries drains over the next records; none waits long.
+        for i in range(PRUNE_BATCH + 1):
+            assert await repository.record_webhook_delivery(
+                "fal", f"old_{i}", remote_id=None, received_at=T0 + timedelta(seconds=i)
+            )
+        later = T0 + DELIVERY_RETENTION + timedelta(days=1)
+        assert await repository.record_webhook_delivery(
+            "fal", "new", remote_id=None, received_at=later
+        )
+        # The youngest old one is still known (a duplicate); the oldest was forgotten.
+        last = f"old_{PRUNE_BATCH}"
+        assert not await repository.record_webhook_delivery(
+            "fal", last, remote_id=None, received_at=later
+        )
+        assert await repository.record_webhook_delivery(
+            "fal", "old_0", remote_id=None, received_at=later
+        )

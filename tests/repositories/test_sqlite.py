@@ -241,6 +241,9 @@ async def test_the_indexes_serve_the_hot_queries(tmp_path: Path) -> None:
     # Unleased jobs in claim order from their own index; expired leases by their expiry.
     assert "SCAN c USING INDEX jobs_unleased" in claim
     assert "SEARCH c USING INDEX jobs_lease_expiry (lease_expires_us<?)" in claim
+    # Old webhook deliveries are found by when they arrived, not by a scan of them all.
+    prune = plan(db, "prune_webhook_deliveries", {"before_us": 0, "limit": 100})
+    assert "USING COVERING INDEX webhook_deliveries_received (received_us<?)" in prune
 
 
 def claim_steps(db: Path) -> int:

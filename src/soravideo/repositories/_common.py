@@ -22,7 +22,9 @@ from .._core.validation import MAX_PAGE_LIMIT, check_storable, page_errors, rais
 from .base import JobUpdate
 
 __all__ = [
+    "DELIVERY_RETENTION",
     "MAX_PAGE_LIMIT",
+    "PRUNE_BATCH",
     "already_stored",
     "batch_data",
     "batch_status_conflict",
@@ -45,6 +47,14 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+
+# How long a webhook delivery's id is remembered ([W2-7]): far past any provider's retries
+# (Standard Webhooks' schedule ends within days; each retry is signed anew, so only its
+# id tells it apart), so that the table of deliveries stays bounded.
+DELIVERY_RETENTION = timedelta(days=30)
+# At most this many deliveries past the retention are forgotten by one record: each record
+# stays short, and a ledger that piled up before it had a retention drains over time.
+PRUNE_BATCH = 100
 
 
 def check_page(page: int, limit: int) -> int:

@@ -119,6 +119,11 @@ class JobRepository(Protocol):
             remote_id: The remote video it is about, when the body names one.
             received_at: When it arrived (an aware datetime).
 
+        The built-in ledgers remember a delivery for 30 days: a record also forgets up to
+        100 deliveries that arrived more than 30 days before it (oldest first), far past
+        any provider's retries, so that the table stays bounded. A custom ledger may keep
+        them longer.
+
         Returns:
             ``True`` if it was recorded now; ``False`` if it was recorded before.
         """

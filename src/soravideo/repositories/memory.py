@@ -36,6 +36,8 @@ from .._core.models import (
 )
 from .._core.replace import replace
 from ._common import (
+    DELIVERY_RETENTION,
+    PRUNE_BATCH,
     already_stored,
     batch_data,
     batch_status_conflict,
@@ -162,7 +164,8 @@ class MemoryRepository(JobRepository, SupportsUpdateJobs):
         self._remote: dict[tuple[str, str], str] = {}
         self._keys: dict[str, str] = {}
         # Webhook deliveries received: (provider, delivery id) -> remote id ([W2-7]).
-        self._deliveries: dict[tuple[str, str], str | None] = {}
+        # (provider, delivery id) → when it arrived (µs), oldest recorded first.
+        self._deliveries: dict[tuple[str, str], int] = {}
 
     def __repr__(self) -> str:
         return f"MemoryRepository({len(self._jobs)} jobs, {len(self._batches)} batches)"
@@ -320,8 +323,19 @@ class MemoryRepository(JobRepository, SupportsUpdateJobs):
             key = (provider, delivery_id)
             if key in self._deliveries:
                 return False
-            self._deliveries[key] = remote_id
+            self._forget_old_deliveries(micros(received_at - DELIVERY_RETENTION))
+            self._deliveries[key] = micros(received_at)
             return True
+
+    def _forget_old_deliveries(self, before_us: int) -> None:
+        # Oldest recorded first (a dict keeps its order): up to PRUNE_BATCH received before
+        # ``before_us``, stopping at the first one that is not.
+        deliveries = self._deliveries
+        for _ in range(PRUNE_BATCH):
+            oldest = next(iter(deliveries), None)
+            if oldest is None or deliveries[oldest] >= before_us:
+                return
+            del deliveries[oldest]
 
     async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
         await anyio.lowlevel.checkpoint()

@@ -34,6 +34,8 @@ from .._core.errors import (
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, scrub_exception, secrets_in
 from ._common import (
+    DELIVERY_RETENTION,
+    PRUNE_BATCH,
     already_stored,
     batch_data,
     batch_status_conflict,
@@ -434,9 +436,13 @@ class PostgresRepository(JobRepository, SupportsUpdateJobs):
             "remote_id": remote_id,
             "received_at": _utc(received_at),
         }
-        async with self._connection() as conn:
+        old = {"before": _utc(received_at - DELIVERY_RETENTION), "limit": PRUNE_BATCH}
+        async with self._connection() as conn, conn.transaction():
             cur = await conn.execute(self._queries["record_webhook_delivery"], params)
-            return await cur.fetchone() is not None
+            recorded = await cur.fetchone() is not None
+            if recorded:
+                await conn.execute(self._queries["prune_webhook_deliveries"], old)
+            return recorded
 
     async def forget_webhook_delivery(self, provider: str, delivery_id: str) -> None:
         params = {"provider": provider, "delivery_id": delivery_id}

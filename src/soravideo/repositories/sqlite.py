@@ -50,6 +50,8 @@ from .._core.gather import Gather
 from .._core.models import Batch, BatchStatus, Job, JobStatus, Page
 from .._core.redact import redact_text, redact_url, scrub_exception, secrets_in
 from ._common import (
+    DELIVERY_RETENTION,
+    PRUNE_BATCH,
     already_stored,
     batch_data,
     batch_status_conflict,
@@ -977,9 +979,16 @@ class SQLiteRepository(JobRepository, SupportsUpdateJobs, SupportsAddClaimed):
             "remote_id": remote_id,
             "received_us": micros(received_at),
         }
+        prune = _queries()["prune_webhook_deliveries"]
+        old = {"before_us": micros(received_at - DELIVERY_RETENTION), "limit": PRUNE_BATCH}
 
         def work(conn: sqlite3.Connection) -> bool:
-            return conn.execute(query, params).rowcount == 1
+            conn.execute("BEGIN IMMEDIATE")
+            recorded = conn.execute(query, params).rowcount == 1
+            if recorded:
+                conn.execute(prune, old)
+            conn.execute("COMMIT")
+            return recorded
 
         return await self._call(work)
 

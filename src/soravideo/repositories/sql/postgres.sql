@@ -192,6 +192,12 @@ CREATE TABLE soravideo_webhook_deliveries (
     PRIMARY KEY (provider, delivery_id)
 );
 
+-- name: migration_5
+-- Webhook deliveries are forgotten 30 days after they arrived (the table grew forever):
+-- each record forgets a few past that, oldest first, through this index.
+CREATE INDEX soravideo_webhook_deliveries_received
+    ON soravideo_webhook_deliveries (received_at);
+
 -- name: insert_batch
 INSERT INTO soravideo_batches (id, status, created_at, updated_at, key, data)
 VALUES (%(id)s, %(status)s, %(created_at)s, %(updated_at)s, %(key)s, %(data)s);
@@ -444,3 +450,11 @@ RETURNING 1;
 -- name: forget_webhook_delivery
 DELETE FROM soravideo_webhook_deliveries
 WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+
+-- name: prune_webhook_deliveries
+-- SKIP LOCKED: two records pruning at once share the work instead of waiting on each other.
+DELETE FROM soravideo_webhook_deliveries WHERE (provider, delivery_id) IN (
+    SELECT provider, delivery_id FROM soravideo_webhook_deliveries
+    WHERE received_at < %(before)s ORDER BY received_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+);

@@ -142,6 +142,11 @@ CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_us)
     WHERE status IN ('pending', 'processing') AND lease_owner IS NOT NULL;
 DROP INDEX jobs_claim;
 
+-- name: migration_5
+-- Webhook deliveries are forgotten 30 days after they arrived (the table grew forever):
+-- each record forgets a few past that, oldest first, through this index.
+CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_us);
+
 -- name: insert_batch
 INSERT INTO batches (id, status, created_us, updated_us, key, data)
 VALUES (:id, :status, :created_us, :updated_us, :key, :data);
@@ -439,3 +444,9 @@ ON CONFLICT (provider, delivery_id) DO NOTHING;
 
 -- name: forget_webhook_delivery
 DELETE FROM webhook_deliveries WHERE provider = :provider AND delivery_id = :delivery_id;
+
+-- name: prune_webhook_deliveries
+DELETE FROM webhook_deliveries WHERE (provider, delivery_id) IN (
+    SELECT provider, delivery_id FROM webhook_deliveries
+    WHERE received_us < :before_us ORDER BY received_us LIMIT :limit
+);
