@@ -105,3 +105,41 @@ def test_replicate_unreachable_and_a_refused_token_exit_3(
     assert refused[0] == EXIT_UNREACHABLE
     assert "r8_wrong_token" not in refused[1] + refused[2]
     assert fake.created_count() == 0
+
+
+def test_webhook_url_is_sent_with_every_create(
+    env: Path, fake: FakeReplicate, replicate_url: str
+) -> None:
+    hook = "https://hooks.example/api/v1/webhooks/replicate"
+    code, out, err = run(
+        "--provider", "replicate", "--base-url", replicate_url, "--db", "rep.db", "--json",
+        "--webhook-url", hook, "create", "a heron at dawn", "--model", VEO, "--wait",
+    )  # fmt: skip
+
+    assert code == EXIT_OK, err
+    assert json.loads(out)["status"] == "completed"  # polling, the safety net, saw its end
+    creates = [r for r in fake.requests if r.route == "create"]
+    assert [r.json()["webhook"] for r in creates] == [hook]
+    check_exactly_once(fake, read_ledger(env / "rep.db"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "url", "named"),
+    [
+        ("replicate", "hooks.example/replicate", "webhook_url"),
+        ("sora", "https://hooks.example/x", "--webhook-url does not apply to --provider sora"),
+        ("simulated", "https://hooks.example/x", "--webhook-url does not apply"),
+    ],
+)
+def test_a_webhook_url_that_cannot_be_used_is_a_usage_error_before_anything_is_stored(
+    env: Path, monkeypatch: pytest.MonkeyPatch, provider: str, url: str, named: str
+) -> None:
+    monkeypatch.setenv("SORAVIDEO_API_KEY", "sk-cli-0123456789")
+    code, _, err = run(
+        "--provider", provider, "--db", "rep.db", "--webhook-url", url,
+        "create", "a heron at dawn",
+    )  # fmt: skip
+
+    assert code == EXIT_USAGE
+    assert named in err
+    assert not (env / "rep.db").exists()

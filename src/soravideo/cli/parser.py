@@ -21,7 +21,7 @@ from .._core.validation import (
 )
 from .._core.version import __version__
 from .errors import EXIT_USAGE
-from .providers import PROVIDERS, SIMULATED, provider_help
+from .providers import PROVIDERS, SIMULATED, WEBHOOK_URL_PROVIDERS, provider_help
 
 __all__ = ["DESCRIPTION", "EPILOG", "build_parser"]
 
@@ -162,6 +162,14 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(None),
         help="the provider's API root, e.g. https://gateway.example/v1 "
         "(default: $SORAVIDEO_BASE_URL or $OPENAI_BASE_URL)",
+    )
+    group.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        default=default(None),
+        help="where the provider pushes each job's end, sent with every create this "
+        f"command makes ({', '.join(WEBHOOK_URL_PROVIDERS)}; e.g. a `serve` at "
+        "https://host/api/v1/webhooks/PROVIDER); polling stays on as the safety net",
     )
     group.add_argument(
         "--allow-unknown-model",

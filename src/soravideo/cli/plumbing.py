@@ -25,7 +25,7 @@ from ..repositories.base import JobRepository
 from .context import Context, ledger_target
 from .errors import EXIT_UNREACHABLE, UsageError, exit_code
 from .formatting import EventPrinter
-from .providers import build_transport
+from .providers import WEBHOOK_URL_PROVIDERS, build_transport
 
 __all__ = [
     "SIMULATED_GENERATION_TIME",
@@ -85,7 +85,8 @@ def build_client(ctx: Context, *, must_exist: bool = False, **overrides: Any) ->
 
     Raises:
         UsageError: ``--base-url`` or ``--allow-unknown-model`` with the simulated
-            provider, ``--simulate`` without it, or an unusable ``--db``.
+            provider, ``--simulate`` without it, ``--webhook-url`` with a provider that
+            takes no push address per create, or an unusable ``--db``.
     """
     args = ctx.args
     settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
@@ -94,6 +95,17 @@ def build_client(ctx: Context, *, must_exist: bool = False, **overrides: Any) ->
     simulate = getattr(args, "simulate", None)
     if simulate is not None and not ctx.simulated:
         raise UsageError("--simulate goes with --provider simulated")
+    webhook_url = getattr(args, "webhook_url", None)
+    if webhook_url and args.provider not in WEBHOOK_URL_PROVIDERS:
+        raise UsageError(
+            f"--webhook-url does not apply to --provider {args.provider}: only "
+            f"{', '.join(WEBHOOK_URL_PROVIDERS)} take a push address with each create"
+            + (
+                ""
+                if ctx.simulated
+                else " (its pushes go to the endpoint set at the provider, if it has any)"
+            )
+        )
     if ctx.simulated and getattr(args, "allow_unknown_model", False):
         raise UsageError(
             "--allow-unknown-model needs a real provider: the simulator makes only the "

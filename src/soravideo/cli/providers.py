@@ -21,6 +21,7 @@ __all__ = [
     "SIMULATED",
     "TABLE",
     "URL_VARIABLES",
+    "WEBHOOK_URL_PROVIDERS",
     "Provider",
     "build_transport",
     "key_variables",
@@ -30,39 +31,45 @@ __all__ = [
 ]
 
 
-def _sora(base_url: str | None, allow_unknown_models: bool) -> Transport:
+def _sora(base_url: str | None, allow_unknown_models: bool, webhook_url: str | None) -> Transport:
     from ..transports.sora import SoraTransport
 
     return SoraTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
 
 
-def _runway(base_url: str | None, allow_unknown_models: bool) -> Transport:
+def _runway(base_url: str | None, allow_unknown_models: bool, webhook_url: str | None) -> Transport:
     from ..transports.runway import RunwayTransport
 
     return RunwayTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
 
 
-def _fal(base_url: str | None, allow_unknown_models: bool) -> Transport:
+def _fal(base_url: str | None, allow_unknown_models: bool, webhook_url: str | None) -> Transport:
     from ..transports.fal import FalTransport
 
     # Its endpoints are open-ended: unknown ones pass through whatever the flag says.
-    return FalTransport(base_url=base_url)
+    return FalTransport(base_url=base_url, webhook_url=webhook_url)
 
 
-def _openrouter(base_url: str | None, allow_unknown_models: bool) -> Transport:
+def _openrouter(
+    base_url: str | None, allow_unknown_models: bool, webhook_url: str | None
+) -> Transport:
     from ..transports.openrouter import OpenRouterTransport
 
-    return OpenRouterTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
+    return OpenRouterTransport(
+        base_url=base_url, allow_unknown_models=allow_unknown_models, webhook_url=webhook_url
+    )
 
 
-def _replicate(base_url: str | None, allow_unknown_models: bool) -> Transport:
+def _replicate(
+    base_url: str | None, allow_unknown_models: bool, webhook_url: str | None
+) -> Transport:
     from ..transports.replicate import ReplicateTransport
 
     # Its endpoints are open-ended: unknown ones pass through whatever the flag says.
-    return ReplicateTransport(base_url=base_url)
+    return ReplicateTransport(base_url=base_url, webhook_url=webhook_url)
 
 
-def _gemini(base_url: str | None, allow_unknown_models: bool) -> Transport:
+def _gemini(base_url: str | None, allow_unknown_models: bool, webhook_url: str | None) -> Transport:
     from ..transports.gemini import GeminiTransport
 
     return GeminiTransport(base_url=base_url, allow_unknown_models=allow_unknown_models)
@@ -77,15 +84,20 @@ class Provider:
         help: How ``--provider``'s help names it.
         key_variables: Environment variables that hold its API keys.
         url_variables: Environment variables that hold its API root (may carry a password).
-        transport: Builds its transport from ``--base-url`` and ``--allow-unknown-model``
-            (lazily imported); ``None`` for the simulated provider, which brings its own.
+        transport: Builds its transport from ``--base-url``, ``--allow-unknown-model`` and
+            ``--webhook-url`` (lazily imported); ``None`` for the simulated provider, which
+            brings its own.
+        webhook_url: Whether each create can name where to push the job's end
+            (``--webhook-url``); the others push to an endpoint set at the provider, or not
+            at all.
     """
 
     name: str
     help: str
     key_variables: tuple[str, ...] = ()
     url_variables: tuple[str, ...] = ()
-    transport: Callable[[str | None, bool], Transport] | None = None
+    transport: Callable[[str | None, bool, str | None], Transport] | None = None
+    webhook_url: bool = False
 
 
 TABLE: tuple[Provider, ...] = (
@@ -103,8 +115,11 @@ TABLE: tuple[Provider, ...] = (
         ("FAL_KEY", "FAL_KEY_SECRET"),
         (),
         _fal,
+        webhook_url=True,
     ),
-    Provider("openrouter", "openrouter", ("OPENROUTER_API_KEY",), (), _openrouter),
+    Provider(
+        "openrouter", "openrouter", ("OPENROUTER_API_KEY",), (), _openrouter, webhook_url=True
+    ),
     Provider(
         "gemini",
         "gemini (Google's Gemini API: Omni and Veo)",
@@ -118,6 +133,7 @@ TABLE: tuple[Provider, ...] = (
         ("REPLICATE_API_TOKEN",),
         ("REPLICATE_BASE_URL",),
         _replicate,
+        webhook_url=True,
     ),
     Provider("simulated", "simulated (offline FakeSora)"),
 )
@@ -125,6 +141,8 @@ TABLE: tuple[Provider, ...] = (
 PROVIDERS = tuple(provider.name for provider in TABLE)
 SIMULATED = tuple(provider.name for provider in TABLE if provider.transport is not None)
 """The providers ``--simulate`` takes: each has a fake in ``soravideo.testing``."""
+WEBHOOK_URL_PROVIDERS = tuple(provider.name for provider in TABLE if provider.webhook_url)
+"""The providers ``--webhook-url`` applies to: each create names where to push its end."""
 KEY_VARIABLES = tuple(name for provider in TABLE for name in provider.key_variables)
 URL_VARIABLES = tuple(name for provider in TABLE for name in provider.url_variables)
 _BY_NAME = {provider.name: provider for provider in TABLE}
@@ -146,7 +164,11 @@ def build_transport(args: argparse.Namespace) -> Transport:
     """Return the transport of ``--provider`` (not ``simulated``: it brings its own)."""
     make = _BY_NAME[args.provider].transport
     assert make is not None, "the simulated provider brings its own transport"
-    return make(args.base_url, bool(getattr(args, "allow_unknown_model", False)))
+    return make(
+        args.base_url,
+        bool(getattr(args, "allow_unknown_model", False)),
+        getattr(args, "webhook_url", None),
+    )
 
 
 def safe_transport(args: argparse.Namespace) -> Transport | None:

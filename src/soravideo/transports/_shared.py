@@ -39,6 +39,7 @@ import json
 import math
 import mimetypes
 import os
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeGuard, TypeVar
@@ -58,6 +59,7 @@ __all__ = [
     "BoundedCache",
     "BoundedMap",
     "FieldProblems",
+    "checked_webhook_url",
     "data_uri",
     "data_uri_problem",
     "env_value",
@@ -129,6 +131,32 @@ def _is_container(value: Any) -> bool:
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return False
     return isinstance(value, (Mapping, list))
+
+
+def checked_webhook_url(url: str | None) -> str | None:
+    """Return a transport's ``webhook_url`` once it is an absolute ``http(s)`` URL with a
+    host (``None`` or ``""``: no webhook).
+
+    Checked when the transport is made, so that a typo is named before any create is sent
+    (the provider would refuse the create, or push to nowhere).
+
+    Raises:
+        ValidationError: naming ``webhook_url``.
+    """
+    if url is None or url == "":
+        return None
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            [
+                FieldError(
+                    field="webhook_url",
+                    message="must be an absolute http:// or https:// URL that the provider "
+                    "can reach (where it pushes each job's end)",
+                )
+            ]
+        )
+    return url
 
 
 def parse_json(response: httpx.Response) -> Any:

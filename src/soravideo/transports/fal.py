@@ -86,6 +86,7 @@ from ._fal_catalogue import (
 from ._http import HttpContentStream, UrlResultTransport, describe_error_body
 from ._shared import (
     FieldProblems,
+    checked_webhook_url,
     data_uri,
     data_uri_problem,
     env_value,
@@ -256,6 +257,8 @@ class FalTransport(UrlResultTransport):
         webhook_url: Sent as ``fal_webhook`` with every create: fal POSTs each finished
             request there (its result included), and the engine then polls only every
             ``poll_max_interval`` as a safety net ([`soravideo.webhooks`][soravideo.webhooks]).
+            An absolute ``http(s)`` URL, else a
+            [`ValidationError`][soravideo.ValidationError] naming ``webhook_url``.
         webhook_jwks_url: Where fal publishes the ED25519 public keys its deliveries are
             signed with (a JWKS document; read without the key, kept an hour, read again
             when a signature matches none of them).
@@ -319,7 +322,7 @@ class FalTransport(UrlResultTransport):
         self.default_model = default_model
         self.object_ttl = object_ttl
         self.server_retries = server_retries
-        self.webhook_url = webhook_url
+        self.webhook_url = checked_webhook_url(webhook_url)
         self.webhook_jwks_url = webhook_jwks_url
         self._jwks: tuple[float, list[bytes]] | None = None
         # The apps this transport sent requests to: a delivery names its request only.

@@ -79,6 +79,7 @@ from .._core.validation import RESOLUTIONS, option_overrides, sendable_options
 from ._http import HttpContentStream, HttpTransport
 from ._shared import (
     FieldProblems,
+    checked_webhook_url,
     env_value,
     finite_non_negative,
     json_or_none,
@@ -413,7 +414,8 @@ class OpenRouterTransport(HttpTransport):
         webhook_url: Sent as ``callback_url`` with every create (OpenRouter requires
             ``https://``): OpenRouter POSTs the job there when it ends, and the engine
             then polls only every ``poll_max_interval`` as a safety net
-            ([`soravideo.webhooks`][soravideo.webhooks]).
+            ([`soravideo.webhooks`][soravideo.webhooks]). An absolute ``http(s)`` URL, else
+            a [`ValidationError`][soravideo.ValidationError] naming ``webhook_url``.
         webhook_secret: The workspace's webhook signing secret deliveries are verified
             with. Default: ``OPENROUTER_WEBHOOK_SECRET``.
 
@@ -471,7 +473,7 @@ class OpenRouterTransport(HttpTransport):
         webhook_secret: str | None = None,
     ) -> None:
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.webhook_url = webhook_url
+        self.webhook_url = checked_webhook_url(webhook_url)
         self._webhook_secret = webhook_secret or env_value("OPENROUTER_WEBHOOK_SECRET")
         self.default_model = default_model
         self.min_poll_interval = min_poll_interval

@@ -85,6 +85,7 @@ from ._replicate_models import (
 from ._shared import (
     IMAGE_TYPES,
     BoundedCache,
+    checked_webhook_url,
     data_uri,
     data_uri_problem,
     env_value,
@@ -247,6 +248,8 @@ class ReplicateTransport(HttpTransport):
             ``["start", "completed"]``): Replicate POSTs the prediction there when it
             starts and when it ends, and the engine then polls only every
             ``poll_max_interval`` as a safety net ([`soravideo.webhooks`][soravideo.webhooks]).
+            An absolute ``http(s)`` URL, else a
+            [`ValidationError`][soravideo.ValidationError] naming ``webhook_url``.
         webhook_secret: The signing secret (``whsec_…``, from ``GET
             /v1/webhooks/default/secret``) deliveries are verified with. Default:
             ``REPLICATE_WEBHOOK_SECRET``.
@@ -301,7 +304,7 @@ class ReplicateTransport(HttpTransport):
         self._base_url = (base_url or env_value("REPLICATE_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
         )
-        self.webhook_url = webhook_url
+        self.webhook_url = checked_webhook_url(webhook_url)
         self._webhook_secret = webhook_secret or env_value("REPLICATE_WEBHOOK_SECRET")
         problem = model_problem(default_model)
         if problem is not None:
