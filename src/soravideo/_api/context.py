@@ -96,6 +96,7 @@ class ClientContext:
         look: Callable[[JobRunner], Awaitable[float | None]],
         *,
         job_id: str | None = None,
+        ends_only: bool = False,
         wake: Callable[[], anyio.Event] | None = None,
     ) -> None:
         """Drive the engine while calling ``look`` until it says it is done.
@@ -111,6 +112,9 @@ class ClientContext:
             job_id: Wake early only for a change of this job (a ``wait_for_job``), not for
                 every job's: ten thousand waiters then cost one look per change each, not
                 one per change of any job.
+            ends_only: With ``job_id``: wake early only when the job may have ended (its
+                end announced, or its row changed under the engine), not for its news on
+                the way (submitted, progress): a ``wait_for_job`` without a progress bar.
             wake: Returns the event that ends each wait early, taken before each look
                 (``as_completed``: the changes of the jobs it waits for); instead of
                 ``job_id``'s.
@@ -118,7 +122,11 @@ class ClientContext:
         runner = await self.engine()
         async with runner.driving():
             while True:
-                changed = wake() if wake is not None else runner.events.changed(job_id)
+                changed = (
+                    wake()
+                    if wake is not None
+                    else runner.events.changed(job_id, ends_only=ends_only)
+                )
                 wait = await look(runner)
                 if wait is None:
                     return

@@ -178,8 +178,12 @@ class _JobLook:
 
     async def __call__(self, runner: JobRunner) -> float | None:
         job_id = self.job_id
-        # The job as the engine announced it, when that is what woke us.
-        job = runner.events.latest(job_id) or await self._context.repository.get_job(job_id)
+        # The job as the engine announced it, when that is what woke us. A waiter of the
+        # end only (no bar) trusts only an ended one: news on the way kept for another
+        # waiter may be older than the ledger.
+        job = runner.events.latest(job_id)
+        if job is None or (self._bar is None and not job.is_terminal):
+            job = await self._context.repository.get_job(job_id)
         if self._bar is not None:
             self._bar.update(job)
         if job.is_terminal:
@@ -437,7 +441,7 @@ class AsyncVideoService:
                 bar=bar if progress else None,
             )
             try:
-                await context.watch(look, job_id=job_id)
+                await context.watch(look, job_id=job_id, ends_only=not progress)
             finally:
                 context.events.latest(job_id)  # nothing kept for a waiter gone
         assert look.ended is not None

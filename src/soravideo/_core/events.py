@@ -28,6 +28,8 @@ logger = logging.getLogger("soravideo")
 
 EventKind = Literal["created", "submitted", "progress", "completed", "failed", "cancelled"]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+# The kinds that end a job: the only news a waiter of a job's end wakes for.
+_ENDS = frozenset({"completed", "failed", "cancelled"})
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +108,10 @@ class EventBus:
         # One event a job somebody waits for: a change of one job wakes its own waiters
         # only, so ten thousand waiters cost one wake-up each, not one per change of any job.
         self._job_changed: dict[str, anyio.Event] = {}
+        # The same for waiters of a job's end only (``wait_for_job`` without a progress
+        # bar): its news on the way (submitted, progress) lets them sleep on, so a job
+        # costs its waiter two looks, not one per reading of its progress.
+        self._job_ended: dict[str, anyio.Event] = {}
         self._watches: dict[str, list[JobWatch]] = {}
         # The job as last announced, kept for a waiter of it (``latest``) while one waits.
         self._latest: dict[str, Job] = {}
@@ -132,18 +138,23 @@ class EventBus:
 
         return remove
 
-    def changed(self, job_id: str | None = None) -> anyio.Event:
+    def changed(self, job_id: str | None = None, *, ends_only: bool = False) -> anyio.Event:
         """Return an event that is set at the next change of any job (or of ``job_id`` only).
 
         Args:
             job_id: Wake only for a change of this job (and for a ``touch`` of every job).
+            ends_only: With ``job_id``: wake for its end (completed, failed, cancelled) and
+                for a ``touch`` that is no announcement (its row changed under the engine,
+                or every job's), not for the news on the way (created, submitted,
+                progress). Such a waiter trusts only an ended job from ``latest``.
         """
         if job_id is not None:
+            events = self._job_ended if ends_only else self._job_changed
             # A set event (a simulated clock sets a waiter's event when its wait is up:
             # ``sleep_or_wake``) is replaced, so the next wait does not end at once.
-            event = self._job_changed.get(job_id)
+            event = events.get(job_id)
             if event is None or event.is_set():
-                event = self._job_changed[job_id] = anyio.Event()
+                event = events[job_id] = anyio.Event()
             return event
         if self._changed is None or self._changed.is_set():
             self._changed = anyio.Event()
@@ -185,12 +196,14 @@ class EventBus:
         """
         return self._latest.pop(job_id, None)
 
-    def touch(self, job_id: str | None = None) -> None:
+    def touch(self, job_id: str | None = None, *, ends: bool = True) -> None:
         """Wake everybody waiting on ``changed`` (for a job: its own waiters and those of
         any job).
 
         Args:
             job_id: The job that changed; ``None`` wakes the waiters of every job too.
+            ends: Whether the change may have ended the job: ``False`` (news on the way)
+                leaves the waiters of its end asleep.
         """
         if self._changed is not None:
             self._changed.set()
@@ -199,6 +212,10 @@ class EventBus:
             event = self._job_changed.pop(job_id, None)
             if event is not None:
                 event.set()
+            if ends:
+                event = self._job_ended.pop(job_id, None)
+                if event is not None:
+                    event.set()
             for watch in self._watches.get(job_id, ()):
                 watch.note(job_id)
             return
@@ -206,7 +223,8 @@ class EventBus:
             for watch in watches:
                 watch.note(None)
         events, self._job_changed = self._job_changed, {}
-        for event in events.values():
+        ended, self._job_ended = self._job_ended, {}
+        for event in (*events.values(), *ended.values()):
             event.set()
 
     async def emit(self, kind: EventKind, job: Job) -> None:
@@ -218,9 +236,10 @@ class EventBus:
         try:
             await self._run_callbacks(kind, job)
         finally:
-            if job.id in self._job_changed:
+            ends = kind in _ENDS
+            if job.id in self._job_changed or (ends and job.id in self._job_ended):
                 self._latest[job.id] = job
-            self.touch(job.id)
+            self.touch(job.id, ends=ends)
 
     async def _run_callbacks(self, kind: EventKind, job: Job) -> None:
         callbacks = list(self._callbacks[kind])
