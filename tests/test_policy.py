@@ -13,7 +13,7 @@ def simulate(
     generation: float, *, min_interval: float = 1.0, max_interval: float = 120.0
 ) -> tuple[int, float]:
     """Poll a job with linear, whole-number progress; return (status requests, lateness)."""
-    observations = [Observation(0.0, 0)]
+    observations = [(0.0, 0)]
     now = 0.0
     polls = 0
     while True:
@@ -23,7 +23,7 @@ def simulate(
         polls += 1
         if now >= generation:
             return polls, now - generation
-        observations.append(Observation(now, int(100 * now / generation)))
+        observations.append((now, int(100 * now / generation)))
 
 
 @pytest.mark.parametrize(
@@ -40,12 +40,12 @@ def test_eta_polling_is_cheap_and_prompt(generation: float, max_polls: int) -> N
     ("observations", "now", "expected"),
     [
         # No progress yet: wait as long as the job has run (doubling), at least the minimum.
-        ([Observation(0, 0)], 0.0, 1.0),
-        ([Observation(0, 0), Observation(4, 0)], 4.0, 4.0),
+        ([(0, 0)], 0.0, 1.0),
+        ([(0, 0), (4, 0)], 4.0, 4.0),
         # Capped by the maximum interval.
-        ([Observation(0, 0), Observation(500, 0)], 500.0, 120.0),
+        ([(0, 0), (500, 0)], 500.0, 120.0),
         # 50 % after 10 s: completion between ~19.6 s and ~20.4 s: poll at the late bound.
-        ([Observation(0, 0), Observation(10, 50)], 10.0, pytest.approx(50 / 4.9, rel=1e-6)),
+        ([(0, 0), (10, 50)], 10.0, pytest.approx(50 / 4.9, rel=1e-6)),
     ],
 )
 def test_poll_delay_table(observations: list[Observation], now: float, expected: float) -> None:
@@ -53,13 +53,13 @@ def test_poll_delay_table(observations: list[Observation], now: float, expected:
 
 
 def test_poll_delay_honours_provider_hint() -> None:
-    delay = next_poll_delay([Observation(0, 0)], 0.0, min_interval=1.0, max_interval=5.0, hint=9.0)
+    delay = next_poll_delay([(0, 0)], 0.0, min_interval=1.0, max_interval=5.0, hint=9.0)
     assert delay == 9.0
 
 
 def test_progress_after_a_queue_wait_is_measured_from_the_last_zero() -> None:
     # Queued for 100 s, then 10 % in 10 s: about 90 s remain, not 900.
-    obs = [Observation(0, 0), Observation(100, 0), Observation(110, 10)]
+    obs = [(0, 0), (100, 0), (110, 10)]
     delay = next_poll_delay(obs, 110.0, min_interval=1.0, max_interval=1000.0)
     assert 60.0 <= delay <= 100.0
 
@@ -73,10 +73,8 @@ def test_progress_after_a_queue_wait_is_measured_from_the_last_zero() -> None:
 def test_poll_delay_always_within_bounds(
     progress: list[int], step: float, lo: float, span: float
 ) -> None:
-    observations = [Observation(0.0, 0)] + [
-        Observation(step * (i + 1), p) for i, p in enumerate(progress)
-    ]
-    now = observations[-1].at
+    observations = [(0.0, 0)] + [(step * (i + 1), p) for i, p in enumerate(progress)]
+    now = observations[-1][0]
     hi = lo + span
     delay = next_poll_delay(observations, now, min_interval=lo, max_interval=hi)
     assert lo <= delay <= hi

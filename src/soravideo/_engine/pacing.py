@@ -17,12 +17,14 @@ __all__ = ["AdaptiveLimit", "Observation", "TokenBucket", "next_poll_delay"]
 _LATENESS_SHARE = 0.04
 
 
-@attrs.frozen
-class Observation:
-    """One look at a job: when (clock seconds) and how far it was (0–100)."""
+Observation = tuple[float, int]
+"""One look at a job: when (clock seconds) and how far it was (0–100), as ``(at, progress)``.
 
-    at: float
-    progress: int
+A plain tuple of two numbers, which the garbage collector stops tracking at its first look
+(a named tuple or a class it tracks for good): a job keeps every reading while it runs,
+and with ten thousand jobs in flight each tracked reading reached the old generation and
+added to every full collection ([W2-4]).
+"""
 
 
 def next_poll_delay(
@@ -45,7 +47,7 @@ def next_poll_delay(
     its generation time.
 
     Args:
-        observations: Readings so far, oldest first (at least one).
+        observations: Readings so far, ``(at, progress)``, oldest first (at least one).
         now: The current time on the same clock.
         min_interval: Never sooner than this (seconds).
         max_interval: Never later than this (seconds), unless the provider's hint says so.
@@ -56,21 +58,22 @@ def next_poll_delay(
     """
     if not observations:
         raise ValueError("at least one observation is needed")
-    last = observations[-1]
-    anchor = observations[0]
-    for obs in observations:
-        if obs.progress <= 0:
-            anchor = obs
-    if last.progress <= 0 or last.at <= anchor.at:
-        target = now + max(now - observations[0].at, min_interval)
+    first_at = observations[0][0]
+    last_at, last_progress = observations[-1]
+    anchor_at = first_at  # when the job last showed no progress
+    for at, progress in observations:
+        if progress <= 0:
+            anchor_at = at
+    if last_progress <= 0 or last_at <= anchor_at:
+        target = now + max(now - first_at, min_interval)
     else:
-        elapsed = last.at - anchor.at
-        done = min(last.progress, 100)
+        elapsed = last_at - anchor_at
+        done = min(last_progress, 100)
         rate_high = (done + 1) / elapsed
         rate_low = max(done - 1, 0) / elapsed
-        eta_low = last.at + max(100 - done - 1, 0) / rate_high
-        eta_high = last.at + (100 - done) / rate_low if rate_low > 0 else math.inf
-        lateness = max(min_interval, _LATENESS_SHARE * (eta_low - anchor.at))
+        eta_low = last_at + max(100 - done - 1, 0) / rate_high
+        eta_high = last_at + (100 - done) / rate_low if rate_low > 0 else math.inf
+        lateness = max(min_interval, _LATENESS_SHARE * (eta_low - anchor_at))
         target = min(eta_high, eta_low + lateness)
     delay = min(max(target - now, min_interval), max_interval)
     if hint is not None and hint > delay:

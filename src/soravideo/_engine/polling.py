@@ -150,11 +150,11 @@ class Poller:
             self.reconciler.remember(job.remote_id)
         now = self.clock.time()
         started = job.started_at.timestamp() if job.started_at else now
-        observations = [Observation(at=min(started, now), progress=0)]
+        observations: list[Observation] = [(min(started, now), 0)]
         if remote is not None and remote.progress > 0:
-            observations.append(Observation(at=now, progress=remote.progress))
+            observations.append((now, remote.progress))
         elif job.progress > 0:
-            observations.append(Observation(at=now, progress=job.progress))
+            observations.append((now, job.progress))
         hint = remote.poll_after if remote is not None else None
         tracked = Tracked(job=job, observations=observations, due=now, hint=hint)
         tracked.pushed = bool(getattr(self.transport, "webhook_pushes", False))
@@ -381,7 +381,7 @@ class Poller:
             if remote.progress < current.progress:
                 remote = attrs.evolve(remote, progress=current.progress)
         if tracked is None:
-            seen = [Observation(at=self.clock.time(), progress=job.progress)]
+            seen: list[Observation] = [(self.clock.time(), job.progress)]
             await self.apply(
                 Tracked(job=job, observations=seen, due=math.inf), remote, guarded=False
             )
@@ -453,8 +453,8 @@ class Poller:
         tracked.hint = remote.poll_after
         if remote.queue_position:  # [W2-5 fal] queued, not refused: back-pressure too
             self.pacer.limit.on_queued(len(self.state.tracked), remote.queue_position)
-        if remote.progress != (tracked.observations[-1].progress if tracked.observations else 0):
-            tracked.observations.append(Observation(at=now, progress=remote.progress))
+        if remote.progress != (tracked.observations[-1][1] if tracked.observations else 0):
+            tracked.observations.append((now, remote.progress))
         status_word = remote.provider_status or None
         if progress_written and (
             remote.progress != job.progress or status_word != job.provider_status

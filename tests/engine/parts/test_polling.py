@@ -13,7 +13,6 @@ import soravideo as sv
 from engine_kit import Kit
 from helpers import WithoutFetchSeen
 from soravideo._engine import polling
-from soravideo._engine.pacing import Observation
 from soravideo._engine.state import Tracked
 from soravideo.repositories import JobUpdate, MemoryRepository, SupportsUpdateJobs
 from soravideo.transports import SupportsFetchSeen, Transport
@@ -351,7 +350,7 @@ async def test_a_refresh_applies_what_its_page_shows_of_the_jobs_not_due(kit: Ki
     assert not kit.state.holds(done.id)
     # Not due, in progress: what the page showed schedules its next poll (not soon), and
     # its progress waits for its own poll to be written.
-    assert s.later.observations[-1] == Observation(at=now, progress=75)
+    assert s.later.observations[-1] == (now, 75)
     assert s.later.due >= now + kit.settings.poll_min_interval
     assert (await kit.repository.get_job(s.later.job.id)).progress == 0
     # Being cancelled: untouched.
@@ -372,7 +371,7 @@ async def test_a_job_seen_on_a_page_keeps_a_poll_already_the_minimum_interval_aw
     now = kit.clock.time()
     s.later.due = now + 10
     await kit.poller.refresh(s.due)
-    assert s.later.observations[-1] == Observation(at=now, progress=75)
+    assert s.later.observations[-1] == (now, 75)
     assert s.later.due == now + 10
     kit.state.cancelling.discard(s.cancelling.job.id)
 
@@ -409,8 +408,8 @@ async def test_a_page_read_before_a_webhooks_news_does_not_move_a_job_back(kit: 
     await kit.poller.refresh(s.due)
     assert (await kit.repository.get_job(s.later.job.id)).progress == 90
     assert s.later.job.progress == 90
-    assert [o.progress for o in s.later.observations][-1] == 90
-    assert 75 not in [o.progress for o in s.later.observations]
+    assert [progress for _, progress in s.later.observations][-1] == 90
+    assert 75 not in [progress for _, progress in s.later.observations]
     kit.state.cancelling.discard(s.cancelling.job.id)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio
 
 import soravideo as sv
-from soravideo._engine.pacing import Observation
 from soravideo._engine.state import EngineState, Tracked, Wake
 from soravideo.testing.repository_contract import make_job
 
@@ -17,7 +16,7 @@ def test_held_jobs_are_queued_submitting_or_tracked() -> None:
     tracked = make_job("tracked", status=sv.JobStatus.PROCESSING, remote_id="video_1")
     state.enqueue(queued)
     state.submitting[submitting.id] = submitting
-    state.tracked[tracked.id] = Tracked(job=tracked, observations=[Observation(0, 0)], due=0)
+    state.tracked[tracked.id] = Tracked(job=tracked, observations=[(0, 0)], due=0)
     assert state.held_ids() == ["queued", "submitting", "tracked"]
     assert all(state.holds(job_id) for job_id in state.held_ids())
     assert not state.holds("elsewhere")
