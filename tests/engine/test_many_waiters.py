@@ -148,8 +148,31 @@ async def test_a_waiter_of_the_end_reads_the_ledger_over_news_kept_for_another()
     events.changed(job.id)  # the other waiter
     await events.emit("progress", attrs.evolve(job, progress=40))
     context: Any = SimpleNamespace(repository=repository, clock=sv.ManualClock())
-    runner: Any = SimpleNamespace(events=events, recheck_interval=lambda _job_id: 1.0)
+    runner: Any = SimpleNamespace(
+        events=events, recheck_interval=lambda _job_id: 1.0, holds=lambda _job_id: False
+    )
     look = _JobLook(context, job.id, None, cancel_on_timeout=False, bar=None)
 
     assert await look(runner) is None
     assert look.ended is not None and look.ended.status is sv.JobStatus.CANCELLED
+
+
+@pytest.mark.anyio
+async def test_waiters_of_jobs_the_engine_drives_start_without_reading_the_ledger() -> None:
+    n = 40
+    repository = CountingRepository()
+    async with sv.AsyncSoraVideo.simulated(
+        repository=repository, max_concurrency=n, requests_per_second=1000.0
+    ) as client:  # the engine runs in the background: it takes each job as it is made
+        jobs = [
+            await client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}"))
+            for i in range(n)
+        ]
+        before = repository.reads
+        done = await wait_for_all(client, jobs)
+        reads = repository.reads - before
+    assert {job.status for job in done} == {sv.JobStatus.COMPLETED}
+    # Driven here, so not ended: the first look reads nothing, and the end comes announced.
+    assert reads == 0, reads
+    assert client.fake is not None
+    check_exactly_once(client.fake, done)
