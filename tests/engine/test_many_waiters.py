@@ -7,6 +7,8 @@ times however many other jobs are in flight.
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import Sequence
 from typing import Any
 
@@ -176,3 +178,49 @@ async def test_waiters_of_jobs_the_engine_drives_start_without_reading_the_ledge
     assert reads == 0, reads
     assert client.fake is not None
     check_exactly_once(client.fake, done)
+
+
+def events_alive() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, anyio.Event))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("progress", [False, True])
+async def test_a_finished_wait_leaves_no_event_behind(progress: bool) -> None:
+    # Each waiter takes an event before each look; the look that finds its job ended used
+    # to leave one behind for good: one event for every job ever waited for.
+    n = 30
+    async with sv.AsyncSoraVideo.simulated(max_concurrency=n, requests_per_second=1000.0) as client:
+        jobs = [
+            await client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}"))
+            for i in range(n)
+        ]
+        before = events_alive()
+        async with anyio.create_task_group() as tg:
+            for job in jobs:
+                tg.start_soon(
+                    functools.partial(client.videos.wait_for_job, job.id, progress=progress)
+                )
+        # Past the waits' timers, which the simulated clock keeps until they are due.
+        await client.clock.sleep(2 * client.settings.poll_max_interval)
+        after = events_alive()
+    assert after - before < n // 3, (before, after)
+
+
+@pytest.mark.anyio
+async def test_release_keeps_an_event_that_another_task_waits_on() -> None:
+    events = EventBus()
+    event = events.changed("job_a", ends_only=True)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(event.wait)
+        await anyio.wait_all_tasks_blocked()
+        events.release("job_a", event, ends_only=True)
+        assert events.changed("job_a", ends_only=True) is event  # still set by the job
+        events.touch("job_a")
+
+    unwaited = events.changed("job_a", ends_only=True)
+    events.release("job_a", unwaited)  # another kind of waiter's: not this one
+    assert events.changed("job_a", ends_only=True) is unwaited
+    events.release("job_a", unwaited, ends_only=True)
+    assert events.changed("job_a", ends_only=True) is not unwaited

@@ -129,5 +129,7 @@ class ClientContext:
                 )
                 wait = await look(runner)
                 if wait is None:
+                    if wake is None and job_id is not None:
+                        runner.events.release(job_id, changed, ends_only=ends_only)
                     return
                 await sleep_or_wake(self.clock, wait, changed)

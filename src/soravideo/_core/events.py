@@ -160,6 +160,22 @@ class EventBus:
             self._changed = anyio.Event()
         return self._changed
 
+    def release(self, job_id: str, event: anyio.Event, *, ends_only: bool = False) -> None:
+        """Forget ``event`` (from ``changed(job_id)``) once its waiter saw the job ended.
+
+        A waiter takes its event before each look, so its last look (the one that finds
+        the job ended) leaves one behind, which nothing would set again: one event for
+        every job ever waited for. It is dropped unless another task waits on it; one
+        that took it and is still looking finds the job ended too (an end is final).
+        """
+        events = self._job_ended if ends_only else self._job_changed
+        if (
+            events.get(job_id) is event
+            and not event.is_set()
+            and not event.statistics().tasks_waiting
+        ):
+            del events[job_id]
+
     @contextmanager
     def watch(self, job_ids: Iterable[str]) -> Iterator[JobWatch]:
         """Gather the changes of these jobs for the duration of the block.
