@@ -149,7 +149,7 @@ class Canceller:
                 # The job can no longer complete: simulated time may move now, for a
                 # create on the wire (its retries sleep on the clock).
                 waits.enter_context(user_waits(self.clock))
-            on_the_wire = state.submit_done.get(job_id)
+            on_the_wire = state.submit_event(job_id)
             if on_the_wire is not None:
                 # Its answer's ledger write finds the job cancelled and stops the video
                 # itself, unless it got in before this write of ours (next lines).

@@ -350,8 +350,10 @@ class JobRunner:
         stopping worker or a closing client does not give away a job whose remote id is about
         to arrive."""
         with anyio.move_on_after(seconds):
-            for done in list(self._state.submit_done.values()):
-                await done.wait()
+            for job_id in list(self._state.submit_done):
+                done = self._state.submit_event(job_id)
+                if done is not None:
+                    await done.wait()
 
     def stop_worker(self) -> None:
         """Leave worker mode: look for new work again only when a caller asks (``wake``;
@@ -387,7 +389,7 @@ class JobRunner:
                     await self._idle_wait()
                     continue
                 state.submitting[job.id] = job
-                state.submit_done[job.id] = anyio.Event()
+                state.submit_done[job.id] = None  # its event made if someone waits
                 tg.start_soon(self._submitter.submit, job)
         finally:
             # The engine is stopping (this loop ends only then): nothing more is sent, and

@@ -51,8 +51,13 @@ class Wake:
         self.event.set()
 
     def rearm(self) -> anyio.Event:
-        """Start a new round: return the event the loop waits on until the next call."""
-        self.event = anyio.Event()
+        """Start a new round: return the event the loop waits on until the next call.
+
+        An event not set yet serves the new round as well as a new one would (the
+        dispatcher re-arms once a job it sends: no event made for nothing).
+        """
+        if self.event.is_set():
+            self.event = anyio.Event()
         return self.event
 
 
@@ -68,8 +73,9 @@ class EngineState:
         self.queue = JobQueue()
         self.submitting: dict[str, Job] = {}
         self.tracked: dict[str, Tracked] = {}
-        # Set while a job's submission runs; a cancel or a close waits for it.
-        self.submit_done: dict[str, anyio.Event] = {}
+        # A job's submission under way: a cancel or a close waits for its end. Its event is
+        # made when somebody first waits (``submit_event``), not for every job sent.
+        self.submit_done: dict[str, anyio.Event | None] = {}
         # Creates not sent yet (waiting for the rate limit): a cancel stops them there.
         self.unsent: dict[str, anyio.CancelScope] = {}
         # Creates on the wire, shielded from the engine's own cancellation: a stopping
@@ -135,6 +141,15 @@ class EngineState:
         self.never_sent.discard(job_id)
         self.ledger_refusals.pop(job_id, None)
         self.queue.remove(job_id)
+
+    def submit_event(self, job_id: str) -> anyio.Event | None:
+        """Return the event set when the job's submission ends, or ``None`` when none runs."""
+        if job_id not in self.submit_done:
+            return None
+        event = self.submit_done[job_id]
+        if event is None:
+            event = self.submit_done[job_id] = anyio.Event()
+        return event
 
     def answered(self, job_id: str) -> None:
         """Tell a cancel or a close waiting for this job's create that it is over (before
