@@ -342,7 +342,9 @@ class JobRunner:
             finally:
                 with anyio.CancelScope(shield=True):
                     # Queued jobs have not been sent: hand them back so another process
-                    # may take them.
+                    # may take them (pending again where their last create certainly
+                    # never happened, so that it is not taken for an ambiguous one).
+                    await self._submitter.unsend_queued()
                     await self._claims.release_queued()
 
     async def settle_submissions(self, seconds: float) -> None:

@@ -35,7 +35,7 @@ from .._core.retry import create_never_happened
 from .._core.settings import Settings
 from ..repositories.base import JobRepository
 from ..transports.base import RemoteJob, Transport
-from .ledger import Ledger, cost_changes
+from .ledger import Ledger, Write, cost_changes
 from .pacer import Pacer
 from .polling import Poller
 from .reconcile import Reconciler
@@ -317,6 +317,29 @@ class Submitter:
                     attempts=job.attempts - 1,
                 )
         self.state.enqueue(job)
+
+    async def unsend_queued(self) -> None:
+        """Write the queued jobs whose last create certainly never happened (a 429, a
+        refused connection, a 503) back to pending, before the stopping engine gives their
+        leases back.
+
+        ``never_sent`` lives in this process only: left processing without a remote id,
+        such a job looks like an ambiguous create to whoever takes it up next (another
+        process, or this client's next run), which reconciles it and, on a provider that
+        cannot deduplicate creates, fails it as ``ambiguous_submission`` although nothing
+        was ever made. Pending, it is sent once, as a new job is. A write the ledger
+        refuses leaves the job as it was (processing: reconciled then).
+        """
+        state = self.state
+        writes = [
+            Write(job, JobStatus.PROCESSING, {"status": JobStatus.PENDING, "started_at": None})
+            for job in state.queue.jobs()
+            if job.id in state.never_sent
+            and job.status is JobStatus.PROCESSING
+            and job.remote_id is None
+        ]
+        if writes:
+            await self.ledger.write_many(writes)
 
     async def _retry_or_fail(self, job: Job, exc: ProviderError) -> None:
         self.state.submitting.pop(job.id, None)
