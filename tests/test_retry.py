@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 
+import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from hypothesis import given
@@ -25,6 +28,7 @@ from soravideo._core.retry import (
     backoff,
     call_with_retries,
     classify,
+    create_waits,
     failure_of,
     outcome_of,
     parse_retry_after,
@@ -451,3 +455,56 @@ async def test_executor_retries_a_create_that_never_left() -> None:
     assert result == "made"
     assert calls == [1, 2, 3]
     assert rec.sleeps[1] == 1.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "stopped_while", "expected"),
+    [
+        (CREATE, "waiting", True),  # 429, then stopped in the wait: nothing made
+        (CREATE, "sending", False),  # stopped during the second attempt: it may have made one
+        (READ, "waiting", False),  # not a create: nothing to tell
+    ],
+)
+async def test_create_waits_tells_a_create_stopped_between_attempts(
+    kind: RequestKind, stopped_while: str, expected: bool
+) -> None:
+    reached = anyio.Event()
+    calls: list[int] = []
+
+    async def attempt() -> str:
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            raise RateLimitError("busy", status_code=429, retry_after=5.0)
+        reached.set()  # the second attempt hangs on the wire
+        await anyio.sleep_forever()
+        return "made"
+
+    async def sleep(_seconds: float) -> None:
+        if stopped_while == "waiting":
+            reached.set()
+            await anyio.sleep_forever()
+        await anyio.lowlevel.checkpoint()
+
+    with create_waits() as cut_while_waiting:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                functools.partial(call_with_retries, attempt, policy=POLICY, kind=kind, sleep=sleep)
+            )
+            await reached.wait()
+            tg.cancel_scope.cancel()  # a stopping engine's close_timeout
+    assert cut_while_waiting() is expected
+    assert calls == ([1] if stopped_while == "waiting" else [1, 2])
+
+
+@pytest.mark.anyio
+async def test_create_waits_is_false_for_a_create_that_returned_after_retries() -> None:
+    calls, attempt = script(RateLimitError("busy", status_code=429, retry_after=1.0), "made")
+    with create_waits() as cut_while_waiting:
+        result = await call_with_retries(
+            attempt,  # type: ignore[arg-type]
+            policy=POLICY,
+            kind=CREATE,
+            sleep=Recorder().sleep,
+        )
+    assert (result, calls, cut_while_waiting()) == ("made", [1, 2], False)

@@ -20,13 +20,15 @@ A server-requested wait counts for at most ``RetryPolicy.retry_after_cap`` (a cl
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import enum
 import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Literal, TypeVar
 
 import anyio
@@ -48,6 +50,7 @@ __all__ = [
     "call_with_retries",
     "classify",
     "create_never_happened",
+    "create_waits",
     "failure_of",
     "outcome_of",
     "parse_retry_after",
@@ -487,6 +490,34 @@ class RetryPolicy:
         return backoff(attempt, base=self.base, cap=self.cap, jitter=jitter, mode=self.jitter_mode)
 
 
+# Set by ``create_waits`` for its block: a one-item list, True while a create retried
+# there waits between two attempts.
+_CREATE_WAITING: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "soravideo_create_waiting", default=None
+)
+
+
+@contextlib.contextmanager
+def create_waits() -> Iterator[Callable[[], bool]]:
+    """Tell whether a create retried in the block was stopped while waiting to be sent again.
+
+    A create is retried only after attempts that certainly made nothing (the outcomes of
+    ``create_never_happened``), so a create stopped during that wait (a stopping engine's
+    ``close_timeout`` cutting it short) made nothing: it is no ambiguous create. One stopped
+    while an attempt was on the wire may have made a video.
+
+    Yields:
+        A function that returns ``True`` when the last create retried in the block stopped
+        in its wait between attempts (read it once the create has returned or raised).
+    """
+    waiting = [False]
+    token = _CREATE_WAITING.set(waiting)
+    try:
+        yield lambda: waiting[0]
+    finally:
+        _CREATE_WAITING.reset(token)
+
+
 async def call_with_retries(
     fn: Callable[[], Awaitable[T]],
     *,
@@ -512,6 +543,16 @@ async def call_with_retries(
     Raises:
         BaseException: The last attempt's exception, unchanged.
     """
+    waiting = _CREATE_WAITING.get() if kind is RequestKind.CREATE else None
+    if waiting is not None:
+        pause = sleep
+
+        async def sleep(seconds: float) -> None:
+            # Marked for ``create_waits``: left marked when the wait is cut short.
+            waiting[0] = True
+            await pause(seconds)
+            waiting[0] = False
+
     # Most requests succeed at once: the first attempt runs bare, and only a failure that
     # the policy retries pays for tenacity's machinery (then numbered from attempt 2).
     try:

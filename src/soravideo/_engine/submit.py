@@ -31,7 +31,7 @@ from .._core.errors import (
 )
 from .._core.events import EventBus
 from .._core.models import Job, JobError, JobStatus
-from .._core.retry import create_never_happened
+from .._core.retry import create_never_happened, create_waits
 from .._core.settings import Settings
 from ..repositories.base import JobRepository
 from ..transports.base import RemoteJob, Transport
@@ -276,7 +276,7 @@ class Submitter:
         # On the wire: shielded, so that a stopping engine (close, a worker's stop) does not
         # throw away an answer that may carry a remote id (a video made, and billed). The
         # engine's stop bounds the wait at close_timeout (the scope's deadline).
-        with anyio.CancelScope(shield=True) as wire:
+        with create_waits() as cut_while_waiting, anyio.CancelScope(shield=True) as wire:
             state.on_the_wire[job.id] = wire
             try:
                 remix_of = job.metadata.get(REMIX_OF)
@@ -293,11 +293,17 @@ class Submitter:
                     raise
             finally:
                 state.on_the_wire.pop(job.id, None)
-        # close_timeout passed without an answer: the job stays processing without a remote
-        # id, resumable (the next run reconciles it); never failed here.
-        logger.warning(
-            "job %s: create unanswered after close_timeout; left to the next run", job.id
-        )
+        if cut_while_waiting():
+            # close_timeout passed while the transport waited to send the create again
+            # (after a 429, say): nothing was made. The stop writes it back to pending.
+            logger.info("job %s: create not sent before close_timeout; pending again", job.id)
+            state.never_sent.add(job.id)
+        else:
+            # close_timeout passed without an answer: the job stays processing without a
+            # remote id, resumable (the next run reconciles it); never failed here.
+            logger.warning(
+                "job %s: create unanswered after close_timeout; left to the next run", job.id
+            )
         state.submitting.pop(job.id, None)
         state.enqueue(job)  # queued, so that the engine's stop gives its lease back
         return None

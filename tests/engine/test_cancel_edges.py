@@ -1,4 +1,4 @@
-"""Probes: cancel_job at the stages of a create not covered elsewhere, each ending with the
+"""cancel_job at the stages of a create not covered elsewhere, each ending with the
 exactly-once check."""
 
 from __future__ import annotations
