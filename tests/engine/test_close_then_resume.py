@@ -66,3 +66,21 @@ async def test_a_rate_limited_create_left_at_close_is_sent_on_resume_not_failed(
         done = await client.videos.get_job(job.id)
         assert done.status is sv.JobStatus.COMPLETED, (done.status, done.error)
         await check_ledger_exactly_once(fake, client.repository)
+
+
+async def test_a_simulated_client_closing_lets_a_create_waiting_out_a_429_finish() -> None:
+    # Its retry sleeps on simulated time, which moves while the close waits for the wire:
+    # the create is sent and recorded, instead of the close waiting out close_timeout in
+    # real time with simulated time stopped, then cutting it.
+    client = sv.AsyncSoraVideo.simulated(generation_time=60, close_timeout=5)
+    async with client:
+        fake = client.fake
+        assert fake is not None
+        fake.inject(status=429, retry_after=30, match=lambda r: r.method == "POST", times=3)
+        job = await client.videos.create_video(request("a heron"))
+        while fake.rate_limited_count() == 0:
+            await client.clock.sleep(0.5)
+    (made,) = fake.created_ids()
+    stored = await client.repository.get_job(job.id)
+    assert (stored.status, stored.remote_id) == (sv.JobStatus.PROCESSING, made)
+    await check_ledger_exactly_once(fake, client.repository, settled=False)  # resumable

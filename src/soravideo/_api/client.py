@@ -327,7 +327,12 @@ class AsyncSoraVideo:
         self._context.closed = True
         if self._stack is not None:
             stack, self._stack = self._stack, None
-            await stack.aclose()
+            # The engine in the background stops here, giving creates on the wire up to
+            # close_timeout (real time) to be answered: simulated time moves meanwhile, as
+            # their retries sleep on it (else a create waiting out a 429 held the close
+            # for all of close_timeout).
+            with user_waits(self.clock):
+                await stack.aclose()
         with anyio.CancelScope(shield=True):
             runner = self._context.runner
             if runner is not None:
