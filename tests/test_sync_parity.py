@@ -59,6 +59,7 @@ ASYNC_ONLY = {
 OWN_DESCRIPTION = {
     ("SoraVideo", ""): "the engine runs on the client's own thread, not in an async with block",
     ("SoraVideo", "run_worker"): "a blocking worker stops on SIGTERM, Ctrl-C or close()",
+    ("SoraVideo", "close"): "no async with block, so no task it must be closed from",
 }
 # Async methods that are plain functions (nothing to await) on both sides: ``as_completed``
 # checks its arguments at once and returns an iterator (async, or its sync twin).

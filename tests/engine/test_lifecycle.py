@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import anyio
 import pytest
 
 import soravideo as sv
@@ -255,3 +256,24 @@ async def test_an_ambiguous_create_is_reconciled_not_resent(ledger: object) -> N
         assert done.status is sv.JobStatus.COMPLETED
         assert_created_once(client.fake, 1)
         await assert_exactly_once(client)
+
+
+@pytest.mark.anyio
+async def test_closing_from_another_task_than_the_async_with_is_refused_clearly() -> None:
+    client = sv.AsyncSoraVideo.simulated()
+    errors: list[BaseException] = []
+
+    async def close_elsewhere() -> None:
+        try:
+            await client.aclose()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with client:
+        job = await client.videos.create_video(sv.CreateVideoRequest(prompt="a heron"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(close_elsewhere)
+        # Nothing was closed: the client still works, and its own block closes it.
+        assert (await client.videos.wait_for_job(job.id)).status is sv.JobStatus.COMPLETED
+    assert len(errors) == 1
+    assert "in the task that entered `async with` it" in str(errors[0])

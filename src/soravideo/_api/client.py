@@ -231,6 +231,7 @@ class AsyncSoraVideo:
         [`FakeSora`][soravideo.testing.FakeSora] unless another provider was asked for;
         ``None`` otherwise)."""
         self._stack: AsyncExitStack | None = None
+        self._stack_task: int | None = None  # the task that entered ``async with``
 
     @classmethod
     def simulated(
@@ -292,6 +293,7 @@ class AsyncSoraVideo:
         stack.callback(tg.cancel_scope.cancel)
         tg.start_soon(runner.run_forever)
         self._stack = stack
+        self._stack_task = anyio.get_current_task().id
         return self
 
     async def __aexit__(
@@ -314,6 +316,10 @@ class AsyncSoraVideo:
         time) and their answers recorded, so a video the provider made is never lost; a
         create still unanswered then leaves its job resumable (processing), never failed.
 
+        A client entered with ``async with`` runs its engine in a task group of that task:
+        close it there (end the block). From another task this raises ``RuntimeError``
+        and closes nothing.
+
         Examples:
             ```python
             client = sv.AsyncSoraVideo.simulated()
@@ -324,6 +330,12 @@ class AsyncSoraVideo:
         """
         if self._context.closed:
             return
+        if self._stack is not None and anyio.get_current_task().id != self._stack_task:
+            # anyio would refuse with "Attempted to exit cancel scope in a different task".
+            raise RuntimeError(
+                "close this client in the task that entered `async with` it: its engine "
+                "runs in a task group of that task (end that block, or cancel that task)"
+            )
         self._context.closed = True
         if self._stack is not None:
             stack, self._stack = self._stack, None
