@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import attrs
 import pytest
 
@@ -33,8 +34,8 @@ WIRING = {
     ("provider", "where"),
     [
         *[(provider, "engine") for provider in WIRING],
-        # The transport waits out the pause itself, and close_timeout cuts that wait: the
-        # create certainly never happened then either.
+        # The transport waits out the pause itself, on simulated time, which moves while
+        # the client closes: its retries run out there (see below for a wait cut short).
         *[(provider, "transport") for provider in WIRING],
     ],
 )
@@ -84,3 +85,27 @@ async def test_a_simulated_client_closing_lets_a_create_waiting_out_a_429_finish
     stored = await client.repository.get_job(job.id)
     assert (stored.status, stored.remote_id) == (sv.JobStatus.PROCESSING, made)
     await check_ledger_exactly_once(fake, client.repository, settled=False)  # resumable
+
+
+@pytest.mark.parametrize("provider", ["runway", "replicate", "fal"])
+async def test_a_create_cut_at_close_while_its_transport_waits_to_retry_is_pending_again(
+    tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path], provider: str
+) -> None:
+    # A clock that moves only when the test moves it: the transport's wait after the 429
+    # (30 s) is still on when close_timeout (0.5 s, real time) cuts the create short. It
+    # made nothing, so its job is pending again, not left as an ambiguous create.
+    db = new_sqlite_ledger(tmp_path / "ledger.db")
+    clock = sv.ManualClock()
+    fake, transport = simulated_provider_parts(provider, clock, generation_time=60)
+    fake.inject(status=429, retry_after=30, match=lambda r: r.method == "POST", times=20)
+    async with sv.AsyncSoraVideo(
+        transport=transport, repository=SQLiteRepository(db), clock=clock, close_timeout=0.5
+    ) as client:
+        job = await client.videos.create_video(request("a heron"))
+        await anyio.wait_all_tasks_blocked()  # sent, refused, its retry waiting
+        assert fake.rate_limited_count() == 1
+    assert fake.created_count() == 0
+    async with SQLiteRepository(db) as ledger:
+        stored = await ledger.get_job(job.id)
+        assert (stored.status, stored.remote_id) == (sv.JobStatus.PENDING, None)
+        await check_ledger_exactly_once(fake, ledger, settled=False)
