@@ -47,6 +47,19 @@ async def wait_for_all(client: sv.AsyncSoraVideo, jobs: Sequence[sv.Job]) -> lis
     return done
 
 
+async def create_then_wait(
+    client: sv.AsyncSoraVideo, repository: CountingRepository, n: int
+) -> tuple[list[sv.Job], int]:
+    """Create ``n`` jobs, then wait for each in its own task; return them as they ended,
+    and the ledger reads of single jobs the waits made."""
+    jobs = [
+        await client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}")) for i in range(n)
+    ]
+    before = repository.reads
+    done = await wait_for_all(client, jobs)
+    return done, repository.reads - before
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("n", [5, 60])
 async def test_each_waiter_reads_the_ledger_a_bounded_number_of_times(n: int) -> None:
@@ -55,13 +68,7 @@ async def test_each_waiter_reads_the_ledger_a_bounded_number_of_times(n: int) ->
         repository=repository, max_concurrency=n, requests_per_second=1000.0
     )
     try:
-        jobs = [
-            await client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}"))
-            for i in range(n)
-        ]
-        before = repository.reads
-        done = await wait_for_all(client, jobs)
-        reads = repository.reads - before
+        done, reads = await create_then_wait(client, repository, n)
     finally:
         await client.aclose()
     assert {job.status for job in done} == {sv.JobStatus.COMPLETED}
@@ -166,13 +173,7 @@ async def test_waiters_of_jobs_the_engine_drives_start_without_reading_the_ledge
     async with sv.AsyncSoraVideo.simulated(
         repository=repository, max_concurrency=n, requests_per_second=1000.0
     ) as client:  # the engine runs in the background: it takes each job as it is made
-        jobs = [
-            await client.videos.create_video(sv.CreateVideoRequest(prompt=f"fox {i}"))
-            for i in range(n)
-        ]
-        before = repository.reads
-        done = await wait_for_all(client, jobs)
-        reads = repository.reads - before
+        done, reads = await create_then_wait(client, repository, n)
     assert {job.status for job in done} == {sv.JobStatus.COMPLETED}
     # Driven here, so not ended: the first look reads nothing, and the end comes announced.
     assert reads == 0, reads
