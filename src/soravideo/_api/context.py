@@ -127,9 +127,13 @@ class ClientContext:
                     if wake is not None
                     else runner.events.changed(job_id, ends_only=ends_only)
                 )
-                wait = await look(runner)
-                if wait is None:
+                try:
+                    wait = await look(runner)
+                    if wait is None:
+                        return
+                    await sleep_or_wake(self.clock, wait, changed)
+                finally:
                     if wake is None and job_id is not None:
+                        # Each wait gives back the job's event it took (dropped once
+                        # nobody holds it).
                         runner.events.release(job_id, changed, ends_only=ends_only)
-                    return
-                await sleep_or_wake(self.clock, wait, changed)

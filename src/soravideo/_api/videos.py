@@ -154,7 +154,6 @@ class _JobLook:
         "_cancel_on_timeout",
         "_context",
         "_deadline",
-        "_looked",
         "_timeout",
         "ended",
         "job_id",
@@ -175,23 +174,17 @@ class _JobLook:
         self._deadline = None if timeout is None else context.clock.time() + timeout
         self._cancel_on_timeout = cancel_on_timeout
         self._bar = bar
-        self._looked = False
         self.ended: Job | None = None
 
     async def __call__(self, runner: JobRunner) -> float | None:
         job_id = self.job_id
-        first, self._looked = not self._looked, True
         # The job as the engine announced it, when that is what woke us. A waiter of the
         # end only (no bar) trusts only an ended one: news on the way kept for another
-        # waiter may be older than the ledger.
+        # waiter may be older than the ledger. Otherwise the ledger, even for a job this
+        # engine drives: another process may have ended it (a cancel) before this engine
+        # noticed.
         job = runner.events.latest(job_id)
         if job is None or (self._bar is None and not job.is_terminal):
-            if first and self._bar is None and runner.holds(job_id) and not self._expired():
-                # A job this engine drives has not ended: the engine lets go of a job
-                # before it announces its end, which wakes this waiter (its wake is set
-                # up before this look). So the first look needs no read: ten thousand
-                # waiters start without ten thousand reads of the ledger ([W2-4]).
-                return self._next_wait(runner)
             job = await self._context.repository.get_job(job_id)
         if self._bar is not None:
             self._bar.update(job)

@@ -112,6 +112,9 @@ class EventBus:
         # bar): its news on the way (submitted, progress) lets them sleep on, so a job
         # costs its waiter two looks, not one per reading of its progress.
         self._job_ended: dict[str, anyio.Event] = {}
+        # How many waits took each job's current event (``changed``) and have not given it
+        # back (``release``): it is dropped when the last one gives it back unset.
+        self._takers: dict[tuple[bool, str], int] = {}
         self._watches: dict[str, list[JobWatch]] = {}
         # The job as last announced, kept for a waiter of it (``latest``) while one waits.
         self._latest: dict[str, Job] = {}
@@ -150,31 +153,38 @@ class EventBus:
         """
         if job_id is not None:
             events = self._job_ended if ends_only else self._job_changed
+            key = (ends_only, job_id)
             # A set event (a simulated clock sets a waiter's event when its wait is up:
             # ``sleep_or_wake``) is replaced, so the next wait does not end at once.
             event = events.get(job_id)
             if event is None or event.is_set():
                 event = events[job_id] = anyio.Event()
+                self._takers[key] = 1
+            else:
+                self._takers[key] = self._takers.get(key, 0) + 1
             return event
         if self._changed is None or self._changed.is_set():
             self._changed = anyio.Event()
         return self._changed
 
     def release(self, job_id: str, event: anyio.Event, *, ends_only: bool = False) -> None:
-        """Forget ``event`` (from ``changed(job_id)``) once its waiter saw the job ended.
+        """Give back ``event``, taken by ``changed(job_id)`` for one wait that is over.
 
-        A waiter takes its event before each look, so its last look (the one that finds
-        the job ended) leaves one behind, which nothing would set again: one event for
-        every job ever waited for. It is dropped unless another task waits on it; one
-        that took it and is still looking finds the job ended too (an end is final).
+        A waiter takes its job's event before each look and gives it back after its wait
+        (or its last look): an event nobody holds any more is dropped. Kept, the event of
+        each waiter's last look (the one that finds the job ended) stayed for good, as
+        nothing would set it again: one event for every job ever waited for.
         """
         events = self._job_ended if ends_only else self._job_changed
-        if (
-            events.get(job_id) is event
-            and not event.is_set()
-            and not event.statistics().tasks_waiting
-        ):
-            del events[job_id]
+        if events.get(job_id) is not event:
+            return  # set and dropped by a change, or replaced since: nothing to count
+        key = (ends_only, job_id)
+        left = self._takers.get(key, 1) - 1
+        if left > 0:
+            self._takers[key] = left
+            return
+        self._takers.pop(key, None)
+        del events[job_id]
 
     @contextmanager
     def watch(self, job_ids: Iterable[str]) -> Iterator[JobWatch]:
@@ -227,10 +237,12 @@ class EventBus:
         if job_id is not None:
             event = self._job_changed.pop(job_id, None)
             if event is not None:
+                self._takers.pop((False, job_id), None)
                 event.set()
             if ends:
                 event = self._job_ended.pop(job_id, None)
                 if event is not None:
+                    self._takers.pop((True, job_id), None)
                     event.set()
             for watch in self._watches.get(job_id, ()):
                 watch.note(job_id)
@@ -240,6 +252,7 @@ class EventBus:
                 watch.note(None)
         events, self._job_changed = self._job_changed, {}
         ended, self._job_ended = self._job_ended, {}
+        self._takers = {}
         for event in (*events.values(), *ended.values()):
             event.set()
 

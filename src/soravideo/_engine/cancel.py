@@ -140,7 +140,7 @@ class Canceller:
         state = self.state
         state.cancelling.add(job_id)
         self.stop_sending(job_id)
-        written = False
+        written = finished = False
         waits = contextlib.ExitStack()
         try:
             job, done = await self._cancel_in_ledger(job_id)
@@ -182,11 +182,16 @@ class Canceller:
                         current, JobStatus.CANCELLED, guarded=False, remote_id=remote_id
                     )
             done = current
+            finished = True
         finally:
             waits.close()
             state.cancelling.discard(job_id)
             if written or job_id not in state.submit_done:
                 state.drop(job_id)
+            if written and not finished:
+                # Cancelled in the ledger, but what followed failed (a read refused, the
+                # caller gone): no announcement comes, so its waiters look again now.
+                self.events.touch(job_id)
             if not written:
                 # The ledger refused the cancel (locked, down), so the job goes on; unless a
                 # create of it is on the wire (it carries on here), it was taken out of

@@ -12,6 +12,7 @@ import logging
 
 from .._core.clock import Clock, now_utc
 from .._core.errors import RepositoryError
+from .._core.events import EventBus
 from .._core.settings import Settings
 from ..repositories.base import JobRepository
 from .pacer import Pacer
@@ -43,8 +44,10 @@ class LeaseKeeper:
         owner: str,
         lease_clock: Clock,
         pacer: Pacer,
+        events: EventBus,
     ) -> None:
         self.state = state
+        self.events = events
         self.repository = repository
         self.settings = settings
         self.owner = owner
@@ -91,6 +94,9 @@ class LeaseKeeper:
                 ):
                     logger.warning("lost the lease of job %s; another worker has it", job_id)
                     self.state.drop(job_id)
+                    # Its waiters look again: no longer driven here, it may even have
+                    # ended (a cancel or a push elsewhere ends a lease's renewals).
+                    self.events.touch(job_id)
 
     async def renew(self, ids: list[str]) -> list[str]:
         """Renew the leases of ``ids``; return the ids whose lease this engine still holds.

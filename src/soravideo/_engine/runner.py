@@ -164,6 +164,7 @@ class JobRunner:
             owner=self.owner,
             lease_clock=lease_clock,
             pacer=pacer,
+            events=events,
         )
         self._canceller = Canceller(
             state=state,

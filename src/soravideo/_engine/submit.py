@@ -171,6 +171,8 @@ class Submitter:
         fresh = job.status is JobStatus.PENDING
         try:
             if fresh:
+                # A first create: whatever an earlier run knew of the job's creates is moot.
+                state.never_sent.discard(job.id)
                 job = await self.ledger.write(
                     job,
                     JobStatus.PENDING,
@@ -345,7 +347,12 @@ class Submitter:
             and job.remote_id is None
         ]
         if writes:
-            await self.ledger.write_many(writes)
+            outcomes = await self.ledger.write_many(writes)
+            for write, outcome in zip(writes, outcomes, strict=True):
+                if isinstance(outcome, Job):
+                    # Pending now: its next create is a first one, judged on its own (a
+                    # mark left here would re-send an ambiguous one without reconciling).
+                    state.never_sent.discard(write.job.id)
 
     async def _retry_or_fail(self, job: Job, exc: ProviderError) -> None:
         self.state.submitting.pop(job.id, None)

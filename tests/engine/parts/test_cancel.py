@@ -81,3 +81,30 @@ async def test_a_video_that_cannot_be_stopped_is_said_so_not_raised(
         await stopper.stop(job.remote_id or "")
     assert "could not cancel remote job" in caplog.text
     assert kit.fake.cancelled_ids() == []
+
+
+async def test_a_cancel_that_fails_after_its_write_still_wakes_the_waiters(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cancel is in the ledger, then the step after it fails: no announcement comes,
+    # so the job's waiters must be woken all the same, not left to their recheck.
+    job = await kit.sent()
+    kit.poller.track(job)
+    waiter = kit.events.changed(job.id, ends_only=True)
+
+    async def stop_fails(remote_id: str) -> None:
+        await kit.ledger.stop_video(remote_id)  # stopped, then what follows fails
+        raise sv.RepositoryError("database is locked")
+
+    broken = Canceller(
+        state=kit.state,
+        ledger=kit.ledger,
+        reconciler=kit.reconciler,
+        stop_video=stop_fails,
+        events=kit.events,
+    )
+    with pytest.raises(sv.RepositoryError):
+        await broken.cancel(job.id)
+    assert (await kit.repository.get_job(job.id)).status is sv.JobStatus.CANCELLED
+    assert waiter.is_set()
+    assert not kit.state.holds(job.id)

@@ -26,6 +26,7 @@ async def keeping(kit: Kit, lease_clock: sv.ManualClock) -> AsyncIterator[LeaseK
         owner=OWNER,
         lease_clock=lease_clock,
         pacer=kit.pacer,
+        events=kit.events,
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(keeper.run)
@@ -40,6 +41,7 @@ async def test_held_leases_are_renewed_and_a_lost_one_is_let_go(kit: Kit) -> Non
     lost = await kit.sent("a cat")
     kit.poller.track(kept)
     kit.poller.track(lost)
+    waiter_of_lost = kit.events.changed(lost.id, ends_only=True)
     async with keeping(kit, lease_clock):
         # The lease of one job expired and another worker took it over.
         await kit.repository.release_lease([lost.id], OWNER)
@@ -50,6 +52,7 @@ async def test_held_leases_are_renewed_and_a_lost_one_is_let_go(kit: Kit) -> Non
         await anyio.wait_all_tasks_blocked()
     assert kit.state.holds(kept.id)
     assert not kit.state.holds(lost.id)
+    assert waiter_of_lost.is_set()  # its waiters look again, at once
 
 
 async def test_a_refused_renewal_is_tried_again_sooner_and_keeps_the_jobs(
