@@ -382,23 +382,18 @@ class Poller:
                 remote = attrs.evolve(remote, progress=current.progress)
         if tracked is None:
             seen: list[Observation] = [(self.clock.time(), job.progress)]
-            await self.apply(
-                Tracked(job=job, observations=seen, due=math.inf), remote, guarded=False
-            )
+            tracked = Tracked(job=job, observations=seen, due=math.inf)
+            written = await self.apply(tracked, remote, guarded=False)
         else:
             tracked.failures = 0
-            await self.apply(tracked, remote)
-        after = await self.ledger.read(job.id)
-        if after is None:
-            return None
-        changed = (after.status, after.progress, after.provider_status) != (
-            current.status,
-            current.progress,
-            current.provider_status,
-        )
-        return after if changed else None
+            written = await self.apply(tracked, remote)
+        # Only this delivery's own write: a job someone else changed first (a cancel, a
+        # poll) was not changed by it, whatever the ledger now shows.
+        return written
 
-    async def apply(self, tracked: Tracked, remote: RemoteJob, *, guarded: bool = True) -> None:
+    async def apply(
+        self, tracked: Tracked, remote: RemoteJob, *, guarded: bool = True
+    ) -> Job | None:
         """Record what the provider says of a job: its progress, or its end.
 
         Args:
@@ -407,13 +402,19 @@ class Poller:
             guarded: Write under this engine's lease (a job it polls); ``False`` for a
                 webhook's news of a job it does not hold.
 
+        Returns:
+            The job as this write left it; ``None`` when nothing was written (nothing new)
+            or the write found the job changed by someone else (cancelled, taken over).
+
         Raises:
             RepositoryError: The ledger refused the write (the job stays tracked).
         """
         answer = await self._answer(tracked, remote, guarded=guarded)
-        if answer is not None:
-            [outcome] = await self.ledger.write_many([answer.write])
-            await self._settle(answer, outcome)
+        if answer is None:
+            return None
+        [outcome] = await self.ledger.write_many([answer.write])
+        await self._settle(answer, outcome)
+        return outcome if isinstance(outcome, Job) else None
 
     async def _answer(
         self,
