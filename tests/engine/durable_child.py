@@ -5,11 +5,14 @@ Usage: python durable_child.py BASE_URL DB MODE [N | MANIFEST]
   script MANIFEST     the natural batch script: create the batch from the manifest under a
                       key, then process it (run again, it carries on with the same batch)
   resume              wait for every unfinished job in the ledger
+  exit-after-answer N create N jobs; when the provider has answered the second create,
+                      the process ends at once (os._exit, before the ledger write)
 Prints "submitted <job id>" for each submission, so the parent can kill it mid-run.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -29,8 +32,23 @@ def say(*words: object) -> None:
 def main() -> None:
     base_url, db, mode = sys.argv[1:4]
     arg = sys.argv[4] if len(sys.argv) > 4 else "0"
+    transport = SoraTransport(base_url=base_url, api_key="sk-test")
+    if mode == "exit-after-answer":
+        submit = transport.submit
+        answers = 0
+
+        async def answered_then_exit(*args: object, **kwargs: object) -> object:
+            nonlocal answers
+            remote = await submit(*args, **kwargs)  # type: ignore[arg-type]
+            answers += 1
+            if answers == 2:
+                say("answered", remote.remote_id)
+                os._exit(17)  # the answer is never written to the ledger
+            return remote
+
+        transport.submit = answered_then_exit  # type: ignore[method-assign,assignment]
     client = sv.SoraVideo(
-        transport=SoraTransport(base_url=base_url, api_key="sk-test"),
+        transport=transport,
         repository=SQLiteRepository(db),
         poll_min_interval=0.05,
         poll_max_interval=0.5,
@@ -43,7 +61,7 @@ def main() -> None:
     # two announcements could interleave into one garbled line.
     client.on("submitted", lambda event: say("submitted", event.job.id))
     with client:
-        if mode == "create-and-wait":
+        if mode in ("create-and-wait", "exit-after-answer"):
             ids = [
                 client.videos.create_video(sv.CreateVideoRequest(prompt=f"durable {i}")).id
                 for i in range(int(arg))

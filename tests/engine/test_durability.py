@@ -17,6 +17,7 @@ from helpers import (
     assert_created_once,
     assert_distinct_remote_ids,
     finish_child,
+    logged,
     read_ledger,
     sigkill_then_resume,
     start_child,
@@ -80,4 +81,31 @@ def test_the_same_batch_script_run_again_after_sigkill_makes_each_video_once(
     assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * 4
     assert_distinct_remote_ids(jobs)
     assert_created_once(fake, 4)
+    check_exactly_once(fake, jobs)
+
+
+def test_a_process_ended_between_the_providers_answer_and_the_ledger_write_is_adopted(
+    served: tuple[FakeSora, str], tmp_path: Path
+) -> None:
+    # The provider answered the second create, then the process died (os._exit) before
+    # the ledger recorded the answer: the job is processing with no remote id. A new
+    # process on the same file must find that video (reconcile), never create it again.
+    fake, base_url = served
+    db = tmp_path / "ledger.db"
+    first = start_child(base_url, db, "exit-after-answer", "3")
+    (orphan,) = wait_for_lines(first, "answered", 1)
+    first.communicate(timeout=10)
+    assert first.returncode == 17
+    jobs = read_ledger(db)
+    assert orphan not in {j.remote_id for j in jobs}
+    check_exactly_once(fake, jobs, settled=False)
+    sent = len(logged(fake, "POST"))
+    second = start_child(base_url, db, "resume")
+    finish_child(second)
+    jobs = read_ledger(db)
+    assert [j.status for j in jobs] == [sv.JobStatus.COMPLETED] * 3
+    assert orphan in {j.remote_id for j in jobs}
+    # Nothing was created again: every create the resume sent was one the first never did.
+    assert len(logged(fake, "POST")) == 3 >= sent
+    assert_created_once(fake, 3)
     check_exactly_once(fake, jobs)
