@@ -1470,3 +1470,42 @@ async def test_injected_client_through_its_own_transport() -> None:
     assert remote.status is JobStatus.COMPLETED
     assert seen[0].headers["user-agent"].startswith("soravideo")
     assert "authorization" not in seen[0].headers
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [303, 302])
+@pytest.mark.parametrize("then", [429, 503])
+async def test_a_create_answered_with_a_redirect_is_never_sent_again(
+    router: respx.MockRouter, sora: SoraTransport, sleeps: Sleeps, status: int, then: int
+) -> None:
+    # The POST was taken (a redirect to a GET): a 429 or 503 on the GET says nothing of
+    # whether the create made a video, so it is ambiguous, never retried as unsent.
+    create = router.post("/videos").respond(status, headers={"location": f"{BASE}/videos/v1"})
+    router.get("/videos/v1").respond(then, json=error_body("busy"))
+    with pytest.raises(AmbiguousSubmissionError, match="answered with a redirect"):
+        await sora.submit(CreateVideoRequest(prompt="fox"), idempotency_key="k")
+    assert create.call_count == 1
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+async def test_a_create_redirected_with_307_is_still_unsent_when_refused(
+    router: respx.MockRouter, sora: SoraTransport, sleeps: Sleeps
+) -> None:
+    # 307: the server asks for the same POST elsewhere, having taken nothing. A 429 there
+    # certainly made nothing: retried as usual.
+    first = router.post("/videos").mock(
+        side_effect=[
+            httpx.Response(307, headers={"location": f"{BASE}/videos2"}),
+            httpx.Response(307, headers={"location": f"{BASE}/videos2"}),
+        ]
+    )
+    second = router.post("/videos2").mock(
+        side_effect=[
+            httpx.Response(429, json=error_body("busy"), headers={"retry-after": "1"}),
+            httpx.Response(200, json=video("video_9")),
+        ]
+    )
+    remote = await sora.submit(CreateVideoRequest(prompt="fox"), idempotency_key="k")
+    assert remote.remote_id == "video_9"
+    assert (first.call_count, second.call_count, sleeps.delays) == (2, 2, [1.0])

@@ -776,13 +776,30 @@ class HttpSession:
         origin = httpx.URL(url)
         request = build(method, origin, authorized, True, True)
         hop_authorized = authorized
+        # A create answered with a redirect that changes the method (303, or 301/302 after a
+        # POST) was taken by the server: what happens to the hops after it says nothing of
+        # whether it made a video.
+        taken = False
         for _ in range(_MAX_REDIRECTS + 1):
-            response = await self._send(request, kind, stream=stream, authorized=hop_authorized)
+            try:
+                response = await self._send(request, kind, stream=stream, authorized=hop_authorized)
+            except ProviderError as exc:
+                if not taken or isinstance(exc, AmbiguousSubmissionError):
+                    raise
+                raise AmbiguousSubmissionError(
+                    f"{exc.message} (after the create was answered with a redirect: it may "
+                    "have happened; reconcile before sending it again)",
+                    status_code=exc.status_code,
+                    request_id=exc.request_id,
+                    provider=exc.provider,
+                    code=exc.code,
+                ) from exc
             if not response.has_redirect_location:
                 return response
             await response.aclose()
             target = request.url.join(response.headers["location"])
             hop_method = _redirect_method(request.method, response.status_code)
+            taken = taken or (kind is RequestKind.CREATE and hop_method != request.method)
             hop_authorized = authorized and _same_origin(target, origin)
             request = build(hop_method, target, hop_authorized, False, hop_method == method)
         raise ProviderError(
