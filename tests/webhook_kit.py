@@ -30,12 +30,16 @@ class Kit:
     """How to build a provider's fake and a transport that asks it to push."""
 
     name: str
-    build: Callable[[Clock, dict[str, Any]], tuple[FakeServer, Transport]]
+    build: Callable[[Clock, dict[str, Any], Any], tuple[FakeServer, Transport]]
     reads: Callable[[FakeServer], int]
     thin: bool = False  # its events carry an id only: one status read follows
 
     def make(self, clock: Clock, **transport_options: Any) -> tuple[FakeServer, Transport]:
-        return self.build(clock, transport_options)
+        return self.build(clock, transport_options, None)
+
+    def transport_on(self, fake: FakeServer, clock: Clock, **transport_options: Any) -> Transport:
+        """Another transport on ``fake`` (a second process's, say)."""
+        return self.build(clock, transport_options, fake)[1]
 
 
 def _client(fake: FakeServer, base_url: str | None = None) -> httpx.AsyncClient:
@@ -44,8 +48,11 @@ def _client(fake: FakeServer, base_url: str | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=fake.http_transport(), base_url=base_url)
 
 
-def _replicate(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transport]:
-    fake = FakeReplicate(clock=clock, generation_time=GENERATION, queue_time=3)
+def _replicate(
+    clock: Clock, options: dict[str, Any], fake: Any = None
+) -> tuple[FakeServer, Transport]:
+    if fake is None:
+        fake = FakeReplicate(clock=clock, generation_time=GENERATION, queue_time=3)
     options.setdefault("webhook_url", HOOK)
     options.setdefault("webhook_secret", fake.webhooks.secret)
     transport = ReplicateTransport(
@@ -58,8 +65,9 @@ def _replicate(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Trans
     return fake, transport
 
 
-def _fal(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transport]:
-    fake = FakeFal(clock=clock, generation_time=GENERATION, queue_time=3)
+def _fal(clock: Clock, options: dict[str, Any], fake: Any = None) -> tuple[FakeServer, Transport]:
+    if fake is None:
+        fake = FakeFal(clock=clock, generation_time=GENERATION, queue_time=3)
     url = "http://fake-fal.test"
     options.setdefault("webhook_url", HOOK)
     options.setdefault("webhook_jwks_url", url + FakeFal.jwks_path)
@@ -69,8 +77,11 @@ def _fal(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transport]:
     return fake, transport
 
 
-def _openrouter(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transport]:
-    fake = FakeOpenRouter(clock=clock, generation_time=GENERATION)
+def _openrouter(
+    clock: Clock, options: dict[str, Any], fake: Any = None
+) -> tuple[FakeServer, Transport]:
+    if fake is None:
+        fake = FakeOpenRouter(clock=clock, generation_time=GENERATION)
     options.setdefault("webhook_url", HOOK)
     options.setdefault("webhook_secret", fake.webhooks.secret)
     transport = OpenRouterTransport(
@@ -83,8 +94,11 @@ def _openrouter(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Tran
     return fake, transport
 
 
-def _gemini(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transport]:
-    fake = FakeGemini(clock=clock, generation_time=GENERATION)
+def _gemini(
+    clock: Clock, options: dict[str, Any], fake: Any = None
+) -> tuple[FakeServer, Transport]:
+    if fake is None:
+        fake = FakeGemini(clock=clock, generation_time=GENERATION)
     options.setdefault("webhook_secret", fake.webhooks.secret)
     transport = GeminiTransport(
         base_url="http://fake-gemini.invalid",
@@ -96,8 +110,9 @@ def _gemini(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transpor
     return fake, transport
 
 
-def _sora(clock: Clock, options: dict[str, Any]) -> tuple[FakeServer, Transport]:
-    fake = FakeSora(clock=clock, generation_time=GENERATION)
+def _sora(clock: Clock, options: dict[str, Any], fake: Any = None) -> tuple[FakeServer, Transport]:
+    if fake is None:
+        fake = FakeSora(clock=clock, generation_time=GENERATION)
     base_url = "http://fakesora.invalid/v1"
     options.setdefault("webhook_secret", fake.webhooks.secret)
     transport = SoraTransport(

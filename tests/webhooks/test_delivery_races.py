@@ -274,8 +274,11 @@ async def test_a_delivery_whose_write_loses_to_a_cancel_leaves_the_job_cancelled
                 await client.webhooks.handle(provider=kit.name, headers=headers, body=body)
             )
 
-        other = sv.AsyncSoraVideo(
-            transport=kit.make(clock)[1], repository=ledger, clock=clock, poll_max_interval=900
+        other = sv.AsyncSoraVideo(  # a second process: the same provider and ledger
+            transport=kit.transport_on(fake, clock),
+            repository=ledger,
+            clock=clock,
+            poll_max_interval=900,
         )
         async with other, anyio.create_task_group() as tg:
             tg.start_soon(deliver)
@@ -312,7 +315,7 @@ async def test_one_delivery_handed_to_two_clients_at_once_on_one_sqlite_file_app
         assert remote_id is not None
         headers, body = _final(fake, kit, remote_id)
         async with sv.AsyncSoraVideo(
-            transport=kit.make(clock)[1],
+            transport=kit.transport_on(fake, clock),  # a second process, same provider
             repository=SQLiteRepository(db),
             clock=clock,
             poll_max_interval=SAFETY_NET,
