@@ -318,7 +318,8 @@ class AsyncSoraVideo:
 
         A client entered with ``async with`` runs its engine in a task group of that task:
         close it there (end the block). From another task this raises ``RuntimeError``
-        and closes nothing.
+        and closes nothing. A call still waiting in another task when the client closes
+        ends with a ``RuntimeError`` saying so (its jobs go on in the ledger).
 
         Examples:
             ```python
@@ -346,6 +347,10 @@ class AsyncSoraVideo:
             with user_waits(self.clock):
                 await stack.aclose()
         with anyio.CancelScope(shield=True):
+            if self._context.runner is not None:
+                # Calls still waiting in other tasks look again, find the client closed,
+                # and say so (their engine is gone: nothing else would end their wait).
+                self._context.runner.events.touch()
             runner = self._context.runner
             if runner is not None:
                 # An engine driven elsewhere (the sync client's portal task, another

@@ -132,6 +132,10 @@ class ClientContext:
                     if wait is None:
                         return
                     await sleep_or_wake(self.clock, wait, changed)
+                    if self.closed:
+                        # Closed by another task meanwhile: its engine is gone, so
+                        # nothing would end this wait (on simulated time, not even it).
+                        raise RuntimeError("this client was closed while a call waited")
                 finally:
                     if wake is None and job_id is not None:
                         # Each wait gives back the job's event it took (dropped once
