@@ -22,6 +22,14 @@ from soravideo.transports import (
 from soravideo.transports.base import Transport
 
 HOOK = "https://hooks.example.test/soravideo"
+# How each fake's delivery of a video's end is keyed (its event key ends with this).
+FINAL_EVENT = {
+    "fal": ":OK",
+    "gemini": ":interaction.completed",
+    "openrouter": ":video.generation.completed",
+    "replicate": ":completed",
+    "sora": ":video.completed",
+}
 GENERATION = 60.0
 
 

@@ -20,7 +20,7 @@ from soravideo.repositories import MemoryRepository
 from soravideo.testing import check_ledger_exactly_once
 from soravideo.testing._fakeserver import FakeServer
 from soravideo.testing._webhooks import FakeWebhookEvent
-from webhook_kit import KITS, Kit, status_reads
+from webhook_kit import FINAL_EVENT, KITS, Kit, status_reads
 
 pytestmark = pytest.mark.anyio
 
@@ -56,17 +56,10 @@ class Run:
         while (await self.client.videos.get_job(job.id)).remote_id is None:
             await self.clock.sleep(1)
         await self.clock.sleep(200)
-        (event,) = [e for e in self.fake.webhooks.events() if e.key.endswith(_FINAL[self.kit.name])]
+        (event,) = [
+            e for e in self.fake.webhooks.events() if e.key.endswith(FINAL_EVENT[self.kit.name])
+        ]
         return event
-
-
-_FINAL = {
-    "fal": ":OK",
-    "gemini": ":interaction.completed",
-    "openrouter": ":video.generation.completed",
-    "replicate": ":completed",
-    "sora": ":video.completed",
-}
 
 
 @asynccontextmanager

@@ -20,19 +20,11 @@ from soravideo.repositories import MemoryRepository, SQLiteRepository
 from soravideo.repositories.base import JobUpdate
 from soravideo.testing import check_ledger_exactly_once
 from soravideo.testing._fakeserver import FakeServer
-from webhook_kit import KITS, Kit
+from webhook_kit import FINAL_EVENT, KITS, Kit
 
 pytestmark = pytest.mark.anyio
 
 SAFETY_NET = 900.0
-
-_FINAL = {
-    "fal": ":OK",
-    "gemini": ":interaction.completed",
-    "openrouter": ":video.generation.completed",
-    "replicate": ":completed",
-    "sora": ":video.completed",
-}
 
 
 class Held(MemoryRepository):
@@ -82,7 +74,7 @@ def _final(fake: FakeServer, kit: Kit, remote_id: str) -> tuple[dict[str, str], 
     (event,) = [
         e
         for e in fake.webhooks.events()
-        if e.key.endswith(_FINAL[kit.name]) and e.remote_id.endswith(part)
+        if e.key.endswith(FINAL_EVENT[kit.name]) and e.remote_id.endswith(part)
     ]
     return fake.webhooks.signed(event.payload)
 
@@ -94,6 +86,29 @@ def _resigned(
     names = ("webhook-id", "x-openrouter-idempotency-key", "x-fal-webhook-request-id")
     (delivery_id,) = [headers[name] for name in names if name in headers]
     return fake.webhooks.sign(body, delivery_id=delivery_id), body
+
+
+def _client(transport: Any, ledger: Any, clock: VirtualClock) -> sv.AsyncSoraVideo:
+    """A client that asks for pushes, polling every SAFETY_NET only as the safety net."""
+    return sv.AsyncSoraVideo(
+        transport=transport,
+        repository=ledger,
+        clock=clock,
+        poll_max_interval=SAFETY_NET,
+        max_concurrency=4,
+    )
+
+
+async def _sent_and_ended_there(client: sv.AsyncSoraVideo, clock: VirtualClock, job: sv.Job) -> str:
+    """Wait until the job's create is recorded, then until its video has ended at the
+    provider (simulated time); return its remote id."""
+    with clock.waiting():
+        while (await client.videos.get_job(job.id)).remote_id is None:
+            await clock.sleep(1)
+        await clock.sleep(200)
+    remote_id = (await client.videos.get_job(job.id)).remote_id
+    assert remote_id is not None
+    return remote_id
 
 
 def _remote_ids(fake: FakeServer) -> list[str]:
@@ -139,10 +154,7 @@ async def test_a_cancel_after_the_video_completed_at_the_provider(
         poll_max_interval=SAFETY_NET,
     ) as client:
         job = await client.videos.create_video(request_("too late"))
-        with clock.waiting():
-            while (await client.videos.get_job(job.id)).remote_id is None:
-                await clock.sleep(1)
-            await clock.sleep(200)
+        await _sent_and_ended_there(client, clock, job)
         await client.videos.cancel_job(job.id)
         await check_ledger_exactly_once(fake, client.repository)
 
@@ -157,13 +169,7 @@ async def test_a_delivery_before_the_create_answer_is_recorded_leaves_the_job_to
     fake, transport = kit.make(clock)
     ledger = Held()
     ledger.when = _records_remote_id
-    async with sv.AsyncSoraVideo(
-        transport=transport,
-        repository=ledger,
-        clock=clock,
-        poll_max_interval=SAFETY_NET,
-        max_concurrency=4,
-    ) as client:
+    async with _client(transport, ledger, clock) as client:
         job = await client.videos.create_video(request("a heron"))
         with clock.waiting():
             await ledger.held.wait()
@@ -242,20 +248,9 @@ async def test_a_delivery_whose_write_loses_to_a_cancel_leaves_the_job_cancelled
     clock = VirtualClock()
     fake, transport = kit.make(clock)
     ledger = MemoryRepository()
-    async with sv.AsyncSoraVideo(
-        transport=transport,
-        repository=ledger,
-        clock=clock,
-        poll_max_interval=SAFETY_NET,
-        max_concurrency=4,
-    ) as client:
+    async with _client(transport, ledger, clock) as client:
         job = await client.videos.create_video(request_("a stoat"))
-        with clock.waiting():
-            while (await client.videos.get_job(job.id)).remote_id is None:
-                await clock.sleep(1)
-            await clock.sleep(200)
-        remote_id = (await client.videos.get_job(job.id)).remote_id
-        assert remote_id is not None
+        remote_id = await _sent_and_ended_there(client, clock, job)
         headers, body = _final(fake, kit, remote_id)
         poller = (await client._context.engine())._poller
         result = poller.result
@@ -307,12 +302,7 @@ async def test_one_delivery_handed_to_two_clients_at_once_on_one_sqlite_file_app
         poll_max_interval=SAFETY_NET,
     ) as first:
         job = await first.videos.create_video(request("an otter"))
-        with clock.waiting():
-            while (await first.videos.get_job(job.id)).remote_id is None:
-                await clock.sleep(1)
-            await clock.sleep(200)
-        remote_id = (await first.videos.get_job(job.id)).remote_id
-        assert remote_id is not None
+        remote_id = await _sent_and_ended_there(first, clock, job)
         headers, body = _final(fake, kit, remote_id)
         async with sv.AsyncSoraVideo(
             transport=kit.transport_on(fake, clock),  # a second process, same provider
