@@ -131,11 +131,11 @@ class ClientContext:
                     wait = await look(runner)
                     if wait is None:
                         return
-                    await sleep_or_wake(self.clock, wait, changed)
                     if self.closed:
-                        # Closed by another task meanwhile: its engine is gone, so
-                        # nothing would end this wait (on simulated time, not even it).
+                        # Closed by another task meanwhile (and not ended, so far): its
+                        # engine is gone, so nothing would end this wait.
                         raise RuntimeError("this client was closed while a call waited")
+                    await sleep_or_wake(self.clock, wait, changed)
                 finally:
                     if wake is None and job_id is not None:
                         # Each wait gives back the job's event it took (dropped once
