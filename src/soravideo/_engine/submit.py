@@ -337,22 +337,24 @@ class Submitter:
         cannot deduplicate creates, fails it as ``ambiguous_submission`` although nothing
         was ever made. Pending, it is sent once, as a new job is. A write the ledger
         refuses leaves the job as it was (processing: reconciled then).
+
+        Every queued job's mark is dropped: its lease goes back now, and whoever takes it up
+        next (this engine included) judges its creates from the ledger. A mark kept past
+        that would re-send, unreconciled, a create someone else made in between.
         """
         state = self.state
+        queued = state.queue.jobs()
         writes = [
             Write(job, JobStatus.PROCESSING, {"status": JobStatus.PENDING, "started_at": None})
-            for job in state.queue.jobs()
+            for job in queued
             if job.id in state.never_sent
             and job.status is JobStatus.PROCESSING
             and job.remote_id is None
         ]
         if writes:
-            outcomes = await self.ledger.write_many(writes)
-            for write, outcome in zip(writes, outcomes, strict=True):
-                if isinstance(outcome, Job):
-                    # Pending now: its next create is a first one, judged on its own (a
-                    # mark left here would re-send an ambiguous one without reconciling).
-                    state.never_sent.discard(write.job.id)
+            await self.ledger.write_many(writes)
+        for job in queued:
+            state.never_sent.discard(job.id)
 
     async def _retry_or_fail(self, job: Job, exc: ProviderError) -> None:
         self.state.submitting.pop(job.id, None)

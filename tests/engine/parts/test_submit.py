@@ -117,3 +117,38 @@ async def test_a_refused_create_fails_the_job(kit: Kit) -> None:
     assert failed.error is not None and not failed.error.retryable
     assert not kit.state.holds(job.id)
     assert kit.seen == [("failed", job.id)]
+
+
+async def test_a_stop_writes_a_refused_create_back_to_pending_and_forgets_its_mark(
+    kit: Kit,
+) -> None:
+    job = await kit.pending()
+    kit.fake.inject(status=429, retry_after=20, match="POST /videos")
+    await submit(kit, job)
+    assert kit.state.never_sent == {job.id}
+    await submitter(kit).unsend_queued()
+    stored = await kit.repository.get_job(job.id)
+    assert (stored.status, stored.remote_id) == (sv.JobStatus.PENDING, None)
+    assert kit.state.never_sent == set()
+    assert kit.fake.created_count() == 0
+
+
+async def test_a_stop_whose_write_back_is_refused_still_forgets_the_mark(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ledger keeps the job processing; its lease goes back. Whoever takes it up next
+    # (this engine too) must reconcile it, not re-send it on a mark from before the stop:
+    # another process may have made its create in between.
+    job = await kit.pending()
+    kit.fake.inject(status=429, retry_after=20, match="POST /videos")
+    await submit(kit, job)
+
+    async def locked(*args: Any, **kwargs: Any) -> Any:
+        raise sv.RepositoryError("database is locked")
+
+    monkeypatch.setattr(kit.repository, "update_job", locked)
+    monkeypatch.setattr(kit.repository, "update_jobs", locked, raising=False)
+    await submitter(kit).unsend_queued()
+    monkeypatch.undo()
+    assert (await kit.repository.get_job(job.id)).status is sv.JobStatus.PROCESSING
+    assert kit.state.never_sent == set()
