@@ -347,12 +347,11 @@ class AsyncSoraVideo:
             with user_waits(self.clock):
                 await stack.aclose()
         with anyio.CancelScope(shield=True):
-            if self._context.runner is not None:
-                # Calls still waiting in other tasks look again, find the client closed,
-                # and say so (their engine is gone: nothing else would end their wait).
-                self._context.runner.events.touch()
             runner = self._context.runner
             if runner is not None:
+                # Calls still waiting in other tasks look again, find the client closed,
+                # and say so (their engine is gone: nothing else would end their wait).
+                runner.events.touch()
                 # An engine driven elsewhere (the sync client's portal task, another
                 # task's wait) may still have creates on the wire: not before they answer
                 # (simulated time moves meanwhile: their retries sleep on it).

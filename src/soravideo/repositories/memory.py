@@ -163,8 +163,8 @@ class MemoryRepository(JobRepository, SupportsUpdateJobs):
         # The ledger's unique indexes: (provider, remote id) -> job id, batch key -> batch id.
         self._remote: dict[tuple[str, str], str] = {}
         self._keys: dict[str, str] = {}
-        # Webhook deliveries received: (provider, delivery id) -> remote id ([W2-7]).
-        # (provider, delivery id) → when it arrived (µs), oldest recorded first.
+        # Webhook deliveries received ([W2-7]): (provider, delivery id) → when it arrived
+        # (µs), oldest recorded first.
         self._deliveries: dict[tuple[str, str], int] = {}
 
     def __repr__(self) -> str:
