@@ -172,6 +172,7 @@ class AsyncBatchService:
                 ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
+            RuntimeError: the client is closed; nothing stored.
 
         Examples:
             ```python
@@ -213,7 +214,7 @@ class AsyncBatchService:
             estimate = self.estimate_cost(request)
             if estimate > request.budget_usd:
                 raise BudgetExceededError(estimate, float(request.budget_usd))
-        await context.engine()
+        await context.engine_for_new_jobs()
         fingerprint = request_sha256(request)
         if key is not None:
             existing = await context.repository.get_batch_by_key(key)

@@ -91,6 +91,19 @@ class ClientContext:
                 )
         return self.runner
 
+    async def engine_for_new_jobs(self) -> JobRunner:
+        """`engine`, for a call that stores new jobs: refused once the client is closed.
+
+        A job stored then would wait in the ledger with nothing to send it until another
+        client resumed it, and the caller would believe it under way.
+
+        Raises:
+            RuntimeError: The client is closed; nothing is stored.
+        """
+        if self.closed:
+            raise RuntimeError("this client is closed")
+        return await self.engine()
+
     async def watch(
         self,
         look: Callable[[JobRunner], Awaitable[float | None]],

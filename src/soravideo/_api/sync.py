@@ -632,6 +632,7 @@ class VideoService:
 
         Raises:
             ValidationError: naming every bad field; nothing was stored or sent.
+            RuntimeError: the client is closed; nothing was stored.
 
         Examples:
             ```python
@@ -665,6 +666,7 @@ class VideoService:
         Raises:
             ValidationError: naming every bad field as ``requests[i].field`` (or
                 ``requests`` when it is not a list of requests); nothing was stored or sent.
+            RuntimeError: the client is closed; nothing was stored.
 
         Examples:
             ```python
@@ -909,6 +911,7 @@ class VideoService:
             JobStateError: the source job is not completed.
             ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
                 provider cannot remix.
+            RuntimeError: the client is closed; nothing was stored.
 
         Examples:
             ```python
@@ -1007,6 +1010,7 @@ class BatchService:
                 ``budget_usd`` given both here and in the request; nothing stored.
             BudgetExceededError: the estimate is above ``budget_usd``; nothing stored.
             ConflictError: another request was stored under ``key``; nothing stored.
+            RuntimeError: the client is closed; nothing stored.
 
         Examples:
             ```python

@@ -261,6 +261,7 @@ class AsyncVideoService:
 
         Raises:
             ValidationError: naming every bad field; nothing was stored or sent.
+            RuntimeError: the client is closed; nothing was stored.
 
         Examples:
             ```python
@@ -296,6 +297,7 @@ class AsyncVideoService:
         Raises:
             ValidationError: naming every bad field as ``requests[i].field`` (or
                 ``requests`` when it is not a list of requests); nothing was stored or sent.
+            RuntimeError: the client is closed; nothing was stored.
 
         Examples:
             ```python
@@ -313,7 +315,7 @@ class AsyncVideoService:
             errors += self.validate(request, f"requests[{index}]")
         raise_if(errors)
         jobs = [new_job(self._context, request) for request in requests]
-        runner = await self._context.engine()
+        runner = await self._context.engine_for_new_jobs()
         await self._context.repository.add_jobs(jobs)
         for job in jobs:
             await runner.events.emit("created", job)
@@ -370,7 +372,7 @@ class AsyncVideoService:
         return each_as_it_ends(self._context, list(dict.fromkeys(job_ids)), timeout, deadline)
 
     async def _store(self, job: Job) -> Job:
-        runner = await self._context.engine()
+        runner = await self._context.engine_for_new_jobs()
         await runner.add_created(job)
         await runner.events.emit("created", job)
         runner.created(job)
@@ -616,6 +618,7 @@ class AsyncVideoService:
             JobStateError: the source job is not completed.
             ValidationError: the prompt is invalid, ``job_id`` is not a job id, or the
                 provider cannot remix.
+            RuntimeError: the client is closed; nothing was stored.
 
         Examples:
             ```python
