@@ -392,18 +392,9 @@ class Submitter:
         except (ConflictError, JobNotFoundError):
             if await self._owned_elsewhere(job, remote):
                 return
-            # Cancelled (or taken over) while the create was on the wire: stop the video.
-            # (Still counted in flight until forgotten, so no other create takes its slot
-            # while this video is being stopped.)
-            current = await self.ledger.read(job.id)
-            if current is not None and current.status is JobStatus.CANCELLED:
-                await self.ledger.stop_video(remote.remote_id)
-                if current.remote_id is None:
-                    # Keep the remote id on record: the provider did make (and stop) it.
-                    with contextlib.suppress(ConflictError, JobNotFoundError):
-                        await self.ledger.write(
-                            current, JobStatus.CANCELLED, guarded=False, remote_id=remote.remote_id
-                        )
+            # Cancelled, or taken over, while the create was on the wire. (Still counted in
+            # flight until forgotten, so no other create takes its slot meanwhile.)
+            await self._refused(job.id, remote)
             await self.ledger.forget(job.id)
             return
         except RepositoryError as exc:
@@ -445,6 +436,84 @@ class Submitter:
                 )
                 await self.clock.sleep(self.pacer.backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refused(self, job_id: str, remote: RemoteJob) -> None:
+        """See the video of a create whose answer the ledger refused to a home.
+
+        Cancelled meanwhile: the video is stopped, and put on record. Taken over by another
+        process (this one stalled past its lease): that process either finds the video
+        (a provider that lists) or, unable to know, fails the job; a job failed without
+        it gets the video on record, stopped. While the other process has not decided
+        yet, this one looks again, for at most ``lease_seconds``.
+        """
+        deadline = self.clock.time() + self.settings.lease_seconds
+        while True:
+            current = await self.ledger.read(job_id)
+            if current is None or current.status is JobStatus.COMPLETED:
+                return
+            if current.status is JobStatus.CANCELLED:
+                await self.ledger.stop_video(remote.remote_id)
+                if current.remote_id is None:
+                    # Keep the remote id on record: the provider did make (and stop) it.
+                    with contextlib.suppress(ConflictError, JobNotFoundError):
+                        await self.ledger.write(
+                            current, JobStatus.CANCELLED, guarded=False, remote_id=remote.remote_id
+                        )
+                return
+            if current.remote_id is not None:
+                return  # the process that took the job over found the video
+            if current.status is JobStatus.FAILED:
+                await self._made_after_failing(current, remote)
+                return
+            if self.clock.time() >= deadline or self.state.stopping_at is not None:
+                logger.error(
+                    "job %s: its create made %s, but another process holds the job and has "
+                    "not recorded that video; check the provider for it",
+                    job_id,
+                    remote.remote_id,
+                )
+                return
+            await self.clock.sleep(self.settings.poll_min_interval)
+
+    async def _made_after_failing(self, job: Job, remote: RemoteJob) -> None:
+        """Stop and record a video whose job failed elsewhere without knowing of it.
+
+        This process sent the create, then stalled past its lease before recording the
+        answer. Another process took the job over, could not find out whether the create
+        had been made (a provider that can neither list nor deduplicate) and failed it.
+        Nothing will ever fetch this video: it is stopped where the provider can cancel,
+        and put on the failed job's record, so no video is left billed and unowned.
+        """
+        logger.warning(
+            "job %s: its create had made %s, answered after the job failed elsewhere (this "
+            "process stalled past its lease); stopping that video",
+            job.id,
+            remote.remote_id,
+        )
+        await self.ledger.stop_video(remote.remote_id)
+        said = job.error.message if job.error is not None else "failed"
+        stopped = (
+            "soravideo asked the provider to stop it"
+            if self.transport.capabilities.can_cancel
+            else f"{self.transport.name} cannot cancel it: it goes on, and is billed"
+        )
+        error = JobError(
+            code=job.error.code if job.error is not None else "ambiguous_submission",
+            message=(
+                f"{said} (it had: the provider made {remote.remote_id}, answered to a process "
+                f"that stalled past its lease after the job had failed; {stopped})"
+            ),
+            retryable=job.error.retryable if job.error is not None else True,
+        )
+        with contextlib.suppress(ConflictError, JobNotFoundError):
+            await self.ledger.write(
+                job,
+                JobStatus.FAILED,
+                guarded=False,
+                remote_id=remote.remote_id,
+                error=error,
+                **cost_changes(remote),  # what the provider bills for it
+            )
 
     async def _owned_elsewhere(self, job: Job, remote: RemoteJob) -> bool:
         """Handle a remote id the ledger refused because another job owns it.

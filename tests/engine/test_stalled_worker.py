@@ -1,0 +1,214 @@
+"""A worker alive but stalled past its lease, on every simulated provider (memory ledger).
+
+Engine A sends a job's create and stalls before the ledger has its remote id (a long GC
+pause, a frozen VM): its write of the remote id and its lease renewals are held. Its lease
+expires and engine B takes the job over. Where the provider lists its videos, B finds the
+one A made and drives the job; where it cannot (Runway, fal, Replicate …), B cannot know
+whether A's create was made, so it fails the job without sending another. Then A wakes and
+its late write is refused by the lease guard. Whatever B did, the video A made must not be
+left billed and unowned: one video, one job holding it, and nothing stuck. A may also wake
+while B is about to fail the job: then A looks again until B has decided.
+(`test_stalled_worker_postgres.py` runs the Sora case on a real PostgreSQL server.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+import pytest
+
+import soravideo as sv
+from helpers import request
+from soravideo._core.events import EventBus
+from soravideo._engine.runner import JobRunner
+from soravideo.repositories import JobUpdate, MemoryRepository
+from soravideo.testing import check_ledger_exactly_once
+from soravideo.testing._simulated import SIMULATED_PROVIDERS, simulated_provider_parts
+
+pytestmark = pytest.mark.anyio
+
+LEASE = 60.0
+POLL = 1.0
+
+
+class Stalls:
+    """A's view of the shared ledger: its first write of the job's remote id waits for
+    ``wake``, and so do its lease renewals meanwhile."""
+
+    def __init__(self, inner: MemoryRepository) -> None:
+        self.inner = inner
+        self.stalled = anyio.Event()
+        self.wake = anyio.Event()
+        self.late: list[object] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _holds(self, updates: Sequence[JobUpdate]) -> bool:
+        return not self.stalled.is_set() and any(u.job.remote_id is not None for u in updates)
+
+    async def _late(self, write: Callable[[], Awaitable[Any]]) -> Any:
+        self.stalled.set()
+        await self.wake.wait()
+        try:
+            outcome = await write()
+        except Exception as exc:
+            self.late.append(exc)
+            raise
+        self.late.append(outcome)
+        return outcome
+
+    async def update_job(self, job: sv.Job, **kwargs: Any) -> sv.Job:
+        update = JobUpdate(job=job, **kwargs)
+        if self._holds([update]):
+            return await self._late(lambda: self.inner.update_job(job, **kwargs))  # type: ignore[no-any-return]
+        return await self.inner.update_job(job, **kwargs)
+
+    async def update_jobs(self, updates: Sequence[JobUpdate]) -> Any:
+        if self._holds(updates):
+            return await self._late(lambda: self.inner.update_jobs(updates))
+        return await self.inner.update_jobs(updates)
+
+    async def renew_lease(self, *args: Any, **kwargs: Any) -> Any:
+        if self.stalled.is_set() and not self.wake.is_set():
+            await self.wake.wait()
+        return await self.inner.renew_lease(*args, **kwargs)
+
+
+def _runner(repository: Any, transport: Any, clock: Any, lease_clock: Any, owner: str) -> JobRunner:
+    return JobRunner(
+        repository=repository,
+        transport=transport,
+        settings=sv.Settings(lease_seconds=LEASE, poll_min_interval=POLL, poll_max_interval=10),
+        clock=clock,
+        events=EventBus(),
+        owner=owner,
+        lease_clock=lease_clock,
+    )
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await anyio.wait_all_tasks_blocked()
+
+
+@pytest.mark.parametrize("provider", SIMULATED_PROVIDERS)
+async def test_a_stalled_workers_video_is_never_left_unowned(provider: str) -> None:
+    clock = sv.ManualClock()
+    lease_clock = sv.ManualClock(start=clock.time())
+    fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
+    ledger = MemoryRepository()
+    ledger_a = Stalls(ledger)
+    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
+    job = await client.videos.create_video(request())
+    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
+    b = _runner(ledger, transport, clock, lease_clock, "engine-b")
+    async with a.driving():
+        a.wake()
+        with anyio.fail_after(5):
+            await ledger_a.stalled.wait()
+        assert fake.created_count() == 1
+        b.worker_mode = True
+        async with b.driving():
+            lease_clock.advance(LEASE + POLL)
+            clock.advance(POLL)
+            await _settle()
+            for _ in range(20):  # B takes the job over and does what it can
+                clock.advance(POLL)
+                await _settle()
+            ledger_a.wake.set()
+            await _settle()
+            for _ in range(30):
+                clock.advance(60.0)
+                await _settle()
+                if (await ledger.get_job(job.id)).status.is_terminal and not a.holds(job.id):
+                    break
+            b.worker_mode = False
+    await _check(fake, transport, ledger, job.id, ledger_a)
+
+
+async def _check(
+    fake: Any, transport: Any, ledger: MemoryRepository, job_id: str, ledger_a: Stalls
+) -> None:
+    done = await ledger.get_job(job_id)
+    [late] = ledger_a.late
+    assert isinstance(late, sv.ConflictError), late  # A's late write of the remote id
+    assert fake.created_count() == 1
+    [video] = fake.created_ids()
+    assert done.remote_id == video
+    if transport.capabilities.can_list:
+        # B found the video A made and drove the job to its end.
+        assert done.status is sv.JobStatus.COMPLETED, done.error
+    else:
+        # B could not know and failed the job; A's late answer put the video on record
+        # and stopped it where the provider can cancel.
+        assert done.status is sv.JobStatus.FAILED
+        assert done.error is not None and done.error.code == "ambiguous_submission"
+        assert video in done.error.message
+        stopped = {*fake.cancelled_ids(), *fake.deleted_ids()}
+        assert (video in stopped) is transport.capabilities.can_cancel
+        assert ("cannot cancel" in done.error.message) is not transport.capabilities.can_cancel
+    await check_ledger_exactly_once(fake, ledger)
+
+
+class HoldsFailing:
+    """B's view of the ledger: its write failing the job waits for ``go``."""
+
+    def __init__(self, inner: MemoryRepository) -> None:
+        self.inner = inner
+        self.holding = anyio.Event()
+        self.go = anyio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def _maybe_hold(self, updates: Sequence[JobUpdate]) -> None:
+        if any(u.job.status is sv.JobStatus.FAILED for u in updates):
+            self.holding.set()
+            await self.go.wait()
+
+    async def update_job(self, job: sv.Job, **kwargs: Any) -> sv.Job:
+        await self._maybe_hold([JobUpdate(job=job, **kwargs)])
+        return await self.inner.update_job(job, **kwargs)
+
+    async def update_jobs(self, updates: Sequence[JobUpdate]) -> Any:
+        await self._maybe_hold(updates)
+        return await self.inner.update_jobs(updates)
+
+
+@pytest.mark.parametrize("provider", ["runway", "fal", "openrouter", "gemini"])
+async def test_a_stalled_worker_waking_while_the_job_is_being_failed_elsewhere(
+    provider: str,
+) -> None:
+    clock = sv.ManualClock()
+    lease_clock = sv.ManualClock(start=clock.time())
+    fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
+    ledger = MemoryRepository()
+    ledger_a, ledger_b = Stalls(ledger), HoldsFailing(ledger)
+    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
+    job = await client.videos.create_video(request())
+    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
+    b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
+    async with a.driving():
+        a.wake()
+        with anyio.fail_after(5):
+            await ledger_a.stalled.wait()
+        b.worker_mode = True
+        async with b.driving():
+            lease_clock.advance(LEASE + POLL)
+            for _ in range(20):
+                clock.advance(POLL)
+                await _settle()
+                if ledger_b.holding.is_set():
+                    break
+            assert ledger_b.holding.is_set(), "B never came to fail the job"
+            ledger_a.wake.set()  # A's late write lands while B's failing write waits
+            await _settle()
+            ledger_b.go.set()
+            for _ in range(30):
+                clock.advance(60.0)
+                await _settle()
+            b.worker_mode = False
+    await _check(fake, transport, ledger, job.id, ledger_a)
