@@ -775,9 +775,10 @@ async def test_cancel_puts_and_a_request_gone_or_done_is_fine(
         httpx.Response(400, json={"detail": "something else"}),
         *[httpx.Response(503, json={"detail": "shedding load"})] * 4,
     ]
-    await fal.cancel(REMOTE)
-    await fal.cancel(REMOTE)
-    await fal.cancel(REMOTE)
+    assert await fal.cancel(REMOTE) is None  # stopping
+    assert await fal.cancel(REMOTE) is None  # gone
+    assert await fal.cancel(REMOTE) == "ended"  # completed before: nothing was stopped
+    assert fal.cancel_reports_ended
     with pytest.raises(ProviderError) as other:
         await fal.cancel(REMOTE)
     with pytest.raises(ProviderUnavailableError):

@@ -665,12 +665,16 @@ async def test_cancel_posts_an_empty_body_and_tolerates_a_finished_or_gone_inter
 ) -> None:
     route = router.post(f"{BASE}/interactions/{ID}/cancel")
     route.mock(return_value=httpx.Response(200, json=interaction("cancelled")))
-    await gemini.cancel(ID)
+    assert await gemini.cancel(ID) is None
     assert route.calls[0].request.content == b""
     finished = {"error": {"code": 400, "message": "done", "status": "FAILED_PRECONDITION"}}
-    for answer in (httpx.Response(400, json=finished), httpx.Response(404, json={})):
+    for answer, said in (
+        (httpx.Response(400, json=finished), "ended"),
+        (httpx.Response(404, json={}), None),
+    ):
         route.mock(return_value=answer)
-        await gemini.cancel(ID)
+        assert await gemini.cancel(ID) == said
+    assert gemini.cancel_reports_ended
     route.mock(return_value=httpx.Response(400, json={"error": {"status": "INVALID_ARGUMENT"}}))
     with pytest.raises(ProviderError):
         await gemini.cancel(ID)

@@ -526,12 +526,17 @@ async def test_a_cancel_posts_and_a_prediction_gone_or_done_is_fine(
         side_effect=[
             httpx.Response(200, json=prediction("canceled")),
             httpx.Response(200, json=prediction("succeeded")),
+            httpx.Response(200, json=prediction("failed")),
+            httpx.Response(200, json=prediction("processing")),
+            httpx.Response(200, text="not json"),
             httpx.Response(404, json={"detail": "Not found."}),
         ]
     )
-    for _ in range(3):
-        await rep.cancel(PID)
-    assert route.call_count == 3 and route.calls.last.request.content == b""
+    said = [await rep.cancel(PID) for _ in range(6)]
+    # Ended before the cancel (nothing stopped): succeeded or failed; otherwise nothing said.
+    assert said == [None, "ended", "ended", None, None, None]
+    assert route.call_count == 6 and route.calls.last.request.content == b""
+    assert rep.cancel_reports_ended
 
 
 async def test_downloads_carry_no_token_and_a_deleted_output_says_why(

@@ -120,31 +120,16 @@ def kit(request: pytest.FixtureRequest) -> Kit:
     return KITS[request.param]
 
 
-# Found by this probe, not fixed: a cancel that reaches a job whose video has already
-# completed at the provider (not yet seen: no poll, no delivery yet) ends the job
-# "cancelled" with its finished, billed video on record (Canceller.cancel,
-# _engine/cancel.py: VideoStopper.stop ignores the provider's answer that the video had
-# already succeeded). check_exactly_once calls that "still running". Where the fake's
-# cancel of a finished video is a delete (Sora) or there is no cancel (OpenRouter) it
-# passes.
-LATE_CANCEL = pytest.mark.xfail(
-    strict=True,
-    reason="a cancel after the video completed at the provider leaves it cancelled with a "
-    "finished video (check: still running); fal, Gemini, Replicate",
-)
+# Providers whose cancel of a job already ended says so (and never destroys the video): a
+# cancel that reaches a video finished unseen (no poll, no delivery yet) records it
+# completed and raises JobStateError. Sora's cancel of a finished video deletes it, and
+# OpenRouter has none: there the cancel holds.
+REPORTS_ENDED = ("fal", "gemini", "replicate")
 
 
-def _late_cancel_fails(kit: Kit, request: pytest.FixtureRequest) -> None:
-    if kit.name in ("fal", "gemini", "replicate"):
-        request.applymarker(LATE_CANCEL)
-
-
-async def test_a_cancel_after_the_video_completed_at_the_provider(
-    kit: Kit, request: pytest.FixtureRequest
-) -> None:
+async def test_a_cancel_after_the_video_completed_at_the_provider(kit: Kit) -> None:
     # The minimal form, without webhooks: the video ends at the provider at 60 s, the
     # first poll would come at 900 s, the cancel comes at 200 s.
-    _late_cancel_fails(kit, request)
     clock = VirtualClock()
     fake, transport = kit.make(clock)
     async with sv.AsyncSoraVideo(
@@ -154,8 +139,16 @@ async def test_a_cancel_after_the_video_completed_at_the_provider(
         poll_max_interval=SAFETY_NET,
     ) as client:
         job = await client.videos.create_video(request_("too late"))
-        await _sent_and_ended_there(client, clock, job)
-        await client.videos.cancel_job(job.id)
+        remote_id = await _sent_and_ended_there(client, clock, job)
+        if kit.name in REPORTS_ENDED:
+            with pytest.raises(sv.JobStateError, match="already ended at the provider"):
+                await client.videos.cancel_job(job.id)
+            final = await client.videos.get_job(job.id)
+            assert final.status is sv.JobStatus.COMPLETED and final.remote_id == remote_id
+            assert final.result is not None and final.result.remote_id == remote_id
+        else:
+            cancelled = await client.videos.cancel_job(job.id)
+            assert cancelled.status is sv.JobStatus.CANCELLED
         await check_ledger_exactly_once(fake, client.repository)
 
 
@@ -236,15 +229,16 @@ async def test_a_delivery_for_another_jobs_video_never_lands_on_a_job_still_unan
 
 
 @pytest.mark.parametrize("canceller", ["same", "other"])
-async def test_a_delivery_whose_write_loses_to_a_cancel_leaves_the_job_cancelled(
-    kit: Kit, canceller: str, request: pytest.FixtureRequest
+async def test_a_delivery_whose_write_loses_to_a_cancel_is_not_applied(
+    kit: Kit, canceller: str
 ) -> None:
     # The delivery has read the job (processing) and is about to write its end; the job is
     # cancelled meanwhile (by this client, or another on the same ledger). The delivery's
-    # write then finds the job changed: cancelled it stays, its video on record. (Before the
-    # fix the event said applied=True: Poller.push compared the ledger after the write
-    # with the job before it, so the cancel's change counted as the delivery's.)
-    _late_cancel_fails(kit, request)
+    # write then finds the job changed, and the job stays as the cancel left it: cancelled
+    # with its video on record, or, where the provider said the video had already ended,
+    # completed by the cancel with its result. (Before the fix the event said
+    # applied=True: Poller.push compared the ledger after the write with the job before
+    # it, so the cancel's change counted as the delivery's.)
     clock = VirtualClock()
     fake, transport = kit.make(clock)
     ledger = MemoryRepository()
@@ -257,8 +251,9 @@ async def test_a_delivery_whose_write_loses_to_a_cancel_leaves_the_job_cancelled
         reading, release = anyio.Event(), anyio.Event()
 
         async def held_result(*args: Any) -> Any:
-            reading.set()
-            await release.wait()
+            if not reading.is_set():  # the delivery's; a cancel's own read goes on
+                reading.set()
+                await release.wait()
             return await result(*args)
 
         poller.result = held_result  # type: ignore[method-assign]
@@ -278,11 +273,17 @@ async def test_a_delivery_whose_write_loses_to_a_cancel_leaves_the_job_cancelled
         async with other, anyio.create_task_group() as tg:
             tg.start_soon(deliver)
             await reading.wait()
-            cancelled = await (client if canceller == "same" else other).videos.cancel_job(job.id)
-            assert cancelled.status is sv.JobStatus.CANCELLED
+            cancelling = (client if canceller == "same" else other).videos
+            if kit.name in REPORTS_ENDED:
+                with pytest.raises(sv.JobStateError, match="the job is completed"):
+                    await cancelling.cancel_job(job.id)
+            else:
+                cancelled = await cancelling.cancel_job(job.id)
+                assert cancelled.status is sv.JobStatus.CANCELLED
             release.set()
         final = await client.videos.get_job(job.id)
-        assert final.status is sv.JobStatus.CANCELLED and final.remote_id == remote_id
+        ended = sv.JobStatus.COMPLETED if kit.name in REPORTS_ENDED else sv.JobStatus.CANCELLED
+        assert final.status is ended and final.remote_id == remote_id
         (event,) = events
         # Not applied: the cancel, not the delivery, ended the job.
         assert not event.applied, event

@@ -423,7 +423,8 @@ class AsyncBatchService:
         Pending jobs are cancelled without being sent; in-flight ones are cancelled at the
         provider. When it returns, nothing more is sent for the batch, and creates that were
         on the wire have been answered, recorded and their videos stopped. The batch ends
-        ``cancelled``.
+        ``cancelled``. A job whose video the provider had already finished (unseen yet) is
+        recorded ``completed`` and counted in ``already_finished``, as ``cancel_job`` does.
 
         Args:
             batch_id: The batch to cancel.

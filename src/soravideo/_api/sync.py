@@ -748,7 +748,8 @@ class VideoService:
             timeout: A real deadline in seconds (on the client's clock); ``None`` waits as
                 long as it takes.
             cancel_on_timeout: On expiry, also cancel the job at the provider so that it
-                stops costing money.
+                stops costing money; a job the cancel finds ended (in the ledger, or at
+                the provider: a video finished but not yet seen) is returned instead.
             progress: Show a progress bar (needs the ``progress`` extra).
 
         Raises:
@@ -805,8 +806,14 @@ class VideoService:
         Returns:
             The job, ``cancelled``.
 
+        Where the provider says when a job had already ended (fal, Gemini, Replicate), an
+        in-flight job is asked about at the provider before its cancel is written: a video
+        that had finished there unseen (no status check or delivery yet) is recorded
+        ``completed``, with its result, and ``JobStateError`` is raised as for any finished
+        job: a video the provider made and bills is never hidden behind ``cancelled``.
+
         Raises:
-            JobStateError: the job already finished.
+            JobStateError: the job already finished, in the ledger or at the provider.
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id.
 
@@ -1143,7 +1150,8 @@ class BatchService:
         Pending jobs are cancelled without being sent; in-flight ones are cancelled at the
         provider. When it returns, nothing more is sent for the batch, and creates that were
         on the wire have been answered, recorded and their videos stopped. The batch ends
-        ``cancelled``.
+        ``cancelled``. A job whose video the provider had already finished (unseen yet) is
+        recorded ``completed`` and counted in ``already_finished``, as ``cancel_job`` does.
 
         Args:
             batch_id: The batch to cancel.

@@ -193,7 +193,15 @@ class _JobLook:
             return None
         if self._expired():
             if self._cancel_on_timeout:
-                await runner.cancel(job_id)
+                try:
+                    await runner.cancel(job_id)
+                except JobStateError:
+                    # It had ended meanwhile, in the ledger or at the provider (its video
+                    # finished unseen, now recorded): that end is what the wait returns.
+                    job = await self._context.repository.get_job(job_id)
+                    if job.is_terminal:
+                        self.ended = job
+                        return None
             raise JobTimeoutError(job_id, float(self._timeout or 0), status=job.status.value)
         return self._next_wait(runner)
 
@@ -416,7 +424,8 @@ class AsyncVideoService:
             timeout: A real deadline in seconds (on the client's clock); ``None`` waits as
                 long as it takes.
             cancel_on_timeout: On expiry, also cancel the job at the provider so that it
-                stops costing money.
+                stops costing money; a job the cancel finds ended (in the ledger, or at
+                the provider: a video finished but not yet seen) is returned instead.
             progress: Show a progress bar (needs the ``progress`` extra).
 
         Raises:
@@ -489,8 +498,14 @@ class AsyncVideoService:
         Returns:
             The job, ``cancelled``.
 
+        Where the provider says when a job had already ended (fal, Gemini, Replicate), an
+        in-flight job is asked about at the provider before its cancel is written: a video
+        that had finished there unseen (no status check or delivery yet) is recorded
+        ``completed``, with its result, and ``JobStateError`` is raised as for any finished
+        job: a video the provider made and bills is never hidden behind ``cancelled``.
+
         Raises:
-            JobStateError: the job already finished.
+            JobStateError: the job already finished, in the ledger or at the provider.
             JobNotFoundError: no job has this id.
             ValidationError: ``job_id`` is not a job id.
 

@@ -1,7 +1,12 @@
 """Cancels: a pending job is never sent; an in-flight one is stopped at the provider.
 
 The cancel is written to the ledger first (whatever the job's status); a create already on
-the wire is waited for, so its video is found and stopped too.
+the wire is waited for, so its video is found and stopped too. One exception: where the
+provider's cancel says that a job had already ended (fal, Gemini, Replicate:
+``cancel_reports_ended``), a job whose video is on record is stopped at the provider first,
+so that a video that finished unseen is recorded as it ended (completed, with its result),
+never hidden behind a ``cancelled`` that stopped nothing. A terminal status is final, so
+the order is what decides: a cancel written first could no longer be undone.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 from .._core.clock import Clock, user_waits
 from .._core.errors import ConflictError, JobStateError, ProviderError
@@ -38,8 +44,13 @@ class VideoStopper:
         self.transport = transport
         self.pacer = pacer
 
-    async def stop(self, remote_id: str) -> None:
-        """Cancel a remote job; a provider's refusal is logged, never raised."""
+    async def stop(self, remote_id: str) -> Literal["ended"] | None:
+        """Cancel a remote job; a provider's refusal is logged, never raised.
+
+        Returns:
+            ``"ended"`` when the provider answered that the job had already ended (there
+            was nothing to stop: see ``Transport.cancel``); ``None`` otherwise.
+        """
         if not self.transport.capabilities.can_cancel:
             # [W2-5] Said out loud: the provider goes on making (and billing) the video.
             logger.warning(
@@ -48,11 +59,22 @@ class VideoStopper:
                 self.transport.name,
                 remote_id,
             )
-            return
+            return None
         try:
-            await self.pacer.call(self.transport.cancel, remote_id)
+            answer = await self.pacer.call(self.transport.cancel, remote_id)
         except ProviderError as exc:
             logger.warning("could not cancel remote job %s: %s", remote_id, exc)
+            return None
+        return "ended" if answer == "ended" else None
+
+    @property
+    def asks_first(self) -> bool:
+        """Whether a cancel asks the provider before it is written (see ``Canceller``):
+        the transport's cancel says when a job had already ended
+        (``cancel_reports_ended``), so a finished video is never cancelled unseen."""
+        return self.transport.capabilities.can_cancel and bool(
+            getattr(self.transport, "cancel_reports_ended", False)
+        )
 
 
 class Canceller:
@@ -62,10 +84,17 @@ class Canceller:
         state: The engine's jobs (``cancelling``, ``cancelling_batches`` are this part's).
         ledger: Where the cancel is written.
         reconciler: Finds the video of a create whose answer was lost.
-        stop_video: Stops a video at the provider.
+        stop_video: Stops a video at the provider; ``"ended"`` when the provider said the
+            job had already ended there.
         events: Where ``cancelled`` is announced.
         clock: The engine's clock: once the cancel is written, simulated time may move
             while the cancel waits for a create on the wire (``user_waits``).
+        asks_first: The provider's cancel says when a job had already ended (and never
+            destroys a finished video): a job whose video is on record is stopped at the
+            provider before the cancel is written, so that a video that finished unseen
+            is recorded ``completed``, not cancelled (``VideoStopper.asks_first``).
+        check: Reads a job from the provider and records its answer as a poll does
+            (``Poller.check``); needed with ``asks_first``.
     """
 
     def __init__(
@@ -74,9 +103,11 @@ class Canceller:
         state: EngineState,
         ledger: Ledger,
         reconciler: Reconciler,
-        stop_video: Callable[[str], Awaitable[None]],
+        stop_video: Callable[[str], Awaitable[Literal["ended"] | None]],
         events: EventBus,
         clock: Clock | None = None,
+        asks_first: bool = False,
+        check: Callable[[Job], Awaitable[Job | None]] | None = None,
     ) -> None:
         self.clock = clock
         self.state = state
@@ -84,6 +115,8 @@ class Canceller:
         self.reconciler = reconciler
         self.stop_video = stop_video
         self.events = events
+        self.check = check
+        self.asks_first = asks_first and check is not None
 
     @contextmanager
     def cancelling_batch(self, batch_id: str) -> Iterator[None]:
@@ -107,11 +140,17 @@ class Canceller:
         if unsent is not None:
             unsent.cancel()
 
-    async def _cancel_in_ledger(self, job_id: str) -> tuple[Job, Job]:
-        """Write ``cancelled`` whatever the job's current status; return (before, after)."""
+    async def _cancel_in_ledger(self, job_id: str, *, stopped: bool) -> tuple[Job, Job | None]:
+        """Write ``cancelled`` whatever the job's current status; return (before, after).
+
+        After is ``None`` when the video was ``stopped`` at the provider first and someone
+        else (a poll, a delivery, another process) wrote the cancel it saw meanwhile.
+        """
         while True:
             job = await self.ledger.get(job_id)
             if job.status.is_terminal:
+                if stopped and job.status is JobStatus.CANCELLED:
+                    return job, None
                 raise JobStateError(job.id, job.status.value, "a finished job cannot be cancelled")
             with contextlib.suppress(ConflictError):
                 done = await self.ledger.write(
@@ -119,12 +158,80 @@ class Canceller:
                 )
                 return job, done
 
+    async def _stop_first(self, job_id: str) -> str | None:
+        """Where the provider says when a job had already ended (``asks_first``), stop a
+        job's recorded video before the cancel is written; return its remote id (``None``
+        when there was nothing to ask first).
+
+        A video the provider had already finished is recorded as a poll records it (its
+        end, its result, downloaded first where there is a download directory), and the
+        cancel ends there: nothing is cancelled.
+
+        Raises:
+            JobStateError: The job had ended (in the ledger, or at the provider: it is now
+                recorded so, or its end is recorded at its next status check when the read
+                of it failed).
+        """
+        if not self.asks_first or self.check is None:
+            return None
+        job = await self.ledger.get(job_id)
+        if job.status.is_terminal:
+            raise JobStateError(job.id, job.status.value, "a finished job cannot be cancelled")
+        remote_id = job.remote_id
+        if job.status is not JobStatus.PROCESSING or remote_id is None:
+            return None  # not sent, or its create's outcome unknown: the ledger first
+        if self.state.submit_event(job_id) is not None:
+            return None  # a create of it on the wire here: the ledger first
+        if await self.stop_video(remote_id) != "ended":
+            return remote_id
+        # The video ended at the provider before the cancel reached it (finished and billed,
+        # or failed): its end is what the ledger records, never a cancel that stopped nothing.
+        try:
+            written = await self.check(job)
+        except ProviderError as exc:
+            logger.warning(
+                "job %s: its video %s had already ended at the provider; reading how failed "
+                "(%s): its next status check records it",
+                job.id,
+                remote_id,
+                exc,
+            )
+            raise JobStateError(
+                job.id,
+                job.status.value,
+                "its video had already ended at the provider, so it cannot be cancelled; "
+                f"reading its end failed ({exc}): the job's next status check records it",
+            ) from exc
+        current = written if written is not None and written.is_terminal else None
+        current = current or await self.ledger.get(job_id)
+        if current.status is JobStatus.CANCELLED:
+            return remote_id  # the provider had cancelled it: so it stays
+        if current.status.is_terminal:
+            raise JobStateError(
+                job.id,
+                current.status.value,
+                "its video had already ended at the provider before the cancel reached it: "
+                f"the job is {current.status.value}",
+            )
+        raise JobStateError(
+            job.id,
+            current.status.value,
+            "the provider says its video had already ended, but shows it unfinished: it "
+            "cannot be cancelled; the job's next status check records its end",
+        )
+
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job: pending ones are never sent; in-flight ones are stopped at the provider.
 
         When it returns, nothing more is sent for the job, and a create that was already on
         the wire has been answered, recorded and its video stopped. The job keeps its slot
         (it counts in flight) until then.
+
+        Where the provider says when a job had already ended (``asks_first``), a job whose
+        video is on record is stopped at the provider first and the cancel written after:
+        a video that had finished unseen (no poll or delivery yet) is then recorded
+        ``completed`` with its result, and the cancel raises ``JobStateError`` as for a job
+        already finished in the ledger. Elsewhere the cancel is written first.
 
         Args:
             job_id: The job.
@@ -134,17 +241,27 @@ class Canceller:
 
         Raises:
             JobNotFoundError: No such job.
-            JobStateError: The job had already finished.
-            RepositoryError: The ledger refused the cancel (the job goes on).
+            JobStateError: The job had already finished (in the ledger, or at the provider).
+            RepositoryError: The ledger refused the cancel (the job goes on; where the
+                provider was asked first, its video may already be stopped, which its next
+                status check records).
         """
         state = self.state
         state.cancelling.add(job_id)
         self.stop_sending(job_id)
-        written = finished = False
+        written = finished = kept = False
+        announced = True
         waits = contextlib.ExitStack()
         try:
-            job, done = await self._cancel_in_ledger(job_id)
+            stopped = await self._stop_first(job_id)
+            job, cancelled = await self._cancel_in_ledger(job_id, stopped=stopped is not None)
             written = True
+            if cancelled is None:
+                # Cancelled by whoever read the provider's answer to our cancel first (and
+                # announced there): told here by a touch, not announced twice.
+                announced, done = False, job
+            else:
+                done = cancelled
             if self.clock is not None:
                 # The job can no longer complete: simulated time may move now, for a
                 # create on the wire (its retries sleep on the clock).
@@ -171,8 +288,20 @@ class Canceller:
             logger.info(
                 "job %s %s -> cancelled (provider %s)", job.id, job.status.value, job.provider
             )
-            if remote_id is not None:
-                await self.stop_video(remote_id)
+            if (
+                remote_id is not None
+                and remote_id != stopped
+                and await self.stop_video(remote_id) == "ended"
+            ):
+                # Found only now (a lost create's video, reconciled): the cancel is written
+                # and final, so the video stays on record with the cancelled job.
+                logger.warning(
+                    "job %s: its video %s had already ended at the provider (finished and "
+                    "billed, or failed) before the cancel reached it; the job stays "
+                    "cancelled with the video on record",
+                    job.id,
+                    remote_id,
+                )
             current = await self.ledger.read(job_id) or done
             if remote_id is not None and current.remote_id is None:
                 # Keep the video on record with its job: our write may have overwritten the
@@ -183,14 +312,20 @@ class Canceller:
                     )
             done = current
             finished = True
+        except JobStateError as exc:
+            # Unfinished in the ledger: its video had ended at the provider, and its next
+            # status check records that end (it stays this engine's to poll, if it was).
+            kept = not JobStatus(exc.status).is_terminal
+            raise
         finally:
             waits.close()
             state.cancelling.discard(job_id)
-            if written or job_id not in state.submit_done:
+            if written or (not kept and job_id not in state.submit_done):
                 state.drop(job_id)
-            if written and not finished:
-                # Cancelled in the ledger, but what followed failed (a read refused, the
-                # caller gone): no announcement comes, so its waiters look again now.
+            if written and not (finished and announced):
+                # Cancelled in the ledger, but no announcement comes from here (what followed
+                # failed: a read refused, the caller gone; or the cancel was written
+                # elsewhere): its waiters look again now.
                 self.events.touch(job_id)
             if not written:
                 # The ledger refused the cancel (locked, down), so the job goes on; unless a
@@ -199,5 +334,6 @@ class Canceller:
                 await self.ledger.release_unheld(job_id)
             state.wake_dispatch.set()
             state.wake_poll.set()
-        await self.events.emit("cancelled", done)
+        if announced:
+            await self.events.emit("cancelled", done)
         return done

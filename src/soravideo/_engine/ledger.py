@@ -93,7 +93,7 @@ class Ledger:
         owner: str,
         state: EngineState,
         events: EventBus,
-        stop_video: Callable[[str], Awaitable[None]],
+        stop_video: Callable[[str], Awaitable[object]],
     ) -> None:
         self.repository = repository
         self.clock = clock

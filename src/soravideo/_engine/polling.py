@@ -391,6 +391,39 @@ class Poller:
         # poll) was not changed by it, whatever the ledger now shows.
         return written
 
+    async def check(self, job: Job) -> Job | None:
+        """Ask the provider about one job now and record its answer as a poll does (a cancel
+        that the provider answered with "already ended").
+
+        A job this engine polls is written under its lease, and a failed read has it asked
+        about again after a backoff, as a poll's does; any other job without a lease, so
+        whoever writes first wins and the other finds the job changed.
+
+        Args:
+            job: The job as the ledger has it (``processing``, with a remote id).
+
+        Returns:
+            The job as written (its end, or its progress); ``None`` when nothing was
+            written (nothing new, or someone else changed the job first).
+
+        Raises:
+            ProviderError: The status read failed.
+            RepositoryError: The ledger refused the write.
+        """
+        tracked = self.state.tracked.get(job.id)
+        try:
+            remote = await self.pacer.call(self.transport.fetch, job.remote_id or "")
+        except ProviderError:
+            if tracked is not None:
+                self._retry_later(tracked)
+            raise
+        if tracked is not None:
+            tracked.failures = 0
+            return await self.apply(tracked, remote)
+        seen: list[Observation] = [(self.clock.time(), job.progress)]
+        untracked = Tracked(job=job, observations=seen, due=math.inf)
+        return await self.apply(untracked, remote, guarded=False)
+
     async def apply(
         self, tracked: Tracked, remote: RemoteJob, *, guarded: bool = True
     ) -> Job | None:

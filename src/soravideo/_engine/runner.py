@@ -173,6 +173,8 @@ class JobRunner:
             stop_video=stopper.stop,
             events=events,
             clock=self.clock,
+            asks_first=stopper.asks_first,
+            check=self._poller.check,
         )
         self._lease_clock = lease_clock
         self._run_lock = anyio.Lock()

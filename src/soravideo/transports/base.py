@@ -321,8 +321,24 @@ class Transport(Protocol):
         """
         ...
 
-    async def cancel(self, remote_id: str) -> None:
-        """Cancel (or delete) a remote job. A job already gone is not an error."""
+    async def cancel(self, remote_id: str) -> Literal["ended"] | None:
+        """Cancel (or delete) a remote job. A job already gone is not an error.
+
+        Returns:
+            ``"ended"`` when the provider answers that the job had already ended (completed
+            or failed) and there was nothing left to stop: its video, if it made one, is
+            finished and billed, and the engine records that end instead of the cancel.
+            ``None`` otherwise (stopped, deleted, gone, or the provider does not say).
+
+        A transport whose cancel always says so, and never destroys a finished video, may
+        also set ``cancel_reports_ended = True``: the engine then stops a job's recorded
+        video before it writes the cancel, and a video that had finished unseen is
+        recorded ``completed`` (the cancel raises ``JobStateError``), never ``cancelled``.
+        Without it the cancel is written first, as for a provider whose cancel deletes.
+        [`FalTransport`][soravideo.transports.FalTransport],
+        [`GeminiTransport`][soravideo.transports.GeminiTransport] and
+        [`ReplicateTransport`][soravideo.transports.ReplicateTransport] set it.
+        """
         ...
 
     def open_content(

@@ -63,7 +63,7 @@ import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import attrs
@@ -284,6 +284,9 @@ class FalTransport(UrlResultTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "fal"
+    # Its cancel says when a request had already ended (``"ended"``) and never destroys a
+    # finished video: the engine asks it before writing a cancel (Transport.cancel).
+    cancel_reports_ended = True
     _log = log
     _unknown_status_message = "fal: unknown request status %r; treating the request as processing"
     _label = "fal"
@@ -988,7 +991,7 @@ class FalTransport(UrlResultTransport):
             return await self._completed(remote_id, payload)
         return self._queued(remote_id, payload, word)
 
-    async def cancel(self, remote_id: str) -> None:
+    async def cancel(self, remote_id: str) -> Literal["ended"] | None:
         """Cancel a request: ``PUT …/requests/{id}/cancel``.
 
         fal removes a queued request and signals a running one to stop. A request fal no
@@ -997,6 +1000,10 @@ class FalTransport(UrlResultTransport):
 
         Args:
             remote_id: The remote id.
+
+        Returns:
+            ``"ended"`` when fal answers ``ALREADY_COMPLETED`` (the request had ended, with
+            its video or an error); ``None`` otherwise.
 
         Raises:
             ProviderError: fal refused otherwise.
@@ -1010,8 +1017,9 @@ class FalTransport(UrlResultTransport):
             body = exc.body if isinstance(exc.body, Mapping) else {}
             if exc.status_code == 400 and body.get("status") == "ALREADY_COMPLETED":
                 log.info("fal: request %s had already completed; nothing to cancel", remote_id)
-                return
+                return "ended"
             raise
+        return None
 
     def open_content(
         self, remote_id: str, variant: str = "video"

@@ -73,7 +73,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -427,6 +427,9 @@ class GeminiTransport(HttpTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "gemini"
+    # Its cancel says when an interaction had already ended (``"ended"``) and never destroys a
+    # finished video: the engine asks it before writing a cancel (Transport.cancel).
+    cancel_reports_ended = True
     _repr_fields = ("api_version",)
     _log = log
     _unknown_status_message = "gemini: unknown interaction status %r; treating it as processing"
@@ -1063,7 +1066,7 @@ class GeminiTransport(HttpTransport):
             self._check_same_id(response, remote_id, found)
         return self._interaction(remote_id, payload)
 
-    async def cancel(self, remote_id: str) -> None:
+    async def cancel(self, remote_id: str) -> Literal["ended"] | None:
         """Cancel an interaction: ``POST /interactions/{id}/cancel`` (an empty body).
 
         One Google no longer knows (404), or one already finished (``400``/``409``
@@ -1071,6 +1074,10 @@ class GeminiTransport(HttpTransport):
 
         Args:
             remote_id: The interaction id.
+
+        Returns:
+            ``"ended"`` for an interaction already finished (``FAILED_PRECONDITION``);
+            ``None`` otherwise.
 
         Raises:
             ProviderError: Google refused otherwise; ``code="unsupported"`` for a Veo
@@ -1090,11 +1097,12 @@ class GeminiTransport(HttpTransport):
             )
         except ProviderError as exc:
             if exc.status_code == 404:
-                return
+                return None
             if exc.status_code in (400, 409) and exc.code == "FAILED_PRECONDITION":
                 log.info("gemini: interaction %s had already ended; nothing to cancel", remote_id)
-                return
+                return "ended"
             raise
+        return None
 
     def _files_download(self, uri: str) -> str | None:
         """The download URL the official client builds for a Files API URI, if it is one."""

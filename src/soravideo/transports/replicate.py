@@ -62,7 +62,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import anyio
@@ -274,6 +274,9 @@ class ReplicateTransport(HttpTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "replicate"
+    # Its cancel says when a prediction had already ended (``"ended"``) and never destroys a
+    # finished video: the engine asks it before writing a cancel (Transport.cancel).
+    cancel_reports_ended = True
     _log = log
     _unknown_status_message = "replicate: unknown prediction status %r; treating it as processing"
     _label = "replicate"
@@ -922,7 +925,7 @@ class ReplicateTransport(HttpTransport):
         answers.update((rid, job) for rid, job in seen.items() if rid not in answers)
         return answers
 
-    async def cancel(self, remote_id: str) -> None:
+    async def cancel(self, remote_id: str) -> Literal["ended"] | None:
         """Cancel a prediction: ``POST /v1/predictions/{id}/cancel``.
 
         One Replicate no longer knows (404), or one already finished (Replicate answers
@@ -931,12 +934,27 @@ class ReplicateTransport(HttpTransport):
         Args:
             remote_id: The prediction's id.
 
+        Returns:
+            ``"ended"`` when the answer shows the prediction had already ``succeeded`` or
+            ``failed``; ``None`` otherwise.
+
         Raises:
             ProviderError: Replicate refused otherwise.
         """
-        await self._request_unless_gone(
-            "POST", self._prediction_url(remote_id, "/cancel"), kind=RequestKind.DELETE
-        )
+        try:
+            response = await self._session.request(
+                "POST", self._prediction_url(remote_id, "/cancel"), kind=RequestKind.DELETE
+            )
+        except ProviderError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        payload = parse_json(response)
+        word = payload.get("status") if isinstance(payload, Mapping) else None
+        if word in ("succeeded", "failed"):
+            log.info("replicate: prediction %s had already %s; nothing to cancel", remote_id, word)
+            return "ended"
+        return None
 
     def open_content(
         self, remote_id: str, variant: str = "video"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Literal
 
 import pytest
 
@@ -108,3 +109,84 @@ async def test_a_cancel_that_fails_after_its_write_still_wakes_the_waiters(
     assert (await kit.repository.get_job(job.id)).status is sv.JobStatus.CANCELLED
     assert waiter.is_set()
     assert not kit.state.holds(job.id)
+
+
+def asking_first(kit: Kit, says: str | None, *, before: Any = None) -> Canceller:
+    """A Canceller on a provider whose cancel says when a job had already ended: its cancel
+    answers ``says`` (and stops the video unless it says ``"ended"``), after running
+    ``before`` (a write of someone else's, say)."""
+
+    async def stop_video(remote_id: str) -> Literal["ended"] | None:
+        if before is not None:
+            await before()
+        if says == "ended":
+            return "ended"
+        await kit.ledger.stop_video(remote_id)
+        return None
+
+    return Canceller(
+        state=kit.state,
+        ledger=kit.ledger,
+        reconciler=kit.reconciler,
+        stop_video=stop_video,
+        events=kit.events,
+        asks_first=True,
+        check=kit.poller.check,
+    )
+
+
+async def test_asked_first_a_provider_that_says_ended_but_shows_it_running_leaves_it_polled(
+    kit: Kit,
+) -> None:
+    # The provider's two answers disagree: nothing is written, the job is still polled here
+    # and its next status check records what it shows.
+    job = await kit.sent()
+    kit.poller.track(job)
+    with pytest.raises(sv.JobStateError, match="shows it unfinished") as raised:
+        await asking_first(kit, "ended").cancel(job.id)
+    assert raised.value.status == "processing"
+    assert (await kit.repository.get_job(job.id)).status is sv.JobStatus.PROCESSING
+    assert kit.state.holds(job.id) and kit.state.cancelling == set()
+    assert ("cancelled", job.id) not in kit.seen and kit.stopped == []
+
+
+async def test_asked_first_a_cancel_written_meanwhile_by_someone_else_is_announced_once(
+    kit: Kit,
+) -> None:
+    # Between the provider's cancel and ours, a poll (or another process) read the
+    # provider's cancel and wrote it: the job is cancelled, announced by that write only.
+    job = await kit.sent()
+    kit.poller.track(job)
+
+    async def someone_else() -> None:
+        await kit.ledger.finish(job, sv.JobStatus.CANCELLED)
+
+    done = await asking_first(kit, None, before=someone_else).cancel(job.id)
+    assert done.status is sv.JobStatus.CANCELLED and done.remote_id == job.remote_id
+    assert kit.seen.count(("cancelled", job.id)) == 1
+    assert kit.stopped == [job.remote_id]
+
+
+async def test_written_first_a_video_found_ended_stays_on_record_and_is_said_so(
+    kit: Kit, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without asks_first the cancel is written first and final: a provider that then says
+    # the video had ended gets a warning, and the video stays on record with the job.
+    job = await kit.sent()
+    kit.poller.track(job)
+
+    async def stop_video(remote_id: str) -> Literal["ended"] | None:
+        await kit.ledger.stop_video(remote_id)
+        return "ended"
+
+    late = Canceller(
+        state=kit.state,
+        ledger=kit.ledger,
+        reconciler=kit.reconciler,
+        stop_video=stop_video,
+        events=kit.events,
+    )
+    with caplog.at_level(logging.WARNING, logger="soravideo"):
+        done = await late.cancel(job.id)
+    assert done.status is sv.JobStatus.CANCELLED and done.remote_id == job.remote_id
+    assert "had already ended at the provider" in caplog.text
