@@ -63,3 +63,35 @@ async def test_cancel_racing_the_clients_close_with_a_create_on_the_wire(turns: 
     assert (done.status, done.remote_id) == (sv.JobStatus.CANCELLED, made)
     assert fake.cancelled_ids() == [made]
     await check_ledger_exactly_once(fake, repository)
+
+
+@pytest.mark.parametrize("provider", ["sora", "runway", "fal", "openrouter", "gemini", "replicate"])
+async def test_a_cancel_while_the_create_is_on_the_wire_records_the_video_and_its_cost(
+    provider: str,
+) -> None:
+    # The create's answer comes after the cancel is written: the video is put on the
+    # cancelled job's record with what the provider bills for it (Runway: credits).
+    client = sv.AsyncSoraVideo.simulated(provider=provider)
+    transport: Any = client.transport
+    on_the_wire, answer = anyio.Event(), anyio.Event()
+    submit = transport.submit
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        on_the_wire.set()
+        await answer.wait()
+        return await submit(*args, **kwargs)
+
+    transport.submit = held
+    async with client:
+        job = await client.videos.create_video(request("a heron"))
+        with anyio.fail_after(5):
+            await on_the_wire.wait()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.videos.cancel_job, job.id)
+            await anyio.wait_all_tasks_blocked()
+            answer.set()
+    done = await client.repository.get_job(job.id)
+    assert done.status is sv.JobStatus.CANCELLED
+    assert client.fake is not None
+    assert done.remote_id == client.fake.created_ids()[0]
+    await check_ledger_exactly_once(client.fake, client.repository)

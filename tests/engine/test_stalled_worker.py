@@ -3,7 +3,7 @@
 Engine A sends a job's create and stalls before the ledger has its remote id (a long GC
 pause, a frozen VM): its write of the remote id and its lease renewals are held. Its lease
 expires and engine B takes the job over. Where the provider lists its videos, B finds the
-one A made and drives the job; where it cannot (Runway, fal, Replicate …), B cannot know
+one A made and drives the job; where it cannot (Runway, fal, OpenRouter, Gemini), B cannot know
 whether A's create was made, so it fails the job without sending another. Then A wakes and
 its late write is refused by the lease guard. Whatever B did, the video A made must not be
 left billed and unowned: one video, one job holding it, and nothing stuck. A may also wake
@@ -13,6 +13,7 @@ while B is about to fail the job: then A looks again until B has decided.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -77,11 +78,15 @@ class Stalls:
         return await self.inner.renew_lease(*args, **kwargs)
 
 
-def _runner(repository: Any, transport: Any, clock: Any, lease_clock: Any, owner: str) -> JobRunner:
+def _runner(
+    repository: Any, transport: Any, clock: Any, lease_clock: Any, owner: str, **settings: Any
+) -> JobRunner:
     return JobRunner(
         repository=repository,
         transport=transport,
-        settings=sv.Settings(lease_seconds=LEASE, poll_min_interval=POLL, poll_max_interval=10),
+        settings=sv.Settings(
+            lease_seconds=LEASE, poll_min_interval=POLL, poll_max_interval=10, **settings
+        ),
         clock=clock,
         events=EventBus(),
         owner=owner,
@@ -211,4 +216,125 @@ async def test_a_stalled_worker_waking_while_the_job_is_being_failed_elsewhere(
                 clock.advance(60.0)
                 await _settle()
             b.worker_mode = False
+    await _check(fake, transport, ledger, job.id, ledger_a)
+
+
+async def _a_waits_for_b(
+    provider: str = "runway", **settings: Any
+) -> tuple[Any, Any, Any, MemoryRepository, Stalls, HoldsFailing, sv.Job, JobRunner, JobRunner]:
+    """A's late write refused while B's write failing the job is held: A looks again."""
+    clock = sv.ManualClock()
+    lease_clock = sv.ManualClock(start=clock.time())
+    fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
+    ledger = MemoryRepository()
+    ledger_a, ledger_b = Stalls(ledger), HoldsFailing(ledger)
+    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
+    job = await client.videos.create_video(request())
+    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a", **settings)
+    b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
+    return fake, clock, lease_clock, ledger, ledger_a, ledger_b, job, a, b
+
+
+async def test_an_engine_stopping_while_it_looks_again_says_so_and_frees_the_slot(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="soravideo")
+    fake, clock, lease_clock, ledger, ledger_a, ledger_b, job, a, b = await _a_waits_for_b(
+        max_concurrency=1
+    )
+    async with anyio.create_task_group() as tg:
+        a_stops = anyio.CancelScope()
+
+        async def run_a() -> None:
+            with a_stops:
+                await a.run()
+
+        tg.start_soon(run_a)
+        a.wake()
+        with anyio.fail_after(5):
+            await ledger_a.stalled.wait()
+        b.worker_mode = True
+        tg.start_soon(b.run)
+        lease_clock.advance(LEASE + POLL)
+        for _ in range(20):
+            clock.advance(POLL)
+            await _settle()
+            if ledger_b.holding.is_set():
+                break
+        assert ledger_b.holding.is_set(), "B never came to fail the job"
+        ledger_a.wake.set()
+        await _settle()
+        assert a.holds(job.id), "A does not look again"
+        a_stops.cancel()  # A stops while B has not decided
+        await _settle()
+        assert not a.holds(job.id)
+        [said] = [r.getMessage() for r in caplog.records if "check the provider" in r.getMessage()]
+        assert job.id in said
+        ledger_b.go.set()
+        await _settle()
+        b.worker_mode = False
+        # A runs again: its only slot is free, and its next job is sent.
+        client = sv.AsyncSoraVideo(transport=a.transport, repository=ledger, clock=clock)
+        second = await client.videos.create_video(request("another fox"))
+        tg.start_soon(a.run)
+        a.wake()
+        for _ in range(20):
+            clock.advance(POLL)
+            lease_clock.advance(POLL)
+            await _settle()
+        assert (await ledger.get_job(second.id)).remote_id is not None
+        tg.cancel_scope.cancel()
+    # What is left: the video the log line names, owned by no job (B failed the job
+    # without it, A stopped before it could put it on record).
+    [first] = fake.created_ids()[:1]
+    assert first in said
+    with pytest.raises(AssertionError, match=f"orphan: video {first}"):
+        await check_ledger_exactly_once(fake, ledger, settled=False)
+
+
+class RefusesReads(Stalls):
+    """A's view of the ledger: once its late write was answered, its next reads of the
+    job after the first are refused (a locked ledger), ``refusals`` of them."""
+
+    refusals = 3
+
+    async def get_job(self, job_id: str) -> sv.Job:
+        if self.late:
+            if self.first_read_done and self.refusals > 0:
+                self.refusals -= 1
+                raise sv.RepositoryError("database is locked")
+            self.first_read_done = True
+        return await self.inner.get_job(job_id)
+
+    first_read_done = False
+
+
+async def test_a_ledger_refusing_reads_while_the_late_answer_is_settled_loses_no_video() -> None:
+    clock = sv.ManualClock()
+    lease_clock = sv.ManualClock(start=clock.time())
+    fake, transport = simulated_provider_parts("runway", clock, generation_time=600)  # type: ignore[arg-type]
+    ledger = MemoryRepository()
+    ledger_a = RefusesReads(ledger)
+    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
+    job = await client.videos.create_video(request())
+    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
+    b = _runner(ledger, transport, clock, lease_clock, "engine-b")
+    async with a.driving():
+        a.wake()
+        with anyio.fail_after(5):
+            await ledger_a.stalled.wait()
+        b.worker_mode = True
+        async with b.driving():
+            lease_clock.advance(LEASE + POLL)
+            for _ in range(20):
+                clock.advance(POLL)
+                await _settle()
+            assert (await ledger.get_job(job.id)).status is sv.JobStatus.FAILED
+            ledger_a.wake.set()
+            for _ in range(30):  # real time passes as engine time does: leases renew
+                clock.advance(1.0)
+                lease_clock.advance(5.0)
+                await _settle()
+            b.worker_mode = False
+    assert ledger_a.refusals == 0
     await _check(fake, transport, ledger, job.id, ledger_a)

@@ -49,6 +49,9 @@ logger = logging.getLogger("soravideo")
 REMIX_OF = "soravideo.remix_of"
 # Writes of a remote id the ledger refused (locked, down) before the id is kept in memory only.
 _RECORD_ATTEMPTS = 5
+# Real seconds a stopping engine gives its last look at a video whose answer the ledger
+# refused (Submitter._refused).
+_LAST_LOOK = 2.0
 
 
 def idempotency_key(job_id: str) -> str:
@@ -393,9 +396,13 @@ class Submitter:
             if await self._owned_elsewhere(job, remote):
                 return
             # Cancelled, or taken over, while the create was on the wire. (Still counted in
-            # flight until forgotten, so no other create takes its slot meanwhile.)
-            await self._refused(job.id, remote)
-            await self.ledger.forget(job.id)
+            # flight until forgotten, so no other create takes its slot meanwhile; forgotten
+            # also when the engine stops meanwhile, or a next run had a slot the fewer.)
+            try:
+                await self._refused(job.id, remote)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.ledger.forget(job.id)
             return
         except RepositoryError as exc:
             # The ledger stays unwritable: drive the job on with the id in memory; its next
@@ -440,49 +447,89 @@ class Submitter:
     async def _refused(self, job_id: str, remote: RemoteJob) -> None:
         """See the video of a create whose answer the ledger refused to a home.
 
-        Cancelled meanwhile: the video is stopped, and put on record. Taken over by another
+        Cancelled meanwhile: the video is put on record, and stopped. Taken over by another
         process (this one stalled past its lease): that process either finds the video
         (a provider that lists) or, unable to know, fails the job; a job failed without
         it gets the video on record, stopped. While the other process has not decided
-        yet, this one looks again, for at most ``lease_seconds``.
+        yet, or the ledger refuses, this one looks again, for at most ``lease_seconds``;
+        a stopping engine takes one last short look. What is left undone is logged with
+        the video's id.
         """
         deadline = self.clock.time() + self.settings.lease_seconds
-        while True:
+        try:
+            while not await self._settle_refused(job_id, remote):
+                if self.clock.time() >= deadline or self.state.stopping_at is not None:
+                    self._unrecorded(job_id, remote, "no process recorded it in time")
+                    return
+                await self.clock.sleep(self.settings.poll_min_interval)
+        except anyio.get_cancelled_exc_class():
+            settled = False
+            with anyio.move_on_after(_LAST_LOOK, shield=True):
+                settled = await self._settle_refused(job_id, remote)
+            if not settled:
+                self._unrecorded(job_id, remote, "the engine stopped first")
+            raise
+
+    def _unrecorded(self, job_id: str, remote: RemoteJob, why: str) -> None:
+        logger.error(
+            "job %s: its create made %s, which the ledger does not hold (%s); check the "
+            "provider for it",
+            job_id,
+            remote.remote_id,
+            why,
+        )
+
+    async def _settle_refused(self, job_id: str, remote: RemoteJob) -> bool:
+        """One look for `_refused`: ``True`` once nothing more is to be done for the video,
+        ``False`` to look again (undecided elsewhere, the ledger refused, the job changed)."""
+        try:
             current = await self.ledger.read(job_id)
-            if current is None or current.status is JobStatus.COMPLETED:
-                return
-            if current.status is JobStatus.CANCELLED:
-                await self.ledger.stop_video(remote.remote_id)
-                if current.remote_id is None:
-                    # Keep the remote id on record: the provider did make (and stop) it.
-                    with contextlib.suppress(ConflictError, JobNotFoundError):
-                        await self.ledger.write(
-                            current, JobStatus.CANCELLED, guarded=False, remote_id=remote.remote_id
-                        )
-                return
+            if current is None or current.remote_id == remote.remote_id:
+                return True
             if current.remote_id is not None:
-                return  # the process that took the job over found the video
-            if current.status is JobStatus.FAILED:
-                await self._made_after_failing(current, remote)
-                return
-            if self.clock.time() >= deadline or self.state.stopping_at is not None:
-                logger.error(
-                    "job %s: its create made %s, but another process holds the job and has "
-                    "not recorded that video; check the provider for it",
+                # The job holds another video: nothing will ever fetch this one.
+                logger.warning(
+                    "job %s holds %s; stopping %s, which its create had also made",
                     job_id,
+                    current.remote_id,
                     remote.remote_id,
                 )
-                return
-            await self.clock.sleep(self.settings.poll_min_interval)
+                await self.ledger.stop_video(remote.remote_id)
+                return True
+            if current.status is JobStatus.CANCELLED:
+                # Keep the video on record: the provider did make it (and it is stopped).
+                await self.ledger.write(
+                    current,
+                    JobStatus.CANCELLED,
+                    guarded=False,
+                    remote_id=remote.remote_id,
+                    **cost_changes(remote),
+                )
+            elif current.status is JobStatus.FAILED:
+                await self._made_after_failing(current, remote)
+            else:
+                return False  # taken over, not decided yet
+        except (ConflictError, JobNotFoundError):
+            return False  # changed meanwhile: look again
+        except RepositoryError as exc:
+            logger.warning("job %s: the ledger refused (%s); looking again", job_id, exc)
+            return False
+        await self.ledger.stop_video(remote.remote_id)
+        return True
 
     async def _made_after_failing(self, job: Job, remote: RemoteJob) -> None:
-        """Stop and record a video whose job failed elsewhere without knowing of it.
+        """Record a video whose job failed elsewhere without knowing of it (stopped next).
 
         This process sent the create, then stalled past its lease before recording the
         answer. Another process took the job over, could not find out whether the create
         had been made (a provider that can neither list nor deduplicate) and failed it.
-        Nothing will ever fetch this video: it is stopped where the provider can cancel,
-        and put on the failed job's record, so no video is left billed and unowned.
+        Nothing will ever fetch this video: it is put on the failed job's record, with
+        what it costs, and stopped where the provider can cancel, so no video is left
+        billed and unowned.
+
+        Raises:
+            ConflictError: The job changed meanwhile.
+            RepositoryError: The ledger refused the write.
         """
         logger.warning(
             "job %s: its create had made %s, answered after the job failed elsewhere (this "
@@ -490,7 +537,6 @@ class Submitter:
             job.id,
             remote.remote_id,
         )
-        await self.ledger.stop_video(remote.remote_id)
         said = job.error.message if job.error is not None else "failed"
         stopped = (
             "soravideo asked the provider to stop it"
@@ -505,15 +551,14 @@ class Submitter:
             ),
             retryable=job.error.retryable if job.error is not None else True,
         )
-        with contextlib.suppress(ConflictError, JobNotFoundError):
-            await self.ledger.write(
-                job,
-                JobStatus.FAILED,
-                guarded=False,
-                remote_id=remote.remote_id,
-                error=error,
-                **cost_changes(remote),  # what the provider bills for it
-            )
+        await self.ledger.write(
+            job,
+            JobStatus.FAILED,
+            guarded=False,
+            remote_id=remote.remote_id,
+            error=error,
+            **cost_changes(remote),  # what the provider bills for it
+        )
 
     async def _owned_elsewhere(self, job: Job, remote: RemoteJob) -> bool:
         """Handle a remote id the ledger refused because another job owns it.
