@@ -75,3 +75,29 @@ def test_the_sync_client_refuses_new_jobs_once_closed() -> None:
     with pytest.raises(RuntimeError, match="this client is closed"):
         client.videos.create_videos([request("a late heron")])
     assert job.status is sv.JobStatus.PENDING
+
+
+RUNS_JOBS: dict[str, Callable[[sv.AsyncSoraVideo, str], Awaitable[Any]]] = {
+    "process_batch": lambda c, batch_id: c.batches.process_batch(batch_id),
+    "resume": lambda c, _: c.resume(),
+    "run_worker": lambda c, _: c.run_worker(),
+}
+
+
+@pytest.mark.parametrize("call", RUNS_JOBS.values(), ids=RUNS_JOBS.keys())
+async def test_a_closed_client_runs_no_job_and_writes_nothing(
+    call: Callable[[sv.AsyncSoraVideo, str], Awaitable[Any]],
+) -> None:
+    # A batch stored, then the client closed before it ran: nothing runs it any more.
+    client = sv.AsyncSoraVideo.simulated()
+    created = await client.batches.create_batch(sv.BatchVideoRequest(videos=[request("a heron")]))
+    await client.aclose()
+    with pytest.raises(RuntimeError, match="this client is closed"):
+        await call(client, created.batch_id)
+    batch = await client.repository.get_batch(created.batch_id)
+    assert batch.status is sv.BatchStatus.PENDING
+    [job] = (await client.repository.list_jobs()).items
+    assert job.status is sv.JobStatus.PENDING
+    assert client.fake is not None
+    assert client.fake.created_count() == 0
+    await check_ledger_exactly_once(client.fake, client.repository, settled=False)

@@ -214,7 +214,7 @@ class AsyncBatchService:
             estimate = self.estimate_cost(request)
             if estimate > request.budget_usd:
                 raise BudgetExceededError(estimate, float(request.budget_usd))
-        await context.engine_for_new_jobs()
+        await context.working_engine()
         fingerprint = request_sha256(request)
         if key is not None:
             existing = await context.repository.get_batch_by_key(key)
@@ -327,6 +327,7 @@ class AsyncBatchService:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
                 whole number from 1 to 100,000.
+            RuntimeError: the client is closed.
 
         Examples:
             ```python
@@ -340,7 +341,7 @@ class AsyncBatchService:
 
         raise_if([*id_errors(batch_id, "batch_id", kind="batch"), *concurrency_errors(concurrency)])
         context = self._context
-        runner = await context.engine()
+        runner = await context.working_engine()
         batch = await context.repository.get_batch(batch_id)
         if batch.status.is_terminal:
             return batch

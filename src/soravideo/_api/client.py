@@ -476,6 +476,9 @@ class AsyncSoraVideo:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
 
+        Raises:
+            RuntimeError: the client is closed.
+
         Examples:
             ```python
             request = sv.CreateVideoRequest(prompt="A tram in the rain")
@@ -484,6 +487,7 @@ class AsyncSoraVideo:
             print(summary)  # ResumeSummary(jobs=1, batches=0)
             ```
         """
+        await self._context.working_engine()
         work = await find_unfinished(self.videos, self.batches)
         await see_through(self._context, self.videos, self.batches, work, download_dir=download_dir)
         return ResumeSummary(jobs=len(work.jobs), batches=len(work.batches))
@@ -496,6 +500,9 @@ class AsyncSoraVideo:
         expire. On cancellation it finishes the step in hand, waits up to ``close_timeout``
         for creates on the wire to be answered and recorded, and gives its leases back.
 
+        Raises:
+            RuntimeError: the client is closed.
+
         Examples:
             ```python
             import anyio
@@ -507,7 +514,7 @@ class AsyncSoraVideo:
                 workers.cancel_scope.cancel()  # the worker gives its leases back
             ```
         """
-        runner = await self._started()
+        runner = await self._context.working_engine()
         runner.worker_mode = True
         runner.wake()
         try:

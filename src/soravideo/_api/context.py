@@ -91,14 +91,16 @@ class ClientContext:
                 )
         return self.runner
 
-    async def engine_for_new_jobs(self) -> JobRunner:
-        """`engine`, for a call that stores new jobs: refused once the client is closed.
+    async def working_engine(self) -> JobRunner:
+        """`engine`, for a call that stores new jobs or runs jobs: refused once the client
+        is closed.
 
         A job stored then would wait in the ledger with nothing to send it until another
-        client resumed it, and the caller would believe it under way.
+        client resumed it, while its caller believed it under way; and a closed client's
+        engine must not start running jobs again.
 
         Raises:
-            RuntimeError: The client is closed; nothing is stored.
+            RuntimeError: The client is closed; nothing is stored or run.
         """
         if self.closed:
             raise RuntimeError("this client is closed")

@@ -402,6 +402,9 @@ class SoraVideo:
         From another thread, SIGTERM is left to whatever handles it in the program;
         ``close()`` (from any thread) stops the worker the same way, and it returns.
 
+        Raises:
+            RuntimeError: the client is closed.
+
         Examples:
             ```python
             import threading
@@ -526,6 +529,9 @@ class SoraVideo:
         Returns:
             ``ResumeSummary(jobs, batches)``: the unfinished jobs it found (those of the
             batches included) and the batches it processed; zeros when nothing was left.
+
+        Raises:
+            RuntimeError: the client is closed.
 
         Examples:
             ```python
@@ -1111,6 +1117,7 @@ class BatchService:
             BatchNotFoundError: no batch has this id.
             ValidationError: ``batch_id`` is not a batch id, or ``concurrency`` is not a
                 whole number from 1 to 100,000.
+            RuntimeError: the client is closed.
 
         Examples:
             ```python

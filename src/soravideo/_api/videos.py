@@ -323,7 +323,7 @@ class AsyncVideoService:
             errors += self.validate(request, f"requests[{index}]")
         raise_if(errors)
         jobs = [new_job(self._context, request) for request in requests]
-        runner = await self._context.engine_for_new_jobs()
+        runner = await self._context.working_engine()
         await self._context.repository.add_jobs(jobs)
         for job in jobs:
             await runner.events.emit("created", job)
@@ -380,7 +380,7 @@ class AsyncVideoService:
         return each_as_it_ends(self._context, list(dict.fromkeys(job_ids)), timeout, deadline)
 
     async def _store(self, job: Job) -> Job:
-        runner = await self._context.engine_for_new_jobs()
+        runner = await self._context.working_engine()
         await runner.add_created(job)
         await runner.events.emit("created", job)
         runner.created(job)
