@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 
 import soravideo as sv
@@ -99,63 +100,97 @@ async def _settle() -> None:
         await anyio.wait_all_tasks_blocked()
 
 
-@pytest.mark.parametrize("provider", SIMULATED_PROVIDERS)
-async def test_a_stalled_workers_video_is_never_left_unowned(provider: str) -> None:
+@attrs.define
+class Scene:
+    """One job, created; engine A (its ledger seen through ``ledger_a``) and engine B
+    (through ``ledger_b``) on one memory ledger, the provider's fake and one clock."""
+
+    fake: Any
+    transport: Any
+    clock: sv.ManualClock
+    lease_clock: sv.ManualClock  # both engines' real time
+    ledger: MemoryRepository
+    ledger_a: Stalls
+    ledger_b: Any
+    job: sv.Job
+    a: JobRunner
+    b: JobRunner
+
+    async def a_stalls(self) -> None:
+        """A sends the job's create; its write of the answer stalls."""
+        self.a.wake()
+        with anyio.fail_after(5):
+            await self.ledger_a.stalled.wait()
+        assert self.fake.created_count() == 1
+
+    async def b_takes_over(self, *, until: Callable[[], bool] = lambda: False) -> None:
+        """A's lease runs out; B, looking for work, takes the job and does what it can."""
+        self.lease_clock.advance(LEASE + POLL)
+        for _ in range(20):
+            self.clock.advance(POLL)
+            await _settle()
+            if until():
+                return
+
+    async def check(self) -> None:
+        """A's late write was refused; the video A made is owned by the job, completed by B
+        (a provider that lists) or failed by B, recorded and stopped by A."""
+        done = await self.ledger.get_job(self.job.id)
+        [late] = self.ledger_a.late
+        assert isinstance(late, sv.ConflictError), late
+        assert self.fake.created_count() == 1
+        [video] = self.fake.created_ids()
+        assert done.remote_id == video
+        caps = self.transport.capabilities
+        if caps.can_list:
+            assert done.status is sv.JobStatus.COMPLETED, done.error
+        else:
+            assert done.status is sv.JobStatus.FAILED
+            assert done.error is not None and done.error.code == "ambiguous_submission"
+            assert video in done.error.message
+            stopped = {*self.fake.cancelled_ids(), *self.fake.deleted_ids()}
+            assert (video in stopped) is caps.can_cancel
+            assert ("cannot cancel" in done.error.message) is not caps.can_cancel
+        await check_ledger_exactly_once(self.fake, self.ledger)
+
+
+async def _scene(
+    provider: str = "runway",
+    *,
+    a_view: type[Stalls] = Stalls,
+    b_view: Callable[[MemoryRepository], Any] = lambda ledger: ledger,
+    **settings: Any,
+) -> Scene:
     clock = sv.ManualClock()
     lease_clock = sv.ManualClock(start=clock.time())
     fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
     ledger = MemoryRepository()
-    ledger_a = Stalls(ledger)
+    ledger_a, ledger_b = a_view(ledger), b_view(ledger)
     client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
     job = await client.videos.create_video(request())
-    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
-    b = _runner(ledger, transport, clock, lease_clock, "engine-b")
-    async with a.driving():
-        a.wake()
-        with anyio.fail_after(5):
-            await ledger_a.stalled.wait()
-        assert fake.created_count() == 1
-        b.worker_mode = True
-        async with b.driving():
-            lease_clock.advance(LEASE + POLL)
-            clock.advance(POLL)
-            await _settle()
-            for _ in range(20):  # B takes the job over and does what it can
-                clock.advance(POLL)
-                await _settle()
-            ledger_a.wake.set()
+    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a", **settings)
+    b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
+    return Scene(fake, transport, clock, lease_clock, ledger, ledger_a, ledger_b, job, a, b)
+
+
+@pytest.mark.parametrize("provider", SIMULATED_PROVIDERS)
+async def test_a_stalled_workers_video_is_never_left_unowned(provider: str) -> None:
+    scene = await _scene(provider)
+    async with scene.a.driving():
+        await scene.a_stalls()
+        scene.b.worker_mode = True
+        async with scene.b.driving():
+            await scene.b_takes_over()
+            scene.ledger_a.wake.set()
             await _settle()
             for _ in range(30):
-                clock.advance(60.0)
+                scene.clock.advance(60.0)
                 await _settle()
-                if (await ledger.get_job(job.id)).status.is_terminal and not a.holds(job.id):
+                done = await scene.ledger.get_job(scene.job.id)
+                if done.status.is_terminal and not scene.a.holds(scene.job.id):
                     break
-            b.worker_mode = False
-    await _check(fake, transport, ledger, job.id, ledger_a)
-
-
-async def _check(
-    fake: Any, transport: Any, ledger: MemoryRepository, job_id: str, ledger_a: Stalls
-) -> None:
-    done = await ledger.get_job(job_id)
-    [late] = ledger_a.late
-    assert isinstance(late, sv.ConflictError), late  # A's late write of the remote id
-    assert fake.created_count() == 1
-    [video] = fake.created_ids()
-    assert done.remote_id == video
-    if transport.capabilities.can_list:
-        # B found the video A made and drove the job to its end.
-        assert done.status is sv.JobStatus.COMPLETED, done.error
-    else:
-        # B could not know and failed the job; A's late answer put the video on record
-        # and stopped it where the provider can cancel.
-        assert done.status is sv.JobStatus.FAILED
-        assert done.error is not None and done.error.code == "ambiguous_submission"
-        assert video in done.error.message
-        stopped = {*fake.cancelled_ids(), *fake.deleted_ids()}
-        assert (video in stopped) is transport.capabilities.can_cancel
-        assert ("cannot cancel" in done.error.message) is not transport.capabilities.can_cancel
-    await check_ledger_exactly_once(fake, ledger)
+            scene.b.worker_mode = False
+    await scene.check()
 
 
 class HoldsFailing:
@@ -187,61 +222,29 @@ class HoldsFailing:
 async def test_a_stalled_worker_waking_while_the_job_is_being_failed_elsewhere(
     provider: str,
 ) -> None:
-    clock = sv.ManualClock()
-    lease_clock = sv.ManualClock(start=clock.time())
-    fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
-    ledger = MemoryRepository()
-    ledger_a, ledger_b = Stalls(ledger), HoldsFailing(ledger)
-    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
-    job = await client.videos.create_video(request())
-    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
-    b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
-    async with a.driving():
-        a.wake()
-        with anyio.fail_after(5):
-            await ledger_a.stalled.wait()
-        b.worker_mode = True
-        async with b.driving():
-            lease_clock.advance(LEASE + POLL)
-            for _ in range(20):
-                clock.advance(POLL)
-                await _settle()
-                if ledger_b.holding.is_set():
-                    break
-            assert ledger_b.holding.is_set(), "B never came to fail the job"
-            ledger_a.wake.set()  # A's late write lands while B's failing write waits
+    scene = await _scene(provider, b_view=HoldsFailing)
+    async with scene.a.driving():
+        await scene.a_stalls()
+        scene.b.worker_mode = True
+        async with scene.b.driving():
+            await scene.b_takes_over(until=scene.ledger_b.holding.is_set)
+            assert scene.ledger_b.holding.is_set(), "B never came to fail the job"
+            scene.ledger_a.wake.set()  # A's late write lands while B's failing write waits
             await _settle()
-            ledger_b.go.set()
+            scene.ledger_b.go.set()
             for _ in range(30):
-                clock.advance(60.0)
+                scene.clock.advance(60.0)
                 await _settle()
-            b.worker_mode = False
-    await _check(fake, transport, ledger, job.id, ledger_a)
-
-
-async def _a_waits_for_b(
-    provider: str = "runway", **settings: Any
-) -> tuple[Any, Any, Any, MemoryRepository, Stalls, HoldsFailing, sv.Job, JobRunner, JobRunner]:
-    """A's late write refused while B's write failing the job is held: A looks again."""
-    clock = sv.ManualClock()
-    lease_clock = sv.ManualClock(start=clock.time())
-    fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
-    ledger = MemoryRepository()
-    ledger_a, ledger_b = Stalls(ledger), HoldsFailing(ledger)
-    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
-    job = await client.videos.create_video(request())
-    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a", **settings)
-    b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
-    return fake, clock, lease_clock, ledger, ledger_a, ledger_b, job, a, b
+            scene.b.worker_mode = False
+    await scene.check()
 
 
 async def test_an_engine_stopping_while_it_looks_again_says_so_and_frees_the_slot(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="soravideo")
-    fake, clock, lease_clock, ledger, ledger_a, ledger_b, job, a, b = await _a_waits_for_b(
-        max_concurrency=1
-    )
+    scene = await _scene(b_view=HoldsFailing, max_concurrency=1)
+    a, clock, ledger = scene.a, scene.clock, scene.ledger
     async with anyio.create_task_group() as tg:
         a_stops = anyio.CancelScope()
 
@@ -250,46 +253,39 @@ async def test_an_engine_stopping_while_it_looks_again_says_so_and_frees_the_slo
                 await a.run()
 
         tg.start_soon(run_a)
-        a.wake()
-        with anyio.fail_after(5):
-            await ledger_a.stalled.wait()
-        b.worker_mode = True
-        tg.start_soon(b.run)
-        lease_clock.advance(LEASE + POLL)
-        for _ in range(20):
-            clock.advance(POLL)
-            await _settle()
-            if ledger_b.holding.is_set():
-                break
-        assert ledger_b.holding.is_set(), "B never came to fail the job"
-        ledger_a.wake.set()
+        await scene.a_stalls()
+        scene.b.worker_mode = True
+        tg.start_soon(scene.b.run)
+        await scene.b_takes_over(until=scene.ledger_b.holding.is_set)
+        assert scene.ledger_b.holding.is_set(), "B never came to fail the job"
+        scene.ledger_a.wake.set()
         await _settle()
-        assert a.holds(job.id), "A does not look again"
+        assert a.holds(scene.job.id), "A does not look again"
         a_stops.cancel()  # A stops while B has not decided
         await _settle()
-        assert not a.holds(job.id)
+        assert not a.holds(scene.job.id)
         [said] = [r.getMessage() for r in caplog.records if "check the provider" in r.getMessage()]
-        assert job.id in said
-        ledger_b.go.set()
+        assert scene.job.id in said
+        scene.ledger_b.go.set()
         await _settle()
-        b.worker_mode = False
+        scene.b.worker_mode = False
         # A runs again: its only slot is free, and its next job is sent.
-        client = sv.AsyncSoraVideo(transport=a.transport, repository=ledger, clock=clock)
+        client = sv.AsyncSoraVideo(transport=scene.transport, repository=ledger, clock=clock)
         second = await client.videos.create_video(request("another fox"))
         tg.start_soon(a.run)
         a.wake()
         for _ in range(20):
             clock.advance(POLL)
-            lease_clock.advance(POLL)
+            scene.lease_clock.advance(POLL)
             await _settle()
         assert (await ledger.get_job(second.id)).remote_id is not None
         tg.cancel_scope.cancel()
     # What is left: the video the log line names, owned by no job (B failed the job
     # without it, A stopped before it could put it on record).
-    [first] = fake.created_ids()[:1]
+    first = scene.fake.created_ids()[0]
     assert first in said
     with pytest.raises(AssertionError, match=f"orphan: video {first}"):
-        await check_ledger_exactly_once(fake, ledger, settled=False)
+        await check_ledger_exactly_once(scene.fake, ledger, settled=False)
 
 
 class RefusesReads(Stalls):
@@ -310,31 +306,18 @@ class RefusesReads(Stalls):
 
 
 async def test_a_ledger_refusing_reads_while_the_late_answer_is_settled_loses_no_video() -> None:
-    clock = sv.ManualClock()
-    lease_clock = sv.ManualClock(start=clock.time())
-    fake, transport = simulated_provider_parts("runway", clock, generation_time=600)  # type: ignore[arg-type]
-    ledger = MemoryRepository()
-    ledger_a = RefusesReads(ledger)
-    client = sv.AsyncSoraVideo(transport=transport, repository=ledger, clock=clock)
-    job = await client.videos.create_video(request())
-    a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
-    b = _runner(ledger, transport, clock, lease_clock, "engine-b")
-    async with a.driving():
-        a.wake()
-        with anyio.fail_after(5):
-            await ledger_a.stalled.wait()
-        b.worker_mode = True
-        async with b.driving():
-            lease_clock.advance(LEASE + POLL)
-            for _ in range(20):
-                clock.advance(POLL)
-                await _settle()
-            assert (await ledger.get_job(job.id)).status is sv.JobStatus.FAILED
-            ledger_a.wake.set()
+    scene = await _scene(a_view=RefusesReads)
+    async with scene.a.driving():
+        await scene.a_stalls()
+        scene.b.worker_mode = True
+        async with scene.b.driving():
+            await scene.b_takes_over()
+            assert (await scene.ledger.get_job(scene.job.id)).status is sv.JobStatus.FAILED
+            scene.ledger_a.wake.set()
             for _ in range(30):  # real time passes as engine time does: leases renew
-                clock.advance(1.0)
-                lease_clock.advance(5.0)
+                scene.clock.advance(1.0)
+                scene.lease_clock.advance(5.0)
                 await _settle()
-            b.worker_mode = False
-    assert ledger_a.refusals == 0
-    await _check(fake, transport, ledger, job.id, ledger_a)
+            scene.b.worker_mode = False
+    assert isinstance(scene.ledger_a, RefusesReads) and scene.ledger_a.refusals == 0
+    await scene.check()
