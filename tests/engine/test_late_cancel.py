@@ -150,6 +150,7 @@ async def test_a_failed_read_of_the_ended_video_leaves_the_job_to_its_next_poll(
         with pytest.raises(sv.JobStateError, match="reading its end failed") as raised:
             await client.videos.cancel_job(job.id)
         assert raised.value.status == "processing"
+        assert "500" not in str(raised.value)  # the provider's words stay in the log
         assert fault.fired >= 1
         assert (await client.videos.get_job(job.id)).status is sv.JobStatus.PROCESSING
         fault.times = fault.fired  # the provider answers again
@@ -263,3 +264,35 @@ async def test_a_process_that_died_after_the_providers_cancel_is_resumed_cancell
         assert done.status is sv.JobStatus.CANCELLED and done.remote_id == remote_id
         assert fake.created_count() == 1
         await check_ledger_exactly_once(fake, again.repository)
+
+
+async def test_a_veo_operation_finished_unseen_is_recorded_completed_not_cancelled() -> None:
+    # A Veo operation cannot be cancelled with an API key: its cancel reads it instead, so
+    # one already done is recorded completed with its result, like an interaction.
+    clock = VirtualClock()
+    fake, transport = _parts("gemini", clock)
+    async with _client(transport, clock) as client:
+        job = await client.videos.create_video(
+            request("veo late", model="veo-3.1-generate-preview")
+        )
+        remote_id = await _ended_there(client, clock, job.id)
+        with pytest.raises(sv.JobStateError, match="completed"):
+            await client.videos.cancel_job(job.id)
+        done = await client.videos.get_job(job.id)
+        assert done.status is sv.JobStatus.COMPLETED and done.result is not None
+        assert done.remote_id == remote_id
+        await check_ledger_exactly_once(fake, client.repository)
+
+
+async def test_a_running_veo_operation_is_cancelled_in_the_ledger_and_goes_on_there() -> None:
+    # Still running: it cannot be stopped (it goes on, billed), and the job is cancelled.
+    clock = VirtualClock()
+    fake, transport = _parts("gemini", clock)
+    async with _client(transport, clock) as client:
+        job = await client.videos.create_video(
+            request("veo early", model="veo-3.1-generate-preview")
+        )
+        await _running_there(client, clock, job.id)
+        done = await client.videos.cancel_job(job.id)
+        assert done.status is sv.JobStatus.CANCELLED
+        await check_ledger_exactly_once(fake, client.repository)

@@ -427,13 +427,23 @@ async def test_an_operation_name_that_cannot_be_addressed_fails_the_create_once(
 
 
 @pytest.mark.anyio
-async def test_veo_operations_cannot_be_cancelled_and_nothing_is_sent(
+async def test_a_running_veo_operation_cannot_be_cancelled_and_is_only_read(
     router: respx.MockRouter, gemini: GeminiTransport
 ) -> None:
+    read = router.get(f"{BASE}/{OP}").mock(return_value=httpx.Response(200, json=operation()))
     with pytest.raises(ProviderError) as info:
         await gemini.cancel(OP_ID)
     assert info.value.code == "unsupported"
-    assert len(router.calls) == 0
+    assert read.call_count == 1 and len(router.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_veo_operation_already_done_is_reported_ended(
+    router: respx.MockRouter, gemini: GeminiTransport
+) -> None:
+    router.get(f"{BASE}/{OP}").mock(return_value=httpx.Response(200, json=done_operation()))
+    assert await gemini.cancel(OP_ID) == "ended"
+    assert len(router.calls) == 1
 
 
 # --- statuses --------------------------------------------------------------------------------

@@ -196,11 +196,12 @@ class Canceller:
                 remote_id,
                 exc,
             )
+            # The provider's words stay in the log: this message reaches API clients.
             raise JobStateError(
                 job.id,
                 job.status.value,
                 "its video had already ended at the provider, so it cannot be cancelled; "
-                f"reading its end failed ({exc}): the job's next status check records it",
+                "reading its end failed: the job's next status check records it",
             ) from exc
         current = written if written is not None and written.is_terminal else None
         current = current or await self.ledger.get(job_id)
@@ -216,8 +217,9 @@ class Canceller:
         raise JobStateError(
             job.id,
             current.status.value,
-            "the provider says its video had already ended, but shows it unfinished: it "
-            "cannot be cancelled; the job's next status check records its end",
+            "the provider refused the cancel, saying its video had already ended, yet shows "
+            "it unfinished; try the cancel again later (the job's next status check "
+            "records its end if it did end)",
         )
 
     async def cancel(self, job_id: str) -> Job:

@@ -1075,16 +1075,21 @@ class GeminiTransport(HttpTransport):
         Args:
             remote_id: The interaction id.
 
+        A Veo operation cannot be cancelled in API-key mode: it is read instead (one
+        ``GET``), so that one already done is told apart from one that goes on.
+
         Returns:
-            ``"ended"`` for an interaction already finished (``FAILED_PRECONDITION``);
-            ``None`` otherwise.
+            ``"ended"`` for an interaction already finished (``FAILED_PRECONDITION``), or
+            a Veo operation already done; ``None`` otherwise.
 
         Raises:
             ProviderError: Google refused otherwise; ``code="unsupported"`` for a Veo
-                operation, which cannot be cancelled in API-key mode (it goes on, and is
-                billed).
+                operation still running, which goes on (and is billed).
         """
         if is_operation(remote_id):
+            if (await self.fetch(remote_id)).status.is_terminal:
+                log.info("gemini: operation %s had already ended; nothing to cancel", remote_id)
+                return "ended"
             raise ProviderError(
                 f"gemini: Veo operations cannot be cancelled with an API key; {remote_id} "
                 "goes on at Google (and is billed)",
