@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import pytest
 
@@ -96,7 +97,11 @@ def _runner(
 
 
 async def _settle() -> None:
+    # The checkpoints first: anyio's wait_all_tasks_blocked sleeps 0.1 s of real time when
+    # it finds a task that a clock.advance() just woke and that has not run yet.
     for _ in range(5):
+        for _ in range(10):
+            await anyio.lowlevel.checkpoint()
         await anyio.wait_all_tasks_blocked()
 
 
