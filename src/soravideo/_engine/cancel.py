@@ -140,14 +140,18 @@ class Canceller:
         if unsent is not None:
             unsent.cancel()
 
-    async def _cancel_in_ledger(self, job_id: str, *, stopped: bool) -> tuple[Job, Job | None]:
+    async def _cancel_in_ledger(
+        self, job_id: str, *, stopped: bool, read: Job | None = None
+    ) -> tuple[Job, Job | None]:
         """Write ``cancelled`` whatever the job's current status; return (before, after).
 
         After is ``None`` when the video was ``stopped`` at the provider first and someone
         else (a poll, a delivery, another process) wrote the cancel it saw meanwhile.
+        ``read``: the job as just read, if it was (a write from it that finds the job
+        changed reads it again).
         """
         while True:
-            job = await self.ledger.get(job_id)
+            job, read = read or await self.ledger.get(job_id), None
             if job.status.is_terminal:
                 if stopped and job.status is JobStatus.CANCELLED:
                     return job, None
@@ -158,10 +162,11 @@ class Canceller:
                 )
                 return job, done
 
-    async def _stop_first(self, job_id: str) -> str | None:
+    async def _stop_first(self, job_id: str) -> tuple[str | None, Job | None]:
         """Where the provider says when a job had already ended (``asks_first``), stop a
         job's recorded video before the cancel is written; return its remote id (``None``
-        when there was nothing to ask first).
+        when there was nothing to ask first), and the job as read when nothing was asked
+        (so the cancel's write need not read it again).
 
         A video the provider had already finished is recorded as a poll records it (its
         end, its result, downloaded first where there is a download directory), and the
@@ -173,17 +178,17 @@ class Canceller:
                 of it failed).
         """
         if not self.asks_first or self.check is None:
-            return None
+            return None, None
         job = await self.ledger.get(job_id)
         if job.status.is_terminal:
             raise JobStateError(job.id, job.status.value, "a finished job cannot be cancelled")
         remote_id = job.remote_id
         if job.status is not JobStatus.PROCESSING or remote_id is None:
-            return None  # not sent, or its create's outcome unknown: the ledger first
+            return None, job  # not sent, or its create's outcome unknown: the ledger first
         if self.state.submit_event(job_id) is not None:
-            return None  # a create of it on the wire here: the ledger first
+            return None, job  # a create of it on the wire here: the ledger first
         if await self.stop_video(remote_id) != "ended":
-            return remote_id
+            return remote_id, None
         # The video ended at the provider before the cancel reached it (finished and billed,
         # or failed): its end is what the ledger records, never a cancel that stopped nothing.
         try:
@@ -206,7 +211,7 @@ class Canceller:
         current = written if written is not None and written.is_terminal else None
         current = current or await self.ledger.get(job_id)
         if current.status is JobStatus.CANCELLED:
-            return remote_id  # the provider had cancelled it: so it stays
+            return remote_id, None  # the provider had cancelled it: so it stays
         if current.status.is_terminal:
             raise JobStateError(
                 job.id,
@@ -255,8 +260,10 @@ class Canceller:
         announced = True
         waits = contextlib.ExitStack()
         try:
-            stopped = await self._stop_first(job_id)
-            job, cancelled = await self._cancel_in_ledger(job_id, stopped=stopped is not None)
+            stopped, read = await self._stop_first(job_id)
+            job, cancelled = await self._cancel_in_ledger(
+                job_id, stopped=stopped is not None, read=read
+            )
             written = True
             if cancelled is None:
                 # Cancelled by whoever read the provider's answer to our cancel first (and
