@@ -8,7 +8,8 @@ whether A's create was made, so it fails the job without sending another. Then A
 its late write is refused by the lease guard. Whatever B did, the video A made must not be
 left billed and unowned: one video, one job holding it, and nothing stuck. A may also wake
 while B is about to fail the job: then A looks again until B has decided.
-(`test_stalled_worker_postgres.py` runs the Sora case on a real PostgreSQL server.)
+(`test_stalled_worker_postgres.py` runs the Sora, Runway and fal cases on a real PostgreSQL
+server.)
 """
 
 from __future__ import annotations

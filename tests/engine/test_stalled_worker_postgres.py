@@ -2,9 +2,10 @@
 
 Engine A sends a job's create and stalls before the ledger has its remote id (a long GC
 pause, a frozen VM): its write of the remote id and its lease renewals are held. Its lease
-expires, engine B takes the job over, finds the video A made and drives the job; then A
+expires, engine B takes the job over, finds the video A made and drives the job (Sora), or,
+where the provider cannot list (Runway, fal), fails the job without sending another; then A
 wakes and its late writes land. The ledger's lease guard refuses them: one video, owned by
-one job, and the job ends. Engine time is a ``ManualClock``; the ledger is a real server,
+one job (the failed one gets A's video on record, stopped), and the job ends. Engine time is a ``ManualClock``; the ledger is a real server,
 so the test waits for the ledger's state (not for time) between steps.
 """
 
@@ -23,7 +24,7 @@ from soravideo._engine.runner import JobRunner
 from soravideo.repositories import JobUpdate
 from soravideo.repositories.postgres import PostgresRepository
 from soravideo.testing import check_ledger_exactly_once
-from soravideo.testing._simulated import simulated_parts
+from soravideo.testing._simulated import simulated_parts, simulated_provider_parts
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -198,3 +199,87 @@ async def _finish(clock: sv.ManualClock, ledger: PostgresRepository, job_id: str
         return False
 
     await _until("the job ends", finished)
+
+
+class KeepsHeld(StallsAfterCreate):
+    """``StallsAfterCreate`` that keeps the job its held write carried (A's create's answer:
+    the remote id and what the provider said it costs)."""
+
+    held: sv.Job | None = None
+
+    def _holds(self, updates: Sequence[JobUpdate]) -> bool:
+        holds = super()._holds(updates)
+        if holds:
+            [self.held] = [u.job for u in updates if u.job.remote_id is not None]
+        return holds
+
+
+async def _status_is(ledger: PostgresRepository, job_id: str, status: sv.JobStatus) -> bool:
+    return (await ledger.get_job(job_id)).status is status
+
+
+@pytest.mark.parametrize("provider", ["runway", "fal"])
+async def test_a_stalled_workers_late_answer_lands_on_the_job_failed_elsewhere(
+    postgres_dsn: str, provider: str
+) -> None:
+    # A provider that cannot list: B, taking the job over, cannot know whether A's create
+    # was made and fails it ``ambiguous_submission``. A wakes; its late write is refused,
+    # and it puts its video (remote id, cost) on the failed job's record and stops it.
+    clock = sv.ManualClock()
+    lease_clock = sv.ManualClock(start=clock.time())
+    fake, transport = simulated_provider_parts(provider, clock, generation_time=600)  # type: ignore[arg-type]
+    assert not transport.capabilities.can_list
+    async with KeepsHeld(postgres_dsn) as ledger_a, CountsClaims(postgres_dsn) as ledger_b:
+        client = sv.AsyncSoraVideo(transport=transport, repository=ledger_b, clock=clock)
+        job = await client.videos.create_video(request())
+        a = _runner(ledger_a, transport, clock, lease_clock, "engine-a")
+        b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
+        async with a.driving():
+            a.wake()
+            await _until("A's write of the remote id", _event(ledger_a.stalled))
+            assert fake.created_count() == 1
+            [video] = fake.created_ids()
+            held = ledger_a.held
+            assert held is not None and held.remote_id == video
+            b.worker_mode = True
+            async with b.driving():
+                await _until("B looks for work", lambda: _now(ledger_b.claims > 0))
+                assert not b.holds(job.id)
+                lease_clock.advance(LEASE + POLL)
+
+                async def failed() -> bool:
+                    if await _status_is(ledger_b, job.id, sv.JobStatus.FAILED):
+                        return True
+                    clock.advance(POLL)
+                    return False
+
+                await _until("B fails the job", failed)
+                failed_by_b = await ledger_b.get_job(job.id)
+                assert failed_by_b.remote_id is None
+                assert failed_by_b.error is not None
+                assert failed_by_b.error.code == "ambiguous_submission"
+                assert fake.created_count() == 1  # B sent no other create
+                ledger_a.wake.set()
+                await _until("A's late write answered", _event(ledger_a.landed))
+
+                async def recorded() -> bool:
+                    if (await ledger_b.get_job(job.id)).remote_id == video and not a.holds(job.id):
+                        return True
+                    clock.advance(POLL)
+                    return False
+
+                await _until("A records its video on the failed job", recorded)
+                b.worker_mode = False
+        [late] = ledger_a.late
+        assert isinstance(late, sv.ConflictError), late
+        done = await ledger_b.get_job(job.id)
+        assert done.status is sv.JobStatus.FAILED
+        assert done.error is not None and done.error.code == "ambiguous_submission"
+        assert video in done.error.message
+        assert done.remote_id == video
+        assert (done.cost_usd, done.cost_credits) == (held.cost_usd, held.cost_credits)
+        caps = transport.capabilities
+        stopped = {*fake.cancelled_ids(), *fake.deleted_ids()}
+        assert (video in stopped) is caps.can_cancel
+        assert fake.created_count() == 1
+        await check_ledger_exactly_once(fake, ledger_b)
