@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 import soravideo as sv
 from children import Child, start_script
@@ -167,3 +168,13 @@ class WithoutFetchSeen:
         if name == "fetch_many_seen":
             raise AttributeError(name)
         return getattr(self._inner, name)
+
+
+async def until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (real time: a real server, a ledger of its own, moves on its own) until
+    ``done``; a bound on tries only turns a hang into a failure."""
+    for _ in range(2_000):
+        if await done():
+            return
+        await anyio.sleep(0.01)
+    pytest.fail(f"never happened: {what}")

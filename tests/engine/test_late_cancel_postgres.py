@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import anyio
 import pytest
 
 import soravideo as sv
-from helpers import request
+from helpers import request, until
 from soravideo._core.events import EventBus
 from soravideo._engine.runner import JobRunner
 from soravideo.repositories.postgres import PostgresRepository
@@ -29,16 +28,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 GENERATION = 60.0
 SAFETY_NET = 900.0  # the worker's first poll comes long after the video ended there
 STEP = 10.0
-
-
-async def _until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
-    """Wait (real time, the ledger being a real server) until ``done``; a bound on tries
-    only turns a hang into a failure."""
-    for _ in range(2_000):
-        if await done():
-            return
-        await anyio.sleep(0.01)
-    pytest.fail(f"never happened: {what}")
 
 
 @pytest.mark.parametrize("provider", ["fal", "gemini", "replicate"])
@@ -89,7 +78,7 @@ async def test_a_second_clients_cancel_records_a_video_finished_unseen_under_a_w
             async def sent() -> bool:
                 return (await ledger_c.get_job(job.id)).remote_id is not None
 
-            await _until("the worker sends the create", sent)
+            await until("the worker sends the create", sent)
             assert worker.holds(job.id)
             video = (await ledger_c.get_job(job.id)).remote_id
             assert video is not None
@@ -100,7 +89,7 @@ async def test_a_second_clients_cancel_records_a_video_finished_unseen_under_a_w
                 clock.advance(STEP)
                 return False
 
-            await _until("the video ends at the provider", ended_there)
+            await until("the video ends at the provider", ended_there)
             assert clock.time() - start < SAFETY_NET / 2  # well before the worker's first poll
             before = await ledger_c.get_job(job.id)
             assert before.status is sv.JobStatus.PROCESSING  # unseen by the worker
@@ -121,7 +110,7 @@ async def test_a_second_clients_cancel_records_a_video_finished_unseen_under_a_w
                 clock.advance(STEP)
                 return False
 
-            await _until("the worker lets the job go", let_go)
+            await until("the worker lets the job go", let_go)
             worker.worker_mode = False
         after = await ledger_w.get_job(job.id)
         assert after.status is sv.JobStatus.COMPLETED

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 import soravideo as sv
-from helpers import request
+from helpers import request, until
 from soravideo._core.events import EventBus
 from soravideo._engine.runner import JobRunner
 from soravideo.repositories import JobUpdate
@@ -97,16 +97,6 @@ class StallsAfterCreate(PostgresRepository):
         return list(await super().renew_lease(job_ids, owner, **kwargs))
 
 
-async def _until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
-    """Wait (real time, the ledger being a real server) until ``done``; a bound on tries
-    only turns a hang into a failure."""
-    for _ in range(2_000):
-        if await done():
-            return
-        await anyio.sleep(0.01)
-    pytest.fail(f"never happened: {what}")
-
-
 def _runner(
     repository: PostgresRepository,
     transport: Any,
@@ -140,19 +130,19 @@ async def test_a_stalled_worker_wakes_to_find_its_late_writes_refused(
         async with a.driving():
             # A claims the job and sends its create; the answer's write stalls.
             a.wake()
-            await _until("A's write of the remote id", _event(ledger_a.stalled))
+            await until("A's write of the remote id", _event(ledger_a.stalled))
             assert fake.created_count() == 1
             [video] = await transport.list_recent(limit=10)
             assert a.holds(job.id)
             b.worker_mode = True
             async with b.driving():
                 # A's lease still stands: B, looking for work, finds none.
-                await _until("B looks for work", lambda: _now(ledger_b.claims > 0))
+                await until("B looks for work", lambda: _now(ledger_b.claims > 0))
                 assert not b.holds(job.id)
                 # A's lease runs out (its renewals stall too); B's next look takes the job.
                 lease_clock.advance(LEASE + POLL)
-                await _until("B takes the job over", lambda: _now(b.holds(job.id)))
-                await _until(
+                await until("B takes the job over", lambda: _now(b.holds(job.id)))
+                await until(
                     "B records the video A made",
                     lambda: _remote_id_is(ledger_b, job.id, video.remote_id),
                 )
@@ -160,8 +150,8 @@ async def test_a_stalled_worker_wakes_to_find_its_late_writes_refused(
                     await _finish(clock, ledger_b, job.id)
                 # A wakes: its late write of the remote id (and its renewal) reach the ledger.
                 ledger_a.wake.set()
-                await _until("A's late write answered", _event(ledger_a.landed))
-                await _until("A lets go of the job", lambda: _now(not a.holds(job.id)))
+                await until("A's late write answered", _event(ledger_a.landed))
+                await until("A lets go of the job", lambda: _now(not a.holds(job.id)))
                 if wakes == "while B drives the job":
                     assert b.holds(job.id)  # A's release of its lease took nothing of B's
                     await _finish(clock, ledger_b, job.id)
@@ -198,7 +188,7 @@ async def _finish(clock: sv.ManualClock, ledger: PostgresRepository, job_id: str
         clock.advance(60.0)
         return False
 
-    await _until("the job ends", finished)
+    await until("the job ends", finished)
 
 
 class KeepsHeld(StallsAfterCreate):
@@ -236,14 +226,14 @@ async def test_a_stalled_workers_late_answer_lands_on_the_job_failed_elsewhere(
         b = _runner(ledger_b, transport, clock, lease_clock, "engine-b")
         async with a.driving():
             a.wake()
-            await _until("A's write of the remote id", _event(ledger_a.stalled))
+            await until("A's write of the remote id", _event(ledger_a.stalled))
             assert fake.created_count() == 1
             [video] = fake.created_ids()
             held = ledger_a.held
             assert held is not None and held.remote_id == video
             b.worker_mode = True
             async with b.driving():
-                await _until("B looks for work", lambda: _now(ledger_b.claims > 0))
+                await until("B looks for work", lambda: _now(ledger_b.claims > 0))
                 assert not b.holds(job.id)
                 lease_clock.advance(LEASE + POLL)
 
@@ -253,14 +243,14 @@ async def test_a_stalled_workers_late_answer_lands_on_the_job_failed_elsewhere(
                     clock.advance(POLL)
                     return False
 
-                await _until("B fails the job", failed)
+                await until("B fails the job", failed)
                 failed_by_b = await ledger_b.get_job(job.id)
                 assert failed_by_b.remote_id is None
                 assert failed_by_b.error is not None
                 assert failed_by_b.error.code == "ambiguous_submission"
                 assert fake.created_count() == 1  # B sent no other create
                 ledger_a.wake.set()
-                await _until("A's late write answered", _event(ledger_a.landed))
+                await until("A's late write answered", _event(ledger_a.landed))
 
                 async def recorded() -> bool:
                     if (await ledger_b.get_job(job.id)).remote_id == video and not a.holds(job.id):
@@ -268,7 +258,7 @@ async def test_a_stalled_workers_late_answer_lands_on_the_job_failed_elsewhere(
                     clock.advance(POLL)
                     return False
 
-                await _until("A records its video on the failed job", recorded)
+                await until("A records its video on the failed job", recorded)
                 b.worker_mode = False
         [late] = ledger_a.late
         assert isinstance(late, sv.ConflictError), late
