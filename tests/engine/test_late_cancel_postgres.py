@@ -37,7 +37,7 @@ async def test_a_second_clients_cancel_records_a_video_finished_unseen_under_a_w
     clock = sv.ManualClock()
     start = clock.time()
     fake, transport = simulated_provider_parts(provider, clock, generation_time=GENERATION)  # type: ignore[arg-type]
-    assert getattr(transport, "cancel_reports_ended", False)
+    assert transport.capabilities.cancel_reports_ended
     seen: list[tuple[str, str, str]] = []
 
     def recorder(who: str) -> Callable[[sv.JobEvent], Awaitable[None]]:

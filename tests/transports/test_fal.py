@@ -778,7 +778,7 @@ async def test_cancel_puts_and_a_request_gone_or_done_is_fine(
     assert await fal.cancel(REMOTE) is None  # stopping
     assert await fal.cancel(REMOTE) is None  # gone
     assert await fal.cancel(REMOTE) == "ended"  # completed before: nothing was stopped
-    assert fal.cancel_reports_ended
+    assert fal.capabilities.cancel_reports_ended
     with pytest.raises(ProviderError) as other:
         await fal.cancel(REMOTE)
     with pytest.raises(ProviderUnavailableError):

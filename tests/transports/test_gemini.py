@@ -684,7 +684,7 @@ async def test_cancel_posts_an_empty_body_and_tolerates_a_finished_or_gone_inter
     ):
         route.mock(return_value=answer)
         assert await gemini.cancel(ID) == said
-    assert gemini.cancel_reports_ended
+    assert gemini.capabilities.cancel_reports_ended
     route.mock(return_value=httpx.Response(400, json={"error": {"status": "INVALID_ARGUMENT"}}))
     with pytest.raises(ProviderError):
         await gemini.cancel(ID)

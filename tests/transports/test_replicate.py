@@ -536,7 +536,7 @@ async def test_a_cancel_posts_and_a_prediction_gone_or_done_is_fine(
     # Ended before the cancel (nothing stopped): succeeded or failed; otherwise nothing said.
     assert said == [None, "ended", "ended", None, None, None]
     assert route.call_count == 6 and route.calls.last.request.content == b""
-    assert rep.cancel_reports_ended
+    assert rep.capabilities.cancel_reports_ended
 
 
 async def test_downloads_carry_no_token_and_a_deleted_output_says_why(

@@ -3,7 +3,7 @@
 The cancel is written to the ledger first (whatever the job's status); a create already on
 the wire is waited for, so its video is found and stopped too. One exception: where the
 provider's cancel says that a job had already ended (fal, Gemini, Replicate:
-``cancel_reports_ended``), a job whose video is on record is stopped at the provider first,
+``Capabilities.cancel_reports_ended``), a job whose video is on record is stopped at the provider first,
 so that a video that finished unseen is recorded as it ended (completed, with its result),
 never hidden behind a ``cancelled`` that stopped nothing. A terminal status is final, so
 the order is what decides: a cancel written first could no longer be undone.
@@ -71,10 +71,10 @@ class VideoStopper:
     def asks_first(self) -> bool:
         """Whether a cancel asks the provider before it is written (see ``Canceller``):
         the transport's cancel says when a job had already ended
-        (``cancel_reports_ended``), so a finished video is never cancelled unseen."""
-        return self.transport.capabilities.can_cancel and bool(
-            getattr(self.transport, "cancel_reports_ended", False)
-        )
+        (``Capabilities.cancel_reports_ended``), so a finished video is never cancelled
+        unseen."""
+        capabilities = self.transport.capabilities
+        return capabilities.can_cancel and capabilities.cancel_reports_ended
 
 
 class Canceller:

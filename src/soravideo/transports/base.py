@@ -192,6 +192,12 @@ class Capabilities:
     # provider deletes it soon (Replicate: an hour). The engine then warns about each job
     # that completes with no download_dir to save it in.
     results_expire_after: float | None = None
+    # Whether ``Transport.cancel`` always answers ``"ended"`` for a job that had already
+    # ended there, and never destroys a finished video (fal, Gemini, Replicate). The engine
+    # then asks the provider before it writes a cancel, and a video that finished unseen is
+    # recorded ``completed``, not hidden behind ``cancelled``. False (a cancel that deletes,
+    # as Sora's and Runway's do): the cancel is written first.
+    cancel_reports_ended: bool = False
 
 
 def model_problems(
@@ -331,7 +337,7 @@ class Transport(Protocol):
             ``None`` otherwise (stopped, deleted, gone, or the provider does not say).
 
         A transport whose cancel always says so, and never destroys a finished video, may
-        also set ``cancel_reports_ended = True``: the engine then stops a job's recorded
+        also declare ``Capabilities(cancel_reports_ended=True)``: the engine then stops a job's recorded
         video before it writes the cancel, and a video that had finished unseen is
         recorded ``completed`` (the cancel raises ``JobStateError``), never ``cancelled``.
         Without it the cancel is written first, as for a provider whose cancel deletes.

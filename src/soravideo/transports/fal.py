@@ -284,9 +284,6 @@ class FalTransport(UrlResultTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "fal"
-    # Its cancel says when a request had already ended (``"ended"``) and never destroys a
-    # finished video: the engine asks it before writing a cancel (Transport.cancel).
-    cancel_reports_ended = True
     _log = log
     _unknown_status_message = "fal: unknown request status %r; treating the request as processing"
     _label = "fal"
@@ -355,6 +352,9 @@ class FalTransport(UrlResultTransport):
             min_poll_interval=min_poll_interval,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
+            # Its cancel says when a request had already ended and never destroys a
+            # finished video: the engine asks it before writing a cancel.
+            cancel_reports_ended=True,
         )
 
     @property

@@ -427,9 +427,6 @@ class GeminiTransport(HttpTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "gemini"
-    # Its cancel says when an interaction had already ended (``"ended"``) and never destroys a
-    # finished video: the engine asks it before writing a cancel (Transport.cancel).
-    cancel_reports_ended = True
     _repr_fields = ("api_version",)
     _log = log
     _unknown_status_message = "gemini: unknown interaction status %r; treating it as processing"
@@ -494,6 +491,9 @@ class GeminiTransport(HttpTransport):
             min_poll_interval=min_poll_interval,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
+            # Its cancel says when an interaction had already ended and never destroys a
+            # finished video: the engine asks it before writing a cancel.
+            cancel_reports_ended=True,
         )
         self._done_at: BoundedMap[float] = BoundedMap(_CACHE_SIZE)
 

@@ -274,9 +274,6 @@ class ReplicateTransport(HttpTransport):
     _keyed_root = DEFAULT_BASE_URL
 
     name = "replicate"
-    # Its cancel says when a prediction had already ended (``"ended"``) and never destroys a
-    # finished video: the engine asks it before writing a cancel (Transport.cancel).
-    cancel_reports_ended = True
     _log = log
     _unknown_status_message = "replicate: unknown prediction status %r; treating it as processing"
     _label = "replicate"
@@ -345,6 +342,9 @@ class ReplicateTransport(HttpTransport):
             min_poll_interval=min_poll_interval,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
+            # Its cancel says when a prediction had already ended and never destroys a
+            # finished video: the engine asks it before writing a cancel.
+            cancel_reports_ended=True,
             results_expire_after=output_ttl,
         )
         self._create_times: collections.deque[float] = collections.deque()

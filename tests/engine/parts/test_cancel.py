@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any, Literal
 
+import attrs
 import pytest
 
 import soravideo as sv
@@ -109,6 +111,23 @@ async def test_a_cancel_that_fails_after_its_write_still_wakes_the_waiters(
     assert (await kit.repository.get_job(job.id)).status is sv.JobStatus.CANCELLED
     assert waiter.is_set()
     assert not kit.state.holds(job.id)
+
+
+@pytest.mark.parametrize(
+    ("can_cancel", "reports_ended", "asks"),
+    [(True, True, True), (True, False, False), (False, True, False)],
+)
+async def test_the_stopper_asks_first_only_where_the_capabilities_say_a_cancel_reports_an_end(
+    kit: Kit, can_cancel: bool, reports_ended: bool, asks: bool
+) -> None:
+    # A transport of one's own declares it, as fal, Gemini and Replicate do: Sora's and
+    # Runway's cancel deletes, so theirs is written first (the default).
+    assert not kit.transport.capabilities.cancel_reports_ended
+    declared = attrs.evolve(
+        kit.transport.capabilities, can_cancel=can_cancel, cancel_reports_ended=reports_ended
+    )
+    transport = SimpleNamespace(capabilities=declared)
+    assert VideoStopper(transport, kit.pacer).asks_first is asks  # type: ignore[arg-type]
 
 
 def asking_first(kit: Kit, says: str | None, *, before: Any = None) -> Canceller:
