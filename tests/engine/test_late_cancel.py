@@ -4,8 +4,9 @@ delivery yet), on simulated time.
 Where the provider's cancel says the job had already ended (fal, Gemini, Replicate), the
 cancel asks it before writing anything: the job is recorded as it ended there (completed,
 with its result) and the cancel raises JobStateError, as for a job finished in the ledger.
-Where the cancel deletes a finished video (Sora, Runway) or there is none (OpenRouter), the
-cancel holds. Every test ends with the ledger checked against the provider.
+Where there is no cancel (OpenRouter), the job is read instead, with the same outcome. Where
+the cancel deletes a finished video (Sora, Runway), the cancel holds. Every test ends with
+the ledger checked against the provider.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.anyio
 
 SAFETY_NET = 900.0  # the first poll comes long after the video ended at the provider
 REPORTS_ENDED = ("fal", "gemini", "replicate")
+RECORDS_ENDED = (*REPORTS_ENDED, "openrouter")  # OpenRouter: no cancel, a read instead
 PROVIDERS = sorted([*KITS, "runway"])
 
 
@@ -95,7 +97,7 @@ async def test_a_cancel_after_the_video_completed_records_what_the_provider_did(
         client.on("*", record)
         job = await client.videos.create_video(request("finished unseen"))
         remote_id = await _ended_there(client, clock, job.id)
-        if name in REPORTS_ENDED:
+        if name in RECORDS_ENDED:
             with pytest.raises(sv.JobStateError, match="the job is completed") as raised:
                 await client.videos.cancel_job(job.id)
             assert raised.value.status == "completed"
@@ -104,7 +106,8 @@ async def test_a_cancel_after_the_video_completed_records_what_the_provider_did(
             result = await client.videos.get_video_result(job.id)
             assert result.remote_id == remote_id
             assert ("completed", "completed") in seen and ("cancelled", "cancelled") not in seen
-            assert remote_id not in fake.cancelled_ids()  # nothing was stopped
+            if name != "openrouter":  # which has no cancel to count
+                assert remote_id not in fake.cancelled_ids()  # nothing was stopped
         else:
             done = await client.videos.cancel_job(job.id)
             assert done.status is sv.JobStatus.CANCELLED and done.remote_id == remote_id
@@ -295,4 +298,47 @@ async def test_a_running_veo_operation_is_cancelled_in_the_ledger_and_goes_on_th
         await _running_there(client, clock, job.id)
         done = await client.videos.cancel_job(job.id)
         assert done.status is sv.JobStatus.CANCELLED
+        await check_ledger_exactly_once(fake, client.repository)
+
+
+def _openrouter_read(request: FakeRequest) -> bool:
+    return request.method == "GET" and "/videos/" in request.path
+
+
+async def test_a_running_openrouter_video_is_read_then_cancelled_in_the_ledger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # No cancel at OpenRouter: the job is read, found still generating, and cancelled in the
+    # ledger; the video goes on there (and is billed), which the log says.
+    clock = VirtualClock()
+    fake, transport = _parts("openrouter", clock)
+    async with _client(transport, clock) as client:
+        job = await client.videos.create_video(request("goes on there"))
+        remote_id = await _running_there(client, clock, job.id)
+        reads = fake.count(route="retrieve")
+        with caplog.at_level("WARNING", logger="soravideo"):
+            done = await client.videos.cancel_job(job.id)
+        assert done.status is sv.JobStatus.CANCELLED and done.remote_id == remote_id
+        assert fake.count(route="retrieve") == reads + 1  # the read instead of a cancel
+        assert "goes on at the provider" in caplog.text
+        await check_ledger_exactly_once(fake, client.repository)
+
+
+async def test_an_openrouter_video_that_cannot_be_read_is_cancelled_as_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The read before the cancel fails: the cancel is written all the same (nothing can be
+    # stopped there), and the log says both why and that the video goes on.
+    clock = VirtualClock()
+    fake, transport = _parts("openrouter", clock)
+    async with _client(transport, clock, max_retries=1) as client:
+        job = await client.videos.create_video(request("unreadable"))
+        await _running_there(client, clock, job.id)
+        fault = fake.inject(status=500, match=_openrouter_read, times=10)
+        with caplog.at_level("WARNING", logger="soravideo"):
+            done = await client.videos.cancel_job(job.id)
+        assert done.status is sv.JobStatus.CANCELLED and fault.fired >= 1
+        assert "could not read remote job" in caplog.text
+        assert "goes on at the provider" in caplog.text
+        fault.times = fault.fired
         await check_ledger_exactly_once(fake, client.repository)

@@ -120,11 +120,11 @@ def kit(request: pytest.FixtureRequest) -> Kit:
     return KITS[request.param]
 
 
-# Providers whose cancel of a job already ended says so (and never destroys the video): a
-# cancel that reaches a video finished unseen (no poll, no delivery yet) records it
-# completed and raises JobStateError. Sora's cancel of a finished video deletes it, and
-# OpenRouter has none: there the cancel holds.
-REPORTS_ENDED = ("fal", "gemini", "replicate")
+# Providers whose cancel of a job already ended says so (and never destroys the video), and
+# OpenRouter, which has no cancel (the job is read instead): a cancel that reaches a video
+# finished unseen (no poll, no delivery yet) records it completed and raises
+# JobStateError. Sora's cancel of a finished video deletes it: there the cancel holds.
+REPORTS_ENDED = ("fal", "gemini", "openrouter", "replicate")
 
 
 async def test_a_cancel_after_the_video_completed_at_the_provider(kit: Kit) -> None:

@@ -3,8 +3,9 @@
 The cancel is written to the ledger first (whatever the job's status); a create already on
 the wire is waited for, so its video is found and stopped too. One exception: where the
 provider's cancel says that a job had already ended (fal, Gemini, Replicate:
-``Capabilities.cancel_reports_ended``), a job whose video is on record is stopped at the provider first,
-so that a video that finished unseen is recorded as it ended (completed, with its result),
+``Capabilities.cancel_reports_ended``), or where there is no cancel and the job is read
+instead (OpenRouter), a job whose video is on record is stopped (or read) at the provider
+first, so that a video that finished unseen is recorded as it ended (completed, with its result),
 never hidden behind a ``cancelled`` that stopped nothing. A terminal status is final, so
 the order is what decides: a cancel written first could no longer be undone.
 """
@@ -67,14 +68,33 @@ class VideoStopper:
             return None
         return "ended" if answer == "ended" else None
 
+    async def stop_or_read(self, remote_id: str) -> Literal["ended"] | None:
+        """A cancel's ``stop``: where the provider cannot cancel (OpenRouter), the job is read
+        instead, so that one already ended there is told apart from one that goes on.
+
+        Returns:
+            ``"ended"`` when the provider said, or showed, that the job had already ended;
+            ``None`` otherwise (a job that goes on is logged, as ``stop`` does).
+        """
+        if self.transport.capabilities.can_cancel:
+            return await self.stop(remote_id)
+        try:
+            remote = await self.pacer.call(self.transport.fetch, remote_id)
+        except ProviderError as exc:
+            logger.warning("could not read remote job %s before its cancel: %s", remote_id, exc)
+        else:
+            if remote.status.is_terminal:
+                return "ended"
+        return await self.stop(remote_id)  # says that it goes on (and is billed)
+
     @property
     def asks_first(self) -> bool:
-        """Whether a cancel asks the provider before it is written (see ``Canceller``):
-        the transport's cancel says when a job had already ended
-        (``Capabilities.cancel_reports_ended``), so a finished video is never cancelled
-        unseen."""
+        """Whether a cancel asks the provider before it is written (see ``Canceller``): the
+        transport's cancel says when a job had already ended
+        (``Capabilities.cancel_reports_ended``), or it cannot cancel and the job is read
+        instead (``stop_or_read``), so a finished video is never cancelled unseen."""
         capabilities = self.transport.capabilities
-        return capabilities.can_cancel and capabilities.cancel_reports_ended
+        return capabilities.cancel_reports_ended or not capabilities.can_cancel
 
 
 class Canceller:
@@ -90,7 +110,8 @@ class Canceller:
         clock: The engine's clock: once the cancel is written, simulated time may move
             while the cancel waits for a create on the wire (``user_waits``).
         asks_first: The provider's cancel says when a job had already ended (and never
-            destroys a finished video): a job whose video is on record is stopped at the
+            destroys a finished video), or there is no cancel and ``stop_video`` reads the
+            job instead: a job whose video is on record is stopped (or read) at the
             provider before the cancel is written, so that a video that finished unseen
             is recorded ``completed``, not cancelled (``VideoStopper.asks_first``).
         check: Reads a job from the provider and records its answer as a poll does

@@ -170,7 +170,7 @@ class JobRunner:
             state=state,
             ledger=ledger,
             reconciler=reconciler,
-            stop_video=stopper.stop,
+            stop_video=stopper.stop_or_read,
             events=events,
             clock=self.clock,
             asks_first=stopper.asks_first,

@@ -115,13 +115,14 @@ async def test_a_cancel_that_fails_after_its_write_still_wakes_the_waiters(
 
 @pytest.mark.parametrize(
     ("can_cancel", "reports_ended", "asks"),
-    [(True, True, True), (True, False, False), (False, True, False)],
+    [(True, True, True), (True, False, False), (False, True, True), (False, False, True)],
 )
-async def test_the_stopper_asks_first_only_where_the_capabilities_say_a_cancel_reports_an_end(
+async def test_the_stopper_asks_first_where_a_cancel_reports_an_end_or_there_is_no_cancel(
     kit: Kit, can_cancel: bool, reports_ended: bool, asks: bool
 ) -> None:
     # A transport of one's own declares it, as fal, Gemini and Replicate do: Sora's and
-    # Runway's cancel deletes, so theirs is written first (the default).
+    # Runway's cancel deletes, so theirs is written first (the default). Where there is no
+    # cancel (OpenRouter), the job is read instead: asked first too.
     assert not kit.transport.capabilities.cancel_reports_ended
     declared = attrs.evolve(
         kit.transport.capabilities, can_cancel=can_cancel, cancel_reports_ended=reports_ended
