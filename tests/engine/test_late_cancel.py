@@ -97,9 +97,12 @@ async def test_a_cancel_after_the_video_completed_records_what_the_provider_did(
         client.on("*", record)
         job = await client.videos.create_video(request("finished unseen"))
         remote_id = await _ended_there(client, clock, job.id)
+        reads = fake.count(route="retrieve") if name == "openrouter" else 0
         if name in RECORDS_ENDED:
             with pytest.raises(sv.JobStateError, match="the job is completed") as raised:
                 await client.videos.cancel_job(job.id)
+            if name == "openrouter":  # no cancel there: one read instead, recorded as is
+                assert fake.count(route="retrieve") == reads + 1
             assert raised.value.status == "completed"
             done = await client.videos.get_job(job.id)
             assert done.status is sv.JobStatus.COMPLETED
@@ -338,7 +341,38 @@ async def test_an_openrouter_video_that_cannot_be_read_is_cancelled_as_before(
         with caplog.at_level("WARNING", logger="soravideo"):
             done = await client.videos.cancel_job(job.id)
         assert done.status is sv.JobStatus.CANCELLED and fault.fired >= 1
-        assert "could not read remote job" in caplog.text
+        assert "before the cancel failed" in caplog.text
         assert "goes on at the provider" in caplog.text
         fault.times = fault.fired
+        await check_ledger_exactly_once(fake, client.repository)
+
+
+async def test_two_cancels_of_a_running_openrouter_video_at_once_cancel_it_once() -> None:
+    # Nothing is stopped at OpenRouter, so each cancel's read stops nothing either: the
+    # second finds the job cancelled and raises, as on any provider whose cancel is written
+    # first.
+    clock = VirtualClock()
+    fake, transport = _parts("openrouter", clock)
+    async with _client(transport, clock) as client:
+        seen: list[str] = []
+
+        async def record(event: sv.JobEvent) -> None:
+            seen.append(event.kind)
+
+        client.on("*", record)
+        job = await client.videos.create_video(request("twice"))
+        await _running_there(client, clock, job.id)
+        outcomes: list[str] = []
+
+        async def cancel() -> None:
+            try:
+                outcomes.append((await client.videos.cancel_job(job.id)).status.value)
+            except sv.JobStateError as exc:
+                outcomes.append(f"raised: {exc.status}")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(cancel)
+            tasks.start_soon(cancel)
+        assert sorted(outcomes) == ["cancelled", "raised: cancelled"]
+        assert seen.count("cancelled") == 1
         await check_ledger_exactly_once(fake, client.repository)

@@ -3,11 +3,11 @@
 The cancel is written to the ledger first (whatever the job's status); a create already on
 the wire is waited for, so its video is found and stopped too. One exception: where the
 provider's cancel says that a job had already ended (fal, Gemini, Replicate:
-``Capabilities.cancel_reports_ended``), or where there is no cancel and the job is read
-instead (OpenRouter), a job whose video is on record is stopped (or read) at the provider
-first, so that a video that finished unseen is recorded as it ended (completed, with its result),
-never hidden behind a ``cancelled`` that stopped nothing. A terminal status is final, so
-the order is what decides: a cancel written first could no longer be undone.
+``Capabilities.cancel_reports_ended``), a job whose video is on record is stopped at the
+provider first, and where there is no cancel (OpenRouter) it is read first, so that a video
+that finished unseen is recorded as it ended (completed, with its result), never hidden
+behind a ``cancelled`` that stopped nothing. A terminal status is final, so the order is
+what decides: a cancel written first could no longer be undone.
 """
 
 from __future__ import annotations
@@ -68,33 +68,21 @@ class VideoStopper:
             return None
         return "ended" if answer == "ended" else None
 
-    async def stop_or_read(self, remote_id: str) -> Literal["ended"] | None:
-        """A cancel's ``stop``: where the provider cannot cancel (OpenRouter), the job is read
-        instead, so that one already ended there is told apart from one that goes on.
-
-        Returns:
-            ``"ended"`` when the provider said, or showed, that the job had already ended;
-            ``None`` otherwise (a job that goes on is logged, as ``stop`` does).
-        """
-        if self.transport.capabilities.can_cancel:
-            return await self.stop(remote_id)
-        try:
-            remote = await self.pacer.call(self.transport.fetch, remote_id)
-        except ProviderError as exc:
-            logger.warning("could not read remote job %s before its cancel: %s", remote_id, exc)
-        else:
-            if remote.status.is_terminal:
-                return "ended"
-        return await self.stop(remote_id)  # says that it goes on (and is billed)
-
     @property
     def asks_first(self) -> bool:
         """Whether a cancel asks the provider before it is written (see ``Canceller``): the
         transport's cancel says when a job had already ended
-        (``Capabilities.cancel_reports_ended``), or it cannot cancel and the job is read
-        instead (``stop_or_read``), so a finished video is never cancelled unseen."""
+        (``Capabilities.cancel_reports_ended``), so a finished video is never cancelled
+        unseen."""
         capabilities = self.transport.capabilities
-        return capabilities.cancel_reports_ended or not capabilities.can_cancel
+        return capabilities.can_cancel and capabilities.cancel_reports_ended
+
+    @property
+    def reads_first(self) -> bool:
+        """Whether a cancel reads the job before it is written (see ``Canceller``): the
+        provider cannot cancel (OpenRouter), so a read is what tells a video that had
+        already finished from one that goes on."""
+        return not self.transport.capabilities.can_cancel
 
 
 class Canceller:
@@ -110,12 +98,14 @@ class Canceller:
         clock: The engine's clock: once the cancel is written, simulated time may move
             while the cancel waits for a create on the wire (``user_waits``).
         asks_first: The provider's cancel says when a job had already ended (and never
-            destroys a finished video), or there is no cancel and ``stop_video`` reads the
-            job instead: a job whose video is on record is stopped (or read) at the
+            destroys a finished video): a job whose video is on record is stopped at the
             provider before the cancel is written, so that a video that finished unseen
             is recorded ``completed``, not cancelled (``VideoStopper.asks_first``).
+        reads_first: The provider cannot cancel: a job whose video is on record is read
+            (``check``, one status request) before the cancel is written, with the same
+            outcome for a video that finished unseen (``VideoStopper.reads_first``).
         check: Reads a job from the provider and records its answer as a poll does
-            (``Poller.check``); needed with ``asks_first``.
+            (``Poller.check``); needed with ``asks_first`` and ``reads_first``.
     """
 
     def __init__(
@@ -128,6 +118,7 @@ class Canceller:
         events: EventBus,
         clock: Clock | None = None,
         asks_first: bool = False,
+        reads_first: bool = False,
         check: Callable[[Job], Awaitable[Job | None]] | None = None,
     ) -> None:
         self.clock = clock
@@ -138,6 +129,7 @@ class Canceller:
         self.events = events
         self.check = check
         self.asks_first = asks_first and check is not None
+        self.reads_first = reads_first and check is not None
 
     @contextmanager
     def cancelling_batch(self, batch_id: str) -> Iterator[None]:
@@ -186,8 +178,9 @@ class Canceller:
     async def _stop_first(self, job_id: str) -> tuple[str | None, Job | None]:
         """Where the provider says when a job had already ended (``asks_first``), stop a
         job's recorded video before the cancel is written; return its remote id (``None``
-        when there was nothing to ask first), and the job as read when nothing was asked
-        (so the cancel's write need not read it again).
+        when there was nothing to ask first, or the job was only read: ``reads_first``),
+        and the job as read when nothing was asked (so the cancel's write need not read it
+        again).
 
         A video the provider had already finished is recorded as a poll records it (its
         end, its result, downloaded first where there is a download directory), and the
@@ -198,7 +191,7 @@ class Canceller:
                 recorded so, or its end is recorded at its next status check when the read
                 of it failed).
         """
-        if not self.asks_first or self.check is None:
+        if not (self.asks_first or self.reads_first) or self.check is None:
             return None, None
         job = await self.ledger.get(job_id)
         if job.status.is_terminal:
@@ -208,6 +201,9 @@ class Canceller:
             return None, job  # not sent, or its create's outcome unknown: the ledger first
         if self.state.submit_event(job_id) is not None:
             return None, job  # a create of it on the wire here: the ledger first
+        if self.reads_first:
+            await self._read_first(job, self.check)
+            return None, None  # still going on there: cancelled as any job (read again)
         if await self.stop_video(remote_id) != "ended":
             return remote_id, None
         # The video ended at the provider before the cancel reached it (finished and billed,
@@ -248,6 +244,35 @@ class Canceller:
             "records its end if it did end)",
         )
 
+    async def _read_first(self, job: Job, check: Callable[[Job], Awaitable[Job | None]]) -> None:
+        """Where the provider cannot cancel, read the job once (``check``) before its cancel
+        is written: a video that had already ended there is recorded as a poll records it.
+
+        A read that fails leaves the cancel to go ahead (nothing could be stopped anyway),
+        said in the log: had the video finished, it stays behind ``cancelled``.
+
+        Raises:
+            JobStateError: The read found the video ended at the provider (now recorded).
+        """
+        try:
+            written = await check(job)
+        except ProviderError as exc:
+            logger.warning(
+                "job %s: reading its video %s before the cancel failed (%s); cancelled all "
+                "the same",
+                job.id,
+                job.remote_id,
+                exc,
+            )
+            return
+        if written is not None and written.is_terminal:
+            raise JobStateError(
+                job.id,
+                written.status.value,
+                "its video had already ended at the provider before the cancel: "
+                f"the job is {written.status.value}",
+            )
+
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job: pending ones are never sent; in-flight ones are stopped at the provider.
 
@@ -259,7 +284,9 @@ class Canceller:
         video is on record is stopped at the provider first and the cancel written after:
         a video that had finished unseen (no poll or delivery yet) is then recorded
         ``completed`` with its result, and the cancel raises ``JobStateError`` as for a job
-        already finished in the ledger. Elsewhere the cancel is written first.
+        already finished in the ledger. Where the provider cannot cancel (``reads_first``),
+        the job is read first instead, with the same outcome for a video that had ended.
+        Elsewhere the cancel is written first.
 
         Args:
             job_id: The job.

@@ -170,10 +170,11 @@ class JobRunner:
             state=state,
             ledger=ledger,
             reconciler=reconciler,
-            stop_video=stopper.stop_or_read,
+            stop_video=stopper.stop,
             events=events,
             clock=self.clock,
             asks_first=stopper.asks_first,
+            reads_first=stopper.reads_first,
             check=self._poller.check,
         )
         self._lease_clock = lease_clock

@@ -341,6 +341,8 @@ class Transport(Protocol):
         video before it writes the cancel, and a video that had finished unseen is
         recorded ``completed`` (the cancel raises ``JobStateError``), never ``cancelled``.
         Without it the cancel is written first, as for a provider whose cancel deletes.
+        A transport that cannot cancel at all (``can_cancel=False``) is never asked to:
+        the engine reads the job (``fetch``) before it writes a cancel instead.
         [`FalTransport`][soravideo.transports.FalTransport],
         [`GeminiTransport`][soravideo.transports.GeminiTransport] and
         [`ReplicateTransport`][soravideo.transports.ReplicateTransport] set it.

@@ -381,8 +381,9 @@ class OpenRouterTransport(HttpTransport):
     ``idempotency_key`` reads the job the first one made instead of creating another.
 
     There is no cancel endpoint either (``capabilities.can_cancel`` is ``False``):
-    cancelling a job in soravideo stops tracking it, but OpenRouter generates (and bills)
-    the video all the same. `cancel` raises.
+    cancelling a job in soravideo reads it first (one status request), records a video
+    already finished as ``completed``, and otherwise stops tracking it, while OpenRouter
+    generates (and bills) the video all the same. `cancel` raises.
 
     Args:
         base_url: The API root; requests go to ``{base_url}/videos``. Default:

@@ -114,21 +114,26 @@ async def test_a_cancel_that_fails_after_its_write_still_wakes_the_waiters(
 
 
 @pytest.mark.parametrize(
-    ("can_cancel", "reports_ended", "asks"),
-    [(True, True, True), (True, False, False), (False, True, True), (False, False, True)],
+    ("can_cancel", "reports_ended", "asks", "reads"),
+    [
+        (True, True, True, False),
+        (True, False, False, False),
+        (False, True, False, True),
+        (False, False, False, True),
+    ],
 )
-async def test_the_stopper_asks_first_where_a_cancel_reports_an_end_or_there_is_no_cancel(
-    kit: Kit, can_cancel: bool, reports_ended: bool, asks: bool
+async def test_the_stopper_asks_first_where_a_cancel_reports_an_end_and_reads_where_none(
+    kit: Kit, can_cancel: bool, reports_ended: bool, asks: bool, reads: bool
 ) -> None:
     # A transport of one's own declares it, as fal, Gemini and Replicate do: Sora's and
     # Runway's cancel deletes, so theirs is written first (the default). Where there is no
-    # cancel (OpenRouter), the job is read instead: asked first too.
+    # cancel (OpenRouter), the job is read before the cancel is written.
     assert not kit.transport.capabilities.cancel_reports_ended
     declared = attrs.evolve(
         kit.transport.capabilities, can_cancel=can_cancel, cancel_reports_ended=reports_ended
     )
-    transport = SimpleNamespace(capabilities=declared)
-    assert VideoStopper(transport, kit.pacer).asks_first is asks  # type: ignore[arg-type]
+    stopper = VideoStopper(SimpleNamespace(capabilities=declared), kit.pacer)  # type: ignore[arg-type]
+    assert (stopper.asks_first, stopper.reads_first) == (asks, reads)
 
 
 def asking_first(kit: Kit, says: str | None, *, before: Any = None) -> Canceller:
