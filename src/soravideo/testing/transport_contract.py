@@ -204,6 +204,21 @@ class TransportContract:
         assert await transport.cancel(job.remote_id) in (None, "ended")
 
     @pytest.mark.anyio
+    async def test_a_cancel_that_reports_ends_says_so_and_keeps_the_finished_video(
+        self, transport: Transport, fake: FakeProvider
+    ) -> None:
+        capabilities = transport.capabilities
+        if not (capabilities.can_cancel and capabilities.cancel_reports_ended):
+            pytest.skip("this transport does not declare Capabilities.cancel_reports_ended")
+        job = await _submit(transport)
+        fake.advance_until_done()
+
+        # What the engine counts on when it asks before writing a cancel: a finished job's
+        # cancel says "ended", and its video is still there, finished.
+        assert await transport.cancel(job.remote_id) == "ended"
+        assert (await transport.fetch(job.remote_id)).status is JobStatus.COMPLETED
+
+    @pytest.mark.anyio
     async def test_open_content_streams_the_whole_video(
         self, transport: Transport, fake: FakeProvider
     ) -> None:
