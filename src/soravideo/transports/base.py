@@ -337,15 +337,15 @@ class Transport(Protocol):
             ``None`` otherwise (stopped, deleted, gone, or the provider does not say).
 
         A transport whose cancel always says so, and never destroys a finished video, may
-        also declare ``Capabilities(cancel_reports_ended=True)``: the engine then stops a job's recorded
-        video before it writes the cancel, and a video that had finished unseen is
-        recorded ``completed`` (the cancel raises ``JobStateError``), never ``cancelled``.
-        Without it the cancel is written first, as for a provider whose cancel deletes.
-        A transport that cannot cancel at all (``can_cancel=False``) is never asked to:
-        the engine reads the job (``fetch``) before it writes a cancel instead.
-        [`FalTransport`][soravideo.transports.FalTransport],
+        also declare ``Capabilities(cancel_reports_ended=True)``: the engine then stops a
+        job's recorded video before it writes the cancel, and a video that had finished
+        unseen is recorded ``completed`` (the cancel raises ``JobStateError``), never
+        ``cancelled``. Without it the cancel is written first, as for a provider whose
+        cancel deletes. [`FalTransport`][soravideo.transports.FalTransport],
         [`GeminiTransport`][soravideo.transports.GeminiTransport] and
-        [`ReplicateTransport`][soravideo.transports.ReplicateTransport] set it.
+        [`ReplicateTransport`][soravideo.transports.ReplicateTransport] declare it. A
+        transport that cannot cancel at all (``can_cancel=False``) is never asked to: the
+        engine reads the job (``fetch``) before it writes a cancel instead.
         """
         ...
 
