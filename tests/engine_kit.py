@@ -93,6 +93,7 @@ async def built() -> AsyncIterator[Kit]:
         http_client=httpx.AsyncClient(transport=fake.http_transport(), base_url=base_url),
         clock=clock,
         max_retries=0,
+        idempotent_creates=True,  # FakeSora deduplicates creates
     )
     repository = MemoryRepository()
     settings = sv.Settings(poll_min_interval=1.0, poll_max_interval=30.0, max_concurrency=4)

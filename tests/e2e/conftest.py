@@ -81,7 +81,8 @@ def ledger_path(tmp_path: Path, new_sqlite_ledger: Callable[[Path], Path]) -> Pa
 
 
 def _parts(base_url: str, ledger_path: Path, api_key: str, **settings: Any) -> dict[str, Any]:
-    transport = SoraTransport(base_url=base_url, api_key=api_key)
+    # FakeSora answers a create sent again with the same Idempotency-Key with its video.
+    transport = SoraTransport(base_url=base_url, api_key=api_key, idempotent_creates=True)
     # Backoff between request retries scaled down for real time (Retry-After still rules).
     transport.retry_policy = attrs.evolve(transport.retry_policy, base=0.02, cap=0.2)
     return {

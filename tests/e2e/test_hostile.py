@@ -181,6 +181,7 @@ class Hostile:
                 auth_style=auth_style,  # type: ignore[arg-type]
                 http_client=http_client,
                 clock=self.clock,
+                idempotent_creates=True,  # FakeSora deduplicates creates
             )
         transport.retry_policy = attrs.evolve(transport.retry_policy, base=0.02, cap=0.1)
         return transport

@@ -70,6 +70,7 @@ async def test_a_create_with_no_answer_never_adopts_another_jobs_video(
         api_key="sk-second",
         http_client=http,
         sleep=first.clock.sleep,
+        idempotent_creates=True,  # FakeSora deduplicates creates
     )
     # One client after the other: each drives the shared simulated clock while it runs.
     shared = ledger()

@@ -69,6 +69,7 @@ def served_fake(kind: str) -> Fake:
 def served_transport(kind: str, base_url: str, **kwargs: Any) -> Transport:
     transport: Transport
     if kind == "sora":
+        kwargs.setdefault("idempotent_creates", True)  # FakeSora deduplicates creates
         transport = SoraTransport(base_url=base_url, api_key="sk-edge", **kwargs)
     else:
         transport = RunwayTransport(base_url=base_url, api_key="key-edge", **kwargs)
@@ -160,6 +161,7 @@ async def test_a_port_with_nothing_listening_is_retried_until_the_provider_liste
 
 def make_transport(kind: str, **kwargs: Any) -> Transport:
     if kind == "sora":
+        kwargs.setdefault("idempotent_creates", True)  # FakeSora deduplicates creates
         return SoraTransport(base_url="http://edge.test/v1", api_key="sk-edge", **kwargs)
     return RunwayTransport(base_url="http://edge.test", api_key="key-edge", **kwargs)
 

@@ -2,7 +2,8 @@
 
 A create whose answer never came (a reset connection, a process that died) may or may not
 have made a video. Where the provider lists its recent jobs, the one that matches is
-adopted; anything less certain is left to a re-send with the same ``Idempotency-Key``.
+adopted; anything less certain is left to a re-send with the same ``Idempotency-Key`` where
+the provider deduplicates creates, and fails the job elsewhere (``Submitter``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class Reconciler:
         certain falls back to re-sending the create with the same ``Idempotency-Key``, which
         a provider that honours keys answers with the original video instead of a second one.
 
+        Where the provider does not deduplicate creates (``idempotent_creates`` false), no
+        re-send is safe, so several matching videos (jobs of one request, each sent with its
+        answer lost) are not left unowned: the oldest is adopted. The ledger lets a video
+        belong to one job only, so the next such job adopts the next one.
+
         Args:
             job: A processing job without a remote id.
 
@@ -93,8 +99,18 @@ class Reconciler:
             if owner is None or owner.id == job.id:
                 unowned.append(remote)
         candidates = unowned
-        if len(candidates) != 1:
+        if not candidates:
             return None
+        if len(candidates) > 1:
+            if self.transport.capabilities.idempotent_creates:
+                return None  # the re-send with the same key is answered with the original
+            candidates.sort(key=lambda remote: (remote.created_at, remote.remote_id))
+            logger.info(
+                "job %s: %d recent remote jobs match its request and none is recorded; "
+                "adopting the oldest",
+                job.id,
+                len(candidates),
+            )
         logger.info("job %s: reconciled with remote job %s", job.id, candidates[0].remote_id)
         return candidates[0]
 

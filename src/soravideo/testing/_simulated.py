@@ -47,6 +47,7 @@ def simulated_parts(
         api_key="sk-simulated",
         http_client=http_client,
         clock=clock,
+        idempotent_creates=True,  # FakeSora answers a repeated Idempotency-Key with its video
     )
     return fake, transport
 

@@ -190,7 +190,9 @@ class SoraTransport(HttpTransport):
 
     The constructor does no I/O. Every create carries an ``Idempotency-Key``; reads and
     deletes are retried per ``retry_policy``; a create only when it certainly did not
-    happen (otherwise [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]).
+    happen (otherwise [`AmbiguousSubmissionError`][soravideo.AmbiguousSubmissionError]:
+    the engine then looks for its video in the list, and sends it again only where the
+    server deduplicates, ``idempotent_creates``).
 
     Args:
         base_url: The API root including its version prefix; requests go to
@@ -229,6 +231,13 @@ class SoraTransport(HttpTransport):
             polls only every ``poll_max_interval`` as a safety net
             ([`soravideo.webhooks`][soravideo.webhooks]). Default: ``OPENAI_WEBHOOK_SECRET``
             (as the official client reads it).
+        idempotent_creates: Whether the server answers a create sent again with the same
+            ``Idempotency-Key`` with the video the first one made (FakeSora does). The
+            ``/v1/videos`` spec says nothing of the header, and the official client sends
+            none, so by default a create whose outcome is unknown, and which the list does
+            not show as exactly one video, is never sent again: its job fails
+            ``ambiguous_submission`` (retryable) rather than risk a second, billed video.
+            Set it only for a gateway known to deduplicate.
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
@@ -276,6 +285,7 @@ class SoraTransport(HttpTransport):
         max_list_pages: int = 5,
         allow_unknown_models: bool = False,
         webhook_secret: str | None = None,
+        idempotent_creates: bool = False,
     ) -> None:
         self._webhook_secret = webhook_secret or env_value("OPENAI_WEBHOOK_SECRET")
         if auth_style not in ("bearer", "azure"):
@@ -324,6 +334,7 @@ class SoraTransport(HttpTransport):
             result_kind="bytes",
             variants=_VARIANTS,
             allows_unknown_models=allow_unknown_models,
+            idempotent_creates=idempotent_creates,
         )
         self._list_unsupported = False
 

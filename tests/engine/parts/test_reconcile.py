@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 import soravideo as sv
@@ -56,6 +57,24 @@ async def test_two_matching_videos_are_not_proof_of_either(kit: Kit) -> None:
     await kit.ledger.write(
         neighbour, sv.JobStatus.PENDING, status=sv.JobStatus.PROCESSING, remote_id=second.remote_id
     )
+
+
+async def test_without_deduplication_the_oldest_of_two_matching_videos_is_adopted(
+    kit: Kit,
+) -> None:
+    # No safe re-send: rather than leave both videos unowned, the oldest is adopted, and
+    # the next alike job (its answer lost too) adopts the other once the first is recorded.
+    kit.transport._capabilities = attrs.evolve(kit.transport.capabilities, idempotent_creates=False)
+    job = await unanswered(kit)
+    neighbour = await unanswered(kit)
+    first = await kit.transport.submit(job.request, idempotency_key="one")
+    kit.clock.advance(1)
+    second = await kit.transport.submit(job.request, idempotency_key="two")
+    adopted = await kit.reconciler.reconcile(job)
+    assert adopted is not None and adopted.remote_id == first.remote_id
+    await kit.ledger.write(job, sv.JobStatus.PROCESSING, remote_id=first.remote_id)
+    other = await kit.reconciler.reconcile(neighbour)
+    assert other is not None and other.remote_id == second.remote_id
 
 
 async def test_a_job_never_started_is_not_reconciled_and_the_provider_is_not_asked(
