@@ -86,4 +86,7 @@ class Pacer:
         """Return the wait before retry number ``attempt`` (1, 2, …): doubling from
         ``poll_min_interval``, at most ``poll_max_interval``."""
         base = self.settings.poll_min_interval
-        return float(min(self.settings.poll_max_interval, base * 2 ** max(0, attempt - 1)))
+        # The exponent is capped: a count of failures that runs for hours (a provider down,
+        # a ledger refusing) would otherwise overflow a float (2 ** 1024).
+        exponent = min(max(0, attempt - 1), 64)
+        return float(min(self.settings.poll_max_interval, base * 2.0**exponent))

@@ -70,3 +70,5 @@ def test_backoff_doubles_from_the_poll_minimum_up_to_its_maximum() -> None:
     pacer = Pacer(sv.Settings(poll_min_interval=1.0, poll_max_interval=10.0), sv.ManualClock())
     assert [pacer.backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     assert pacer.backoff(0) == 1
+    # Hours of failures (a provider down, a ledger refusing) never overflow: 2 ** 1024 did.
+    assert pacer.backoff(1025) == pacer.backoff(10**9) == 10
