@@ -551,6 +551,7 @@ async def test_a_429_is_a_rate_limit_error_after_retries(
 async def test_cancel_deletes_and_a_task_already_gone_is_fine(
     router: respx.MockRouter, runway: RunwayTransport, sleeps: Sleeps
 ) -> None:
+    router.get(f"{BASE}/v1/tasks/{TASK}").respond(200, json=task("RUNNING", progress=0.2))
     route = router.delete(f"{BASE}/v1/tasks/{TASK}")
     route.side_effect = [
         httpx.Response(204),
@@ -560,11 +561,39 @@ async def test_cancel_deletes_and_a_task_already_gone_is_fine(
         httpx.Response(503, json={"error": "shedding load"}),
         httpx.Response(503, json={"error": "shedding load"}),
     ]
-    await runway.cancel(TASK)
-    await runway.cancel(TASK)
+    assert await runway.cancel(TASK) is None
+    assert await runway.cancel(TASK) is None
     with pytest.raises(ProviderUnavailableError):
         await runway.cancel(TASK)
     assert len(sleeps.delays) == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("word", ["SUCCEEDED", "FAILED", "CANCELLED"])
+async def test_cancel_of_a_task_already_ended_keeps_it_and_says_ended(
+    router: respx.MockRouter, runway: RunwayTransport, word: str
+) -> None:
+    # DELETE would delete it, its video with it, unrefunded (tasks.delete): it is read
+    # first, and left as it is.
+    router.get(f"{BASE}/v1/tasks/{TASK}").respond(200, json=task(word))
+    delete = router.delete(f"{BASE}/v1/tasks/{TASK}").respond(204)
+    assert runway.capabilities.cancel_reports_ended
+    assert await runway.cancel(TASK) == "ended"
+    assert not delete.called
+
+
+@pytest.mark.anyio
+async def test_cancel_of_a_task_gone_or_unreadable(
+    router: respx.MockRouter, runway: RunwayTransport, sleeps: Sleeps
+) -> None:
+    read = router.get(f"{BASE}/v1/tasks/{TASK}")
+    delete = router.delete(f"{BASE}/v1/tasks/{TASK}").respond(204)
+    read.respond(404, json={"error": "Task not found."})
+    assert await runway.cancel(TASK) is None  # gone: nothing to delete
+    assert not delete.called
+    read.respond(400, json={"error": "bad request"})
+    assert await runway.cancel(TASK) is None  # unreadable: deleted all the same
+    assert delete.call_count == 1
 
 
 @pytest.mark.anyio

@@ -498,12 +498,12 @@ class AsyncVideoService:
         Returns:
             The job, ``cancelled``.
 
-        Where the provider says when a job had already ended (fal, Gemini, Replicate), or
-        has no cancel and the job is read instead (OpenRouter), an in-flight job is asked
-        about at the provider before its cancel is written: a video that had finished
-        there unseen (no status check or delivery yet) is recorded ``completed``, with its
-        result, and ``JobStateError`` is raised as for any finished job: a video the
-        provider made and bills is never hidden behind ``cancelled``.
+        Where the provider says when a job had already ended (fal, Gemini, Replicate,
+        Runway), or has no cancel and the job is read instead (OpenRouter), an in-flight job
+        is asked about at the provider before its cancel is written: a video that had
+        finished there unseen (no status check or delivery yet) is recorded ``completed``,
+        with its result, and ``JobStateError`` is raised as for any finished job: a video
+        the provider made and bills is never hidden behind ``cancelled``.
 
         Raises:
             JobStateError: the job already finished, in the ledger or at the provider.

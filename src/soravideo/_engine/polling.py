@@ -24,6 +24,7 @@ from .._core.errors import (
     DownloadError,
     JobNotFoundError,
     ProviderError,
+    RateLimitError,
     RepositoryError,
     ValidationError,
 )
@@ -202,8 +203,9 @@ class Poller:
         a job seen running has the page's progress added to its observations and, when its
         next poll was less than the minimum interval away, that poll scheduled from them
         (never sooner than the minimum interval), so it is not asked about again soon; its
-        progress is written at its own poll, which keeps a refresh's writes to the jobs due. A job being cancelled is left alone, and a seen
-        job's progress is never taken below what is recorded.
+        progress is written at its own poll, which keeps a refresh's writes to the jobs due. A
+        job being cancelled is left alone, and a seen job's progress is never taken below
+        what is recorded.
 
         The answers are written together (one ledger call where the ledger takes many, a
         thousand at most), those before a download before it starts. Neither a provider's
@@ -212,6 +214,7 @@ class Poller:
         """
         ids = [t.job.remote_id for t in due if t.job.remote_id]
         watched: dict[str, Tracked] = {}
+        unanswered: set[str] = set()  # read one by one, failed: asked about again later
         try:
             if len(ids) > 1 and self.transport.capabilities.can_list:
                 if isinstance(self.transport, SupportsFetchSeen):
@@ -222,9 +225,7 @@ class Poller:
                 else:
                     remotes = await self.pacer.call(self.transport.fetch_many, ids)
             else:
-                remotes = {}
-                for remote_id in ids:
-                    remotes[remote_id] = await self.pacer.call(self.transport.fetch, remote_id)
+                remotes = await self._read_each(due, unanswered)
         except ProviderError as exc:
             logger.warning("status refresh of %d jobs failed: %s", len(ids), exc)
             for tracked in due:
@@ -250,6 +251,8 @@ class Poller:
                 answers = []
             if tracked.job.id not in self.state.tracked or tracked.job.id in self.state.cancelling:
                 continue
+            if tracked.job.id in unanswered:
+                continue  # its read failed: asked about again after a backoff
             if remote is None:
                 answers.append(self._missing(tracked))
             else:
@@ -269,6 +272,40 @@ class Poller:
                 await self._answer(seen, self._not_behind(seen, remote), progress_written=False)
             )
         await self._record(answers)
+
+    async def _read_each(self, due: list[Tracked], unanswered: set[str]) -> dict[str, RemoteJob]:
+        """Read ``due`` jobs one by one (a provider that cannot list): one job's failed read
+        never holds up the others.
+
+        A job the provider no longer knows (404) is left out of the answers, and counted
+        missing as a list would leave it out; a job whose read failed otherwise is asked
+        about again after a backoff (its id added to ``unanswered``). After a 429 the
+        remaining jobs wait for the next round, with the engine's pause.
+
+        Raises:
+            ProviderError: The first read failed, when it is the only one.
+        """
+        remotes: dict[str, RemoteJob] = {}
+        for index, tracked in enumerate(due):
+            remote_id = tracked.job.remote_id
+            if not remote_id:
+                continue
+            try:
+                remotes[remote_id] = await self.pacer.call(self.transport.fetch, remote_id)
+            except ProviderError as exc:
+                if len(due) == 1:
+                    raise
+                if exc.status_code == 404:
+                    logger.warning("job %s: the provider no longer knows it", tracked.job.id)
+                    continue
+                logger.warning("status read of job %s failed: %s", tracked.job.id, exc)
+                left = due[index:] if isinstance(exc, RateLimitError) else [tracked]
+                for later in left:
+                    unanswered.add(later.job.id)
+                    self._retry_later(later)
+                if isinstance(exc, RateLimitError):
+                    break
+        return remotes
 
     def _watched(self, due: list[Tracked]) -> dict[str, Tracked]:
         """The other jobs polled here, by remote id: those whose answers a page may show."""

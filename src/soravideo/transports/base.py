@@ -193,10 +193,10 @@ class Capabilities:
     # that completes with no download_dir to save it in.
     results_expire_after: float | None = None
     # Whether ``Transport.cancel`` always answers ``"ended"`` for a job that had already
-    # ended there, and never destroys a finished video (fal, Gemini, Replicate). The engine
-    # then asks the provider before it writes a cancel, and a video that finished unseen is
-    # recorded ``completed``, not hidden behind ``cancelled``. False (a cancel that deletes,
-    # as Sora's and Runway's do): the cancel is written first.
+    # ended there, and never destroys a finished video (fal, Gemini, Replicate, Runway). The
+    # engine then asks the provider before it writes a cancel, and a video that finished
+    # unseen is recorded ``completed``, not hidden behind ``cancelled``. False (a cancel that
+    # deletes, as the Sora protocol's does): the cancel is written first.
     cancel_reports_ended: bool = False
 
 
@@ -342,8 +342,9 @@ class Transport(Protocol):
         unseen is recorded ``completed`` (the cancel raises ``JobStateError``), never
         ``cancelled``. Without it the cancel is written first, as for a provider whose
         cancel deletes. [`FalTransport`][soravideo.transports.FalTransport],
-        [`GeminiTransport`][soravideo.transports.GeminiTransport] and
-        [`ReplicateTransport`][soravideo.transports.ReplicateTransport] declare it. A
+        [`GeminiTransport`][soravideo.transports.GeminiTransport],
+        [`ReplicateTransport`][soravideo.transports.ReplicateTransport] and
+        [`RunwayTransport`][soravideo.transports.RunwayTransport] declare it. A
         transport that cannot cancel at all (``can_cancel=False``) is never asked to: the
         engine reads the job (``fetch``) before it writes a cancel instead.
         """

@@ -34,13 +34,13 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
-from .._core.errors import FieldError, ValidationError
+from .._core.errors import FieldError, ProviderError, ValidationError
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
@@ -533,6 +533,9 @@ class RunwayTransport(UrlResultTransport):
             min_poll_interval=MIN_POLL_INTERVAL,
             allows_unknown_models=allow_unknown_models,
             idempotent_creates=False,
+            # Its cancel reads the task first and leaves one already ended as it is
+            # ("ended"): the engine asks it before writing a cancel.
+            cancel_reports_ended=True,
         )
 
     def _rate(self, model: str, *, audio: bool = True) -> float | None:
@@ -864,21 +867,39 @@ class RunwayTransport(UrlResultTransport):
         )
         return self._parse(response, asked=remote_id)
 
-    async def cancel(self, remote_id: str) -> None:
-        """Cancel a pending, throttled or running task (or delete a finished one).
+    async def cancel(self, remote_id: str) -> Literal["ended"] | None:
+        """Cancel a pending, throttled or running task; leave one already ended as it is.
 
-        ``DELETE /v1/tasks/{id}``; a task already gone (404) is fine.
+        ``DELETE /v1/tasks/{id}`` cancels a task that is still to run or running, but
+        deletes one that has ended, and its video with it, without refunding it (the
+        official client's ``tasks.delete``). So the task is read first (``GET``): one that
+        had ``SUCCEEDED``, ``FAILED`` or been ``CANCELLED`` is answered ``"ended"`` and
+        kept; only then is ``DELETE`` sent. A task gone (404) is fine, and a read that
+        fails otherwise leads to the ``DELETE`` all the same. A task that ends between the
+        read and the ``DELETE`` (one request's time) is deleted.
 
         Args:
             remote_id: The task id.
 
+        Returns:
+            ``"ended"`` for a task that had already ended; ``None`` otherwise.
+
         Raises:
-            ProviderError: Runway refused (other than 404).
+            ProviderError: Runway refused the ``DELETE`` (other than 404).
         """
+        try:
+            if (await self.fetch(remote_id)).status.is_terminal:
+                log.info("runway: task %s had already ended; kept, not deleted", remote_id)
+                return "ended"
+        except ProviderError as exc:
+            if exc.status_code == 404:
+                return None
+            log.warning("runway: reading task %s before its cancel failed: %s", remote_id, exc)
         self._outputs.pop(remote_id, None)
         await self._request_unless_gone(
             "DELETE", self._url("tasks", remote_id), kind=RequestKind.DELETE
         )
+        return None
 
     def open_content(
         self, remote_id: str, variant: str = "video"
