@@ -233,7 +233,12 @@ def test_batch_killed_midway_then_run_again_makes_and_saves_every_video_once(
     # are left. The run started again waits out the killed one's leases.
     fake = FakeSora(generation_time=0.3)
     db = tmp_path / "ledger.db"
-    env = _env(SORAVIDEO_POLL_MIN_INTERVAL="0.05", SORAVIDEO_LEASE_SECONDS="0.5")
+    # FakeSora deduplicates creates: a create killed on the wire is sent again on resume.
+    env = _env(
+        SORAVIDEO_POLL_MIN_INTERVAL="0.05",
+        SORAVIDEO_LEASE_SECONDS="0.5",
+        SORAVIDEO_IDEMPOTENT_CREATES="1",
+    )
     with fake.serve() as base_url:
         common = ("--db", str(db), "--base-url", base_url)
         batch = ("batch", "prompts.csv", "--out-dir", "out", "--concurrency", "2")

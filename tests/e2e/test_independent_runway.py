@@ -1,4 +1,4 @@
-"""Probe: soravideo's Runway transport and engine against an INDEPENDENT Runway server.
+"""soravideo's Runway transport and engine against an independent Runway server.
 
 The server below is written from the official ``runwayml`` package (5.24.0) alone:
 ``types/task_retrieve_response.py`` (the six task shapes: ``PENDING`` and ``THROTTLED`` with
@@ -15,8 +15,8 @@ every task the server created is owned by exactly one job (a job failed
 ``ambiguous_submission`` may stand for one task nobody can name), no job is left unfinished,
 nothing was created twice, and the status reads stay within what the poll settings allow.
 
-Scenarios marked ``xfail(strict=True)`` are findings: they fail on HEAD (run with
-``--runxfail`` to see the failure itself); a fix turns them into passes, which the strict
+A scenario marked ``xfail(strict=True)`` is a gap known and left, said in its reason (run
+with ``--runxfail`` to see the failure itself); a fix turns it into a pass, which the strict
 marker then reports.
 """
 
@@ -602,9 +602,9 @@ async def test_503_before_the_task_was_made_is_sent_again(rig: Rig) -> None:
 @pytest.mark.anyio
 @pytest.mark.xfail(
     strict=True,
-    reason="FINDING: a 503 to a Runway create is taken as 'certainly not created' and re-sent "
-    "(retry._CREATE_STATUS_RETRIED); nothing in Runway's API says so, and Runway has neither "
-    "idempotency keys nor a list: a gateway 503 after the task was made gives two tasks",
+    reason="known gap: a 503 to a create is taken as 'not done, try again' and sent again "
+    "(retry._CREATE_STATUS_RETRIED); nothing in Runway's API promises it, and Runway has "
+    "neither idempotency keys nor a list: a gateway's 503 after the task was made gives two",
 )
 async def test_503_after_the_task_was_made_is_not_sent_again(rig: Rig) -> None:
     rig.server.fault("POST", "/v1/text_to_video", 503, act_first=True)

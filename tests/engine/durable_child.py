@@ -32,7 +32,8 @@ def say(*words: object) -> None:
 def main() -> None:
     base_url, db, mode = sys.argv[1:4]
     arg = sys.argv[4] if len(sys.argv) > 4 else "0"
-    transport = SoraTransport(base_url=base_url, api_key="sk-test")
+    # FakeSora deduplicates creates: one killed on the wire may be sent again.
+    transport = SoraTransport(base_url=base_url, api_key="sk-test", idempotent_creates=True)
     if mode == "exit-after-answer":
         submit = transport.submit
         answers = 0

@@ -28,7 +28,10 @@ BASE_URL = "http://no-dedup.invalid/v1"
 
 
 @pytest.fixture
-async def setup() -> AsyncIterator[tuple[FakeSora, SoraTransport, sv.VirtualClock]]:
+async def setup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[FakeSora, SoraTransport, sv.VirtualClock]]:
+    monkeypatch.delenv("SORAVIDEO_IDEMPOTENT_CREATES", raising=False)
     clock = sv.VirtualClock()
     fake = FakeSora(clock=clock, generation_time=60, idempotency_ttl=0)
     async with httpx.AsyncClient(transport=fake.http_transport(), base_url=BASE_URL) as http:
@@ -112,3 +115,23 @@ async def test_a_server_that_deduplicates_may_be_declared_so(
             assert done.status is sv.JobStatus.COMPLETED
             assert fake.created_count() == 1
             await check_ledger_exactly_once(fake, client.repository)
+
+
+@pytest.mark.parametrize(
+    ("value", "declared"), [("1", True), ("TRUE", True), ("on", True), ("0", False), ("", False)]
+)
+def test_the_command_line_declares_it_with_an_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, declared: bool
+) -> None:
+    monkeypatch.setenv("SORAVIDEO_IDEMPOTENT_CREATES", value)
+    assert SoraTransport(base_url=BASE_URL).capabilities.idempotent_creates is declared
+    # An explicit argument wins over the environment.
+    assert not SoraTransport(
+        base_url=BASE_URL, idempotent_creates=False
+    ).capabilities.idempotent_creates
+
+
+def test_a_variable_that_is_neither_yes_nor_no_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SORAVIDEO_IDEMPOTENT_CREATES", "maybe")
+    with pytest.raises(sv.ValidationError, match="SORAVIDEO_IDEMPOTENT_CREATES"):
+        SoraTransport(base_url=BASE_URL)

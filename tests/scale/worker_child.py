@@ -34,7 +34,8 @@ def say(*words: object) -> None:
 def main() -> None:
     base_url, dsn, worker_id, concurrency, mode = sys.argv[1:6]
     client = sv.SoraVideo(
-        transport=SoraTransport(base_url=base_url, api_key="sk-test"),
+        # FakeSora deduplicates creates: one killed on the wire may be sent again.
+        transport=SoraTransport(base_url=base_url, api_key="sk-test", idempotent_creates=True),
         repository=PostgresRepository(dsn),
         worker_id=worker_id,
         lease_seconds=1.0,

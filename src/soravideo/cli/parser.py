@@ -64,7 +64,8 @@ environment:
   SORAVIDEO_API_KEY / OPENAI_API_KEY, SORAVIDEO_BASE_URL / OPENAI_BASE_URL (provider;
   RUNWAYML_API_SECRET for runway, OPENROUTER_API_KEY for openrouter),
   SORAVIDEO_DB (ledger), SORAVIDEO_<SETTING> for any setting, e.g.
-  SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos.
+  SORAVIDEO_MAX_CONCURRENCY=8, SORAVIDEO_DOWNLOAD_DIR=videos;
+  SORAVIDEO_IDEMPOTENT_CREATES=1 when a /v1/videos gateway deduplicates creates.
   --provider runway: RUNWAYML_API_SECRET; --provider fal: FAL_KEY (--model picks the
   endpoint, e.g. fal-ai/veo3.1); --provider gemini: GOOGLE_API_KEY or GEMINI_API_KEY
   (--model gemini-omni-1.2-flash, veo-3.1-generate-preview ...); --provider replicate:

@@ -185,6 +185,21 @@ def _form_value(value: Any) -> str:
     return json.dumps(value)
 
 
+IDEMPOTENT_CREATES_VARIABLE = "SORAVIDEO_IDEMPOTENT_CREATES"
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"0", "false", "no", "off"})
+
+
+def _env_flag(name: str) -> bool:
+    """A yes-or-no environment variable: unset or blank is no."""
+    value = (env_value(name) or "0").lower()
+    if value not in _YES | _NO:
+        raise ValidationError(
+            [FieldError(field=name, message="must be one of 1, true, yes, on, 0, false, no, off")]
+        )
+    return value in _YES
+
+
 class SoraTransport(HttpTransport):
     """Speak the ``/v1/videos`` protocol: OpenAI-compatible gateways, Azure, or FakeSora.
 
@@ -237,10 +252,13 @@ class SoraTransport(HttpTransport):
             none, so by default a create whose outcome is unknown, and which the list does
             not show as exactly one video, is never sent again: its job fails
             ``ambiguous_submission`` (retryable) rather than risk a second, billed video.
-            Set it only for a gateway known to deduplicate.
+            Set it only for a gateway known to deduplicate. Default:
+            ``SORAVIDEO_IDEMPOTENT_CREATES`` (``1``, ``true``, ``yes`` or ``on``; the
+            command line reads it so), else ``False``.
 
     Raises:
-        ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``.
+        ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``, or
+            ``SORAVIDEO_IDEMPOTENT_CREATES`` is set to something else than a yes or a no.
 
     Examples:
         ```python
@@ -285,7 +303,7 @@ class SoraTransport(HttpTransport):
         max_list_pages: int = 5,
         allow_unknown_models: bool = False,
         webhook_secret: str | None = None,
-        idempotent_creates: bool = False,
+        idempotent_creates: bool | None = None,
     ) -> None:
         self._webhook_secret = webhook_secret or env_value("OPENAI_WEBHOOK_SECRET")
         if auth_style not in ("bearer", "azure"):
@@ -334,7 +352,11 @@ class SoraTransport(HttpTransport):
             result_kind="bytes",
             variants=_VARIANTS,
             allows_unknown_models=allow_unknown_models,
-            idempotent_creates=idempotent_creates,
+            idempotent_creates=(
+                _env_flag(IDEMPOTENT_CREATES_VARIABLE)
+                if idempotent_creates is None
+                else idempotent_creates
+            ),
         )
         self._list_unsupported = False
 
@@ -776,6 +798,12 @@ class SoraTransport(HttpTransport):
             except ProviderError as exc:
                 if exc.status_code not in (404, 405, 501):
                     raise
+                if after is not None:
+                    # A later page: its cursor video may have been deleted or expired since
+                    # the page before. The list works; this walk ends here, the rest is
+                    # fetched one by one, and the next refresh lists again.
+                    log.info("sora: a list page after %s answered %s", after, exc.status_code)
+                    break
                 log.info(
                     "sora: the list endpoint answered %s; fetching one by one", exc.status_code
                 )
