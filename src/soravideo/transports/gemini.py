@@ -98,6 +98,7 @@ from ._shared import (
     IMAGE_TYPES,
     BoundedMap,
     env_value,
+    json_or_none,
     shape_of_size,
     shape_size,
     shape_sizes,
@@ -155,18 +156,27 @@ _STATUSES: Mapping[str, JobStatus] = {
     "requires_continuation": JobStatus.FAILED,
 }
 # Google's transient RPC statuses: a job that failed with one of them may succeed if sent again.
-_TRANSIENT = frozenset({"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+_TRANSIENT = frozenset(
+    {"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
+)
+# google.rpc.Code, whole: an operation's error carries the number alone.
 _RPC_STATUS = {
     1: "CANCELLED",
     2: "UNKNOWN",
     3: "INVALID_ARGUMENT",
     4: "DEADLINE_EXCEEDED",
     5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
     7: "PERMISSION_DENIED",
     8: "RESOURCE_EXHAUSTED",
     9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    11: "OUT_OF_RANGE",
+    12: "UNIMPLEMENTED",
     13: "INTERNAL",
     14: "UNAVAILABLE",
+    15: "DATA_LOSS",
+    16: "UNAUTHENTICATED",
 }
 # Body keys the request's own fields set (refused in provider_options).
 _OMNI_RESERVED: Mapping[str, str] = {
@@ -1070,7 +1080,9 @@ class GeminiTransport(HttpTransport):
         """Cancel an interaction: ``POST /interactions/{id}/cancel`` (an empty body).
 
         One Google no longer knows (404), or one already finished (``400``/``409``
-        ``FAILED_PRECONDITION``: nothing is left to stop), is not an error.
+        ``FAILED_PRECONDITION``, or a ``200`` whose interaction is still ``completed``,
+        ``failed``, ``incomplete`` or ``budget_exceeded``: nothing was stopped), is not an
+        error.
 
         Args:
             remote_id: The interaction id.
@@ -1097,7 +1109,7 @@ class GeminiTransport(HttpTransport):
                 code="unsupported",
             )
         try:
-            await self._session.request(
+            answer = await self._session.request(
                 "POST", self._interaction_url(remote_id, "cancel"), kind=RequestKind.DELETE
             )
         except ProviderError as exc:
@@ -1107,6 +1119,16 @@ class GeminiTransport(HttpTransport):
                 log.info("gemini: interaction %s had already ended; nothing to cancel", remote_id)
                 return "ended"
             raise
+        # The answer is the interaction (the official client's ``cancel``): one that had
+        # already ended keeps its status, and the cancel stopped nothing.
+        body = json_or_none(answer)
+        word = body.get("status") if isinstance(body, dict) else None
+        ended = _STATUSES.get(word) if isinstance(word, str) else None
+        if ended is not None and ended.is_terminal and ended is not JobStatus.CANCELLED:
+            log.info(
+                "gemini: interaction %s had already ended (%s); nothing cancelled", remote_id, word
+            )
+            return "ended"
         return None
 
     def _files_download(self, uri: str) -> str | None:
