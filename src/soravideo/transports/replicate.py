@@ -70,7 +70,13 @@ import attrs
 import httpx
 
 from .._core.clock import Clock, utc_from_timestamp
-from .._core.errors import FieldError, ProviderError, ValidationError, WebhookVerificationError
+from .._core.errors import (
+    FieldError,
+    ProviderError,
+    RateLimitError,
+    ValidationError,
+    WebhookVerificationError,
+)
 from .._core.models import CreateVideoRequest, JobError, JobStatus
 from .._core.retry import OnRetry, RequestKind, RetryPolicy
 from .._core.validation import option_overrides, resolve_size, sendable_options
@@ -759,10 +765,14 @@ class ReplicateTransport(HttpTransport):
         """Whether a listed prediction is what ``submit(request)`` would have made.
 
         Reconciling a create whose answer was lost adopts a listed prediction only when
+        it was made through the API (``source``, where Replicate says it: not ``"web"``),
         its model (or version) is the request's and its ``input`` holds every value
         `submit` would send (the image aside: Replicate may store it elsewhere).
         """
         echo = remote.raw
+        source = echo.get("source")
+        if source is not None and source != "api":
+            return False  # run from the website: never what a create of ours made
         name, version = split_model(self._model(request))
         if name is not None and echo.get("model") != name:
             return False
@@ -903,7 +913,15 @@ class ReplicateTransport(HttpTransport):
         targets = set(wanted)
         cursor: str | None = None
         for _ in range(self.max_list_pages):
-            jobs, cursor = await self._list_page(cursor)
+            try:
+                jobs, cursor = await self._list_page(cursor)
+            except ProviderError as exc:
+                if isinstance(exc, RateLimitError):
+                    raise  # the engine pauses every request: reading one by one would not help
+                # The list is down (its retries spent), not necessarily the reads: what is
+                # not found yet is read one by one below.
+                log.warning("replicate: a list page failed (%s); reading one by one", exc)
+                break
             for job in jobs:
                 usable = (
                     job.status is not JobStatus.FAILED
