@@ -518,7 +518,8 @@ async def test_result_500_with_error_type_header_only(rig: Rig) -> None:
         result_ttl=86_400,
     )
     async with rig.client() as client:
-        job = await settle(client, await client.videos.create_video(REQUEST), 6 * 3600)
+        # Fifteen minutes: time enough for the first read of the result to fail the job.
+        job = await settle(client, await client.videos.create_video(REQUEST), 900)
     assert job.status is sv.JobStatus.FAILED, job.status
     assert job.error is not None and job.error.code == "runner_server_error", job.error
     check_settled(rig.server, [job], creates=1)
