@@ -711,6 +711,28 @@ async def test_a_create_that_may_have_arrived_is_sent_once_unlike_fal_client(
 
 
 @pytest.mark.anyio
+async def test_a_503_from_fal_itself_is_never_sent_again_but_an_ingress_page_is(
+    router: respx.MockRouter, fal: FalTransport, sleeps: Sleeps
+) -> None:
+    # fal-client 1.0.3 (_is_ingress_error): a 5xx naming the request (x-fal-request-id)
+    # "is clearly returned from our server", which may have queued it; a page of the ingress
+    # in front of fal is not, and is safe to send again.
+    route = router.post(f"{BASE}/{KLING}")
+    route.side_effect = [
+        httpx.Response(503, headers={"x-fal-request-id": "r-1"}, json={"detail": "busy"})
+    ]
+    with pytest.raises(AmbiguousSubmissionError):
+        await fal.submit(CreateVideoRequest(prompt="a fox"), idempotency_key="k")
+    assert route.call_count == 1
+    route.side_effect = [
+        httpx.Response(503, text="<html>nginx</html>"),
+        httpx.Response(200, json=queued()),
+    ]
+    remote = await fal.submit(CreateVideoRequest(prompt="a fox"), idempotency_key="k2")
+    assert remote.remote_id and route.call_count == 3
+
+
+@pytest.mark.anyio
 async def test_a_create_that_never_reached_fal_is_sent_again(
     router: respx.MockRouter, fal: FalTransport, sleeps: Sleeps
 ) -> None:

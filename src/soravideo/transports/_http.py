@@ -216,6 +216,7 @@ def error_from_response(
     secrets: Sequence[str] = (),
     describe: ErrorDescriber = describe_error_body,
     now: float | None = None,
+    acted_on: Callable[[httpx.Response], bool] | None = None,
 ) -> ProviderError:
     """Map an error answer onto the soravideo tree (raise it ``from`` the HTTP error).
 
@@ -237,6 +238,10 @@ def error_from_response(
             secret by shape, see ``soravideo._core.redact.redact_text``).
         describe: Extracts ``(message, code)`` from the body.
         now: Current Unix time for ``Retry-After`` dates (``time.time()`` if ``None``).
+        acted_on: For a create answered with a 5xx that usually means "not done, try again"
+            (``503``): whether this answer shows that the provider's own server took the
+            request, so its fate is open (fal: ``x-fal-request-id``, as its official
+            client reads it). Such a create is then an ``AmbiguousSubmissionError``.
 
     Returns:
         The error to raise.
@@ -256,7 +261,10 @@ def error_from_response(
         "provider": provider,
         "code": code,
     }
-    if kind is RequestKind.CREATE and classify(kind, status) is Decision.AMBIGUOUS:
+    if kind is RequestKind.CREATE and (
+        classify(kind, status) is Decision.AMBIGUOUS
+        or (status >= 500 and acted_on is not None and acted_on(response))
+    ):
         return AmbiguousSubmissionError(
             f"{message} (the create may have happened; reconcile before sending it again)",
             **fields,
@@ -424,6 +432,8 @@ class HttpSession:
         note: A sentence appended to every error message.
         describe: Extracts ``(message, code)`` from error bodies.
         now: Returns the current Unix time (for ``Retry-After`` dates).
+        acted_on: Whether a create's 5xx answer shows the provider's server took it (see
+            ``error_from_response``).
 
     Attributes:
         max_answer_bytes: The most of an answer that is read (decoded), error pages
@@ -448,6 +458,7 @@ class HttpSession:
         note: str = "",
         describe: ErrorDescriber = describe_error_body,
         now: Callable[[], float] = time.time,
+        acted_on: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         self.provider = provider
         self.policy = policy or RetryPolicy()
@@ -468,6 +479,7 @@ class HttpSession:
         self._sleep = sleep
         self._on_retry = on_retry
         self._describe = describe
+        self._acted_on = acted_on
         self._now = now
         self._closed = False
 
@@ -560,6 +572,7 @@ class HttpSession:
             secrets=self._hidden,
             describe=self._describe,
             now=self._now(),
+            acted_on=self._acted_on,
         )
         if isinstance(error, RateLimitError):
             error.retry_after = self._cap_retry_after(
@@ -1059,6 +1072,7 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         note: str = "",
         describe: ErrorDescriber = describe_error_body,
+        acted_on: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         """Build the transport's ``HttpSession`` from the constructor arguments they all take.
 
@@ -1085,6 +1099,7 @@ class HttpTransport:
             on_retry=on_retry,
             note=note,
             describe=describe,
+            acted_on=acted_on,
             now=self._now,
         )
 

@@ -180,6 +180,14 @@ def _reference_problem(reference: str | bytes) -> str | None:
 # ---------------------------------------------------------------------------- errors
 
 
+def _from_fal_itself(response: httpx.Response) -> bool:
+    """Whether a 5xx answer came from fal's own server, not its ingress: it names the
+    request (``x-fal-request-id``). The official client never retries such a create
+    (``fal_client.client._is_ingress_error``): fal may have queued it, and fal has neither
+    idempotency keys nor a list, so sending it again could make a second video."""
+    return bool(response.headers.get("x-fal-request-id"))
+
+
 def _describe_error(body: Any) -> tuple[str | None, str | None]:
     """Return ``(message, code)`` from a fal error body.
 
@@ -335,6 +343,7 @@ class FalTransport(UrlResultTransport):
             key=key,
             headers={"Authorization": f"Key {key}"} if key is not None else {},
             describe=_describe_error,
+            acted_on=_from_fal_itself,
             http_client=http_client,
             timeout=timeout,
             retry_policy=retry_policy,
