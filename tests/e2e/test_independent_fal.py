@@ -499,14 +499,6 @@ async def test_completed_without_error_fields_result_422_detail_list(rig: Rig) -
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: fal's error_type can come in the x-fal-error-type header only "
-    "(fal_client/client.py _raise_for_status reads it there); FalTransport._stored_error "
-    "reads only the body, so a result that answers 500 {detail} + header is taken as a "
-    "transient read failure: the job stays processing (re-reading every few seconds) for as "
-    "long as fal keeps the result, then fails result_expired saying 'the video was made'",
-)
 async def test_result_500_with_error_type_header_only(rig: Rig) -> None:
     rig.server.plan = lambda: Plan(
         outcome="error",

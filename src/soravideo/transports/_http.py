@@ -217,6 +217,7 @@ def error_from_response(
     describe: ErrorDescriber = describe_error_body,
     now: float | None = None,
     acted_on: Callable[[httpx.Response], bool] | None = None,
+    code_header: str | None = None,
 ) -> ProviderError:
     """Map an error answer onto the soravideo tree (raise it ``from`` the HTTP error).
 
@@ -242,6 +243,8 @@ def error_from_response(
             (``503``): whether this answer shows that the provider's own server took the
             request, so its fate is open (fal: ``x-fal-request-id``, as its official
             client reads it). Such a create is then an ``AmbiguousSubmissionError``.
+        code_header: A header that names the error's ``code`` when the body does not (fal:
+            ``x-fal-error-type``, as its official client reads it).
 
     Returns:
         The error to raise.
@@ -249,6 +252,8 @@ def error_from_response(
     status = response.status_code
     body = redact(_body_of(response), secrets, shapes=True)
     text, code = describe(body)
+    if code is None and code_header is not None:
+        code = redact_text(response.headers.get(code_header) or "", secrets) or None
     reason = text or response.reason_phrase or "error"
     message = redact_text(
         _with_note(f"{provider}: {response.request.method} {response.url.path}: {reason}", note),
@@ -434,6 +439,7 @@ class HttpSession:
         now: Returns the current Unix time (for ``Retry-After`` dates).
         acted_on: Whether a create's 5xx answer shows the provider's server took it (see
             ``error_from_response``).
+        code_header: A header naming an error's code when its body does not.
 
     Attributes:
         max_answer_bytes: The most of an answer that is read (decoded), error pages
@@ -459,6 +465,7 @@ class HttpSession:
         describe: ErrorDescriber = describe_error_body,
         now: Callable[[], float] = time.time,
         acted_on: Callable[[httpx.Response], bool] | None = None,
+        code_header: str | None = None,
     ) -> None:
         self.provider = provider
         self.policy = policy or RetryPolicy()
@@ -480,6 +487,7 @@ class HttpSession:
         self._on_retry = on_retry
         self._describe = describe
         self._acted_on = acted_on
+        self._code_header = code_header
         self._now = now
         self._closed = False
 
@@ -573,6 +581,7 @@ class HttpSession:
             describe=self._describe,
             now=self._now(),
             acted_on=self._acted_on,
+            code_header=self._code_header,
         )
         if isinstance(error, RateLimitError):
             error.retry_after = self._cap_retry_after(
@@ -1073,6 +1082,7 @@ class HttpTransport:
         note: str = "",
         describe: ErrorDescriber = describe_error_body,
         acted_on: Callable[[httpx.Response], bool] | None = None,
+        code_header: str | None = None,
     ) -> None:
         """Build the transport's ``HttpSession`` from the constructor arguments they all take.
 
@@ -1100,6 +1110,7 @@ class HttpTransport:
             note=note,
             describe=describe,
             acted_on=acted_on,
+            code_header=code_header,
             now=self._now,
         )
 

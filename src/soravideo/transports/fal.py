@@ -344,6 +344,7 @@ class FalTransport(UrlResultTransport):
             headers={"Authorization": f"Key {key}"} if key is not None else {},
             describe=_describe_error,
             acted_on=_from_fal_itself,
+            code_header="x-fal-error-type",  # where the body names none (fal-client reads it)
             http_client=http_client,
             timeout=timeout,
             retry_policy=retry_policy,
@@ -753,6 +754,7 @@ class FalTransport(UrlResultTransport):
         if status is None or not isinstance(body, Mapping) or "detail" not in body:
             return None
         message, code = _describe_error(body)
+        code = code or exc.code  # the body's, else x-fal-error-type's
         if status >= 500 and not code:
             return None
         retryable = (code in _TRANSIENT_TYPES) if code else False
