@@ -26,12 +26,11 @@ marker then reports.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ import httpx
 import pytest
 
 import soravideo as sv
+from e2e import independent_kit
 from soravideo.repositories import MemoryRepository, SQLiteRepository
 from soravideo.transports import FalTransport
 
@@ -315,52 +315,11 @@ class IndependentFal:
         return 200, {"content-type": "video/mp4"}, VIDEO
 
     def mock_transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
-            status, headers, body = self.handle(
-                request.method, request.url.path, dict(request.headers), request.read()
-            )
-            if status == 0:
-                raise httpx.ReadTimeout("no answer", request=request)
-            return httpx.Response(status, headers=headers, content=body)
+        return independent_kit.mock_transport(lambda m, p, q, h, b: self.handle(m, p, h, b))
 
-        return httpx.MockTransport(handler)
-
-    @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        server_self = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self) -> None:
-                url = httpx.URL(self.path)
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = server_self.handle(
-                    self.command, url.path, dict(self.headers.items()), raw
-                )
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join()
+    def serve(self) -> contextlib.AbstractContextManager[str]:
+        """Serve on a real loopback port (127.0.0.1); the base URL is what it yields."""
+        return independent_kit.serve(lambda m, p, q, h, b: self.handle(m, p, h, b))
 
 
 # --------------------------------------------------------------------------- the client side
@@ -404,35 +363,17 @@ async def rig() -> Any:
         await made.aclose()
 
 
-def check_settled(server: IndependentFal, jobs: list[sv.Job], *, creates: int | None = None):
-    problems: list[str] = []
-    unfinished = [(j.id, j.status) for j in jobs if not j.is_terminal]
-    if unfinished:
-        problems.append(f"jobs left unfinished: {unfinished}")
-    owners: dict[str, list[str]] = {}
-    for job in jobs:
-        if job.remote_id is not None:
-            rid = job.remote_id.rsplit(":", 1)[-1]
-            owners.setdefault(rid, []).append(job.id)
-            if rid not in server.requests:
-                problems.append(f"job {job.id} holds {job.remote_id}, never made")
-    unowned = [r for r in server.created if r not in owners]
-    ambiguous = [
-        j
-        for j in jobs
-        if j.remote_id is None and j.error is not None and j.error.code == "ambiguous_submission"
-    ]
-    if len(unowned) > len(ambiguous):
-        problems.append(
-            f"{len(unowned)} request(s) owned by no job; "
-            f"{len(ambiguous)} failed ambiguous_submission"
-        )
-    for rid, holders in owners.items():
-        if len(holders) > 1:
-            problems.append(f"request {rid} owned by {holders}")
-    if creates is not None and len(server.created) != creates:
-        problems.append(f"{len(server.created)} requests created, expected {creates}")
-    assert not problems, "\n".join(problems)
+def _request_of(remote_id: str) -> str:
+    return remote_id.rsplit(":", 1)[-1]  # soravideo's "app:request" id, as fal names it
+
+
+def check_settled(
+    server: IndependentFal, jobs: list[sv.Job], *, creates: int | None = None
+) -> None:
+    """The scenario's end: exactly once, nothing unfinished, nothing created twice."""
+    independent_kit.check_exactly_once(
+        server.created, server.requests, jobs, creates=creates, key=_request_of
+    )
 
 
 def rid_of(job: sv.Job) -> str:

@@ -24,13 +24,12 @@ A scenario marked ``xfail(strict=True)`` is a finding (said in its reason); run 
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import random
 import string
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ import httpx
 import pytest
 
 import soravideo as sv
+from e2e import independent_kit
 from soravideo.repositories import MemoryRepository, SQLiteRepository
 from soravideo.transports import OpenRouterTransport
 
@@ -261,56 +261,11 @@ class IndependentOpenRouter:
         )
 
     def mock_transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
-            status, headers, body = self.handle(
-                request.method,
-                request.url.path,
-                dict(request.url.params),
-                dict(request.headers),
-                request.read(),
-            )
-            if status == 0:
-                raise httpx.ReadTimeout("no answer", request=request)
-            return httpx.Response(status, headers=headers, content=body)
+        return independent_kit.mock_transport(self.handle)
 
-        return httpx.MockTransport(handler)
-
-    @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        server_self = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self) -> None:
-                url = httpx.URL(self.path)
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = server_self.handle(
-                    self.command, url.path, dict(url.params), dict(self.headers.items()), raw
-                )
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_DELETE = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}/api/v1"
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join()
+    def serve(self) -> contextlib.AbstractContextManager[str]:
+        """Serve on a real loopback port (127.0.0.1); the base URL is what it yields."""
+        return independent_kit.serve(self.handle, "/api/v1")
 
 
 # --------------------------------------------------------------------------- the client side
@@ -354,33 +309,7 @@ def check_settled(
     server: IndependentOpenRouter, jobs: list[sv.Job], *, creates: int | None = None
 ) -> None:
     """The scenario's end: exactly once, nothing unfinished, nothing created twice."""
-    problems: list[str] = []
-    unfinished = [j.id for j in jobs if not j.is_terminal]
-    if unfinished:
-        problems.append(f"jobs left unfinished: {unfinished}")
-    owners: dict[str, list[str]] = {}
-    for job in jobs:
-        if job.remote_id is not None:
-            owners.setdefault(job.remote_id, []).append(job.id)
-            if job.remote_id not in server.videos:
-                problems.append(f"job {job.id} holds {job.remote_id}, which the server never made")
-    unowned = [v for v in server.created if v not in owners]
-    ambiguous = [
-        j
-        for j in jobs
-        if j.remote_id is None and j.error is not None and j.error.code == "ambiguous_submission"
-    ]
-    if len(unowned) > len(ambiguous):
-        problems.append(
-            f"{len(unowned)} video(s) owned by no job ({unowned}); only {len(ambiguous)} "
-            "job(s) failed ambiguous_submission"
-        )
-    for remote_id, holders in owners.items():
-        if len(holders) > 1:
-            problems.append(f"video {remote_id} owned by {holders}")
-    if creates is not None and len(server.created) != creates:
-        problems.append(f"{len(server.created)} videos created, expected {creates}")
-    assert not problems, "\n".join(problems)
+    independent_kit.check_exactly_once(server.created, server.videos, jobs, creates=creates)
 
 
 REQUEST = sv.CreateVideoRequest(prompt="A diver among jellyfish", model=MODEL, duration=8)

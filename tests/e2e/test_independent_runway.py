@@ -23,12 +23,11 @@ marker then reports.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import httpx
 import pytest
 
 import soravideo as sv
+from e2e import independent_kit
 from soravideo.repositories import MemoryRepository, SQLiteRepository
 from soravideo.transports import RunwayTransport
 
@@ -343,57 +343,11 @@ class IndependentRunway:
         return 200, {"content-type": "video/mp4"}, VIDEO
 
     def mock_transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
-            status, headers, body = self.handle(
-                request.method,
-                request.url.path,
-                dict(request.url.params),
-                dict(request.headers),
-                request.read(),
-            )
-            if status == 0:  # the answer never comes
-                raise httpx.ReadTimeout("no answer", request=request)
-            return httpx.Response(status, headers=headers, content=body)
+        return independent_kit.mock_transport(self.handle)
 
-        return httpx.MockTransport(handler)
-
-    @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve on a real loopback port (127.0.0.1); yield the base URL."""
-        server_self = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self) -> None:
-                url = httpx.URL(self.path)
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = server_self.handle(
-                    self.command, url.path, dict(url.params), dict(self.headers.items()), raw
-                )
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_DELETE = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join()
+    def serve(self) -> contextlib.AbstractContextManager[str]:
+        """Serve on a real loopback port (127.0.0.1); the base URL is what it yields."""
+        return independent_kit.serve(self.handle)
 
 
 # --------------------------------------------------------------------------- the client side
@@ -439,33 +393,7 @@ def check_settled(
     server: IndependentRunway, jobs: list[sv.Job], *, creates: int | None = None
 ) -> None:
     """The scenario's end: exactly once, nothing unfinished, nothing created twice."""
-    problems: list[str] = []
-    unfinished = [j.id for j in jobs if not j.is_terminal]
-    if unfinished:
-        problems.append(f"jobs left unfinished: {unfinished}")
-    owners: dict[str, list[str]] = {}
-    for job in jobs:
-        if job.remote_id is not None:
-            owners.setdefault(job.remote_id, []).append(job.id)
-            if job.remote_id not in server.tasks:
-                problems.append(f"job {job.id} holds {job.remote_id}, which the server never made")
-    unowned = [t for t in server.created if t not in owners]
-    ambiguous = [
-        j
-        for j in jobs
-        if j.remote_id is None and j.error is not None and j.error.code == "ambiguous_submission"
-    ]
-    if len(unowned) > len(ambiguous):
-        problems.append(
-            f"{len(unowned)} task(s) owned by no job ({unowned}); only {len(ambiguous)} job(s) "
-            "failed ambiguous_submission"
-        )
-    for remote_id, holders in owners.items():
-        if len(holders) > 1:
-            problems.append(f"task {remote_id} owned by {holders}")
-    if creates is not None and len(server.created) != creates:
-        problems.append(f"{len(server.created)} tasks created, expected {creates}")
-    assert not problems, "\n".join(problems)
+    independent_kit.check_exactly_once(server.created, server.tasks, jobs, creates=creates)
 
 
 def read_bound(server: IndependentRunway, task_id: str, *, slack: int = 4) -> int:
