@@ -249,16 +249,16 @@ class SoraTransport(HttpTransport):
         idempotent_creates: Whether the server answers a create sent again with the same
             ``Idempotency-Key`` with the video the first one made (FakeSora does). The
             ``/v1/videos`` spec says nothing of the header, and the official client sends
-            none, so by default a create whose outcome is unknown, and which the list does
-            not show as exactly one video, is never sent again: its job fails
-            ``ambiguous_submission`` (retryable) rather than risk a second, billed video.
+            none, so by default a create whose outcome is unknown, and whose video the list
+            does not show, is never sent again: its job fails ``ambiguous_submission``
+            (retryable) rather than risk a second, billed video.
             Set it only for a gateway known to deduplicate. Default:
             ``SORAVIDEO_IDEMPOTENT_CREATES`` (``1``, ``true``, ``yes`` or ``on``; the
             command line reads it so), else ``False``.
 
     Raises:
         ValidationError: ``auth_style`` is neither ``"bearer"`` nor ``"azure"``, or
-            ``SORAVIDEO_IDEMPOTENT_CREATES`` is set to something else than a yes or a no.
+            ``SORAVIDEO_IDEMPOTENT_CREATES`` is set to anything but a yes or a no.
 
     Examples:
         ```python
