@@ -24,7 +24,6 @@ from .._core.errors import (
     DownloadError,
     JobNotFoundError,
     ProviderError,
-    RateLimitError,
     RepositoryError,
     ValidationError,
 )
@@ -256,7 +255,7 @@ class Poller:
             if remote is None:
                 answers.append(self._missing(tracked))
             else:
-                tracked.failures = 0
+                tracked.failures = tracked.missing = 0
                 answers.append(await self._answer(tracked, remote))
         for remote_id, remote in remotes.items():
             seen = watched.get(remote_id)
@@ -267,7 +266,7 @@ class Poller:
                 answers = []
             if not self._ours(seen):
                 continue  # ended, let go or being cancelled since the pages were read
-            seen.failures = 0
+            seen.failures = seen.missing = 0
             answers.append(
                 await self._answer(seen, self._not_behind(seen, remote), progress_written=False)
             )
@@ -278,9 +277,10 @@ class Poller:
         never holds up the others.
 
         A job the provider no longer knows (404) is left out of the answers, and counted
-        missing as a list would leave it out; a job whose read failed otherwise is asked
-        about again after a backoff (its id added to ``unanswered``). After a 429 the
-        remaining jobs wait for the next round, with the engine's pause.
+        missing as a list would leave it out. Any other failure is not about one job (an
+        outage, a 429, a key refused): that job and the rest of the round are asked about
+        again after a backoff (their ids added to ``unanswered``), instead of each paying a
+        retry cycle of its own.
 
         Raises:
             ProviderError: The first read failed, when it is the only one.
@@ -298,13 +298,13 @@ class Poller:
                 if exc.status_code == 404:
                     logger.warning("job %s: the provider no longer knows it", tracked.job.id)
                     continue
+                # Not about this job alone (an outage, a rate limit, a key refused): the rest
+                # of the round would fail the same way, one retry cycle each.
                 logger.warning("status read of job %s failed: %s", tracked.job.id, exc)
-                left = due[index:] if isinstance(exc, RateLimitError) else [tracked]
-                for later in left:
+                for later in due[index:]:
                     unanswered.add(later.job.id)
                     self._retry_later(later)
-                if isinstance(exc, RateLimitError):
-                    break
+                break
         return remotes
 
     def _watched(self, due: list[Tracked]) -> dict[str, Tracked]:
@@ -372,7 +372,8 @@ class Poller:
     def _missing(self, tracked: Tracked) -> _Answer | None:
         """Count an answer that the provider no longer knows the job; fail it on the third."""
         tracked.failures += 1
-        if tracked.failures < _MISSING_LIMIT:
+        tracked.missing += 1
+        if tracked.missing < _MISSING_LIMIT:
             tracked.due = self.clock.time() + self.pacer.backoff(tracked.failures)
             return None
         error = JobError(code="remote_missing", message="the provider no longer knows this job")
@@ -422,7 +423,7 @@ class Poller:
             tracked = Tracked(job=job, observations=seen, due=math.inf)
             written = await self.apply(tracked, remote, guarded=False)
         else:
-            tracked.failures = 0
+            tracked.failures = tracked.missing = 0
             written = await self.apply(tracked, remote)
         # Only this delivery's own write: a job someone else changed first (a cancel, a
         # poll) was not changed by it, whatever the ledger now shows.
@@ -455,7 +456,7 @@ class Poller:
                 self._retry_later(tracked)
             raise
         if tracked is not None:
-            tracked.failures = 0
+            tracked.failures = tracked.missing = 0
             return await self.apply(tracked, remote)
         seen: list[Observation] = [(self.clock.time(), job.progress)]
         untracked = Tracked(job=job, observations=seen, due=math.inf)

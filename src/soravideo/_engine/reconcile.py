@@ -64,7 +64,8 @@ class Reconciler:
         Where the provider does not deduplicate creates (``idempotent_creates`` false), no
         re-send is safe, so several matching videos (jobs of one request, each sent with its
         answer lost) are not left unowned: the oldest is adopted. The ledger lets a video
-        belong to one job only, so the next such job adopts the next one.
+        belong to one job only, so the next such job adopts the next one. Not for a request
+        with an image: a list does not show it, so alike videos may be of other images.
 
         Args:
             job: A processing job without a remote id.
@@ -104,6 +105,8 @@ class Reconciler:
         if len(candidates) > 1:
             if self.transport.capabilities.idempotent_creates:
                 return None  # the re-send with the same key is answered with the original
+            if job.request.input_reference is not None:
+                return None  # a list shows no image: alike videos may be of other images
             candidates.sort(key=lambda remote: (remote.created_at, remote.remote_id))
             logger.info(
                 "job %s: %d recent remote jobs match its request and none is recorded; "

@@ -31,6 +31,9 @@ class Tracked:
     due: float
     hint: float | None = None
     failures: int = 0
+    # Answers in a row that the provider no longer knows the job (404s), apart from
+    # failures: a job is failed remote_missing on the third, never for other hiccups.
+    missing: int = 0
     # Created with a webhook ([W2-7]): the provider pushes its end, so polling is only the
     # safety net, every poll_max_interval.
     pushed: bool = False

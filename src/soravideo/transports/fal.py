@@ -181,11 +181,14 @@ def _reference_problem(reference: str | bytes) -> str | None:
 
 
 def _from_fal_itself(response: httpx.Response) -> bool:
-    """Whether a 5xx answer came from fal's own server, not its ingress: it names the
-    request (``x-fal-request-id``). The official client never retries such a create
-    (``fal_client.client._is_ingress_error``): fal may have queued it, and fal has neither
-    idempotency keys nor a list, so sending it again could make a second video."""
-    return bool(response.headers.get("x-fal-request-id"))
+    """Whether a 5xx answer to a create may have come after fal took the request: unless it
+    is a page of the nginx ingress in front of fal that names no request. The official
+    client retries exactly those (``fal_client.client._is_ingress_error``: no
+    ``x-fal-request-id``, and ``nginx`` in the body); fal has neither idempotency keys nor a
+    list, so sending any other again could make a second video."""
+    if response.headers.get("x-fal-request-id"):
+        return True
+    return b"nginx" not in response.content
 
 
 def _describe_error(body: Any) -> tuple[str | None, str | None]:

@@ -77,6 +77,37 @@ async def test_without_deduplication_the_oldest_of_two_matching_videos_is_adopte
     assert other is not None and other.remote_id == second.remote_id
 
 
+async def test_without_deduplication_two_matching_videos_of_an_image_request_prove_nothing(
+    kit: Kit,
+) -> None:
+    # The list shows no image: two jobs of one prompt and two images each match both
+    # videos, and the oldest could be the other image's.
+    kit.transport._capabilities = attrs.evolve(kit.transport.capabilities, idempotent_creates=False)
+    png = b"\x89PNG\r\n\x1a\n"
+    first = await unanswered_with(kit, input_reference=png + b"\x00" * 64)
+    second = await unanswered_with(kit, input_reference=png + b"\x01" * 96)
+    made_first = await kit.transport.submit(first.request, idempotency_key="one")
+    kit.clock.advance(1)
+    made_second = await kit.transport.submit(second.request, idempotency_key="two")
+    assert await kit.reconciler.reconcile(second) is None
+    await kit.ledger.write(first, sv.JobStatus.PROCESSING, remote_id=made_first.remote_id)
+    await kit.ledger.write(second, sv.JobStatus.PROCESSING, remote_id=made_second.remote_id)
+
+
+async def unanswered_with(kit: Kit, **fields: object) -> sv.Job:
+    """``unanswered``, with request fields of its own."""
+    job = await kit.pending("animate this photo", **fields)
+    job = await kit.ledger.write(
+        job,
+        sv.JobStatus.PENDING,
+        status=sv.JobStatus.PROCESSING,
+        started_at=now_utc(kit.clock),
+        attempts=1,
+    )
+    kit.clock.advance(1)
+    return job
+
+
 async def test_a_job_never_started_is_not_reconciled_and_the_provider_is_not_asked(
     kit: Kit,
 ) -> None:
