@@ -175,6 +175,8 @@ class AsyncSoraVideo:
         AuthenticationError: The provider needs an API key and none was found (in
             ``api_key=`` or the environment variables the message names); nothing was
             stored or sent.
+        ValidationError: The default transport's environment is malformed
+            (``SORAVIDEO_IDEMPOTENT_CREATES`` is neither a yes nor a no).
 
     Examples:
         ```python
