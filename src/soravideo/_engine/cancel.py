@@ -339,7 +339,7 @@ class Canceller:
                 found = state.unrecorded.get(job_id) or (
                     None
                     if answered is not None and answered.remote_id is not None
-                    else await self.reconciler.reconcile(job)
+                    else await self.reconciler.reconcile(job, oldest_of_several=False)
                 )
                 remote_id = found.remote_id if found is not None else None
             logger.info(

@@ -51,7 +51,7 @@ class Reconciler:
         """Whether this engine recorded the remote id for a job (recently)."""
         return remote_id in self._seen
 
-    async def reconcile(self, job: Job) -> RemoteJob | None:
+    async def reconcile(self, job: Job, *, oldest_of_several: bool = True) -> RemoteJob | None:
         """Find the remote job an earlier, unanswered create may have made.
 
         Adopts a remote job only when exactly one recent remote job matches this job's
@@ -69,6 +69,10 @@ class Reconciler:
 
         Args:
             job: A processing job without a remote id.
+            oldest_of_several: Adopt the oldest of several matches where creates are not
+                deduplicated (the create's own retry); ``False`` for a cancel, which stops
+                what it finds and so must find a video certainly the job's own, never an
+                alike job's whose answer is still on its way.
 
         Returns:
             The remote job to adopt, or ``None``.
@@ -103,7 +107,7 @@ class Reconciler:
         if not candidates:
             return None
         if len(candidates) > 1:
-            if self.transport.capabilities.idempotent_creates:
+            if self.transport.capabilities.idempotent_creates or not oldest_of_several:
                 return None  # the re-send with the same key is answered with the original
             if job.request.input_reference is not None:
                 return None  # a list shows no image: alike videos may be of other images

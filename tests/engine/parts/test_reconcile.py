@@ -70,6 +70,9 @@ async def test_without_deduplication_the_oldest_of_two_matching_videos_is_adopte
     first = await kit.transport.submit(job.request, idempotency_key="one")
     kit.clock.advance(1)
     second = await kit.transport.submit(job.request, idempotency_key="two")
+    # A cancel stops what it finds: it never takes one of several, which may be the
+    # neighbour's video whose answer is still on its way.
+    assert await kit.reconciler.reconcile(job, oldest_of_several=False) is None
     adopted = await kit.reconciler.reconcile(job)
     assert adopted is not None and adopted.remote_id == first.remote_id
     await kit.ledger.write(job, sv.JobStatus.PROCESSING, remote_id=first.remote_id)
